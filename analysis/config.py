@@ -1,0 +1,264 @@
+"""The study plan (``study.toml``) parsed into frozen dataclasses and validated once.
+
+Every error names the key (``section.key``), what was given and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from analysis.paths import STUDY_TOML
+
+SCENARIOS = ("default", "null", "no-selection")
+OUTCOMES = (
+    "medical_cost",
+    "waist",
+    "sbp",
+    "dbp",
+    "fasting_glucose",
+    "bmi",
+    "hdl",
+    "triglycerides",
+    "metabolic_syndrome",
+    "new_hypertension",
+    "new_diabetes",
+    "new_dyslipidaemia",
+    "outpatient_visits",
+    "injury_visits",
+)
+
+
+class ConfigError(ValueError):
+    """A study-plan key is unknown, missing or has a bad value."""
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    scenario: Literal["default", "null", "no-selection"] = "default"
+    scale: float = 0.025
+    seed: int = 9988
+    first_year: int = 2017
+    last_year: int = 2025
+
+    def __post_init__(self) -> None:
+        if not (0 < self.scale <= 2.0):
+            raise ConfigError(f"world.scale must be in (0, 2]; got {self.scale!r}")
+        if self.seed < 0:
+            raise ConfigError(f"world.seed must be a non-negative integer; got {self.seed!r}")
+        if (self.first_year, self.last_year) != (2017, 2025):
+            raise ConfigError(
+                "world.first_year/last_year: the synthetic world covers 2017-2025 only; "
+                f"got {self.first_year}-{self.last_year}"
+            )
+
+
+@dataclass(frozen=True)
+class LinkageConfig:
+    secret_env: str = "WRIST_LINKAGE_SECRET"
+    secret_file: str = ""
+    generalise_birth_date: Literal["year", "month"] = "year"
+    generalise_district: bool = False
+
+
+@dataclass(frozen=True)
+class PanelConfig:
+    baseline_reference_year: int = 2022
+
+    def __post_init__(self) -> None:
+        if not (2018 <= self.baseline_reference_year <= 2025):
+            raise ConfigError(
+                f"panel.baseline_reference_year must be within 2018-2025; got {self.baseline_reference_year}"
+            )
+
+
+@dataclass(frozen=True)
+class OutcomesConfig:
+    primary: str = "medical_cost"
+    secondary: tuple[str, ...] = (
+        "waist",
+        "sbp",
+        "fasting_glucose",
+        "bmi",
+        "metabolic_syndrome",
+        "new_hypertension",
+        "new_diabetes",
+    )
+    negative_control: str = "injury_visits"
+    multiplicity: Literal["holm", "BH"] = "holm"
+
+    def __post_init__(self) -> None:
+        for key, names in (
+            ("primary", [self.primary]),
+            ("secondary", list(self.secondary)),
+            ("negative_control", [self.negative_control]),
+        ):
+            bad = [n for n in names if n not in OUTCOMES]
+            if bad:
+                raise ConfigError(f"outcomes.{key}: unknown outcome(s) {bad}; allowed: {list(OUTCOMES)}")
+
+
+@dataclass(frozen=True)
+class CovariatesConfig:
+    baseline: tuple[str, ...] = (
+        "female",
+        "age",
+        "district",
+        "disability",
+        "premium_decile",
+        "chronic_disease",
+        "bmi_pre",
+        "waist_pre",
+        "sbp_pre",
+        "fasting_glucose_pre",
+        "cost_pre1",
+        "cost_pre2",
+    )
+    published_design: tuple[str, ...] = ("female", "age", "disability", "premium_decile", "chronic_disease")
+
+
+@dataclass(frozen=True)
+class MatchingConfig:
+    method: Literal["nearest"] = "nearest"
+    distance: Literal["glm", "logit"] = "glm"
+    ratio: int = 10
+    replace: bool = False
+    caliper: float | None = 0.2
+    std_caliper: bool = True
+    m_order: Literal["largest", "smallest", "random", "data"] = "largest"
+
+    def __post_init__(self) -> None:
+        if self.ratio < 1:
+            raise ConfigError(f"matching.ratio must be >= 1; got {self.ratio}")
+        if self.caliper is not None and self.caliper <= 0:
+            raise ConfigError(f"matching.caliper must be positive; got {self.caliper}")
+
+
+@dataclass(frozen=True)
+class DidConfig:
+    control_group: Literal["nevertreated", "notyettreated"] = "notyettreated"
+    est_method: Literal["dr", "ipw", "reg"] = "dr"
+    anticipation: int = 0
+    base_period: Literal["varying", "universal"] = "varying"
+    biters: int = 999
+    alp: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.anticipation < 0:
+            raise ConfigError(f"did.anticipation must be >= 0; got {self.anticipation}")
+        if not (0 < self.alp < 1):
+            raise ConfigError(f"did.alp must be in (0, 1); got {self.alp}")
+        if self.biters < 1:
+            raise ConfigError(f"did.biters must be >= 1; got {self.biters}")
+
+
+@dataclass(frozen=True)
+class DisclosureConfig:
+    min_cell: int = 10
+    dominance: float = 0.5
+    min_residual_df: int = 10
+
+    def __post_init__(self) -> None:
+        if self.min_cell < 1:
+            raise ConfigError(f"disclosure.min_cell must be >= 1; got {self.min_cell}")
+        if not (0 < self.dominance <= 1):
+            raise ConfigError(f"disclosure.dominance must be in (0, 1]; got {self.dominance}")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    world: WorldConfig = field(default_factory=WorldConfig)
+    linkage: LinkageConfig = field(default_factory=LinkageConfig)
+    panel: PanelConfig = field(default_factory=PanelConfig)
+    outcomes: OutcomesConfig = field(default_factory=OutcomesConfig)
+    covariates: CovariatesConfig = field(default_factory=CovariatesConfig)
+    matching: MatchingConfig = field(default_factory=MatchingConfig)
+    did: DidConfig = field(default_factory=DidConfig)
+    disclosure: DisclosureConfig = field(default_factory=DisclosureConfig)
+
+    def with_world(self, **overrides: Any) -> StudyConfig:
+        """Return a copy with ``[world]`` keys overridden (None values are ignored)."""
+        kept = {k: v for k, v in overrides.items() if v is not None}
+        if not kept:
+            return self
+        world = _build(WorldConfig, {**dataclasses.asdict(self.world), **kept}, "world")
+        return dataclasses.replace(self, world=world)
+
+
+def _check_value(section: str, name: str, value: Any, annotation: Any) -> Any:
+    where = f"{section}.{name}"
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        allowed = typing.get_args(annotation)
+        if value not in allowed:
+            raise ConfigError(f"{where} = {value!r} is not allowed; allowed values: {list(allowed)}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if value is None or value == "none":
+            return None
+        return _check_value(section, name, value, args[0])
+    if origin is tuple:
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of strings; got {value!r}")
+        return tuple(value)
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false; got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer; got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where} must be a number; got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string; got {value!r}")
+        return value
+    raise TypeError(f"unsupported annotation {annotation!r} for {where}")  # pragma: no cover
+
+
+def _build(cls: type, raw: dict[str, Any], section: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ConfigError(f"unknown key(s) in [{section}]: {unknown}; allowed: {sorted(names)}")
+    values = {k: _check_value(section, k, v, hints[k]) for k, v in raw.items()}
+    return cls(**values)
+
+
+def parse_config(raw: dict[str, Any]) -> StudyConfig:
+    """Validate a parsed TOML mapping and build a :class:`StudyConfig`."""
+    hints = typing.get_type_hints(StudyConfig)
+    unknown = sorted(set(raw) - set(hints))
+    if unknown:
+        raise ConfigError(f"unknown section(s) {unknown}; allowed: {sorted(hints)}")
+    sections = {}
+    for name, cls in hints.items():
+        body = raw.get(name, {})
+        if not isinstance(body, dict):
+            raise ConfigError(f"[{name}] must be a table; got {body!r}")
+        sections[name] = _build(cls, body, name)
+    return StudyConfig(**sections)
+
+
+def load_config(path: str | Path | None = None) -> StudyConfig:
+    """Read and validate a study plan (default: the project's ``study.toml``)."""
+    path = Path(path) if path is not None else STUDY_TOML
+    if not path.exists():
+        raise ConfigError(f"study plan not found: {path}")
+    with path.open("rb") as fh:
+        try:
+            raw = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_config(raw)

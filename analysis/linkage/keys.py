@@ -1,0 +1,96 @@
+"""Identifier normalisation and linkage keys: HMAC-SHA256(secret, normalised identifiers).
+
+Each data holder derives the keys itself with the secret issued by the key-management agency; only
+(key, serial) pairs leave the holder. The secret is read from an environment variable or a file and is
+never written anywhere.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+# key definitions: the fields joined (after normalisation) into each key, in order of preference
+KEY_FIELDS = {
+    "key1": ("name", "birth_date", "sex"),
+    "key2": ("birth_date", "sex", "phone"),
+}
+
+
+class LinkageSecretError(RuntimeError):
+    """The linkage secret could not be read."""
+
+
+@dataclass(frozen=True)
+class Secret:
+    value: bytes
+    source: str  # "env:NAME", "file", or "ephemeral"
+
+    def __repr__(self) -> str:  # never show the value
+        return f"Secret(source={self.source!r})"
+
+
+def load_secret(env: str, file: str = "", allow_ephemeral: bool = True) -> Secret:
+    """Read the secret from ``$env`` or ``file``; else a fresh random one (synthetic runs only).
+
+    An ephemeral secret changes no output: study ids come from the plan's seed, keys are never written.
+    """
+    val = os.environ.get(env, "")
+    if val:
+        return Secret(val.encode(), f"env:{env}")
+    if file:
+        path = Path(file)
+        if not path.exists():
+            raise LinkageSecretError(f"linkage.secret_file {file!r} does not exist")
+        data = path.read_bytes().strip()
+        if not data:
+            raise LinkageSecretError(f"linkage.secret_file {file!r} is empty")
+        return Secret(data, "file")
+    if not allow_ephemeral:
+        raise LinkageSecretError(f"no linkage secret: set ${env} or linkage.secret_file in the plan")
+    return Secret(secrets.token_bytes(32), "ephemeral")
+
+
+_SEX = {"1": "M", "M": "M", "MALE": "M", "남": "M", "2": "F", "F": "F", "FEMALE": "F", "여": "F"}
+
+
+def normalise(df: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Canonical forms of name, birth date (YYYYMMDD), sex (M/F) and phone (digits, 010...).
+
+    Raises ``ValueError`` naming the table, column and rows for values that cannot be normalised.
+    """
+    out = pd.DataFrame(index=df.index)
+    name = df["name"].astype(str).map(lambda s: unicodedata.normalize("NFKC", s))
+    out["name"] = name.str.replace(r"\s+", "", regex=True).str.upper()
+    bd = df["birth_date"].astype(str).str.replace(r"\D", "", regex=True)
+    bad = bd.str.len() != 8
+    if bad.any():
+        rows = list(df.index[bad][:5])
+        raise ValueError(f"{table}.birth_date: {int(bad.sum())} value(s) are not a date (first rows: {rows})")
+    out["birth_date"] = bd
+    sex = df["sex"].astype(str).str.strip().str.upper().map(_SEX)
+    if sex.isna().any():
+        rows = list(df.index[sex.isna()][:5])
+        raise ValueError(f"{table}.sex: {int(sex.isna().sum())} value(s) not in {sorted(_SEX)} (first rows: {rows})")
+    out["sex"] = sex
+    phone = df["phone"].astype(str).str.replace(r"\D", "", regex=True)
+    out["phone"] = phone.str.replace(r"^8210", "010", regex=True)
+    return out
+
+
+def derive_keys(norm: pd.DataFrame, secret: Secret) -> pd.DataFrame:
+    """HMAC-SHA256 keys (raw 32-byte digests) for each key definition, one row per record."""
+    keys = {}
+    for key, fields in KEY_FIELDS.items():
+        msg = norm[fields[0]].str.cat([norm[f] for f in fields[1:]], sep="|")
+        keys[key] = np.array(
+            [hmac.digest(secret.value, m.encode(), "sha256") for m in msg], dtype="S32"
+        ) if len(msg) else np.array([], dtype="S32")
+    return pd.DataFrame(keys, index=norm.index)

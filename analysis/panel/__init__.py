@@ -1,0 +1,6 @@
+"""The analysis panel (person-year) built from a validated linked extract."""
+
+from analysis.panel.build import build_panel, build_panel_from_dir, read_linked
+from analysis.panel.schema import READABLE, SCHEMA, SchemaError, validate
+
+__all__ = ["READABLE", "SCHEMA", "SchemaError", "build_panel", "build_panel_from_dir", "read_linked", "validate"]

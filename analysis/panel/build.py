@@ -1,0 +1,165 @@
+"""The analysis panel: one row per person-year with readable names, cohort and baseline covariates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.config import PanelConfig
+from analysis.definitions import metabolic_syndrome
+from analysis.panel.schema import READABLE, SCHEMA, validate
+
+MEASURES = ("height", "weight", "bmi", "waist", "sbp", "dbp", "fasting_glucose", "total_cholesterol", "hdl",
+            "ldl", "triglycerides", "ggt")
+BASELINE_MEASURES = ("bmi", "waist", "sbp", "dbp", "fasting_glucose")
+
+
+def read_linked(linked_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """Read the linked extract's tables (only the documented columns) and validate them."""
+    linked_dir = Path(linked_dir)
+    tables = {}
+    for name, spec in SCHEMA.items():
+        path = linked_dir / f"{name}.parquet"
+        if not path.exists():
+            if name == "activity":
+                continue
+            raise FileNotFoundError(f"linked extract: table {name!r} not found at {path}")
+        df = pd.read_parquet(path)
+        extra = [c for c in df.columns if c not in spec]
+        tables[name] = df.drop(columns=extra)
+    return validate(tables)
+
+
+def build_panel(tables: dict[str, pd.DataFrame], cfg: PanelConfig) -> tuple[pd.DataFrame, dict]:
+    """Person-year panel from validated linked tables; returns (panel, report with every exclusion)."""
+    report: dict = {"exclusions": {}, "imputations": {}}
+    q = tables["qualification"].rename(columns=READABLE)
+    panel = pd.DataFrame(
+        {
+            "study_id": q["study_id"].to_numpy(np.int64),
+            "year": q["year"].to_numpy(np.int16),
+            "female": (q["sex"] == 2).to_numpy(),
+            "birth_year": q["birth_year"].to_numpy(np.int16),
+            "age": (q["year"] - q["birth_year"]).to_numpy(np.int16),
+            "district": q["district"].to_numpy(np.int32),
+            "insurance_type": q["insurance_type"].to_numpy(np.int8),
+            "premium_decile": q["premium_decile"].to_numpy(np.int8),
+            "disability": (q["disability"] > 0).to_numpy(),
+            "died": (q["death_ym"].fillna(0) // 100 == q["year"]).to_numpy(),
+        }
+    )
+    keys = ["study_id", "year"]
+
+    # claims: person-years without a claims row had no adjudicated claims (cost 0); rows outside the
+    # qualification years cannot be placed and are excluded, with counts
+    c = tables["claims"].rename(columns=READABLE)
+    merged = panel[keys].merge(c[keys], on=keys, how="outer", indicator=True)
+    report["exclusions"]["claims_rows_without_qualification"] = int((merged["_merge"] == "right_only").sum())
+    panel = panel.merge(c, on=keys, how="left", indicator="_claims")
+    no_claims = (panel["_claims"] == "left_only").to_numpy()
+    report["imputations"]["person_years_without_claims_row_set_to_zero"] = int(no_claims.sum())
+    panel = panel.drop(columns="_claims")
+    claim_cols = [READABLE[k] for k in SCHEMA["claims"] if k not in ("STUDY_ID", "STND_Y")]
+    for col in claim_cols:
+        panel[col] = panel[col].fillna(0).astype(np.int64 if "cost" in col else np.int32)
+    for col in ("new_hypertension", "new_diabetes", "new_dyslipidaemia", "hypertension_drug", "diabetes_drug",
+                "lipid_drug"):
+        panel[col] = panel[col].astype(np.int8)
+
+    # checkups
+    k = tables["checkups"].rename(columns=READABLE)
+    k = k.assign(year=(k["HME_YYYYMM"] // 100).astype(np.int16), checkup_month=(k["HME_YYYYMM"] % 100).astype(np.int8))
+    k = k.drop(columns="HME_YYYYMM")
+    merged = panel[keys].merge(k[keys], on=keys, how="right", indicator=True)
+    report["exclusions"]["checkups_without_qualification"] = int((merged["_merge"] == "right_only").sum())
+    panel = panel.merge(k, on=keys, how="left", indicator="_chk")
+    panel["checkup"] = (panel.pop("_chk") == "both").to_numpy()
+    for col in MEASURES:
+        panel[col] = panel[col].astype(np.float32)
+    for col in ("smoking", "drinking_days", "walking_days", "checkup_month"):
+        panel[col] = panel[col].astype("Int8")
+    panel["metabolic_syndrome"] = metabolic_syndrome(
+        panel["female"], panel["waist"], panel["triglycerides"], panel["hdl"], panel["sbp"], panel["dbp"],
+        panel["fasting_glucose"], panel["hypertension_drug"] > 0, panel["diabetes_drug"] > 0,
+        panel["lipid_drug"] > 0,
+    ).astype(np.float32)
+
+    # participation: cohort = enrolment year (0 = never enrolled, R did's convention)
+    p = tables["participation"].rename(columns=READABLE)
+    p = p.assign(first_treat=p["enrol_month"].str[:4].astype(np.int16))
+    panel = panel.merge(p[["study_id", "first_treat", "enrol_month", "wave", "device", "withdrawal_month"]],
+                        on="study_id", how="left")
+    panel["first_treat"] = panel["first_treat"].fillna(0).astype(np.int16)
+    no_rows = ~p["study_id"].isin(panel["study_id"])
+    report["exclusions"]["participants_without_qualification"] = int(no_rows.sum())
+
+    if "activity" in tables:
+        a = tables["activity"].rename(columns=READABLE)
+        a = a.assign(year=a["month"].str[:4].astype(np.int16))
+        agg = a.groupby(["study_id", "year"], sort=False).agg(
+            program_months=("month", "size"),
+            mean_daily_steps=("mean_daily_steps", "mean"),
+            goal_days=("goal_days", "sum"),
+            points=("points", "sum"),
+        ).reset_index()
+        panel = panel.merge(agg, on=keys, how="left")
+        panel["program_months"] = panel["program_months"].fillna(0).astype(np.int8)
+        panel["mean_daily_steps"] = panel["mean_daily_steps"].astype(np.float32)
+        panel["goal_days"] = panel["goal_days"].fillna(0).astype(np.int16)
+        panel["points"] = panel["points"].fillna(0).astype(np.int32)
+
+    panel = panel.sort_values(keys, kind="stable").reset_index(drop=True)
+    panel = add_baseline(panel, cfg.baseline_reference_year)
+    report.update(
+        {
+            "rows": len(panel),
+            "persons": int(panel["study_id"].nunique()),
+            "years": [int(panel["year"].min()), int(panel["year"].max())],
+            "cohorts": {str(g): int(n) for g, n in panel.groupby("first_treat")["study_id"].nunique().items()},
+            "baseline_reference_year": cfg.baseline_reference_year,
+            "persons_without_baseline_checkup": int(
+                panel.drop_duplicates("study_id")["baseline_checkup_year"].isna().sum()
+            ),
+        }
+    )
+    return panel, report
+
+
+def add_baseline(panel: pd.DataFrame, reference_year: int) -> pd.DataFrame:
+    """Person-level baseline covariates, measured before the reference year.
+
+    The reference year is the enrolment year for enrollees and ``reference_year`` for the never-enrolled.
+    Baseline measures come from the last checkup before it (NaN, and counted, where there is none); costs
+    from the two years before it; chronic disease = any hypertension, diabetes or dyslipidaemia drug or
+    diagnosis before it.
+    """
+    ref = np.where(panel["first_treat"] > 0, panel["first_treat"], reference_year).astype(np.int16)
+    panel["baseline_year"] = ref
+    before = panel["year"].to_numpy() < ref
+    pre = panel.loc[before & panel["checkup"].to_numpy(), ["study_id", "year", *BASELINE_MEASURES]]
+    last = pre.groupby("study_id", sort=False).tail(1).set_index("study_id")
+    sid = panel["study_id"]
+    panel["baseline_checkup_year"] = sid.map(last["year"]).astype("Int16")
+    for m in BASELINE_MEASURES:
+        panel[f"{m}_pre"] = sid.map(last[m]).astype(np.float32)
+    for lag in (1, 2):
+        rows = panel.loc[panel["year"].to_numpy() == ref - lag, ["study_id", "medical_cost"]].set_index("study_id")
+        panel[f"cost_pre{lag}"] = sid.map(rows["medical_cost"]).astype(np.float64)
+    flag = (panel["hypertension_drug"] + panel["diabetes_drug"] + panel["lipid_drug"]
+            + panel["new_hypertension"] + panel["new_diabetes"] + panel["new_dyslipidaemia"]) > 0
+    chronic_ids = panel.loc[before & flag.to_numpy(), "study_id"].unique()
+    panel["chronic_disease"] = sid.isin(chronic_ids).to_numpy()
+    return panel
+
+
+def build_panel_from_dir(linked_dir: str | Path, out: str | Path, cfg: PanelConfig) -> tuple[pd.DataFrame, dict]:
+    """Read and validate ``linked_dir``, build the panel, write ``out/panel.parquet`` and its report."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    panel, report = build_panel(read_linked(linked_dir), cfg)
+    panel.to_parquet(out / "panel.parquet", index=False, compression="zstd")
+    (out / "panel_report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    return panel, report

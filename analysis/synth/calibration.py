@@ -1,0 +1,130 @@
+"""Measure a generated world against the calibration targets (calibration.md section 5).
+
+This is the generator checking itself: it may read ``truth/`` (the true person crosswalk and potential
+outcomes). Estimators never do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.synth.params import JOIN_AGE_BANDS
+
+PUBLISHED_DID = -45_345.0  # Seoul Metropolitan Government, 2025-11 [S: calibration.md section 1]
+PUBLISHED_ACTIVE_GAP = -267_593.0  # [S]
+
+
+def _read(world: Path, name: str, columns=None) -> pd.DataFrame:
+    return pd.read_parquet(world / f"{name}.parquet", columns=columns)
+
+
+def stratified_did(df: pd.DataFrame, strata: list[str], treat: str, change: str) -> tuple[float, float, int]:
+    """ATT DiD by exact stratification: controls reweighted to the treated's strata (ATT weights).
+
+    Returns (estimate, standard error, treated count). A transparent stand-in for the city's propensity
+    matching on the same covariates, used only to check the world's calibration.
+    """
+    key = df[strata].astype(str).agg("|".join, axis=1)
+    t = df[treat].to_numpy(bool)
+    y = df[change].to_numpy(float)
+    g = pd.DataFrame({"k": key, "t": t, "y": y})
+    nt = g[g.t].groupby("k").size()
+    nc = g[~g.t].groupby("k").size()
+    common = nt.index.intersection(nc.index)
+    g = g[g.k.isin(common)]
+    w = np.where(g.t, 1.0, (nt.reindex(g.k).to_numpy() / nc.reindex(g.k).to_numpy()))
+    tt = g.t.to_numpy()
+    yt, yc, wc = g.y.to_numpy()[tt], g.y.to_numpy()[~tt], w[~tt]
+    est = yt.mean() - np.sum(wc * yc) / wc.sum()
+    var_t = yt.var(ddof=1) / len(yt)
+    mc = np.sum(wc * yc) / wc.sum()
+    var_c = np.sum(wc**2 * (yc - mc) ** 2) / wc.sum() ** 2
+    return float(est), float(np.sqrt(var_t + var_c)), int(tt.sum())
+
+
+def calibration_report(world: str | Path) -> dict[str, float]:
+    """The section-5 statistics of a generated world, as a flat dict."""
+    world = Path(world)
+    out: dict[str, float] = {}
+    persons = _read(world, "truth/persons")
+    part = _read(world, "program/participants")
+    qual = _read(world, "nhis/qualification")
+    out["persons"] = len(persons)
+    out["participants"] = len(part)
+    out["participant_share"] = len(part) / len(persons)
+    out["participants_female"] = float((part["sex"] == "F").mean())
+    # age at joining
+    pp = persons[persons.member_id.notna()].copy()
+    q1 = qual[["PERSON_ID", "BIRTH_YEAR"]].drop_duplicates("PERSON_ID")
+    pp = pp.merge(q1, on="PERSON_ID", how="left")
+    join_year = pp["enrol_month"].str[:4].astype(int)
+    age = join_year - pp["BIRTH_YEAR"]
+    for (lo, hi), label in zip(JOIN_AGE_BANDS, ("19_29", "30s", "40s", "50s", "60s", "70plus"), strict=True):
+        out[f"join_age_{label}"] = float(((age >= lo) & (age < hi)).mean())
+    # cumulative enrolment, scaled to Seoul
+    months = pd.PeriodIndex(pp["enrol_month"], freq="M")
+    for m in ("2023-12", "2024-06", "2024-11", "2025-04", "2025-09"):
+        out[f"cumulative_{m}_share"] = float((months <= pd.Period(m, "M")).sum() / len(persons))
+
+    # checkups: attendance when due needs the schedule; use its definition: parity or annual workers
+    chk = _read(world, "nhis/checkups")
+    chk["year"] = chk["HME_YYYYMM"] // 100
+    qual = qual.merge(chk[["PERSON_ID", "year"]].assign(att=True), left_on=["PERSON_ID", "STND_Y"],
+                      right_on=["PERSON_ID", "year"], how="left")
+    age_q = qual["STND_Y"] - qual["BIRTH_YEAR"]
+    parity_due = (qual["STND_Y"] % 2) == (qual["BIRTH_YEAR"] % 2)
+    due = parity_due & (age_q >= 20) & (qual["IPSN_TYPE_CD"] != 5)  # office/non-office unknown: skip employees
+    out["attendance_when_due"] = float(qual.loc[due, "att"].fillna(False).astype(bool).mean())
+
+    # metabolic syndrome and BMI among the screened (latest year with full lipid panels, all adults)
+    sex = qual.drop_duplicates("PERSON_ID").set_index("PERSON_ID")["SEX"]
+    chk["female"] = chk["PERSON_ID"].map(sex).to_numpy() == 2
+    for lab, f in (("men", False), ("women", True)):
+        out[f"bmi25_{lab}"] = float((chk.loc[chk.female == f, "G1E_BMI"] >= 25).mean())
+    truth = _read(world, "truth/outcomes", ["PERSON_ID", "year", "y0_metabolic_syndrome"])
+    truth = truth[truth.year == 2019]
+    fem = truth["PERSON_ID"].map(sex).to_numpy() == 2
+    for lab, f in (("men", False), ("women", True)):
+        out[f"mets_{lab}"] = float(truth.loc[fem == f, "y0_metabolic_syndrome"].mean())
+    out.update(published_design_check(world, persons, qual))
+    return out
+
+
+def published_design_check(world: Path, persons: pd.DataFrame, qual: pd.DataFrame) -> dict[str, float]:
+    """The city's design on this world: 2022 joiners vs non-participants by end-2023, 2021 -> 2023 costs,
+    balanced on sex, age, disability, premium decile, chronic disease; plus the exact truth for the same
+    treated people and the active-vs-inactive gap."""
+    claims = _read(world, "nhis/claims", ["STND_Y", "PERSON_ID", "EDEC_TRAMT", "HTN_RX", "DM_RX", "DYSLIP_RX"])
+    c = claims[claims.STND_Y.isin([2021, 2023])].pivot(index="PERSON_ID", columns="STND_Y", values="EDEC_TRAMT")
+    c = c.dropna()
+    chronic = claims[claims.STND_Y == 2021].set_index("PERSON_ID")[["HTN_RX", "DM_RX", "DYSLIP_RX"]].any(axis=1)
+    q = qual[qual.STND_Y == 2021].drop_duplicates("PERSON_ID").set_index("PERSON_ID")
+    df = pd.DataFrame({"change": c[2023] - c[2021], "cost2021": c[2021]})
+    df = df.join(q[["SEX", "BIRTH_YEAR", "DFAB_GRD_CD", "CTRB_PT_TYPE_CD"]], how="inner")
+    df["chronic"] = chronic.reindex(df.index).fillna(False).astype(bool)
+    df["age5"] = (2021 - df["BIRTH_YEAR"]) // 5
+    df["disab"] = df["DFAB_GRD_CD"] > 0
+    pers = persons.set_index("PERSON_ID")
+    ft = pers["first_treat"].reindex(df.index)
+    df["treated"] = ft == 2022
+    df = df[(ft == 2022) | (ft == 0) | (ft >= 2024)]
+    est, se, n_t = stratified_did(df, ["SEX", "age5", "disab", "CTRB_PT_TYPE_CD", "chronic"], "treated", "change")
+    truth = _read(world, "truth/outcomes", ["PERSON_ID", "year", "y0_medical_cost", "y1_medical_cost"])
+    tr = truth[(truth.year == 2023) & truth.PERSON_ID.isin(df.index[df.treated])]
+    true_att = float((tr.y1_medical_cost - tr.y0_medical_cost).mean())
+    act = pers["active_2023"].reindex(df.index[df.treated])
+    ch = df.loc[df.treated, "change"]
+    gap = float(ch[act.to_numpy()].mean() - ch[~act.to_numpy()].mean())
+    return {
+        "published_design_did": est,
+        "published_design_se": se,
+        "published_design_treated": n_t,
+        "published_design_true_att": true_att,
+        "published_design_ratio_true_to_est": true_att / est if est else np.nan,
+        "treated_cost_2021": float(df.loc[df.treated, "cost2021"].mean()),
+        "active_share_2023": float(act.mean()),
+        "active_vs_inactive_gap": gap,
+    }

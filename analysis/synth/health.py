@@ -1,0 +1,342 @@
+"""Yearly health, disease, claims and checkup attendance of the synthetic world.
+
+``simulate_outcomes`` is called twice per chunk, once with the program's dose set to zero (potential
+outcomes without the program, y0) and once with each person's actual dose (y1), on the same pre-drawn
+random numbers, so that y1 - y0 is the exact individual effect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit
+
+from analysis.synth.params import T, YEARS, WorldParams
+from analysis.synth.population import MEASURES, Persons, factor_correlation
+
+# mean (sd) men, women; slope per decade of age men, women; drift per year; 2-year within-person
+# correlation [D/A: calibration.md section 2]. fbs is the non-diabetic component; diabetes adds to it.
+MEASURE_SPEC = {
+    "bmi": (24.3, 3.3, 22.6, 3.6, -0.2, 0.6, 0.07, 0.93),
+    "waist": (84.0, 8.3, 75.8, 9.1, 0.3, 2.4, 0.2, 0.85),
+    "sbp": (120.0, 13.0, 116.5, 14.4, 1.7, 4.2, 0.1, 0.6),
+    "dbp": (76.0, 9.3, 73.3, 9.6, 0.3, 1.6, 0.0, 0.6),
+    "fbs": (91.0, 11.0, 90.0, 9.5, 2.5, 2.5, 0.4, 0.65),
+    "tc": (190.0, 36.0, 192.0, 36.0, -2.0, 3.5, 0.3, 0.7),
+    "hdl": (52.7, 13.4, 61.7, 15.2, -0.6, -2.5, 0.2, 0.8),
+    "ldl": (108.0, 32.0, 109.0, 32.0, -1.9, 3.5, 0.3, 0.7),
+    "lntg": (np.log(123), 0.59, np.log(91), 0.52, 0.0, 0.05, 0.005, 0.6),
+    "lnggt": (np.log(32), 0.71, np.log(17), 0.56, 0.0, 0.05, 0.0, 0.75),
+}
+AGE_CENTRE = 48.0
+AGE_SD = 17.0
+YEAR_IDX = np.arange(T)
+COVID = np.array([1.0 if y in (2020, 2021) else 0.0 for y in YEARS])
+# log-cost year effects: 4% nominal growth; COVID dip 2020-21, rebound 2022-23 [A: calibration.md]
+COST_YEAR = 0.04 * YEAR_IDX + np.array([0, 0, 0, -0.10, -0.06, 0.0, 0.02, 0.02, 0.02])
+CHECKUP_COVID = np.array([0, 0, 0, -0.35, -0.15, 0, 0, 0, 0])
+
+
+@dataclass
+class HealthDraws:
+    """Random numbers shared by the y0 and y1 worlds (common random numbers)."""
+
+    transient: np.ndarray  # (n, T, M) correlated year noise of the measures
+    u_prev: np.ndarray  # (n, 3) prevalence draws for htn, dm, dl
+    u_inc: np.ndarray  # (n, T, 3) incidence draws
+    u_drug: np.ndarray  # (n, 3)
+    u_any: np.ndarray  # (n, T)
+    e_cost: np.ndarray  # (n, T) transient log-cost noise
+    morbidity: np.ndarray  # (n, T) AR(1) morbidity: raises costs, lowers program engagement
+    u_inp: np.ndarray  # (n, T)
+    e_inp: np.ndarray  # (n, T)
+    shock: np.ndarray  # (n, T) catastrophic event cost (0 = none), world independent
+    u_visits: np.ndarray  # (n, T)
+    injury: np.ndarray  # (n, T) injury visit counts (negative control: unaffected by the program)
+    e_steps: np.ndarray  # (n, T)
+    height_z: np.ndarray  # (n,)
+
+
+def draw_health(rng: np.random.Generator, p: Persons) -> HealthDraws:
+    n = p.n
+    corr = factor_correlation(MEASURES)
+    transient = rng.standard_normal((n * T, len(MEASURES))) @ np.linalg.cholesky(corr).T
+    age = p.age
+    shock_p = np.clip(0.008 * np.exp(0.05 * (age - 50)), 0.001, 0.06)
+    has_shock = rng.random((n, T)) < shock_p
+    shock_cost = np.exp(np.log(5_000_000) + 0.9 * rng.standard_normal((n, T)))
+    shock = np.where(has_shock, shock_cost, 0.0)
+    # 40% of events carry half their cost into the next year
+    carry = (rng.random((n, T)) < 0.4) & has_shock
+    shock[:, 1:] += np.where(carry[:, :-1], 0.5 * shock[:, :-1], 0.0)
+    inj_rate = np.exp(-1.6 + 0.3 * (~p.female)[:, None] - 0.1 * (age - 50) / 10 + 0.3 * p.z["injury"][:, None])
+    return HealthDraws(
+        transient=transient.reshape(n, T, len(MEASURES)),
+        u_prev=rng.random((n, 3)),
+        u_inc=rng.random((n, T, 3)),
+        u_drug=rng.random((n, 3)),
+        u_any=rng.random((n, T)),
+        e_cost=rng.standard_normal((n, T)),
+        morbidity=_ar1(rng, n, rho=0.7, sd=MORBIDITY_SD),
+        u_inp=rng.random((n, T)),
+        e_inp=rng.standard_normal((n, T)),
+        shock=shock,
+        u_visits=rng.random((n, T)),
+        injury=rng.poisson(inj_rate).astype(np.int16),
+        e_steps=rng.standard_normal((n, T)),
+        height_z=rng.standard_normal(n),
+    )
+
+
+MORBIDITY_SD = 0.6
+
+
+def _ar1(rng: np.random.Generator, n: int, rho: float, sd: float) -> np.ndarray:
+    e = rng.standard_normal((n, T))
+    x = np.empty((n, T))
+    x[:, 0] = sd * e[:, 0]
+    for t in range(1, T):
+        x[:, t] = rho * x[:, t - 1] + sd * np.sqrt(1 - rho**2) * e[:, t]
+    return x
+
+
+def natural_steps(p: Persons, d: HealthDraws) -> np.ndarray:
+    """Mean daily steps without the program, (n, T) [A: participants' mean ~8,600 with the program]."""
+    a = (p.age - 60) / 10
+    log_s = (
+        np.log(7000)
+        + 0.28 * p.z["steps"][:, None]
+        + 0.03 * a
+        - 0.05 * a**2
+        - 0.04 * p.female[:, None]
+        - 0.06 * COVID[None, :]
+        + 0.08 * d.e_steps
+        - 0.3 * d.morbidity  # the sick walk less: the root of self-selection into adherence [A]
+    )
+    return np.exp(log_s)
+
+
+@dataclass
+class Outcomes:
+    """(n, T) arrays of one world (y0 or y1)."""
+
+    measures: dict[str, np.ndarray]  # bmi, waist, sbp, dbp, fbs, tc, hdl, ldl, tg, ggt, weight
+    htn: np.ndarray
+    dm: np.ndarray
+    dl: np.ndarray
+    new_htn: np.ndarray
+    new_dm: np.ndarray
+    new_dl: np.ndarray
+    htn_rx: np.ndarray
+    dm_rx: np.ndarray
+    dl_rx: np.ndarray
+    cost: np.ndarray
+    outpatient_cost: np.ndarray
+    inpatient_cost: np.ndarray
+    inpatient_days: np.ndarray
+    outpatient_visits: np.ndarray
+    patient_share: np.ndarray
+
+
+def _diseases(p: Persons, d: HealthDraws, dose: np.ndarray, params: WorldParams):
+    """Prevalent (2017) and incident hypertension, diabetes, dyslipidaemia [A: calibration.md]."""
+    z, age = p.z, p.age
+    male = (~p.female).astype(float)
+    a0 = age[:, 0]
+    liab_prev = [
+        -1.7 + 0.8 * (a0 - 50) / 10 + 0.9 * z["sbp"] + 0.3 * z["bmi"] + 0.1 * male,
+        -2.9 + 0.5 * (a0 - 50) / 10 + 1.0 * z["fbs"] + 0.4 * z["bmi"] + 0.2 * male,
+        -1.5 + 0.6 * (a0 - 50) / 10 + 0.8 * z["ldl"] + 0.2 * z["bmi"],
+    ]
+    log_h = [
+        -3.9 + 0.35 * (age - 60) / 10 + (0.7 * z["sbp"] + 0.25 * z["bmi"])[:, None],
+        -5.0 + 0.3 * (age - 60) / 10 + (0.9 * z["fbs"] + 0.3 * z["bmi"])[:, None],
+        -3.7 + 0.3 * (age - 60) / 10 + (0.7 * z["ldl"])[:, None],
+    ]
+    eff = params.effect_scale * params.eff_log_hazard * dose
+    adult = age >= 19
+    states, news = [], []
+    for k in range(3):
+        prev = (d.u_prev[:, k] < expit(liab_prev[k])) & (a0 >= 19)
+        hazard = np.exp(log_h[k] + eff)
+        has = np.zeros((p.n, T), dtype=bool)
+        new = np.zeros((p.n, T), dtype=bool)
+        state = prev.copy()
+        has[:, 0] = state
+        for t in range(1, T):
+            inc = (~state) & adult[:, t] & (d.u_inc[:, t, k] < hazard[:, t])
+            # persons who turn 19 during the window enter with their prevalence draw
+            entering = adult[:, t] & ~adult[:, t - 1] & (d.u_prev[:, k] < expit(liab_prev[k] - 1.0))
+            inc_entry = entering & ~state
+            state = state | inc | inc_entry
+            new[:, t] = inc
+            has[:, t] = state
+        states.append(has)
+        news.append(new)
+    return states, news
+
+
+def simulate_outcomes(
+    p: Persons,
+    d: HealthDraws,
+    dose: np.ndarray,
+    cumdose: np.ndarray,
+    params: WorldParams,
+    abnormal_followup: np.ndarray,
+) -> Outcomes:
+    """One world's yearly outcomes given the program dose (thousand extra steps/day, (n, T)).
+
+    ``abnormal_followup`` (n, T) marks years with an attended abnormal checkup, whose follow-up care
+    raises that year's outpatient cost (the cost side of regression to the mean) [A].
+    """
+    (htn, dm, dl), (new_htn, new_dm, new_dl) = _diseases(p, d, dose, params)
+    rx = [d.u_drug[:, 0] < 0.85, d.u_drug[:, 1] < 0.8, d.u_drug[:, 2] < 0.6]
+    htn_rx, dm_rx, dl_rx = htn & rx[0][:, None], dm & rx[1][:, None], dl & rx[2][:, None]
+
+    female = p.female[:, None]
+    age_c = (p.age - AGE_CENTRE) / 10
+    working_men = (~female) & (p.age < 65)
+    covid_bump = COVID[None, :] * np.where(working_men, 1.0, 0.4)
+    s = params.effect_scale
+    eff = {
+        "bmi": params.eff_bmi,
+        "waist": params.eff_waist,
+        "sbp": params.eff_sbp,
+        "dbp": params.eff_dbp,
+        "fbs": params.eff_fbs,
+        "hdl": params.eff_hdl,
+    }
+    m: dict[str, np.ndarray] = {}
+    for j, name in enumerate(MEASURES):
+        mm, sm, mf, sf, bm, bf, drift, r = MEASURE_SPEC[name]
+        mean = np.where(female, mf, mm)
+        slope = np.where(female, bf, bm)
+        sd_tot = np.where(female, sf, sm)
+        sd = np.sqrt(np.maximum(sd_tot**2 - (slope * AGE_SD / 10) ** 2, 0.5 * sd_tot**2))
+        x = (
+            mean
+            + slope * age_c
+            + drift * YEAR_IDX[None, :]
+            + sd * (np.sqrt(r) * p.z[name][:, None] + np.sqrt(1 - r) * d.transient[:, :, j])
+        )
+        if name in eff:
+            x = x + s * eff[name] * dose
+        m[name] = x
+    # COVID: weight +0.4 kg and waist +0.5 cm in working-age men, less in others [A]
+    m["bmi"] = m["bmi"] + 0.15 * covid_bump
+    m["waist"] = m["waist"] + 0.5 * covid_bump
+    # disease and drugs [A: drug starts cut SBP ~10 mmHg, LDL ~40%, glucose ~20 mg/dL]
+    m["sbp"] = m["sbp"] + 14 * htn - 10 * htn_rx
+    m["dbp"] = m["dbp"] + 8 * htn - 5 * htn_rx
+    m["fbs"] = m["fbs"] + 55 * dm - 20 * dm_rx
+    m["ldl"] = m["ldl"] + 35 * dl
+    m["tc"] = m["tc"] + 35 * dl
+    ldl_cut = 0.4 * m["ldl"] * dl_rx
+    m["ldl"] = m["ldl"] - ldl_cut
+    m["tc"] = m["tc"] - ldl_cut
+    m["tg"] = np.clip(np.exp(m.pop("lntg")), 20.0, 3000.0)
+    m["ggt"] = np.clip(np.exp(m.pop("lnggt")), 3.0, 2000.0)
+    m["hdl"] = np.maximum(m["hdl"], 15.0)
+    m["fbs"] = np.maximum(m["fbs"], 60.0)
+    m["bmi"] = np.maximum(m["bmi"], 14.0)
+    m["waist"] = np.maximum(m["waist"], 50.0)
+    m["sbp"] = np.maximum(m["sbp"], 80.0)
+    m["dbp"] = np.clip(m["dbp"], 40.0, m["sbp"] - 15)
+    m["tc"] = np.maximum(m["tc"], 80.0)
+    m["ldl"] = np.maximum(m["ldl"], 10.0)
+
+    # --- medical costs (KRW per person-year) [A/S: calibration.md section 2, medical costs]
+    chronic = htn.astype(float) + dm + dl
+    disab = (p.disability > 0)[:, None]
+    z = p.z
+    any_use = d.u_any < expit(2.0 + 0.5 * female + 0.15 * age_c + 1.5 * (chronic > 0) + 0.2 * z["H"][:, None])
+    log_outp = (
+        12.23
+        + 0.28 * age_c
+        + 0.12 * female
+        + 0.35 * htn
+        + 0.45 * dm
+        + 0.2 * dl
+        + 0.5 * disab
+        + 0.08 * z["bmi"][:, None]
+        + 0.8 * z["cost"][:, None]
+        + COST_YEAR[None, :]
+        + params.cost_trend_health_conscious * z["H"][:, None] * YEAR_IDX[None, :]
+        + 0.12 * abnormal_followup
+        + d.morbidity
+        + 0.7 * d.e_cost
+    )
+    outp = np.where(any_use, np.exp(log_outp), 0.0)
+    inp_p = expit(-2.75 + 0.25 * age_c + 0.4 * (chronic > 0) + 0.3 * disab)
+    inp_event = d.u_inp < inp_p
+    inp = np.where(inp_event, np.exp(np.log(2_200_000) + 0.9 * d.e_inp + 0.1 * age_c), 0.0)
+    inp = inp + d.shock
+    multiplier = np.exp(s * params.eff_log_cost * cumdose)
+    outp = outp * multiplier
+    inp = inp * multiplier
+    cost = outp + inp
+    # ~KRW 52,000 per visit day, saturating at 300 days a year (costly care is not more visits)
+    visits = np.floor(300 * -np.expm1(-outp / (52_000 * 300)) + d.u_visits).astype(np.int32)
+    inp_days = np.where(inp > 0, np.minimum(np.ceil(inp / 350_000), 365), 0).astype(np.int32)
+    aid = (p.insurance_type == 8)[:, None]
+    share = np.where(aid, 0.03 * cost, np.minimum(0.3 * outp + 0.2 * inp, 0.3 * outp + 6_000_000))
+    dead_or_minor = ~p.present
+    for arr in (cost, outp, inp, share):
+        arr[dead_or_minor] = 0.0
+    visits[dead_or_minor] = 0
+    inp_days[dead_or_minor] = 0
+    m["height"] = _height(p, d)
+    m["weight"] = m["bmi"] * (m["height"] / 100) ** 2
+    return Outcomes(
+        measures=m,
+        htn=htn,
+        dm=dm,
+        dl=dl,
+        new_htn=new_htn,
+        new_dm=new_dm,
+        new_dl=new_dl,
+        htn_rx=htn_rx,
+        dm_rx=dm_rx,
+        dl_rx=dl_rx,
+        cost=np.round(cost),
+        outpatient_cost=np.round(outp),
+        inpatient_cost=np.round(inp),
+        inpatient_days=inp_days,
+        outpatient_visits=visits,
+        patient_share=np.round(share),
+    )
+
+
+def _height(p: Persons, d: HealthDraws) -> np.ndarray:
+    """Height (cm) per person-year: cohort trend -2 cm per decade of age, shrinkage after 60 [D/A]."""
+    base = np.where(p.female, 155.1, 168.6)[:, None]
+    sd = np.where(p.female, 6.3, 6.5)[:, None]
+    return base - 0.2 * (p.age - AGE_CENTRE) - 0.05 * np.maximum(p.age - 60, 0) + 0.85 * sd * d.height_z[:, None]
+
+
+def checkup_schedule(rng: np.random.Generator, p: Persons, params: WorldParams):
+    """Due and attended screenings, screening month, lipid-panel years [S: calibration.md section 2].
+
+    Biennial by birth-year parity, annual for non-office workers, from age 20; lipids every 4 years (men
+    from 24, women from 40). Attendance when due ~74.5%, higher for the health-conscious [A].
+    """
+    years = np.asarray(YEARS)
+    parity_due = (years[None, :] % 2) == (p.birth_year[:, None] % 2)
+    due = (parity_due | p.non_office[:, None]) & p.present & (p.age >= 20)
+    logit = (
+        params.attend_intercept
+        + params.attend_health_conscious * p.z["H"][:, None]
+        + 0.15 * (p.age - 50) / 10
+        - 0.4 * (p.insurance_type == 8)[:, None]
+        + CHECKUP_COVID[None, :]
+    )
+    attended = due & (rng.random(due.shape) < expit(logit))
+    # year of death: only before the death month
+    month_w = np.array([1, 2, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16], dtype=float)
+    month = 1 + rng.choice(12, size=due.shape, p=month_w / month_w.sum())
+    died_this_year = p.death_year[:, None] == years[None, :]
+    attended &= ~(died_this_year & (month >= p.death_month[:, None]))
+    lipid_age = np.where(p.female[:, None], 40, 24)
+    lipids = attended & (p.age >= lipid_age) & (p.age % 4 == 0)
+    return due, attended, month.astype(np.int8), lipids

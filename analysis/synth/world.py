@@ -1,0 +1,416 @@
+"""Generate the synthetic linked world in chunks, straight to Parquet.
+
+Layout of the output folder::
+
+    nhis/identifiers.parquet    PERSON_ID + the direct identifiers NHIS uses for linkage
+    nhis/qualification.parquet  person-year eligibility (NHIS research-DB field names)
+    nhis/checkups.parquet       one row per general health screening
+    nhis/claims.parquet         person-year claims summary
+    program/participants.parquet, program/activity.parquet
+    truth/persons.parquet, truth/outcomes.parquet   (estimators never read these)
+    manifest.json               row counts and SHA-256 of every file
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from analysis import __version__
+from analysis.definitions import metabolic_syndrome
+from analysis.synth.health import (
+    checkup_schedule,
+    draw_health,
+    natural_steps,
+    simulate_outcomes,
+)
+from analysis.synth.params import CHUNK_PERSONS, FIRST_YEAR, SEOUL_ADULTS, YEARS, WorldParams, scenario_params
+from analysis.synth.population import GIVEN_SYLLABLES, korean_names, make_persons, phone_numbers
+from analysis.synth.program import enrol, program_activity
+
+# component streams: each part of the world draws from its own generator, so a change in one part does
+# not shift the random numbers of the others, and the scenarios share the same population
+STREAMS = ("persons", "health", "checkups", "enrolment", "program", "identifiers", "measurement")
+
+TABLES = {
+    "nhis/identifiers": pa.schema(
+        [("PERSON_ID", pa.int64()), ("NAME", pa.string()), ("BIRTH_DATE", pa.string()),
+         ("SEX", pa.int8()), ("PHONE", pa.string())]
+    ),
+    "nhis/qualification": pa.schema(
+        [("STND_Y", pa.int16()), ("PERSON_ID", pa.int64()), ("SEX", pa.int8()), ("BIRTH_YEAR", pa.int16()),
+         ("AGE_GROUP", pa.int8()), ("SIDO", pa.int8()), ("SGG", pa.int32()), ("IPSN_TYPE_CD", pa.int8()),
+         ("CTRB_PT_TYPE_CD", pa.int8()), ("DFAB_GRD_CD", pa.int8()), ("DTH_YM", pa.int32())]
+    ),
+    "nhis/checkups": pa.schema(
+        [("PERSON_ID", pa.int64()), ("HME_YYYYMM", pa.int32())]
+        + [(c, pa.float32()) for c in (
+            "G1E_HGHT", "G1E_WGHT", "G1E_BMI", "G1E_WSTC", "G1E_BP_SYS", "G1E_BP_DIA", "G1E_FBS",
+            "G1E_TOT_CHOL", "G1E_HDL", "G1E_LDL", "G1E_TG", "G1E_HGB", "G1E_CRTN", "G1E_GFR", "G1E_SGOT",
+            "G1E_SGPT", "G1E_GGT")]
+        + [("G1E_URN_PROT", pa.int8()), ("Q_SMK_YN", pa.int8()), ("Q_DRK_FRQ", pa.int8()),
+           ("Q_PA_WALK", pa.int8())]
+    ),
+    "nhis/claims": pa.schema(
+        [("STND_Y", pa.int16()), ("PERSON_ID", pa.int64()), ("OUTP_VSCN", pa.int32()), ("INP_VSCN", pa.int32()),
+         ("EDEC_TRAMT", pa.int64()), ("EDEC_SBRDN_AMT", pa.int64()), ("EDEC_JBRDN_AMT", pa.int64()),
+         ("HTN_NEW", pa.int8()), ("DM_NEW", pa.int8()), ("DYSLIP_NEW", pa.int8()), ("HTN_RX", pa.int8()),
+         ("DM_RX", pa.int8()), ("DYSLIP_RX", pa.int8()), ("INJ_VSCN", pa.int16())]
+    ),
+    "program/participants": pa.schema(
+        [("member_id", pa.int64()), ("name", pa.string()), ("birth_date", pa.string()), ("sex", pa.string()),
+         ("phone", pa.string()), ("district", pa.int32()), ("enrol_date", pa.date32()), ("wave", pa.string()),
+         ("device", pa.string()), ("withdrawal_date", pa.date32())]
+    ),
+    "program/activity": pa.schema(
+        [("member_id", pa.int64()), ("month", pa.string()), ("mean_daily_steps", pa.int32()),
+         ("goal_days", pa.int16()), ("points", pa.int32())]
+    ),
+    "truth/persons": pa.schema(
+        [("PERSON_ID", pa.int64()), ("member_id", pa.int64()), ("first_treat", pa.int16()),
+         ("enrol_month", pa.string()), ("wave", pa.string()), ("device", pa.string()),
+         ("health_consciousness", pa.float32()), ("active_2023", pa.bool_()),
+         ("fault_name", pa.bool_()), ("fault_phone", pa.bool_()), ("fault_birth_date", pa.bool_()),
+         ("format_variant", pa.bool_())]
+    ),
+}
+TRUTH_OUTCOMES = (
+    "medical_cost", "outpatient_visits", "waist", "sbp", "dbp", "fasting_glucose", "bmi", "hdl",
+    "triglycerides", "metabolic_syndrome", "new_hypertension", "new_diabetes", "new_dyslipidaemia",
+    "injury_visits", "steps",
+)
+TABLES["truth/outcomes"] = pa.schema(
+    [("PERSON_ID", pa.int64()), ("year", pa.int16()), ("dose", pa.float32())]
+    + [(f"{w}_{o}", pa.float32()) for o in TRUTH_OUTCOMES for w in ("y0", "y1")]
+)
+
+
+def n_persons(scale: float) -> int:
+    return int(round(SEOUL_ADULTS * scale))
+
+
+def _fmt_date(d: np.ndarray, compact: bool = False) -> np.ndarray:
+    s = np.datetime_as_string(d.astype("datetime64[D]"), unit="D")
+    return np.char.replace(s, "-", "") if compact else s
+
+
+def _month_str(m: np.ndarray) -> np.ndarray:
+    return np.datetime_as_string((m + (FIRST_YEAR - 1970) * 12).astype("datetime64[M]"), unit="M")
+
+
+def generate_chunk(chunk: int, n: int, seed: int, params: WorldParams) -> dict[str, pd.DataFrame]:
+    """All tables of one chunk of ``n`` persons; deterministic in (chunk, seed, params)."""
+    ss = np.random.SeedSequence([seed, chunk])
+    rngs = dict(zip(STREAMS, (np.random.default_rng(s) for s in ss.spawn(len(STREAMS))), strict=True))
+    p = make_persons(rngs["persons"], n, id_offset=10_000_001 + chunk * CHUNK_PERSONS)
+    d = draw_health(rngs["health"], p)
+    due, attended, hme_month, lipids = checkup_schedule(rngs["checkups"], p, params)
+    zeros = np.zeros((n, len(YEARS)))
+    no_followup = np.zeros((n, len(YEARS)), dtype=bool)
+    y0 = simulate_outcomes(p, d, zeros, zeros, params, no_followup)
+    m0 = y0.measures
+    abnormal = (m0["bmi"] >= 25) | (m0["sbp"] >= 130) | (m0["fbs"] >= 100)
+    abnormal_attended = attended & abnormal
+    # follow-up care after an abnormal screening: re-simulate y0 with it (the program does not change
+    # who attends, and pre-enrolment values are the same in both worlds)
+    y0 = simulate_outcomes(p, d, zeros, zeros, params, abnormal_attended)
+    chronic = y0.htn | y0.dm | y0.dl
+    e = enrol(rngs["enrolment"], p, params, abnormal_attended, hme_month, chronic)
+    steps0 = natural_steps(p, d)
+    prog = program_activity(rngs["program"], p, params, e, steps0, d.shock, d.morbidity, y0.measures["bmi"])
+    y1 = simulate_outcomes(p, d, prog.dose, prog.cumdose, params, abnormal_attended)
+
+    ids = p.person_id
+    present = p.present
+    ii, tt = np.nonzero(present)
+    years = np.asarray(YEARS)
+    sex_code = np.where(p.female, 2, 1).astype(np.int8)
+
+    # --- identifiers (NHIS: the reference) and program copies with realistic faults
+    r = rngs["identifiers"]
+    names = korean_names(r, n)
+    phones = phone_numbers(r, n)
+    bdate = _fmt_date(p.birth_date)
+    tables: dict[str, pd.DataFrame] = {}
+    tables["nhis/identifiers"] = pd.DataFrame(
+        {"PERSON_ID": ids, "NAME": names, "BIRTH_DATE": bdate, "SEX": sex_code, "PHONE": phones}
+    )
+
+    enrolled = e.enrol_month >= 0
+    pidx = np.flatnonzero(enrolled)
+    k = len(pidx)
+    member_id = np.full(n, -1, dtype=np.int64)
+    member_id[pidx] = 50_000_001 + chunk * CHUNK_PERSONS + r.permutation(k)
+    # identifier faults on the program side [A]: typos in names; changed phone numbers (more among the
+    # young); birth dates registered by the lunar calendar or mistyped (more among the old)
+    age_join = FIRST_YEAR + e.enrol_month[pidx] // 12 - p.birth_year[pidx]
+    fault_name = r.random(k) < 0.02
+    fault_phone = r.random(k) < np.where(age_join < 40, 0.12, 0.06)
+    fault_bdate = r.random(k) < np.where(age_join >= 60, 0.06, 0.008)
+    variant = r.random(k) < 0.10
+    pname = names[pidx].copy()
+    swap = GIVEN_SYLLABLES[r.integers(0, len(GIVEN_SYLLABLES), k)]
+    # a typo replaces the last syllable of the given name
+    typo = np.char.add(np.array([nm[:-1] for nm in pname], dtype=pname.dtype), swap) if k else pname
+    fault_name &= typo != pname
+    pname = np.where(fault_name, typo, pname)
+    # format variants that normalisation must absorb: spaces in names, phones without dashes
+    spaced = np.char.add(np.char.add(np.array([nm[:1] for nm in pname], dtype=pname.dtype), " "),
+                         np.array([nm[1:] for nm in pname], dtype=pname.dtype))
+    pname = np.where(variant, spaced, pname)
+    pphone = np.where(fault_phone, phone_numbers(r, k), phones[pidx])
+    pphone = np.where(variant, np.char.replace(pphone, "-", ""), pphone)
+    pbd = p.birth_date[pidx] + np.where(fault_bdate, r.integers(1, 40, k), 0).astype("timedelta64[D]")
+    enrol_date = _fmt_date(
+        (e.enrol_month[pidx] + (FIRST_YEAR - 1970) * 12).astype("datetime64[M]").astype("datetime64[D]")
+        + (e.enrol_day[pidx] - 1).astype("timedelta64[D]")
+    )
+    wm = prog.withdraw_month[pidx]
+    wd = np.where(
+        wm >= 0,
+        (np.maximum(wm, 0) + (FIRST_YEAR - 1970) * 12).astype("datetime64[M]").astype("datetime64[D]")
+        + r.integers(0, 28, k).astype("timedelta64[D]"),
+        np.datetime64("NaT"),
+    )
+    tables["program/participants"] = pd.DataFrame(
+        {
+            "member_id": member_id[pidx],
+            "name": pname,
+            "birth_date": _fmt_date(pbd, compact=True),
+            "sex": np.where(p.female[pidx], "F", "M"),
+            "phone": pphone,
+            "district": p.district[pidx],
+            "enrol_date": pd.to_datetime(enrol_date).date,
+            "wave": e.wave[pidx].astype(str),
+            "device": prog.device[pidx],
+            "withdrawal_date": pd.Series(wd).dt.date,
+        }
+    )
+    act = prog.activity
+    tables["program/activity"] = pd.DataFrame(
+        {
+            "member_id": member_id[act["row"].to_numpy()],
+            "month": _month_str(act["month"].to_numpy()),
+            "mean_daily_steps": act["mean_daily_steps"].to_numpy(),
+            "goal_days": act["goal_days"].to_numpy(),
+            "points": act["points"].to_numpy(),
+        }
+    )
+
+    # --- NHIS qualification
+    dth = np.where(p.death_year > 0, p.death_year * 100 + p.death_month, 0)
+    dth_y = np.where(years[tt] == p.death_year[ii], dth[ii], 0)
+    tables["nhis/qualification"] = pd.DataFrame(
+        {
+            "STND_Y": years[tt],
+            "PERSON_ID": ids[ii],
+            "SEX": sex_code[ii],
+            "BIRTH_YEAR": p.birth_year[ii],
+            "AGE_GROUP": np.minimum(p.age[ii, tt] // 5, 18),
+            "SIDO": 11,
+            "SGG": p.district[ii],
+            "IPSN_TYPE_CD": p.insurance_type[ii],
+            "CTRB_PT_TYPE_CD": p.premium_decile[ii],
+            "DFAB_GRD_CD": p.disability[ii],
+            "DTH_YM": pd.array(np.where(dth_y > 0, dth_y, 0), dtype="Int32"),
+        }
+    )
+    tables["nhis/qualification"].loc[dth_y == 0, "DTH_YM"] = pd.NA
+
+    # --- NHIS claims (observed world = y1)
+    tables["nhis/claims"] = pd.DataFrame(
+        {
+            "STND_Y": years[tt],
+            "PERSON_ID": ids[ii],
+            "OUTP_VSCN": y1.outpatient_visits[ii, tt],
+            "INP_VSCN": y1.inpatient_days[ii, tt],
+            "EDEC_TRAMT": y1.cost[ii, tt].astype(np.int64),
+            "EDEC_SBRDN_AMT": y1.patient_share[ii, tt].astype(np.int64),
+            "EDEC_JBRDN_AMT": (y1.cost[ii, tt] - y1.patient_share[ii, tt]).astype(np.int64),
+            "HTN_NEW": y1.new_htn[ii, tt],
+            "DM_NEW": y1.new_dm[ii, tt],
+            "DYSLIP_NEW": y1.new_dl[ii, tt],
+            "HTN_RX": y1.htn_rx[ii, tt],
+            "DM_RX": y1.dm_rx[ii, tt],
+            "DYSLIP_RX": y1.dl_rx[ii, tt],
+            "INJ_VSCN": d.injury[ii, tt],
+        }
+    )
+
+    # --- NHIS checkups (observed world = y1), measured with rounding
+    ci, ct = np.nonzero(attended)
+    rm = rngs["measurement"]
+    mm = y1.measures
+    nc = len(ci)
+    lip = lipids[ci, ct]
+    male = ~p.female[ci]
+    steps_obs = steps0[ci, ct] + prog.dose[ci, ct] * 1000
+
+    def meas(name, dec=1):
+        return np.round(mm[name][ci, ct], dec)
+
+    def lipid(x):
+        return np.where(lip, x, np.nan)
+
+    age_c = p.age[ci, ct]
+    crtn = np.exp(np.where(male, np.log(1.0), np.log(0.75)) + 0.18 * rm.standard_normal(nc) + 0.003 * (age_c - 45))
+    smoke_latent = -0.5 * p.z["H"][ci] + rm.standard_normal(nc) * 0.3
+    smoke_thr = np.where(male, 0.5, 1.8) - 0.02 * (years[ct] - 2017) + 0.004 * np.abs(age_c - 38)
+    current = smoke_latent > smoke_thr
+    former = ~current & (smoke_latent > smoke_thr - np.where(male, 0.6, 0.2))
+    tables["nhis/checkups"] = pd.DataFrame(
+        {
+            "PERSON_ID": ids[ci],
+            "HME_YYYYMM": years[ct] * 100 + hme_month[ci, ct],
+            "G1E_HGHT": meas("height"),
+            "G1E_WGHT": meas("weight"),
+            "G1E_BMI": meas("bmi"),
+            "G1E_WSTC": meas("waist"),
+            "G1E_BP_SYS": meas("sbp", 0),
+            "G1E_BP_DIA": meas("dbp", 0),
+            "G1E_FBS": meas("fbs", 0),
+            "G1E_TOT_CHOL": lipid(meas("tc", 0)),
+            "G1E_HDL": lipid(meas("hdl", 0)),
+            "G1E_LDL": lipid(meas("ldl", 0)),
+            "G1E_TG": lipid(meas("tg", 0)),
+            "G1E_HGB": np.round(np.where(male, 15.2, 13.0) + 1.1 * rm.standard_normal(nc), 1),
+            "G1E_CRTN": np.round(crtn, 2),
+            "G1E_GFR": np.round(np.clip(141 * (crtn / np.where(male, 0.9, 0.7)) ** -1.0 * 0.993**age_c, 5, 200), 0),
+            "G1E_SGOT": np.round(np.exp(np.log(24) + 0.35 * rm.standard_normal(nc)), 0),
+            "G1E_SGPT": np.round(np.exp(np.log(np.where(male, 26, 17)) + 0.5 * rm.standard_normal(nc)), 0),
+            "G1E_GGT": meas("ggt", 0),
+            "G1E_URN_PROT": np.where(rm.random(nc) < 0.95, 1, rm.integers(2, 7, nc)),
+            "Q_SMK_YN": np.where(current, 3, np.where(former, 2, 1)),
+            "Q_DRK_FRQ": np.clip(rm.poisson(np.where(male, 1.5, 0.6)), 0, 7),
+            "Q_PA_WALK": np.clip(np.round(7 / (1 + np.exp(-(steps_obs - 6500) / 1500)) + rm.normal(0, 1, nc)), 0, 7),
+        }
+    )
+
+    # --- truth
+    def mets(o, rows, cols):
+        mm_ = o.measures
+        return metabolic_syndrome(
+            p.female[rows], mm_["waist"][rows, cols], mm_["tg"][rows, cols], mm_["hdl"][rows, cols],
+            mm_["sbp"][rows, cols], mm_["dbp"][rows, cols], mm_["fbs"][rows, cols],
+            o.htn_rx[rows, cols], o.dm_rx[rows, cols], o.dl_rx[rows, cols],
+        )
+
+    truth = {"PERSON_ID": ids[ii], "year": years[tt], "dose": prog.dose[ii, tt]}
+    for w, o in (("y0", y0), ("y1", y1)):
+        mo = o.measures
+        truth[f"{w}_medical_cost"] = o.cost[ii, tt]
+        truth[f"{w}_outpatient_visits"] = o.outpatient_visits[ii, tt]
+        truth[f"{w}_waist"] = mo["waist"][ii, tt]
+        truth[f"{w}_sbp"] = mo["sbp"][ii, tt]
+        truth[f"{w}_dbp"] = mo["dbp"][ii, tt]
+        truth[f"{w}_fasting_glucose"] = mo["fbs"][ii, tt]
+        truth[f"{w}_bmi"] = mo["bmi"][ii, tt]
+        truth[f"{w}_hdl"] = mo["hdl"][ii, tt]
+        truth[f"{w}_triglycerides"] = mo["tg"][ii, tt]
+        truth[f"{w}_metabolic_syndrome"] = mets(o, ii, tt)
+        truth[f"{w}_new_hypertension"] = o.new_htn[ii, tt]
+        truth[f"{w}_new_diabetes"] = o.new_dm[ii, tt]
+        truth[f"{w}_new_dyslipidaemia"] = o.new_dl[ii, tt]
+        truth[f"{w}_injury_visits"] = d.injury[ii, tt]
+        truth[f"{w}_steps"] = steps0[ii, tt] + (prog.dose[ii, tt] * 1000 if w == "y1" else 0.0)
+    tables["truth/outcomes"] = pd.DataFrame(truth)
+    first_treat = np.where(enrolled, FIRST_YEAR + e.enrol_month // 12, 0)
+    fault = np.zeros((4, n), dtype=bool)
+    for j, f in enumerate((fault_name, fault_phone, fault_bdate, variant)):
+        fault[j, pidx] = f
+    tables["truth/persons"] = pd.DataFrame(
+        {
+            "PERSON_ID": ids,
+            "member_id": pd.array(np.where(enrolled, member_id, 0), dtype="Int64"),
+            "first_treat": first_treat,
+            "enrol_month": np.where(enrolled, _month_str(np.maximum(e.enrol_month, 0)), ""),
+            "wave": e.wave.astype(str),
+            "device": prog.device,
+            "health_consciousness": p.z["H"],
+            "active_2023": prog.active_2023,
+            "fault_name": fault[0],
+            "fault_phone": fault[1],
+            "fault_birth_date": fault[2],
+            "format_variant": fault[3],
+        }
+    )
+    tables["truth/persons"].loc[~enrolled, "member_id"] = pd.NA
+    return tables
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_manifest(out: Path, meta: dict) -> dict:
+    files = {}
+    for path in sorted(out.rglob("*.parquet")):
+        rel = path.relative_to(out).as_posix()
+        files[rel] = {"rows": pq.ParquetFile(path).metadata.num_rows, "sha256": _sha256(path)}
+    manifest = {**meta, "files": files}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
+
+
+def generate_world(
+    out: str | Path,
+    scale: float = 0.025,
+    seed: int = 9988,
+    scenario: str = "default",
+    params: WorldParams | None = None,
+    progress: bool = True,
+) -> dict:
+    """Write the synthetic world for ``scale`` x Seoul to ``out`` and return its manifest.
+
+    Persons are generated in chunks of a fixed size and streamed to Parquet (one row group per chunk and
+    table), so memory stays bounded at any scale and the same seed, scenario, scale and version give
+    byte-identical files.
+    """
+    params = params or scenario_params(scenario)
+    if params.scenario != scenario:
+        raise ValueError(f"params.scenario {params.scenario!r} differs from scenario {scenario!r}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    total = n_persons(scale)
+    if total < 1000:
+        raise ValueError(f"scale {scale} gives {total} persons; use a scale of at least 0.000122 (1,000 persons)")
+    sizes = [CHUNK_PERSONS] * (total // CHUNK_PERSONS)
+    if total % CHUNK_PERSONS:
+        sizes.append(total % CHUNK_PERSONS)
+    writers: dict[str, pq.ParquetWriter] = {}
+    try:
+        for chunk, n in enumerate(tqdm(sizes, desc="synth: chunks", unit="chunk", disable=not progress)):
+            tables = generate_chunk(chunk, n, seed, params)
+            for name, df in tables.items():
+                schema = TABLES[name]
+                if name not in writers:
+                    path = out / f"{name}.parquet"
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    writers[name] = pq.ParquetWriter(path, schema, compression="zstd")
+                table = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
+                writers[name].write_table(table.replace_schema_metadata(None))
+    finally:
+        for w in writers.values():
+            w.close()
+    meta = {
+        "generator": "analysis.synth",
+        "version": __version__,
+        "scenario": scenario,
+        "scale": scale,
+        "seed": seed,
+        "persons": total,
+        "params": dataclasses.asdict(params),
+    }
+    return write_manifest(out, meta)
