@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= runs/default
 
-.PHONY: install test report lint bench clean
+.PHONY: install test report lint bench clean manifest
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -32,3 +32,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+# regenerate the committed manifest of the default world (after a deliberate change to the generator)
+manifest: $(STAMP)
+	$(BIN)/python -m analysis synth --out runs/manifest-world --quiet
+	cp runs/manifest-world/manifest.json data/synthetic/default_manifest.json

@@ -173,7 +173,7 @@ def link_world(
     world, out = Path(world), Path(out)
     (out / "linked").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x4C494E4B]))  # "LINK"
-    steps = tqdm(total=7, desc="link", unit="step", disable=not progress)
+    steps = tqdm(total=8, desc="link", unit="step", disable=not progress)
 
     # 1. holders derive keys
     nhis_ids = pd.read_parquet(world / "nhis/identifiers.parquet")

@@ -117,7 +117,9 @@ def published_design_check(world: Path, persons: pd.DataFrame, qual: pd.DataFram
     true_att = float((tr.y1_medical_cost - tr.y0_medical_cost).mean())
     act = pers["active_2023"].reindex(df.index[df.treated])
     ch = df.loc[df.treated, "change"]
-    gap = float(ch[act.to_numpy()].mean() - ch[~act.to_numpy()].mean())
+    a_ch, i_ch = ch[act.to_numpy()], ch[~act.to_numpy()]
+    gap = float(a_ch.mean() - i_ch.mean())
+    gap_se = float(np.sqrt(a_ch.var(ddof=1) / len(a_ch) + i_ch.var(ddof=1) / len(i_ch)))
     return {
         "published_design_did": est,
         "published_design_se": se,
@@ -127,4 +129,5 @@ def published_design_check(world: Path, persons: pd.DataFrame, qual: pd.DataFram
         "treated_cost_2021": float(df.loc[df.treated, "cost2021"].mean()),
         "active_share_2023": float(act.mean()),
         "active_vs_inactive_gap": gap,
+        "active_vs_inactive_gap_se": gap_se,
     }

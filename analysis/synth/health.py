@@ -19,10 +19,10 @@ from analysis.synth.population import MEASURES, Persons, factor_correlation
 # correlation [D/A: calibration.md section 2]. fbs is the non-diabetic component; diabetes adds to it.
 MEASURE_SPEC = {
     "bmi": (24.3, 3.3, 22.6, 3.6, -0.2, 0.6, 0.07, 0.93),
-    "waist": (84.0, 8.3, 75.8, 9.1, 0.3, 2.4, 0.2, 0.85),
+    "waist": (83.6, 8.3, 75.8, 9.1, 0.3, 2.4, 0.2, 0.85),
     "sbp": (120.0, 13.0, 116.5, 14.4, 1.7, 4.2, 0.1, 0.6),
     "dbp": (76.0, 9.3, 73.3, 9.6, 0.3, 1.6, 0.0, 0.6),
-    "fbs": (91.0, 11.0, 90.0, 9.5, 2.5, 2.5, 0.4, 0.65),
+    "fbs": (90.0, 11.0, 90.0, 9.5, 2.5, 2.5, 0.4, 0.65),
     "tc": (190.0, 36.0, 192.0, 36.0, -2.0, 3.5, 0.3, 0.7),
     "hdl": (52.7, 13.4, 61.7, 15.2, -0.6, -2.5, 0.2, 0.8),
     "ldl": (108.0, 32.0, 109.0, 32.0, -1.9, 3.5, 0.3, 0.7),
@@ -105,7 +105,7 @@ def natural_steps(p: Persons, d: HealthDraws) -> np.ndarray:
     """Mean daily steps without the program, (n, T) [A: participants' mean ~8,600 with the program]."""
     a = (p.age - 60) / 10
     log_s = (
-        np.log(7000)
+        np.log(8100)
         + 0.28 * p.z["steps"][:, None]
         + 0.03 * a
         - 0.05 * a**2
@@ -150,8 +150,8 @@ def _diseases(p: Persons, d: HealthDraws, dose: np.ndarray, params: WorldParams)
         -1.5 + 0.6 * (a0 - 50) / 10 + 0.8 * z["ldl"] + 0.2 * z["bmi"],
     ]
     log_h = [
-        -3.9 + 0.35 * (age - 60) / 10 + (0.7 * z["sbp"] + 0.25 * z["bmi"])[:, None],
-        -5.0 + 0.3 * (age - 60) / 10 + (0.9 * z["fbs"] + 0.3 * z["bmi"])[:, None],
+        -3.45 + 0.35 * (age - 60) / 10 + (0.7 * z["sbp"] + 0.25 * z["bmi"])[:, None],
+        -4.55 + 0.3 * (age - 60) / 10 + (0.9 * z["fbs"] + 0.3 * z["bmi"])[:, None],
         -3.7 + 0.3 * (age - 60) / 10 + (0.7 * z["ldl"])[:, None],
     ]
     eff = params.effect_scale * params.eff_log_hazard * dose
@@ -252,7 +252,7 @@ def simulate_outcomes(
     z = p.z
     any_use = d.u_any < expit(2.0 + 0.5 * female + 0.15 * age_c + 1.5 * (chronic > 0) + 0.2 * z["H"][:, None])
     log_outp = (
-        12.23
+        12.43
         + 0.28 * age_c
         + 0.12 * female
         + 0.35 * htn
@@ -260,12 +260,12 @@ def simulate_outcomes(
         + 0.2 * dl
         + 0.5 * disab
         + 0.08 * z["bmi"][:, None]
-        + 0.8 * z["cost"][:, None]
+        + 0.6 * z["cost"][:, None]
         + COST_YEAR[None, :]
         + params.cost_trend_health_conscious * z["H"][:, None] * YEAR_IDX[None, :]
         + 0.12 * abnormal_followup
         + d.morbidity
-        + 0.7 * d.e_cost
+        + 0.6 * d.e_cost
     )
     outp = np.where(any_use, np.exp(log_outp), 0.0)
     inp_p = expit(-2.75 + 0.25 * age_c + 0.4 * (chronic > 0) + 0.3 * disab)

@@ -1,0 +1,63 @@
+"""Shared worlds for the tests: generated once per session at a scale the suite can afford."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from analysis.config import LinkageConfig, PanelConfig
+from analysis.linkage import link_world, load_secret
+from analysis.panel import build_panel_from_dir
+from analysis.synth import generate_world
+
+DEFAULT_SCALE = 0.025  # the default world of study.toml (205,000 persons)
+DEFAULT_SEED = 9988
+SMALL_SCALE = 0.004  # 32,800 persons
+TEST_SECRET = "test-secret-not-for-real-use-5f2c"
+
+
+@pytest.fixture(scope="session")
+def default_world(tmp_path_factory):
+    out = tmp_path_factory.mktemp("default_world")
+    manifest = generate_world(out, scale=DEFAULT_SCALE, seed=DEFAULT_SEED, scenario="default", progress=False)
+    return out, manifest
+
+
+@pytest.fixture(scope="session")
+def default_linked(default_world, tmp_path_factory):
+    world, _ = default_world
+    out = tmp_path_factory.mktemp("default_linked")
+    old = os.environ.get("WRIST_LINKAGE_SECRET")
+    os.environ["WRIST_LINKAGE_SECRET"] = TEST_SECRET
+    try:
+        secret = load_secret("WRIST_LINKAGE_SECRET")
+    finally:
+        if old is None:
+            del os.environ["WRIST_LINKAGE_SECRET"]
+        else:
+            os.environ["WRIST_LINKAGE_SECRET"] = old
+    res = link_world(world, out, LinkageConfig(), secret, seed=DEFAULT_SEED, progress=False)
+    return out, res.report
+
+
+@pytest.fixture(scope="session")
+def default_panel(default_linked, tmp_path_factory):
+    linked, _ = default_linked
+    out = tmp_path_factory.mktemp("default_panel")
+    panel, report = build_panel_from_dir(linked / "linked", out, PanelConfig())
+    return out, panel, report
+
+
+@pytest.fixture(scope="session")
+def null_world(tmp_path_factory):
+    out = tmp_path_factory.mktemp("null_world")
+    generate_world(out, scale=SMALL_SCALE * 5, seed=DEFAULT_SEED, scenario="null", progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def noselection_world(tmp_path_factory):
+    out = tmp_path_factory.mktemp("noselection_world")
+    generate_world(out, scale=SMALL_SCALE * 5, seed=DEFAULT_SEED, scenario="no-selection", progress=False)
+    return out

@@ -1,0 +1,182 @@
+"""Linkage: counts add up, quality is measured against the truth, nothing identifying leaks."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from analysis.config import LinkageConfig
+from analysis.linkage import link_world, load_secret
+from analysis.linkage.keys import KEY_FIELDS, LinkageSecretError, Secret, derive_keys, normalise
+from analysis.linkage.link import STATUSES, key_agency
+
+from .conftest import DEFAULT_SEED, TEST_SECRET
+
+
+def test_every_record_accounted_for(default_linked, default_world):
+    out, rep = default_linked
+    n_prog = pq.ParquetFile(default_world[0] / "program/participants.parquet").metadata.num_rows
+    n_nhis = pq.ParquetFile(default_world[0] / "nhis/identifiers.parquet").metadata.num_rows
+    assert set(rep["status_counts"]) == set(STATUSES)
+    assert sum(rep["status_counts"].values()) == n_prog == rep["program_records"]
+    assert rep["nhis_persons_linked_to_a_participant"] + rep["nhis_persons_not_linked"] == n_nhis
+    assert sum(rep["linked_via"].values()) == rep["status_counts"]["linked"]
+    ev = rep["evaluation"]
+    assert ev["correct_links"] + ev["false_matches"] == rep["status_counts"]["linked"]
+    assert ev["correct_links"] + ev["missed_matches"] == ev["true_pairs"] == n_prog
+    for by, rows in rep["match_rate_by"].items():
+        assert sum(r["records"] for r in rows) == n_prog, by
+    # the linked tables hold every NHIS person-year and only the linked participants
+    assert rep["output_rows"]["participation"] == rep["status_counts"]["linked"]
+    for t in ("qualification", "claims", "checkups"):
+        assert rep["output_rows"][t] == pq.ParquetFile(default_world[0] / f"nhis/{t}.parquet").metadata.num_rows
+    assert (out / "linkage_report.md").read_text().startswith("# Linkage quality report")
+
+
+def test_quality_matches_the_faults(default_linked, default_world):
+    """Format variants are absorbed by normalisation; a wrong birth date breaks both keys."""
+    _, rep = default_linked
+    truth = pd.read_parquet(default_world[0] / "truth/persons.parquet").dropna(subset=["member_id"])
+    bd = truth.fault_birth_date
+    both = truth.fault_name & truth.fault_phone
+    assert rep["evaluation"]["missed_matches"] >= int((bd | both).sum())
+    assert rep["evaluation"]["false_match_rate"] < 0.001
+    assert 0.95 <= rep["match_rate"] <= 0.995
+    ages = {r["age_band"]: r["match_rate"] for r in rep["match_rate_by"]["age_band"]}
+    assert ages["70+"] < ages["30-39"]  # lunar-calendar birth dates among the old
+
+
+def _scan(root: Path, forbidden_strings: set, forbidden_ints: set) -> list[str]:
+    """Columns of any Parquet file under root that carry identifiers, ids or keys.
+
+    A string column fails on any forbidden value. An integer column fails when ids make up more than 1%
+    of its distinct values: a KRW amount can equal a PERSON_ID by coincidence, an id column cannot hide.
+    """
+    bad = []
+    for path in root.rglob("*.parquet"):
+        t = pq.read_table(path)
+        for name, col in zip(t.column_names, t.columns, strict=True):
+            if name.lower() in {"person_id", "member_id", "name", "phone", "birth_date", "key1", "key2"}:
+                bad.append(f"{path.name}:{name} (column name)")
+                continue
+            vals = pd.Series(col.to_pandas()).dropna()
+            if pd.api.types.is_string_dtype(vals) or vals.dtype == object:
+                if set(map(str, vals.unique())) & forbidden_strings:
+                    bad.append(f"{path.name}:{name}")
+            elif pd.api.types.is_integer_dtype(vals) and len(vals):
+                u = vals.unique()
+                if np.isin(u, list(forbidden_ints)).mean() > 0.01:
+                    bad.append(f"{path.name}:{name}")
+    return bad
+
+
+def test_no_identifier_id_key_or_secret_leaks(default_linked, default_world, default_panel):
+    world = default_world[0]
+    ids = pd.read_parquet(world / "nhis/identifiers.parquet")
+    part = pd.read_parquet(world / "program/participants.parquet")
+    secret = Secret(TEST_SECRET.encode(), "test")
+    keys = derive_keys(normalise(ids.rename(columns=str.lower), "nhis"), secret)
+    forbidden_strings = (
+        set(ids.NAME) | set(ids.PHONE) | set(ids.BIRTH_DATE) | set(part.name) | set(part.phone)
+        | set(part.birth_date) | {k.hex() for k in keys.key1} | {k.hex() for k in keys.key2}
+    )
+    forbidden_ints = set(ids.PERSON_ID) | set(part.member_id)
+    # the scan does catch a leak: the raw world itself fails it
+    assert _scan(world / "nhis", forbidden_strings, forbidden_ints)
+    for root in (default_linked[0], default_panel[0]):
+        assert _scan(root, forbidden_strings, forbidden_ints) == [], root
+        text = "".join(p.read_text() for p in root.rglob("*") if p.suffix in (".json", ".md", ".csv"))
+        assert TEST_SECRET not in text
+        for raw in list(ids.PHONE[:200]) + list(ids.NAME[:200]):
+            assert raw not in text
+        for path in root.rglob("*"):  # neither the secret nor raw HMAC bytes are in any file
+            if path.is_file():
+                blob = path.read_bytes()
+                assert TEST_SECRET.encode() not in blob
+                assert keys.key1.iloc[0] not in blob
+
+
+def test_outputs_do_not_depend_on_the_secret(default_world, tmp_path):
+    world = default_world[0]
+    a = link_world(world, tmp_path / "a", LinkageConfig(), Secret(b"one", "t"), seed=DEFAULT_SEED, progress=False)
+    b = link_world(world, tmp_path / "b", LinkageConfig(), Secret(b"two", "t"), seed=DEFAULT_SEED, progress=False)
+    for name in ("persons", "participation", "claims"):
+        pa_ = pd.read_parquet(tmp_path / f"a/linked/{name}.parquet")
+        pb = pd.read_parquet(tmp_path / f"b/linked/{name}.parquet")
+        pd.testing.assert_frame_equal(pa_, pb)
+    assert a.report["status_counts"] == b.report["status_counts"]
+
+
+def test_generalisation_options(default_world, tmp_path):
+    cfg = LinkageConfig(generalise_birth_date="month", generalise_district=True)
+    link_world(default_world[0], tmp_path, cfg, Secret(b"s", "t"), seed=1, progress=False)
+    persons = pd.read_parquet(tmp_path / "linked/persons.parquet")
+    assert list(persons.columns) == ["STUDY_ID", "BIRTH_YEAR", "BIRTH_MONTH", "SEX"]
+    qual = pd.read_parquet(tmp_path / "linked/qualification.parquet", columns=["SGG"])
+    assert set(qual.SGG) == {"central", "northeast", "northwest", "southwest", "southeast"}
+    rep = json.loads((tmp_path / "linkage_report.json").read_text())
+    assert rep["generalisation"] == {"birth_date": "month", "district": True}
+
+
+def _records(rows):
+    df = pd.DataFrame(rows, columns=["name", "birth_date", "sex", "phone"])
+    return derive_keys(normalise(df, "t"), Secret(b"k", "t"))
+
+
+def test_key_agency_statuses():
+    nhis = _records([
+        ("김민준", "1980-01-01", 1, "010-1111-1111"),  # 0: unique
+        ("이서연", "1990-02-02", 2, "010-2222-2222"),  # 1: duplicate name+dob+sex with 2
+        ("이서연", "1990-02-02", 2, "010-3333-3333"),  # 2
+        ("박지호", "1970-03-03", 1, "010-4444-4444"),  # 3
+        ("최하은", "1970-03-03", 1, "010-5555-5555"),  # 4
+    ]).assign(serial=np.arange(5) + 100)
+    prog = _records([
+        ("김 민준", "19800101", "M", "01011111111"),  # linked on both keys despite formatting
+        ("이서연", "1990-02-02", "F", "010-9999-9999"),  # key1 ambiguous, key2 no match -> ambiguous
+        ("이서연", "1990-02-02", "F", "010-3333-3333"),  # key1 ambiguous, key2 unique -> linked via key2
+        ("박지호", "1970-03-03", "M", "010-5555-5555"),  # key1 -> 3, key2 -> 4: conflict
+        ("정우진", "1960-04-04", "M", "010-0000-0000"),  # no match
+        ("김민준", "1980-01-01", "M", "010-7777-7777"),  # second record on person 0 -> duplicate
+    ]).assign(serial=np.arange(6))
+    res, dup = key_agency(nhis, prog)
+    assert list(res.status) == ["duplicate", "ambiguous", "linked", "conflict", "no_match", "duplicate"]
+    assert res.nhis_serial.tolist()[2] == 102 and res.via.tolist()[2] == "key2"
+    assert dup["nhis_key1_duplicate_values"] == 1 and dup["nhis_key1_records_in_duplicates"] == 2
+    assert set(KEY_FIELDS) == {"key1", "key2"}
+
+
+def test_normalise_rejects_bad_identifiers():
+    df = pd.DataFrame({"name": ["a", "b"], "birth_date": ["1980-01-01", "1980-13"], "sex": ["M", "X"],
+                       "phone": ["010", "010"]})
+    with pytest.raises(ValueError, match=r"participants.birth_date: 1 value\(s\) are not a date \(first rows: \[1\]\)"):
+        normalise(df, "participants")
+
+
+def test_secret_sources(tmp_path, monkeypatch):
+    monkeypatch.setenv("MY_SECRET", "abc")
+    s = load_secret("MY_SECRET")
+    assert s.source == "env:MY_SECRET" and "abc" not in repr(s)
+    monkeypatch.delenv("MY_SECRET")
+    f = tmp_path / "secret.txt"
+    f.write_text("from-file\n")
+    assert load_secret("MY_SECRET", str(f)).value == b"from-file"
+    with pytest.raises(LinkageSecretError, match="does not exist"):
+        load_secret("MY_SECRET", str(tmp_path / "missing"))
+    with pytest.raises(LinkageSecretError, match=r"set \$MY_SECRET"):
+        load_secret("MY_SECRET", allow_ephemeral=False)
+    assert load_secret("MY_SECRET").source == "ephemeral"
+
+
+def test_hmac_is_keyed_sha256():
+    norm = normalise(pd.DataFrame({"name": ["김민준"], "birth_date": ["1980-01-01"], "sex": [1],
+                                   "phone": ["010-1111-1111"]}), "t")
+    keys = derive_keys(norm, Secret(b"secret", "t"))
+    expect = hmac.new(b"secret", "김민준|19800101|M".encode(), "sha256").digest()
+    assert keys.key1.iloc[0] == expect

@@ -1,0 +1,148 @@
+"""The analysis panel: invariants on the synthetic extract, and clear errors on a bad real extract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.config import PanelConfig
+from analysis.definitions import metabolic_syndrome
+from analysis.panel import SchemaError, build_panel, read_linked, validate
+
+
+@pytest.fixture(scope="module")
+def tables(default_linked):
+    return read_linked(default_linked[0] / "linked")
+
+
+def test_one_row_per_person_year_and_cohorts_match_truth(default_panel, default_linked):
+    _, panel, report = default_panel
+    assert not panel.duplicated(["study_id", "year"]).any()
+    assert report["rows"] == len(panel)
+    assert sum(report["exclusions"].values()) == 0  # the synthetic extract is clean
+    truth = pd.read_parquet(default_linked[0] / "truth/persons.parquet").set_index("STUDY_ID")
+    ft = panel.drop_duplicates("study_id").set_index("study_id")["first_treat"]
+    t = truth.reindex(ft.index)
+    linked = ft > 0
+    assert (ft[linked] == t.first_treat[linked]).all()  # linked enrollees carry their true cohort
+    # unlinked participants look like never-enrolled: counted, not hidden
+    unlinked = (~linked) & t.enrolled
+    assert unlinked.sum() == default_linked[1]["program_records"] - default_linked[1]["status_counts"]["linked"]
+
+
+def test_costs_and_outcomes_carried_from_claims(default_panel, tables):
+    _, panel, _ = default_panel
+    c = tables["claims"].set_index(["STUDY_ID", "STND_Y"])["EDEC_TRAMT"]
+    got = panel.set_index(["study_id", "year"])["medical_cost"]
+    assert (got.sort_index() == c.sort_index().to_numpy()).all()
+
+
+def test_metabolic_syndrome_only_with_lipid_panel(default_panel):
+    _, panel, _ = default_panel
+    has_lipids = panel.triglycerides.notna()
+    assert panel.metabolic_syndrome[~has_lipids].isna().all()
+    assert panel.metabolic_syndrome[has_lipids].notna().all()
+    row = panel[has_lipids].iloc[0]
+    expect = metabolic_syndrome(row.female, row.waist, row.triglycerides, row.hdl, row.sbp, row.dbp,
+                                row.fasting_glucose, row.hypertension_drug > 0, row.diabetes_drug > 0,
+                                row.lipid_drug > 0)
+    assert float(expect) == row.metabolic_syndrome
+
+
+def test_korean_metabolic_syndrome_definition():
+    # men: waist 90 + TG 150 + glucose 100 -> 3 criteria; women's waist threshold is 85
+    assert metabolic_syndrome(False, 90, 150, 45, 120, 80, 100, False, False, False) == 1
+    assert metabolic_syndrome(False, 89.9, 150, 45, 120, 80, 100, False, False, False) == 0
+    assert metabolic_syndrome(True, 85, 100, 49, 120, 80, 90, False, False, False) == 0
+    assert metabolic_syndrome(True, 85, 100, 49, 120, 80, 90, True, False, False) == 1  # BP drug
+    assert np.isnan(metabolic_syndrome(True, 85, np.nan, 49, 120, 80, 90, True, False, False))
+
+
+def test_baseline_is_last_checkup_before_reference_year(default_panel):
+    _, panel, _ = default_panel
+    first = panel.drop_duplicates("study_id")
+    sample = first[first.baseline_checkup_year.notna()].sample(300, random_state=1)
+    for _, p in sample.iterrows():
+        rows = panel[(panel.study_id == p.study_id) & panel.checkup & (panel.year < p.baseline_year)]
+        last = rows.iloc[-1]
+        assert last.year == p.baseline_checkup_year and last.waist == p.waist_pre
+        c1 = panel.loc[(panel.study_id == p.study_id) & (panel.year == p.baseline_year - 1), "medical_cost"]
+        if len(c1):
+            assert c1.iloc[0] == p.cost_pre1
+    never = first[first.first_treat == 0]
+    assert (never.baseline_year == PanelConfig().baseline_reference_year).all()
+    treated = first[first.first_treat > 0]
+    assert (treated.baseline_year == treated.first_treat).all()
+
+
+# --- a researcher's real extract with problems: each error names table, column and rows
+
+def _small(tables, n=2000):
+    ids = tables["persons"]["STUDY_ID"].iloc[:n]
+    return {k: v[v["STUDY_ID"].isin(ids)].reset_index(drop=True).copy() for k, v in tables.items()}
+
+
+def test_missing_column(tables):
+    t = _small(tables)
+    t["checkups"] = t["checkups"].drop(columns=["G1E_WSTC"])
+    with pytest.raises(SchemaError, match=r"table 'checkups': missing column\(s\) \['G1E_WSTC'\]"):
+        validate(t)
+
+
+def test_wrong_type(tables):
+    t = _small(tables)
+    t["claims"]["EDEC_TRAMT"] = t["claims"]["EDEC_TRAMT"].astype(str)
+    t["claims"].loc[3, "EDEC_TRAMT"] = "1,234원"
+    with pytest.raises(SchemaError, match=r"table 'claims', column 'EDEC_TRAMT': expected numbers, got text in "
+                                          r"1 row\(s\), first at row\(s\) \[3\]"):
+        validate(t)
+
+
+def test_duplicate_person_year(tables):
+    t = _small(tables)
+    q = t["qualification"]
+    t["qualification"] = pd.concat([q, q.iloc[[5]]], ignore_index=True)
+    with pytest.raises(SchemaError, match=r"table 'qualification': duplicate person-year .* 2 row\(s\), "
+                                          rf"first at row\(s\) \[5, {len(q)}\]"):
+        validate(t)
+
+
+def test_impossible_value(tables):
+    t = _small(tables)
+    t["checkups"].loc[[7, 9], "G1E_BP_SYS"] = [12.0, 400.0]
+    with pytest.raises(SchemaError, match=r"table 'checkups', column 'G1E_BP_SYS': impossible or out-of-range "
+                                          r"values \(range \[60, 300\]\) in 2 row\(s\), first at row\(s\) \[7, 9\]"):
+        validate(t)
+
+
+def test_date_out_of_range(tables):
+    t = _small(tables)
+    t["checkups"].loc[4, "HME_YYYYMM"] = 203001
+    with pytest.raises(SchemaError, match=r"'checkups', column 'HME_YYYYMM'.*first at row\(s\) \[4\]"):
+        validate(t)
+    t = _small(tables)
+    t["participation"].loc[0, "enrol_month"] = "2021-13"
+    with pytest.raises(SchemaError, match=r"'participation', column 'enrol_month': not a YYYY-MM month"):
+        validate(t)
+
+
+def test_unknown_id_and_missing_table(tables):
+    t = _small(tables)
+    t["claims"].loc[2, "STUDY_ID"] = 10**9
+    with pytest.raises(SchemaError, match=r"table 'claims', column 'STUDY_ID': ids not in 'persons' in 1 row"):
+        validate(t)
+    t = _small(tables)
+    del t["participation"]
+    with pytest.raises(SchemaError, match="table 'participation' is missing"):
+        validate(t)
+
+
+def test_exclusions_are_counted_not_silent(tables):
+    t = _small(tables)
+    q = t["qualification"]
+    drop = q.index[(q.STND_Y == 2019)][:10]
+    t["qualification"] = q.drop(drop).reset_index(drop=True)
+    panel, report = build_panel(validate(t), PanelConfig())
+    assert report["exclusions"]["claims_rows_without_qualification"] == 10
+    assert len(panel) == len(t["qualification"])

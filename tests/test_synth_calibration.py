@@ -1,0 +1,115 @@
+"""The default world reproduces calibration.md section 5 (tolerances as stated there)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.synth.calibration import PUBLISHED_ACTIVE_GAP, PUBLISHED_DID, calibration_report
+from analysis.synth.params import ENROLMENT_MILESTONES, JOIN_AGE_MIX, SEOUL_ADULTS
+
+
+@pytest.fixture(scope="module")
+def calib(default_world):
+    return calibration_report(default_world[0])
+
+
+def test_participants_sex_and_age_mix(calib):
+    assert abs(calib["participants_female"] - 0.65) <= 0.03
+    shares = [calib[f"join_age_{b}"] for b in ("19_29", "30s", "40s", "50s", "60s", "70plus")]
+    for got, want in zip(shares, JOIN_AGE_MIX, strict=True):
+        assert abs(got - want) <= 0.03
+
+
+@pytest.mark.parametrize("month", ["2023-12", "2024-06", "2024-11", "2025-04", "2025-09"])
+def test_enrolment_curve(calib, month):
+    y, m = map(int, month.split("-"))
+    target = next(c for yy, mm, c, *_ in ENROLMENT_MILESTONES if (yy, mm) == (y, m)) / SEOUL_ADULTS
+    assert calib[f"cumulative_{month}_share"] == pytest.approx(target, rel=0.03)
+
+
+def test_checkup_attendance_when_due(calib):
+    assert abs(calib["attendance_when_due"] - 0.745) <= 0.02
+
+
+def test_metabolic_syndrome_and_overweight(calib):
+    assert 0.22 <= calib["mets_men"] <= 0.26
+    assert 0.17 <= calib["mets_women"] <= 0.21
+    assert abs(calib["bmi25_men"] - 0.45) <= 0.03
+    assert abs(calib["bmi25_women"] - 0.27) <= 0.03
+
+
+def test_published_design_lands_near_the_city_headline(calib):
+    """The city's design on this world: its 95% interval covers -45,345 KRW (the interval is wide at the
+    test scale; the benchmark runs it at full scale), and the true effect for the same people is a third
+    to a half of the headline."""
+    est, se = calib["published_design_did"], calib["published_design_se"]
+    assert est - 1.96 * se <= PUBLISHED_DID <= est + 1.96 * se
+    ratio = calib["published_design_true_att"] / PUBLISHED_DID
+    assert 0.25 <= ratio <= 0.6, ratio
+
+
+def test_baseline_cost_level(calib):
+    # Seoul's matched 2022 joiners: KRW 940,749 per person in 2021 [S]
+    assert calib["treated_cost_2021"] == pytest.approx(940_749, rel=0.15)
+
+
+def test_active_vs_inactive_gap(calib):
+    gap, se = calib["active_vs_inactive_gap"], calib["active_vs_inactive_gap_se"]
+    assert gap < 0
+    assert gap - 1.96 * se <= PUBLISHED_ACTIVE_GAP <= gap + 1.96 * se
+
+
+def test_costs_zero_inflated_heavy_tailed_with_covid_dip(default_world):
+    claims = pd.read_parquet(default_world[0] / "nhis/claims.parquet", columns=["STND_Y", "EDEC_TRAMT"])
+    any_use = (claims.EDEC_TRAMT > 0).mean()
+    assert 0.85 <= any_use <= 0.95
+    pos = np.log(claims.loc[claims.EDEC_TRAMT > 0, "EDEC_TRAMT"])
+    assert 1.1 <= pos.std() <= 1.5  # sdlog 1.2-1.4 [A]
+    mean = claims.groupby("STND_Y").EDEC_TRAMT.mean()
+    assert mean[2020] < mean[2019]  # COVID dip
+    assert mean[2022] / mean[2021] > mean[2019] / mean[2018]  # rebound
+
+
+def test_new_diagnosis_rates_at_40_to_79(default_world):
+    claims = pd.read_parquet(default_world[0] / "nhis/claims.parquet")
+    qual = pd.read_parquet(default_world[0] / "nhis/qualification.parquet", columns=["STND_Y", "PERSON_ID", "BIRTH_YEAR"])
+    df = claims.merge(qual, on=["STND_Y", "PERSON_ID"])
+    age = df.STND_Y - df.BIRTH_YEAR
+    df = df.sort_values(["PERSON_ID", "STND_Y"])
+    rates = {}
+    for dx, rx in (("HTN_NEW", "HTN_RX"), ("DM_NEW", "DM_RX")):
+        ever = (df[dx] | df[rx]).astype(int).groupby(df.PERSON_ID).cummax()
+        before = ever.groupby(df.PERSON_ID).shift(1).fillna(0).astype(bool)  # known before this year
+        at_risk = (age >= 40) & (age <= 79) & (df.STND_Y >= 2018) & ~before
+        rates[dx] = 100 * df.loc[at_risk, dx].sum() / at_risk.sum()  # per 100 person-years
+    htn, dm = rates["HTN_NEW"], rates["DM_NEW"]
+    assert 2.0 <= htn <= 4.0, htn
+    assert 1.0 <= dm <= 1.7, dm
+
+
+def test_checkup_schedule_and_lipid_rule(default_world):
+    chk = pd.read_parquet(default_world[0] / "nhis/checkups.parquet", columns=["PERSON_ID", "HME_YYYYMM", "G1E_TG"])
+    qual = pd.read_parquet(default_world[0] / "nhis/qualification.parquet")
+    df = chk.assign(STND_Y=chk.HME_YYYYMM // 100).merge(qual, on=["PERSON_ID", "STND_Y"], how="left")
+    assert df.SEX.notna().all()  # every screening in a year the person is in the population
+    age = df.STND_Y - df.BIRTH_YEAR
+    # biennial by birth-year parity for everyone except employees (whose non-office workers go yearly)
+    not_emp = df.IPSN_TYPE_CD != 5
+    assert ((df.STND_Y % 2 == df.BIRTH_YEAR % 2) | ~not_emp).all()
+    # lipids every 4 years: men from 24, women from 40
+    lip = df.G1E_TG.notna()
+    assert (age[lip] % 4 == 0).all()
+    assert (age[lip & (df.SEX == 1)] >= 24).all() and (age[lip & (df.SEX == 2)] >= 40).all()
+    assert lip.mean() > 0.15
+
+
+def test_participant_steps_and_points(default_world):
+    act = pd.read_parquet(default_world[0] / "program/activity.parquet")
+    assert 7_600 <= act.mean_daily_steps.mean() <= 9_600  # 8,606 reported [S]
+    assert (act.goal_days <= 31).all() and (act.points <= 100_000).all()
+    old_rule = act.month < "2025-12"
+    assert (act.loc[old_rule, "points"] == 200 * act.loc[old_rule, "goal_days"]).all()  # cap never binds
+    new = act[~old_rule]
+    assert (new.points >= 100 * new.goal_days).all() and (new.points <= 100 * new.goal_days + 500 * 6).all()
