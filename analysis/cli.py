@@ -14,7 +14,9 @@ from analysis.config import ConfigError, StudyConfig, load_config
 def _config(args: argparse.Namespace) -> StudyConfig:
     cfg = load_config(args.config)
     return cfg.with_world(
-        scenario=getattr(args, "scenario", None), scale=getattr(args, "scale", None), seed=getattr(args, "seed", None)
+        scenario=getattr(args, "scenario", None),
+        scale=getattr(args, "scale", None),
+        seed=getattr(args, "seed", None),
     )
 
 
@@ -22,7 +24,9 @@ def cmd_synth(args: argparse.Namespace) -> None:
     from analysis.synth import generate_world
 
     w = _config(args).world
-    manifest = generate_world(args.out, scale=w.scale, seed=w.seed, scenario=w.scenario, progress=not args.quiet)
+    manifest = generate_world(
+        args.out, scale=w.scale, seed=w.seed, scenario=w.scenario, progress=not args.quiet
+    )
     rows = {k: v["rows"] for k, v in manifest["files"].items()}
     print(f"synth: {manifest['persons']:,} persons, scenario {w.scenario!r}, seed {w.seed} -> {args.out}")
     for k, v in rows.items():
@@ -35,8 +39,11 @@ def cmd_link(args: argparse.Namespace) -> None:
     cfg = _config(args)
     secret = load_secret(cfg.linkage.secret_env, cfg.linkage.secret_file)
     if secret.source == "ephemeral":
-        print(f"link: no secret in ${cfg.linkage.secret_env} or linkage.secret_file; using an ephemeral one "
-              "(outputs do not depend on it)", file=sys.stderr)
+        print(
+            f"link: no secret in ${cfg.linkage.secret_env} or linkage.secret_file; using an ephemeral one "
+            "(outputs do not depend on it)",
+            file=sys.stderr,
+        )
     res = link_world(args.world, args.out, cfg.linkage, secret, seed=cfg.world.seed, progress=not args.quiet)
     r = res.report
     print(f"link: {r['program_records']:,} program records, match rate {r['match_rate']:.2%} -> {args.out}")
@@ -48,7 +55,9 @@ def cmd_panel(args: argparse.Namespace) -> None:
 
     cfg = _config(args)
     panel, report = build_panel_from_dir(args.linked, args.out, cfg.panel)
-    print(f"panel: {report['rows']:,} person-years of {report['persons']:,} persons -> {args.out}/panel.parquet")
+    print(
+        f"panel: {report['rows']:,} person-years of {report['persons']:,} persons -> {args.out}/panel.parquet"
+    )
     print(f"  cohorts (first_treat: persons): {report['cohorts']}")
 
 
@@ -67,14 +76,20 @@ def cmd_run(args: argparse.Namespace) -> None:
     print(f"run: scenario {w.scenario!r}, scale {w.scale}, seed {w.seed} -> {out}")
     generate_world(out / "world", scale=w.scale, seed=w.seed, scenario=w.scenario, progress=not args.quiet)
     secret = load_secret(cfg.linkage.secret_env, cfg.linkage.secret_file)
-    link = link_world(out / "world", out / "linkage", cfg.linkage, secret, seed=w.seed, progress=not args.quiet)
+    link = link_world(
+        out / "world", out / "linkage", cfg.linkage, secret, seed=w.seed, progress=not args.quiet
+    )
     _, panel_report = build_panel_from_dir(out / "linkage" / "linked", out / "panel", cfg.panel)
     calib = calibration_report(out / "world")
     (out / "calibration.json").write_text(json.dumps(calib, indent=2, sort_keys=True) + "\n")
-    print(f"  linkage: match rate {link.report['match_rate']:.2%}; panel: {panel_report['rows']:,} person-years")
-    print(f"  calibration: participants {calib['participants_female']:.1%} female; attendance when due "
-          f"{calib['attendance_when_due']:.1%}; city design on this world {calib['published_design_did']:,.0f} KRW "
-          f"(SE {calib['published_design_se']:,.0f}) vs true effect {calib['published_design_true_att']:,.0f}")
+    print(
+        f"  linkage: match rate {link.report['match_rate']:.2%}; panel: {panel_report['rows']:,} person-years"
+    )
+    print(
+        f"  calibration: participants {calib['participants_female']:.1%} female; attendance when due "
+        f"{calib['attendance_when_due']:.1%}; city design on this world {calib['published_design_did']:,.0f} KRW "
+        f"(SE {calib['published_design_se']:,.0f}) vs true effect {calib['published_design_true_att']:,.0f}"
+    )
     print(f"run: done in {time.perf_counter() - t0:.0f} s")
 
 

@@ -10,12 +10,28 @@ from analysis.paths import PROJECT_ROOT
 
 
 def _run(*args, check=True):
-    return subprocess.run([sys.executable, "-m", "analysis", *args], cwd=PROJECT_ROOT, capture_output=True,
-                          text=True, check=check)
+    return subprocess.run(
+        [sys.executable, "-m", "analysis", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=check,
+    )
 
 
 def test_synth_link_panel(tmp_path):
-    r = _run("synth", "--scale", "0.002", "--seed", "3", "--scenario", "null", "--out", str(tmp_path / "w"), "--quiet")
+    r = _run(
+        "synth",
+        "--scale",
+        "0.002",
+        "--seed",
+        "3",
+        "--scenario",
+        "null",
+        "--out",
+        str(tmp_path / "w"),
+        "--quiet",
+    )
     assert "16,400 persons" in r.stdout
     manifest = json.loads((tmp_path / "w/manifest.json").read_text())
     assert manifest["scenario"] == "null" and manifest["persons"] == 16_400

@@ -26,8 +26,11 @@ def test_unknown_section_is_named():
 
 
 def test_bad_literal_names_key_and_allowed_values():
-    with pytest.raises(ConfigError, match=r"did.control_group = 'never' is not allowed; allowed values: "
-                                          r"\['nevertreated', 'notyettreated'\]"):
+    with pytest.raises(
+        ConfigError,
+        match=r"did.control_group = 'never' is not allowed; allowed values: "
+        r"\['nevertreated', 'notyettreated'\]",
+    ):
         parse_config({"did": {"control_group": "never"}})
 
 

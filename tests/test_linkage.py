@@ -35,7 +35,9 @@ def test_every_record_accounted_for(default_linked, default_world):
     # the linked tables hold every NHIS person-year and only the linked participants
     assert rep["output_rows"]["participation"] == rep["status_counts"]["linked"]
     for t in ("qualification", "claims", "checkups"):
-        assert rep["output_rows"][t] == pq.ParquetFile(default_world[0] / f"nhis/{t}.parquet").metadata.num_rows
+        assert (
+            rep["output_rows"][t] == pq.ParquetFile(default_world[0] / f"nhis/{t}.parquet").metadata.num_rows
+        )
     assert (out / "linkage_report.md").read_text().startswith("# Linkage quality report")
 
 
@@ -83,8 +85,14 @@ def test_no_identifier_id_key_or_secret_leaks(default_linked, default_world, def
     secret = Secret(TEST_SECRET.encode(), "test")
     keys = derive_keys(normalise(ids.rename(columns=str.lower), "nhis"), secret)
     forbidden_strings = (
-        set(ids.NAME) | set(ids.PHONE) | set(ids.BIRTH_DATE) | set(part.name) | set(part.phone)
-        | set(part.birth_date) | {k.hex() for k in keys.key1} | {k.hex() for k in keys.key2}
+        set(ids.NAME)
+        | set(ids.PHONE)
+        | set(ids.BIRTH_DATE)
+        | set(part.name)
+        | set(part.phone)
+        | set(part.birth_date)
+        | {k.hex() for k in keys.key1}
+        | {k.hex() for k in keys.key2}
     )
     forbidden_ints = set(ids.PERSON_ID) | set(part.member_id)
     # the scan does catch a leak: the raw world itself fails it
@@ -104,8 +112,12 @@ def test_no_identifier_id_key_or_secret_leaks(default_linked, default_world, def
 
 def test_outputs_do_not_depend_on_the_secret(default_world, tmp_path):
     world = default_world[0]
-    a = link_world(world, tmp_path / "a", LinkageConfig(), Secret(b"one", "t"), seed=DEFAULT_SEED, progress=False)
-    b = link_world(world, tmp_path / "b", LinkageConfig(), Secret(b"two", "t"), seed=DEFAULT_SEED, progress=False)
+    a = link_world(
+        world, tmp_path / "a", LinkageConfig(), Secret(b"one", "t"), seed=DEFAULT_SEED, progress=False
+    )
+    b = link_world(
+        world, tmp_path / "b", LinkageConfig(), Secret(b"two", "t"), seed=DEFAULT_SEED, progress=False
+    )
     for name in ("persons", "participation", "claims"):
         pa_ = pd.read_parquet(tmp_path / f"a/linked/{name}.parquet")
         pb = pd.read_parquet(tmp_path / f"b/linked/{name}.parquet")
@@ -130,21 +142,25 @@ def _records(rows):
 
 
 def test_key_agency_statuses():
-    nhis = _records([
-        ("김민준", "1980-01-01", 1, "010-1111-1111"),  # 0: unique
-        ("이서연", "1990-02-02", 2, "010-2222-2222"),  # 1: duplicate name+dob+sex with 2
-        ("이서연", "1990-02-02", 2, "010-3333-3333"),  # 2
-        ("박지호", "1970-03-03", 1, "010-4444-4444"),  # 3
-        ("최하은", "1970-03-03", 1, "010-5555-5555"),  # 4
-    ]).assign(serial=np.arange(5) + 100)
-    prog = _records([
-        ("김 민준", "19800101", "M", "01011111111"),  # linked on both keys despite formatting
-        ("이서연", "1990-02-02", "F", "010-9999-9999"),  # key1 ambiguous, key2 no match -> ambiguous
-        ("이서연", "1990-02-02", "F", "010-3333-3333"),  # key1 ambiguous, key2 unique -> linked via key2
-        ("박지호", "1970-03-03", "M", "010-5555-5555"),  # key1 -> 3, key2 -> 4: conflict
-        ("정우진", "1960-04-04", "M", "010-0000-0000"),  # no match
-        ("김민준", "1980-01-01", "M", "010-7777-7777"),  # second record on person 0 -> duplicate
-    ]).assign(serial=np.arange(6))
+    nhis = _records(
+        [
+            ("김민준", "1980-01-01", 1, "010-1111-1111"),  # 0: unique
+            ("이서연", "1990-02-02", 2, "010-2222-2222"),  # 1: duplicate name+dob+sex with 2
+            ("이서연", "1990-02-02", 2, "010-3333-3333"),  # 2
+            ("박지호", "1970-03-03", 1, "010-4444-4444"),  # 3
+            ("최하은", "1970-03-03", 1, "010-5555-5555"),  # 4
+        ]
+    ).assign(serial=np.arange(5) + 100)
+    prog = _records(
+        [
+            ("김 민준", "19800101", "M", "01011111111"),  # linked on both keys despite formatting
+            ("이서연", "1990-02-02", "F", "010-9999-9999"),  # key1 ambiguous, key2 no match -> ambiguous
+            ("이서연", "1990-02-02", "F", "010-3333-3333"),  # key1 ambiguous, key2 unique -> linked via key2
+            ("박지호", "1970-03-03", "M", "010-5555-5555"),  # key1 -> 3, key2 -> 4: conflict
+            ("정우진", "1960-04-04", "M", "010-0000-0000"),  # no match
+            ("김민준", "1980-01-01", "M", "010-7777-7777"),  # second record on person 0 -> duplicate
+        ]
+    ).assign(serial=np.arange(6))
     res, dup = key_agency(nhis, prog)
     assert list(res.status) == ["duplicate", "ambiguous", "linked", "conflict", "no_match", "duplicate"]
     assert res.nhis_serial.tolist()[2] == 102 and res.via.tolist()[2] == "key2"
@@ -153,9 +169,17 @@ def test_key_agency_statuses():
 
 
 def test_normalise_rejects_bad_identifiers():
-    df = pd.DataFrame({"name": ["a", "b"], "birth_date": ["1980-01-01", "1980-13"], "sex": ["M", "X"],
-                       "phone": ["010", "010"]})
-    with pytest.raises(ValueError, match=r"participants.birth_date: 1 value\(s\) are not a date \(first rows: \[1\]\)"):
+    df = pd.DataFrame(
+        {
+            "name": ["a", "b"],
+            "birth_date": ["1980-01-01", "1980-13"],
+            "sex": ["M", "X"],
+            "phone": ["010", "010"],
+        }
+    )
+    with pytest.raises(
+        ValueError, match=r"participants.birth_date: 1 value\(s\) are not a date \(first rows: \[1\]\)"
+    ):
         normalise(df, "participants")
 
 
@@ -175,8 +199,12 @@ def test_secret_sources(tmp_path, monkeypatch):
 
 
 def test_hmac_is_keyed_sha256():
-    norm = normalise(pd.DataFrame({"name": ["김민준"], "birth_date": ["1980-01-01"], "sex": [1],
-                                   "phone": ["010-1111-1111"]}), "t")
+    norm = normalise(
+        pd.DataFrame(
+            {"name": ["김민준"], "birth_date": ["1980-01-01"], "sex": [1], "phone": ["010-1111-1111"]}
+        ),
+        "t",
+    )
     keys = derive_keys(norm, Secret(b"secret", "t"))
     expect = hmac.new(b"secret", "김민준|19800101|M".encode(), "sha256").digest()
     assert keys.key1.iloc[0] == expect

@@ -28,7 +28,9 @@ def test_one_row_per_person_year_and_cohorts_match_truth(default_panel, default_
     assert (ft[linked] == t.first_treat[linked]).all()  # linked enrollees carry their true cohort
     # unlinked participants look like never-enrolled: counted, not hidden
     unlinked = (~linked) & t.enrolled
-    assert unlinked.sum() == default_linked[1]["program_records"] - default_linked[1]["status_counts"]["linked"]
+    assert (
+        unlinked.sum() == default_linked[1]["program_records"] - default_linked[1]["status_counts"]["linked"]
+    )
 
 
 def test_costs_and_outcomes_carried_from_claims(default_panel, tables):
@@ -44,9 +46,18 @@ def test_metabolic_syndrome_only_with_lipid_panel(default_panel):
     assert panel.metabolic_syndrome[~has_lipids].isna().all()
     assert panel.metabolic_syndrome[has_lipids].notna().all()
     row = panel[has_lipids].iloc[0]
-    expect = metabolic_syndrome(row.female, row.waist, row.triglycerides, row.hdl, row.sbp, row.dbp,
-                                row.fasting_glucose, row.hypertension_drug > 0, row.diabetes_drug > 0,
-                                row.lipid_drug > 0)
+    expect = metabolic_syndrome(
+        row.female,
+        row.waist,
+        row.triglycerides,
+        row.hdl,
+        row.sbp,
+        row.dbp,
+        row.fasting_glucose,
+        row.hypertension_drug > 0,
+        row.diabetes_drug > 0,
+        row.lipid_drug > 0,
+    )
     assert float(expect) == row.metabolic_syndrome
 
 
@@ -78,6 +89,7 @@ def test_baseline_is_last_checkup_before_reference_year(default_panel):
 
 # --- a researcher's real extract with problems: each error names table, column and rows
 
+
 def _small(tables, n=2000):
     ids = tables["persons"]["STUDY_ID"].iloc[:n]
     return {k: v[v["STUDY_ID"].isin(ids)].reset_index(drop=True).copy() for k, v in tables.items()}
@@ -94,8 +106,11 @@ def test_wrong_type(tables):
     t = _small(tables)
     t["claims"]["EDEC_TRAMT"] = t["claims"]["EDEC_TRAMT"].astype(str)
     t["claims"].loc[3, "EDEC_TRAMT"] = "1,234원"
-    with pytest.raises(SchemaError, match=r"table 'claims', column 'EDEC_TRAMT': expected numbers, got text in "
-                                          r"1 row\(s\), first at row\(s\) \[3\]"):
+    with pytest.raises(
+        SchemaError,
+        match=r"table 'claims', column 'EDEC_TRAMT': expected numbers, got text in "
+        r"1 row\(s\), first at row\(s\) \[3\]",
+    ):
         validate(t)
 
 
@@ -103,16 +118,22 @@ def test_duplicate_person_year(tables):
     t = _small(tables)
     q = t["qualification"]
     t["qualification"] = pd.concat([q, q.iloc[[5]]], ignore_index=True)
-    with pytest.raises(SchemaError, match=r"table 'qualification': duplicate person-year .* 2 row\(s\), "
-                                          rf"first at row\(s\) \[5, {len(q)}\]"):
+    with pytest.raises(
+        SchemaError,
+        match=r"table 'qualification': duplicate person-year .* 2 row\(s\), "
+        rf"first at row\(s\) \[5, {len(q)}\]",
+    ):
         validate(t)
 
 
 def test_impossible_value(tables):
     t = _small(tables)
     t["checkups"].loc[[7, 9], "G1E_BP_SYS"] = [12.0, 400.0]
-    with pytest.raises(SchemaError, match=r"table 'checkups', column 'G1E_BP_SYS': impossible or out-of-range "
-                                          r"values \(range \[60, 300\]\) in 2 row\(s\), first at row\(s\) \[7, 9\]"):
+    with pytest.raises(
+        SchemaError,
+        match=r"table 'checkups', column 'G1E_BP_SYS': impossible or out-of-range "
+        r"values \(range \[60, 300\]\) in 2 row\(s\), first at row\(s\) \[7, 9\]",
+    ):
         validate(t)
 
 
@@ -130,7 +151,9 @@ def test_date_out_of_range(tables):
 def test_unknown_id_and_missing_table(tables):
     t = _small(tables)
     t["claims"].loc[2, "STUDY_ID"] = 10**9
-    with pytest.raises(SchemaError, match=r"table 'claims', column 'STUDY_ID': ids not in 'persons' in 1 row"):
+    with pytest.raises(
+        SchemaError, match=r"table 'claims', column 'STUDY_ID': ids not in 'persons' in 1 row"
+    ):
         validate(t)
     t = _small(tables)
     del t["participation"]
@@ -146,3 +169,15 @@ def test_exclusions_are_counted_not_silent(tables):
     panel, report = build_panel(validate(t), PanelConfig())
     assert report["exclusions"]["claims_rows_without_qualification"] == 10
     assert len(panel) == len(t["qualification"])
+
+
+def test_readme_documents_the_real_data_schema():
+    from analysis.panel import SCHEMA
+    from analysis.paths import PROJECT_ROOT
+
+    text = (PROJECT_ROOT / "README.md").read_text()
+    section = text[text.index("## Using real data") : text.index("## Benchmarks")]
+    for table, cols in SCHEMA.items():
+        assert f"`{table}`" in section, table
+        for col in cols:
+            assert col in section, (table, col)

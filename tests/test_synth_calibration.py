@@ -74,7 +74,9 @@ def test_costs_zero_inflated_heavy_tailed_with_covid_dip(default_world):
 
 def test_new_diagnosis_rates_at_40_to_79(default_world):
     claims = pd.read_parquet(default_world[0] / "nhis/claims.parquet")
-    qual = pd.read_parquet(default_world[0] / "nhis/qualification.parquet", columns=["STND_Y", "PERSON_ID", "BIRTH_YEAR"])
+    qual = pd.read_parquet(
+        default_world[0] / "nhis/qualification.parquet", columns=["STND_Y", "PERSON_ID", "BIRTH_YEAR"]
+    )
     df = claims.merge(qual, on=["STND_Y", "PERSON_ID"])
     age = df.STND_Y - df.BIRTH_YEAR
     df = df.sort_values(["PERSON_ID", "STND_Y"])
@@ -90,7 +92,9 @@ def test_new_diagnosis_rates_at_40_to_79(default_world):
 
 
 def test_checkup_schedule_and_lipid_rule(default_world):
-    chk = pd.read_parquet(default_world[0] / "nhis/checkups.parquet", columns=["PERSON_ID", "HME_YYYYMM", "G1E_TG"])
+    chk = pd.read_parquet(
+        default_world[0] / "nhis/checkups.parquet", columns=["PERSON_ID", "HME_YYYYMM", "G1E_TG"]
+    )
     qual = pd.read_parquet(default_world[0] / "nhis/qualification.parquet")
     df = chk.assign(STND_Y=chk.HME_YYYYMM // 100).merge(qual, on=["PERSON_ID", "STND_Y"], how="left")
     assert df.SEX.notna().all()  # every screening in a year the person is in the population

@@ -44,5 +44,7 @@ def test_default_world_matches_committed_manifest(default_world):
     committed = json.loads(DEFAULT_MANIFEST.read_text())
     assert committed["scale"] == manifest["scale"] and committed["seed"] == manifest["seed"]
     assert committed["params"] == manifest["params"]
-    assert {k: v["rows"] for k, v in committed["files"].items()} == {k: v["rows"] for k, v in manifest["files"].items()}
+    assert {k: v["rows"] for k, v in committed["files"].items()} == {
+        k: v["rows"] for k, v in manifest["files"].items()
+    }
     assert _hashes(committed) == _hashes(manifest)

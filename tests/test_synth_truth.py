@@ -10,7 +10,10 @@ from analysis.synth.world import TRUTH_OUTCOMES
 
 
 def _truth(world):
-    return (pd.read_parquet(world / "truth/outcomes.parquet"), pd.read_parquet(world / "truth/persons.parquet"))
+    return (
+        pd.read_parquet(world / "truth/outcomes.parquet"),
+        pd.read_parquet(world / "truth/persons.parquet"),
+    )
 
 
 def test_null_world_truth_is_exactly_zero(null_world):

@@ -78,7 +78,9 @@ def normalise(df: pd.DataFrame, table: str) -> pd.DataFrame:
     sex = df["sex"].astype(str).str.strip().str.upper().map(_SEX)
     if sex.isna().any():
         rows = list(df.index[sex.isna()][:5])
-        raise ValueError(f"{table}.sex: {int(sex.isna().sum())} value(s) not in {sorted(_SEX)} (first rows: {rows})")
+        raise ValueError(
+            f"{table}.sex: {int(sex.isna().sum())} value(s) not in {sorted(_SEX)} (first rows: {rows})"
+        )
     out["sex"] = sex
     phone = df["phone"].astype(str).str.replace(r"\D", "", regex=True)
     out["phone"] = phone.str.replace(r"^8210", "010", regex=True)
@@ -90,7 +92,9 @@ def derive_keys(norm: pd.DataFrame, secret: Secret) -> pd.DataFrame:
     keys = {}
     for key, fields in KEY_FIELDS.items():
         msg = norm[fields[0]].str.cat([norm[f] for f in fields[1:]], sep="|")
-        keys[key] = np.array(
-            [hmac.digest(secret.value, m.encode(), "sha256") for m in msg], dtype="S32"
-        ) if len(msg) else np.array([], dtype="S32")
+        keys[key] = (
+            np.array([hmac.digest(secret.value, m.encode(), "sha256") for m in msg], dtype="S32")
+            if len(msg)
+            else np.array([], dtype="S32")
+        )
     return pd.DataFrame(keys, index=norm.index)

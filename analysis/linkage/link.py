@@ -152,7 +152,12 @@ def _rekey_table(src: Path, dst: Path, id_map: pd.Series, drop: tuple[str, ...] 
 def _rate_table(df: pd.DataFrame, by: str) -> list[dict]:
     g = df.groupby(by, observed=True)["linked"].agg(["size", "sum"])
     return [
-        {by: str(k), "records": int(r["size"]), "linked": int(r["sum"]), "match_rate": float(r["sum"] / r["size"])}
+        {
+            by: str(k),
+            "records": int(r["size"]),
+            "linked": int(r["sum"]),
+            "match_rate": float(r["sum"] / r["size"]),
+        }
         for k, r in g.iterrows()
     ]
 
@@ -177,7 +182,9 @@ def link_world(
 
     # 1. holders derive keys
     nhis_ids = pd.read_parquet(world / "nhis/identifiers.parquet")
-    nhis_ids = nhis_ids.rename(columns={"NAME": "name", "BIRTH_DATE": "birth_date", "SEX": "sex", "PHONE": "phone"})
+    nhis_ids = nhis_ids.rename(
+        columns={"NAME": "name", "BIRTH_DATE": "birth_date", "SEX": "sex", "PHONE": "phone"}
+    )
     nhis_sent, nhis_kept = _holder_side(nhis_ids, "nhis/identifiers", secret, rng, "PERSON_ID")
     steps.update()
     part = pd.read_parquet(world / "program/participants.parquet")
@@ -202,8 +209,11 @@ def link_world(
         STUDY_ID=study_id.to_numpy()
     )
     gen = _generalise(persons, cfg).sort_values("STUDY_ID").reset_index(drop=True)
-    pq.write_table(pa.Table.from_pandas(gen, preserve_index=False).replace_schema_metadata(None),
-                   out / "linked/persons.parquet", compression="zstd")
+    pq.write_table(
+        pa.Table.from_pandas(gen, preserve_index=False).replace_schema_metadata(None),
+        out / "linked/persons.parquet",
+        compression="zstd",
+    )
 
     def region(df: pd.DataFrame) -> pd.DataFrame:
         if cfg.generalise_district and "SGG" in df.columns:
@@ -226,13 +236,19 @@ def link_world(
         withdrawal_month=pd.to_datetime(participation["withdrawal_date"]).dt.strftime("%Y-%m"),
     )[["STUDY_ID", "enrol_month", "wave", "device", "withdrawal_month"]]
     participation = participation.sort_values("STUDY_ID").reset_index(drop=True)
-    pq.write_table(pa.Table.from_pandas(participation, preserve_index=False).replace_schema_metadata(None),
-                   out / "linked/participation.parquet", compression="zstd")
+    pq.write_table(
+        pa.Table.from_pandas(participation, preserve_index=False).replace_schema_metadata(None),
+        out / "linked/participation.parquet",
+        compression="zstd",
+    )
     act = pd.read_parquet(world / "program/activity.parquet").merge(pmap, on="member_id", how="inner")
     act = act.drop(columns=["member_id"])[["STUDY_ID", "month", "mean_daily_steps", "goal_days", "points"]]
     act = act.sort_values(["STUDY_ID", "month"]).reset_index(drop=True)
-    pq.write_table(pa.Table.from_pandas(act, preserve_index=False).replace_schema_metadata(None),
-                   out / "linked/activity.parquet", compression="zstd")
+    pq.write_table(
+        pa.Table.from_pandas(act, preserve_index=False).replace_schema_metadata(None),
+        out / "linked/activity.parquet",
+        compression="zstd",
+    )
     counts["participation"] = len(participation)
     counts["activity"] = len(act)
     steps.update()
@@ -257,8 +273,12 @@ def _report(part, links, dup, counts, secret, cfg, n_nhis) -> dict:
     df["linked"] = df["status"] == "linked"
     year = pd.to_datetime(df["enrol_date"]).dt.year
     age = year - df["birth_date"].astype(str).str.replace(r"\D", "", regex=True).str[:4].astype(int)
-    df["age_band"] = pd.cut(age, [0, 30, 40, 50, 60, 70, 200], right=False,
-                            labels=["18-29", "30-39", "40-49", "50-59", "60-69", "70+"])
+    df["age_band"] = pd.cut(
+        age,
+        [0, 30, 40, 50, 60, 70, 200],
+        right=False,
+        labels=["18-29", "30-39", "40-49", "50-59", "60-69", "70+"],
+    )
     df["age"] = age
     comparison = {}
     for lab, grp in (("linked", df[df.linked]), ("unlinked", df[~df.linked])):
@@ -275,7 +295,9 @@ def _report(part, links, dup, counts, secret, cfg, n_nhis) -> dict:
         "program_records": int(len(part)),
         "nhis_records": int(n_nhis),
         "status_counts": status_counts,
-        "linked_via": {k: int(v) for k, v in links.loc[links.status == "linked", "via"].value_counts().items()},
+        "linked_via": {
+            k: int(v) for k, v in links.loc[links.status == "linked", "via"].value_counts().items()
+        },
         "match_rate": float(status_counts["linked"] / max(len(part), 1)),
         "match_rate_by": {
             "sex": _rate_table(df, "sex"),
@@ -316,38 +338,69 @@ def _write_truth(truth_dir: Path, dst: Path, study_id: pd.Series) -> None:
     dst.mkdir(parents=True, exist_ok=True)
     tp = pd.read_parquet(truth_dir / "persons.parquet")
     tp = tp.assign(STUDY_ID=study_id.reindex(tp["PERSON_ID"]).to_numpy(), enrolled=tp["member_id"].notna())
-    keep = ["STUDY_ID", "enrolled", "first_treat", "enrol_month", "wave", "device", "health_consciousness",
-            "active_2023"]
+    keep = [
+        "STUDY_ID",
+        "enrolled",
+        "first_treat",
+        "enrol_month",
+        "wave",
+        "device",
+        "health_consciousness",
+        "active_2023",
+    ]
     tp = tp[keep].sort_values("STUDY_ID").reset_index(drop=True)
-    pq.write_table(pa.Table.from_pandas(tp, preserve_index=False).replace_schema_metadata(None),
-                   dst / "persons.parquet", compression="zstd")
+    pq.write_table(
+        pa.Table.from_pandas(tp, preserve_index=False).replace_schema_metadata(None),
+        dst / "persons.parquet",
+        compression="zstd",
+    )
     _rekey_table(truth_dir / "outcomes.parquet", dst / "outcomes.parquet", study_id)
 
 
 def render_report(r: dict) -> str:
     """The linkage report as a readable Markdown table (GUILD items)."""
     lines = ["# Linkage quality report", ""]
-    lines.append(f"Program records: {r['program_records']:,}; NHIS persons: {r['nhis_records']:,}; "
-                 f"match rate: {r['match_rate']:.2%}.")
+    lines.append(
+        f"Program records: {r['program_records']:,}; NHIS persons: {r['nhis_records']:,}; "
+        f"match rate: {r['match_rate']:.2%}."
+    )
     lines += ["", "| status | records |", "|---|---:|"]
     lines += [f"| {k} | {v:,} |" for k, v in r["status_counts"].items()]
     lines += [f"| **total** | **{sum(r['status_counts'].values()):,}** |", ""]
     for by, rows in r["match_rate_by"].items():
-        lines += [f"## Match rate by {by}", "", f"| {by} | records | linked | match rate |", "|---|---:|---:|---:|"]
+        lines += [
+            f"## Match rate by {by}",
+            "",
+            f"| {by} | records | linked | match rate |",
+            "|---|---:|---:|---:|",
+        ]
         lines += [f"| {x[by]} | {x['records']:,} | {x['linked']:,} | {x['match_rate']:.2%} |" for x in rows]
         lines.append("")
-    lines += ["## Linked vs unlinked", "", "| | records | mean age | female | phone-only |", "|---|---:|---:|---:|---:|"]
+    lines += [
+        "## Linked vs unlinked",
+        "",
+        "| | records | mean age | female | phone-only |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for k, v in r["linked_vs_unlinked"].items():
+
         def f(x, pct=False):
             return "-" if x is None else (f"{x:.1%}" if pct else f"{x:.1f}")
-        lines.append(f"| {k} | {v['records']:,} | {f(v['mean_age_at_enrolment'])} | "
-                     f"{f(v['female_share'], True)} | {f(v['phone_only_share'], True)} |")
+
+        lines.append(
+            f"| {k} | {v['records']:,} | {f(v['mean_age_at_enrolment'])} | "
+            f"{f(v['female_share'], True)} | {f(v['phone_only_share'], True)} |"
+        )
     lines += ["", "## Duplicate keys", "", "| item | count |", "|---|---:|"]
     lines += [f"| {k} | {v:,} |" for k, v in r["duplicate_keys"].items()]
     if "evaluation" in r:
         e = r["evaluation"]
-        lines += ["", "## Against the synthetic truth", "",
-                  f"True pairs {e['true_pairs']:,}; correct links {e['correct_links']:,}; "
-                  f"false matches {e['false_matches']:,} ({e['false_match_rate']:.3%}); "
-                  f"missed {e['missed_matches']:,} ({e['missed_match_rate']:.2%})."]
+        lines += [
+            "",
+            "## Against the synthetic truth",
+            "",
+            f"True pairs {e['true_pairs']:,}; correct links {e['correct_links']:,}; "
+            f"false matches {e['false_matches']:,} ({e['false_match_rate']:.3%}); "
+            f"missed {e['missed_matches']:,} ({e['missed_match_rate']:.2%}).",
+        ]
     return "\n".join(lines) + "\n"

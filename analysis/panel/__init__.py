@@ -3,4 +3,12 @@
 from analysis.panel.build import build_panel, build_panel_from_dir, read_linked
 from analysis.panel.schema import READABLE, SCHEMA, SchemaError, validate
 
-__all__ = ["READABLE", "SCHEMA", "SchemaError", "build_panel", "build_panel_from_dir", "read_linked", "validate"]
+__all__ = [
+    "READABLE",
+    "SCHEMA",
+    "SchemaError",
+    "build_panel",
+    "build_panel_from_dir",
+    "read_linked",
+    "validate",
+]

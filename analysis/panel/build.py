@@ -12,8 +12,20 @@ from analysis.config import PanelConfig
 from analysis.definitions import metabolic_syndrome
 from analysis.panel.schema import READABLE, SCHEMA, validate
 
-MEASURES = ("height", "weight", "bmi", "waist", "sbp", "dbp", "fasting_glucose", "total_cholesterol", "hdl",
-            "ldl", "triglycerides", "ggt")
+MEASURES = (
+    "height",
+    "weight",
+    "bmi",
+    "waist",
+    "sbp",
+    "dbp",
+    "fasting_glucose",
+    "total_cholesterol",
+    "hdl",
+    "ldl",
+    "triglycerides",
+    "ggt",
+)
 BASELINE_MEASURES = ("bmi", "waist", "sbp", "dbp", "fasting_glucose")
 
 
@@ -65,13 +77,21 @@ def build_panel(tables: dict[str, pd.DataFrame], cfg: PanelConfig) -> tuple[pd.D
     claim_cols = [READABLE[k] for k in SCHEMA["claims"] if k not in ("STUDY_ID", "STND_Y")]
     for col in claim_cols:
         panel[col] = panel[col].fillna(0).astype(np.int64 if "cost" in col else np.int32)
-    for col in ("new_hypertension", "new_diabetes", "new_dyslipidaemia", "hypertension_drug", "diabetes_drug",
-                "lipid_drug"):
+    for col in (
+        "new_hypertension",
+        "new_diabetes",
+        "new_dyslipidaemia",
+        "hypertension_drug",
+        "diabetes_drug",
+        "lipid_drug",
+    ):
         panel[col] = panel[col].astype(np.int8)
 
     # checkups
     k = tables["checkups"].rename(columns=READABLE)
-    k = k.assign(year=(k["HME_YYYYMM"] // 100).astype(np.int16), checkup_month=(k["HME_YYYYMM"] % 100).astype(np.int8))
+    k = k.assign(
+        year=(k["HME_YYYYMM"] // 100).astype(np.int16), checkup_month=(k["HME_YYYYMM"] % 100).astype(np.int8)
+    )
     k = k.drop(columns="HME_YYYYMM")
     merged = panel[keys].merge(k[keys], on=keys, how="right", indicator=True)
     report["exclusions"]["checkups_without_qualification"] = int((merged["_merge"] == "right_only").sum())
@@ -82,16 +102,26 @@ def build_panel(tables: dict[str, pd.DataFrame], cfg: PanelConfig) -> tuple[pd.D
     for col in ("smoking", "drinking_days", "walking_days", "checkup_month"):
         panel[col] = panel[col].astype("Int8")
     panel["metabolic_syndrome"] = metabolic_syndrome(
-        panel["female"], panel["waist"], panel["triglycerides"], panel["hdl"], panel["sbp"], panel["dbp"],
-        panel["fasting_glucose"], panel["hypertension_drug"] > 0, panel["diabetes_drug"] > 0,
+        panel["female"],
+        panel["waist"],
+        panel["triglycerides"],
+        panel["hdl"],
+        panel["sbp"],
+        panel["dbp"],
+        panel["fasting_glucose"],
+        panel["hypertension_drug"] > 0,
+        panel["diabetes_drug"] > 0,
         panel["lipid_drug"] > 0,
     ).astype(np.float32)
 
     # participation: cohort = enrolment year (0 = never enrolled, R did's convention)
     p = tables["participation"].rename(columns=READABLE)
     p = p.assign(first_treat=p["enrol_month"].str[:4].astype(np.int16))
-    panel = panel.merge(p[["study_id", "first_treat", "enrol_month", "wave", "device", "withdrawal_month"]],
-                        on="study_id", how="left")
+    panel = panel.merge(
+        p[["study_id", "first_treat", "enrol_month", "wave", "device", "withdrawal_month"]],
+        on="study_id",
+        how="left",
+    )
     panel["first_treat"] = panel["first_treat"].fillna(0).astype(np.int16)
     no_rows = ~p["study_id"].isin(panel["study_id"])
     report["exclusions"]["participants_without_qualification"] = int(no_rows.sum())
@@ -99,12 +129,16 @@ def build_panel(tables: dict[str, pd.DataFrame], cfg: PanelConfig) -> tuple[pd.D
     if "activity" in tables:
         a = tables["activity"].rename(columns=READABLE)
         a = a.assign(year=a["month"].str[:4].astype(np.int16))
-        agg = a.groupby(["study_id", "year"], sort=False).agg(
-            program_months=("month", "size"),
-            mean_daily_steps=("mean_daily_steps", "mean"),
-            goal_days=("goal_days", "sum"),
-            points=("points", "sum"),
-        ).reset_index()
+        agg = (
+            a.groupby(["study_id", "year"], sort=False)
+            .agg(
+                program_months=("month", "size"),
+                mean_daily_steps=("mean_daily_steps", "mean"),
+                goal_days=("goal_days", "sum"),
+                points=("points", "sum"),
+            )
+            .reset_index()
+        )
         panel = panel.merge(agg, on=keys, how="left")
         panel["program_months"] = panel["program_months"].fillna(0).astype(np.int8)
         panel["mean_daily_steps"] = panel["mean_daily_steps"].astype(np.float32)
@@ -118,7 +152,9 @@ def build_panel(tables: dict[str, pd.DataFrame], cfg: PanelConfig) -> tuple[pd.D
             "rows": len(panel),
             "persons": int(panel["study_id"].nunique()),
             "years": [int(panel["year"].min()), int(panel["year"].max())],
-            "cohorts": {str(g): int(n) for g, n in panel.groupby("first_treat")["study_id"].nunique().items()},
+            "cohorts": {
+                str(g): int(n) for g, n in panel.groupby("first_treat")["study_id"].nunique().items()
+            },
             "baseline_reference_year": cfg.baseline_reference_year,
             "persons_without_baseline_checkup": int(
                 panel.drop_duplicates("study_id")["baseline_checkup_year"].isna().sum()
@@ -146,16 +182,26 @@ def add_baseline(panel: pd.DataFrame, reference_year: int) -> pd.DataFrame:
     for m in BASELINE_MEASURES:
         panel[f"{m}_pre"] = sid.map(last[m]).astype(np.float32)
     for lag in (1, 2):
-        rows = panel.loc[panel["year"].to_numpy() == ref - lag, ["study_id", "medical_cost"]].set_index("study_id")
+        rows = panel.loc[panel["year"].to_numpy() == ref - lag, ["study_id", "medical_cost"]].set_index(
+            "study_id"
+        )
         panel[f"cost_pre{lag}"] = sid.map(rows["medical_cost"]).astype(np.float64)
-    flag = (panel["hypertension_drug"] + panel["diabetes_drug"] + panel["lipid_drug"]
-            + panel["new_hypertension"] + panel["new_diabetes"] + panel["new_dyslipidaemia"]) > 0
+    flag = (
+        panel["hypertension_drug"]
+        + panel["diabetes_drug"]
+        + panel["lipid_drug"]
+        + panel["new_hypertension"]
+        + panel["new_diabetes"]
+        + panel["new_dyslipidaemia"]
+    ) > 0
     chronic_ids = panel.loc[before & flag.to_numpy(), "study_id"].unique()
     panel["chronic_disease"] = sid.isin(chronic_ids).to_numpy()
     return panel
 
 
-def build_panel_from_dir(linked_dir: str | Path, out: str | Path, cfg: PanelConfig) -> tuple[pd.DataFrame, dict]:
+def build_panel_from_dir(
+    linked_dir: str | Path, out: str | Path, cfg: PanelConfig
+) -> tuple[pd.DataFrame, dict]:
     """Read and validate ``linked_dir``, build the panel, write ``out/panel.parquet`` and its report."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

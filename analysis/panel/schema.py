@@ -73,8 +73,12 @@ SCHEMA: dict[str, dict[str, Col]] = {
         "EDEC_TRAMT": Col("int", 0, None, doc="adjudicated total cost, KRW"),
         "EDEC_SBRDN_AMT": Col("int", 0, None, doc="patient share, KRW"),
         "EDEC_JBRDN_AMT": Col("int", 0, None, doc="insurer share, KRW"),
-        "HTN_NEW": Col("int", 0, 1), "DM_NEW": Col("int", 0, 1), "DYSLIP_NEW": Col("int", 0, 1),
-        "HTN_RX": Col("int", 0, 1), "DM_RX": Col("int", 0, 1), "DYSLIP_RX": Col("int", 0, 1),
+        "HTN_NEW": Col("int", 0, 1),
+        "DM_NEW": Col("int", 0, 1),
+        "DYSLIP_NEW": Col("int", 0, 1),
+        "HTN_RX": Col("int", 0, 1),
+        "DM_RX": Col("int", 0, 1),
+        "DYSLIP_RX": Col("int", 0, 1),
         "INJ_VSCN": Col("int", 0, 3000, doc="injury (KCD S/T) visit days: negative control"),
     },
     "participation": {
@@ -104,16 +108,42 @@ UNIQUE = {
 
 # readable names used in the panel (documented mapping from NHIS field names)
 READABLE = {
-    "SEX": "sex", "BIRTH_YEAR": "birth_year", "STND_Y": "year", "SGG": "district",
-    "IPSN_TYPE_CD": "insurance_type", "CTRB_PT_TYPE_CD": "premium_decile", "DFAB_GRD_CD": "disability",
-    "DTH_YM": "death_ym", "G1E_HGHT": "height", "G1E_WGHT": "weight", "G1E_BMI": "bmi", "G1E_WSTC": "waist",
-    "G1E_BP_SYS": "sbp", "G1E_BP_DIA": "dbp", "G1E_FBS": "fasting_glucose", "G1E_TOT_CHOL": "total_cholesterol",
-    "G1E_HDL": "hdl", "G1E_LDL": "ldl", "G1E_TG": "triglycerides", "G1E_GGT": "ggt", "Q_SMK_YN": "smoking",
-    "Q_DRK_FRQ": "drinking_days", "Q_PA_WALK": "walking_days", "OUTP_VSCN": "outpatient_visits",
-    "INP_VSCN": "inpatient_days", "EDEC_TRAMT": "medical_cost", "EDEC_SBRDN_AMT": "patient_cost",
-    "EDEC_JBRDN_AMT": "insurer_cost", "HTN_NEW": "new_hypertension", "DM_NEW": "new_diabetes",
-    "DYSLIP_NEW": "new_dyslipidaemia", "HTN_RX": "hypertension_drug", "DM_RX": "diabetes_drug",
-    "DYSLIP_RX": "lipid_drug", "INJ_VSCN": "injury_visits", "STUDY_ID": "study_id",
+    "SEX": "sex",
+    "BIRTH_YEAR": "birth_year",
+    "STND_Y": "year",
+    "SGG": "district",
+    "IPSN_TYPE_CD": "insurance_type",
+    "CTRB_PT_TYPE_CD": "premium_decile",
+    "DFAB_GRD_CD": "disability",
+    "DTH_YM": "death_ym",
+    "G1E_HGHT": "height",
+    "G1E_WGHT": "weight",
+    "G1E_BMI": "bmi",
+    "G1E_WSTC": "waist",
+    "G1E_BP_SYS": "sbp",
+    "G1E_BP_DIA": "dbp",
+    "G1E_FBS": "fasting_glucose",
+    "G1E_TOT_CHOL": "total_cholesterol",
+    "G1E_HDL": "hdl",
+    "G1E_LDL": "ldl",
+    "G1E_TG": "triglycerides",
+    "G1E_GGT": "ggt",
+    "Q_SMK_YN": "smoking",
+    "Q_DRK_FRQ": "drinking_days",
+    "Q_PA_WALK": "walking_days",
+    "OUTP_VSCN": "outpatient_visits",
+    "INP_VSCN": "inpatient_days",
+    "EDEC_TRAMT": "medical_cost",
+    "EDEC_SBRDN_AMT": "patient_cost",
+    "EDEC_JBRDN_AMT": "insurer_cost",
+    "HTN_NEW": "new_hypertension",
+    "DM_NEW": "new_diabetes",
+    "DYSLIP_NEW": "new_dyslipidaemia",
+    "HTN_RX": "hypertension_drug",
+    "DM_RX": "diabetes_drug",
+    "DYSLIP_RX": "lipid_drug",
+    "INJ_VSCN": "injury_visits",
+    "STUDY_ID": "study_id",
 }
 
 
@@ -160,7 +190,9 @@ def validate_table(name: str, df: pd.DataFrame) -> pd.DataFrame:
             if c.kind == "int":
                 frac = s.notna() & (s != np.floor(s))
                 if frac.any():
-                    raise SchemaError(f"table {name!r}, column {col!r}: expected integers; {_rows(frac, df.index)}")
+                    raise SchemaError(
+                        f"table {name!r}, column {col!r}: expected integers; {_rows(frac, df.index)}"
+                    )
             out = pd.Series(False, index=df.index)
             if c.lo is not None:
                 out |= s < c.lo
@@ -193,7 +225,9 @@ def validate_table(name: str, df: pd.DataFrame) -> pd.DataFrame:
         ym = df["HME_YYYYMM"]
         bad = ~(ym % 100).between(1, 12)
         if bad.any():
-            raise SchemaError(f"table 'checkups', column 'HME_YYYYMM': month not in 1-12 in {_rows(bad, df.index)}")
+            raise SchemaError(
+                f"table 'checkups', column 'HME_YYYYMM': month not in 1-12 in {_rows(bad, df.index)}"
+            )
         df["_year"] = ym // 100
     key = UNIQUE[name]
     dup = df.duplicated(key, keep=False)
@@ -215,12 +249,16 @@ def validate(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
             continue
         orphan = ~df["STUDY_ID"].isin(known)
         if orphan.any():
-            raise SchemaError(f"table {name!r}, column 'STUDY_ID': ids not in 'persons' in {_rows(orphan, df.index)}")
+            raise SchemaError(
+                f"table {name!r}, column 'STUDY_ID': ids not in 'persons' in {_rows(orphan, df.index)}"
+            )
     q = out["qualification"]
     p = out["persons"].set_index("STUDY_ID")
     mism = q["SEX"].to_numpy() != p["SEX"].reindex(q["STUDY_ID"]).to_numpy()
     if mism.any():
-        raise SchemaError(f"table 'qualification', column 'SEX': differs from 'persons' in {_rows(mism, q.index)}")
+        raise SchemaError(
+            f"table 'qualification', column 'SEX': differs from 'persons' in {_rows(mism, q.index)}"
+        )
     c = out["claims"]
     over = c["EDEC_SBRDN_AMT"] > c["EDEC_TRAMT"]
     if over.any():

@@ -72,11 +72,17 @@ def calibration_report(world: str | Path) -> dict[str, float]:
     # checkups: attendance when due needs the schedule; use its definition: parity or annual workers
     chk = _read(world, "nhis/checkups")
     chk["year"] = chk["HME_YYYYMM"] // 100
-    qual = qual.merge(chk[["PERSON_ID", "year"]].assign(att=True), left_on=["PERSON_ID", "STND_Y"],
-                      right_on=["PERSON_ID", "year"], how="left")
+    qual = qual.merge(
+        chk[["PERSON_ID", "year"]].assign(att=True),
+        left_on=["PERSON_ID", "STND_Y"],
+        right_on=["PERSON_ID", "year"],
+        how="left",
+    )
     age_q = qual["STND_Y"] - qual["BIRTH_YEAR"]
     parity_due = (qual["STND_Y"] % 2) == (qual["BIRTH_YEAR"] % 2)
-    due = parity_due & (age_q >= 20) & (qual["IPSN_TYPE_CD"] != 5)  # office/non-office unknown: skip employees
+    due = (
+        parity_due & (age_q >= 20) & (qual["IPSN_TYPE_CD"] != 5)
+    )  # office/non-office unknown: skip employees
     out["attendance_when_due"] = float(qual.loc[due, "att"].fillna(False).astype(bool).mean())
 
     # metabolic syndrome and BMI among the screened (latest year with full lipid panels, all adults)
@@ -97,10 +103,16 @@ def published_design_check(world: Path, persons: pd.DataFrame, qual: pd.DataFram
     """The city's design on this world: 2022 joiners vs non-participants by end-2023, 2021 -> 2023 costs,
     balanced on sex, age, disability, premium decile, chronic disease; plus the exact truth for the same
     treated people and the active-vs-inactive gap."""
-    claims = _read(world, "nhis/claims", ["STND_Y", "PERSON_ID", "EDEC_TRAMT", "HTN_RX", "DM_RX", "DYSLIP_RX"])
-    c = claims[claims.STND_Y.isin([2021, 2023])].pivot(index="PERSON_ID", columns="STND_Y", values="EDEC_TRAMT")
+    claims = _read(
+        world, "nhis/claims", ["STND_Y", "PERSON_ID", "EDEC_TRAMT", "HTN_RX", "DM_RX", "DYSLIP_RX"]
+    )
+    c = claims[claims.STND_Y.isin([2021, 2023])].pivot(
+        index="PERSON_ID", columns="STND_Y", values="EDEC_TRAMT"
+    )
     c = c.dropna()
-    chronic = claims[claims.STND_Y == 2021].set_index("PERSON_ID")[["HTN_RX", "DM_RX", "DYSLIP_RX"]].any(axis=1)
+    chronic = (
+        claims[claims.STND_Y == 2021].set_index("PERSON_ID")[["HTN_RX", "DM_RX", "DYSLIP_RX"]].any(axis=1)
+    )
     q = qual[qual.STND_Y == 2021].drop_duplicates("PERSON_ID").set_index("PERSON_ID")
     df = pd.DataFrame({"change": c[2023] - c[2021], "cost2021": c[2021]})
     df = df.join(q[["SEX", "BIRTH_YEAR", "DFAB_GRD_CD", "CTRB_PT_TYPE_CD"]], how="inner")
@@ -111,7 +123,9 @@ def published_design_check(world: Path, persons: pd.DataFrame, qual: pd.DataFram
     ft = pers["first_treat"].reindex(df.index)
     df["treated"] = ft == 2022
     df = df[(ft == 2022) | (ft == 0) | (ft >= 2024)]
-    est, se, n_t = stratified_did(df, ["SEX", "age5", "disab", "CTRB_PT_TYPE_CD", "chronic"], "treated", "change")
+    est, se, n_t = stratified_did(
+        df, ["SEX", "age5", "disab", "CTRB_PT_TYPE_CD", "chronic"], "treated", "change"
+    )
     truth = _read(world, "truth/outcomes", ["PERSON_ID", "year", "y0_medical_cost", "y1_medical_cost"])
     tr = truth[(truth.year == 2023) & truth.PERSON_ID.isin(df.index[df.treated])]
     true_att = float((tr.y1_medical_cost - tr.y0_medical_cost).mean())

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from analysis.synth.params import T, YEARS, WorldParams
+from analysis.synth.params import YEARS, T, WorldParams
 from analysis.synth.population import MEASURES, Persons, factor_correlation
 
 # mean (sd) men, women; slope per decade of age men, women; drift per year; 2-year within-person
@@ -70,7 +70,9 @@ def draw_health(rng: np.random.Generator, p: Persons) -> HealthDraws:
     # 40% of events carry half their cost into the next year
     carry = (rng.random((n, T)) < 0.4) & has_shock
     shock[:, 1:] += np.where(carry[:, :-1], 0.5 * shock[:, :-1], 0.0)
-    inj_rate = np.exp(-1.6 + 0.3 * (~p.female)[:, None] - 0.1 * (age - 50) / 10 + 0.3 * p.z["injury"][:, None])
+    inj_rate = np.exp(
+        -1.6 + 0.3 * (~p.female)[:, None] - 0.1 * (age - 50) / 10 + 0.3 * p.z["injury"][:, None]
+    )
     return HealthDraws(
         transient=transient.reshape(n, T, len(MEASURES)),
         u_prev=rng.random((n, 3)),
@@ -312,7 +314,9 @@ def _height(p: Persons, d: HealthDraws) -> np.ndarray:
     """Height (cm) per person-year: cohort trend -2 cm per decade of age, shrinkage after 60 [D/A]."""
     base = np.where(p.female, 155.1, 168.6)[:, None]
     sd = np.where(p.female, 6.3, 6.5)[:, None]
-    return base - 0.2 * (p.age - AGE_CENTRE) - 0.05 * np.maximum(p.age - 60, 0) + 0.85 * sd * d.height_z[:, None]
+    return (
+        base - 0.2 * (p.age - AGE_CENTRE) - 0.05 * np.maximum(p.age - 60, 0) + 0.85 * sd * d.height_z[:, None]
+    )
 
 
 def checkup_schedule(rng: np.random.Generator, p: Persons, params: WorldParams):

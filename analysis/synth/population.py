@@ -8,13 +8,42 @@ import numpy as np
 
 from analysis.synth.params import AGE2017_BANDS, DISTRICTS, FIRST_YEAR, YEARS
 
-SURNAMES = np.array(list("김이박최정강조윤장임한오서신권황안송전홍유고문양손배백허남심노하곽성차주우구민류나진지엄채원천방공현함변염여추도소석선설마길연위표명기반왕금옥육인맹제모탁국어은편용예경봉사부가복태목형피두감음빈동온호범좌승"))
-_SURNAME_W = np.concatenate([
-    [21.5, 14.7, 8.4, 4.7, 4.3, 2.4, 2.1, 2.1, 2.0, 1.7, 1.5, 1.5, 1.5, 1.5, 1.4, 1.4, 1.3, 1.3, 1.1, 1.1],
-    np.full(len(SURNAMES) - 20, 0.3),
-])
+SURNAMES = np.array(
+    list(
+        "김이박최정강조윤장임한오서신권황안송전홍유고문양손배백허남심노하곽성차주우구민류나진지엄채원천방공현함변염여추도소석선설마길연위표명기반왕금옥육인맹제모탁국어은편용예경봉사부가복태목형피두감음빈동온호범좌승"
+    )
+)
+_SURNAME_W = np.concatenate(
+    [
+        [
+            21.5,
+            14.7,
+            8.4,
+            4.7,
+            4.3,
+            2.4,
+            2.1,
+            2.1,
+            2.0,
+            1.7,
+            1.5,
+            1.5,
+            1.5,
+            1.5,
+            1.4,
+            1.4,
+            1.3,
+            1.3,
+            1.1,
+            1.1,
+        ],
+        np.full(len(SURNAMES) - 20, 0.3),
+    ]
+)
 SURNAME_P = _SURNAME_W / _SURNAME_W.sum()
-GIVEN_SYLLABLES = np.array(list("민서지현준우수영예은도하진윤성재연정아주유혜승희동원경태호상보다나채시소규환용석혁훈철미인세가빈람"))
+GIVEN_SYLLABLES = np.array(
+    list("민서지현준우수영예은도하진윤성재연정아주유혜승희동원경태호상보다나채시소규환용석혁훈철미인세가빈람")
+)
 
 # measures with a person-level and a transient (year) component, in this order
 MEASURES = ("bmi", "waist", "sbp", "dbp", "fbs", "tc", "hdl", "ldl", "lntg", "lnggt")
@@ -22,14 +51,38 @@ MEASURES = ("bmi", "waist", "sbp", "dbp", "fbs", "tc", "hdl", "ldl", "lntg", "ln
 FACTORS = ("H", *MEASURES, "steps", "cost", "injury")
 
 _CORR_PAIRS = {
-    ("bmi", "waist"): 0.85, ("sbp", "dbp"): 0.75, ("hdl", "lntg"): -0.45, ("waist", "lntg"): 0.35,
-    ("bmi", "lntg"): 0.3, ("bmi", "sbp"): 0.25, ("waist", "sbp"): 0.25, ("bmi", "dbp"): 0.2,
-    ("waist", "dbp"): 0.2, ("bmi", "fbs"): 0.2, ("waist", "fbs"): 0.25, ("tc", "ldl"): 0.9,
-    ("tc", "lntg"): 0.3, ("ldl", "lntg"): 0.2, ("bmi", "hdl"): -0.3, ("waist", "hdl"): -0.3,
-    ("lnggt", "lntg"): 0.35, ("lnggt", "waist"): 0.3, ("fbs", "lntg"): 0.2, ("sbp", "fbs"): 0.15,
-    ("H", "bmi"): -0.15, ("H", "waist"): -0.15, ("H", "sbp"): -0.1, ("H", "fbs"): -0.1,
-    ("H", "lntg"): -0.1, ("H", "hdl"): 0.1, ("H", "lnggt"): -0.15, ("H", "steps"): 0.35,
-    ("steps", "bmi"): -0.15, ("steps", "waist"): -0.15, ("cost", "bmi"): 0.1, ("cost", "H"): 0.0,
+    ("bmi", "waist"): 0.85,
+    ("sbp", "dbp"): 0.75,
+    ("hdl", "lntg"): -0.45,
+    ("waist", "lntg"): 0.35,
+    ("bmi", "lntg"): 0.3,
+    ("bmi", "sbp"): 0.25,
+    ("waist", "sbp"): 0.25,
+    ("bmi", "dbp"): 0.2,
+    ("waist", "dbp"): 0.2,
+    ("bmi", "fbs"): 0.2,
+    ("waist", "fbs"): 0.25,
+    ("tc", "ldl"): 0.9,
+    ("tc", "lntg"): 0.3,
+    ("ldl", "lntg"): 0.2,
+    ("bmi", "hdl"): -0.3,
+    ("waist", "hdl"): -0.3,
+    ("lnggt", "lntg"): 0.35,
+    ("lnggt", "waist"): 0.3,
+    ("fbs", "lntg"): 0.2,
+    ("sbp", "fbs"): 0.15,
+    ("H", "bmi"): -0.15,
+    ("H", "waist"): -0.15,
+    ("H", "sbp"): -0.1,
+    ("H", "fbs"): -0.1,
+    ("H", "lntg"): -0.1,
+    ("H", "hdl"): 0.1,
+    ("H", "lnggt"): -0.15,
+    ("H", "steps"): 0.35,
+    ("steps", "bmi"): -0.15,
+    ("steps", "waist"): -0.15,
+    ("cost", "bmi"): 0.1,
+    ("cost", "H"): 0.0,
 }
 
 
@@ -127,7 +180,9 @@ def make_persons(rng: np.random.Generator, n: int, id_offset: int) -> Persons:
     aid = rng.random(n) < aid_p
     employee = rng.random(n) < np.where(a25 < 65, 0.75, 0.55)
     dependent = rng.random(n) < np.where(female, 0.3, 0.12)
-    insurance_type = np.where(aid, 8, np.where(employee, np.where(dependent, 6, 5), np.where(dependent, 2, 1)))
+    insurance_type = np.where(
+        aid, 8, np.where(employee, np.where(dependent, 6, 5), np.where(dependent, 2, 1))
+    )
     non_office = (insurance_type == 5) & (rng.random(n) < 0.4)
     prem_latent = (
         0.5 * affluence
@@ -170,5 +225,6 @@ def phone_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
     a = rng.integers(0, 10_000, n)
     b = rng.integers(0, 10_000, n)
     return np.char.add(
-        np.char.add("010-", np.char.zfill(a.astype(str), 4)), np.char.add("-", np.char.zfill(b.astype(str), 4))
+        np.char.add("010-", np.char.zfill(a.astype(str), 4)),
+        np.char.add("-", np.char.zfill(b.astype(str), 4)),
     )

@@ -79,7 +79,7 @@ def enrol(
     """
     n = p.n
     periods = enrolment_periods()
-    total = periods[-1][0], sum(x[1] for x in periods)
+    total = sum(x[1] for x in periods)
     n_bands = len(JOIN_AGE_BANDS)
     mix = np.asarray(JOIN_AGE_MIX)
     rolling = _month_index(*ROLLING_FROM)
@@ -94,12 +94,13 @@ def enrol(
         band = _band_of(age)
         present = p.present[:, t]
         elig = present & (age >= lo) & (age <= hi)
-        frac = np.array([elig[band == b].sum() / max((present & (band == b)).sum(), 1) for b in range(n_bands)])
+        frac = np.array(
+            [elig[band == b].sum() / max((present & (band == b)).sum(), 1) for b in range(n_bands)]
+        )
         w = mix * frac
         early_mix[m] = w / w.sum()
         early_counts += count * early_mix[m]
-    late_total = total[1] - early_counts.sum()
-    late_mix = np.clip(mix * total[1] - early_counts, 0, None)
+    late_mix = np.clip(mix * total - early_counts, 0, None)
     late_mix = late_mix / late_mix.sum()
 
     scale = n / SEOUL_ADULTS
@@ -224,7 +225,6 @@ def program_activity(
     t = month // 12
     # shocks (serious illness) and rising morbidity make people walk less: reverse causation [A]
     shock_now = shock[idx, t] > 0
-    shock_before = np.zeros_like(shock_now)
     cum_shock = np.cumsum(shock > 0, axis=1)
     shock_before = (cum_shock[idx, t] - shock_now) > 0
     engage = (

@@ -42,50 +42,134 @@ STREAMS = ("persons", "health", "checkups", "enrolment", "program", "identifiers
 
 TABLES = {
     "nhis/identifiers": pa.schema(
-        [("PERSON_ID", pa.int64()), ("NAME", pa.string()), ("BIRTH_DATE", pa.string()),
-         ("SEX", pa.int8()), ("PHONE", pa.string())]
+        [
+            ("PERSON_ID", pa.int64()),
+            ("NAME", pa.string()),
+            ("BIRTH_DATE", pa.string()),
+            ("SEX", pa.int8()),
+            ("PHONE", pa.string()),
+        ]
     ),
     "nhis/qualification": pa.schema(
-        [("STND_Y", pa.int16()), ("PERSON_ID", pa.int64()), ("SEX", pa.int8()), ("BIRTH_YEAR", pa.int16()),
-         ("AGE_GROUP", pa.int8()), ("SIDO", pa.int8()), ("SGG", pa.int32()), ("IPSN_TYPE_CD", pa.int8()),
-         ("CTRB_PT_TYPE_CD", pa.int8()), ("DFAB_GRD_CD", pa.int8()), ("DTH_YM", pa.int32())]
+        [
+            ("STND_Y", pa.int16()),
+            ("PERSON_ID", pa.int64()),
+            ("SEX", pa.int8()),
+            ("BIRTH_YEAR", pa.int16()),
+            ("AGE_GROUP", pa.int8()),
+            ("SIDO", pa.int8()),
+            ("SGG", pa.int32()),
+            ("IPSN_TYPE_CD", pa.int8()),
+            ("CTRB_PT_TYPE_CD", pa.int8()),
+            ("DFAB_GRD_CD", pa.int8()),
+            ("DTH_YM", pa.int32()),
+        ]
     ),
     "nhis/checkups": pa.schema(
         [("PERSON_ID", pa.int64()), ("HME_YYYYMM", pa.int32())]
-        + [(c, pa.float32()) for c in (
-            "G1E_HGHT", "G1E_WGHT", "G1E_BMI", "G1E_WSTC", "G1E_BP_SYS", "G1E_BP_DIA", "G1E_FBS",
-            "G1E_TOT_CHOL", "G1E_HDL", "G1E_LDL", "G1E_TG", "G1E_HGB", "G1E_CRTN", "G1E_GFR", "G1E_SGOT",
-            "G1E_SGPT", "G1E_GGT")]
-        + [("G1E_URN_PROT", pa.int8()), ("Q_SMK_YN", pa.int8()), ("Q_DRK_FRQ", pa.int8()),
-           ("Q_PA_WALK", pa.int8())]
+        + [
+            (c, pa.float32())
+            for c in (
+                "G1E_HGHT",
+                "G1E_WGHT",
+                "G1E_BMI",
+                "G1E_WSTC",
+                "G1E_BP_SYS",
+                "G1E_BP_DIA",
+                "G1E_FBS",
+                "G1E_TOT_CHOL",
+                "G1E_HDL",
+                "G1E_LDL",
+                "G1E_TG",
+                "G1E_HGB",
+                "G1E_CRTN",
+                "G1E_GFR",
+                "G1E_SGOT",
+                "G1E_SGPT",
+                "G1E_GGT",
+            )
+        ]
+        + [
+            ("G1E_URN_PROT", pa.int8()),
+            ("Q_SMK_YN", pa.int8()),
+            ("Q_DRK_FRQ", pa.int8()),
+            ("Q_PA_WALK", pa.int8()),
+        ]
     ),
     "nhis/claims": pa.schema(
-        [("STND_Y", pa.int16()), ("PERSON_ID", pa.int64()), ("OUTP_VSCN", pa.int32()), ("INP_VSCN", pa.int32()),
-         ("EDEC_TRAMT", pa.int64()), ("EDEC_SBRDN_AMT", pa.int64()), ("EDEC_JBRDN_AMT", pa.int64()),
-         ("HTN_NEW", pa.int8()), ("DM_NEW", pa.int8()), ("DYSLIP_NEW", pa.int8()), ("HTN_RX", pa.int8()),
-         ("DM_RX", pa.int8()), ("DYSLIP_RX", pa.int8()), ("INJ_VSCN", pa.int16())]
+        [
+            ("STND_Y", pa.int16()),
+            ("PERSON_ID", pa.int64()),
+            ("OUTP_VSCN", pa.int32()),
+            ("INP_VSCN", pa.int32()),
+            ("EDEC_TRAMT", pa.int64()),
+            ("EDEC_SBRDN_AMT", pa.int64()),
+            ("EDEC_JBRDN_AMT", pa.int64()),
+            ("HTN_NEW", pa.int8()),
+            ("DM_NEW", pa.int8()),
+            ("DYSLIP_NEW", pa.int8()),
+            ("HTN_RX", pa.int8()),
+            ("DM_RX", pa.int8()),
+            ("DYSLIP_RX", pa.int8()),
+            ("INJ_VSCN", pa.int16()),
+        ]
     ),
     "program/participants": pa.schema(
-        [("member_id", pa.int64()), ("name", pa.string()), ("birth_date", pa.string()), ("sex", pa.string()),
-         ("phone", pa.string()), ("district", pa.int32()), ("enrol_date", pa.date32()), ("wave", pa.string()),
-         ("device", pa.string()), ("withdrawal_date", pa.date32())]
+        [
+            ("member_id", pa.int64()),
+            ("name", pa.string()),
+            ("birth_date", pa.string()),
+            ("sex", pa.string()),
+            ("phone", pa.string()),
+            ("district", pa.int32()),
+            ("enrol_date", pa.date32()),
+            ("wave", pa.string()),
+            ("device", pa.string()),
+            ("withdrawal_date", pa.date32()),
+        ]
     ),
     "program/activity": pa.schema(
-        [("member_id", pa.int64()), ("month", pa.string()), ("mean_daily_steps", pa.int32()),
-         ("goal_days", pa.int16()), ("points", pa.int32())]
+        [
+            ("member_id", pa.int64()),
+            ("month", pa.string()),
+            ("mean_daily_steps", pa.int32()),
+            ("goal_days", pa.int16()),
+            ("points", pa.int32()),
+        ]
     ),
     "truth/persons": pa.schema(
-        [("PERSON_ID", pa.int64()), ("member_id", pa.int64()), ("first_treat", pa.int16()),
-         ("enrol_month", pa.string()), ("wave", pa.string()), ("device", pa.string()),
-         ("health_consciousness", pa.float32()), ("active_2023", pa.bool_()),
-         ("fault_name", pa.bool_()), ("fault_phone", pa.bool_()), ("fault_birth_date", pa.bool_()),
-         ("format_variant", pa.bool_())]
+        [
+            ("PERSON_ID", pa.int64()),
+            ("member_id", pa.int64()),
+            ("first_treat", pa.int16()),
+            ("enrol_month", pa.string()),
+            ("wave", pa.string()),
+            ("device", pa.string()),
+            ("health_consciousness", pa.float32()),
+            ("active_2023", pa.bool_()),
+            ("fault_name", pa.bool_()),
+            ("fault_phone", pa.bool_()),
+            ("fault_birth_date", pa.bool_()),
+            ("format_variant", pa.bool_()),
+        ]
     ),
 }
 TRUTH_OUTCOMES = (
-    "medical_cost", "outpatient_visits", "waist", "sbp", "dbp", "fasting_glucose", "bmi", "hdl",
-    "triglycerides", "metabolic_syndrome", "new_hypertension", "new_diabetes", "new_dyslipidaemia",
-    "injury_visits", "steps",
+    "medical_cost",
+    "outpatient_visits",
+    "waist",
+    "sbp",
+    "dbp",
+    "fasting_glucose",
+    "bmi",
+    "hdl",
+    "triglycerides",
+    "metabolic_syndrome",
+    "new_hypertension",
+    "new_diabetes",
+    "new_dyslipidaemia",
+    "injury_visits",
+    "steps",
 )
 TABLES["truth/outcomes"] = pa.schema(
     [("PERSON_ID", pa.int64()), ("year", pa.int16()), ("dose", pa.float32())]
@@ -163,8 +247,10 @@ def generate_chunk(chunk: int, n: int, seed: int, params: WorldParams) -> dict[s
     fault_name &= typo != pname
     pname = np.where(fault_name, typo, pname)
     # format variants that normalisation must absorb: spaces in names, phones without dashes
-    spaced = np.char.add(np.char.add(np.array([nm[:1] for nm in pname], dtype=pname.dtype), " "),
-                         np.array([nm[1:] for nm in pname], dtype=pname.dtype))
+    spaced = np.char.add(
+        np.char.add(np.array([nm[:1] for nm in pname], dtype=pname.dtype), " "),
+        np.array([nm[1:] for nm in pname], dtype=pname.dtype),
+    )
     pname = np.where(variant, spaced, pname)
     pphone = np.where(fault_phone, phone_numbers(r, k), phones[pidx])
     pphone = np.where(variant, np.char.replace(pphone, "-", ""), pphone)
@@ -261,7 +347,9 @@ def generate_chunk(chunk: int, n: int, seed: int, params: WorldParams) -> dict[s
         return np.where(lip, x, np.nan)
 
     age_c = p.age[ci, ct]
-    crtn = np.exp(np.where(male, np.log(1.0), np.log(0.75)) + 0.18 * rm.standard_normal(nc) + 0.003 * (age_c - 45))
+    crtn = np.exp(
+        np.where(male, np.log(1.0), np.log(0.75)) + 0.18 * rm.standard_normal(nc) + 0.003 * (age_c - 45)
+    )
     smoke_latent = -0.5 * p.z["H"][ci] + rm.standard_normal(nc) * 0.3
     smoke_thr = np.where(male, 0.5, 1.8) - 0.02 * (years[ct] - 2017) + 0.004 * np.abs(age_c - 38)
     current = smoke_latent > smoke_thr
@@ -283,14 +371,18 @@ def generate_chunk(chunk: int, n: int, seed: int, params: WorldParams) -> dict[s
             "G1E_TG": lipid(meas("tg", 0)),
             "G1E_HGB": np.round(np.where(male, 15.2, 13.0) + 1.1 * rm.standard_normal(nc), 1),
             "G1E_CRTN": np.round(crtn, 2),
-            "G1E_GFR": np.round(np.clip(141 * (crtn / np.where(male, 0.9, 0.7)) ** -1.0 * 0.993**age_c, 5, 200), 0),
+            "G1E_GFR": np.round(
+                np.clip(141 * (crtn / np.where(male, 0.9, 0.7)) ** -1.0 * 0.993**age_c, 5, 200), 0
+            ),
             "G1E_SGOT": np.round(np.exp(np.log(24) + 0.35 * rm.standard_normal(nc)), 0),
             "G1E_SGPT": np.round(np.exp(np.log(np.where(male, 26, 17)) + 0.5 * rm.standard_normal(nc)), 0),
             "G1E_GGT": meas("ggt", 0),
             "G1E_URN_PROT": np.where(rm.random(nc) < 0.95, 1, rm.integers(2, 7, nc)),
             "Q_SMK_YN": np.where(current, 3, np.where(former, 2, 1)),
             "Q_DRK_FRQ": np.clip(rm.poisson(np.where(male, 1.5, 0.6)), 0, 7),
-            "Q_PA_WALK": np.clip(np.round(7 / (1 + np.exp(-(steps_obs - 6500) / 1500)) + rm.normal(0, 1, nc)), 0, 7),
+            "Q_PA_WALK": np.clip(
+                np.round(7 / (1 + np.exp(-(steps_obs - 6500) / 1500)) + rm.normal(0, 1, nc)), 0, 7
+            ),
         }
     )
 
@@ -298,9 +390,16 @@ def generate_chunk(chunk: int, n: int, seed: int, params: WorldParams) -> dict[s
     def mets(o, rows, cols):
         mm_ = o.measures
         return metabolic_syndrome(
-            p.female[rows], mm_["waist"][rows, cols], mm_["tg"][rows, cols], mm_["hdl"][rows, cols],
-            mm_["sbp"][rows, cols], mm_["dbp"][rows, cols], mm_["fbs"][rows, cols],
-            o.htn_rx[rows, cols], o.dm_rx[rows, cols], o.dl_rx[rows, cols],
+            p.female[rows],
+            mm_["waist"][rows, cols],
+            mm_["tg"][rows, cols],
+            mm_["hdl"][rows, cols],
+            mm_["sbp"][rows, cols],
+            mm_["dbp"][rows, cols],
+            mm_["fbs"][rows, cols],
+            o.htn_rx[rows, cols],
+            o.dm_rx[rows, cols],
+            o.dl_rx[rows, cols],
         )
 
     truth = {"PERSON_ID": ids[ii], "year": years[tt], "dose": prog.dose[ii, tt]}
@@ -385,7 +484,9 @@ def generate_world(
     out.mkdir(parents=True, exist_ok=True)
     total = n_persons(scale)
     if total < 1000:
-        raise ValueError(f"scale {scale} gives {total} persons; use a scale of at least 0.000122 (1,000 persons)")
+        raise ValueError(
+            f"scale {scale} gives {total} persons; use a scale of at least 0.000122 (1,000 persons)"
+        )
     sizes = [CHUNK_PERSONS] * (total // CHUNK_PERSONS)
     if total % CHUNK_PERSONS:
         sizes.append(total % CHUNK_PERSONS)
