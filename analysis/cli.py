@@ -54,7 +54,7 @@ def cmd_panel(args: argparse.Namespace) -> None:
     from analysis.panel import build_panel_from_dir
 
     cfg = _config(args)
-    panel, report = build_panel_from_dir(args.linked, args.out, cfg.panel)
+    panel, report = build_panel_from_dir(args.linked, args.out, cfg.panel, progress=not args.quiet)
     print(
         f"panel: {report['rows']:,} person-years of {report['persons']:,} persons -> {args.out}/panel.parquet"
     )
@@ -79,7 +79,9 @@ def cmd_run(args: argparse.Namespace) -> None:
     link = link_world(
         out / "world", out / "linkage", cfg.linkage, secret, seed=w.seed, progress=not args.quiet
     )
-    _, panel_report = build_panel_from_dir(out / "linkage" / "linked", out / "panel", cfg.panel)
+    _, panel_report = build_panel_from_dir(
+        out / "linkage" / "linked", out / "panel", cfg.panel, progress=not args.quiet
+    )
     calib = calibration_report(out / "world")
     (out / "calibration.json").write_text(json.dumps(calib, indent=2, sort_keys=True) + "\n")
     print(

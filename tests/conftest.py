@@ -45,7 +45,7 @@ def default_linked(default_world, tmp_path_factory):
 def default_panel(default_linked, tmp_path_factory):
     linked, _ = default_linked
     out = tmp_path_factory.mktemp("default_panel")
-    panel, report = build_panel_from_dir(linked / "linked", out, PanelConfig())
+    panel, report = build_panel_from_dir(linked / "linked", out, PanelConfig(), progress=False)
     return out, panel, report
 
 

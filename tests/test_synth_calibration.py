@@ -40,6 +40,12 @@ def test_metabolic_syndrome_and_overweight(calib):
     assert abs(calib["bmi25_women"] - 0.27) <= 0.03
 
 
+def test_current_smoking(calib):
+    # calibration.md section 2: current smoking men 32.4%, women 3.9% [D]
+    assert abs(calib["current_smoking_men"] - 0.324) <= 0.03
+    assert abs(calib["current_smoking_women"] - 0.039) <= 0.015
+
+
 def test_published_design_lands_near_the_city_headline(calib):
     """The city's design on this world: its 95% interval covers -45,345 KRW (the interval is wide at the
     test scale; the benchmark runs it at full scale), and the true effect for the same people is a third

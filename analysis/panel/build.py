@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from analysis.config import PanelConfig
 from analysis.definitions import metabolic_syndrome
@@ -200,12 +201,17 @@ def add_baseline(panel: pd.DataFrame, reference_year: int) -> pd.DataFrame:
 
 
 def build_panel_from_dir(
-    linked_dir: str | Path, out: str | Path, cfg: PanelConfig
+    linked_dir: str | Path, out: str | Path, cfg: PanelConfig, progress: bool = True
 ) -> tuple[pd.DataFrame, dict]:
     """Read and validate ``linked_dir``, build the panel, write ``out/panel.parquet`` and its report."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    panel, report = build_panel(read_linked(linked_dir), cfg)
-    panel.to_parquet(out / "panel.parquet", index=False, compression="zstd")
-    (out / "panel_report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    with tqdm(total=3, desc="panel", unit="step", disable=not progress) as bar:
+        tables = read_linked(linked_dir)
+        bar.update()
+        panel, report = build_panel(tables, cfg)
+        bar.update()
+        panel.to_parquet(out / "panel.parquet", index=False, compression="zstd")
+        (out / "panel_report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        bar.update()
     return panel, report

@@ -90,6 +90,8 @@ def calibration_report(world: str | Path) -> dict[str, float]:
     chk["female"] = chk["PERSON_ID"].map(sex).to_numpy() == 2
     for lab, f in (("men", False), ("women", True)):
         out[f"bmi25_{lab}"] = float((chk.loc[chk.female == f, "G1E_BMI"] >= 25).mean())
+    for lab, f in (("men", False), ("women", True)):
+        out[f"current_smoking_{lab}"] = float((chk.loc[chk.female == f, "Q_SMK_YN"] == 3).mean())
     truth = _read(world, "truth/outcomes", ["PERSON_ID", "year", "y0_metabolic_syndrome"])
     truth = truth[truth.year == 2019]
     fem = truth["PERSON_ID"].map(sex).to_numpy() == 2
