@@ -33,15 +33,27 @@ def cmd_synth(args: argparse.Namespace) -> None:
         print(f"  {k:32s} {v:>12,} rows")
 
 
+def _synthetic_seed(world: str | Path) -> int | None:
+    """The seed of a synthetic world (its manifest says so); None for real holders' files."""
+    manifest = Path(world) / "manifest.json"
+    if manifest.exists():
+        meta = json.loads(manifest.read_text())
+        if meta.get("generator") == "analysis.synth":
+            return int(meta["seed"])
+    return None
+
+
 def cmd_link(args: argparse.Namespace) -> None:
     from analysis.linkage import link_world, load_secret
 
     cfg = _config(args)
-    secret = load_secret(cfg.linkage.secret_env, cfg.linkage.secret_file)
-    if secret.source == "ephemeral":
+    secret = load_secret(
+        cfg.linkage.secret_env, cfg.linkage.secret_file, synthetic_seed=_synthetic_seed(args.world)
+    )
+    if secret.source == "synthetic-default":
         print(
-            f"link: no secret in ${cfg.linkage.secret_env} or linkage.secret_file; using an ephemeral one "
-            "(outputs do not depend on it)",
+            f"link: no secret in ${cfg.linkage.secret_env} or linkage.secret_file; this synthetic world uses "
+            "its public default secret",
             file=sys.stderr,
         )
     res = link_world(args.world, args.out, cfg.linkage, secret, seed=cfg.world.seed, progress=not args.quiet)
@@ -75,7 +87,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     print(f"run: scenario {w.scenario!r}, scale {w.scale}, seed {w.seed} -> {out}")
     generate_world(out / "world", scale=w.scale, seed=w.seed, scenario=w.scenario, progress=not args.quiet)
-    secret = load_secret(cfg.linkage.secret_env, cfg.linkage.secret_file)
+    secret = load_secret(cfg.linkage.secret_env, cfg.linkage.secret_file, synthetic_seed=w.seed)
     link = link_world(
         out / "world", out / "linkage", cfg.linkage, secret, seed=w.seed, progress=not args.quiet
     )

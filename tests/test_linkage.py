@@ -11,10 +11,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from analysis.config import LinkageConfig
+from analysis.config import LinkageConfig, PanelConfig
 from analysis.linkage import link_world, load_secret
 from analysis.linkage.keys import KEY_FIELDS, LinkageSecretError, Secret, derive_keys, normalise
 from analysis.linkage.link import STATUSES, key_agency
+from analysis.panel import build_panel, read_linked
 
 from .conftest import DEFAULT_SEED, TEST_SECRET
 
@@ -29,7 +30,8 @@ def test_every_record_accounted_for(default_linked, default_world):
     assert sum(rep["linked_via"].values()) == rep["status_counts"]["linked"]
     ev = rep["evaluation"]
     assert ev["correct_links"] + ev["false_matches"] == rep["status_counts"]["linked"]
-    assert ev["correct_links"] + ev["missed_matches"] == ev["true_pairs"] == n_prog
+    assert ev["program_records_without_true_pair"] == 0  # every synthetic participant is in NHIS
+    assert ev["correct_links"] + ev["false_matches"] + ev["missed_matches"] == ev["true_pairs"] == n_prog
     for by, rows in rep["match_rate_by"].items():
         assert sum(r["records"] for r in rows) == n_prog, by
     # the linked tables hold every NHIS person-year and only the linked participants
@@ -110,30 +112,36 @@ def test_no_identifier_id_key_or_secret_leaks(default_linked, default_world, def
                 assert keys.key1.iloc[0] not in blob
 
 
-def test_outputs_do_not_depend_on_the_secret(default_world, tmp_path):
+def test_study_ids_are_keyed_by_the_secret(default_world, tmp_path):
+    """Same secret: identical files. Another secret: the same linked content under other study ids, so
+    nobody holding only the public seed and the NHIS id order can rebuild who is who."""
     world = default_world[0]
-    a = link_world(
-        world, tmp_path / "a", LinkageConfig(), Secret(b"one", "t"), seed=DEFAULT_SEED, progress=False
+    runs = {}
+    for name, secret in (("a", b"one"), ("a2", b"one"), ("b", b"two")):
+        link_world(
+            world, tmp_path / name, LinkageConfig(), Secret(secret, "t"), seed=DEFAULT_SEED, progress=False
+        )
+        runs[name] = pd.read_parquet(tmp_path / f"{name}/linked/claims.parquet")
+    assert (tmp_path / "a/linked/claims.parquet").read_bytes() == (
+        tmp_path / "a2/linked/claims.parquet"
+    ).read_bytes()
+    a, b = runs["a"], runs["b"]
+    assert not np.array_equal(a.STUDY_ID.to_numpy(), b.STUDY_ID.to_numpy()[: len(a)])
+    cols = [c for c in a.columns if c != "STUDY_ID"]
+    pd.testing.assert_frame_equal(
+        a[cols].sort_values(cols).reset_index(drop=True), b[cols].sort_values(cols).reset_index(drop=True)
     )
-    b = link_world(
-        world, tmp_path / "b", LinkageConfig(), Secret(b"two", "t"), seed=DEFAULT_SEED, progress=False
-    )
-    for name in ("persons", "participation", "claims"):
-        pa_ = pd.read_parquet(tmp_path / f"a/linked/{name}.parquet")
-        pb = pd.read_parquet(tmp_path / f"b/linked/{name}.parquet")
-        pd.testing.assert_frame_equal(pa_, pb)
-    assert a.report["status_counts"] == b.report["status_counts"]
 
 
-def test_generalisation_options(default_world, tmp_path):
+def test_generalisation_options_flow_into_the_panel(default_world, tmp_path):
     cfg = LinkageConfig(generalise_birth_date="month", generalise_district=True)
     link_world(default_world[0], tmp_path, cfg, Secret(b"s", "t"), seed=1, progress=False)
     persons = pd.read_parquet(tmp_path / "linked/persons.parquet")
     assert list(persons.columns) == ["STUDY_ID", "BIRTH_YEAR", "BIRTH_MONTH", "SEX"]
-    qual = pd.read_parquet(tmp_path / "linked/qualification.parquet", columns=["SGG"])
-    assert set(qual.SGG) == {"central", "northeast", "northwest", "southwest", "southeast"}
     rep = json.loads((tmp_path / "linkage_report.json").read_text())
     assert rep["generalisation"] == {"birth_date": "month", "district": True}
+    panel, _ = build_panel(read_linked(tmp_path / "linked"), PanelConfig())
+    assert set(panel.district) == {1, 2, 3, 4, 5}
 
 
 def _records(rows):
@@ -193,9 +201,13 @@ def test_secret_sources(tmp_path, monkeypatch):
     assert load_secret("MY_SECRET", str(f)).value == b"from-file"
     with pytest.raises(LinkageSecretError, match="does not exist"):
         load_secret("MY_SECRET", str(tmp_path / "missing"))
-    with pytest.raises(LinkageSecretError, match=r"set \$MY_SECRET"):
-        load_secret("MY_SECRET", allow_ephemeral=False)
-    assert load_secret("MY_SECRET").source == "ephemeral"
+    # real data: a secret is required; a synthetic world has a public, reproducible default
+    with pytest.raises(
+        LinkageSecretError, match=r"set \$MY_SECRET or linkage.secret_file .*required for real"
+    ):
+        load_secret("MY_SECRET")
+    assert load_secret("MY_SECRET", synthetic_seed=5).source == "synthetic-default"
+    assert load_secret("MY_SECRET", synthetic_seed=5) == load_secret("MY_SECRET", synthetic_seed=5)
 
 
 def test_hmac_is_keyed_sha256():

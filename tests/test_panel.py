@@ -45,20 +45,21 @@ def test_metabolic_syndrome_only_with_lipid_panel(default_panel):
     has_lipids = panel.triglycerides.notna()
     assert panel.metabolic_syndrome[~has_lipids].isna().all()
     assert panel.metabolic_syndrome[has_lipids].notna().all()
-    row = panel[has_lipids].iloc[0]
+    p = panel[has_lipids]
     expect = metabolic_syndrome(
-        row.female,
-        row.waist,
-        row.triglycerides,
-        row.hdl,
-        row.sbp,
-        row.dbp,
-        row.fasting_glucose,
-        row.hypertension_drug > 0,
-        row.diabetes_drug > 0,
-        row.lipid_drug > 0,
+        p.female,
+        p.waist,
+        p.triglycerides,
+        p.hdl,
+        p.sbp,
+        p.dbp,
+        p.fasting_glucose,
+        p.hypertension_drug > 0,
+        p.diabetes_drug > 0,
+        p.lipid_drug > 0,
     )
-    assert float(expect) == row.metabolic_syndrome
+    np.testing.assert_array_equal(expect, p.metabolic_syndrome.to_numpy(float))
+    assert 0.15 < p.metabolic_syndrome.mean() < 0.35
 
 
 def test_korean_metabolic_syndrome_definition():
@@ -85,6 +86,29 @@ def test_baseline_is_last_checkup_before_reference_year(default_panel):
     assert (never.baseline_year == PanelConfig().baseline_reference_year).all()
     treated = first[first.first_treat > 0]
     assert (treated.baseline_year == treated.first_treat).all()
+    # nothing measured in or after the reference year
+    assert (
+        first.baseline_checkup_year.dropna() < first.loc[first.baseline_checkup_year.notna(), "baseline_year"]
+    ).all()
+
+
+def test_baseline_covariates_at_a_common_year(default_panel):
+    """Risk-set matching measures everyone at the same time: for g = 2022 the 2024 joiners' costs are
+    their 2021 and 2020 costs, not the costs before their own enrolment."""
+    from analysis.panel import baseline_covariates
+
+    _, panel, _ = default_panel
+    base = baseline_covariates(panel, 2022)
+    cost = panel.set_index(["study_id", "year"])["medical_cost"]
+    later = panel.loc[panel.first_treat == 2024, "study_id"].unique()[:200]
+    for sid in later:
+        if (sid, 2021) in cost.index:
+            assert base.loc[sid, "cost_pre1"] == cost[(sid, 2021)]
+        row = panel[(panel.study_id == sid) & (panel.year == 2021)]
+        if len(row):
+            assert base.loc[sid, "premium_decile_pre"] == row.premium_decile.iloc[0]
+    assert (base.baseline_checkup_year.dropna() < 2022).all()
+    assert len(base) == panel.study_id.nunique()
 
 
 # --- a researcher's real extract with problems: each error names table, column and rows

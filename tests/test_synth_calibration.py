@@ -118,8 +118,28 @@ def test_checkup_schedule_and_lipid_rule(default_world):
 def test_participant_steps_and_points(default_world):
     act = pd.read_parquet(default_world[0] / "program/activity.parquet")
     assert 7_600 <= act.mean_daily_steps.mean() <= 9_600  # 8,606 reported [S]
-    assert (act.goal_days <= 31).all() and (act.points <= 100_000).all()
+    assert (act.goal_days <= 31).all()
     old_rule = act.month < "2025-12"
-    assert (act.loc[old_rule, "points"] == 200 * act.loc[old_rule, "goal_days"]).all()  # cap never binds
+    assert (act.loc[old_rule, "points"] == 200 * act.loc[old_rule, "goal_days"]).all()
     new = act[~old_rule]
     assert (new.points >= 100 * new.goal_days).all() and (new.points <= 100 * new.goal_days + 500 * 6).all()
+
+
+def test_point_rules_cap_and_new_rule():
+    from analysis.synth.program import SEASON_CAP, _month_index, point_rules
+
+    # one member earning 30 goal days a month for 12 months of 2023: two seasons, each capped at 100,000 P
+    months = np.array([_month_index(2023, m) for m in range(1, 13)])
+    member = np.zeros(12, dtype=int)
+    goal = np.full(12, 30 * 20)  # exaggerated goal days to exceed the cap
+    pts = point_rules(member, months, goal, np.zeros(12, dtype=int))
+    assert pts[:6].sum() == SEASON_CAP and pts[6:].sum() == SEASON_CAP
+    assert pts[0] == SEASON_CAP and (pts[1:6] == 0).all()  # the first month alone reaches the cap
+    # 2024: one yearly season
+    months = np.array([_month_index(2024, m) for m in range(1, 13)])
+    pts = point_rules(member, months, goal, np.zeros(12, dtype=int))
+    assert pts.sum() == SEASON_CAP
+    # 2025-12: 100 P per goal day + 500 P per qualifying week (5 goal days incl. a weekend day)
+    m = np.array([_month_index(2025, 12)])
+    assert point_rules(np.zeros(1, int), m, np.array([22]), np.array([3])).tolist() == [100 * 22 + 500 * 3]
+    assert point_rules(np.zeros(1, int), m, np.array([22]), np.array([0])).tolist() == [100 * 22]

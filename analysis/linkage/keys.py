@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hmac
 import os
-import secrets
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,16 +30,18 @@ class LinkageSecretError(RuntimeError):
 @dataclass(frozen=True)
 class Secret:
     value: bytes
-    source: str  # "env:NAME", "file", or "ephemeral"
+    source: str  # "env:NAME", "file", or "synthetic-default"
 
     def __repr__(self) -> str:  # never show the value
         return f"Secret(source={self.source!r})"
 
 
-def load_secret(env: str, file: str = "", allow_ephemeral: bool = True) -> Secret:
-    """Read the secret from ``$env`` or ``file``; else a fresh random one (synthetic runs only).
+def load_secret(env: str, file: str = "", synthetic_seed: int | None = None) -> Secret:
+    """Read the secret from ``$env`` or ``file``.
 
-    An ephemeral secret changes no output: study ids come from the plan's seed, keys are never written.
+    Without one, a synthetic world (``synthetic_seed`` given) gets a public default derived from its seed,
+    so that synthetic runs stay reproducible; anything else is an error. The secret keys both the linkage
+    keys and the study-id assignment, so study ids cannot be rebuilt without it.
     """
     val = os.environ.get(env, "")
     if val:
@@ -53,9 +54,16 @@ def load_secret(env: str, file: str = "", allow_ephemeral: bool = True) -> Secre
         if not data:
             raise LinkageSecretError(f"linkage.secret_file {file!r} is empty")
         return Secret(data, "file")
-    if not allow_ephemeral:
-        raise LinkageSecretError(f"no linkage secret: set ${env} or linkage.secret_file in the plan")
-    return Secret(secrets.token_bytes(32), "ephemeral")
+    if synthetic_seed is None:
+        raise LinkageSecretError(
+            f"no linkage secret: set ${env} or linkage.secret_file in the plan (required for real data)"
+        )
+    return Secret(f"synthetic-world-{synthetic_seed}".encode(), "synthetic-default")
+
+
+def keyed_seed(secret: Secret, purpose: str, seed: int) -> int:
+    """A random-number seed derived from the secret (HMAC), for assignments that must not be rebuildable."""
+    return int.from_bytes(hmac.digest(secret.value, f"{purpose}|{seed}".encode(), "sha256")[:16], "big")
 
 
 _SEX = {"1": "M", "M": "M", "MALE": "M", "남": "M", "2": "F", "F": "F", "FEMALE": "F", "여": "F"}

@@ -26,16 +26,16 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from analysis.config import LinkageConfig
-from analysis.linkage.keys import KEY_FIELDS, Secret, derive_keys, normalise
+from analysis.linkage.keys import KEY_FIELDS, Secret, derive_keys, keyed_seed, normalise
 
 STATUSES = ("linked", "no_match", "ambiguous", "conflict", "duplicate")
-# Seoul's 25 districts -> 5 regions (generalise_district = true)
+# Seoul's 25 districts -> 5 regions (generalise_district = true); SGG then holds the region code 1-5
 REGIONS = {
-    "central": (11110, 11140, 11170),
-    "northeast": (11200, 11215, 11230, 11260, 11290, 11305, 11320, 11350),
-    "northwest": (11380, 11410, 11440),
-    "southwest": (11470, 11500, 11530, 11545, 11560, 11590, 11620),
-    "southeast": (11650, 11680, 11710, 11740),
+    1: ("central", (11110, 11140, 11170)),
+    2: ("northeast", (11200, 11215, 11230, 11260, 11290, 11305, 11320, 11350)),
+    3: ("northwest", (11380, 11410, 11440)),
+    4: ("southwest", (11470, 11500, 11530, 11545, 11560, 11590, 11620)),
+    5: ("southeast", (11650, 11680, 11710, 11740)),
 }
 ROWS_PER_PASS = 8_000_000  # rows held in memory when re-keying a table to study ids
 
@@ -123,8 +123,16 @@ def _rekey_table(src: Path, dst: Path, id_map: pd.Series, drop: tuple[str, ...] 
         parts = []
         for rg in range(pf.num_row_groups):
             df = pf.read_row_group(rg).to_pandas()
-            pos = np.searchsorted(keys_arr, df["PERSON_ID"].to_numpy())
-            sid = vals_arr[np.clip(pos, 0, len(vals_arr) - 1)]
+            pid = df["PERSON_ID"].to_numpy()
+            pos = np.clip(np.searchsorted(keys_arr, pid), 0, len(keys_arr) - 1)
+            unknown = keys_arr[pos] != pid
+            if unknown.any():
+                raise ValueError(
+                    f"{src.name}: {int(unknown.sum())} row(s) of row group {rg} have a PERSON_ID that is not in "
+                    f"nhis/identifiers (first: {pid[unknown][:3].tolist()}); every NHIS table must cover the "
+                    "same persons"
+                )
+            sid = vals_arr[pos]
             sel = (sid > lo) & (sid <= hi)
             if not sel.any():
                 continue
@@ -177,7 +185,9 @@ def link_world(
     """
     world, out = Path(world), Path(out)
     (out / "linked").mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x4C494E4B]))  # "LINK"
+    # serials and study ids come from the secret (HMAC) and the seed: reproducible for the holder of the
+    # secret, impossible to rebuild from the public seed and the NHIS id order
+    rng = np.random.default_rng(keyed_seed(secret, "linkage", seed))
     steps = tqdm(total=8, desc="link", unit="step", disable=not progress)
 
     # 1. holders derive keys
@@ -217,7 +227,7 @@ def link_world(
 
     def region(df: pd.DataFrame) -> pd.DataFrame:
         if cfg.generalise_district and "SGG" in df.columns:
-            lut = {c: r for r, codes in REGIONS.items() for c in codes}
+            lut = {c: code for code, (_, districts) in REGIONS.items() for c in districts}
             df["SGG"] = df["SGG"].map(lut)
         return df
 
@@ -314,7 +324,11 @@ def _report(part, links, dup, counts, secret, cfg, n_nhis) -> dict:
 
 
 def _evaluate(truth_dir: Path, links: pd.DataFrame, n_nhis: int) -> dict:
-    """Missed and false matches against the synthetic world's true pairs."""
+    """Missed and false matches against the synthetic world's true pairs.
+
+    Every linked record is a correct link or a false match (linked to another person); every record with a
+    true pair is linked correctly, falsely, or missed: correct + false + missed = true pairs + false matches
+    of records without a true pair."""
     tp = pd.read_parquet(truth_dir / "persons.parquet", columns=["PERSON_ID", "member_id"]).dropna()
     true_pid = links["member_id"].map(tp.set_index("member_id")["PERSON_ID"])
     linked = links["status"] == "linked"
@@ -330,6 +344,7 @@ def _evaluate(truth_dir: Path, links: pd.DataFrame, n_nhis: int) -> dict:
         "false_match_rate": float(false.sum() / max(linked.sum(), 1)),
         "missed_match_rate": float(missed.sum() / max(has_true.sum(), 1)),
         "missed_by_status": {k: int(v) for k, v in links.loc[missed, "status"].value_counts().items()},
+        "program_records_without_true_pair": int((~has_true).sum()),
     }
 
 

@@ -140,6 +140,8 @@ def build_panel(tables: dict[str, pd.DataFrame], cfg: PanelConfig) -> tuple[pd.D
             )
             .reset_index()
         )
+        outside = ~agg.set_index(keys).index.isin(panel.set_index(keys).index)
+        report["exclusions"]["activity_person_years_without_qualification"] = int(outside.sum())
         panel = panel.merge(agg, on=keys, how="left")
         panel["program_months"] = panel["program_months"].fillna(0).astype(np.int8)
         panel["mean_daily_steps"] = panel["mean_daily_steps"].astype(np.float32)
@@ -165,28 +167,42 @@ def build_panel(tables: dict[str, pd.DataFrame], cfg: PanelConfig) -> tuple[pd.D
     return panel, report
 
 
-def add_baseline(panel: pd.DataFrame, reference_year: int) -> pd.DataFrame:
-    """Person-level baseline covariates, measured before the reference year.
+def baseline_covariates(panel: pd.DataFrame, reference: int | pd.Series) -> pd.DataFrame:
+    """Covariates of every person measured strictly before a reference year, one row per person.
 
-    The reference year is the enrolment year for enrollees and ``reference_year`` for the never-enrolled.
-    Baseline measures come from the last checkup before it (NaN, and counted, where there is none); costs
-    from the two years before it; chronic disease = any hypertension, diabetes or dyslipidaemia drug or
-    diagnosis before it.
+    ``reference`` is one year for everybody (risk-set matching for cohort g calls it with g, so that
+    never- and not-yet-enrolled controls are measured at the same time as the enrollees) or a Series of
+    years indexed by ``study_id``. Returns, indexed by ``study_id``: the year before the reference as
+    ``age_pre, premium_decile_pre, disability_pre, district_pre`` (NaN if not in the population then);
+    the last checkup before it (``baseline_checkup_year``, ``bmi_pre, waist_pre, sbp_pre, dbp_pre,
+    fasting_glucose_pre``; NaN where there is none); ``cost_pre1``, ``cost_pre2`` (costs one and two
+    years before); ``chronic_disease`` (any hypertension, diabetes or dyslipidaemia drug or diagnosis
+    before it).
     """
-    ref = np.where(panel["first_treat"] > 0, panel["first_treat"], reference_year).astype(np.int16)
-    panel["baseline_year"] = ref
-    before = panel["year"].to_numpy() < ref
-    pre = panel.loc[before & panel["checkup"].to_numpy(), ["study_id", "year", *BASELINE_MEASURES]]
-    last = pre.groupby("study_id", sort=False).tail(1).set_index("study_id")
     sid = panel["study_id"]
-    panel["baseline_checkup_year"] = sid.map(last["year"]).astype("Int16")
+    if isinstance(reference, pd.Series):
+        ref = sid.map(reference).to_numpy()
+        if np.isnan(ref.astype(float)).any():
+            raise ValueError("baseline_covariates: reference has no year for some study_id values")
+    else:
+        ref = np.full(len(panel), int(reference))
+    year = panel["year"].to_numpy()
+    before = year < ref
+    persons = pd.Index(sid.unique(), name="study_id")
+    out = pd.DataFrame(index=persons)
+    prev = panel.loc[year == ref - 1].set_index("study_id")
+    out["age_pre"] = prev["age"].reindex(persons).astype("Int16")
+    out["premium_decile_pre"] = prev["premium_decile"].reindex(persons).astype("Int8")
+    out["disability_pre"] = prev["disability"].reindex(persons).astype("boolean")
+    out["district_pre"] = prev["district"].reindex(persons).astype("Int32")
+    pre = panel.loc[before & panel["checkup"].to_numpy(), ["study_id", "year", *BASELINE_MEASURES]]
+    last = pre.groupby("study_id", sort=False).tail(1).set_index("study_id").reindex(persons)
+    out["baseline_checkup_year"] = last["year"].astype("Int16")
     for m in BASELINE_MEASURES:
-        panel[f"{m}_pre"] = sid.map(last[m]).astype(np.float32)
+        out[f"{m}_pre"] = last[m].astype(np.float32)
     for lag in (1, 2):
-        rows = panel.loc[panel["year"].to_numpy() == ref - lag, ["study_id", "medical_cost"]].set_index(
-            "study_id"
-        )
-        panel[f"cost_pre{lag}"] = sid.map(rows["medical_cost"]).astype(np.float64)
+        rows = panel.loc[year == ref - lag].set_index("study_id")["medical_cost"]
+        out[f"cost_pre{lag}"] = rows.reindex(persons).astype(np.float64)
     flag = (
         panel["hypertension_drug"]
         + panel["diabetes_drug"]
@@ -195,9 +211,18 @@ def add_baseline(panel: pd.DataFrame, reference_year: int) -> pd.DataFrame:
         + panel["new_diabetes"]
         + panel["new_dyslipidaemia"]
     ) > 0
-    chronic_ids = panel.loc[before & flag.to_numpy(), "study_id"].unique()
-    panel["chronic_disease"] = sid.isin(chronic_ids).to_numpy()
-    return panel
+    out["chronic_disease"] = persons.isin(panel.loc[before & flag.to_numpy(), "study_id"].unique())
+    return out
+
+
+def add_baseline(panel: pd.DataFrame, reference_year: int) -> pd.DataFrame:
+    """Each person's baseline: covariates before their enrolment year (enrollees) or ``reference_year``
+    (never enrolled), from :func:`baseline_covariates`, repeated on every row of the person."""
+    first = panel.drop_duplicates("study_id").set_index("study_id")["first_treat"]
+    ref = pd.Series(np.where(first > 0, first, reference_year), index=first.index)
+    base = baseline_covariates(panel, ref)
+    base.insert(0, "baseline_year", ref.astype(np.int16))
+    return panel.merge(base, left_on="study_id", right_index=True, how="left")
 
 
 def build_panel_from_dir(

@@ -40,7 +40,11 @@ SCHEMA: dict[str, dict[str, Col]] = {
         "BIRTH_YEAR": Col("int", 1900, LAST_YEAR),
         "AGE_GROUP": Col("int", 0, 18, doc="5-year age group (age // 5, 18 = 90+)"),
         "SIDO": Col("int", 11, 11, doc="province (11 = Seoul)"),
-        "SGG": Col("int", 11000, 11999, doc="district"),
+        "SGG": Col(
+            "int",
+            allowed=tuple(range(1, 6)) + tuple(range(11000, 12000)),
+            doc="district code (11110-11740), or region code 1-5 where the linkage generalised districts",
+        ),
         "IPSN_TYPE_CD": Col("int", allowed=(1, 2, 5, 6, 7, 8), doc="insurance type"),
         "CTRB_PT_TYPE_CD": Col("int", 0, 10, doc="premium decile (0 = medical aid)"),
         "DFAB_GRD_CD": Col("int", 0, 6, doc="disability grade (0 none)"),

@@ -70,8 +70,14 @@ def draw_health(rng: np.random.Generator, p: Persons) -> HealthDraws:
     # 40% of events carry half their cost into the next year
     carry = (rng.random((n, T)) < 0.4) & has_shock
     shock[:, 1:] += np.where(carry[:, :-1], 0.5 * shock[:, :-1], 0.0)
+    # injuries: more in men and the young; the health-conscious have fewer (a level difference that
+    # confounds cross-sectional comparisons but not DiD); the program has no effect on them [A]
     inj_rate = np.exp(
-        -1.6 + 0.3 * (~p.female)[:, None] - 0.1 * (age - 50) / 10 + 0.3 * p.z["injury"][:, None]
+        -1.6
+        + 0.3 * (~p.female)[:, None]
+        - 0.1 * (age - 50) / 10
+        + 0.3 * p.z["injury"][:, None]
+        - 0.15 * p.z["H"][:, None]
     )
     return HealthDraws(
         transient=transient.reshape(n, T, len(MEASURES)),
@@ -156,7 +162,7 @@ def _diseases(p: Persons, d: HealthDraws, dose: np.ndarray, params: WorldParams)
         -4.55 + 0.3 * (age - 60) / 10 + (0.9 * z["fbs"] + 0.3 * z["bmi"])[:, None],
         -3.7 + 0.3 * (age - 60) / 10 + (0.7 * z["ldl"])[:, None],
     ]
-    eff = params.effect_scale * params.eff_log_hazard * dose
+    eff = params.eff_log_hazard * dose  # dose already carries effect_scale
     adult = age >= 19
     states, news = [], []
     for k in range(3):
@@ -182,17 +188,22 @@ def _diseases(p: Persons, d: HealthDraws, dose: np.ndarray, params: WorldParams)
 def simulate_outcomes(
     p: Persons,
     d: HealthDraws,
-    dose: np.ndarray,
+    dose_checkup: np.ndarray,
     cumdose: np.ndarray,
     params: WorldParams,
     abnormal_followup: np.ndarray,
 ) -> Outcomes:
     """One world's yearly outcomes given the program dose (thousand extra steps/day, (n, T)).
 
-    ``abnormal_followup`` (n, T) marks years with an attended abnormal checkup, whose follow-up care
-    raises that year's outpatient cost (the cost side of regression to the mean) [A].
+    ``dose_checkup`` is the mean over the 12 months up to the year's checkup month (checkup measures and
+    new-diagnosis hazards, diagnoses following the screening: no effect before exposure, even within the
+    enrolment year; a checkup in the enrolment month counts as exposed), ``cumdose`` the cumulative
+    calendar-year dose (costs, annual). Both are zero for the world without the program and carry
+    ``params.effect_scale`` already. ``abnormal_followup`` (n, T) marks years with an
+    attended abnormal checkup, whose follow-up care raises that year's outpatient cost (the cost side of
+    regression to the mean) [A].
     """
-    (htn, dm, dl), (new_htn, new_dm, new_dl) = _diseases(p, d, dose, params)
+    (htn, dm, dl), (new_htn, new_dm, new_dl) = _diseases(p, d, dose_checkup, params)
     rx = [d.u_drug[:, 0] < 0.85, d.u_drug[:, 1] < 0.8, d.u_drug[:, 2] < 0.6]
     htn_rx, dm_rx, dl_rx = htn & rx[0][:, None], dm & rx[1][:, None], dl & rx[2][:, None]
 
@@ -200,7 +211,6 @@ def simulate_outcomes(
     age_c = (p.age - AGE_CENTRE) / 10
     working_men = (~female) & (p.age < 65)
     covid_bump = COVID[None, :] * np.where(working_men, 1.0, 0.4)
-    s = params.effect_scale
     eff = {
         "bmi": params.eff_bmi,
         "waist": params.eff_waist,
@@ -223,7 +233,7 @@ def simulate_outcomes(
             + sd * (np.sqrt(r) * p.z[name][:, None] + np.sqrt(1 - r) * d.transient[:, :, j])
         )
         if name in eff:
-            x = x + s * eff[name] * dose
+            x = x + eff[name] * dose_checkup
         m[name] = x
     # COVID: weight +0.4 kg and waist +0.5 cm in working-age men, less in others [A]
     m["bmi"] = m["bmi"] + 0.15 * covid_bump
@@ -274,7 +284,7 @@ def simulate_outcomes(
     inp_event = d.u_inp < inp_p
     inp = np.where(inp_event, np.exp(np.log(2_200_000) + 0.9 * d.e_inp + 0.1 * age_c), 0.0)
     inp = inp + d.shock
-    multiplier = np.exp(s * params.eff_log_cost * cumdose)
+    multiplier = np.exp(params.eff_log_cost * cumdose)
     outp = outp * multiplier
     inp = inp * multiplier
     cost = outp + inp

@@ -70,7 +70,8 @@ JOIN_AGE_MIX = (0.109, 0.179, 0.206, 0.229, 0.178, 0.099)
 # enrolment: (year, month, cumulative participants at the end of that month, min age, max age) [S]
 # 2021-11 pilot 50k (19-64); 2022-12 +180k (19-69); 2023 Aug/Nov/Dec to 450k (19-75); rolling from 2024-03,
 # no upper age cap; 1.00M 2024-06, 1.50M 2024-11, 2.00M 2025-04, 2.46M 2025-09, 2.55M 2025-11 [S];
-# 2025-12 2.60M [A, extrapolated]. Months between milestones are filled linearly.
+# 2025-12 2.60M [A, extrapolated]. Months between milestones are filled linearly. The 2025 rule admits
+# 18-year-olds [S]; the world's population is 19+ (NHIS adults), so 18-year-olds are left out.
 ENROLMENT_MILESTONES = (
     (2021, 11, 50_000, 19, 64),
     (2022, 12, 230_000, 19, 69),
@@ -80,9 +81,9 @@ ENROLMENT_MILESTONES = (
     (2024, 6, 1_000_000, 19, 200),
     (2024, 11, 1_500_000, 19, 200),
     (2025, 4, 2_000_000, 19, 200),
-    (2025, 9, 2_460_000, 18, 200),
-    (2025, 11, 2_550_000, 18, 200),
-    (2025, 12, 2_600_000, 18, 200),
+    (2025, 9, 2_460_000, 19, 200),
+    (2025, 11, 2_550_000, 19, 200),
+    (2025, 12, 2_600_000, 19, 200),
 )
 ROLLING_FROM = (2024, 3)  # rolling monthly enrolment from 2024-03 [S]
 PARTICIPANT_FEMALE = 0.65  # [S]

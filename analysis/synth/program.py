@@ -155,12 +155,33 @@ def enrol(
     return Enrolment(enrol_month=enrol_month, enrol_day=enrol_day, wave=wave, shortfall=shortfall)
 
 
+SEASON_CAP = 100_000
+
+
+def point_rules(member: np.ndarray, month: np.ndarray, goal_days: np.ndarray, weekend_goal_days: np.ndarray):
+    """Points earned per member-month under the rule in force [S: calibration.md section 1].
+
+    200 P per goal day, capped at 100,000 P per 6-month season (2021-23) or per year (2024-25); from
+    2025-12: 100 P per goal day + 500 P per week with 5 goal days including a weekend day. Rows must be in
+    month order within a member. (With at most ~31 goal days a month the cap binds only in edge cases.)
+    """
+    year = FIRST_YEAR + month // 12
+    new_rule = month >= _month_index(2025, 12)
+    weeks = np.minimum(goal_days // 5, weekend_goal_days)
+    raw = np.where(new_rule, 100 * goal_days + 500 * weeks, 200 * goal_days)
+    season = np.where(year <= 2023, year * 2 + (month % 12 >= 6), year * 2)
+    frame = pd.DataFrame({"member": member, "season": season, "raw": raw})
+    cum = frame.groupby(["member", "season"], sort=False)["raw"].cumsum().to_numpy()
+    return np.clip(raw - np.clip(cum - SEASON_CAP, 0, None), 0, None)
+
+
 @dataclass
 class Program:
     device: np.ndarray  # "" for never enrolled, else band / watch / phone
     withdraw_month: np.ndarray  # month index of withdrawal (-1: none by 2025-12)
     activity: pd.DataFrame  # member-month rows (PERSON row index, month, steps, goal days, points)
     dose: np.ndarray  # (n, T) program-induced steps/day, thousands, year mean
+    dose_checkup: np.ndarray  # (n, T) the same over the 12 months up to the year's checkup month
     cumdose: np.ndarray  # (n, T)
     active_2023: np.ndarray  # >= 3 goal days a week on average in 2023 (enrolled then)
 
@@ -183,6 +204,7 @@ def program_activity(
     shock: np.ndarray,
     morbidity: np.ndarray,
     bmi0: np.ndarray,
+    checkup_month: np.ndarray,
 ) -> Program:
     """Devices, engagement decay, withdrawal, monthly steps, goal days, points and the yearly dose [S/A]."""
     n = p.n
@@ -256,18 +278,19 @@ def program_activity(
     g_we = rng.binomial(weekend, p_goal(wd_mean * WEEKEND_RATIO))
     goal_days = g_wd + g_we
 
-    # points [S]: 200 P per goal day, capped at 100,000 P per 6-month season (2021-23) or per year
-    # (2024-25); from 2025-12: 100 P per goal day + 500 P per week with 5 goal days incl. a weekend day
-    new_rule = month >= _month_index(2025, 12)
-    weeks = np.minimum(goal_days // 5, g_we)
-    raw = np.where(new_rule, 100 * goal_days + 500 * weeks, 200 * goal_days)
-    season = np.where(year <= 2023, year * 2 + (month % 12 >= 6), year * 2)
-    act = pd.DataFrame({"row": idx, "season": season, "raw": raw})
-    cum = act.groupby(["row", "season"], sort=False)["raw"].cumsum().to_numpy()
-    points = np.clip(raw - np.clip(cum - 100_000, 0, None), 0, None)
+    points = point_rules(idx, month, goal_days, g_we)
 
     dose = np.zeros((n, T))
     np.add.at(dose, (idx, t), inc / 12 / 1000)
+    # exposure seen by a checkup: the 12 months up to and including its month (this year's months up to
+    # the checkup month, last year's months from the same month on)
+    dose_checkup = np.zeros((n, T))
+    this = month <= t * 12 + checkup_month[idx, t] - 1
+    np.add.at(dose_checkup, (idx[this], t[this]), inc[this] / 12 / 1000)
+    nxt = np.flatnonzero(t + 1 < T)
+    tn = t[nxt] + 1
+    last = month[nxt] >= tn * 12 + checkup_month[idx[nxt], tn] - 1 - 11
+    np.add.at(dose_checkup, (idx[nxt][last], tn[last]), inc[nxt][last] / 12 / 1000)
     cumdose = np.cumsum(dose, axis=1)
     in_2023 = t == 2023 - FIRST_YEAR
     gd = np.bincount(idx[in_2023], weights=goal_days[in_2023], minlength=n)
@@ -288,6 +311,7 @@ def program_activity(
         withdraw_month=withdraw,
         activity=activity,
         dose=dose,
+        dose_checkup=dose_checkup,
         cumdose=cumdose,
         active_2023=active_2023,
     )

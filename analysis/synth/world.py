@@ -173,7 +173,12 @@ TRUTH_OUTCOMES = (
 )
 TABLES["truth/outcomes"] = pa.schema(
     [("PERSON_ID", pa.int64()), ("year", pa.int16()), ("dose", pa.float32())]
-    + [(f"{w}_{o}", pa.float32()) for o in TRUTH_OUTCOMES for w in ("y0", "y1")]
+    # costs in float64: float32 would round amounts above KRW 16.7M, and y1 - y0 must be exact
+    + [
+        (f"{w}_{o}", pa.float64() if o == "medical_cost" else pa.float32())
+        for o in TRUTH_OUTCOMES
+        for w in ("y0", "y1")
+    ]
 )
 
 
@@ -206,11 +211,15 @@ def generate_chunk(chunk: int, n: int, seed: int, params: WorldParams) -> dict[s
     # follow-up care after an abnormal screening: re-simulate y0 with it (the program does not change
     # who attends, and pre-enrolment values are the same in both worlds)
     y0 = simulate_outcomes(p, d, zeros, zeros, params, abnormal_attended)
-    chronic = y0.htn | y0.dm | y0.dl
+    # chronic disease as the claims show it (drug use): untreated disease is invisible, and selecting
+    # on it would be selection on an unobservable
+    chronic = y0.htn_rx | y0.dm_rx | y0.dl_rx
     e = enrol(rngs["enrolment"], p, params, abnormal_attended, hme_month, chronic)
     steps0 = natural_steps(p, d)
-    prog = program_activity(rngs["program"], p, params, e, steps0, d.shock, d.morbidity, y0.measures["bmi"])
-    y1 = simulate_outcomes(p, d, prog.dose, prog.cumdose, params, abnormal_attended)
+    prog = program_activity(
+        rngs["program"], p, params, e, steps0, d.shock, d.morbidity, y0.measures["bmi"], hme_month
+    )
+    y1 = simulate_outcomes(p, d, prog.dose_checkup, prog.cumdose, params, abnormal_attended)
 
     ids = p.person_id
     present = p.present
