@@ -106,24 +106,24 @@ def _generalise(persons: pd.DataFrame, cfg: LinkageConfig) -> pd.DataFrame:
     return out
 
 
-def _rekey_table(src: Path, dst: Path, id_map: pd.Series, drop: tuple[str, ...] = (), transform=None) -> int:
+def _rekey_table(src: Path, dst: Path, id_map: pd.Series, transform=None) -> int:
     """Replace PERSON_ID by STUDY_ID, sort by STUDY_ID (row order must not reveal the NHIS order), write.
 
-    Streams in passes over ranges of study ids so that memory stays bounded at full scale."""
+    An external sort with bounded memory: each row group is read once and split into buckets of study
+    ids on disk, then each bucket is sorted and appended. Raises on a PERSON_ID unknown to the identifiers.
+    """
     pf = pq.ParquetFile(src)
-    n_rows = pf.metadata.num_rows
     n_ids = int(id_map.max()) if len(id_map) else 0
-    passes = max(1, -(-n_rows // ROWS_PER_PASS))
-    bounds = np.linspace(0, n_ids, passes + 1).round().astype(np.int64)
+    buckets = max(1, -(-pf.metadata.num_rows // ROWS_PER_PASS))
     sorted_ids = id_map.sort_index()
     keys_arr, vals_arr = sorted_ids.index.to_numpy(), sorted_ids.to_numpy()
-    writer = None
-    written = 0
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        parts = []
+    tmp = dst.parent / f".{dst.stem}.buckets"
+    tmp.mkdir(exist_ok=True)
+    writers: dict[int, pq.ParquetWriter] = {}
+    try:
         for rg in range(pf.num_row_groups):
-            df = pf.read_row_group(rg).to_pandas()
-            pid = df["PERSON_ID"].to_numpy()
+            table = pf.read_row_group(rg)
+            pid = table.column("PERSON_ID").to_numpy()
             pos = np.clip(np.searchsorted(keys_arr, pid), 0, len(keys_arr) - 1)
             unknown = keys_arr[pos] != pid
             if unknown.any():
@@ -133,27 +133,38 @@ def _rekey_table(src: Path, dst: Path, id_map: pd.Series, drop: tuple[str, ...] 
                     "same persons"
                 )
             sid = vals_arr[pos]
-            sel = (sid > lo) & (sid <= hi)
-            if not sel.any():
-                continue
-            df = df.loc[sel].drop(columns=["PERSON_ID", *drop])
-            df.insert(0, "STUDY_ID", sid[sel])
-            parts.append(df)
-        if not parts:
-            continue
-        part = pd.concat(parts, ignore_index=True)
-        sort_cols = ["STUDY_ID"] + [c for c in ("STND_Y", "HME_YYYYMM", "month") if c in part.columns]
-        part = part.sort_values(sort_cols, kind="stable").reset_index(drop=True)
-        if transform is not None:
-            part = transform(part)
-        table = pa.Table.from_pandas(part, preserve_index=False).replace_schema_metadata(None)
+            table = table.drop_columns(["PERSON_ID"]).add_column(0, "STUDY_ID", pa.array(sid, pa.int64()))
+            bucket = (sid - 1) * buckets // max(n_ids, 1)
+            for b in np.unique(bucket):
+                part = table.filter(pa.array(bucket == b))
+                if b not in writers:
+                    # temporary: uncompressed, written once and read once
+                    writers[b] = pq.ParquetWriter(tmp / f"{b}.parquet", part.schema, compression="none")
+                writers[b].write_table(part)
+        for w in writers.values():
+            w.close()
+        writer = None
+        written = 0
+        for b in sorted(writers):
+            part = pq.read_table(tmp / f"{b}.parquet")
+            keys = ["STUDY_ID"] + [
+                c for c in ("STND_Y", "year", "HME_YYYYMM", "month") if c in part.column_names
+            ]
+            part = part.sort_by([(k, "ascending") for k in keys])
+            if transform is not None:
+                part = pa.Table.from_pandas(transform(part.to_pandas()), preserve_index=False)
+            part = part.replace_schema_metadata(None)
+            if writer is None:
+                writer = pq.ParquetWriter(dst, part.schema, compression="zstd")
+            writer.write_table(part)
+            written += part.num_rows
         if writer is None:
-            writer = pq.ParquetWriter(dst, table.schema, compression="zstd")
-        writer.write_table(table)
-        written += len(part)
-    if writer is None:
-        raise ValueError(f"{src}: no rows could be re-keyed")
-    writer.close()
+            raise ValueError(f"{src}: no rows to re-key")
+        writer.close()
+    finally:
+        for f in tmp.glob("*.parquet"):
+            f.unlink()
+        tmp.rmdir()
     return written
 
 
