@@ -1,0 +1,347 @@
+"""``matchit()``: propensity-score nearest-neighbour matching with MatchIt's arguments and results.
+
+Reference: Ho, Imai, King & Stuart (2011), MatchIt: Nonparametric Preprocessing for Parametric Causal
+Inference, J. Stat. Softw. 42(8); semantics of MatchIt >= 4.7 (``method = "nearest"``, ATT).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from analysis.matching.balance import COLUMNS, balance_table, ess, treated_sd
+from analysis.matching.nearest import match_fast
+from analysis.matching.propensity import (
+    MatchingError,
+    PropensityModel,
+    covariate_frame,
+    fit_propensity,
+    parse_formula,
+)
+
+M_ORDERS = ("largest", "smallest", "random", "data")
+DISCARDS = ("none", "treated", "control", "both")
+
+
+@dataclass(frozen=True)
+class MatchItSummary:
+    """Balance before and after matching, percent improvement and sample sizes, printed like R."""
+
+    call: str
+    sum_all: pd.DataFrame
+    sum_matched: pd.DataFrame
+    improvement: pd.DataFrame
+    nn: pd.DataFrame
+
+    def __str__(self) -> str:
+        def fmt(df: pd.DataFrame, digits: int = 4) -> str:
+            return df.round(digits).to_string(na_rep=".", float_format=lambda v: f"{v:.{digits}f}")
+
+        return "\n".join(
+            [
+                "",
+                "Call:",
+                self.call,
+                "",
+                "Summary of Balance for All Data:",
+                fmt(self.sum_all),
+                "",
+                "Summary of Balance for Matched Data:",
+                fmt(self.sum_matched),
+                "",
+                "Percent Balance Improvement:",
+                fmt(self.improvement, 1),
+                "",
+                "Sample Sizes:",
+                self.nn.to_string(float_format=lambda v: f"{v:g}"),
+                "",
+            ]
+        )
+
+    __repr__ = __str__
+
+    def max_abs_smd(self, matched: bool = True) -> float:
+        df = self.sum_matched if matched else self.sum_all
+        return float(df["Std. Mean Diff."].drop(index="distance", errors="ignore").abs().max())
+
+
+@dataclass(frozen=True)
+class MatchItResult:
+    """What ``matchit()`` returns: the match matrix, weights and subclasses as MatchIt computes them."""
+
+    call: str
+    treat: pd.Series
+    distance: pd.Series
+    discarded: pd.Series
+    match_matrix: pd.DataFrame
+    weights: pd.Series
+    subclass: pd.Series
+    unmatched: pd.DataFrame
+    caliper: float | None
+    X: pd.DataFrame = field(repr=False)
+    data: pd.DataFrame = field(repr=False)
+    model: PropensityModel | None = field(default=None, repr=False)
+    info: dict = field(default_factory=dict)
+
+    def matched_data(self) -> pd.DataFrame:
+        """The matched units with ``distance``, ``weights`` and ``subclass`` columns (MatchIt's match_data)."""
+        keep = self.weights > 0
+        out = self.data.loc[keep].copy()
+        out["distance"] = self.distance[keep]
+        out["weights"] = self.weights[keep]
+        out["subclass"] = self.subclass[keep]
+        return out
+
+    def summary(self, improvement: bool = True) -> MatchItSummary:
+        Xd = pd.concat([self.distance.rename("distance").to_frame(), self.X], axis=1)
+        t = self.treat.to_numpy()
+        sd = treated_sd(Xd, t)
+        all_ = balance_table(Xd, t, None, sd)
+        matched = balance_table(Xd, t, self.weights.to_numpy(), sd)
+        imp = pd.DataFrame(index=all_.index)
+        for col in ("Std. Mean Diff.", "eCDF Mean", "eCDF Max"):
+            before, after = all_[col].abs(), matched[col].abs()
+            imp[col] = 100 * (before - after) / before
+        before, after = np.log(all_["Var. Ratio"]).abs(), np.log(matched["Var. Ratio"]).abs()
+        imp.insert(1, "Var. Ratio", 100 * (before - after) / before)
+        w = self.weights.to_numpy()
+        disc = self.discarded.to_numpy()
+        nn = {}
+        for label, grp in (("Control", ~t), ("Treated", t)):
+            matched_n = int(((w > 0) & grp).sum())
+            nn[label] = {
+                "All": int(grp.sum()),
+                "Matched (ESS)": round(ess(w[grp]), 2),
+                "Matched": matched_n,
+                "Unmatched": int((grp & (w == 0) & ~disc).sum()),
+                "Discarded": int((grp & disc).sum()),
+            }
+        nn = pd.DataFrame(nn)
+        if np.allclose(w[w > 0], w[w > 0][0]):
+            nn = nn.drop(index="Matched (ESS)")
+        return MatchItSummary(
+            self.call, all_[COLUMNS], matched[COLUMNS], imp if improvement else imp.iloc[:0], nn
+        )
+
+    def _repr_html_(self) -> str:
+        s = self.summary()
+        return (
+            f"<h4>matchit: {self.info.get('method_label', '')}</h4>"
+            + s.sum_matched.round(4).to_html(na_rep=".")
+            + s.nn.to_html()
+        )
+
+    def __str__(self) -> str:
+        i = self.info
+        n_matched = int((self.weights > 0).sum())
+        cal = f"\n - caliper: <distance> ({self.caliper:.3f})" if self.caliper is not None else ""
+        return (
+            f"A matchit object\n - method: {i['method_label']}\n - distance: {i['distance_label']}{cal}\n"
+            f" - number of obs.: {len(self.treat)} (original), {n_matched} (matched)\n"
+            f" - target estimand: ATT\n - covariates: {', '.join(i['covariates'])}"
+        )
+
+
+def _common_support(d: np.ndarray, t: np.ndarray, discard: str) -> np.ndarray:
+    out = np.zeros(len(d), dtype=bool)
+    if discard in ("control", "both"):
+        lo, hi = d[t].min(), d[t].max()
+        out |= ~t & ((d < lo) | (d > hi))
+    if discard in ("treated", "both"):
+        lo, hi = d[~t].min(), d[~t].max()
+        out |= t & ((d < lo) | (d > hi))
+    return out
+
+
+def matchit(
+    formula: str,
+    data: pd.DataFrame,
+    method: str = "nearest",
+    distance: str | np.ndarray | pd.Series = "glm",
+    estimand: str = "ATT",
+    exact: list[str] | None = None,
+    discard: str = "none",
+    replace: bool = False,
+    m_order: str | None = None,
+    caliper: float | None = None,
+    std_caliper: bool = True,
+    ratio: int = 1,
+    seed: int | None = None,
+) -> MatchItResult:
+    """Nearest-neighbour matching on a propensity score, with MatchIt's argument names and defaults.
+
+    Parameters
+    ----------
+    formula : ``"treat ~ x1 + x2 + C(x3)"`` (main effects; text and ``C()`` columns become indicators).
+    data : one row per unit; the treatment column holds 0/1 or booleans.
+    method : ``"nearest"`` (greedy nearest neighbour).
+    distance : ``"glm"`` (logistic-regression propensity score, matched on the probability scale, MatchIt's
+        default), ``"logit"`` (matched on the linear predictor) or a vector of scores supplied by the user.
+    estimand : ``"ATT"``.
+    exact : columns whose values must be equal within a match; each stratum is matched separately.
+    discard : ``"none"``, ``"treated"``, ``"control"`` or ``"both"``: drop units outside the other group's
+        range of the distance (common support) before matching.
+    replace : match with replacement (controls reusable; matching order then ``"data"``, as in MatchIt).
+    m_order : order in which treated units are matched: ``"largest"`` distance first (default for a
+        propensity score), ``"smallest"``, ``"random"`` (needs ``seed``), ``"data"``.
+    caliper, std_caliper : maximum distance of a match; with ``std_caliper`` in units of the standard
+        deviation (ddof 1) of the distance over all units.
+    ratio : controls per treated unit, matched in passes.
+    seed : for ``m_order="random"``.
+
+    Returns
+    -------
+    MatchItResult with ``match_matrix``, ``weights`` (treated 1; each control the sum over its treated
+    units of 1 / their number of matches, scaled to sum to the number of matched controls), ``subclass``
+    (without replacement), ``unmatched`` (treated units left unmatched, with the reason), ``summary()``,
+    ``matched_data()``.
+    """
+    if method != "nearest":
+        raise MatchingError(f"method={method!r} is not available; allowed: ['nearest']")
+    if estimand != "ATT":
+        raise MatchingError(f"estimand={estimand!r} is not available for matching; allowed: ['ATT']")
+    if discard not in DISCARDS:
+        raise MatchingError(f"discard={discard!r}; allowed: {list(DISCARDS)}")
+    if ratio < 1 or int(ratio) != ratio:
+        raise MatchingError(f"ratio must be a positive integer; got {ratio!r}")
+    treat_col, terms = parse_formula(formula)
+    if treat_col not in data.columns:
+        raise MatchingError(f"treatment column {treat_col!r} is not in the data")
+    tr = data[treat_col]
+    if tr.isna().any() or not tr.isin([0, 1, True, False]).all():
+        raise MatchingError(f"treatment column {treat_col!r} must be 0/1 without missing values")
+    t = tr.to_numpy().astype(bool)
+    if t.sum() == 0:
+        raise MatchingError(f"no treated units ({treat_col} == 1) in the data")
+    if (~t).sum() == 0:
+        raise MatchingError(f"no control units ({treat_col} == 0) in the data")
+    X_model = covariate_frame(data, terms, drop_first=True)
+    X_bal = covariate_frame(data, terms, drop_first=False)
+    model = None
+    if isinstance(distance, str):
+        if distance not in ("glm", "logit"):
+            raise MatchingError(f"distance={distance!r}; allowed: 'glm', 'logit' or a vector of scores")
+        model = fit_propensity(t, X_model)
+        d = model.score if distance == "glm" else model.linear_predictor
+        dist_label = "Propensity score\n             - estimated with logistic regression"
+        if distance == "logit":
+            dist_label += " (matched on the linear predictor)"
+    else:
+        d = np.asarray(distance, dtype=float)
+        if d.shape != (len(data),) or np.isnan(d).any():
+            raise MatchingError(f"distance vector must have {len(data)} non-missing values")
+        dist_label = "user-supplied"
+    if m_order is None:
+        m_order = "largest"
+    if m_order not in M_ORDERS:
+        raise MatchingError(f"m_order={m_order!r}; allowed: {list(M_ORDERS)}")
+    if replace:
+        m_order = "data"  # MatchIt: with replacement the order does not matter
+    cal = None
+    if caliper is not None:
+        if caliper <= 0:
+            raise MatchingError(f"caliper must be positive; got {caliper}")
+        cal = float(caliper * np.std(d, ddof=1)) if std_caliper else float(caliper)
+    discarded = _common_support(d, t, discard)
+    idx_t = np.flatnonzero(t)
+    if m_order == "largest":
+        order = idx_t[np.argsort(-d[idx_t], kind="stable")]
+    elif m_order == "smallest":
+        order = idx_t[np.argsort(d[idx_t], kind="stable")]
+    elif m_order == "random":
+        if seed is None:
+            raise MatchingError("m_order='random' needs a seed for reproducible matches")
+        order = idx_t[np.random.default_rng(seed).permutation(len(idx_t))]
+    else:
+        order = idx_t
+    ex_codes = None
+    if exact:
+        missing = [c for c in exact if c not in data.columns]
+        if missing:
+            raise MatchingError(f"exact column(s) {missing} not in the data")
+        ex_codes = data[exact].astype(str).agg("|".join, axis=1).factorize()[0]
+    reuse_max = len(idx_t) if replace else 1
+    mm_order = match_fast(d, t, discarded, order, int(ratio), cal, reuse_max, ex_codes)
+    # rows of the match matrix in data order of the treated units
+    pos = np.empty(len(t), dtype=np.int64)
+    pos[order] = np.arange(len(order))
+    mm = mm_order[pos[idx_t]]
+
+    # weights (MatchIt's weights_matrixC) and subclasses
+    n = len(t)
+    w = np.zeros(n)
+    k = (mm >= 0).sum(axis=1)
+    has = k > 0
+    w[idx_t[has]] = 1.0
+    rows, cols = np.nonzero(mm >= 0)
+    np.add.at(w, mm[rows, cols], 1.0 / k[rows])
+    ctrl = ~t & (w > 0)
+    if ctrl.any():
+        w[ctrl] *= ctrl.sum() / w[ctrl].sum()
+    if not has.any():
+        raise MatchingError("no treated unit was matched (check the caliper, exact strata and discard)")
+    subclass = pd.Series(pd.NA, index=data.index, dtype="Int64")
+    if not replace:
+        sc = np.full(n, -1)
+        sc[idx_t[has]] = np.arange(1, has.sum() + 1)
+        for j in range(mm.shape[1]):
+            ok = mm[:, j] >= 0
+            sc[mm[ok, j]] = sc[idx_t[ok]]
+        subclass = pd.Series(np.where(sc > 0, sc, 0), index=data.index).astype("Int64")
+        subclass[sc <= 0] = pd.NA
+
+    labels = data.index.to_numpy()
+    mm_lab = pd.DataFrame(
+        np.where(mm >= 0, labels[np.clip(mm, 0, None)], None),
+        index=labels[idx_t],
+        columns=list(range(1, int(ratio) + 1)),
+    )
+    reasons = _unmatched_reasons(d, t, discarded, idx_t[~has], cal, ex_codes)
+    method_label = f"{int(ratio)}:1 nearest neighbor matching {'with' if replace else 'without'} replacement"
+    call = (
+        f'matchit(formula = {formula}, method = "nearest", distance = {distance if isinstance(distance, str) else "user"}, '
+        f'ratio = {ratio}, replace = {replace}, m_order = "{m_order}", caliper = {caliper}, '
+        f'std_caliper = {std_caliper}, discard = "{discard}", exact = {exact})'
+    )
+    return MatchItResult(
+        call=call,
+        treat=pd.Series(t, index=data.index, name=treat_col),
+        distance=pd.Series(d, index=data.index, name="distance"),
+        discarded=pd.Series(discarded, index=data.index, name="discarded"),
+        match_matrix=mm_lab,
+        weights=pd.Series(w, index=data.index, name="weights"),
+        subclass=subclass,
+        unmatched=pd.DataFrame({"reason": reasons}, index=labels[idx_t[~has]]),
+        caliper=cal,
+        X=X_bal,
+        data=data,
+        model=model,
+        info={
+            "method_label": method_label,
+            "distance_label": dist_label,
+            "covariates": terms,
+            "m_order": m_order,
+            "ratio": int(ratio),
+            "replace": replace,
+        },
+    )
+
+
+def _unmatched_reasons(d, t, discarded, unmatched, cal, ex_codes) -> list[str]:
+    """Why each unmatched treated unit got no match."""
+    ctrl = ~t & ~discarded
+    out = []
+    for u in unmatched:
+        if discarded[u]:
+            out.append("discarded: outside the controls' range of the distance (common support)")
+            continue
+        pool = ctrl if ex_codes is None else ctrl & (ex_codes == ex_codes[u])
+        if not pool.any():
+            out.append("no control in its exact-matching stratum")
+        elif cal is not None and not (np.abs(d[pool] - d[u]) <= cal).any():
+            out.append("no control within the caliper")
+        else:
+            out.append("every control within reach was already used")
+    return out
