@@ -74,7 +74,7 @@ def cmd_panel(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    """The main job: synthetic world -> linkage -> panel (later stages extend it)."""
+    """The main job: synthetic world -> linkage -> panel -> matching (later stages extend it)."""
     from analysis.linkage import link_world, load_secret
     from analysis.panel import build_panel_from_dir
     from analysis.synth import generate_world
@@ -94,6 +94,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     _, panel_report = build_panel_from_dir(
         out / "linkage" / "linked", out / "panel", cfg.panel, progress=not args.quiet
     )
+    _match_step(cfg, out)
     calib = calibration_report(out / "world")
     (out / "calibration.json").write_text(json.dumps(calib, indent=2, sort_keys=True) + "\n")
     print(
@@ -105,6 +106,61 @@ def cmd_run(args: argparse.Namespace) -> None:
         f"(SE {calib['published_design_se']:,.0f}) vs true effect {calib['published_design_true_att']:,.0f}"
     )
     print(f"run: done in {time.perf_counter() - t0:.0f} s")
+
+
+def _match_step(cfg: StudyConfig, out: Path) -> None:
+    """Matching per the plan: the city's published design and risk-set matching of every cohort; balance
+    tables (CSV), Love and overlap plots, the stacked matched data, and a printed balance verdict."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from analysis.matching.plots import love_plot, overlap_plot
+    from analysis.matching.riskset import published_design, riskset_match
+
+    mc = cfg.matching
+    panel = pd.read_parquet(out / "panel" / "panel.parquet")
+    mdir = out / "matching"
+    mdir.mkdir(exist_ok=True)
+    published = published_design(panel, ratio=mc.ratio)
+    stacked = riskset_match(
+        panel,
+        ratio=mc.ratio,
+        caliper=mc.caliper,
+        std_caliper=mc.std_caliper,
+        replace=mc.replace,
+        m_order=mc.m_order,
+        distance=mc.distance,
+    )
+    report = {"published_design": published.report, "riskset": stacked.report}
+    for name, res in [("published", published.matches[2022])] + [
+        (f"cohort_{g}", m) for g, m in stacked.matches.items()
+    ]:
+        s = res.summary()
+        table = pd.concat({"all": s.sum_all, "matched": s.sum_matched}, names=["sample", "covariate"])
+        table.to_csv(mdir / f"balance_{name}.csv", float_format="%.6g")
+        s.nn.to_csv(mdir / f"sample_sizes_{name}.csv")
+        for kind, fig in (
+            ("love", love_plot(s, title=f"Balance: {name}")),
+            ("overlap", overlap_plot(res, title=f"Overlap: {name}")),
+        ):
+            fig.savefig(mdir / f"{kind}_{name}.png", dpi=120)
+            plt.close(fig)
+    verdict = stacked.balance_verdict()
+    verdict.to_csv(mdir / "balance_verdict.csv", float_format="%.4f")
+    stacked.data.to_parquet(mdir / "stacked.parquet", index=False)
+    published.data.to_parquet(mdir / "published.parquet", index=False)
+    (mdir / "matching_report.json").write_text(
+        json.dumps(report, indent=2, sort_keys=True, default=str) + "\n"
+    )
+    pub = published.matches[2022].summary().max_abs_smd()
+    print(f"  matching: published design 1:{mc.ratio}, max |SMD| after {pub:.3f}; risk-set, by cohort:")
+    for g, r in verdict.iterrows():
+        flag = "ok" if r.max_abs_smd_after < 0.1 else "IMBALANCED"
+        print(
+            f"    {g}: {int(r.treated_matched):,}/{int(r.treated):,} enrollees matched to "
+            f"{int(r.controls_matched):,} controls; max |SMD| {r.max_abs_smd_before:.3f} -> "
+            f"{r.max_abs_smd_after:.3f} ({flag})"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -47,3 +47,20 @@ def test_bad_plan_is_reported(tmp_path):
     r = _run("synth", "--config", str(bad), "--out", str(tmp_path / "w"), check=False)
     assert r.returncode == 2
     assert "world.scenario = 'optimistic' is not allowed" in r.stderr
+
+
+def test_run_end_to_end_through_matching(tmp_path):
+    r = _run("run", "--scale", "0.004", "--out", str(tmp_path), "--quiet")
+    assert "matching: published design 1:10" in r.stdout
+    out = tmp_path / "matching"
+    for name in (
+        "balance_published.csv",
+        "balance_verdict.csv",
+        "love_published.png",
+        "overlap_cohort_2022.png",
+        "stacked.parquet",
+        "matching_report.json",
+    ):
+        assert (out / name).exists(), name
+    verdict = __import__("pandas").read_csv(out / "balance_verdict.csv")
+    assert len(verdict) == 5 and (verdict.max_abs_smd_after < verdict.max_abs_smd_before).all()

@@ -149,3 +149,89 @@ def test_bad_input_is_reported(lalonde):
         matchit("treat ~ age + sep", lalonde.assign(sep=lalonde.treat * 5.0 + np.arange(len(lalonde)) * 1e-3))
     with pytest.raises(MatchingError, match=r"m_order='random' needs a seed"):
         matchit("treat ~ age", lalonde, m_order="random")
+
+
+# --- weighting
+
+
+def test_weightit_definitions_and_overlap_exact_balance(lalonde):
+    from analysis.matching import trim, weightit
+
+    f = "treat ~ age + educ + race + married + nodegree + re74 + re75"
+    att = weightit(f, lalonde, estimand="ATT")
+    p, t = att.ps.to_numpy(), att.treat.to_numpy()
+    np.testing.assert_allclose(att.weights[~t], p[~t] / (1 - p[~t]))
+    assert (att.weights[t] == 1).all()
+    ate = weightit(f, lalonde, estimand="ATE", stabilize=True)
+    np.testing.assert_allclose(ate.weights[t], t.mean() / p[t])
+    # overlap weights balance every covariate of a logistic model exactly (Li, Morgan & Zaslavsky 2018)
+    ato = weightit(f, lalonde, estimand="ATO")
+    smd = ato.summary()["Std. Mean Diff."].drop(index="prop.score")
+    assert smd.abs().max() < 1e-6
+    assert att.ess()["Treated"] == pytest.approx(185)
+    assert 0 < att.ess()["Control"] < 429
+    tr = trim(att, at=0.9)
+    assert tr.trimmed["weights_trimmed"] == int((att.weights[~t] > tr.trimmed["cap"]).sum()) > 0
+    assert tr.weights.max() == pytest.approx(tr.trimmed["cap"])
+    assert "Effective sample sizes" in str(tr) and "Trimmed" in str(tr)
+
+
+def test_weightit_refuses_infinite_weights(lalonde):
+    from analysis.matching import weightit
+
+    ps = np.full(len(lalonde), 0.3)
+    ps[[4, 9]] = 1.0
+    with pytest.raises(
+        MatchingError, match=r"2 propensity score\(s\) are 0, 1 or missing \(first rows \[4, 9\]\)"
+    ):
+        weightit("treat ~ age", lalonde, estimand="ATE", ps=ps)
+
+
+# --- staggered enrolment on the synthetic world
+
+
+@pytest.fixture(scope="module")
+def noselection_panel(noselection_world, tmp_path_factory):
+    from analysis.config import LinkageConfig, PanelConfig
+    from analysis.linkage import link_world
+    from analysis.linkage.keys import Secret
+    from analysis.panel import build_panel_from_dir
+
+    out = tmp_path_factory.mktemp("ns_link")
+    link_world(noselection_world, out, LinkageConfig(), Secret(b"t", "t"), seed=1, progress=False)
+    panel, _ = build_panel_from_dir(out / "linked", out / "panel", PanelConfig(), progress=False)
+    return panel
+
+
+def test_riskset_matching_restores_balance_without_selection(noselection_panel):
+    """Enrolment depends only on observed covariates: matching on them leaves max |SMD| < 0.05."""
+    from analysis.matching.riskset import RISKSET_COVARIATES, riskset_match
+
+    stacked = riskset_match(noselection_panel, ratio=10, caliper=0.2)
+    verdict = stacked.balance_verdict()
+    assert set(verdict.index) == {2021, 2022, 2023, 2024, 2025}
+    assert (verdict.max_abs_smd_before > 0.2).all()  # the quotas and the score create imbalance
+    assert (verdict.max_abs_smd_after < 0.05).all(), verdict
+    d = stacked.data
+    # controls are never enrolled by the start of their sub-experiment, and censored at their own enrolment
+    ctrl = d[d.treated == 0]
+    assert ((ctrl.first_treat == 0) | (ctrl.first_treat > ctrl.sub_experiment)).all()
+    assert ((ctrl.first_treat == 0) | (ctrl.year < ctrl.first_treat)).all()
+    assert (d.event_time == d.year - d.sub_experiment).all()
+    treated = d[d.treated == 1]
+    assert (treated.first_treat == treated.sub_experiment).all()
+    assert "cost_pre1" in RISKSET_COVARIATES and "sbp_pre" in RISKSET_COVARIATES
+
+
+def test_published_design_preset(noselection_panel):
+    from analysis.matching.riskset import published_design
+
+    pub = published_design(noselection_panel)
+    m = pub.matches[2022]
+    assert m.info["ratio"] == 10 and m.caliper is None
+    d = pub.data
+    assert set(d.year) == {2021, 2023}
+    assert (d.groupby("study_id").size() == 2).all()
+    ctrl = d[d.treated == 0]
+    assert ((ctrl.first_treat == 0) | (ctrl.first_treat > 2023)).all()
+    assert pub.report["matched_controls"] == 10 * pub.report["matched_treated"]

@@ -2,5 +2,15 @@
 
 from analysis.matching.matchit import MatchItResult, MatchItSummary, matchit
 from analysis.matching.propensity import MatchingError, fit_propensity
+from analysis.matching.weightit import WeightItResult, trim, weightit
 
-__all__ = ["MatchItResult", "MatchItSummary", "MatchingError", "fit_propensity", "matchit"]
+__all__ = [
+    "MatchItResult",
+    "MatchItSummary",
+    "MatchingError",
+    "WeightItResult",
+    "fit_propensity",
+    "matchit",
+    "trim",
+    "weightit",
+]
