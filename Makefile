@@ -27,11 +27,19 @@ report: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check analysis tests benchmarks
 
-bench: $(STAMP)
+PEERS := .venv-peers/.installed-stamp
+$(PEERS): benchmarks/peers-requirements.txt
+	$(PYTHON) -m venv .venv-peers
+	.venv-peers/bin/python -m pip install --quiet -r benchmarks/peers-requirements.txt
+	touch $(PEERS)
+
+# benchmarks, not tests: pipeline at 0.025/0.25/1.0 x Seoul, then matching side by side with peers
+bench: $(STAMP) $(PEERS)
 	$(BIN)/python benchmarks/run_benchmarks.py
+	$(BIN)/python benchmarks/bench_matching.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) .venv-peers runs .pytest_cache
 
 # regenerate the committed manifest of the default world (after a deliberate change to the generator)
 manifest: $(STAMP)

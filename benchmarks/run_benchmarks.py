@@ -14,6 +14,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,18 +23,32 @@ WORK = ROOT / "benchmarks" / "work"
 RESULTS = ROOT / "benchmarks" / "results.json"
 
 
-def _measure(cmd: list[str]) -> dict:
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    out = proc.stdout.read() if proc.stdout else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{out}")
+def _measure(cmd: list[str], timeout: float | None = None) -> dict:
+    """Run ``cmd`` in its own process: wall time and that process's peak resident memory (``os.wait4``).
+
+    With ``timeout`` a process still running then is killed and reported as ``{"timeout": seconds}``."""
+    with tempfile.TemporaryFile("w+") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True)
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if timeout is not None and time.perf_counter() - t0 > timeout:
+                proc.kill()
+                os.wait4(proc.pid, 0)
+                return {"timeout": timeout}
+            time.sleep(0.05)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{text[-3000:]}")
     return {
         "wall_s": round(wall, 1),
         "peak_rss_gb": round(usage.ru_maxrss / 1024**2, 2),
-        "stdout": out.strip(),
+        "stdout": text.strip(),
     }
 
 
@@ -74,7 +89,7 @@ def run(scales: list[float], steps: list[str]) -> dict:
                 f"print(json.dumps(calibration_report({str(world)!r})))"
             )
             r = _measure([py, "-c", code])
-            entry["calibration"] = json.loads(r.pop("stdout"))
+            entry["calibration"] = json.loads(r.pop("stdout").splitlines()[-1])
             entry["calibration_timing"] = r
             print(f"calibration {scale}: done", flush=True)
         RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
@@ -110,7 +125,7 @@ def seeds_check(scale: float = 0.1, seeds: tuple[int, ...] = (1, 2, 3, 4)) -> di
             "import json; from analysis.synth.calibration import calibration_report; "
             f"print(json.dumps(calibration_report({str(world)!r})))"
         )
-        c = json.loads(_measure([sys.executable, "-c", code])["stdout"])
+        c = json.loads(_measure([sys.executable, "-c", code])["stdout"].splitlines()[-1])
         rows.append(
             {
                 k: c[k]
