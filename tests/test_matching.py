@@ -235,3 +235,21 @@ def test_published_design_preset(noselection_panel):
     ctrl = d[d.treated == 0]
     assert ((ctrl.first_treat == 0) | (ctrl.first_treat > 2023)).all()
     assert pub.report["matched_controls"] == 10 * pub.report["matched_treated"]
+
+
+def test_propensity_fit_equals_glm_binomial(lalonde):
+    """The Newton fit is the maximum-likelihood fit of glm(family = binomial) (statsmodels GLM, IRLS)."""
+    import statsmodels.api as sm
+
+    from analysis.matching.propensity import covariate_frame, fit_propensity
+
+    X = covariate_frame(
+        lalonde, ["age", "educ", "C(race)", "married", "nodegree", "re74", "re75"], drop_first=True
+    )
+    ours = fit_propensity(lalonde.treat.to_numpy().astype(bool), X)
+    glm = sm.GLM(lalonde.treat.astype(float), sm.add_constant(X), family=sm.families.Binomial()).fit(
+        tol=1e-12
+    )
+    np.testing.assert_allclose(ours.params.to_numpy(), glm.params.to_numpy(), rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(ours.std_errors.to_numpy(), glm.bse.to_numpy(), rtol=1e-6)
+    assert ours.converged and ours.nobs == 614
