@@ -88,6 +88,15 @@ def _find(par, j, stop):
 
 
 @njit(cache=True)
+def _in_row(mm, row, r, unit):
+    """Whether ``unit`` is already among the first r matches of treated row ``row``."""
+    for q in range(r):
+        if mm[row, q] == unit:
+            return True
+    return False
+
+
+@njit(cache=True)
 def _match_stratum(t_rank, t_d, t_ok, t_pos, c_rank, c_d, c_unit, ratio, caliper, use_caliper, reuse_max, mm):
     nc = len(c_rank)
     left = np.arange(nc)
@@ -102,28 +111,14 @@ def _match_stratum(t_rank, t_d, t_ok, t_pos, c_rank, c_d, c_unit, ratio, caliper
             # left
             kl = -1
             j = _find(left, p - 1, -1) if p - 1 >= 0 else -1
-            while j >= 0:
-                dup = False
-                for q in range(r):
-                    if mm[row, q] == c_unit[j]:
-                        dup = True
-                        break
-                if not dup:
-                    break
+            while j >= 0 and _in_row(mm, row, r, c_unit[j]):
                 j = _find(left, j - 1, -1) if j - 1 >= 0 else -1
             if j >= 0 and (not use_caliper or abs(t_d[i] - c_d[j]) <= caliper):
                 kl = j
             # right
             kr = -1
             j = _find(right, p, nc) if p < nc else nc
-            while j < nc:
-                dup = False
-                for q in range(r):
-                    if mm[row, q] == c_unit[j]:
-                        dup = True
-                        break
-                if not dup:
-                    break
+            while j < nc and _in_row(mm, row, r, c_unit[j]):
                 j = _find(right, j + 1, nc) if j + 1 < nc else nc
             if j < nc and (not use_caliper or abs(t_d[i] - c_d[j]) <= caliper):
                 kr = j

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from analysis import __version__
+from analysis.config import OUTCOMES
 from analysis.definitions import metabolic_syndrome
 from analysis.synth.health import (
     checkup_schedule,
@@ -154,23 +155,8 @@ TABLES = {
         ]
     ),
 }
-TRUTH_OUTCOMES = (
-    "medical_cost",
-    "outpatient_visits",
-    "waist",
-    "sbp",
-    "dbp",
-    "fasting_glucose",
-    "bmi",
-    "hdl",
-    "triglycerides",
-    "metabolic_syndrome",
-    "new_hypertension",
-    "new_diabetes",
-    "new_dyslipidaemia",
-    "injury_visits",
-    "steps",
-)
+# every outcome the plan can name, plus steps (the program's dose)
+TRUTH_OUTCOMES = (*OUTCOMES, "steps")
 TABLES["truth/outcomes"] = pa.schema(
     [("PERSON_ID", pa.int64()), ("year", pa.int16()), ("dose", pa.float32())]
     # costs in float64: float32 would round amounts above KRW 16.7M, and y1 - y0 must be exact
