@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 from analysis.paths import STUDY_TOML
 
-SCENARIOS = ("default", "null", "no-selection")
 OUTCOMES = (
     "medical_cost",
     "waist",

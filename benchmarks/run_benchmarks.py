@@ -40,10 +40,9 @@ def _measure(cmd: list[str], timeout: float | None = None) -> dict:
                 return {"timeout": timeout}
             time.sleep(0.05)
         wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         text = out.read()
-    if proc.returncode != 0:
+    if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{text[-3000:]}")
     return {
         "wall_s": round(wall, 1),

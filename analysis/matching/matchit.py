@@ -6,6 +6,8 @@ Inference, J. Stat. Softw. 42(8); semantics of MatchIt >= 4.7 (``method = "neare
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -95,6 +97,13 @@ class MatchItResult:
         return out
 
     def summary(self, improvement: bool = True) -> MatchItSummary:
+        """Balance before and after matching (computed once per result; ``improvement=False`` leaves out
+        the percent-improvement table)."""
+        full = self._summary
+        return full if improvement else dataclasses.replace(full, improvement=full.improvement.iloc[:0])
+
+    @functools.cached_property
+    def _summary(self) -> MatchItSummary:
         Xd = pd.concat([self.distance.rename("distance").to_frame(), self.X], axis=1)
         t = self.treat.to_numpy()
         sd = treated_sd(Xd, t)
@@ -121,9 +130,7 @@ class MatchItResult:
         nn = pd.DataFrame(nn)
         if np.allclose(w[w > 0], w[w > 0][0]):
             nn = nn.drop(index="Matched (ESS)")
-        return MatchItSummary(
-            self.call, all_[COLUMNS], matched[COLUMNS], imp if improvement else imp.iloc[:0], nn
-        )
+        return MatchItSummary(self.call, all_[COLUMNS], matched[COLUMNS], imp, nn)
 
     def _repr_html_(self) -> str:
         s = self.summary()

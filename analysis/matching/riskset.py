@@ -45,7 +45,7 @@ class StackedMatch:
     def balance_verdict(self) -> pd.DataFrame:
         rows = []
         for g, m in self.matches.items():
-            s = m.summary(improvement=False)
+            s = m.summary()
             rows.append(
                 {
                     "cohort": g,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from analysis.matching.balance import COLUMNS, balance_table, ess, is_binary, weighted_var
+from analysis.matching.balance import COLUMNS, balance_table, ess, is_binary
 from analysis.matching.propensity import (
     MatchingError,
     PropensityModel,
@@ -142,4 +142,4 @@ def trim(result: WeightItResult, at: float = 0.99) -> WeightItResult:
     )
 
 
-__all__ = ["WeightItResult", "trim", "weighted_var", "weightit"]
+__all__ = ["WeightItResult", "trim", "weightit"]

@@ -145,6 +145,7 @@ class Outcomes:
     inpatient_days: np.ndarray
     outpatient_visits: np.ndarray
     patient_share: np.ndarray
+    followup: np.ndarray  # attended abnormal checkups, followed up (raises that year's cost)
 
 
 def _diseases(p: Persons, d: HealthDraws, dose: np.ndarray, params: WorldParams):
@@ -185,13 +186,20 @@ def _diseases(p: Persons, d: HealthDraws, dose: np.ndarray, params: WorldParams)
     return states, news
 
 
+def abnormal_checkup(m: dict[str, np.ndarray]) -> np.ndarray:
+    """A screening result that prompts follow-up (and, in the default scenario, joining the program):
+    BMI >= 25, SBP >= 130 or fasting glucose >= 100 [A]."""
+    return (m["bmi"] >= 25) | (m["sbp"] >= 130) | (m["fbs"] >= 100)
+
+
 def simulate_outcomes(
     p: Persons,
     d: HealthDraws,
     dose_checkup: np.ndarray,
     cumdose: np.ndarray,
     params: WorldParams,
-    abnormal_followup: np.ndarray,
+    attended: np.ndarray,
+    followup: np.ndarray | None = None,
 ) -> Outcomes:
     """One world's yearly outcomes given the program dose (thousand extra steps/day, (n, T)).
 
@@ -199,9 +207,10 @@ def simulate_outcomes(
     new-diagnosis hazards, diagnoses following the screening: no effect before exposure, even within the
     enrolment year; a checkup in the enrolment month counts as exposed), ``cumdose`` the cumulative
     calendar-year dose (costs, annual). Both are zero for the world without the program and carry
-    ``params.effect_scale`` already. ``abnormal_followup`` (n, T) marks years with an
-    attended abnormal checkup, whose follow-up care raises that year's outpatient cost (the cost side of
-    regression to the mean) [A].
+    ``params.effect_scale`` already. Years with an attended (``attended``, (n, T)) abnormal checkup
+    get follow-up care that raises that year's outpatient cost (the cost side of regression to the mean)
+    [A]; ``followup`` gives those years, or ``None`` to derive them from this world's own measures (the
+    world without the program). The years used are returned as ``Outcomes.followup``.
     """
     (htn, dm, dl), (new_htn, new_dm, new_dl) = _diseases(p, d, dose_checkup, params)
     rx = [d.u_drug[:, 0] < 0.85, d.u_drug[:, 1] < 0.8, d.u_drug[:, 2] < 0.6]
@@ -257,6 +266,8 @@ def simulate_outcomes(
     m["dbp"] = np.clip(m["dbp"], 40.0, m["sbp"] - 15)
     m["tc"] = np.maximum(m["tc"], 80.0)
     m["ldl"] = np.maximum(m["ldl"], 10.0)
+    if followup is None:
+        followup = attended & abnormal_checkup(m)
 
     # --- medical costs (KRW per person-year) [A/S: calibration.md section 2, medical costs]
     chronic = htn.astype(float) + dm + dl
@@ -275,7 +286,7 @@ def simulate_outcomes(
         + 0.6 * z["cost"][:, None]
         + COST_YEAR[None, :]
         + params.cost_trend_health_conscious * z["H"][:, None] * YEAR_IDX[None, :]
-        + 0.12 * abnormal_followup
+        + 0.12 * followup
         + d.morbidity
         + 0.6 * d.e_cost
     )
@@ -317,6 +328,7 @@ def simulate_outcomes(
         inpatient_days=inp_days,
         outpatient_visits=visits,
         patient_share=np.round(share),
+        followup=followup,
     )
 
 

@@ -189,14 +189,10 @@ def generate_chunk(chunk: int, n: int, seed: int, params: WorldParams) -> dict[s
     d = draw_health(rngs["health"], p)
     due, attended, hme_month, lipids = checkup_schedule(rngs["checkups"], p, params)
     zeros = np.zeros((n, len(YEARS)))
-    no_followup = np.zeros((n, len(YEARS)), dtype=bool)
-    y0 = simulate_outcomes(p, d, zeros, zeros, params, no_followup)
-    m0 = y0.measures
-    abnormal = (m0["bmi"] >= 25) | (m0["sbp"] >= 130) | (m0["fbs"] >= 100)
-    abnormal_attended = attended & abnormal
-    # follow-up care after an abnormal screening: re-simulate y0 with it (the program does not change
-    # who attends, and pre-enrolment values are the same in both worlds)
-    y0 = simulate_outcomes(p, d, zeros, zeros, params, abnormal_attended)
+    # follow-up after an abnormal screening is derived from the world without the program; the world
+    # with it reuses the same years (pre-enrolment values are the same in both worlds)
+    y0 = simulate_outcomes(p, d, zeros, zeros, params, attended)
+    abnormal_attended = y0.followup
     # chronic disease as the claims show it (drug use): untreated disease is invisible, and selecting
     # on it would be selection on an unobservable
     chronic = y0.htn_rx | y0.dm_rx | y0.dl_rx
@@ -205,7 +201,9 @@ def generate_chunk(chunk: int, n: int, seed: int, params: WorldParams) -> dict[s
     prog = program_activity(
         rngs["program"], p, params, e, steps0, d.shock, d.morbidity, y0.measures["bmi"], hme_month
     )
-    y1 = simulate_outcomes(p, d, prog.dose_checkup, prog.cumdose, params, abnormal_attended)
+    y1 = simulate_outcomes(
+        p, d, prog.dose_checkup, prog.cumdose, params, attended, followup=abnormal_attended
+    )
 
     ids = p.person_id
     present = p.present
