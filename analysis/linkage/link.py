@@ -47,7 +47,7 @@ class LinkageResult:
 
 
 def _holder_side(ids: pd.DataFrame, table: str, secret: Secret, rng: np.random.Generator, id_col: str):
-    norm = normalise(ids.rename(columns=str.lower).rename(columns={id_col.lower(): id_col}), table)
+    norm = normalise(ids, table)
     keys = derive_keys(norm, secret)
     serial = rng.permutation(len(ids)).astype(np.int64)
     # what leaves the holder: keys + serial; what stays: serial -> own id
@@ -203,10 +203,9 @@ def link_world(
 
     # 1. holders derive keys
     nhis_ids = pd.read_parquet(world / "nhis/identifiers.parquet")
-    nhis_ids = nhis_ids.rename(
-        columns={"NAME": "name", "BIRTH_DATE": "birth_date", "SEX": "sex", "PHONE": "phone"}
+    nhis_sent, nhis_kept = _holder_side(
+        nhis_ids.rename(columns=str.lower), "nhis/identifiers", secret, rng, "person_id"
     )
-    nhis_sent, nhis_kept = _holder_side(nhis_ids, "nhis/identifiers", secret, rng, "PERSON_ID")
     steps.update()
     part = pd.read_parquet(world / "program/participants.parquet")
     prog_sent, prog_kept = _holder_side(part, "program/participants", secret, rng, "member_id")
@@ -226,9 +225,7 @@ def link_world(
     links["STUDY_ID"] = 0
     links.loc[linked, "STUDY_ID"] = study_id.reindex(links.loc[linked, "PERSON_ID"]).to_numpy()
 
-    persons = nhis_ids.rename(columns={"birth_date": "BIRTH_DATE", "sex": "SEX"}).assign(
-        STUDY_ID=study_id.to_numpy()
-    )
+    persons = nhis_ids.assign(STUDY_ID=study_id.to_numpy())
     gen = _generalise(persons, cfg).sort_values("STUDY_ID").reset_index(drop=True)
     pq.write_table(
         pa.Table.from_pandas(gen, preserve_index=False).replace_schema_metadata(None),

@@ -46,6 +46,11 @@ def read_linked(linked_dir: str | Path) -> dict[str, pd.DataFrame]:
     return validate(tables)
 
 
+def _rows_outside(panel: pd.DataFrame, other: pd.DataFrame, keys: list[str]) -> int:
+    """Rows of ``other`` whose person-year is not a qualification row of the panel (left out, counted)."""
+    return int((~pd.MultiIndex.from_frame(other[keys]).isin(pd.MultiIndex.from_frame(panel[keys]))).sum())
+
+
 def build_panel(tables: dict[str, pd.DataFrame], cfg: PanelConfig) -> tuple[pd.DataFrame, dict]:
     """Person-year panel from validated linked tables; returns (panel, report with every exclusion)."""
     report: dict = {"exclusions": {}, "imputations": {}}
@@ -69,8 +74,7 @@ def build_panel(tables: dict[str, pd.DataFrame], cfg: PanelConfig) -> tuple[pd.D
     # claims: person-years without a claims row had no adjudicated claims (cost 0); rows outside the
     # qualification years cannot be placed and are excluded, with counts
     c = tables["claims"].rename(columns=READABLE)
-    merged = panel[keys].merge(c[keys], on=keys, how="outer", indicator=True)
-    report["exclusions"]["claims_rows_without_qualification"] = int((merged["_merge"] == "right_only").sum())
+    report["exclusions"]["claims_rows_without_qualification"] = _rows_outside(panel, c, keys)
     panel = panel.merge(c, on=keys, how="left", indicator="_claims")
     no_claims = (panel["_claims"] == "left_only").to_numpy()
     report["imputations"]["person_years_without_claims_row_set_to_zero"] = int(no_claims.sum())
@@ -94,8 +98,7 @@ def build_panel(tables: dict[str, pd.DataFrame], cfg: PanelConfig) -> tuple[pd.D
         year=(k["HME_YYYYMM"] // 100).astype(np.int16), checkup_month=(k["HME_YYYYMM"] % 100).astype(np.int8)
     )
     k = k.drop(columns="HME_YYYYMM")
-    merged = panel[keys].merge(k[keys], on=keys, how="right", indicator=True)
-    report["exclusions"]["checkups_without_qualification"] = int((merged["_merge"] == "right_only").sum())
+    report["exclusions"]["checkups_without_qualification"] = _rows_outside(panel, k, keys)
     panel = panel.merge(k, on=keys, how="left", indicator="_chk")
     panel["checkup"] = (panel.pop("_chk") == "both").to_numpy()
     for col in MEASURES:
@@ -140,8 +143,7 @@ def build_panel(tables: dict[str, pd.DataFrame], cfg: PanelConfig) -> tuple[pd.D
             )
             .reset_index()
         )
-        outside = ~agg.set_index(keys).index.isin(panel.set_index(keys).index)
-        report["exclusions"]["activity_person_years_without_qualification"] = int(outside.sum())
+        report["exclusions"]["activity_person_years_without_qualification"] = _rows_outside(panel, agg, keys)
         panel = panel.merge(agg, on=keys, how="left")
         panel["program_months"] = panel["program_months"].fillna(0).astype(np.int8)
         panel["mean_daily_steps"] = panel["mean_daily_steps"].astype(np.float32)
