@@ -1,0 +1,245 @@
+"""Aggregations of group-time ATTs (R did's ``aggte``): simple, group, calendar and dynamic (event study).
+
+Each aggregate is a weighted average of ATT(g,t) with weights proportional to cohort size; its influence
+function is the same weighted average of the ATT(g,t) influence functions plus the term for having
+estimated the cohort shares (``wif``), so standard errors, the bootstrap and the uniform bands need no
+refit.
+
+Reference: Callaway and Sant'Anna (2021), section 3.1 and appendix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from analysis.did.attgt import CONTROL_GROUPS, EST_METHODS, AttGtResult
+from analysis.did.drdid import DiDError
+from analysis.did.inference import multiplier_bootstrap
+from analysis.did.results import ResultMixin, fmt_table, normal_table, stars
+
+TYPES = ("simple", "group", "calendar", "dynamic")
+_TINY = np.sqrt(np.finfo(float).eps) * 10
+_TITLES = {
+    "simple": "Overall ATT:",
+    "group": "Overall summary of ATT's based on group/cohort aggregation:",
+    "calendar": "Overall summary of ATT's based on calendar time aggregation:",
+    "dynamic": "Overall summary of ATT's based on event-study/dynamic aggregation:",
+}
+_LABEL = {"group": "Group", "calendar": "Time", "dynamic": "Event time"}
+_SECTION = {"group": "Group Effects:", "calendar": "Time Effects:", "dynamic": "Dynamic Effects:"}
+
+
+def _wif(keepers: np.ndarray, pg: np.ndarray, w: np.ndarray, G: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Influence function of the estimated weights ``pg[keepers] / sum(pg[keepers])`` (n x k)."""
+    ind = (G[:, None] == group[keepers][None, :]) * w[:, None] - pg[keepers][None, :]
+    s = pg[keepers].sum()
+    return ind / s - ind.sum(axis=1, keepdims=True) * (pg[keepers] / s**2)[None, :]
+
+
+def _agg_if(att, inf, which, weights, wif=None) -> np.ndarray:
+    out = inf[:, which] @ weights
+    if wif is not None:
+        out = out + wif @ att[which]
+    return out
+
+
+@dataclass(frozen=True)
+class AggteResult(ResultMixin):
+    """An aggregated ATT (``overall``) and, for group/calendar/dynamic, its components (``egt``)."""
+
+    type: str
+    overall_att: float
+    overall_se: float
+    egt: np.ndarray | None
+    att_egt: np.ndarray | None
+    se_egt: np.ndarray | None
+    crit_val_egt: float | None
+    inf_overall: np.ndarray
+    inf_egt: np.ndarray | None
+    settings: dict
+    min_e: float
+    max_e: float
+    balance_e: int | None
+
+    @property
+    def params(self) -> pd.Series:
+        if self.egt is None:
+            return pd.Series([self.overall_att], index=pd.Index(["ATT"], name="term"))
+        return pd.Series(self.att_egt, index=pd.Index(self.egt, name=_LABEL[self.type].lower().replace(" ", "_")))
+
+    @property
+    def std_errors(self) -> pd.Series:
+        if self.egt is None:
+            return pd.Series([self.overall_se], index=self.params.index)
+        return pd.Series(self.se_egt, index=self.params.index)
+
+    @property
+    def _crit(self) -> float | None:
+        return self.crit_val_egt if self.egt is not None and self.settings["cband"] else None
+
+    @property
+    def overall(self) -> pd.Series:
+        """The overall estimate as ``estimate, std_error, statistic, p_value, conf_low, conf_high``."""
+        t = normal_table(pd.Series([self.overall_att]), pd.Series([self.overall_se]), 1 - self.settings["alp"])
+        return t.iloc[0]
+
+    def tidy(self, level: float = 0.95) -> pd.DataFrame:
+        """The overall row (term ``"overall"``) then one row per component, with ``band_low/band_high``
+        (uniform band when cband, else pointwise)."""
+        rows = [pd.DataFrame({"term": ["overall"], **{k: [v] for k, v in normal_table(
+            pd.Series([self.overall_att]), pd.Series([self.overall_se]), level).iloc[0].items()}})]
+        if self.egt is not None:
+            t = super().tidy(level)
+            t["term"] = [f"{_LABEL[self.type].lower().replace(' ', '_')}={e}" for e in self.egt]
+            t["band_low"] = self.att_egt - self.crit_val_egt * self.se_egt
+            t["band_high"] = self.att_egt + self.crit_val_egt * self.se_egt
+            rows.append(t)
+        return pd.concat(rows, ignore_index=True)
+
+    def summary(self) -> str:
+        s = self.settings
+        lvl = round(100 * (1 - s["alp"]))
+        z = stats.norm.ppf(1 - s["alp"] / 2)
+        lo, hi = self.overall_att - z * self.overall_se, self.overall_att + z * self.overall_se
+        head = pd.DataFrame({"ATT": [self.overall_att], "Std. Error": [self.overall_se],
+                             f"[ {lvl}% ": [lo], "Conf. Int.]": [hi]})
+        head[""] = stars(pd.Series([lo]), pd.Series([hi])).to_numpy()
+        lines = ["", _TITLES[self.type], fmt_table(head), ""]
+        if self.egt is not None:
+            band = "Simult. " if s["cband"] else "Pointwise"
+            blo = self.att_egt - self.crit_val_egt * self.se_egt
+            bhi = self.att_egt + self.crit_val_egt * self.se_egt
+            tab = pd.DataFrame({_LABEL[self.type]: self.egt, "Estimate": self.att_egt,
+                                "Std. Error": self.se_egt, f"[{lvl}% {band}": blo, "Conf. Band]": bhi})
+            tab[""] = stars(pd.Series(blo), pd.Series(bhi)).to_numpy()
+            lines += ["", _SECTION[self.type], fmt_table(tab), "---",
+                      "Signif. codes: `*' confidence band does not cover 0", ""]
+        lines += [f"Control Group:  {CONTROL_GROUPS[s['control_group']]},  Anticipation Periods:  "
+                  f"{s['anticipation']}", f"Estimation Method:  {EST_METHODS[s['est_method']]}"]
+        return "\n".join(lines)
+
+    def plot(self, ax=None):
+        """Components with their (uniform) band; for ``dynamic`` the event-study plot."""
+        from analysis.did.plots import plot_aggte
+
+        return plot_aggte(self, ax=ax)
+
+
+def aggte(
+    res: AttGtResult,
+    type: str = "group",
+    balance_e: int | None = None,
+    min_e: float = -np.inf,
+    max_e: float = np.inf,
+    na_rm: bool = False,
+    bstrap: bool | None = None,
+    biters: int | None = None,
+    cband: bool | None = None,
+    alp: float | None = None,
+    seed: int | None = None,
+) -> AggteResult:
+    """Aggregate group-time ATTs as R ``did::aggte``.
+
+    Parameters
+    ----------
+    res : an ``att_gt`` result.
+    type : ``"simple"``, ``"group"`` (default), ``"calendar"`` or ``"dynamic"``.
+    balance_e : dynamic only: keep cohorts observed for at least ``balance_e`` periods after treatment.
+    min_e, max_e : dynamic only: the event times reported (and averaged in the overall effect).
+    na_rm : drop ATT(g,t) that could not be estimated (otherwise an error).
+    bstrap, biters, cband, alp, seed : inference settings; default to those of ``res``.
+    """
+    if type not in TYPES:
+        raise DiDError(f"type={type!r}; allowed: {list(TYPES)}")
+    s = dict(res.settings)
+    for k, v in (("bstrap", bstrap), ("biters", biters), ("cband", cband), ("alp", alp), ("seed", seed)):
+        if v is not None:
+            s[k] = v
+    group = np.array([c.group for c in res.cells], dtype=np.int64)
+    t = np.array([c.time for c in res.cells], dtype=np.int64)
+    att, inf = res.att.copy(), res.inffunc
+    if np.isnan(att).any():
+        if not na_rm:
+            raise DiDError("missing values in ATT(g,t) (see the att_gt notes); set na_rm=True to drop them")
+        keep = ~np.isnan(att)
+        group, t, att, inf = group[keep], t[keep], att[keep], inf[:, keep]
+    d = res.design
+    G, w = d.unit_g, d.unit_w
+    n = len(G)
+    glist = np.unique(group)
+    pgg = np.array([np.mean(w * (G == g)) for g in glist])
+    pg = pgg[np.searchsorted(glist, group)]
+    alp_ = s["alp"]
+    # R did recodes the cells' periods and cohorts to 1..K: the first and last of them, in years
+    maxT, minT = t.max(), min(t.min(), group.min())
+
+    def se_of(f: np.ndarray) -> float:
+        if s["bstrap"]:
+            return float(multiplier_bootstrap(f[:, None], s["biters"], alp_, s["seed"], d.unit_cluster).se[0])
+        return float(np.sqrt(np.mean(f**2) / n))
+
+    def components(sets: list[np.ndarray], use_wif: bool):
+        atts, ses, infs = [], [], []
+        for which in sets:
+            wts = pg[which] / pg[which].sum()
+            atts.append(float(att[which] @ wts))
+            f = _agg_if(att, inf, which, wts, _wif(which, pg, w, G, group) if use_wif else None)
+            infs.append(f)
+            ses.append(se_of(f))
+        F = np.column_stack(infs)
+        se = np.array(ses)
+        se[~(se > _TINY)] = np.nan
+        crit = float(stats.norm.ppf(1 - alp_ / 2))
+        if s["cband"]:
+            c = multiplier_bootstrap(F, s["biters"], alp_, s["seed"], d.unit_cluster).crit_val
+            crit = c if np.isfinite(c) else crit
+        return np.array(atts), se, F, crit
+
+    post = group <= t
+    egt = att_e = se_e = F = crit = None
+    if type == "simple":
+        keep = np.flatnonzero(post & (t <= group + max_e))
+        wts = pg[keep] / pg[keep].sum()
+        overall = float(att[keep] @ wts)
+        f_all = _agg_if(att, inf, keep, wts, _wif(keep, pg, w, G, group))
+    elif type == "group":
+        sets = [np.flatnonzero((group == g) & post & (t <= group + max_e)) for g in glist]
+        att_e, se_e, F, crit = components(sets, use_wif=False)
+        egt = glist
+        wts = pgg / pgg.sum()
+        overall = float(att_e @ wts)
+        wif = _wif(np.arange(len(glist)), pgg, w, G, glist)
+        f_all = F @ wts + wif @ att_e
+    elif type == "calendar":
+        tl = np.unique(t)
+        tl = tl[tl >= group.min()]
+        sets = [np.flatnonzero((t == tt) & post) for tt in tl]
+        att_e, se_e, F, crit = components(sets, use_wif=True)
+        egt = tl
+        overall = float(att_e.mean())
+        f_all = F @ np.full(len(tl), 1 / len(tl))
+    else:  # dynamic
+        e_all = t - group
+        include = np.ones(len(att), bool)
+        eseq = np.unique(e_all)
+        if balance_e is not None:
+            include = (maxT - group) >= balance_e
+            eseq = np.unique(e_all[include])
+            eseq = eseq[(eseq <= balance_e) & (eseq >= balance_e - maxT + minT)]
+        eseq = eseq[(eseq >= min_e) & (eseq <= max_e)]
+        sets = [np.flatnonzero((e_all == e) & include) for e in eseq]
+        att_e, se_e, F, crit = components(sets, use_wif=True)
+        egt = eseq
+        epos = eseq >= 0
+        overall = float(att_e[epos].mean())
+        f_all = F[:, epos] @ np.full(epos.sum(), 1 / epos.sum())
+    overall_se = se_of(f_all)
+    if not overall_se > _TINY:
+        overall_se = np.nan
+    return AggteResult(type=type, overall_att=overall, overall_se=overall_se, egt=egt, att_egt=att_e,
+                       se_egt=se_e, crit_val_egt=crit, inf_overall=f_all, inf_egt=F, settings=s,
+                       min_e=min_e, max_e=max_e, balance_e=balance_e)

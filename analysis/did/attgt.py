@@ -1,0 +1,522 @@
+"""Group-time average treatment effects for staggered adoption (Callaway and Sant'Anna 2021), with the
+semantics and defaults of R ``did`` (>= 2.1): ``att_gt`` and its result.
+
+Every ATT(g,t) is a two-period DiD (``analysis.did.drdid``) between cohort g and its comparison group
+(never treated, or not yet treated by ``max(t, base period) + anticipation``), with base period g-1-
+anticipation for post-treatment cells and, for pre-treatment cells, the previous period (``varying``) or
+g-1-anticipation too (``universal``). The influence function of each ATT(g,t) is kept (units x cells) so
+that standard errors, the multiplier bootstrap, uniform bands and every aggregation (``aggte``) need no
+refit.
+
+Panel data go through the panel estimators on a units x periods array: with time-invariant covariates the
+propensity model of a (cohort, comparison set) pair is fitted once and reused for all its periods, which
+is what makes a Seoul-scale panel fast. Unbalanced panels (``allow_unbalanced_panel=True``) and repeated
+cross-sections go through the repeated-cross-section estimators with the influence function summed by
+unit, as R ``did`` does.
+
+Reference: Callaway, B. and Sant'Anna, P. H. C. (2021). Difference-in-differences with multiple time
+periods. Journal of Econometrics 225(2), 200-230.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from analysis.did.drdid import PANEL, RC, DiDError, Logit, fit_logit
+from analysis.did.inference import multiplier_bootstrap
+from analysis.did.results import ResultMixin, fmt_table, stars
+from analysis.matching.propensity import covariate_frame
+
+EST_METHODS = {"dr": "Doubly Robust", "ipw": "Inverse Probability Weighting", "reg": "Outcome Regression"}
+CONTROL_GROUPS = {"nevertreated": "Never Treated", "notyettreated": "Not Yet Treated"}
+REFERENCE = (
+    "Callaway, Brantly and Pedro H.C. Sant'Anna. \"Difference-in-Differences with Multiple Time "
+    "Periods.\" Journal of Econometrics, Vol. 225, No. 2, pp. 200-230, 2021."
+)
+_TINY = np.sqrt(np.finfo(float).eps) * 10
+
+
+def _terms(xformla: str | None) -> list[str]:
+    """``"~ x1 + C(x2)"`` -> [``"x1"``, ``"C(x2)"``]; ``None``, ``"~1"`` -> [] (intercept only)."""
+    if xformla is None:
+        return []
+    rhs = xformla.split("~", 1)[-1]
+    terms = [t.strip() for t in rhs.split("+") if t.strip() and t.strip() != "1"]
+    bad = [t for t in terms if any(c in t for c in "*:^/") or t.startswith("I(")]
+    if bad:
+        raise DiDError(f"xformla {xformla!r}: only main effects 'a + b + C(c)' are supported (got {bad})")
+    return terms
+
+
+def _var(term: str) -> str:
+    return term[2:-1] if term.startswith("C(") and term.endswith(")") else term
+
+
+@dataclass(frozen=True)
+class Design:
+    """The data as att_gt uses it, after checks and reported exclusions."""
+
+    panel: bool  # True: balanced panel path; False: repeated cross-section / unbalanced panel path
+    tlist: np.ndarray
+    glist: np.ndarray
+    unit_id: np.ndarray  # (n,)
+    unit_g: np.ndarray  # (n,) cohort per unit (0 = never treated)
+    unit_w: np.ndarray  # (n,) sampling weight per unit
+    unit_cluster: np.ndarray | None
+    Y: np.ndarray | None  # panel: (n, T)
+    X: np.ndarray | None  # panel: (n, k) if invariant, else (T, n, k)
+    x_invariant: bool
+    row_unit: np.ndarray | None  # rcs: (rows,)
+    row_t: np.ndarray | None
+    row_y: np.ndarray | None
+    row_X: np.ndarray | None
+    row_w: np.ndarray | None
+    xnames: list[str]
+    exclusions: dict = field(default_factory=dict)
+
+
+def _int_column(s: pd.Series, table: str, name: str) -> np.ndarray:
+    v = pd.to_numeric(s, errors="coerce").to_numpy(float)
+    bad = ~np.isfinite(v) | (v != np.round(v))
+    if bad.any():
+        rows = np.flatnonzero(bad)[:5].tolist()
+        raise DiDError(f"{table}: column {name!r} must hold whole numbers; {int(bad.sum())} rows do not "
+                       f"(first rows {rows})")
+    return v.astype(np.int64)  # int64 everywhere: int8/int16 cohort columns have broken other ports
+
+
+def prepare(
+    data: pd.DataFrame, yname: str, tname: str, idname: str | None, gname: str, xformla: str | None,
+    panel: bool, allow_unbalanced_panel: bool, control_group: str, anticipation: int,
+    weightsname: str | None, clustervars: list[str] | None, table: str = "data",
+) -> Design:
+    """Check the data, report every exclusion, and lay it out for the estimators (R did's pre-processing)."""
+    if control_group not in CONTROL_GROUPS:
+        raise DiDError(f"control_group={control_group!r}; allowed: {list(CONTROL_GROUPS)}")
+    if anticipation < 0:
+        raise DiDError("anticipation must be >= 0")
+    if panel and idname is None:
+        raise DiDError("panel=True needs idname")
+    terms = _terms(xformla)
+    clus = [c for c in (clustervars or []) if c != idname]
+    if len(clus) > 1:
+        raise DiDError(f"clustervars {clustervars}: at most one variable besides idname (as R did)")
+    needed = [c for c in [idname, tname, gname, yname, weightsname, *clus, *map(_var, terms)] if c]
+    missing_cols = [c for c in dict.fromkeys(needed) if c not in data.columns]
+    if missing_cols:
+        raise DiDError(f"{table}: no column(s) {missing_cols}; columns are {list(data.columns)[:30]}")
+    df = data[list(dict.fromkeys(needed))]
+    excl: dict[str, int] = {}
+    na = df.isna()
+    if na.to_numpy().any():
+        for c in df.columns:
+            if na[c].any():
+                excl[f"rows with missing {c}"] = int(na[c].sum())
+        warnings.warn(f"{table}: dropped {int(na.any(axis=1).sum())} rows with missing values "
+                      f"({excl}); R did drops them too", stacklevel=3)
+        df = df[~na.any(axis=1)]
+    if df.empty:
+        raise DiDError(f"{table}: no rows left after dropping missing values")
+    t = _int_column(df[tname], table, tname)
+    g = _int_column(df[gname], table, gname)
+    if (g < 0).any():
+        raise DiDError(f"{table}: {gname!r} must be 0 (never treated) or the first treated period; "
+                       f"{int((g < 0).sum())} negative values")
+    # repeated cross-sections: every row is its own unit (R did's .rowid), whatever idname says
+    ids = (_int_column(df[idname], table, idname) if idname and panel else np.arange(len(df), dtype=np.int64))
+    y = pd.to_numeric(df[yname], errors="coerce").to_numpy(float)
+    if not np.isfinite(y).all():
+        raise DiDError(f"{table}: outcome {yname!r} is not numeric in {int((~np.isfinite(y)).sum())} rows")
+    w = df[weightsname].to_numpy(float) if weightsname else np.ones(len(df))
+    if (w < 0).any():
+        raise DiDError(f"{table}: weights {weightsname!r} negative in {int((w < 0).sum())} rows")
+    if idname and panel:
+        key = pd.DataFrame({"i": ids, "t": t})
+        dup = key.duplicated(keep=False).to_numpy()
+        if dup.any():
+            raise DiDError(f"{table}: {int(dup.sum())} rows share a ({idname}, {tname}) pair, e.g. "
+                           f"{key[dup].head(3).to_dict('records')}; the value of idname must be unique by tname")
+        order = np.lexsort((t, ids))
+        for name, v in ((gname, g), ("weights", w), *((c, df[c].to_numpy()) for c in clus)):
+            vs, is_ = v[order], ids[order]
+            change = (is_[1:] == is_[:-1]) & (vs[1:] != vs[:-1])
+            if change.any():
+                bad = np.unique(is_[1:][change])
+                what = ("treatment timing varies within unit (treatment that switches off or restarts is "
+                        "not staggered adoption)" if name == gname else "must not vary within unit")
+                raise DiDError(f"{table}: {name!r} {what}: {len(bad)} units, e.g. {idname}={bad[:5].tolist()}")
+
+    # cohorts first treated after the last period are never treated within the data (R did)
+    late = g > t.max()
+    if late.any():
+        excl["units treated after the last period, recoded never-treated"] = int(len(np.unique(ids[late])))
+        g = np.where(late, 0, g)
+    tlist = np.unique(t)
+    first = (g > 0) & (g <= tlist[0])
+    if first.any():
+        n_first = int(len(np.unique(ids[first])))
+        excl["units already treated in the first period (dropped)"] = n_first
+        warnings.warn(f"{table}: dropped {n_first} units already treated in the first period", stacklevel=3)
+        keep = ~first
+        t, g, ids, y, w, df = t[keep], g[keep], ids[keep], y[keep], w[keep], df[keep]
+    glist = np.unique(g[g > 0])
+    if len(glist) == 0:
+        raise DiDError(f"{table}: no treated cohort in {gname!r}")
+    if not (g == 0).any():
+        if control_group == "nevertreated":
+            raise DiDError(f"{table}: there is no never-treated group ({gname}=0); use "
+                           "control_group='notyettreated' or add never-treated units")
+        last = glist.max()
+        keep = t < last - anticipation
+        excl[f"rows in periods >= {last - anticipation} (no comparison units: no never-treated group)"] = int(
+            (~keep).sum())
+        t, g, ids, y, w, df = t[keep], g[keep], ids[keep], y[keep], w[keep], df[keep]
+        g = np.where(g == last, 0, g)
+        tlist, glist = np.unique(t), np.unique(g[g > 0])
+    no_pre = glist[glist - anticipation <= tlist[0]]
+    if len(no_pre):
+        excl["cohorts without a pre-treatment period (their post-treatment cells are not estimated)"] = int(
+            len(no_pre))
+        warnings.warn(f"{table}: cohorts {no_pre.tolist()} have no pre-treatment period; their "
+                      "post-treatment ATT(g,t) are not estimated", stacklevel=3)
+
+    # covariates: R model.matrix with treatment contrasts (first level of a factor is the reference)
+    if terms:
+        Xf = covariate_frame(df, terms, drop_first=True)
+        xnames = ["(Intercept)", *Xf.columns]
+        Xall = np.column_stack([np.ones(len(df)), Xf.to_numpy(float)])
+    else:
+        xnames = ["(Intercept)"]
+        Xall = np.ones((len(df), 1))
+    cl = df[clus[0]].to_numpy() if clus else None
+    T = len(tlist)
+
+    if panel:
+        counts = pd.Series(ids).value_counts()
+        complete = counts.index[counts.to_numpy() == T]
+        if len(complete) < len(counts):
+            if allow_unbalanced_panel:
+                panel = False  # R did: unbalanced panel through the repeated cross-section code
+            else:
+                drop = ~np.isin(ids, complete.to_numpy())
+                excl["units not observed in every period (dropped to balance the panel)"] = int(
+                    len(counts) - len(complete))
+                warnings.warn(f"{table}: dropped {len(counts) - len(complete)} units not observed in every "
+                              "period (allow_unbalanced_panel=True keeps them)", stacklevel=3)
+                keep = ~drop
+                t, g, ids, y, w, Xall = t[keep], g[keep], ids[keep], y[keep], w[keep], Xall[keep]
+                cl = cl[keep] if cl is not None else None
+    if panel:
+        order = np.lexsort((t, ids))
+        n = len(ids) // T
+        Xp = Xall[order].reshape(n, T, -1)
+        inv = bool((Xp == Xp[:, :1, :]).all())
+        return Design(
+            panel=True, tlist=tlist, glist=glist, unit_id=ids[order][::T], unit_g=g[order][::T],
+            unit_w=w[order][::T], unit_cluster=None if cl is None else cl[order][::T],
+            Y=y[order].reshape(n, T), X=Xp[:, 0, :] if inv else np.ascontiguousarray(Xp.transpose(1, 0, 2)),
+            x_invariant=inv, row_unit=None, row_t=None, row_y=None, row_X=None, row_w=None, xnames=xnames,
+            exclusions=excl,
+        )
+    uid, row_unit = np.unique(ids, return_inverse=True)
+    first_row = np.full(len(uid), -1)
+    first_row[row_unit[::-1]] = np.arange(len(ids))[::-1]
+    # per-unit weight: the mean over the unit's rows (R did aggregates by id with mean)
+    unit_w = np.bincount(row_unit, weights=w) / np.bincount(row_unit)
+    return Design(
+        panel=False, tlist=tlist, glist=glist, unit_id=uid, unit_g=g[first_row], unit_w=unit_w,
+        unit_cluster=None if cl is None else cl[first_row], Y=None, X=None, x_invariant=False,
+        row_unit=row_unit, row_t=t, row_y=y, row_X=Xall, row_w=w, xnames=xnames, exclusions=excl,
+    )
+
+
+@dataclass(frozen=True)
+class Cell:
+    group: int
+    time: int
+    base: int  # base period actually used
+    post: bool
+    n_treated: int
+    n_control: int
+
+
+def _cells(d: Design, control_group: str, anticipation: int, base_period: str):
+    """Yield (g, t_index, base_index) in R did's order, or (g, t, None) for a universal reference cell."""
+    tl = d.tlist
+    varying = base_period != "universal"
+    for g in d.glist:
+        pre_idx = np.flatnonzero(tl + anticipation < g)
+        last_pre = int(pre_idx[-1]) if len(pre_idx) else None
+        for ti in range(1 if varying else 0, len(tl)):
+            post = g <= tl[ti]
+            base = ti - 1 if varying else last_pre
+            if post:
+                base = last_pre
+                if base is None:
+                    break  # no pre-treatment period: R did drops the cohort's post cells
+            if base is None:
+                continue
+            yield int(g), ti, base
+
+
+def compute_cells(d: Design, est_method: str, control_group: str, anticipation: int, base_period: str,
+                  progress: bool = False):
+    """All ATT(g,t) and their influence functions (units x cells)."""
+    if est_method not in EST_METHODS:
+        raise DiDError(f"est_method={est_method!r}; allowed: {list(EST_METHODS)}")
+    n = len(d.unit_id)
+    specs = list(_cells(d, control_group, anticipation, base_period))
+    inf = np.zeros((n, len(specs)))
+    att = np.full(len(specs), np.nan)
+    cells: list[Cell] = []
+    notes: list[str] = []
+    logits: dict = {}
+    tl = d.tlist
+    for j, (g, ti, bi) in enumerate(specs):
+        t_cur, t_base = int(tl[ti]), int(tl[bi])
+        post = g <= t_cur
+        G = d.unit_g == g
+        if control_group == "nevertreated":
+            C = d.unit_g == 0
+        else:
+            C = (d.unit_g == 0) | ((d.unit_g > max(t_cur, t_base) + anticipation) & ~G)
+        if t_cur == t_base:  # universal base period: the reference cell is 0 by construction
+            att[j] = 0.0
+            cells.append(Cell(g, t_cur, t_base, post, int(G.sum()), int(C.sum())))
+            continue
+        cells.append(Cell(g, t_cur, t_base, post, int(G.sum()), int(C.sum())))
+        if C.sum() == 0 or G.sum() == 0:
+            notes.append(f"ATT({g},{t_cur}): no {'comparison' if G.sum() else 'treated'} units; not estimated")
+            inf[:, j] = np.nan
+            continue
+        try:
+            if d.panel:
+                sel = G | C
+                n1 = int(sel.sum())
+                X = d.X[sel] if d.x_invariant else d.X[min(ti, bi)][sel]
+                D = G[sel].astype(float)
+                w = d.unit_w[sel]
+                lg = None
+                if est_method != "reg":
+                    key = (g, C.tobytes() if not d.x_invariant else tuple(np.unique(d.unit_g[C])),
+                           None if d.x_invariant else min(ti, bi))
+                    lg = logits.get(key)
+                    if lg is None:
+                        lg = fit_logit(X, D, w / w.mean())
+                        logits[key] = lg
+                    if lg.ps.max() >= 0.999:
+                        raise DiDError(f"overlap condition violated for group {g} in time period {t_cur}")
+                y_post, y_pre = d.Y[sel, ti], d.Y[sel, bi]
+                a, f = PANEL[est_method](y_post, y_pre, D, X, w, logit=lg)
+                inf[sel, j] = f * (n / n1)
+            else:
+                rows = np.isin(d.row_t, (t_cur, t_base))
+                ug = d.unit_g[d.row_unit]
+                rows &= (ug == g) | C[d.row_unit]
+                Dr = (ug[rows] == g)
+                postr = d.row_t[rows] == t_cur
+                if not (Dr & postr).any() or not (Dr & ~postr).any() or not (~Dr & postr).any() or not (
+                        ~Dr & ~postr).any():
+                    notes.append(f"ATT({g},{t_cur}): a treated or comparison group is empty in period "
+                                 f"{t_cur} or {t_base}; not estimated")
+                    inf[:, j] = np.nan
+                    continue
+                n1 = int(rows.sum())
+                a, f = RC[est_method](d.row_y[rows], postr, Dr, d.row_X[rows], d.row_w[rows])
+                inf[:, j] = np.bincount(d.row_unit[rows], weights=f * (n / n1), minlength=n)
+            att[j] = a
+        except (DiDError, np.linalg.LinAlgError) as e:
+            notes.append(f"ATT({g},{t_cur}): {e}; not estimated")
+            inf[:, j] = np.nan
+        if progress:
+            print(f"  ATT({g},{t_cur}) = {att[j]:.4f}", flush=True)
+    for note in notes:
+        warnings.warn(note, stacklevel=3)
+    return cells, att, inf, notes
+
+
+@dataclass(frozen=True)
+class AttGtResult(ResultMixin):
+    """Group-time ATTs with influence functions (R did's ``MP`` object).
+
+    ``params``/``std_errors`` are indexed by (group, time); ``inffunc`` is units x cells; ``crit_val`` the
+    simultaneous critical value (``cband``) or the pointwise normal one."""
+
+    call: str
+    cells: tuple[Cell, ...]
+    att: np.ndarray
+    se: np.ndarray
+    V: np.ndarray
+    inffunc: np.ndarray
+    crit_val: float
+    design: Design
+    settings: dict
+    pretest_W: float | None
+    pretest_p: float | None
+    notes: tuple[str, ...]
+
+    @property
+    def index(self) -> pd.MultiIndex:
+        return pd.MultiIndex.from_tuples([(c.group, c.time) for c in self.cells], names=["group", "time"])
+
+    @property
+    def params(self) -> pd.Series:
+        return pd.Series(self.att, index=self.index, name="ATT(g,t)")
+
+    @property
+    def std_errors(self) -> pd.Series:
+        return pd.Series(self.se, index=self.index, name="std_error")
+
+    @property
+    def _crit(self) -> float | None:
+        return self.crit_val if self.settings["cband"] else None
+
+    @property
+    def nobs(self) -> int:
+        return len(self.design.unit_id)
+
+    @property
+    def exclusions(self) -> dict:
+        return dict(self.design.exclusions)
+
+    def tidy(self, level: float = 0.95) -> pd.DataFrame:
+        """One row per ATT(g,t): ``term, group, time, event_time, post, estimate, std_error, statistic,
+        p_value, conf_low, conf_high`` (pointwise), ``band_low, band_high`` (uniform band when cband),
+        ``n_treated, n_control``."""
+        t = super().tidy(level)
+        t.insert(1, "group", [c.group for c in self.cells])
+        t.insert(2, "time", [c.time for c in self.cells])
+        t.insert(3, "event_time", t["time"] - t["group"])
+        t.insert(4, "post", [c.post for c in self.cells])
+        t["band_low"] = self.att - self.crit_val * self.se
+        t["band_high"] = self.att + self.crit_val * self.se
+        t["n_treated"] = [c.n_treated for c in self.cells]
+        t["n_control"] = [c.n_control for c in self.cells]
+        return t
+
+    def summary(self) -> str:
+        s = self.settings
+        band = "Simult. " if s["cband"] else "Pointwise"
+        lvl = round(100 * (1 - s["alp"]))
+        lo, hi = self.att - self.crit_val * self.se, self.att + self.crit_val * self.se
+        tab = pd.DataFrame({"Group": [c.group for c in self.cells], "Time": [c.time for c in self.cells],
+                            "ATT(g,t)": self.att, "Std. Error": self.se,
+                            f"[{lvl}% {band}": lo, "Conf. Band]": hi})
+        tab[""] = stars(pd.Series(lo), pd.Series(hi)).to_numpy()
+        lines = ["", "Call:", self.call, "", "Reference: " + REFERENCE, "",
+                 "Group-Time Average Treatment Effects:", fmt_table(tab), "---",
+                 "Signif. codes: `*' confidence band does not cover 0", ""]
+        if self.pretest_p is not None:
+            lines.append(f"P-value for pre-test of parallel trends assumption:  {self.pretest_p:.5f}")
+        lines += [f"Control Group:  {CONTROL_GROUPS[s['control_group']]},  Anticipation Periods:  "
+                  f"{s['anticipation']}", f"Estimation Method:  {EST_METHODS[s['est_method']]}"]
+        if self.design.exclusions:
+            lines.append("Exclusions: " + "; ".join(f"{k}: {v}" for k, v in self.design.exclusions.items()))
+        if self.notes:
+            lines += ["Not estimated:", *("  " + n for n in self.notes)]
+        return "\n".join(lines)
+
+    def aggte(self, type: str = "group", **kwargs):
+        """``aggte(self, type, ...)``; see ``analysis.did.aggte.aggte``."""
+        from analysis.did.aggte import aggte
+
+        return aggte(self, type=type, **kwargs)
+
+    def plot(self, ax=None):
+        """Group-time ATTs per cohort with the (uniform) band, pre-periods grey, post-periods coloured."""
+        from analysis.did.plots import plot_att_gt
+
+        return plot_att_gt(self, ax=ax)
+
+
+def att_gt(
+    data: pd.DataFrame,
+    yname: str,
+    tname: str,
+    idname: str | None,
+    gname: str,
+    xformla: str | None = None,
+    *,
+    panel: bool = True,
+    allow_unbalanced_panel: bool = False,
+    control_group: str = "nevertreated",
+    anticipation: int = 0,
+    weightsname: str | None = None,
+    alp: float = 0.05,
+    bstrap: bool = True,
+    cband: bool = True,
+    biters: int = 1000,
+    clustervars: list[str] | None = None,
+    est_method: str = "dr",
+    base_period: str = "varying",
+    seed: int = 0,
+    table: str = "data",
+) -> AttGtResult:
+    """Group-time average treatment effects, ATT(g,t), as R ``did::att_gt``.
+
+    Parameters
+    ----------
+    data : long data, one row per unit and period.
+    yname, tname, idname, gname : outcome, period, unit id and first-treated period (0 = never treated).
+    xformla : covariates, ``"~ x1 + x2 + C(x3)"`` (None or ``"~1"``: unconditional parallel trends).
+    panel : panel data (True) or repeated cross-sections (False).
+    allow_unbalanced_panel : keep units not observed in every period (estimated as repeated cross-sections
+        with the influence function summed by unit); otherwise they are dropped and counted.
+    control_group : ``"nevertreated"`` (default) or ``"notyettreated"``.
+    anticipation : periods before treatment in which units may already react.
+    weightsname : time-invariant sampling weights.
+    alp : significance level. bstrap, biters, cband : multiplier bootstrap (Rademacher), its draws, and a
+        uniform band over all ATT(g,t); ``seed`` makes the draws reproducible.
+    clustervars : cluster the bootstrap by ``idname`` and at most one other time-invariant variable.
+    est_method : ``"dr"`` (locally efficient doubly robust, default), ``"ipw"``, ``"reg"``.
+    base_period : ``"varying"`` (default) or ``"universal"``.
+
+    Returns
+    -------
+    AttGtResult with ``summary()``, ``tidy()``, ``conf_int()``, ``aggte()``, ``plot()``.
+    """
+    if base_period not in ("varying", "universal"):
+        raise DiDError(f"base_period={base_period!r}; allowed: ['varying', 'universal']")
+    if not 0 < alp < 1:
+        raise DiDError("alp must be in (0, 1)")
+    d = prepare(data, yname, tname, idname, gname, xformla, panel, allow_unbalanced_panel, control_group,
+                anticipation, weightsname, clustervars, table)
+    cells, att, inf, notes = compute_cells(d, est_method, control_group, anticipation, base_period)
+    n = inf.shape[0]
+    ok = np.isfinite(att)
+    V = np.full((len(att), len(att)), np.nan)
+    V[np.ix_(ok, ok)] = inf[:, ok].T @ inf[:, ok] / n
+    se = np.sqrt(np.diag(V) / n)
+    se[~(se > _TINY)] = np.nan
+    crit = float(stats.norm.ppf(1 - alp / 2))
+    if bstrap or cband:
+        if cband and not bstrap:
+            warnings.warn("cband=True: the simultaneous band comes from the multiplier bootstrap", stacklevel=2)
+        bs = multiplier_bootstrap(inf, biters, alp, seed, d.unit_cluster)
+        if bstrap:
+            se = np.where(np.isfinite(se), bs.se, np.nan)
+        if cband and np.isfinite(bs.crit_val):
+            crit = bs.crit_val
+    # pre-test of parallel trends: Wald statistic on the pre-treatment ATT(g,t) with the analytic V
+    pre = np.array([c.group > c.time for c in cells]) & (np.isfinite(se))
+    W = p = None
+    if pre.any():
+        Vp = V[np.ix_(pre, pre)]
+        if np.isfinite(Vp).all() and np.linalg.cond(Vp) < 1 / np.finfo(float).eps:
+            W = float(n * att[pre] @ np.linalg.solve(Vp, att[pre]))
+            p = float(round(stats.chi2.sf(W, pre.sum()), 5))
+        else:
+            notes.append("pre-test not returned: singular or missing covariance of pre-treatment ATT(g,t)")
+    args = {"yname": yname, "tname": tname, "idname": idname, "gname": gname, "xformla": xformla,
+            "control_group": control_group, "anticipation": anticipation, "est_method": est_method,
+            "base_period": base_period, "panel": d.panel, "allow_unbalanced_panel": allow_unbalanced_panel,
+            "weightsname": weightsname, "clustervars": clustervars, "bstrap": bstrap, "cband": cband,
+            "biters": biters, "alp": alp, "seed": seed}
+    call = "att_gt(" + ", ".join(f"{k} = {v!r}" for k, v in args.items() if k not in ("panel",)) + ")"
+    return AttGtResult(call=call, cells=tuple(cells), att=att, se=se, V=V, inffunc=inf, crit_val=crit,
+                       design=d, settings=args, pretest_W=W, pretest_p=p, notes=tuple(notes))
