@@ -1,0 +1,48 @@
+"""Plots of DiD results: group-time ATTs per cohort and event studies, with uniform bands."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _band(ax, x, est, lo, hi, pre_mask, label=None):
+    for mask, colour in ((pre_mask, "0.45"), (~pre_mask, "C3")):
+        if mask.any():
+            ax.errorbar(x[mask], est[mask], yerr=[est[mask] - lo[mask], hi[mask] - est[mask]], fmt="o",
+                        color=colour, capsize=3, label=label if colour == "C3" else None)
+    ax.axhline(0, color="k", lw=0.8)
+
+
+def plot_att_gt(res, ax=None):
+    """One panel per cohort: ATT(g,t) by period with the (uniform) band; pre-periods grey."""
+    t = res.tidy()
+    groups = sorted(t.group.unique())
+    fig, axes = plt.subplots(len(groups), 1, figsize=(7, 2.2 * len(groups)), sharex=True, squeeze=False)
+    for a, g in zip(axes[:, 0], groups):
+        s = t[t.group == g]
+        _band(a, s.time.to_numpy(), s.estimate.to_numpy(), s.band_low.to_numpy(), s.band_high.to_numpy(),
+              ~s.post.to_numpy())
+        a.set_title(f"Group {g}", fontsize=10)
+    axes[-1, 0].set_xlabel("period")
+    fig.tight_layout()
+    return fig
+
+
+def plot_aggte(res, ax=None):
+    """Aggregated components with their band (event study for ``type='dynamic'``)."""
+    if res.egt is None:
+        raise ValueError("a simple aggregation has no components to plot")
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 3.5))
+    x = np.asarray(res.egt)
+    lo = res.att_egt - res.crit_val_egt * res.se_egt
+    hi = res.att_egt + res.crit_val_egt * res.se_egt
+    pre = x < 0 if res.type == "dynamic" else np.zeros(len(x), bool)
+    _band(ax, x, res.att_egt, lo, hi, pre)
+    ax.set_xlabel({"dynamic": "event time", "group": "cohort", "calendar": "period"}[res.type])
+    ax.set_ylabel("ATT")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,232 @@
+"""att_gt / aggte / the 2x2 estimators against published reference outputs of R did and R DRDID.
+
+Sources of every number: tests/data/did_reference/SOURCES.md. The ``rref`` files are R did 2.5.0 outputs
+with analytic standard errors written at 15 significant digits (csdid's R parity fixtures); the others are
+printed outputs (4 decimals) of the did README, vignette and reference manual (bootstrap SEs) and of the
+DRDID documentation (analytic SEs).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.did import DiDError, aggte, att_gt
+from analysis.did.drdid import drdid_panel, reg_did_panel, std_ipw_did_panel
+
+REF = Path(__file__).parent / "data" / "did_reference"
+MPDTA = pd.read_csv(REF / "mpdta.csv")
+ARGS = ("lemp", "year", "countyreal", "first.treat")
+
+
+def _call_kwargs(call: str) -> tuple[dict, str | None]:
+    kw: dict = {}
+    for k in ("control_group", "est_method", "base_period"):
+        m = re.search(k + r'\s*=\s*"(\w+)"', call)
+        if m:
+            kw[k] = m.group(1)
+    m = re.search(r"anticipation\s*=\s*(\d+)", call)
+    if m:
+        kw["anticipation"] = int(m.group(1))
+    kw["panel"] = "panel = FALSE" not in call
+    m = re.search(r"xformla\s*=\s*(~[^,)]+)", call)
+    return kw, (m.group(1).strip() if m else None)
+
+
+RREF = sorted(REF.glob("did_mpdta_rref_*.json"))
+
+
+@pytest.mark.parametrize("path", RREF, ids=[p.stem for p in RREF])
+def test_att_gt_equals_r_did_analytic(path):
+    ref = json.loads(path.read_text())
+    kw, xf = _call_kwargs(ref["call"])
+    res = att_gt(MPDTA, *ARGS, xf, bstrap=False, cband=False, **kw)
+    got = res.tidy().set_index(["group", "time"])
+    want = pd.DataFrame(ref["rows"]).set_index(["group", "time"])
+    assert set(got.index) == set(want.index)
+    got = got.loc[want.index]
+    np.testing.assert_allclose(got.estimate, want.att, rtol=1e-9, atol=1e-12)
+    se_ref = want.se.where(want.se.notna() & (want.se > 0))
+    np.testing.assert_allclose(got.std_error, se_ref, rtol=1e-9, atol=1e-12)
+    if ref.get("pretest_W") is not None:
+        assert res.pretest_W == pytest.approx(ref["pretest_W"], rel=1e-9)
+        assert res.pretest_p == ref["pretest_p"]
+    for typ, a in ref.get("aggte", {}).items():
+        ag = aggte(res, type=typ, bstrap=False, cband=False)
+        assert ag.overall_att == pytest.approx(a["overall_att"], rel=1e-9, abs=1e-13)
+        assert ag.overall_se == pytest.approx(a["overall_se"], rel=1e-9)
+        if "rows" not in a:  # simple: one number
+            continue
+        rows = pd.DataFrame(a["rows"])
+        np.testing.assert_allclose(ag.att_egt, rows.estimate, rtol=1e-9, atol=1e-13)
+        np.testing.assert_allclose(ag.se_egt, rows.se, rtol=1e-9)
+        assert list(ag.egt) == rows.iloc[:, 0].tolist()
+
+
+PRINTED = [p for p in sorted(REF.glob("did_mpdta_*.json")) if "rref" not in p.name]
+
+
+@pytest.mark.parametrize("path", PRINTED, ids=[p.stem for p in PRINTED])
+def test_printed_r_outputs_with_bootstrap(path):
+    """Point estimates equal R's printed 4 decimals and R's pre-test p-value (analytic) exactly.
+    Bootstrap SEs are random in R and here (1000 draws; the IQR-based SE varies by ~4% between seeds, more
+    in cohorts of 20 counties): R's printed ones and ours must both be within 20% of the analytic SE they
+    estimate, and the simultaneous band's critical value within 10% of R's."""
+    ref = json.loads(path.read_text())
+    kw, xf = _call_kwargs(ref["call"])
+    res = att_gt(MPDTA, *ARGS, xf, biters=1000, seed=1, **kw)
+    if "rows" in ref:
+        got = res.tidy().set_index(["group", "time"])
+        want = pd.DataFrame(ref["rows"]).set_index(["group", "time"])
+        got = got.loc[want.index]
+        np.testing.assert_allclose(got.estimate.round(4), want.att, atol=1e-12)
+        analytic = att_gt(MPDTA, *ARGS, xf, bstrap=False, cband=False, **kw).tidy().set_index(
+            ["group", "time"]).loc[want.index, "std_error"]
+        np.testing.assert_allclose(want.se / analytic, 1, atol=0.2)
+        np.testing.assert_allclose(got.std_error / analytic, 1, atol=0.2)
+        if "band_upper" in want:
+            crit_r = ((want.band_upper - want.att) / want.se).median()
+            assert res.crit_val == pytest.approx(crit_r, rel=0.1)
+    if ref.get("pretest_p") is not None:
+        assert res.pretest_p == pytest.approx(ref["pretest_p"], abs=1e-5)
+    for name, a in ref.get("aggte", {}).items():
+        m = re.search(r'type\s*=\s*"(\w+)"', a["call"])
+        extra = {k: int(v) for k, v in re.findall(r"(balance_e|min_e|max_e)\s*=\s*(-?\d+)", a["call"])}
+        ag = aggte(res, type=m.group(1) if m else name, **extra)
+        assert round(ag.overall_att, 4) == pytest.approx(a["overall_att"], abs=1e-12)
+        se_analytic = aggte(res, type=m.group(1) if m else name, bstrap=False, cband=False, **extra).overall_se
+        assert a["overall_se"] / se_analytic == pytest.approx(1, abs=0.2)
+        assert ag.overall_se / se_analytic == pytest.approx(1, abs=0.2)
+        if "rows" in a:
+            rows = pd.DataFrame(a["rows"])
+            np.testing.assert_allclose(np.round(ag.att_egt, 4), rows.estimate, atol=1e-12)
+
+
+LALONDE = pd.read_csv(REF / "eval_lalonde_cps.csv")
+LALONDE_X = ["age", "educ", "black", "married", "nodegree", "hisp", "re74"]
+
+
+@pytest.mark.parametrize(
+    "name, fn",
+    [("drdid_trad_panel", drdid_panel), ("ordid_panel", reg_did_panel), ("ipwdid_panel", std_ipw_did_panel)],
+)
+def test_drdid_panel_estimators_equal_drdid_docs(name, fn):
+    """DRDID's documented lalonde results (analytic SEs, 4 decimals). The documentation was built with
+    DRDID 1.0.2, which printed ``sd(IF) / sqrt(n)``; R did (and DRDID >= 1.0.4) use ``sqrt(mean(IF^2) / n)``,
+    smaller by the factor sqrt((n-1)/n) when the IF has mean zero: both are checked."""
+    ref = json.loads((REF / f"drdid_eval_lalonde_cps_{name}.json").read_text())
+    w = LALONDE.pivot(index="id", columns="year", values="re")
+    x = LALONDE[LALONDE.year == 1975].set_index("id").loc[w.index]
+    X = np.column_stack([np.ones(len(x)), x[LALONDE_X].to_numpy(float)])
+    att, inf = fn(w[1978].to_numpy(), w[1975].to_numpy(), x.experimental.to_numpy(), X)
+    n = len(inf)
+    assert abs(inf.mean()) < 1e-9 * inf.std()
+    assert round(att, 4) == pytest.approx(ref["att"], abs=1e-9)
+    assert round(inf.std(ddof=1) / np.sqrt(n), 4) == pytest.approx(ref["se"], abs=1e-9)
+    assert np.sqrt(np.mean(inf**2) / n) == pytest.approx(ref["se"] * np.sqrt((n - 1) / n), abs=6e-5)
+
+
+def test_att_gt_two_periods_is_drdid():
+    """att_gt on a two-period panel with covariates is DRDID's drdid_panel (the covariate IF path)."""
+    ref = json.loads((REF / "drdid_eval_lalonde_cps_drdid_trad_panel.json").read_text())
+    d = LALONDE.assign(g=np.where(LALONDE.experimental == 1, 1978, 0))
+    res = att_gt(d, "re", "year", "id", "g", "~ " + " + ".join(LALONDE_X), bstrap=False, cband=False)
+    n = res.nobs
+    assert round(res.att[0], 4) == pytest.approx(ref["att"], abs=1e-9)
+    assert res.se[0] == pytest.approx(ref["se"] * np.sqrt((n - 1) / n), abs=6e-5)
+
+
+@pytest.mark.parametrize("dtype", ["int16", "int32", "float64"])
+def test_integer_typed_cohort_and_time_columns(dtype):
+    """Narrow integer or float cohort/period columns give the same numbers (a bug in other ports)."""
+    base = att_gt(MPDTA, *ARGS, bstrap=False, cband=False)
+    d = MPDTA.astype({"first.treat": dtype, "year": dtype})
+    res = att_gt(d, *ARGS, bstrap=False, cband=False)
+    np.testing.assert_array_equal(res.att, base.att)
+    np.testing.assert_array_equal(res.se, base.se)
+
+
+def test_cohort_with_one_pre_period():
+    """Keep 2005-2007: cohort 2004 is treated in the first period (dropped and reported), cohort 2006 has
+    one pre-period. Its ATT(2006, t) and SEs equal those from the full data (same comparisons; the SE of a
+    cell does not depend on how many other units the data hold)."""
+    full = att_gt(MPDTA, *ARGS, bstrap=False, cband=False).tidy().set_index(["group", "time"])
+    with pytest.warns(UserWarning, match="already treated in the first period"):
+        res = att_gt(MPDTA[MPDTA.year >= 2005], *ARGS, bstrap=False, cband=False)
+    assert res.exclusions["units already treated in the first period (dropped)"] == int(
+        (MPDTA[MPDTA.year == 2005]["first.treat"] == 2004).sum())
+    got = res.tidy().set_index(["group", "time"])
+    assert sorted(got.index) == [(2006, 2006), (2006, 2007), (2007, 2006), (2007, 2007)]
+    for cell in [(2006, 2006), (2006, 2007), (2007, 2007)]:
+        assert got.loc[cell, "estimate"] == pytest.approx(full.loc[cell, "estimate"], rel=1e-12)
+        assert got.loc[cell, "std_error"] == pytest.approx(full.loc[cell, "std_error"], rel=1e-12)
+
+
+def test_bootstrap_is_reproducible_and_band_is_wider():
+    a = att_gt(MPDTA, *ARGS, biters=500, seed=7)
+    b = att_gt(MPDTA, *ARGS, biters=500, seed=7)
+    c = att_gt(MPDTA, *ARGS, biters=500, seed=8)
+    np.testing.assert_array_equal(a.se, b.se)
+    assert a.crit_val == b.crit_val
+    assert not np.array_equal(a.se, c.se)
+    assert a.crit_val > 1.96  # a sup-t band over 12 cells is wider than pointwise
+
+
+def test_clustered_bootstrap_matches_unit_bootstrap_when_clusters_are_units():
+    d = MPDTA.assign(cl=MPDTA.countyreal * 10)
+    a = att_gt(MPDTA, *ARGS, biters=300, seed=3)
+    b = att_gt(d, *ARGS, biters=300, seed=3, clustervars=["countyreal", "cl"])
+    np.testing.assert_allclose(a.se, b.se, rtol=1e-12)
+
+
+def test_bad_input_is_named():
+    d = pd.concat([MPDTA, MPDTA.iloc[[0]]])
+    with pytest.raises(DiDError, match="share a"):
+        att_gt(d, *ARGS)
+    d = MPDTA.copy()
+    d.loc[d.index[1], "first.treat"] = 2006  # unit 0's cohort changes over time
+    with pytest.raises(DiDError, match="treatment timing varies within unit"):
+        att_gt(d, *ARGS)
+    with pytest.raises(DiDError, match="no never-treated group"):
+        att_gt(MPDTA[MPDTA["first.treat"] > 0], *ARGS)
+    with pytest.raises(DiDError, match="no column"):
+        att_gt(MPDTA, "nope", "year", "countyreal", "first.treat")
+    d = MPDTA.copy()
+    d.loc[d.index[:7], "lemp"] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = att_gt(d, *ARGS, bstrap=False, cband=False)
+    assert res.exclusions["rows with missing lemp"] == 7
+    assert res.exclusions["units not observed in every period (dropped to balance the panel)"] == (
+        MPDTA.countyreal.iloc[:7].nunique())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = att_gt(d, *ARGS, bstrap=False, cband=False, allow_unbalanced_panel=True)
+    assert not res.design.panel and res.nobs == 500
+
+
+def test_notyettreated_without_never_treated_drops_last_periods():
+    """No never-treated: R did uses the last cohort as comparison and drops periods from its start."""
+    d = MPDTA[MPDTA["first.treat"] > 0]
+    res = att_gt(d, *ARGS, control_group="notyettreated", bstrap=False, cband=False)
+    assert {c.time for c in res.cells} <= {2004, 2005, 2006}
+    assert {c.group for c in res.cells} == {2004, 2006}
+
+
+def test_summary_prints_like_r():
+    res = att_gt(MPDTA, *ARGS, biters=200)
+    s = res.summary()
+    assert "Group-Time Average Treatment Effects:" in s
+    assert "P-value for pre-test of parallel trends assumption:  0.16812" in s
+    assert "Control Group:  Never Treated,  Anticipation Periods:  0" in s
+    ag = aggte(res, type="dynamic")
+    assert "Dynamic Effects:" in ag.summary() and "Event time" in ag.summary()
+    t = ag.tidy()
+    assert list(t.columns[:7]) == ["term", "estimate", "std_error", "statistic", "p_value", "conf_low",
+                                   "conf_high"]
