@@ -146,6 +146,9 @@ class DidConfig:
     base_period: Literal["varying", "universal"] = "varying"
     biters: int = 999
     alp: float = 0.05
+    # time-invariant per person (att_gt conditions on them in every comparison)
+    covariates: tuple[str, ...] = ("female", "birth_year", "disability", "premium_decile", "chronic_disease")
+    seed: int = 20251125
 
     def __post_init__(self) -> None:
         if self.anticipation < 0:

@@ -5,5 +5,8 @@ the city's published 2x2 design (``did_2x2``), and every outcome of the plan in 
 from analysis.did.aggte import AggteResult, aggte
 from analysis.did.attgt import AttGtResult, att_gt
 from analysis.did.drdid import DiDError
+from analysis.did.stacked import MatchedDiDResult, did_2x2, stacked_did
+from analysis.did.twfe import NegativeWeightsResult, TwfeResult, negative_weights, twfe
 
-__all__ = ["AggteResult", "AttGtResult", "DiDError", "aggte", "att_gt"]
+__all__ = ["AggteResult", "AttGtResult", "DiDError", "MatchedDiDResult", "NegativeWeightsResult", "TwfeResult",
+           "aggte", "att_gt", "did_2x2", "negative_weights", "stacked_did", "twfe"]

@@ -18,7 +18,7 @@ from scipy import stats
 
 from analysis.did.attgt import CONTROL_GROUPS, EST_METHODS, AttGtResult
 from analysis.did.drdid import DiDError
-from analysis.did.inference import multiplier_bootstrap
+from analysis.did.inference import multiplier_bootstrap, sup_t_crit
 from analysis.did.results import ResultMixin, fmt_table, normal_table, stars
 
 TYPES = ("simple", "group", "calendar", "dynamic")
@@ -33,17 +33,31 @@ _LABEL = {"group": "Group", "calendar": "Time", "dynamic": "Event time"}
 _SECTION = {"group": "Group Effects:", "calendar": "Time Effects:", "dynamic": "Dynamic Effects:"}
 
 
-def _wif(keepers: np.ndarray, pg: np.ndarray, w: np.ndarray, G: np.ndarray, group: np.ndarray) -> np.ndarray:
-    """Influence function of the estimated weights ``pg[keepers] / sum(pg[keepers])`` (n x k)."""
-    ind = (G[:, None] == group[keepers][None, :]) * w[:, None] - pg[keepers][None, :]
-    s = pg[keepers].sum()
-    return ind / s - ind.sum(axis=1, keepdims=True) * (pg[keepers] / s**2)[None, :]
+def _wif_dot(keepers: np.ndarray, pg: np.ndarray, w: np.ndarray, G: np.ndarray, group: np.ndarray,
+             a: np.ndarray) -> np.ndarray:
+    """``wif @ a`` for R did's ``wif`` (the influence function of the estimated weights
+    ``pg[keepers] / sum(pg[keepers])``, an n x k matrix), computed in O(n) without forming the matrix:
+    column k is ``ind_k / s - (sum_j ind_j) * pg_k / s^2`` with ``ind_k = w * 1(G = group_k) - pg_k``."""
+    pk, gk = pg[keepers], group[keepers]
+    s = pk.sum()
+    groups, inv = np.unique(gk, return_inverse=True)
+    a_by_g = np.bincount(inv, weights=a, minlength=len(groups))
+    k_by_g = np.bincount(inv, minlength=len(groups)).astype(float)
+    pos = np.searchsorted(groups, G)
+    pos = np.clip(pos, 0, len(groups) - 1)
+    hit = groups[pos] == G
+    a_of_unit = np.where(hit, a_by_g[pos], 0.0)
+    k_of_unit = np.where(hit, k_by_g[pos], 0.0)
+    term1 = (w * a_of_unit - pk @ a) / s
+    term2 = (w * k_of_unit - pk.sum()) * (pk @ a) / s**2
+    return term1 - term2
 
 
-def _agg_if(att, inf, which, weights, wif=None) -> np.ndarray:
+def _agg_if(att, inf, which, weights, wif_args=None) -> np.ndarray:
     out = inf[:, which] @ weights
-    if wif is not None:
-        out = out + wif @ att[which]
+    if wif_args is not None:
+        pg, w, G, group = wif_args
+        out = out + _wif_dot(which, pg, w, G, group, att[which])
     return out
 
 
@@ -177,48 +191,33 @@ def aggte(
     # R did recodes the cells' periods and cohorts to 1..K: the first and last of them, in years
     maxT, minT = t.max(), min(t.min(), group.min())
 
-    def se_of(f: np.ndarray) -> float:
-        if s["bstrap"]:
-            return float(multiplier_bootstrap(f[:, None], s["biters"], alp_, s["seed"], d.unit_cluster).se[0])
-        return float(np.sqrt(np.mean(f**2) / n))
-
     def components(sets: list[np.ndarray], use_wif: bool):
-        atts, ses, infs = [], [], []
+        atts, infs = [], []
         for which in sets:
             wts = pg[which] / pg[which].sum()
             atts.append(float(att[which] @ wts))
-            f = _agg_if(att, inf, which, wts, _wif(which, pg, w, G, group) if use_wif else None)
-            infs.append(f)
-            ses.append(se_of(f))
-        F = np.column_stack(infs)
-        se = np.array(ses)
-        se[~(se > _TINY)] = np.nan
-        crit = float(stats.norm.ppf(1 - alp_ / 2))
-        if s["cband"]:
-            c = multiplier_bootstrap(F, s["biters"], alp_, s["seed"], d.unit_cluster).crit_val
-            crit = c if np.isfinite(c) else crit
-        return np.array(atts), se, F, crit
+            infs.append(_agg_if(att, inf, which, wts, (pg, w, G, group) if use_wif else None))
+        return np.array(atts), np.column_stack(infs)
 
     post = group <= t
-    egt = att_e = se_e = F = crit = None
+    egt = att_e = se_e = F = None
     if type == "simple":
         keep = np.flatnonzero(post & (t <= group + max_e))
         wts = pg[keep] / pg[keep].sum()
         overall = float(att[keep] @ wts)
-        f_all = _agg_if(att, inf, keep, wts, _wif(keep, pg, w, G, group))
+        f_all = _agg_if(att, inf, keep, wts, (pg, w, G, group))
     elif type == "group":
         sets = [np.flatnonzero((group == g) & post & (t <= group + max_e)) for g in glist]
-        att_e, se_e, F, crit = components(sets, use_wif=False)
+        att_e, F = components(sets, use_wif=False)
         egt = glist
         wts = pgg / pgg.sum()
         overall = float(att_e @ wts)
-        wif = _wif(np.arange(len(glist)), pgg, w, G, glist)
-        f_all = F @ wts + wif @ att_e
+        f_all = F @ wts + _wif_dot(np.arange(len(glist)), pgg, w, G, glist, att_e)
     elif type == "calendar":
         tl = np.unique(t)
         tl = tl[tl >= group.min()]
         sets = [np.flatnonzero((t == tt) & post) for tt in tl]
-        att_e, se_e, F, crit = components(sets, use_wif=True)
+        att_e, F = components(sets, use_wif=True)
         egt = tl
         overall = float(att_e.mean())
         f_all = F @ np.full(len(tl), 1 / len(tl))
@@ -232,14 +231,25 @@ def aggte(
             eseq = eseq[(eseq <= balance_e) & (eseq >= balance_e - maxT + minT)]
         eseq = eseq[(eseq >= min_e) & (eseq <= max_e)]
         sets = [np.flatnonzero((e_all == e) & include) for e in eseq]
-        att_e, se_e, F, crit = components(sets, use_wif=True)
+        att_e, F = components(sets, use_wif=True)
         egt = eseq
         epos = eseq >= 0
         overall = float(att_e[epos].mean())
         f_all = F[:, epos] @ np.full(epos.sum(), 1 / epos.sum())
-    overall_se = se_of(f_all)
-    if not overall_se > _TINY:
-        overall_se = np.nan
+    # standard errors: analytic sqrt(mean(IF^2)/n), or the multiplier bootstrap with common draws for the
+    # overall effect and every component (R draws afresh for each; the marginal distributions are the same)
+    cols = f_all[:, None] if F is None else np.column_stack([F, f_all])
+    crit = float(stats.norm.ppf(1 - alp_ / 2))
+    if s["bstrap"] or (s["cband"] and F is not None):
+        bs = multiplier_bootstrap(cols, s["biters"], alp_, s["seed"], d.unit_cluster)
+        if F is not None and s["cband"]:
+            c = sup_t_crit(bs.bres, bs.sigma, np.arange(F.shape[1]), alp_)
+            crit = c if np.isfinite(c) else crit
+    ses = bs.se if s["bstrap"] else np.sqrt(np.mean(cols**2, axis=0) / n)
+    ses = np.where(ses > _TINY, ses, np.nan)
+    overall_se = float(ses[-1])
+    if F is not None:
+        se_e = ses[:-1]
     return AggteResult(type=type, overall_att=overall, overall_se=overall_se, egt=egt, att_egt=att_e,
                        se_egt=se_e, crit_val_egt=crit, inf_overall=f_all, inf_egt=F, settings=s,
                        min_e=min_e, max_e=max_e, balance_e=balance_e)

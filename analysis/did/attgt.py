@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.did.drdid import PANEL, RC, DiDError, Logit, fit_logit
+from analysis.did.drdid import PANEL, RC, DiDError, panel_prep
 from analysis.did.inference import multiplier_bootstrap
 from analysis.did.results import ResultMixin, fmt_table, stars
 from analysis.matching.propensity import covariate_frame
@@ -68,7 +68,7 @@ class Design:
     unit_g: np.ndarray  # (n,) cohort per unit (0 = never treated)
     unit_w: np.ndarray  # (n,) sampling weight per unit
     unit_cluster: np.ndarray | None
-    Y: np.ndarray | None  # panel: (n, T)
+    Y: np.ndarray | None  # panel: (T, n)
     X: np.ndarray | None  # panel: (n, k) if invariant, else (T, n, k)
     x_invariant: bool
     row_unit: np.ndarray | None  # rcs: (rows,)
@@ -185,17 +185,26 @@ def prepare(
         warnings.warn(f"{table}: cohorts {no_pre.tolist()} have no pre-treatment period; their "
                       "post-treatment ATT(g,t) are not estimated", stacklevel=3)
 
-    # covariates: R model.matrix with treatment contrasts (first level of a factor is the reference)
-    if terms:
-        Xf = covariate_frame(df, terms, drop_first=True)
-        xnames = ["(Intercept)", *Xf.columns]
-        Xall = np.column_stack([np.ones(len(df)), Xf.to_numpy(float)])
-    else:
-        xnames = ["(Intercept)"]
-        Xall = np.ones((len(df), 1))
+    # covariates: R's model.matrix with treatment contrasts (a factor's first level is the reference).
+    # Non-constant columns are centred and scaled before estimation: every estimator here is invariant to
+    # an affine change of the covariates (same fitted scores and regressions), and standardised columns
+    # keep the normal equations well conditioned (birth years near 1960 and costs in KRW are not).
+    def design(frame: pd.DataFrame) -> np.ndarray:
+        if not terms:
+            return np.ones((len(frame), 1))
+        Xf = covariate_frame(frame, terms, drop_first=True).to_numpy(float)
+        return np.column_stack([np.ones(len(frame)), Xf])
+
+    def standardise(X: np.ndarray) -> np.ndarray:
+        mu, sd = X[:, 1:].mean(axis=0), X[:, 1:].std(axis=0)
+        sd = np.where(sd > 0, sd, 1.0)
+        X[:, 1:] = (X[:, 1:] - mu) / sd
+        return X
+
+    xnames = ["(Intercept)", *(covariate_frame(df.iloc[:50], terms, drop_first=True).columns if terms else [])]
     cl = df[clus[0]].to_numpy() if clus else None
     T = len(tlist)
-
+    rows_keep = np.ones(len(ids), bool)
     if panel:
         counts = pd.Series(ids).value_counts()
         complete = counts.index[counts.to_numpy() == T]
@@ -203,26 +212,30 @@ def prepare(
             if allow_unbalanced_panel:
                 panel = False  # R did: unbalanced panel through the repeated cross-section code
             else:
-                drop = ~np.isin(ids, complete.to_numpy())
-                excl["units not observed in every period (dropped to balance the panel)"] = int(
-                    len(counts) - len(complete))
-                warnings.warn(f"{table}: dropped {len(counts) - len(complete)} units not observed in every "
-                              "period (allow_unbalanced_panel=True keeps them)", stacklevel=3)
-                keep = ~drop
-                t, g, ids, y, w, Xall = t[keep], g[keep], ids[keep], y[keep], w[keep], Xall[keep]
-                cl = cl[keep] if cl is not None else None
+                rows_keep = np.isin(ids, complete.to_numpy())
+                n_drop = len(counts) - len(complete)
+                excl["units not observed in every period (dropped to balance the panel)"] = int(n_drop)
+                warnings.warn(f"{table}: dropped {n_drop} units not observed in every period "
+                              "(allow_unbalanced_panel=True keeps them)", stacklevel=3)
     if panel:
-        order = np.lexsort((t, ids))
-        n = len(ids) // T
-        Xp = Xall[order].reshape(n, T, -1)
-        inv = bool((Xp == Xp[:, :1, :]).all())
+        pos = np.flatnonzero(rows_keep)
+        order = pos[np.lexsort((t[pos], ids[pos]))]
+        n = len(order) // T
+        first = order[::T]
+        # covariates that do not vary within unit: one design row per unit (the memory-lean path)
+        inv = all((lambda a: bool((a == a[:, :1]).all()))(df[_var(v)].to_numpy()[order].reshape(n, T))
+                  for v in terms)
+        if inv:
+            X = standardise(design(df.iloc[first]))
+        else:  # time-varying covariates: R did uses the earlier period's values of each comparison
+            X = standardise(design(df.iloc[order])).reshape(n, T, -1).transpose(1, 0, 2).copy()
         return Design(
-            panel=True, tlist=tlist, glist=glist, unit_id=ids[order][::T], unit_g=g[order][::T],
-            unit_w=w[order][::T], unit_cluster=None if cl is None else cl[order][::T],
-            Y=y[order].reshape(n, T), X=Xp[:, 0, :] if inv else np.ascontiguousarray(Xp.transpose(1, 0, 2)),
-            x_invariant=inv, row_unit=None, row_t=None, row_y=None, row_X=None, row_w=None, xnames=xnames,
-            exclusions=excl,
+            panel=True, tlist=tlist, glist=glist, unit_id=ids[first], unit_g=g[first], unit_w=w[first],
+            unit_cluster=None if cl is None else cl[first], Y=np.ascontiguousarray(y[order].reshape(n, T).T),
+            X=X, x_invariant=inv, row_unit=None, row_t=None, row_y=None, row_X=None, row_w=None,
+            xnames=xnames, exclusions=excl,
         )
+    Xall = standardise(design(df))
     uid, row_unit = np.unique(ids, return_inverse=True)
     first_row = np.full(len(uid), -1)
     first_row[row_unit[::-1]] = np.arange(len(ids))[::-1]
@@ -271,11 +284,11 @@ def compute_cells(d: Design, est_method: str, control_group: str, anticipation: 
         raise DiDError(f"est_method={est_method!r}; allowed: {list(EST_METHODS)}")
     n = len(d.unit_id)
     specs = list(_cells(d, control_group, anticipation, base_period))
-    inf = np.zeros((n, len(specs)))
+    inf = np.zeros((len(specs), n))  # cells x units: each cell's row is contiguous
     att = np.full(len(specs), np.nan)
     cells: list[Cell] = []
     notes: list[str] = []
-    logits: dict = {}
+    preps: dict = {}
     tl = d.tlist
     for j, (g, ti, bi) in enumerate(specs):
         t_cur, t_base = int(tl[ti]), int(tl[bi])
@@ -292,28 +305,24 @@ def compute_cells(d: Design, est_method: str, control_group: str, anticipation: 
         cells.append(Cell(g, t_cur, t_base, post, int(G.sum()), int(C.sum())))
         if C.sum() == 0 or G.sum() == 0:
             notes.append(f"ATT({g},{t_cur}): no {'comparison' if G.sum() else 'treated'} units; not estimated")
-            inf[:, j] = np.nan
+            inf[j] = np.nan
             continue
         try:
             if d.panel:
-                sel = G | C
-                n1 = int(sel.sum())
-                X = d.X[sel] if d.x_invariant else d.X[min(ti, bi)][sel]
-                D = G[sel].astype(float)
-                w = d.unit_w[sel]
-                lg = None
-                if est_method != "reg":
-                    key = (g, C.tobytes() if not d.x_invariant else tuple(np.unique(d.unit_g[C])),
-                           None if d.x_invariant else min(ti, bi))
-                    lg = logits.get(key)
-                    if lg is None:
-                        lg = fit_logit(X, D, w / w.mean())
-                        logits[key] = lg
-                    if lg.ps.max() >= 0.999:
+                sel = np.flatnonzero(G | C)
+                n1 = len(sel)
+                xp = None if d.x_invariant else min(ti, bi)
+                key = (g, tuple(np.unique(d.unit_g[C])) if d.x_invariant else C.tobytes(), xp)
+                pp = preps.get(key)
+                if pp is None:
+                    X = d.X[sel] if d.x_invariant else d.X[xp][sel]
+                    pp = panel_prep(G[sel], X, d.unit_w[sel], est_method)
+                    if pp.logit is not None and pp.logit.ps.max() >= 0.999:
                         raise DiDError(f"overlap condition violated for group {g} in time period {t_cur}")
-                y_post, y_pre = d.Y[sel, ti], d.Y[sel, bi]
-                a, f = PANEL[est_method](y_post, y_pre, D, X, w, logit=lg)
-                inf[sel, j] = f * (n / n1)
+                    preps.clear()  # cells come cohort by cohort: keep one comparison set's prep at a time
+                    preps[key] = pp
+                a, f = PANEL[est_method](d.Y[ti][sel], d.Y[bi][sel], None, None, prep=pp)
+                inf[j, sel] = f * (n / n1)
             else:
                 rows = np.isin(d.row_t, (t_cur, t_base))
                 ug = d.unit_g[d.row_unit]
@@ -324,20 +333,20 @@ def compute_cells(d: Design, est_method: str, control_group: str, anticipation: 
                         ~Dr & ~postr).any():
                     notes.append(f"ATT({g},{t_cur}): a treated or comparison group is empty in period "
                                  f"{t_cur} or {t_base}; not estimated")
-                    inf[:, j] = np.nan
+                    inf[j] = np.nan
                     continue
                 n1 = int(rows.sum())
                 a, f = RC[est_method](d.row_y[rows], postr, Dr, d.row_X[rows], d.row_w[rows])
-                inf[:, j] = np.bincount(d.row_unit[rows], weights=f * (n / n1), minlength=n)
+                inf[j] = np.bincount(d.row_unit[rows], weights=f * (n / n1), minlength=n)
             att[j] = a
         except (DiDError, np.linalg.LinAlgError) as e:
             notes.append(f"ATT({g},{t_cur}): {e}; not estimated")
-            inf[:, j] = np.nan
+            inf[j] = np.nan
         if progress:
             print(f"  ATT({g},{t_cur}) = {att[j]:.4f}", flush=True)
     for note in notes:
         warnings.warn(note, stacklevel=3)
-    return cells, att, inf, notes
+    return cells, att, inf.T, notes  # units x cells (a Fortran-ordered view)
 
 
 @dataclass(frozen=True)

@@ -102,73 +102,121 @@ def _trim(ps: np.ndarray, D: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------- panel
+@dataclass(frozen=True)
+class PanelPrep:
+    """What the panel estimators need that does not depend on the outcome: normalised weights, the
+    propensity fit and its weights, and the comparison units' least-squares Gram matrix. ``att_gt`` builds
+    it once per (cohort, comparison set) and reuses it for every period.
+
+    Influence-function terms of the form ``ALR @ M`` (an n x k matrix times a k-vector) are computed as
+    ``residual_weights * (X @ (A^-1 M))``: the same numbers without forming n x k matrices."""
+
+    X: np.ndarray
+    D: np.ndarray
+    w: np.ndarray
+    n: int
+    w_ols: np.ndarray  # w * (1 - D)
+    xtwx_ols_inv: np.ndarray | None  # (X' diag(w_ols) X)^-1 (not for ipw)
+    logit: Logit | None
+    w_t: np.ndarray
+    w_c: np.ndarray | None
+
+
+def panel_prep(D: np.ndarray, X: np.ndarray, i_weights: np.ndarray | None, method: str,
+               logit: Logit | None = None) -> PanelPrep:
+    D = D.astype(float)
+    n = len(D)
+    w = _normalise(i_weights, n)
+    w_ols = w * (1 - D)
+    xtwx_inv = None
+    if method != "ipw":
+        xtwx = (X * w_ols[:, None]).T @ X
+        if w_ols.sum() == 0 or np.linalg.cond(xtwx) > 1 / np.finfo(float).eps:
+            raise DiDError("outcome regression design matrix is singular (too few comparison units for the "
+                           "covariates)")
+        xtwx_inv = np.linalg.inv(xtwx)
+    lg, w_t, w_c = None, w * D, None
+    if method != "reg":
+        lg = logit or fit_logit(X, D, w)
+        trim = _trim(lg.ps, D)
+        w_t = trim * w * D
+        w_c = trim * w * lg.ps * (1 - D) / (1 - lg.ps)
+    return PanelPrep(X=X, D=D, w=w, n=n, w_ols=w_ols, xtwx_ols_inv=xtwx_inv, logit=lg, w_t=w_t,
+                     w_c=w_c)
+
+
+def _ols_change(pp: PanelPrep, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Comparison-unit regression of the change: fitted values for all units and ``w_ols * residual``."""
+    beta = pp.xtwx_ols_inv @ (pp.X.T @ (pp.w_ols * dy))
+    out = pp.X @ beta
+    return out, pp.w_ols * (dy - out)
+
+
+def _alr_dot(X: np.ndarray, resid_w: np.ndarray, ainv_n: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """``(resid_w * X) @ ainv_n @ M`` as ``resid_w * (X @ (ainv_n @ M))``."""
+    return resid_w * (X @ (ainv_n @ M))
+
+
 def drdid_panel(
     y1: np.ndarray, y0: np.ndarray, D: np.ndarray, covariates: np.ndarray, i_weights: np.ndarray | None = None,
-    logit: Logit | None = None,
+    prep: PanelPrep | None = None,
 ) -> tuple[float, np.ndarray]:
     """Locally efficient doubly robust DiD with panel data (DRDID ``drdid_panel``).
 
-    ``logit`` may pass a propensity fit already made on the same ``D``, ``covariates`` and weights."""
-    X, D = covariates, D.astype(float)
-    n = len(D)
-    w = _normalise(i_weights, n)
+    ``prep`` may pass ``panel_prep(D, covariates, i_weights, "dr")`` made once for several outcomes."""
+    pp = prep or panel_prep(D, covariates, i_weights, "dr")
+    X, D, w, n = pp.X, pp.D, pp.w, pp.n
     dy = y1 - y0
-    lg = logit or fit_logit(X, D, w)
-    ps = lg.ps
-    trim = _trim(ps, D)
-    out, alr_ols = _wls(X, dy, w, 1 - D, n)
-    w_t = trim * w * D
-    w_c = trim * w * ps * (1 - D) / (1 - ps)
+    out, ols_rw = _ols_change(pp, dy)
+    ainv = pp.xtwx_ols_inv * n
     r = dy - out
-    eta_t = np.mean(w_t * r) / np.mean(w_t)
-    eta_c = np.mean(w_c * r) / np.mean(w_c)
-    alr_ps = (X * (w * (D - ps))[:, None]) @ lg.hessian_inv_n
-    inf_t = (w_t * r - w_t * eta_t - alr_ols @ np.mean(w_t[:, None] * X, axis=0)) / np.mean(w_t)
-    M2 = np.mean((w_c * (r - eta_c))[:, None] * X, axis=0)
-    M3 = np.mean(w_c[:, None] * X, axis=0)
-    inf_c = (w_c * r - w_c * eta_c + alr_ps @ M2 - alr_ols @ M3) / np.mean(w_c)
+    w_t, w_c, ps = pp.w_t, pp.w_c, pp.logit.ps
+    mt, mc = np.mean(w_t), np.mean(w_c)
+    eta_t = np.mean(w_t * r) / mt
+    eta_c = np.mean(w_c * r) / mc
+    M1 = X.T @ w_t / n
+    M2 = X.T @ (w_c * (r - eta_c)) / n
+    M3 = X.T @ w_c / n
+    inf_t = (w_t * (r - eta_t) - _alr_dot(X, ols_rw, ainv, M1)) / mt
+    inf_c = (w_c * (r - eta_c) + _alr_dot(X, w * (D - ps), pp.logit.hessian_inv_n, M2)
+             - _alr_dot(X, ols_rw, ainv, M3)) / mc
     return float(eta_t - eta_c), inf_t - inf_c
 
 
 def reg_did_panel(
     y1: np.ndarray, y0: np.ndarray, D: np.ndarray, covariates: np.ndarray, i_weights: np.ndarray | None = None,
-    logit: Logit | None = None,
+    prep: PanelPrep | None = None,
 ) -> tuple[float, np.ndarray]:
     """Outcome-regression DiD with panel data (DRDID ``reg_did_panel``; Heckman, Ichimura, Todd 1997)."""
-    X, D = covariates, D.astype(float)
-    n = len(D)
-    w = _normalise(i_weights, n)
+    pp = prep or panel_prep(D, covariates, i_weights, "reg")
+    X, n = pp.X, pp.n
     dy = y1 - y0
-    out, alr_ols = _wls(X, dy, w, 1 - D, n)
-    w_t = w * D
-    eta_t = np.mean(w_t * dy) / np.mean(w_t)
-    eta_c = np.mean(w_t * out) / np.mean(w_t)
-    inf_t = (w_t * dy - w_t * eta_t) / np.mean(w_t)
-    inf_c = (w_t * out - w_t * eta_c + alr_ols @ np.mean(w_t[:, None] * X, axis=0)) / np.mean(w_t)
+    out, ols_rw = _ols_change(pp, dy)
+    w_t = pp.w * pp.D
+    mt = np.mean(w_t)
+    eta_t = np.mean(w_t * dy) / mt
+    eta_c = np.mean(w_t * out) / mt
+    inf_t = w_t * (dy - eta_t) / mt
+    inf_c = (w_t * (out - eta_c) + _alr_dot(X, ols_rw, pp.xtwx_ols_inv * n, X.T @ w_t / n)) / mt
     return float(eta_t - eta_c), inf_t - inf_c
 
 
 def std_ipw_did_panel(
     y1: np.ndarray, y0: np.ndarray, D: np.ndarray, covariates: np.ndarray, i_weights: np.ndarray | None = None,
-    logit: Logit | None = None,
+    prep: PanelPrep | None = None,
 ) -> tuple[float, np.ndarray]:
     """Normalised (Hajek) inverse-probability-weighted DiD with panel data (DRDID ``std_ipw_did_panel``;
     Abadie 2005)."""
-    X, D = covariates, D.astype(float)
-    n = len(D)
-    w = _normalise(i_weights, n)
+    pp = prep or panel_prep(D, covariates, i_weights, "ipw")
+    X, D, w, n = pp.X, pp.D, pp.w, pp.n
     dy = y1 - y0
-    lg = logit or fit_logit(X, D, w)
-    ps = lg.ps
-    trim = _trim(ps, D)
-    w_t = trim * w * D
-    w_c = trim * w * ps * (1 - D) / (1 - ps)
-    eta_t = np.mean(w_t * dy) / np.mean(w_t)
-    eta_c = np.mean(w_c * dy) / np.mean(w_c)
-    alr_ps = (X * (w * (D - ps))[:, None]) @ lg.hessian_inv_n
-    inf_t = (w_t * dy - w_t * eta_t) / np.mean(w_t)
-    M2 = np.mean((w_c * (dy - eta_c))[:, None] * X, axis=0)
-    inf_c = (w_c * dy - w_c * eta_c + alr_ps @ M2) / np.mean(w_c)
+    w_t, w_c, ps = pp.w_t, pp.w_c, pp.logit.ps
+    mt, mc = np.mean(w_t), np.mean(w_c)
+    eta_t = np.mean(w_t * dy) / mt
+    eta_c = np.mean(w_c * dy) / mc
+    M2 = X.T @ (w_c * (dy - eta_c)) / n
+    inf_t = w_t * (dy - eta_t) / mt
+    inf_c = (w_c * (dy - eta_c) + _alr_dot(X, w * (D - ps), pp.logit.hessian_inv_n, M2)) / mc
     return float(eta_t - eta_c), inf_t - inf_c
 
 

@@ -25,8 +25,9 @@ _BLOCK = 1 << 16
 @dataclass(frozen=True)
 class Bootstrap:
     se: np.ndarray  # per column (NaN where degenerate)
-    crit_val: float
-    bres: np.ndarray  # biters x columns
+    crit_val: float  # uniform band over all columns
+    bres: np.ndarray  # biters x columns (sqrt(n) * mean of weighted IF)
+    sigma: np.ndarray  # per column, bootstrap IQR-based scale
 
 
 def rademacher_draws(M: np.ndarray, biters: int, seed: int) -> np.ndarray:
@@ -65,12 +66,22 @@ def multiplier_bootstrap(
         q = np.quantile(bres[:, nondeg], [0.25, 0.75], axis=0, method="inverted_cdf")
         sigma[nondeg] = (q[1] - q[0]) / (stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
     sigma[~(sigma > _TINY)] = np.nan
-    crit = np.nan
-    good = np.isfinite(sigma)
-    if good.any():
-        bT = np.max(np.abs(bres[:, good] / sigma[good]), axis=1)
-        bT = bT[np.isfinite(bT)]
-        crit = float(np.quantile(bT, 1 - alp, method="inverted_cdf"))
     se = np.full(k, np.nan)
     se[np.flatnonzero(ok)] = sigma / np.sqrt(m)
-    return Bootstrap(se=se, crit_val=crit, bres=bres)
+    full_sigma = np.full(k, np.nan)
+    full_sigma[np.flatnonzero(ok)] = sigma
+    full_bres = np.full((biters, k), np.nan)
+    full_bres[:, ok] = bres
+    return Bootstrap(se=se, crit_val=sup_t_crit(full_bres, full_sigma, np.arange(k), alp), bres=full_bres,
+                     sigma=full_sigma)
+
+
+def sup_t_crit(bres: np.ndarray, sigma: np.ndarray, cols: np.ndarray, alp: float) -> float:
+    """``1 - alp`` quantile (type 1) of ``max_{j in cols} |bres_j / sigma_j|`` over draws: the critical
+    value of a uniform band over ``cols``; NaN when no column is usable."""
+    good = [j for j in cols if np.isfinite(sigma[j])]
+    if not good:
+        return float("nan")
+    bT = np.max(np.abs(bres[:, good] / sigma[good]), axis=1)
+    bT = bT[np.isfinite(bT)]
+    return float(np.quantile(bT, 1 - alp, method="inverted_cdf"))

@@ -1,0 +1,534 @@
+"""Two-way fixed effects (TWFE) DiD: the familiar, and under staggered adoption with heterogeneous effects
+biased, benchmark for ``att_gt``; with the negative-weight diagnostic of de Chaisemartin and
+D'Haultfoeuille (2020).
+
+``twfe`` regresses the outcome on unit and period effects and either the treatment indicator
+``D_it = 1(g_i > 0 and t >= g_i)`` (static) or relative-time indicators ``e = t - g_i`` (event study,
+reference ``e = -1``, end points binned), with ``linearmodels.PanelOLS`` and standard errors clustered by
+unit. Arguments follow R ``did`` (``yname, tname, idname, gname``; ``gname`` 0 = never treated).
+
+``negative_weights`` decomposes the static coefficient: ``beta = sum over treated (i,t) of w_it TE_it``
+with ``w_it = W_it eps_it / sum_{D=1} W eps``, ``eps`` the residual of ``D`` on unit and period effects in
+the regression's sample (``W`` the sampling weight, 1 by default). Some ``w_it`` are negative when late
+periods of early cohorts act as controls; ``sigma_fe`` is the smallest standard deviation of the
+treatment effects across treated observations under which ``beta`` and the average treatment effect on
+the treated could have opposite signs.
+
+Standard errors: ``cov_type="clustered", cluster_entity=True, debiased=True, group_debias=True``, i.e.
+the cluster-robust covariance scaled by ``G/(G-1) * (n-1)/(n-K)`` with K counting the coefficients and
+*all* fixed effects (PanelOLS counts both effects when there are two). This equals an OLS with unit and
+period dummies and ``cov_type="cluster"`` in statsmodels (and Stata ``regress ..., vce(cluster id)``).
+R ``fixest`` and Stata ``reghdfe`` do not count unit effects nested in the unit clusters, so their
+standard errors are smaller by about ``sqrt((n-K)/(n-K+N_units))``, noticeable in short panels.
+p-values and intervals use the normal distribution, like every result of ``analysis.did``.
+
+References: de Chaisemartin, C. and D'Haultfoeuille, X. (2020). Two-way fixed effects estimators with
+heterogeneous treatment effects. American Economic Review 110(9), 2964-2996. Goodman-Bacon, A. (2021).
+Difference-in-differences with variation in treatment timing. Journal of Econometrics 225(2), 254-277.
+Sun, L. and Abraham, S. (2021). Estimating dynamic treatment effects in event studies with heterogeneous
+treatment effects. Journal of Econometrics 225(2), 175-199 (for the event-study bias).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+from linearmodels import PanelOLS
+from linearmodels.panel.utility import AbsorbingEffectError
+
+from analysis.did.drdid import DiDError
+from analysis.did.results import ResultMixin, fmt_table, stars
+
+REFERENCE_DCDH = (
+    "de Chaisemartin, Clement and Xavier D'Haultfoeuille. \"Two-Way Fixed Effects Estimators with "
+    "Heterogeneous Treatment Effects.\" American Economic Review, Vol. 110, No. 9, pp. 2964-2996, 2020."
+)
+COV_NOTE = ("clustered by unit; small-sample factor G/(G-1)*(n-1)/(n-K), K counting all fixed effects "
+            "(as statsmodels OLS with dummies, cov_type='cluster')")
+
+
+# ------------------------------------------------------------------------------------------ data
+@dataclass(frozen=True)
+class TwfeData:
+    """The regression sample, sorted by (unit, period), after checks and reported exclusions."""
+
+    frame: pd.DataFrame  # columns i, t, g, y, w, D (one row per unit and period)
+    names: dict  # idname, tname, gname, yname, weightsname
+    exclusions: dict = field(default_factory=dict)
+
+
+def _int_column(s: pd.Series, table: str, name: str) -> np.ndarray:
+    v = pd.to_numeric(s, errors="coerce").to_numpy(float)
+    bad = ~np.isfinite(v) | (v != np.round(v))
+    if bad.any():
+        rows = s.index[np.flatnonzero(bad)[:5]].tolist()
+        raise DiDError(f"{table}: column {name!r} must hold whole numbers; {int(bad.sum())} rows do not "
+                       f"(first rows {rows})")
+    return v.astype(np.int64)  # int64 always: small integer dtypes overflow in t - g
+
+
+def prepare_twfe(
+    data: pd.DataFrame, yname: str, tname: str, idname: str, gname: str, weightsname: str | None = None,
+    table: str = "data",
+) -> TwfeData:
+    """Check the data and lay out the regression sample; every dropped row is counted in ``exclusions``.
+
+    Rows with a missing value in a needed column are dropped and counted by column (a warning says so).
+    Duplicate (idname, tname) pairs, a ``gname`` (or weight) that varies within a unit, negative cohorts or
+    weights and a non-numeric outcome raise ``DiDError`` naming the table, the column and example ids."""
+    needed = list(dict.fromkeys(c for c in (idname, tname, gname, yname, weightsname) if c))
+    missing_cols = [c for c in needed if c not in data.columns]
+    if missing_cols:
+        raise DiDError(f"{table}: no column(s) {missing_cols}; columns are {list(data.columns)[:30]}")
+    df = data[needed]
+    excl: dict[str, int] = {}
+    na = df.isna()
+    if na.to_numpy().any():
+        for c in needed:
+            if na[c].any():
+                excl[f"rows with missing {c}"] = int(na[c].sum())
+        warnings.warn(f"{table}: dropped {int(na.any(axis=1).sum())} rows with missing values ({excl})",
+                      stacklevel=3)
+        df = df[~na.any(axis=1).to_numpy()]
+    if df.empty:
+        raise DiDError(f"{table}: no rows left after dropping missing values")
+    ids = _int_column(df[idname], table, idname)
+    t = _int_column(df[tname], table, tname)
+    g = _int_column(df[gname], table, gname)
+    if (g < 0).any():
+        raise DiDError(f"{table}: {gname!r} must be 0 (never treated) or the first treated period; "
+                       f"{int((g < 0).sum())} rows are negative")
+    y = pd.to_numeric(df[yname], errors="coerce").to_numpy(float)
+    if not np.isfinite(y).all():
+        raise DiDError(f"{table}: outcome {yname!r} is not numeric/finite in {int((~np.isfinite(y)).sum())} "
+                       "rows")
+    if weightsname:
+        w = pd.to_numeric(df[weightsname], errors="coerce").to_numpy(float)
+        if not np.isfinite(w).all() or (w <= 0).any():
+            raise DiDError(f"{table}: weights {weightsname!r} must be positive and finite; "
+                           f"{int((~np.isfinite(w) | (w <= 0)).sum())} rows are not")
+    else:
+        w = np.ones(len(df))
+    order = np.lexsort((t, ids))
+    ids, t, g, y, w = ids[order], t[order], g[order], y[order], w[order]
+    same = ids[1:] == ids[:-1]
+    dup = same & (t[1:] == t[:-1])
+    if dup.any():
+        bad = np.unique(ids[1:][dup])
+        raise DiDError(f"{table}: {int(dup.sum()) + len(bad)} rows share an ({idname}, {tname}) pair "
+                       f"({len(bad)} units, e.g. {idname}={bad[:5].tolist()}); keep one row per unit and "
+                       "period")
+    for name, v in ((gname, g), (weightsname, w)):
+        change = same & (v[1:] != v[:-1])
+        if name and change.any():
+            bad = np.unique(ids[1:][change])
+            what = ("varies within unit (a treatment that switches off or restarts is not staggered "
+                    "adoption; gname must be the unit's first treated period, 0 if never)"
+                    if name == gname else "varies within unit; use one weight per unit")
+            raise DiDError(f"{table}: column {name!r} {what}: {len(bad)} units, e.g. "
+                           f"{idname}={bad[:5].tolist()}")
+    frame = pd.DataFrame({"i": ids, "t": t, "g": g, "y": y, "w": w,
+                          "D": ((g > 0) & (t >= g)).astype(float)})
+    names = {"idname": idname, "tname": tname, "gname": gname, "yname": yname, "weightsname": weightsname}
+    return TwfeData(frame=frame, names=names, exclusions=excl)
+
+
+def _codes(v: np.ndarray) -> tuple[np.ndarray, int]:
+    u, inv = np.unique(v, return_inverse=True)
+    return inv, len(u)
+
+
+def twoway_residual(x: np.ndarray, unit: np.ndarray, period: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Residual of ``x`` from a (``w``-weighted) least-squares regression on unit and period effects.
+
+    Exact for unbalanced panels: unit effects are partialled out by within-unit demeaning (Frisch-Waugh-
+    Lovell) and the period effects solved from their T x T normal equations built from group sums, so no
+    n x T dummy matrix is formed."""
+    ui, nu = _codes(unit)
+    pi, T = _codes(period)
+    wu = np.bincount(ui, w, nu)
+    xd = x - (np.bincount(ui, w * x, nu) / wu)[ui]  # x demeaned within unit
+    A = np.zeros((nu, T))
+    np.add.at(A, (ui, pi), w)  # weight of unit u in period p
+    # Z = period dummies; Zd = Z demeaned within unit: Zd'WZd = diag(W_p) - A' diag(1/W_u) A
+    M = np.diag(np.bincount(pi, w, T)) - A.T @ (A / wu[:, None])
+    b = np.bincount(pi, w * xd, T)  # Zd'W xd = Z'W xd (xd is orthogonal to unit dummies)
+    gam = np.linalg.lstsq(M[1:, 1:], b[1:], rcond=None)[0]  # first period is the reference
+    gam = np.concatenate([[0.0], gam])
+    zg = gam[pi] - (A @ gam / wu)[ui]  # Zd @ gam
+    return xd - zg
+
+
+# ------------------------------------------------------------------------------- negative weights
+@dataclass(frozen=True)
+class NegativeWeightsResult:
+    """de Chaisemartin-D'Haultfoeuille decomposition of the static TWFE coefficient.
+
+    ``weights`` has one row per treated observation (unit, period, cohort, ``weight``), the weights summing
+    to one; ``cells`` sums them by (cohort g, period t) with the number of treated observations. ``beta``
+    is ``sum(W eps y) / sum(W eps D)``, the static TWFE coefficient computed from the weights (equal to the
+    regression's up to rounding); ``exclusions`` counts the dropped rows. ``sd_w`` is the population
+    standard deviation of the weights normalised to mean one over the treated observations (the paper's
+    ``sigma(w)``, sampling-weighted), and ``sigma_fe = |beta| / sd_w``."""
+
+    weights: pd.DataFrame
+    cells: pd.DataFrame
+    beta: float
+    n_treated: int
+    n_negative: int
+    share_negative: float
+    sum_negative: float
+    sum_positive: float
+    sd_w: float
+    sigma_fe: float
+    exclusions: dict = field(default_factory=dict)
+    call: str = ""
+
+    def summary(self) -> str:
+        neg = self.cells[self.cells["weight"] < 0]
+        lines = [
+            "Negative weights (de Chaisemartin and D'Haultfoeuille 2020):",
+            f"  the static TWFE coefficient {self.beta:.4f} is a weighted sum of the effects of "
+            f"{self.n_treated} treated observations;",
+            f"  {self.n_negative} ({100 * self.share_negative:.1f}%) have a negative weight; sum of negative "
+            f"weights {self.sum_negative:.4f}, of positive weights {self.sum_positive:.4f}.",
+            f"  sigma_fe = {self.sigma_fe:.4f}: effects with a standard deviation across treated observations "
+            "this small",
+            "  are compatible with an average effect on the treated of the opposite sign (or zero).",
+        ]
+        if len(neg):
+            cells = ", ".join(f"(g={g}, t={t})" for g, t in zip(neg["g"].head(8), neg["t"].head(8), strict=True))
+            more = f" and {len(neg) - 8} more" if len(neg) > 8 else ""
+            lines.append(f"  Cells with negative total weight: {cells}{more}.")
+        if self.call and self.exclusions:
+            lines.append("  Exclusions: " + "; ".join(f"{k}: {v}" for k, v in self.exclusions.items()))
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{self.summary()}</pre>"
+
+
+def _negative_weights(d: TwfeData) -> NegativeWeightsResult:
+    f = d.frame
+    if not (f["D"] > 0).any():
+        raise DiDError(f"no treated observation (no row with {d.names['gname']} > 0 and "
+                       f"{d.names['tname']} >= {d.names['gname']})")
+    w = f["w"].to_numpy()
+    D = f["D"].to_numpy()
+    eps = twoway_residual(D, f["i"].to_numpy(), f["t"].to_numpy(), w)
+    den = float(np.sum(w * eps * D))
+    if abs(den) < 1e-12 * max(1.0, float(np.sum(w * D))):
+        raise DiDError("the treatment is collinear with the unit and period effects (every treated unit is "
+                       "treated in all its observed periods, or no comparison); TWFE is not identified")
+    beta = float(np.sum(w * eps * f["y"].to_numpy()) / den)
+    tr = D > 0
+    om = (w * eps)[tr] / den
+    wt = w[tr]
+    # the paper's weights: normalised to mean one under the distribution of the treated observations
+    wn = om * wt.sum() / wt
+    sd_w = float(np.sqrt(np.sum(wt * (wn - 1.0) ** 2) / wt.sum()))
+    n = d.names
+    obs = pd.DataFrame({n["idname"]: f["i"].to_numpy()[tr], n["tname"]: f["t"].to_numpy()[tr],
+                        n["gname"]: f["g"].to_numpy()[tr], "weight": om})
+    cells = (pd.DataFrame({"g": obs[n["gname"]], "t": obs[n["tname"]], "weight": om})
+             .groupby(["g", "t"], as_index=False).agg(weight=("weight", "sum"), n_obs=("weight", "size")))
+    n_neg = int((om < 0).sum())
+    return NegativeWeightsResult(
+        weights=obs, cells=cells, beta=beta, n_treated=int(tr.sum()), n_negative=n_neg,
+        share_negative=n_neg / int(tr.sum()), sum_negative=float(om[om < 0].sum()),
+        sum_positive=float(om[om > 0].sum()), sd_w=sd_w, sigma_fe=abs(beta) / sd_w if sd_w > 0 else np.inf,
+        exclusions=dict(d.exclusions))
+
+
+def negative_weights(
+    data: pd.DataFrame,
+    yname: str,
+    tname: str,
+    idname: str,
+    gname: str,
+    *,
+    weightsname: str | None = None,
+    table: str = "data",
+) -> NegativeWeightsResult:
+    """Weights of the static TWFE coefficient on the treated observations' effects (dCDH 2020, Theorem 1).
+
+    The static TWFE coefficient satisfies ``beta = sum_{D_it=1} w_it TE_it`` (under parallel trends) with
+    ``w_it = W_it eps_it / sum_{D=1} W eps``, where ``eps`` is the residual of ``D_it`` on unit and period
+    effects in the regression sample (rows with a missing value dropped and reported, as in ``twfe``).
+
+    Parameters
+    ----------
+    data : DataFrame, one row per unit and period (unbalanced panels allowed).
+    yname, tname, idname, gname : outcome, period, unit id and first treated period (0 = never treated).
+    weightsname : optional sampling weight, constant within unit.
+    table : name of ``data`` in error messages.
+
+    Returns
+    -------
+    NegativeWeightsResult
+        Weights per treated observation and per (cohort, period) cell, the number, share and sum of the
+        negative weights, ``sd_w`` and the robustness measure ``sigma_fe = |beta| / sd_w``.
+
+    References
+    ----------
+    de Chaisemartin, C. and D'Haultfoeuille, X. (2020). Two-way fixed effects estimators with heterogeneous
+    treatment effects. American Economic Review 110(9), 2964-2996 (Theorem 1 and Corollary 1).
+    """
+    d = prepare_twfe(data, yname, tname, idname, gname, weightsname, table)
+    res = _negative_weights(d)
+    call = (f"negative_weights(yname = {yname!r}, tname = {tname!r}, idname = {idname!r}, gname = {gname!r}, "
+            f"weightsname = {weightsname!r})")
+    return replace(res, call=call)
+
+
+# ------------------------------------------------------------------------------------------- TWFE
+def event_terms(leads: int, lags: int) -> list[tuple[int, str]]:
+    """(binned relative time, term name) of the event-study indicators, reference e = -1 left out."""
+    out = []
+    for k in range(-leads, lags + 1):
+        if k == -1:
+            continue
+        name = f"e<=-{leads}" if k == -leads else f"e>={lags}" if k == lags else f"e={k}"
+        out.append((k, name))
+    return out
+
+
+@dataclass(frozen=True)
+class TwfeResult(ResultMixin):
+    """Two-way fixed effects estimates: ``params``/``std_errors``/``cov`` labelled by term (``"D"`` or
+    ``"e<=-4"``, ``"e=-3"``, ..., ``"e>=4"``), ``nobs``, ``n_units``, ``exclusions``, ``tidy()``,
+    ``conf_int()``, ``summary()`` and, for the event study, ``plot()``. ``negative_weights`` is the dCDH
+    diagnostic (static model only) and ``term_obs`` the number of treated observations behind each term."""
+
+    call: str
+    terms: tuple[str, ...]
+    coef: np.ndarray
+    se: np.ndarray
+    V: np.ndarray
+    nobs: int
+    n_units: int
+    n_periods: int
+    n_clusters: int
+    event_study: bool
+    leads: int
+    lags: int
+    settings: dict
+    exclusions: dict
+    term_obs: dict
+    negative_weights: NegativeWeightsResult | None
+    notes: tuple[str, ...]
+
+    @property
+    def params(self) -> pd.Series:
+        return pd.Series(self.coef, index=pd.Index(self.terms, name="term"), name="estimate")
+
+    @property
+    def std_errors(self) -> pd.Series:
+        return pd.Series(self.se, index=pd.Index(self.terms, name="term"), name="std_error")
+
+    @property
+    def cov(self) -> pd.DataFrame:
+        return pd.DataFrame(self.V, index=list(self.terms), columns=list(self.terms))
+
+    def event_time(self) -> pd.Series:
+        """Relative time of each event-study term (bins at their end point), indexed by term."""
+        if not self.event_study:
+            raise DiDError("the static model has no event-time terms; fit with event_study=True")
+        m = dict((n, k) for k, n in event_terms(self.leads, self.lags))
+        return pd.Series([m[t] for t in self.terms], index=pd.Index(self.terms, name="term"), name="e")
+
+    def tidy(self, level: float = 0.95) -> pd.DataFrame:
+        """Long frame ``term, estimate, std_error, statistic, p_value, conf_low, conf_high, n_obs``
+        (``event_time`` too for the event study); ``n_obs`` counts the treated observations of a term."""
+        t = super().tidy(level)
+        if self.event_study:
+            t.insert(1, "event_time", self.event_time().to_numpy())
+        t["n_obs"] = [self.term_obs.get(x, 0) for x in self.terms]
+        return t
+
+    def summary(self) -> str:
+        ci = self.conf_int()
+        tab = pd.DataFrame({"Term": list(self.terms), "Estimate": self.coef, "Std. Error": self.se,
+                            "[95% Pointwise": ci["lower"].to_numpy(), "Conf. Int.]": ci["upper"].to_numpy(),
+                            "N treated obs": [self.term_obs.get(x, 0) for x in self.terms]})
+        tab[""] = stars(ci["lower"].reset_index(drop=True), ci["upper"].reset_index(drop=True)).to_numpy()
+        if self.event_study:
+            design = (f"Event study: indicators of e = t - g for treated units, reference e = -1 omitted, "
+                      f"end points binned (e <= -{self.leads}, e >= {self.lags}); never-treated units 0")
+        else:
+            design = "Static: D_it = 1(g_i > 0 and t >= g_i)"
+        lines = ["", "Call:", self.call, "",
+                 "Two-way fixed effects (unit and period effects; linearmodels PanelOLS)",
+                 f"Design: {design}",
+                 f"Standard errors: {COV_NOTE}; {self.n_clusters} clusters",
+                 f"Observations: {self.nobs},  Units: {self.n_units},  Periods: {self.n_periods}"
+                 + (f",  Weights: {self.settings['weightsname']}" if self.settings.get("weightsname") else ""),
+                 "", "Coefficients:", fmt_table(tab), "---",
+                 "Signif. codes: `*' confidence interval does not cover 0", ""]
+        if self.exclusions:
+            lines.append("Exclusions: " + "; ".join(f"{k}: {v}" for k, v in self.exclusions.items()))
+        if self.notes:
+            lines += ["Notes:", *("  " + n for n in self.notes)]
+        if self.negative_weights is not None:
+            lines += ["", self.negative_weights.summary(), "Reference: " + REFERENCE_DCDH]
+        lines += ["", "TWFE is biased under staggered adoption when effects vary across cohorts or with "
+                  "exposure; compare att_gt/aggte."]
+        return "\n".join(lines)
+
+    def plot(self, ax=None, level: float = 0.95):
+        """Event-study plot: estimates with pointwise ``level`` intervals by relative time, the reference
+        period e = -1 drawn at 0; bins are labelled ``e<=-L``/``e>=K``. Returns the matplotlib Figure."""
+        if not self.event_study:
+            raise DiDError("plot() draws the event study; fit twfe(..., event_study=True)")
+        import matplotlib.pyplot as plt
+
+        e = self.event_time().to_numpy()
+        ci = self.conf_int(level)
+        est, lo, hi = self.coef, ci["lower"].to_numpy(), ci["upper"].to_numpy()
+        fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 3.5))
+        for mask, colour, label in ((e < 0, "0.45", "pre-treatment"), (e >= 0, "C3", "post-treatment")):
+            if mask.any():
+                ax.errorbar(e[mask], est[mask], yerr=[est[mask] - lo[mask], hi[mask] - est[mask]], fmt="o",
+                            color=colour, capsize=3, label=label)
+        ax.plot([-1], [0.0], marker="o", mfc="white", color="k", ls="none", label="reference (e = -1)")
+        ax.axhline(0, color="k", lw=0.8)
+        ax.axvline(-0.5, color="0.6", lw=0.8, ls="--")
+        ticks = np.concatenate([e, [-1]])
+        labels = [*(t.replace("e=", "").replace("e", "") for t in self.terms), "-1"]
+        ax.set_xticks(ticks, labels)
+        ax.set_xlabel("periods relative to treatment (e = t - g)")
+        ax.set_ylabel("TWFE estimate")
+        ax.set_title(f"TWFE event study ({round(100 * level)}% pointwise intervals, clustered by unit)",
+                     fontsize=10)
+        ax.legend(frameon=False, fontsize=8)
+        fig.tight_layout()
+        return fig
+
+
+def twfe(
+    data: pd.DataFrame,
+    yname: str,
+    tname: str,
+    idname: str,
+    gname: str,
+    *,
+    event_study: bool = False,
+    leads: int = 4,
+    lags: int = 4,
+    weightsname: str | None = None,
+    table: str = "data",
+) -> TwfeResult:
+    """Two-way fixed effects regression for staggered adoption (static or event study).
+
+    Static: ``y_it = a_i + l_t + b D_it + e_it`` with ``D_it = 1(g_i > 0 and t >= g_i)``. Event study:
+    ``y_it = a_i + l_t + sum_k b_k 1(g_i > 0, e_it = k) + e_it`` with ``e_it = t - g_i``, k from ``-leads``
+    to ``lags`` without the reference -1, ``e <= -leads`` and ``e >= lags`` pooled into one indicator each
+    (terms ``"e<=-{leads}"`` and ``"e>={lags}"``); never-treated units have all indicators 0. Estimated by
+    ``linearmodels.PanelOLS(entity_effects=True, time_effects=True)`` with standard errors clustered by
+    unit (see the module docstring for the small-sample factor). Unbalanced panels are fine.
+
+    Parameters
+    ----------
+    data : DataFrame, one row per unit and period.
+    yname : outcome column.
+    tname : period column (whole numbers).
+    idname : unit id column (whole numbers); the clusters.
+    gname : first treated period of the unit, 0 for never treated (R ``did``'s convention); constant
+        within unit.
+    event_study : fit relative-time indicators instead of ``D``.
+    leads : the lower bin is ``e <= -leads`` (>= 2, so that the bin excludes the reference -1).
+    lags : the upper bin is ``e >= lags`` (>= 0).
+    weightsname : optional sampling weight column (constant within unit); weighted least squares.
+    table : name of ``data`` in error messages.
+
+    Returns
+    -------
+    TwfeResult
+        With the negative-weight diagnostic (``negative_weights``, see ``negative_weights``) for the static model.
+
+    Raises
+    ------
+    DiDError
+        Duplicate (idname, tname) rows, a gname that varies within a unit, non-integer ids/periods/cohorts,
+        a term absorbed by the fixed effects, or no treated observation. Rows with missing values are
+        dropped and counted in ``exclusions`` (with a warning).
+
+    References
+    ----------
+    de Chaisemartin, C. and D'Haultfoeuille, X. (2020). American Economic Review 110(9), 2964-2996.
+    Sun, L. and Abraham, S. (2021). Journal of Econometrics 225(2), 175-199.
+    """
+    if event_study and (int(leads) != leads or int(lags) != lags or leads < 2 or lags < 0):
+        raise DiDError(f"leads={leads!r}, lags={lags!r}: need whole numbers with leads >= 2 (the bin "
+                       "e <= -leads must not contain the reference e = -1) and lags >= 0")
+    leads, lags = int(leads), int(lags)
+    d = prepare_twfe(data, yname, tname, idname, gname, weightsname, table)
+    f = d.frame
+    g, t = f["g"].to_numpy(), f["t"].to_numpy()
+    treated = g > 0
+    notes: list[str] = []
+    always = f.loc[treated, ["i", "t", "g"]].groupby("i").agg(t=("t", "min"), g=("g", "first"))
+    n_always = int((always["g"] <= always["t"]).sum())
+    if n_always:
+        notes.append(f"{n_always} units are treated in every period they are observed: their D is absorbed "
+                     "by the unit effects, they act as comparison units (R did drops them)")
+    if not treated.any():
+        raise DiDError(f"{table}: no treated unit ({gname!r} > 0)")
+    if (g == 0).sum() == 0:
+        notes.append("no never-treated units: identification comes from timing alone (early cohorts' late "
+                     "periods are controls for later cohorts)")
+
+    if event_study:
+        ebin = np.clip(t - g, -leads, lags)
+        cols, term_obs = {}, {}
+        for k, name in event_terms(leads, lags):
+            x = (treated & (ebin == k)).astype(float)
+            if x.sum() == 0:
+                notes.append(f"term {name} dropped: no treated observation at that relative time")
+                continue
+            cols[name] = x
+            term_obs[name] = int(x.sum())
+        if not cols:
+            raise DiDError(f"{table}: no event-study indicator has an observation")
+        X = pd.DataFrame(cols)
+        nw = None
+    else:
+        if f["D"].sum() == 0:
+            raise DiDError(f"{table}: no treated observation ({gname} > 0 and {tname} >= {gname})")
+        X = pd.DataFrame({"D": f["D"].to_numpy()})
+        term_obs = {"D": int(f["D"].sum())}
+        nw = _negative_weights(d)
+
+    idx = pd.MultiIndex.from_arrays([f["i"].to_numpy(), t], names=[idname, tname])
+    X.index = idx
+    y = pd.Series(f["y"].to_numpy(), index=idx, name=yname)
+    wts = pd.Series(f["w"].to_numpy(), index=idx) if weightsname else None
+    mod = PanelOLS(y, X, weights=wts, entity_effects=True, time_effects=True)
+    try:
+        fit = mod.fit(cov_type="clustered", cluster_entity=True, debiased=True, group_debias=True)
+    except AbsorbingEffectError as e:
+        raise DiDError(f"{table}: term(s) absorbed by the unit and period effects ({e}); with "
+                       "event_study=True and no never-treated units, bin more relative times (smaller "
+                       "leads/lags) or add never-treated units") from e
+    terms = tuple(X.columns)
+    if tuple(fit.params.index) != terms:
+        raise DiDError(f"{table}: PanelOLS dropped terms {sorted(set(terms) - set(fit.params.index))}")
+    if nw is not None and abs(nw.beta - float(fit.params["D"])) > 1e-6 * (1 + abs(nw.beta)):
+        notes.append(f"the dCDH decomposition gives {nw.beta:.6g}, the regression {float(fit.params['D']):.6g}"
+                     " (numerical issue: check the panel for disconnected units and periods)")
+    settings = {"yname": yname, "tname": tname, "idname": idname, "gname": gname, "event_study": event_study,
+                "leads": leads, "lags": lags, "weightsname": weightsname}
+    shown = {k: v for k, v in settings.items() if event_study or k not in ("leads", "lags")}
+    call = "twfe(" + ", ".join(f"{k} = {v!r}" for k, v in shown.items()) + ")"
+    return TwfeResult(
+        call=call, terms=terms, coef=fit.params.to_numpy(float), se=fit.std_errors.to_numpy(float),
+        V=fit.cov.to_numpy(float), nobs=int(fit.nobs), n_units=int(f["i"].nunique()),
+        n_periods=int(f["t"].nunique()), n_clusters=int(f["i"].nunique()), event_study=event_study,
+        leads=leads, lags=lags, settings=settings, exclusions=dict(d.exclusions), term_obs=term_obs,
+        negative_weights=nw, notes=tuple(notes))
