@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from linearmodels.panel import PanelOLS
 
 from analysis.did.drdid import DiDError
 from analysis.did.results import ResultMixin, fmt_table, normal_table
@@ -60,6 +59,40 @@ def _check(data: pd.DataFrame, cols: list[str], table: str) -> None:
         raise DiDError(f"{table}: no column(s) {miss}")
 
 
+def _demean(Z: np.ndarray, a: np.ndarray, b: np.ndarray, w: np.ndarray, tol: float = 1e-11) -> np.ndarray:
+    """Weighted within transformation for two sets of fixed effects (codes ``a``, ``b``) by alternating
+    projections (method of Guimaraes and Portugal 2010; exact at convergence for unbalanced data)."""
+    Z = Z.copy()
+    wa, wb = np.bincount(a, weights=w), np.bincount(b, weights=w)
+    scale = np.abs(Z).max(axis=0) + 1.0
+    for _ in range(10_000):
+        delta = 0.0
+        for codes, tot in ((a, wa), (b, wb)):
+            for j in range(Z.shape[1]):
+                m = np.bincount(codes, weights=w * Z[:, j]) / np.where(tot > 0, tot, 1.0)
+                Z[:, j] -= m[codes]
+                delta = max(delta, float(np.abs(m).max() / scale[j]))
+        if delta < tol:
+            return Z
+    raise DiDError("fixed-effect demeaning did not converge")
+
+
+def _fe_wls(y, regressors: dict, a, b, w, cluster) -> tuple[pd.Series, pd.Series]:
+    """WLS of ``y`` on ``regressors`` with two sets of fixed effects; cluster-robust SEs with the
+    G/(G-1) small-sample factor."""
+    names = list(regressors)
+    Z = _demean(np.column_stack([y, *regressors.values()]), a, b, w)
+    yd, X = Z[:, 0], Z[:, 1:]
+    XtWX = (X * w[:, None]).T @ X
+    beta = np.linalg.solve(XtWX, X.T @ (w * yd))
+    u = (w * (yd - X @ beta))[:, None] * X
+    uc = np.stack([np.bincount(cluster, weights=u[:, j]) for j in range(X.shape[1])], axis=1)
+    G = uc.shape[0]
+    bread = np.linalg.inv(XtWX)
+    V = bread @ (uc.T @ uc) @ bread * G / (G - 1)
+    return pd.Series(beta, index=names), pd.Series(np.sqrt(np.diag(V)), index=names)
+
+
 def stacked_did(
     stacked: pd.DataFrame,
     yname: str,
@@ -87,32 +120,24 @@ def stacked_did(
         d = d[~miss]
     if ref not in set(d.event_time):
         raise DiDError(f"{table}: reference event time {ref} has no rows with an observed {yname}")
-    unit = d["sub_experiment"].astype(np.int64) * 10**10 + d[idname].astype(np.int64)
-    idx = pd.MultiIndex.from_arrays([unit.to_numpy(), d[tname].astype(np.int64).to_numpy()], names=["unit", "t"])
-    y = pd.Series(d[yname].to_numpy(float), index=idx)
-    stack_year = pd.DataFrame({"stack_year": (d["sub_experiment"].astype(str) + ":" + d[tname].astype(str))
-                               .astype("category").cat.codes.to_numpy()}, index=idx)
-    w = pd.Series(d[weightsname].to_numpy(float), index=idx)
-    clusters = pd.DataFrame({"person": d[idname].to_numpy()}, index=idx)
+    unit = pd.factorize(d["sub_experiment"].astype(np.int64) * 10**10 + d[idname].astype(np.int64))[0]
+    stack_year = pd.factorize(d["sub_experiment"].astype(np.int64) * 10**4 + d[tname].astype(np.int64))[0]
+    w = d[weightsname].to_numpy(float)
     tr = d["treated"].to_numpy(float)
     e = d["event_time"].to_numpy()
-
-    def fit(X: pd.DataFrame):
-        m = PanelOLS(y, X, weights=w, entity_effects=True, other_effects=stack_year, check_rank=False,
-                     drop_absorbed=True)
-        return m.fit(cov_type="clustered", clusters=clusters)
-
-    static = fit(pd.DataFrame({"ATT": tr * (e >= 0)}, index=idx))
-    evs = sorted(set(e) - {ref})
-    dyn = fit(pd.DataFrame({f"e={k}": tr * (e == k) for k in evs}, index=idx))
-    params = pd.concat([static.params, dyn.params])
-    ses = pd.concat([static.std_errors, dyn.std_errors])
+    y = d[yname].to_numpy(float)
+    person = pd.factorize(d[idname])[0]
+    static = _fe_wls(y, {"ATT": tr * (e >= 0)}, unit, stack_year, w, person)
+    evs = sorted(set(e.tolist()) - {ref})
+    dyn = _fe_wls(y, {f"e={k}": tr * (e == k) for k in evs}, unit, stack_year, w, person)
+    params = pd.concat([static[0], dyn[0]])
+    ses = pd.concat([static[1], dyn[1]])
     persons = d.drop_duplicates(["sub_experiment", idname])
     return MatchedDiDResult(
         design="stacked matched DiD (risk-set sub-experiments; stack x person and stack x year effects; "
                "matching weights; SEs clustered by person)",
         call=f"stacked_did(stacked, yname={yname!r}, ref={ref})",
-        params=params, std_errors=ses, nobs=int(static.nobs),
+        params=params, std_errors=ses, nobs=len(y),
         n_treated=int((persons.treated == 1).sum()), n_control=int((persons.treated == 0).sum()),
         exclusions=excl,
     )
