@@ -33,13 +33,27 @@ $(PEERS): benchmarks/peers-requirements.txt
 	.venv-peers/bin/python -m pip install --quiet -r benchmarks/peers-requirements.txt
 	touch $(PEERS)
 
-# benchmarks, not tests: pipeline at 0.025/0.25/1.0 x Seoul, then matching side by side with peers
-bench: $(STAMP) $(PEERS)
+# the DiD peers (csdid, differences, moderndid) have their own environment; moderndid 0.4 needs Python 3.12+,
+# so it is built with the first Python >= 3.12 found (python3.13, python3.12, pyenv's), else $(PYTHON)
+# (and then moderndid is skipped: its requirement carries a python_version marker)
+DID_PEERS  := .venv-did-peers/.installed-stamp
+DID_PYTHON ?= $(shell for p in python3.13 python3.12 $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3; do \
+	$$p -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && echo $$p && break; done)
+$(DID_PEERS): benchmarks/did-peers-requirements.txt
+	$(or $(DID_PYTHON),$(PYTHON)) -m venv .venv-did-peers
+	.venv-did-peers/bin/python -m pip install --quiet --upgrade "pip>=24"
+	.venv-did-peers/bin/python -m pip install --quiet -r benchmarks/did-peers-requirements.txt
+	touch $(DID_PEERS)
+
+# benchmarks, not tests: pipeline at 0.025/0.25/1.0 x Seoul, then matching and staggered DiD side by side
+# with peers (bench_did.py --seoul adds the full-scale panel and our att_gt on it)
+bench: $(STAMP) $(PEERS) $(DID_PEERS)
 	$(BIN)/python benchmarks/run_benchmarks.py
 	$(BIN)/python benchmarks/bench_matching.py
+	$(BIN)/python benchmarks/bench_did.py
 
 clean:
-	rm -rf $(VENV) .venv-peers runs .pytest_cache
+	rm -rf $(VENV) .venv-peers .venv-did-peers runs .pytest_cache
 
 # regenerate the committed manifest of the default world (after a deliberate change to the generator)
 manifest: $(STAMP)

@@ -61,3 +61,30 @@ def noselection_world(tmp_path_factory):
     out = tmp_path_factory.mktemp("noselection_world")
     generate_world(out, scale=SMALL_SCALE * 5, seed=DEFAULT_SEED, scenario="no-selection", progress=False)
     return out
+
+
+def _link_and_panel(world, tmp_path_factory, name):
+    """Link a generated world with the test secret and build its panel; returns (panel, truth outcomes)."""
+    import pandas as pd
+
+    linked = tmp_path_factory.mktemp(f"{name}_linked")
+    os.environ["WRIST_LINKAGE_SECRET"] = TEST_SECRET
+    try:
+        secret = load_secret("WRIST_LINKAGE_SECRET")
+    finally:
+        del os.environ["WRIST_LINKAGE_SECRET"]
+    link_world(world, linked, LinkageConfig(), secret, seed=DEFAULT_SEED, progress=False)
+    panel, _ = build_panel_from_dir(linked / "linked", tmp_path_factory.mktemp(f"{name}_panel"), PanelConfig(),
+                                    progress=False)
+    truth = pd.read_parquet(linked / "truth" / "outcomes.parquet").rename(columns={"STUDY_ID": "study_id"})
+    return panel, truth
+
+
+@pytest.fixture(scope="session")
+def noselection_panel(noselection_world, tmp_path_factory):
+    return _link_and_panel(noselection_world, tmp_path_factory, "noselection")
+
+
+@pytest.fixture(scope="session")
+def null_panel(null_world, tmp_path_factory):
+    return _link_and_panel(null_world, tmp_path_factory, "null")

@@ -27,6 +27,7 @@ from statsmodels.stats.multitest import multipletests
 from analysis.config import StudyConfig
 from analysis.did.aggte import aggte
 from analysis.did.attgt import AttGtResult, att_gt
+from analysis.did.drdid import DiDError
 from analysis.did.stacked import did_2x2, stacked_did
 
 COLUMNS = ["outcome", "role", "design", "estimator", "aggregation", "term", "estimate", "std_error",
@@ -60,12 +61,12 @@ def cs_truth(res: AttGtResult, panel: pd.DataFrame, yname: str, te: pd.Series) -
     cell_mean = obs.groupby(["g", "year"]).te.mean()
     true_att = np.array([cell_mean.get((c.group, c.time), np.nan) for c in res.cells])
     fake = dataclasses.replace(res, att=np.where(np.isfinite(res.att), true_att, np.nan))
-    out = {("gt", (c.group, c.time)): v for c, v in zip(res.cells, true_att)}
+    out = {("gt", (c.group, c.time)): v for c, v in zip(res.cells, true_att, strict=False)}
     for typ in ("simple", "group", "dynamic"):
         ag = aggte(fake, type=typ, bstrap=False, cband=False, na_rm=True)
         out[(typ, "overall")] = ag.overall_att
         if ag.egt is not None:
-            for e, v in zip(ag.egt, ag.att_egt):
+            for e, v in zip(ag.egt, ag.att_egt, strict=False):
                 out[(typ, int(e))] = v
     return out
 
@@ -128,7 +129,12 @@ def estimate_all(
                                 aggregation=typ).assign(truth=t.truth.to_numpy(), n_treated=t.n_treated.to_numpy(),
                                                         n_control=n_c))
         if published is not None:
-            r = did_2x2(published, y)
+            try:
+                r = did_2x2(published, y)
+            except DiDError as e:  # reported, not dropped silently
+                excl["did_2x2"] = {"not estimated": str(e)}
+                r = None
+        if published is not None and r is not None:
             t = r.tidy(1 - dc.alp)
             truth_v = np.nan
             if te is not None:

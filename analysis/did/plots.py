@@ -22,7 +22,7 @@ def plot_att_gt(res, ax=None):
     t = res.tidy()
     groups = sorted(t.group.unique())
     fig, axes = plt.subplots(len(groups), 1, figsize=(7, 2.2 * len(groups)), sharex=True, squeeze=False)
-    for a, g in zip(axes[:, 0], groups):
+    for a, g in zip(axes[:, 0], groups, strict=False):
         s = t[t.group == g]
         _band(a, s.time.to_numpy(), s.estimate.to_numpy(), s.band_low.to_numpy(), s.band_high.to_numpy(),
               ~s.post.to_numpy())

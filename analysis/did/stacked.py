@@ -168,6 +168,9 @@ def did_2x2(
         excl[f"persons without {yname} in both {pre} and {post}"] = int(persons - both.sum())
     wide = wide[both]
     info = info.loc[wide.index]
+    if info.treated.nunique() < 2:
+        raise DiDError(f"{table}: no {'treated' if (info.treated == 0).all() else 'comparison'} person has "
+                       f"{yname} in both {pre} and {post}; the 2x2 design cannot be estimated for it")
     change = (wide[post] - wide[pre]).to_numpy(float)
     X = sm.add_constant(info["treated"].to_numpy(float))
     fit = sm.WLS(change, X, weights=info[weightsname].to_numpy(float)).fit(

@@ -1,0 +1,126 @@
+"""Truth recovery on the synthetic worlds: estimates against the exact sample truth (y1 - y0 of the same
+people and years, from the generator's truth tables). Coverage over many seeds is a benchmark
+(benchmarks/bench_did_coverage.py); here a few cells and one seed per world."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.config import StudyConfig
+from analysis.did import aggte, att_gt, stacked_did
+from analysis.did.outcomes import COLUMNS, cs_truth, estimate_all, truth_table
+from analysis.matching.riskset import published_design, riskset_match
+
+XF = "~ female + birth_year + disability + premium_decile + chronic_disease"
+
+
+def _cs(panel, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return att_gt(panel, y, "year", "study_id", "first_treat", XF, control_group="notyettreated",
+                      allow_unbalanced_panel=bool(panel[y].isna().any()), bstrap=False, cband=False,
+                      table="panel")
+
+
+def _simple(res):
+    return aggte(res, "simple", na_rm=True)
+
+
+def test_no_selection_cs_dr_covers_truth(noselection_panel):
+    panel, truth = noselection_panel
+    res = _cs(panel, "medical_cost")
+    tr = cs_truth(res, panel, "medical_cost", truth_table(truth, "medical_cost"))
+    s = _simple(res)
+    assert tr[("simple", "overall")] < -5_000  # the world has a real effect
+    assert abs(s.overall_att - tr[("simple", "overall")]) < 3 * s.overall_se
+    t = res.tidy()
+    post = t[t.post]
+    true_gt = np.array([tr[("gt", (g, tt))] for g, tt in zip(post.group, post.time, strict=False)])
+    covered = (post.conf_low <= true_gt) & (true_gt <= post.conf_high)
+    assert covered.mean() >= 0.75, (covered.mean(), len(covered))
+    pre = t[~t.post]
+    assert np.allclose([tr[("gt", (g, tt))] for g, tt in zip(pre.group, pre.time, strict=False)], 0)  # no effect before
+
+
+def test_no_selection_checkup_outcome_unbalanced_path(noselection_panel):
+    panel, truth = noselection_panel
+    res = _cs(panel, "sbp")
+    assert not res.design.panel  # biennial checkups: the unbalanced-panel path
+    assert res.exclusions["rows with missing sbp"] == int(panel.sbp.isna().sum())
+    assert res.nobs == panel.loc[panel.sbp.notna(), "study_id"].nunique()
+    tr = cs_truth(res, panel, "sbp", truth_table(truth, "sbp"))
+    assert tr[("simple", "overall")] < 0  # the program lowers blood pressure in this world
+    # Not asserted: closeness to the truth. On this world (0.02, seed 9988) the estimate is 3.05 SEs from
+    # the sample truth; the program changes who attends checkups, so the repeated-cross-section path's
+    # stationarity assumption fails for checkup outcomes. An open question recorded in the issue note.
+
+
+def test_no_selection_stacked_matched_covers_truth(noselection_panel):
+    panel, truth = noselection_panel
+    st = riskset_match(panel, ratio=2).data
+    r = stacked_did(st, "medical_cost")
+    te = truth_table(truth, "medical_cost")
+    tre = st[(st.treated == 1) & (st.event_time >= 0)]
+    true_att = float(te.reindex(pd.MultiIndex.from_frame(tre[["study_id", "year"]])).mean())
+    assert abs(r.params["ATT"] - true_att) < 3 * r.std_errors["ATT"], (r.params["ATT"], true_att)
+
+
+def test_null_world_negative_control_and_truth(null_panel):
+    """The null world keeps the default world's selection but has no effect at all; the negative control
+    is null under CS-DR."""
+    panel, truth = null_panel
+    for y in ("medical_cost", "injury_visits"):
+        assert np.all(truth_table(truth, y).to_numpy() == 0)
+    s = _simple(_cs(panel, "injury_visits"))
+    assert abs(s.overall_att) < 3 * s.overall_se, (s.overall_att, s.overall_se)
+
+
+@pytest.mark.xfail(strict=True, reason="open finding (issue 4 note): on the null world the cost designs are "
+                   "biased by selection: stacked matched DiD -98k (7 SEs), CS-DR with demographic covariates "
+                   "-57.5k (3.6 SEs); strict, so a fix makes this test fail until the mark is removed")
+def test_null_world_cost_designs_consistent_with_zero(null_panel):
+    panel, _ = null_panel
+    st = riskset_match(panel, ratio=2).data
+    r = stacked_did(st, "medical_cost")
+    s = _simple(_cs(panel, "medical_cost"))
+    assert abs(r.params["ATT"]) < 3 * r.std_errors["ATT"] and abs(s.overall_att) < 3 * s.overall_se
+
+
+def test_negative_control_null_in_default_world(default_panel, default_linked):
+    _, panel, _ = default_panel
+    truth = pd.read_parquet(default_linked[0] / "truth" / "outcomes.parquet")
+    assert np.all(truth.y1_injury_visits.to_numpy() == truth.y0_injury_visits.to_numpy())
+    s = _simple(_cs(panel, "injury_visits"))
+    assert abs(s.overall_att) < 3 * s.overall_se
+
+
+def test_estimate_all_rows_truth_and_multiplicity(default_panel, default_linked):
+    _, panel, _ = default_panel
+    truth = pd.read_parquet(default_linked[0] / "truth" / "outcomes.parquet").rename(
+        columns={"STUDY_ID": "study_id"})
+    base = StudyConfig()
+    cfg = dataclasses.replace(
+        base, outcomes=dataclasses.replace(base.outcomes, secondary=("sbp", "bmi")),
+        did=dataclasses.replace(base.did, biters=99))
+    pub = published_design(panel).data
+    est, excl = estimate_all(panel, cfg, published=pub, truth=truth)
+    assert list(est.columns) == COLUMNS
+    assert set(est.outcome) == {"medical_cost", "sbp", "bmi", "injury_visits"}
+    assert set(est.design) == {"callaway_santanna", "published", "twfe"}
+    head = est[(est.outcome == "medical_cost") & (est.term.isin(["ATT", "overall"]))
+               & est.aggregation.isin(["simple", "2x2", "static"])]
+    assert len(head) == 3 and head.truth.notna().all() and (head.truth < 0).all()
+    # Holm adjusts each design's headline p-values across the two secondary outcomes
+    adj = est[est.p_adjusted.notna()]
+    assert set(adj.outcome) == {"sbp", "bmi"}
+    assert (adj.p_adjusted >= adj.p_value - 1e-15).all()
+    for _, g in adj.groupby(["design", "aggregation"]):
+        assert len(g) == 2 and g.p_adjusted.max() == pytest.approx(min(1, max(g.p_value.min() * 2, g.p_value.max())))
+    assert excl["sbp"]["att_gt"]["rows with missing sbp"] > 0
+    ci = est.dropna(subset=["std_error"])
+    assert (ci.conf_low <= ci.estimate).all() and (ci.estimate <= ci.conf_high).all()
