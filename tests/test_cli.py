@@ -64,3 +64,9 @@ def test_run_end_to_end_through_matching(tmp_path):
         assert (out / name).exists(), name
     verdict = __import__("pandas").read_csv(out / "balance_verdict.csv")
     assert len(verdict) == 5 and (verdict.max_abs_smd_after < verdict.max_abs_smd_before).all()
+    est = __import__("pandas").read_csv(tmp_path / "estimates.csv")
+    assert {"outcome", "design", "estimator", "aggregation", "term", "estimate", "std_error", "conf_low",
+            "conf_high", "p_value", "n_treated", "n_control", "truth"} <= set(est.columns)
+    assert set(est.design) == {"published", "callaway_santanna", "stacked_matched", "twfe"}
+    assert (tmp_path / "estimates.json").exists()
+    assert "did: medical_cost" in r.stdout
