@@ -148,8 +148,13 @@ def estimate_all(
             excl["did_2x2"] = r.exclusions
             frames.append(_rows(t, outcome=y, role=role, design="published", estimator="did_2x2",
                                 aggregation="2x2", truth=truth_v, n_treated=r.n_treated, n_control=r.n_control))
+        r = None
         if stacked is not None:
-            r = stacked_did(stacked, y)
+            try:
+                r = stacked_did(stacked, y)
+            except DiDError as e:  # reported, not dropped silently
+                excl["stacked_did"] = {"not estimated": str(e)}
+        if r is not None:
             t = r.tidy(1 - dc.alp)
             t["aggregation"] = np.where(t.term == "ATT", "overall", "dynamic")
             if te is not None:

@@ -80,11 +80,17 @@ def _demean(Z: np.ndarray, a: np.ndarray, b: np.ndarray, w: np.ndarray, tol: flo
 def _fe_wls(y, regressors: dict, a, b, w, cluster) -> tuple[pd.Series, pd.Series]:
     """WLS of ``y`` on ``regressors`` with two sets of fixed effects; cluster-robust SEs with the
     G/(G-1) small-sample factor."""
+    regressors = {k: v for k, v in regressors.items() if np.any(v != 0)}  # event times nobody is observed at
     names = list(regressors)
+    if not names:
+        raise DiDError("stacked: no treated observation in any event time with this outcome")
     Z = _demean(np.column_stack([y, *regressors.values()]), a, b, w)
     yd, X = Z[:, 0], Z[:, 1:]
     XtWX = (X * w[:, None]).T @ X
-    beta = np.linalg.solve(XtWX, X.T @ (w * yd))
+    try:
+        beta = np.linalg.solve(XtWX, X.T @ (w * yd))
+    except np.linalg.LinAlgError as e:
+        raise DiDError(f"stacked: regressors {names} are collinear with the fixed effects") from e
     u = (w * (yd - X @ beta))[:, None] * X
     uc = np.stack([np.bincount(cluster, weights=u[:, j]) for j in range(X.shape[1])], axis=1)
     G = uc.shape[0]
