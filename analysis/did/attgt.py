@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.did.checks import check_units, complete_rows, int_column
 from analysis.did.drdid import PANEL, RC, DiDError, panel_prep
 from analysis.did.inference import multiplier_bootstrap
 from analysis.did.results import ResultMixin, fmt_table, stars
@@ -80,16 +81,6 @@ class Design:
     exclusions: dict = field(default_factory=dict)
 
 
-def _int_column(s: pd.Series, table: str, name: str) -> np.ndarray:
-    v = pd.to_numeric(s, errors="coerce").to_numpy(float)
-    bad = ~np.isfinite(v) | (v != np.round(v))
-    if bad.any():
-        rows = np.flatnonzero(bad)[:5].tolist()
-        raise DiDError(f"{table}: column {name!r} must hold whole numbers; {int(bad.sum())} rows do not "
-                       f"(first rows {rows})")
-    return v.astype(np.int64)  # int64 everywhere: int8/int16 cohort columns have broken other ports
-
-
 def prepare(
     data: pd.DataFrame, yname: str, tname: str, idname: str | None, gname: str, xformla: str | None,
     panel: bool, allow_unbalanced_panel: bool, control_group: str, anticipation: int,
@@ -106,29 +97,14 @@ def prepare(
     clus = [c for c in (clustervars or []) if c != idname]
     if len(clus) > 1:
         raise DiDError(f"clustervars {clustervars}: at most one variable besides idname (as R did)")
-    needed = [c for c in [idname, tname, gname, yname, weightsname, *clus, *map(_var, terms)] if c]
-    missing_cols = [c for c in dict.fromkeys(needed) if c not in data.columns]
-    if missing_cols:
-        raise DiDError(f"{table}: no column(s) {missing_cols}; columns are {list(data.columns)[:30]}")
-    df = data[list(dict.fromkeys(needed))]
-    excl: dict[str, int] = {}
-    na = df.isna()
-    if na.to_numpy().any():
-        for c in df.columns:
-            if na[c].any():
-                excl[f"rows with missing {c}"] = int(na[c].sum())
-        warnings.warn(f"{table}: dropped {int(na.any(axis=1).sum())} rows with missing values "
-                      f"({excl}); R did drops them too", stacklevel=3)
-        df = df[~na.any(axis=1)]
-    if df.empty:
-        raise DiDError(f"{table}: no rows left after dropping missing values")
-    t = _int_column(df[tname], table, tname)
-    g = _int_column(df[gname], table, gname)
+    df, excl = complete_rows(data, [idname, tname, gname, yname, weightsname, *clus, *map(_var, terms)], table)
+    t = int_column(df[tname], table, tname)
+    g = int_column(df[gname], table, gname)
     if (g < 0).any():
         raise DiDError(f"{table}: {gname!r} must be 0 (never treated) or the first treated period; "
                        f"{int((g < 0).sum())} negative values")
     # repeated cross-sections: every row is its own unit (R did's .rowid), whatever idname says
-    ids = (_int_column(df[idname], table, idname) if idname and panel else np.arange(len(df), dtype=np.int64))
+    ids = int_column(df[idname], table, idname) if idname and panel else np.arange(len(df), dtype=np.int64)
     y = pd.to_numeric(df[yname], errors="coerce").to_numpy(float)
     if not np.isfinite(y).all():
         raise DiDError(f"{table}: outcome {yname!r} is not numeric in {int((~np.isfinite(y)).sum())} rows")
@@ -136,20 +112,8 @@ def prepare(
     if (w < 0).any():
         raise DiDError(f"{table}: weights {weightsname!r} negative in {int((w < 0).sum())} rows")
     if idname and panel:
-        key = pd.DataFrame({"i": ids, "t": t})
-        dup = key.duplicated(keep=False).to_numpy()
-        if dup.any():
-            raise DiDError(f"{table}: {int(dup.sum())} rows share a ({idname}, {tname}) pair, e.g. "
-                           f"{key[dup].head(3).to_dict('records')}; the value of idname must be unique by tname")
-        order = np.lexsort((t, ids))
-        for name, v in ((gname, g), ("weights", w), *((c, df[c].to_numpy()) for c in clus)):
-            vs, is_ = v[order], ids[order]
-            change = (is_[1:] == is_[:-1]) & (vs[1:] != vs[:-1])
-            if change.any():
-                bad = np.unique(is_[1:][change])
-                what = ("treatment timing varies within unit (treatment that switches off or restarts is "
-                        "not staggered adoption)" if name == gname else "must not vary within unit")
-                raise DiDError(f"{table}: {name!r} {what}: {len(bad)} units, e.g. {idname}={bad[:5].tolist()}")
+        constant = {gname: g, **({weightsname: w} if weightsname else {}), **{c: df[c].to_numpy() for c in clus}}
+        check_units(ids, t, constant, idname, tname, gname, table)
 
     # cohorts first treated after the last period are never treated within the data (R did)
     late = g > t.max()

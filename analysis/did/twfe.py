@@ -31,7 +31,6 @@ treatment effects. Journal of Econometrics 225(2), 175-199 (for the event-study 
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -39,6 +38,7 @@ import pandas as pd
 from linearmodels import PanelOLS
 from linearmodels.panel.utility import AbsorbingEffectError
 
+from analysis.did.checks import check_units, complete_rows, int_column
 from analysis.did.drdid import DiDError
 from analysis.did.results import ResultMixin, fmt_table, stars
 
@@ -60,16 +60,6 @@ class TwfeData:
     exclusions: dict = field(default_factory=dict)
 
 
-def _int_column(s: pd.Series, table: str, name: str) -> np.ndarray:
-    v = pd.to_numeric(s, errors="coerce").to_numpy(float)
-    bad = ~np.isfinite(v) | (v != np.round(v))
-    if bad.any():
-        rows = s.index[np.flatnonzero(bad)[:5]].tolist()
-        raise DiDError(f"{table}: column {name!r} must hold whole numbers; {int(bad.sum())} rows do not "
-                       f"(first rows {rows})")
-    return v.astype(np.int64)  # int64 always: small integer dtypes overflow in t - g
-
-
 def prepare_twfe(
     data: pd.DataFrame, yname: str, tname: str, idname: str, gname: str, weightsname: str | None = None,
     table: str = "data",
@@ -79,25 +69,10 @@ def prepare_twfe(
     Rows with a missing value in a needed column are dropped and counted by column (a warning says so).
     Duplicate (idname, tname) pairs, a ``gname`` (or weight) that varies within a unit, negative cohorts or
     weights and a non-numeric outcome raise ``DiDError`` naming the table, the column and example ids."""
-    needed = list(dict.fromkeys(c for c in (idname, tname, gname, yname, weightsname) if c))
-    missing_cols = [c for c in needed if c not in data.columns]
-    if missing_cols:
-        raise DiDError(f"{table}: no column(s) {missing_cols}; columns are {list(data.columns)[:30]}")
-    df = data[needed]
-    excl: dict[str, int] = {}
-    na = df.isna()
-    if na.to_numpy().any():
-        for c in needed:
-            if na[c].any():
-                excl[f"rows with missing {c}"] = int(na[c].sum())
-        warnings.warn(f"{table}: dropped {int(na.any(axis=1).sum())} rows with missing values ({excl})",
-                      stacklevel=3)
-        df = df[~na.any(axis=1).to_numpy()]
-    if df.empty:
-        raise DiDError(f"{table}: no rows left after dropping missing values")
-    ids = _int_column(df[idname], table, idname)
-    t = _int_column(df[tname], table, tname)
-    g = _int_column(df[gname], table, gname)
+    df, excl = complete_rows(data, [idname, tname, gname, yname, weightsname], table)
+    ids = int_column(df[idname], table, idname)
+    t = int_column(df[tname], table, tname)
+    g = int_column(df[gname], table, gname)
     if (g < 0).any():
         raise DiDError(f"{table}: {gname!r} must be 0 (never treated) or the first treated period; "
                        f"{int((g < 0).sum())} rows are negative")
@@ -112,24 +87,9 @@ def prepare_twfe(
                            f"{int((~np.isfinite(w) | (w <= 0)).sum())} rows are not")
     else:
         w = np.ones(len(df))
+    check_units(ids, t, {gname: g, **({weightsname: w} if weightsname else {})}, idname, tname, gname, table)
     order = np.lexsort((t, ids))
     ids, t, g, y, w = ids[order], t[order], g[order], y[order], w[order]
-    same = ids[1:] == ids[:-1]
-    dup = same & (t[1:] == t[:-1])
-    if dup.any():
-        bad = np.unique(ids[1:][dup])
-        raise DiDError(f"{table}: {int(dup.sum()) + len(bad)} rows share an ({idname}, {tname}) pair "
-                       f"({len(bad)} units, e.g. {idname}={bad[:5].tolist()}); keep one row per unit and "
-                       "period")
-    for name, v in ((gname, g), (weightsname, w)):
-        change = same & (v[1:] != v[:-1])
-        if name and change.any():
-            bad = np.unique(ids[1:][change])
-            what = ("varies within unit (a treatment that switches off or restarts is not staggered "
-                    "adoption; gname must be the unit's first treated period, 0 if never)"
-                    if name == gname else "varies within unit; use one weight per unit")
-            raise DiDError(f"{table}: column {name!r} {what}: {len(bad)} units, e.g. "
-                           f"{idname}={bad[:5].tolist()}")
     frame = pd.DataFrame({"i": ids, "t": t, "g": g, "y": y, "w": w,
                           "D": ((g > 0) & (t >= g)).astype(float)})
     names = {"idname": idname, "tname": tname, "gname": gname, "yname": yname, "weightsname": weightsname}
