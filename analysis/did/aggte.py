@@ -18,11 +18,10 @@ from scipy import stats
 
 from analysis.did.attgt import CONTROL_GROUPS, EST_METHODS, AttGtResult
 from analysis.did.drdid import DiDError
-from analysis.did.inference import multiplier_bootstrap, sup_t_crit
+from analysis.did.inference import TINY, multiplier_bootstrap, sup_t_crit
 from analysis.did.results import ResultMixin, fmt_table, normal_table, stars
 
 TYPES = ("simple", "group", "calendar", "dynamic")
-_TINY = np.sqrt(np.finfo(float).eps) * 10
 _TITLES = {
     "simple": "Overall ATT:",
     "group": "Overall summary of ATT's based on group/cohort aggregation:",
@@ -246,7 +245,7 @@ def aggte(
             c = sup_t_crit(bs.bres, bs.sigma, np.arange(F.shape[1]), alp_)
             crit = c if np.isfinite(c) else crit
     ses = bs.se if s["bstrap"] else np.sqrt(np.mean(cols**2, axis=0) / n)
-    ses = np.where(ses > _TINY, ses, np.nan)
+    ses = np.where(ses > TINY, ses, np.nan)
     overall_se = float(ses[-1])
     if F is not None:
         se_e = ses[:-1]

@@ -29,7 +29,7 @@ from scipy import stats
 
 from analysis.did.checks import check_units, complete_rows, int_column
 from analysis.did.drdid import PANEL, RC, DiDError, panel_prep
-from analysis.did.inference import multiplier_bootstrap
+from analysis.did.inference import TINY, multiplier_bootstrap
 from analysis.did.results import ResultMixin, fmt_table, stars
 from analysis.matching.propensity import covariate_frame
 
@@ -39,7 +39,6 @@ REFERENCE = (
     "Callaway, Brantly and Pedro H.C. Sant'Anna. \"Difference-in-Differences with Multiple Time "
     "Periods.\" Journal of Econometrics, Vol. 225, No. 2, pp. 200-230, 2021."
 )
-_TINY = np.sqrt(np.finfo(float).eps) * 10
 
 
 def _terms(xformla: str | None) -> list[str]:
@@ -52,6 +51,11 @@ def _terms(xformla: str | None) -> list[str]:
     if bad:
         raise DiDError(f"xformla {xformla!r}: only main effects 'a + b + C(c)' are supported (got {bad})")
     return terms
+
+
+def _constant_within(a: np.ndarray) -> bool:
+    """Every row (unit) of the units x periods array ``a`` holds one value."""
+    return bool((a == a[:, :1]).all())
 
 
 def _var(term: str) -> str:
@@ -153,19 +157,16 @@ def prepare(
     # Non-constant columns are centred and scaled before estimation: every estimator here is invariant to
     # an affine change of the covariates (same fitted scores and regressions), and standardised columns
     # keep the normal equations well conditioned (birth years near 1960 and costs in KRW are not).
-    def design(frame: pd.DataFrame) -> np.ndarray:
+    def design(frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+        """Standardised design matrix (intercept first) and its column names."""
         if not terms:
-            return np.ones((len(frame), 1))
-        Xf = covariate_frame(frame, terms, drop_first=True).to_numpy(float)
-        return np.column_stack([np.ones(len(frame)), Xf])
+            return np.ones((len(frame), 1)), ["(Intercept)"]
+        Xf = covariate_frame(frame, terms, drop_first=True)
+        X = np.column_stack([np.ones(len(frame)), Xf.to_numpy(float)])
+        sd = X[:, 1:].std(axis=0)
+        X[:, 1:] = (X[:, 1:] - X[:, 1:].mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+        return X, ["(Intercept)", *Xf.columns]
 
-    def standardise(X: np.ndarray) -> np.ndarray:
-        mu, sd = X[:, 1:].mean(axis=0), X[:, 1:].std(axis=0)
-        sd = np.where(sd > 0, sd, 1.0)
-        X[:, 1:] = (X[:, 1:] - mu) / sd
-        return X
-
-    xnames = ["(Intercept)", *(covariate_frame(df.iloc[:50], terms, drop_first=True).columns if terms else [])]
     cl = df[clus[0]].to_numpy() if clus else None
     T = len(tlist)
     rows_keep = np.ones(len(ids), bool)
@@ -187,19 +188,19 @@ def prepare(
         n = len(order) // T
         first = order[::T]
         # covariates that do not vary within unit: one design row per unit (the memory-lean path)
-        inv = all((lambda a: bool((a == a[:, :1]).all()))(df[_var(v)].to_numpy()[order].reshape(n, T))
-                  for v in terms)
+        inv = all(_constant_within(df[_var(v)].to_numpy()[order].reshape(n, T)) for v in terms)
         if inv:
-            X = standardise(design(df.iloc[first]))
+            X, xnames = design(df.iloc[first])
         else:  # time-varying covariates: R did uses the earlier period's values of each comparison
-            X = standardise(design(df.iloc[order])).reshape(n, T, -1).transpose(1, 0, 2).copy()
+            X, xnames = design(df.iloc[order])
+            X = X.reshape(n, T, -1).transpose(1, 0, 2).copy()
         return Design(
             panel=True, tlist=tlist, glist=glist, unit_id=ids[first], unit_g=g[first], unit_w=w[first],
             unit_cluster=None if cl is None else cl[first], Y=np.ascontiguousarray(y[order].reshape(n, T).T),
             X=X, x_invariant=inv, row_unit=None, row_t=None, row_y=None, row_X=None, row_w=None,
             xnames=xnames, exclusions=excl,
         )
-    Xall = standardise(design(df))
+    Xall, xnames = design(df)
     uid, row_unit = np.unique(ids, return_inverse=True)
     first_row = np.full(len(uid), -1)
     first_row[row_unit[::-1]] = np.arange(len(ids))[::-1]
@@ -222,8 +223,9 @@ class Cell:
     n_control: int
 
 
-def _cells(d: Design, control_group: str, anticipation: int, base_period: str):
-    """Yield (g, t_index, base_index) in R did's order, or (g, t, None) for a universal reference cell."""
+def _cells(d: Design, anticipation: int, base_period: str):
+    """Yield (g, t_index, base_index) in R did's order; with a universal base period the reference cell
+    itself has ``t_index == base_index``."""
     tl = d.tlist
     varying = base_period != "universal"
     for g in d.glist:
@@ -241,19 +243,19 @@ def _cells(d: Design, control_group: str, anticipation: int, base_period: str):
             yield int(g), ti, base
 
 
-def compute_cells(d: Design, est_method: str, control_group: str, anticipation: int, base_period: str,
-                  progress: bool = False):
+def compute_cells(d: Design, est_method: str, control_group: str, anticipation: int, base_period: str):
     """All ATT(g,t) and their influence functions (units x cells)."""
     if est_method not in EST_METHODS:
         raise DiDError(f"est_method={est_method!r}; allowed: {list(EST_METHODS)}")
     n = len(d.unit_id)
-    specs = list(_cells(d, control_group, anticipation, base_period))
+    specs = list(_cells(d, anticipation, base_period))
     inf = np.zeros((len(specs), n))  # cells x units: each cell's row is contiguous
     att = np.full(len(specs), np.nan)
     cells: list[Cell] = []
     notes: list[str] = []
     preps: dict = {}
     tl = d.tlist
+    row_g = None if d.panel else d.unit_g[d.row_unit]
     for j, (g, ti, bi) in enumerate(specs):
         t_cur, t_base = int(tl[ti]), int(tl[bi])
         post = g <= t_cur
@@ -262,11 +264,10 @@ def compute_cells(d: Design, est_method: str, control_group: str, anticipation: 
             C = d.unit_g == 0
         else:
             C = (d.unit_g == 0) | ((d.unit_g > max(t_cur, t_base) + anticipation) & ~G)
+        cells.append(Cell(g, t_cur, t_base, post, int(G.sum()), int(C.sum())))
         if t_cur == t_base:  # universal base period: the reference cell is 0 by construction
             att[j] = 0.0
-            cells.append(Cell(g, t_cur, t_base, post, int(G.sum()), int(C.sum())))
             continue
-        cells.append(Cell(g, t_cur, t_base, post, int(G.sum()), int(C.sum())))
         if C.sum() == 0 or G.sum() == 0:
             notes.append(f"ATT({g},{t_cur}): no {'comparison' if G.sum() else 'treated'} units; not estimated")
             inf[j] = np.nan
@@ -288,10 +289,8 @@ def compute_cells(d: Design, est_method: str, control_group: str, anticipation: 
                 a, f = PANEL[est_method](d.Y[ti][sel], d.Y[bi][sel], None, None, prep=pp)
                 inf[j, sel] = f * (n / n1)
             else:
-                rows = np.isin(d.row_t, (t_cur, t_base))
-                ug = d.unit_g[d.row_unit]
-                rows &= (ug == g) | C[d.row_unit]
-                Dr = (ug[rows] == g)
+                rows = np.isin(d.row_t, (t_cur, t_base)) & ((row_g == g) | C[d.row_unit])
+                Dr = row_g[rows] == g
                 postr = d.row_t[rows] == t_cur
                 if not (Dr & postr).any() or not (Dr & ~postr).any() or not (~Dr & postr).any() or not (
                         ~Dr & ~postr).any():
@@ -306,8 +305,6 @@ def compute_cells(d: Design, est_method: str, control_group: str, anticipation: 
         except (DiDError, np.linalg.LinAlgError) as e:
             notes.append(f"ATT({g},{t_cur}): {e}; not estimated")
             inf[j] = np.nan
-        if progress:
-            print(f"  ATT({g},{t_cur}) = {att[j]:.4f}", flush=True)
     for note in notes:
         warnings.warn(note, stacklevel=3)
     return cells, att, inf.T, notes  # units x cells (a Fortran-ordered view)
@@ -465,7 +462,7 @@ def att_gt(
     V = np.full((len(att), len(att)), np.nan)
     V[np.ix_(ok, ok)] = inf[:, ok].T @ inf[:, ok] / n
     se = np.sqrt(np.diag(V) / n)
-    se[~(se > _TINY)] = np.nan
+    se[~(se > TINY)] = np.nan
     crit = float(stats.norm.ppf(1 - alp / 2))
     if bstrap or cband:
         if cband and not bstrap:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-_TINY = np.sqrt(np.finfo(float).eps) * 10
+TINY = np.sqrt(np.finfo(float).eps) * 10  # R did: SEs at or below this are NA
 _BLOCK = 1 << 16
 
 
@@ -60,12 +60,12 @@ def multiplier_bootstrap(
                      axis=1) / sizes[:, None] if M.shape[1] else np.zeros((len(uniq), 0))
     m = M.shape[0]
     bres = np.sqrt(m) * rademacher_draws(M, biters, seed) / m
-    nondeg = (bres**2).sum(axis=0) > _TINY
+    nondeg = (bres**2).sum(axis=0) > TINY
     sigma = np.full(bres.shape[1], np.nan)
     if nondeg.any():
         q = np.quantile(bres[:, nondeg], [0.25, 0.75], axis=0, method="inverted_cdf")
         sigma[nondeg] = (q[1] - q[0]) / (stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
-    sigma[~(sigma > _TINY)] = np.nan
+    sigma[~(sigma > TINY)] = np.nan
     se = np.full(k, np.nan)
     se[np.flatnonzero(ok)] = sigma / np.sqrt(m)
     full_sigma = np.full(k, np.nan)
