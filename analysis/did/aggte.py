@@ -174,7 +174,7 @@ def aggte(
             s[k] = v
     group = np.array([c.group for c in res.cells], dtype=np.int64)
     t = np.array([c.time for c in res.cells], dtype=np.int64)
-    att, inf = res.att.copy(), res.inffunc
+    att, inf = res.att, res.inffunc
     if np.isnan(att).any():
         if not na_rm:
             raise DiDError("missing values in ATT(g,t) (see the att_gt notes); set na_rm=True to drop them")
@@ -201,10 +201,8 @@ def aggte(
     post = group <= t
     egt = att_e = se_e = F = None
     if type == "simple":
-        keep = np.flatnonzero(post & (t <= group + max_e))
-        wts = pg[keep] / pg[keep].sum()
-        overall = float(att[keep] @ wts)
-        f_all = _agg_if(att, inf, keep, wts, (pg, w, G, group))
+        one, f_one = components([np.flatnonzero(post & (t <= group + max_e))], use_wif=True)
+        overall, f_all = float(one[0]), f_one[:, 0]
     elif type == "group":
         sets = [np.flatnonzero((group == g) & post & (t <= group + max_e)) for g in glist]
         att_e, F = components(sets, use_wif=False)

@@ -221,27 +221,38 @@ def std_ipw_did_panel(
 
 
 # ------------------------------------------------------------------------------- repeated cross-section
+def _rc_inputs(post, D, covariates, i_weights):
+    """``(X, D, post, pre, n, w)`` as floats, with the weights normalised to mean one."""
+    D, post = D.astype(float), post.astype(float)
+    return covariates, D, post, 1 - post, len(D), _normalise(i_weights, len(D))
+
+
+def _rc_ipw(X, D, post, pre, w) -> tuple[Logit, np.ndarray, dict[str, np.ndarray]]:
+    """The propensity fit, the trimming indicator and the four IPW weights (treated / comparison, pre /
+    post) shared by ``drdid_rc`` and ``std_ipw_did_rc``."""
+    lg = fit_logit(X, D, w)
+    trim = _trim(lg.ps, D)
+    odds = lg.ps / (1 - lg.ps)
+    ws = dict(tpre=trim * w * D * pre, tpost=trim * w * D * post, cpre=trim * w * odds * (1 - D) * pre,
+              cpost=trim * w * odds * (1 - D) * post)
+    return lg, trim, ws
+
+
 def drdid_rc(
     y: np.ndarray, post: np.ndarray, D: np.ndarray, covariates: np.ndarray, i_weights: np.ndarray | None = None
 ) -> tuple[float, np.ndarray]:
     """Locally efficient doubly robust DiD with repeated cross-sections (DRDID ``drdid_rc``, equation 3.4
     of Sant'Anna and Zhao 2020). Also the unbalanced-panel path of R ``did``."""
-    X, D, post = covariates, D.astype(float), post.astype(float)
-    n = len(D)
-    w = _normalise(i_weights, n)
-    lg = fit_logit(X, D, w)
+    X, D, post, pre, n, w = _rc_inputs(post, D, covariates, i_weights)
+    lg, trim, ws = _rc_ipw(X, D, post, pre, w)
     ps = lg.ps
-    trim = _trim(ps, D)
-    pre = 1 - post
     out_c_pre, alr_c_pre = _wls(X, y, w, (1 - D) * pre, n)
     out_c_post, alr_c_post = _wls(X, y, w, (1 - D) * post, n)
     out_c = post * out_c_post + pre * out_c_pre
     out_t_pre, alr_t_pre = _wls(X, y, w, D * pre, n)
     out_t_post, alr_t_post = _wls(X, y, w, D * post, n)
 
-    w_t_pre, w_t_post = trim * w * D * pre, trim * w * D * post
-    odds = ps / (1 - ps)
-    w_c_pre, w_c_post = trim * w * odds * (1 - D) * pre, trim * w * odds * (1 - D) * post
+    w_t_pre, w_t_post, w_c_pre, w_c_post = ws["tpre"], ws["tpost"], ws["cpre"], ws["cpost"]
     w_d, w_dt1, w_dt0 = trim * w * D, trim * w * D * post, trim * w * D * pre
     m = {k: np.mean(v) for k, v in dict(tpre=w_t_pre, tpost=w_t_post, cpre=w_c_pre, cpost=w_c_post,
                                         d=w_d, dt1=w_dt1, dt0=w_dt0).items()}
@@ -284,10 +295,7 @@ def reg_did_rc(
     y: np.ndarray, post: np.ndarray, D: np.ndarray, covariates: np.ndarray, i_weights: np.ndarray | None = None
 ) -> tuple[float, np.ndarray]:
     """Outcome-regression DiD with repeated cross-sections (DRDID ``reg_did_rc``)."""
-    X, D, post = covariates, D.astype(float), post.astype(float)
-    n = len(D)
-    w = _normalise(i_weights, n)
-    pre = 1 - post
+    X, D, post, pre, n, w = _rc_inputs(post, D, covariates, i_weights)
     out_pre, alr_pre = _wls(X, y, w, (1 - D) * pre, n)
     out_post, alr_post = _wls(X, y, w, (1 - D) * post, n)
     w_t_pre, w_t_post, w_c = w * D * pre, w * D * post, w * D
@@ -307,16 +315,9 @@ def std_ipw_did_rc(
     y: np.ndarray, post: np.ndarray, D: np.ndarray, covariates: np.ndarray, i_weights: np.ndarray | None = None
 ) -> tuple[float, np.ndarray]:
     """Normalised IPW DiD with repeated cross-sections (DRDID ``std_ipw_did_rc``)."""
-    X, D, post = covariates, D.astype(float), post.astype(float)
-    n = len(D)
-    w = _normalise(i_weights, n)
-    lg = fit_logit(X, D, w)
+    X, D, post, pre, n, w = _rc_inputs(post, D, covariates, i_weights)
+    lg, _, ws = _rc_ipw(X, D, post, pre, w)
     ps = lg.ps
-    trim = _trim(ps, D)
-    pre = 1 - post
-    odds = ps / (1 - ps)
-    ws = dict(tpre=trim * w * D * pre, tpost=trim * w * D * post, cpre=trim * w * odds * (1 - D) * pre,
-              cpost=trim * w * odds * (1 - D) * post)
     m = {k: np.mean(v) for k, v in ws.items()}
     eta = {k: ws[k] * y / m[k] for k in ws}
     a = {k: np.mean(v) for k, v in eta.items()}
