@@ -164,19 +164,17 @@ def _match_step(cfg: StudyConfig, out: Path) -> None:
         )
 
 
-def _did_step(cfg: StudyConfig, out: Path, truth_dir: Path | None, progress: bool) -> None:
+def _did_step(cfg: StudyConfig, out: Path, truth_dir: Path, progress: bool) -> None:
     """Every outcome by every DiD design (``estimates.csv`` and ``estimates.json``); on synthetic data the
     exact sample truth sits beside each estimate."""
     import pandas as pd
 
-    from analysis.did.outcomes import estimate_all
+    from analysis.did.outcomes import estimate_all, read_truth
 
     panel = pd.read_parquet(out / "panel" / "panel.parquet")
     stacked = pd.read_parquet(out / "matching" / "stacked.parquet")
     published = pd.read_parquet(out / "matching" / "published.parquet")
-    truth = None
-    if truth_dir is not None and (truth_dir / "outcomes.parquet").exists():
-        truth = pd.read_parquet(truth_dir / "outcomes.parquet").rename(columns={"STUDY_ID": "study_id"})
+    truth = read_truth(truth_dir)
     est, exclusions = estimate_all(panel, cfg, stacked=stacked, published=published, truth=truth,
                                    progress=progress)
     est.to_csv(out / "estimates.csv", index=False, float_format="%.10g")

@@ -17,6 +17,19 @@ SMALL_SCALE = 0.004  # 32,800 persons
 TEST_SECRET = "test-secret-not-for-real-use-5f2c"
 
 
+def _test_secret():
+    """The test linkage secret, loaded through the environment as a user would (environment restored)."""
+    old = os.environ.get("WRIST_LINKAGE_SECRET")
+    os.environ["WRIST_LINKAGE_SECRET"] = TEST_SECRET
+    try:
+        return load_secret("WRIST_LINKAGE_SECRET")
+    finally:
+        if old is None:
+            del os.environ["WRIST_LINKAGE_SECRET"]
+        else:
+            os.environ["WRIST_LINKAGE_SECRET"] = old
+
+
 @pytest.fixture(scope="session")
 def default_world(tmp_path_factory):
     out = tmp_path_factory.mktemp("default_world")
@@ -28,16 +41,7 @@ def default_world(tmp_path_factory):
 def default_linked(default_world, tmp_path_factory):
     world, _ = default_world
     out = tmp_path_factory.mktemp("default_linked")
-    old = os.environ.get("WRIST_LINKAGE_SECRET")
-    os.environ["WRIST_LINKAGE_SECRET"] = TEST_SECRET
-    try:
-        secret = load_secret("WRIST_LINKAGE_SECRET")
-    finally:
-        if old is None:
-            del os.environ["WRIST_LINKAGE_SECRET"]
-        else:
-            os.environ["WRIST_LINKAGE_SECRET"] = old
-    res = link_world(world, out, LinkageConfig(), secret, seed=DEFAULT_SEED, progress=False)
+    res = link_world(world, out, LinkageConfig(), _test_secret(), seed=DEFAULT_SEED, progress=False)
     return out, res.report
 
 
@@ -65,19 +69,13 @@ def noselection_world(tmp_path_factory):
 
 def _link_and_panel(world, tmp_path_factory, name):
     """Link a generated world with the test secret and build its panel; returns (panel, truth outcomes)."""
-    import pandas as pd
+    from analysis.did.outcomes import read_truth
 
     linked = tmp_path_factory.mktemp(f"{name}_linked")
-    os.environ["WRIST_LINKAGE_SECRET"] = TEST_SECRET
-    try:
-        secret = load_secret("WRIST_LINKAGE_SECRET")
-    finally:
-        del os.environ["WRIST_LINKAGE_SECRET"]
-    link_world(world, linked, LinkageConfig(), secret, seed=DEFAULT_SEED, progress=False)
+    link_world(world, linked, LinkageConfig(), _test_secret(), seed=DEFAULT_SEED, progress=False)
     panel, _ = build_panel_from_dir(linked / "linked", tmp_path_factory.mktemp(f"{name}_panel"), PanelConfig(),
                                     progress=False)
-    truth = pd.read_parquet(linked / "truth" / "outcomes.parquet").rename(columns={"STUDY_ID": "study_id"})
-    return panel, truth
+    return panel, read_truth(linked / "truth")
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import pytest
 
 from analysis.config import StudyConfig
 from analysis.did import aggte, att_gt, stacked_did
-from analysis.did.outcomes import COLUMNS, cs_truth, estimate_all, truth_table
+from analysis.did.outcomes import COLUMNS, cs_truth, estimate_all, read_truth, truth_table
 from analysis.matching.riskset import published_design, riskset_match
 
 XF = "~ female + birth_year + disability + premium_decile + chronic_disease"
@@ -93,7 +93,7 @@ def test_null_world_cost_designs_consistent_with_zero(null_panel):
 
 def test_negative_control_null_in_default_world(default_panel, default_linked):
     _, panel, _ = default_panel
-    truth = pd.read_parquet(default_linked[0] / "truth" / "outcomes.parquet")
+    truth = read_truth(default_linked[0] / "truth")
     assert np.all(truth.y1_injury_visits.to_numpy() == truth.y0_injury_visits.to_numpy())
     s = _simple(_cs(panel, "injury_visits"))
     assert abs(s.overall_att) < 3 * s.overall_se
@@ -101,8 +101,7 @@ def test_negative_control_null_in_default_world(default_panel, default_linked):
 
 def test_estimate_all_rows_truth_and_multiplicity(default_panel, default_linked):
     _, panel, _ = default_panel
-    truth = pd.read_parquet(default_linked[0] / "truth" / "outcomes.parquet").rename(
-        columns={"STUDY_ID": "study_id"})
+    truth = read_truth(default_linked[0] / "truth")
     base = StudyConfig()
     cfg = dataclasses.replace(
         base, outcomes=dataclasses.replace(base.outcomes, secondary=("sbp", "bmi")),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,20 @@ def _rows(tidy: pd.DataFrame, **keys) -> pd.DataFrame:
     return t
 
 
+def read_truth(truth_dir: str | Path) -> pd.DataFrame | None:
+    """The linked synthetic truth (``<linkage out>/truth/outcomes.parquet``, keyed by STUDY_ID) with the
+    panel's ``study_id`` name; None where there is none (real data)."""
+    path = Path(truth_dir) / "outcomes.parquet"
+    return pd.read_parquet(path).rename(columns={"STUDY_ID": "study_id"}) if path.exists() else None
+
+
+def _te_at(te: pd.Series, ids, years) -> np.ndarray:
+    """The exact effects of ``te`` (``truth_table``) at (id, year) pairs; ``years`` may be one year."""
+    ids = np.asarray(ids)
+    years = np.broadcast_to(np.asarray(years), ids.shape)
+    return te.reindex(pd.MultiIndex.from_arrays([ids, years])).to_numpy()
+
+
 def truth_table(truth: pd.DataFrame, outcome: str) -> pd.Series:
     """Exact individual effects ``y1 - y0`` of ``outcome`` indexed by (study_id, year)."""
     te = truth[f"y1_{outcome}"].to_numpy(float) - truth[f"y0_{outcome}"].to_numpy(float)
@@ -56,8 +71,7 @@ def cs_truth(res: AttGtResult, panel: pd.DataFrame, yname: str, te: pd.Series) -
     obs = panel.loc[panel[yname].notna(), ["study_id", "year"]]
     obs = obs[obs.study_id.isin(d.unit_id)]
     g_of = pd.Series(d.unit_g, index=d.unit_id)
-    obs = obs.assign(g=g_of.reindex(obs.study_id).to_numpy(),
-                     te=te.reindex(pd.MultiIndex.from_frame(obs[["study_id", "year"]])).to_numpy())
+    obs = obs.assign(g=g_of.reindex(obs.study_id).to_numpy(), te=_te_at(te, obs.study_id, obs.year))
     cell_mean = obs.groupby(["g", "year"]).te.mean()
     true_att = np.array([cell_mean.get((c.group, c.time), np.nan) for c in res.cells])
     fake = dataclasses.replace(res, att=np.where(np.isfinite(res.att), true_att, np.nan))
@@ -99,89 +113,77 @@ def estimate_all(
     oc, dc = cfg.outcomes, cfg.did
     roles = {oc.primary: "primary", **{o: "secondary" for o in oc.secondary}, oc.negative_control: "negative_control"}
     xformla = "~ " + " + ".join(dc.covariates) if dc.covariates else None
+    persons = panel.drop_duplicates("study_id")
+    twfe_n = {"n_treated": int((persons.first_treat > 0).sum()), "n_control": int((persons.first_treat == 0).sum())}
+    treated_years = panel[(panel.first_treat > 0) & (panel.year >= panel.first_treat)]
     frames, exclusions = [], {}
+
+    def attempt(excl: dict, key: str, fn, *args):
+        """A design's result, or None with the reason in the exclusions (never dropped silently)."""
+        try:
+            return fn(*args)
+        except DiDError as e:
+            excl[key] = {"not estimated": str(e)}
+            return None
+
     for y, role in roles.items():
         if progress:
             print(f"  did: {y}", flush=True)
         te = truth_table(truth, y) if truth is not None else None
         excl = exclusions.setdefault(y, {})
-        unbalanced = bool(panel[y].isna().any())
+        keys = dict(outcome=y, role=role)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = att_gt(panel, y, "year", "study_id", "first_treat", xformla, control_group=dc.control_group,
                          est_method=dc.est_method, anticipation=dc.anticipation, base_period=dc.base_period,
-                         allow_unbalanced_panel=unbalanced, biters=dc.biters, alp=dc.alp, seed=dc.seed,
-                         table="panel")
+                         allow_unbalanced_panel=bool(panel[y].isna().any()), biters=dc.biters, alp=dc.alp,
+                         seed=dc.seed, table="panel")
         excl["att_gt"] = res.exclusions
         tr = cs_truth(res, panel, y, te) if te is not None else {}
-        n_t = {g: int((res.design.unit_g == g).sum()) for g in res.design.glist}
-        n_c = int((res.design.unit_g == 0).sum())
-        est = f"att_gt_{dc.est_method}"
+        n_t = {int(g): int((res.design.unit_g == g).sum()) for g in res.design.glist}
+        n_all = sum(n_t.values())
         for typ in ("simple", "group", "dynamic"):
             ag = aggte(res, type=typ, na_rm=True)
-            t = ag.tidy(1 - dc.alp)
-            keys = ["overall"] + ([] if ag.egt is None else [int(e) for e in ag.egt])
-            t["truth"] = [tr.get((typ, k), np.nan) for k in keys]
-            t["n_treated"] = [sum(n_t.values())] + ([] if ag.egt is None else [
-                n_t.get(int(e), sum(n_t.values())) if typ == "group" else sum(n_t.values()) for e in ag.egt])
-            t["n_control"] = n_c
-            frames.append(_rows(t, outcome=y, role=role, design="callaway_santanna", estimator=est,
-                                aggregation=typ).assign(truth=t.truth.to_numpy(), n_treated=t.n_treated.to_numpy(),
-                                                        n_control=n_c))
-        if published is not None:
-            try:
-                r = did_2x2(published, y)
-            except DiDError as e:  # reported, not dropped silently
-                excl["did_2x2"] = {"not estimated": str(e)}
-                r = None
-        if published is not None and r is not None:
-            t = r.tidy(1 - dc.alp)
+            comps = [] if ag.egt is None else [int(e) for e in ag.egt]
+            frames.append(_rows(
+                ag.tidy(1 - dc.alp), **keys, design="callaway_santanna", estimator=f"att_gt_{dc.est_method}",
+                aggregation=typ, truth=[tr.get((typ, k), np.nan) for k in ["overall", *comps]],
+                n_treated=[n_all] + [n_t[e] if typ == "group" else n_all for e in comps],
+                n_control=int((res.design.unit_g == 0).sum())))
+        r = attempt(excl, "did_2x2", did_2x2, published, y) if published is not None else None
+        if r is not None:
             truth_v = np.nan
             if te is not None:
-                ids = published.loc[(published.treated == 1), "study_id"].unique()
-                pid = published.loc[published.year == 2023, ["study_id", y]].dropna().study_id
-                pre = published.loc[published.year == 2021, ["study_id", y]].dropna().study_id
-                ids = np.intersect1d(ids, np.intersect1d(pid, pre))
-                t23 = te.reindex(pd.MultiIndex.from_arrays([ids, np.full(len(ids), 2023)])).to_numpy()
-                t21 = te.reindex(pd.MultiIndex.from_arrays([ids, np.full(len(ids), 2021)])).to_numpy()
-                truth_v = float(np.mean(t23 - t21))
+                seen = published[published[y].notna()]
+                both = seen.groupby("study_id").year.nunique() == 2
+                ids = np.intersect1d(seen.loc[seen.treated == 1, "study_id"], both.index[both])
+                truth_v = float(np.mean(_te_at(te, ids, 2023) - _te_at(te, ids, 2021)))
             excl["did_2x2"] = r.exclusions
-            frames.append(_rows(t, outcome=y, role=role, design="published", estimator="did_2x2",
+            frames.append(_rows(r.tidy(1 - dc.alp), **keys, design="published", estimator="did_2x2",
                                 aggregation="2x2", truth=truth_v, n_treated=r.n_treated, n_control=r.n_control))
-        r = None
-        if stacked is not None:
-            try:
-                r = stacked_did(stacked, y)
-            except DiDError as e:  # reported, not dropped silently
-                excl["stacked_did"] = {"not estimated": str(e)}
+        r = attempt(excl, "stacked_did", stacked_did, stacked, y) if stacked is not None else None
         if r is not None:
             t = r.tidy(1 - dc.alp)
-            t["aggregation"] = np.where(t.term == "ATT", "overall", "dynamic")
+            truth_v = np.nan
             if te is not None:
-                s = stacked[(stacked.treated == 1) & stacked[y].notna()]
-                s = s.assign(te=te.reindex(pd.MultiIndex.from_frame(s[["study_id", "year"]])).to_numpy())
-                by_e = s.groupby("event_time").te.mean()
-                t["truth"] = [s.loc[s.event_time >= 0, "te"].mean() if term == "ATT" else
-                              by_e.get(int(term[2:]), np.nan) for term in t.term]
-            else:
-                t["truth"] = np.nan
+                tr_rows = stacked[(stacked.treated == 1) & stacked[y].notna()]
+                tr_rows = tr_rows.assign(te=_te_at(te, tr_rows.study_id, tr_rows.year))
+                by_e = tr_rows.groupby("event_time").te.mean()
+                truth_v = [tr_rows.loc[tr_rows.event_time >= 0, "te"].mean() if term == "ATT" else
+                           by_e.get(int(term[2:]), np.nan) for term in t.term]
             excl["stacked_did"] = r.exclusions
-            frames.append(_rows(t, outcome=y, role=role, design="stacked_matched", estimator="stacked_did",
-                                aggregation=t.aggregation.to_numpy()).assign(
-                truth=t.truth.to_numpy(), n_treated=r.n_treated, n_control=r.n_control))
+            frames.append(_rows(t, **keys, design="stacked_matched", estimator="stacked_did",
+                                aggregation=np.where(t.term == "ATT", "overall", "dynamic"), truth=truth_v,
+                                n_treated=r.n_treated, n_control=r.n_control))
         for dyn in (False, True):
             r = twfe(panel, y, "year", "study_id", "first_treat", event_study=dyn)
-            t = r.tidy(1 - dc.alp)
             truth_v = np.nan
             if te is not None and not dyn:
-                tp = panel.loc[(panel.first_treat > 0) & (panel.year >= panel.first_treat) & panel[y].notna(),
-                               ["study_id", "year"]]
-                truth_v = float(te.reindex(pd.MultiIndex.from_frame(tp)).mean())
+                seen = treated_years[treated_years[y].notna()]
+                truth_v = float(np.mean(_te_at(te, seen.study_id, seen.year)))
             excl[f"twfe{'_dynamic' if dyn else ''}"] = r.exclusions
-            frames.append(_rows(t, outcome=y, role=role, design="twfe", estimator="twfe",
-                                aggregation="dynamic" if dyn else "static", truth=truth_v if not dyn else np.nan,
-                                n_treated=int(panel.loc[panel.first_treat > 0, "study_id"].nunique()),
-                                n_control=int(panel.loc[panel.first_treat == 0, "study_id"].nunique())))
+            frames.append(_rows(r.tidy(1 - dc.alp), **keys, design="twfe", estimator="twfe",
+                                aggregation="dynamic" if dyn else "static", truth=truth_v, **twfe_n))
     df = pd.concat(frames, ignore_index=True)
     df["term"] = df["term"].astype(str)
     df.loc[df.term.isin(["D", "ATT"]), "term"] = "ATT"
