@@ -24,6 +24,7 @@ import statsmodels.api as sm
 
 from analysis.did.drdid import DiDError
 from analysis.did.results import ResultMixin, fmt_table, normal_table
+from analysis.did.twfe import twoway_residual
 
 
 @dataclass(frozen=True)
@@ -59,24 +60,6 @@ def _check(data: pd.DataFrame, cols: list[str], table: str) -> None:
         raise DiDError(f"{table}: no column(s) {miss}")
 
 
-def _demean(Z: np.ndarray, a: np.ndarray, b: np.ndarray, w: np.ndarray, tol: float = 1e-11) -> np.ndarray:
-    """Weighted within transformation for two sets of fixed effects (codes ``a``, ``b``) by alternating
-    projections (method of Guimaraes and Portugal 2010; exact at convergence for unbalanced data)."""
-    Z = Z.copy()
-    wa, wb = np.bincount(a, weights=w), np.bincount(b, weights=w)
-    scale = np.abs(Z).max(axis=0) + 1.0
-    for _ in range(10_000):
-        delta = 0.0
-        for codes, tot in ((a, wa), (b, wb)):
-            for j in range(Z.shape[1]):
-                m = np.bincount(codes, weights=w * Z[:, j]) / np.where(tot > 0, tot, 1.0)
-                Z[:, j] -= m[codes]
-                delta = max(delta, float(np.abs(m).max() / scale[j]))
-        if delta < tol:
-            return Z
-    raise DiDError("fixed-effect demeaning did not converge")
-
-
 def _fe_wls(y, regressors: dict, a, b, w, cluster) -> tuple[pd.Series, pd.Series]:
     """WLS of ``y`` on ``regressors`` with two sets of fixed effects; cluster-robust SEs with the
     G/(G-1) small-sample factor."""
@@ -84,7 +67,7 @@ def _fe_wls(y, regressors: dict, a, b, w, cluster) -> tuple[pd.Series, pd.Series
     names = list(regressors)
     if not names:
         raise DiDError("stacked: no treated observation in any event time with this outcome")
-    Z = _demean(np.column_stack([y, *regressors.values()]), a, b, w)
+    Z = twoway_residual(np.column_stack([y, *regressors.values()]), a, b, w)
     yd, X = Z[:, 0], Z[:, 1:]
     XtWX = (X * w[:, None]).T @ X
     try:

@@ -102,24 +102,29 @@ def _codes(v: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def twoway_residual(x: np.ndarray, unit: np.ndarray, period: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Residual of ``x`` from a (``w``-weighted) least-squares regression on unit and period effects.
+    """Residual of ``x`` (a vector, or each column of an n x k array) from a (``w``-weighted) least-squares
+    regression on unit and period effects.
 
     Exact for unbalanced panels: unit effects are partialled out by within-unit demeaning (Frisch-Waugh-
     Lovell) and the period effects solved from their T x T normal equations built from group sums, so no
-    n x T dummy matrix is formed."""
+    n x T dummy matrix is formed (the units x T weight table is: fine while T, the number of periods or
+    stack-periods, is small)."""
     ui, nu = _codes(unit)
     pi, T = _codes(period)
     wu = np.bincount(ui, w, nu)
-    xd = x - (np.bincount(ui, w * x, nu) / wu)[ui]  # x demeaned within unit
     A = np.zeros((nu, T))
     np.add.at(A, (ui, pi), w)  # weight of unit u in period p
     # Z = period dummies; Zd = Z demeaned within unit: Zd'WZd = diag(W_p) - A' diag(1/W_u) A
     M = np.diag(np.bincount(pi, w, T)) - A.T @ (A / wu[:, None])
-    b = np.bincount(pi, w * xd, T)  # Zd'W xd = Z'W xd (xd is orthogonal to unit dummies)
-    gam = np.linalg.lstsq(M[1:, 1:], b[1:], rcond=None)[0]  # first period is the reference
-    gam = np.concatenate([[0.0], gam])
-    zg = gam[pi] - (A @ gam / wu)[ui]  # Zd @ gam
-    return xd - zg
+
+    def one(col: np.ndarray) -> np.ndarray:
+        xd = col - (np.bincount(ui, w * col, nu) / wu)[ui]  # demeaned within unit
+        b = np.bincount(pi, w * xd, T)  # Zd'W xd = Z'W xd (xd is orthogonal to unit dummies)
+        gam = np.concatenate([[0.0], np.linalg.lstsq(M[1:, 1:], b[1:], rcond=None)[0]])  # first period = 0
+        return xd - (gam[pi] - (A @ gam / wu)[ui])  # xd - Zd @ gam
+
+    x = np.asarray(x, float)
+    return one(x) if x.ndim == 1 else np.column_stack([one(x[:, j]) for j in range(x.shape[1])])
 
 
 # ------------------------------------------------------------------------------- negative weights
