@@ -9,11 +9,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def _band(ax, x, est, lo, hi, pre_mask, label=None):
-    for mask, colour in ((pre_mask, "0.45"), (~pre_mask, "C3")):
+def band(ax, x, est, lo, hi, pre_mask, labels=(None, None)):
+    """Estimates with their intervals ``[lo, hi]``: pre-treatment grey, post-treatment red (``labels`` for
+    the legend), and the zero line."""
+    for mask, colour, label in ((pre_mask, "0.45", labels[0]), (~pre_mask, "C3", labels[1])):
         if mask.any():
             ax.errorbar(x[mask], est[mask], yerr=[est[mask] - lo[mask], hi[mask] - est[mask]], fmt="o",
-                        color=colour, capsize=3, label=label if colour == "C3" else None)
+                        color=colour, capsize=3, label=label)
     ax.axhline(0, color="k", lw=0.8)
 
 
@@ -24,7 +26,7 @@ def plot_att_gt(res, ax=None):
     fig, axes = plt.subplots(len(groups), 1, figsize=(7, 2.2 * len(groups)), sharex=True, squeeze=False)
     for a, g in zip(axes[:, 0], groups, strict=False):
         s = t[t.group == g]
-        _band(a, s.time.to_numpy(), s.estimate.to_numpy(), s.band_low.to_numpy(), s.band_high.to_numpy(),
+        band(a, s.time.to_numpy(), s.estimate.to_numpy(), s.band_low.to_numpy(), s.band_high.to_numpy(),
               ~s.post.to_numpy())
         a.set_title(f"Group {g}", fontsize=10)
     axes[-1, 0].set_xlabel("period")
@@ -41,7 +43,7 @@ def plot_aggte(res, ax=None):
     lo = res.att_egt - res.crit_val_egt * res.se_egt
     hi = res.att_egt + res.crit_val_egt * res.se_egt
     pre = x < 0 if res.type == "dynamic" else np.zeros(len(x), bool)
-    _band(ax, x, res.att_egt, lo, hi, pre)
+    band(ax, x, res.att_egt, lo, hi, pre)
     ax.set_xlabel({"dynamic": "event time", "group": "cohort", "calendar": "period"}[res.type])
     ax.set_ylabel("ATT")
     fig.tight_layout()

@@ -353,16 +353,14 @@ class TwfeResult(ResultMixin):
             raise DiDError("plot() draws the event study; fit twfe(..., event_study=True)")
         import matplotlib.pyplot as plt
 
+        from analysis.did.plots import band
+
         e = self.event_time().to_numpy()
         ci = self.conf_int(level)
         est, lo, hi = self.coef, ci["lower"].to_numpy(), ci["upper"].to_numpy()
         fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 3.5))
-        for mask, colour, label in ((e < 0, "0.45", "pre-treatment"), (e >= 0, "C3", "post-treatment")):
-            if mask.any():
-                ax.errorbar(e[mask], est[mask], yerr=[est[mask] - lo[mask], hi[mask] - est[mask]], fmt="o",
-                            color=colour, capsize=3, label=label)
+        band(ax, e, est, lo, hi, e < 0, labels=("pre-treatment", "post-treatment"))
         ax.plot([-1], [0.0], marker="o", mfc="white", color="k", ls="none", label="reference (e = -1)")
-        ax.axhline(0, color="k", lw=0.8)
         ax.axvline(-0.5, color="0.6", lw=0.8, ls="--")
         ticks = np.concatenate([e, [-1]])
         labels = [*(t.replace("e=", "").replace("e", "") for t in self.terms), "-1"]
