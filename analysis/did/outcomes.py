@@ -96,18 +96,8 @@ def _multiplicity(df: pd.DataFrame, secondary: list[str], method: str) -> pd.Ser
     return p_adj
 
 
-def estimate_all(
-    panel: pd.DataFrame,
-    cfg: StudyConfig,
-    stacked: pd.DataFrame | None = None,
-    published: pd.DataFrame | None = None,
-    truth: pd.DataFrame | None = None,
-    progress: bool = False,
-) -> tuple[pd.DataFrame, dict]:
-    """Estimates of every outcome of the plan (primary, secondary, negative control) by every design.
-
-    ``truth`` (synthetic worlds only): the linked truth outcomes with ``study_id``, ``year`` and
-    ``y0_<outcome>``/``y1_<outcome>``. Returns (estimates frame with ``COLUMNS``, per-outcome exclusions)."""
+def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress) -> tuple[pd.DataFrame, dict]:
+    """``estimate_all``'s work, with the estimators' warnings left to the caller."""
     from analysis.did.twfe import twfe
 
     oc, dc = cfg.outcomes, cfg.did
@@ -132,13 +122,11 @@ def estimate_all(
         te = truth_table(truth, y) if truth is not None else None
         excl = exclusions.setdefault(y, {})
         keys = dict(outcome=y, role=role)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = att_gt(panel, y, "year", "study_id", "first_treat", xformla, control_group=dc.control_group,
-                         est_method=dc.est_method, anticipation=dc.anticipation, base_period=dc.base_period,
-                         allow_unbalanced_panel=bool(panel[y].isna().any()), biters=dc.biters, alp=dc.alp,
-                         seed=dc.seed, table="panel")
-        excl["att_gt"] = res.exclusions
+        res = att_gt(panel, y, "year", "study_id", "first_treat", xformla, control_group=dc.control_group,
+                     est_method=dc.est_method, anticipation=dc.anticipation, base_period=dc.base_period,
+                     allow_unbalanced_panel=bool(panel[y].isna().any()), biters=dc.biters, alp=dc.alp,
+                     seed=dc.seed, table="panel")
+        excl["att_gt"] = {**res.exclusions, **({"not estimated": list(res.notes)} if res.notes else {})}
         tr = cs_truth(res, panel, y, te) if te is not None else {}
         n_t = {int(g): int((res.design.unit_g == g).sum()) for g in res.design.glist}
         n_all = sum(n_t.values())
@@ -181,7 +169,7 @@ def estimate_all(
             if te is not None and not dyn:
                 seen = treated_years[treated_years[y].notna()]
                 truth_v = float(np.mean(_te_at(te, seen.study_id, seen.year)))
-            excl[f"twfe{'_dynamic' if dyn else ''}"] = r.exclusions
+            excl[f"twfe{'_dynamic' if dyn else ''}"] = {**r.exclusions, **({"notes": list(r.notes)} if r.notes else {})}
             frames.append(_rows(r.tidy(1 - dc.alp), **keys, design="twfe", estimator="twfe",
                                 aggregation="dynamic" if dyn else "static", truth=truth_v, **twfe_n))
     df = pd.concat(frames, ignore_index=True)
@@ -189,3 +177,22 @@ def estimate_all(
     df.loc[df.term.isin(["D", "ATT"]), "term"] = "ATT"
     df["p_adjusted"] = _multiplicity(df, list(oc.secondary), oc.multiplicity)
     return df[COLUMNS], exclusions
+
+
+def estimate_all(
+    panel: pd.DataFrame,
+    cfg: StudyConfig,
+    stacked: pd.DataFrame | None = None,
+    published: pd.DataFrame | None = None,
+    truth: pd.DataFrame | None = None,
+    progress: bool = False,
+) -> tuple[pd.DataFrame, dict]:
+    """Estimates of every outcome of the plan (primary, secondary, negative control) by every design.
+
+    ``truth`` (synthetic worlds only): the linked truth outcomes with ``study_id``, ``year`` and
+    ``y0_<outcome>``/``y1_<outcome>``. Returns (estimates frame with ``COLUMNS``, per-outcome exclusions).
+    The estimators' warnings (rows dropped, cells not estimated) are silenced here because every one of
+    them is in the returned exclusions."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return _estimate_all(panel, cfg, stacked, published, truth, progress)
