@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
+import pandas as pd
 import pytest
 
 from analysis.config import LinkageConfig, PanelConfig
@@ -67,15 +69,22 @@ def noselection_world(tmp_path_factory):
     return out
 
 
-def _link_and_panel(world, tmp_path_factory, name):
-    """Link a generated world with the test secret and build its panel; returns (panel, truth outcomes)."""
+class LinkedWorld(NamedTuple):
+    panel: pd.DataFrame  # the analysis panel
+    truth: pd.DataFrame  # linked truth outcomes (y0_/y1_ per person-year), keyed by study_id
+    persons: pd.DataFrame  # linked person-level truth (cohort, latent health consciousness), keyed by study_id
+
+
+def _link_and_panel(world, tmp_path_factory, name) -> LinkedWorld:
+    """Link a generated world with the test secret and build its panel."""
     from analysis.did.outcomes import read_truth
 
     linked = tmp_path_factory.mktemp(f"{name}_linked")
     link_world(world, linked, LinkageConfig(), _test_secret(), seed=DEFAULT_SEED, progress=False)
     panel, _ = build_panel_from_dir(linked / "linked", tmp_path_factory.mktemp(f"{name}_panel"), PanelConfig(),
                                     progress=False)
-    return panel, read_truth(linked / "truth")
+    persons = pd.read_parquet(linked / "truth" / "persons.parquet").rename(columns={"STUDY_ID": "study_id"})
+    return LinkedWorld(panel, read_truth(linked / "truth"), persons)
 
 
 @pytest.fixture(scope="session")

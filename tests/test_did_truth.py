@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from analysis.config import StudyConfig
-from analysis.did import aggte, att_gt, stacked_did
+from analysis.did import aggte, att_gt, stacked_did, trend_adjusted
 from analysis.did.outcomes import COLUMNS, cs_truth, estimate_all, read_truth, truth_table
 from analysis.matching.riskset import published_design, riskset_match
 
@@ -27,14 +27,23 @@ def _cs(panel, y):
                       table="panel")
 
 
+def _cs_fixed(panel, y, xformla=XF):
+    """CS-DR against the never-treated from one base period (g-1): the input of ``trend_adjusted``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return att_gt(panel, y, "year", "study_id", "first_treat", xformla, control_group="nevertreated",
+                      base_period="universal", bstrap=False, cband=False, table="panel")
+
+
 def _simple(res):
     return aggte(res, "simple", na_rm=True)
 
 
 def test_no_selection_cs_dr_covers_truth(noselection_panel):
-    panel, truth = noselection_panel
+    panel, truth = noselection_panel.panel, noselection_panel.truth
     res = _cs(panel, "medical_cost")
-    tr = cs_truth(res, panel, "medical_cost", truth_table(truth, "medical_cost"))
+    te = truth_table(truth, "medical_cost")
+    tr = cs_truth(res, panel, "medical_cost", te)
     s = _simple(res)
     assert tr[("simple", "overall")] < -5_000  # the world has a real effect
     assert abs(s.overall_att - tr[("simple", "overall")]) < 3 * s.overall_se
@@ -45,10 +54,15 @@ def test_no_selection_cs_dr_covers_truth(noselection_panel):
     assert covered.mean() >= 0.75, (covered.mean(), len(covered))
     pre = t[~t.post]
     assert np.allclose([tr[("gt", (g, tt))] for g, tt in zip(pre.group, pre.time, strict=False)], 0)  # no effect before
+    # the trend-adjusted design gives up precision, not validity, where trends are parallel
+    adj = trend_adjusted(_cs_fixed(panel, "medical_cost"))
+    sa = _simple(adj)
+    truth_adj = cs_truth(adj, panel, "medical_cost", te)[("simple", "overall")]
+    assert abs(sa.overall_att - truth_adj) < 3 * sa.overall_se and sa.overall_se > s.overall_se
 
 
 def test_no_selection_checkup_outcome_unbalanced_path(noselection_panel):
-    panel, truth = noselection_panel
+    panel, truth = noselection_panel.panel, noselection_panel.truth
     res = _cs(panel, "sbp")
     assert not res.design.panel  # biennial checkups: the unbalanced-panel path
     assert res.exclusions["rows with missing sbp"] == int(panel.sbp.isna().sum())
@@ -61,7 +75,7 @@ def test_no_selection_checkup_outcome_unbalanced_path(noselection_panel):
 
 
 def test_no_selection_stacked_matched_covers_truth(noselection_panel):
-    panel, truth = noselection_panel
+    panel, truth = noselection_panel.panel, noselection_panel.truth
     st = riskset_match(panel, ratio=2).data
     r = stacked_did(st, "medical_cost")
     te = truth_table(truth, "medical_cost")
@@ -73,22 +87,46 @@ def test_no_selection_stacked_matched_covers_truth(noselection_panel):
 def test_null_world_negative_control_and_truth(null_panel):
     """The null world keeps the default world's selection but has no effect at all; the negative control
     is null under CS-DR."""
-    panel, truth = null_panel
+    panel, truth = null_panel.panel, null_panel.truth
     for y in ("medical_cost", "injury_visits"):
         assert np.all(truth_table(truth, y).to_numpy() == 0)
     s = _simple(_cs(panel, "injury_visits"))
     assert abs(s.overall_att) < 3 * s.overall_se, (s.overall_att, s.overall_se)
 
 
-@pytest.mark.xfail(strict=True, reason="open finding (issue 4 note): on the null world the cost designs are "
-                   "biased by selection: stacked matched DiD -98k (7 SEs), CS-DR with demographic covariates "
-                   "-57.5k (3.6 SEs); strict, so a fix makes this test fail until the mark is removed")
-def test_null_world_cost_designs_consistent_with_zero(null_panel):
-    panel, _ = null_panel
-    st = riskset_match(panel, ratio=2).data
-    r = stacked_did(st, "medical_cost")
-    s = _simple(_cs(panel, "medical_cost"))
-    assert abs(r.params["ATT"]) < 3 * r.std_errors["ATT"] and abs(s.overall_att) < 3 * s.overall_se
+def test_null_world_bias_is_the_unobserved_confounder(null_panel):
+    """The null world has no effect and the default world's selection, which breaks parallel trends by
+    design: enrolment selects on latent health consciousness H, and H slows cost growth
+    (``cost_trend_health_conscious``). CS-DR on the observed covariates is biased toward a saving and its
+    own pre-test says so; given H itself (the oracle, synthetic worlds only) the same estimator finds
+    nothing, so the bias is the world's confounding, not the estimator."""
+    w = null_panel
+    plain = _cs_fixed(w.panel, "medical_cost")
+    s = _simple(plain)
+    assert s.overall_att < -3 * s.overall_se, (s.overall_att, s.overall_se)
+    assert plain.pretest_p < 0.01
+    oracle = w.panel.merge(w.persons[["study_id", "health_consciousness"]], on="study_id", how="left")
+    o = _simple(_cs_fixed(oracle, "medical_cost", XF + " + health_consciousness"))
+    assert abs(o.overall_att) < 3 * o.overall_se, (o.overall_att, o.overall_se)
+
+
+def test_null_world_trend_adjusted_consistent_with_zero(null_panel):
+    """H's cost trend shows as a linear pre-trend; removing each cohort's fitted pre-trend leaves an
+    estimate consistent with zero and pre-period residuals consistent with a line."""
+    adj = trend_adjusted(_cs_fixed(null_panel.panel, "medical_cost"))
+    s = _simple(adj)
+    assert abs(s.overall_att) < 3 * s.overall_se, (s.overall_att, s.overall_se)
+    assert adj.pretest_p > 0.01
+
+
+def test_null_world_stacked_matched_bias_is_visible_in_its_pre_periods(null_panel):
+    """Matching on the two pre-period costs when enrolment selects on latent H and on recent abnormal
+    checkups leaves regression to the mean: the stacked matched estimate is biased, and its own event
+    study flags it in the pre-periods it did not match on (e = -4, -3)."""
+    r = stacked_did(riskset_match(null_panel.panel, ratio=2).data, "medical_cost")
+    assert r.params["ATT"] < -3 * r.std_errors["ATT"], (r.params["ATT"], r.std_errors["ATT"])
+    pre = r.tidy()
+    assert (pre.loc[pre.term.isin(["e=-4", "e=-3"]), "p_value"] < 0.01).any(), pre
 
 
 def test_negative_control_null_in_default_world(default_panel, default_linked):
@@ -110,10 +148,10 @@ def test_estimate_all_rows_truth_and_multiplicity(default_panel, default_linked)
     est, excl = estimate_all(panel, cfg, published=pub, truth=truth)
     assert list(est.columns) == COLUMNS
     assert set(est.outcome) == {"medical_cost", "sbp", "bmi", "injury_visits"}
-    assert set(est.design) == {"callaway_santanna", "published", "twfe"}
+    assert set(est.design) == {"callaway_santanna", "callaway_santanna_trend", "published", "twfe"}
     head = est[(est.outcome == "medical_cost") & (est.term.isin(["ATT", "overall"]))
                & est.aggregation.isin(["simple", "2x2", "static"])]
-    assert len(head) == 3 and head.truth.notna().all() and (head.truth < 0).all()
+    assert len(head) == 4 and head.truth.notna().all() and (head.truth < 0).all()
     # Holm adjusts each design's headline p-values across the two secondary outcomes
     adj = est[est.p_adjusted.notna()]
     assert set(adj.outcome) == {"sbp", "bmi"}

@@ -190,24 +190,11 @@ def test_weightit_refuses_infinite_weights(lalonde):
 # --- staggered enrolment on the synthetic world
 
 
-@pytest.fixture(scope="module")
-def noselection_panel(noselection_world, tmp_path_factory):
-    from analysis.config import LinkageConfig, PanelConfig
-    from analysis.linkage import link_world
-    from analysis.linkage.keys import Secret
-    from analysis.panel import build_panel_from_dir
-
-    out = tmp_path_factory.mktemp("ns_link")
-    link_world(noselection_world, out, LinkageConfig(), Secret(b"t", "t"), seed=1, progress=False)
-    panel, _ = build_panel_from_dir(out / "linked", out / "panel", PanelConfig(), progress=False)
-    return panel
-
-
 def test_riskset_matching_restores_balance_without_selection(noselection_panel):
     """Enrolment depends only on observed covariates: matching on them leaves max |SMD| < 0.05."""
     from analysis.matching.riskset import RISKSET_COVARIATES, riskset_match
 
-    stacked = riskset_match(noselection_panel, ratio=10, caliper=0.2)
+    stacked = riskset_match(noselection_panel.panel, ratio=10, caliper=0.2)
     verdict = stacked.balance_verdict()
     assert set(verdict.index) == {2021, 2022, 2023, 2024, 2025}
     assert (verdict.max_abs_smd_before > 0.2).all()  # the quotas and the score create imbalance
@@ -226,7 +213,7 @@ def test_riskset_matching_restores_balance_without_selection(noselection_panel):
 def test_published_design_preset(noselection_panel):
     from analysis.matching.riskset import published_design
 
-    pub = published_design(noselection_panel)
+    pub = published_design(noselection_panel.panel)
     m = pub.matches[2022]
     assert m.info["ratio"] == 10 and m.caliper is None
     d = pub.data

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.did.attgt import CONTROL_GROUPS, EST_METHODS, AttGtResult
+from analysis.did.attgt import CONTROL_GROUPS, EST_METHODS, TREND_NOTE, AttGtResult
 from analysis.did.drdid import DiDError
 from analysis.did.inference import TINY, multiplier_bootstrap, sup_t_crit
 from analysis.did.results import ResultMixin, fmt_table, normal_table, stars
@@ -133,6 +133,8 @@ class AggteResult(ResultMixin):
                       "Signif. codes: `*' confidence band does not cover 0", ""]
         lines += [f"Control Group:  {CONTROL_GROUPS[s['control_group']]},  Anticipation Periods:  "
                   f"{s['anticipation']}", f"Estimation Method:  {EST_METHODS[s['est_method']]}"]
+        if s.get("trend") == "linear":
+            lines.append(TREND_NOTE)
         return "\n".join(lines)
 
     def plot(self, ax=None):

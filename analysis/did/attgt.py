@@ -35,6 +35,7 @@ from analysis.matching.propensity import covariate_frame
 
 EST_METHODS = {"dr": "Doubly Robust", "ipw": "Inverse Probability Weighting", "reg": "Outcome Regression"}
 CONTROL_GROUPS = {"nevertreated": "Never Treated", "notyettreated": "Not Yet Treated"}
+TREND_NOTE = "Trend adjustment:  each cohort's linear pre-trend removed (trend_adjusted)"
 REFERENCE = (
     "Callaway, Brantly and Pedro H.C. Sant'Anna. \"Difference-in-Differences with Multiple Time "
     "Periods.\" Journal of Econometrics, Vol. 225, No. 2, pp. 200-230, 2021."
@@ -385,6 +386,8 @@ class AttGtResult(ResultMixin):
             lines.append(f"P-value for pre-test of parallel trends assumption:  {self.pretest_p:.5f}")
         lines += [f"Control Group:  {CONTROL_GROUPS[s['control_group']]},  Anticipation Periods:  "
                   f"{s['anticipation']}", f"Estimation Method:  {EST_METHODS[s['est_method']]}"]
+        if s.get("trend") == "linear":
+            lines.append(TREND_NOTE)
         if self.design.exclusions:
             lines.append("Exclusions: " + "; ".join(f"{k}: {v}" for k, v in self.design.exclusions.items()))
         if self.notes:
@@ -457,36 +460,53 @@ def att_gt(
     d = prepare(data, yname, tname, idname, gname, xformla, panel, allow_unbalanced_panel, control_group,
                 anticipation, weightsname, clustervars, table)
     cells, att, inf, notes = compute_cells(d, est_method, control_group, anticipation, base_period)
-    n = inf.shape[0]
-    ok = np.isfinite(att)
-    V = np.full((len(att), len(att)), np.nan)
-    V[np.ix_(ok, ok)] = inf[:, ok].T @ inf[:, ok] / n
-    se = np.sqrt(np.diag(V) / n)
-    se[~(se > TINY)] = np.nan
-    crit = float(stats.norm.ppf(1 - alp / 2))
-    if bstrap or cband:
-        if cband and not bstrap:
-            warnings.warn("cband=True: the simultaneous band comes from the multiplier bootstrap", stacklevel=2)
-        bs = multiplier_bootstrap(inf, biters, alp, seed, d.unit_cluster)
-        if bstrap:
-            se = np.where(np.isfinite(se), bs.se, np.nan)
-        if cband and np.isfinite(bs.crit_val):
-            crit = bs.crit_val
-    # pre-test of parallel trends: Wald statistic on the pre-treatment ATT(g,t) with the analytic V
-    pre = np.array([c.group > c.time for c in cells]) & (np.isfinite(se))
-    W = p = None
-    if pre.any():
-        Vp = V[np.ix_(pre, pre)]
-        if np.isfinite(Vp).all() and np.linalg.cond(Vp) < 1 / np.finfo(float).eps:
-            W = float(n * att[pre] @ np.linalg.solve(Vp, att[pre]))
-            p = float(round(stats.chi2.sf(W, pre.sum()), 5))
-        else:
-            notes.append("pre-test not returned: singular or missing covariance of pre-treatment ATT(g,t)")
     args = {"yname": yname, "tname": tname, "idname": idname, "gname": gname, "xformla": xformla,
             "control_group": control_group, "anticipation": anticipation, "est_method": est_method,
             "base_period": base_period, "panel": d.panel, "allow_unbalanced_panel": allow_unbalanced_panel,
             "weightsname": weightsname, "clustervars": clustervars, "bstrap": bstrap, "cband": cband,
             "biters": biters, "alp": alp, "seed": seed}
     call = "att_gt(" + ", ".join(f"{k} = {v!r}" for k, v in args.items() if k not in ("panel",)) + ")"
+    return inference(d, cells, att, inf, notes, args, call)
+
+
+def inference(d: Design, cells, att: np.ndarray, inf: np.ndarray, notes: list[str], settings: dict, call: str,
+              pretest_df: int | None = None) -> AttGtResult:
+    """Standard errors, bootstrap, band and pre-test of ATT(g,t) estimates ``att`` with influence functions
+    ``inf`` (units x cells), per ``settings`` (att_gt's arguments). ``pretest_df``: the rank of the
+    pre-period covariance when it is known to be deficient (a pseudo-inverse Wald test with that many
+    degrees of freedom, as after removing fitted pre-trends); None: full rank required, as R did."""
+    n = inf.shape[0]
+    alp = settings["alp"]
+    ok = np.isfinite(att)
+    V = np.full((len(att), len(att)), np.nan)
+    V[np.ix_(ok, ok)] = inf[:, ok].T @ inf[:, ok] / n
+    se = np.sqrt(np.diag(V) / n)
+    se[~(se > TINY)] = np.nan
+    crit = float(stats.norm.ppf(1 - alp / 2))
+    if settings["bstrap"] or settings["cband"]:
+        if settings["cband"] and not settings["bstrap"]:
+            warnings.warn("cband=True: the simultaneous band comes from the multiplier bootstrap", stacklevel=3)
+        bs = multiplier_bootstrap(inf, settings["biters"], alp, settings["seed"], d.unit_cluster)
+        if settings["bstrap"]:
+            se = np.where(np.isfinite(se), bs.se, np.nan)
+        if settings["cband"] and np.isfinite(bs.crit_val):
+            crit = bs.crit_val
+    # pre-test of parallel trends: Wald statistic on the pre-treatment ATT(g,t) with the analytic V
+    pre = np.array([c.group > c.time for c in cells], dtype=bool) & np.isfinite(se)
+    W = p = None
+    if pre.any():
+        Vp = V[np.ix_(pre, pre)]
+        if not np.isfinite(Vp).all():
+            notes.append("pre-test not returned: missing covariance of pre-treatment ATT(g,t)")
+        elif pretest_df == 0:
+            notes.append("pre-test not returned: no degrees of freedom left in the pre-treatment ATT(g,t)")
+        elif pretest_df is not None:
+            W = float(n * att[pre] @ np.linalg.pinv(Vp, hermitian=True) @ att[pre])
+            p = float(round(stats.chi2.sf(W, pretest_df), 5))
+        elif pretest_df is None and np.linalg.cond(Vp) < 1 / np.finfo(float).eps:
+            W = float(n * att[pre] @ np.linalg.solve(Vp, att[pre]))
+            p = float(round(stats.chi2.sf(W, pre.sum()), 5))
+        else:
+            notes.append("pre-test not returned: singular covariance of pre-treatment ATT(g,t)")
     return AttGtResult(call=call, cells=tuple(cells), att=att, se=se, V=V, inffunc=inf, crit_val=crit,
-                       design=d, settings=args, pretest_W=W, pretest_p=p, notes=tuple(notes))
+                       design=d, settings=settings, pretest_W=W, pretest_p=p, notes=tuple(notes))

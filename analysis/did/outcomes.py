@@ -6,6 +6,8 @@ Designs (one row per outcome x design x estimator x aggregation x term):
 - ``published``: the city's 2x2 (``did_2x2``) on its 1:10 matched 2022 joiners;
 - ``callaway_santanna``: ``att_gt`` with the plan's control group / method / covariates, aggregated
   ``simple``, ``group`` and ``dynamic`` (``aggte``);
+- ``callaway_santanna_trend``: group-time ATTs against the never-treated from one base period, net of
+  each cohort's linear pre-trend (``trend_adjusted``), for when the pre-test rejects parallel trends;
 - ``stacked_matched``: ``stacked_did`` on the risk-set sub-experiments;
 - ``twfe``: static and event-study two-way fixed effects, the biased benchmark.
 
@@ -30,6 +32,7 @@ from analysis.did.aggte import aggte
 from analysis.did.attgt import AttGtResult, att_gt
 from analysis.did.drdid import DiDError
 from analysis.did.stacked import did_2x2, stacked_did
+from analysis.did.trend import trend_adjusted
 
 COLUMNS = ["outcome", "role", "design", "estimator", "aggregation", "term", "estimate", "std_error",
            "conf_low", "conf_high", "p_value", "p_adjusted", "n_treated", "n_control", "truth"]
@@ -85,6 +88,23 @@ def cs_truth(res: AttGtResult, panel: pd.DataFrame, yname: str, te: pd.Series) -
     return out
 
 
+def _cs_rows(res: AttGtResult, panel, y: str, te, alp: float, keys: dict, design: str, estimator: str) -> list:
+    """The simple, group and dynamic aggregations of one att_gt result, with their sample truth."""
+    tr = cs_truth(res, panel, y, te) if te is not None else {}
+    n_t = {int(g): int((res.design.unit_g == g).sum()) for g in res.design.glist}
+    n_all = sum(n_t.values())
+    out = []
+    for typ in ("simple", "group", "dynamic"):
+        ag = aggte(res, type=typ, na_rm=True)
+        comps = [] if ag.egt is None else [int(e) for e in ag.egt]
+        out.append(_rows(
+            ag.tidy(1 - alp), **keys, design=design, estimator=estimator, aggregation=typ,
+            truth=[tr.get((typ, k), np.nan) for k in ["overall", *comps]],
+            n_treated=[n_all] + [n_t[e] if typ == "group" else n_all for e in comps],
+            n_control=int((res.design.unit_g == 0).sum())))
+    return out
+
+
 def _multiplicity(df: pd.DataFrame, secondary: list[str], method: str) -> pd.Series:
     p_adj = pd.Series(np.nan, index=df.index)
     head = df[df.aggregation.isin(HEADLINE) & df.outcome.isin(secondary) & df.term.isin(["ATT", "overall"])]
@@ -122,22 +142,18 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress) 
         te = truth_table(truth, y) if truth is not None else None
         excl = exclusions.setdefault(y, {})
         keys = dict(outcome=y, role=role)
-        res = att_gt(panel, y, "year", "study_id", "first_treat", xformla, control_group=dc.control_group,
-                     est_method=dc.est_method, anticipation=dc.anticipation, base_period=dc.base_period,
-                     allow_unbalanced_panel=bool(panel[y].isna().any()), biters=dc.biters, alp=dc.alp,
-                     seed=dc.seed, table="panel")
+        cs_args = dict(control_group=dc.control_group, est_method=dc.est_method, anticipation=dc.anticipation,
+                       allow_unbalanced_panel=bool(panel[y].isna().any()), biters=dc.biters, alp=dc.alp,
+                       seed=dc.seed, table="panel")
+        res = att_gt(panel, y, "year", "study_id", "first_treat", xformla, base_period=dc.base_period, **cs_args)
         excl["att_gt"] = {**res.exclusions, **({"not estimated": list(res.notes)} if res.notes else {})}
-        tr = cs_truth(res, panel, y, te) if te is not None else {}
-        n_t = {int(g): int((res.design.unit_g == g).sum()) for g in res.design.glist}
-        n_all = sum(n_t.values())
-        for typ in ("simple", "group", "dynamic"):
-            ag = aggte(res, type=typ, na_rm=True)
-            comps = [] if ag.egt is None else [int(e) for e in ag.egt]
-            frames.append(_rows(
-                ag.tidy(1 - dc.alp), **keys, design="callaway_santanna", estimator=f"att_gt_{dc.est_method}",
-                aggregation=typ, truth=[tr.get((typ, k), np.nan) for k in ["overall", *comps]],
-                n_treated=[n_all] + [n_t[e] if typ == "group" else n_all for e in comps],
-                n_control=int((res.design.unit_g == 0).sum())))
+        fixed = dict(base_period="universal", control_group="nevertreated")
+        same = all(getattr(dc, k) == v for k, v in fixed.items())
+        base = res if same else att_gt(panel, y, "year", "study_id", "first_treat", xformla, **(cs_args | fixed))
+        adjusted = attempt(excl, "trend_adjusted", trend_adjusted, base)
+        for design, r in (("callaway_santanna", res), ("callaway_santanna_trend", adjusted)):
+            if r is not None:
+                frames += _cs_rows(r, panel, y, te, dc.alp, keys, design, f"att_gt_{dc.est_method}")
         r = attempt(excl, "did_2x2", did_2x2, published, y) if published is not None else None
         if r is not None:
             truth_v = np.nan

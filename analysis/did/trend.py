@@ -1,0 +1,85 @@
+"""Group-time ATTs net of each cohort's linear pre-trend: the design to use when the pre-test rejects
+parallel trends and the pre-period estimates drift along a line.
+
+With a universal base period b = g-1-anticipation, ATT(g,t) for t < b estimates the cohort's differential
+trend before treatment (zero under parallel trends). If that differential trend is linear in the distance
+from the base, ``delta_g(t) = s_g * (t - b)``, its slope is the least-squares fit through the origin on the
+pre-period cells, ``s_g = sum_k k * ATT(g, b+k) / sum_k k^2`` over k < 0, and the trend-adjusted effect is
+
+    ATT~(g,t) = ATT(g,t) - s_g * (t - b)
+
+for every cell of the cohort (pre-period cells become the residuals of the fit). Both are linear in the
+ATT(g,t), so their influence functions are the same linear combinations of att_gt's, and the analytic
+standard errors, multiplier bootstrap, uniform bands and every ``aggte`` aggregation carry over without a
+refit. The pre-test of the adjusted result is the Wald test that the pre-period residuals are zero (that
+the pre-trend is linear), on the pseudo-inverse of their covariance with one degree of freedom removed
+per fitted slope.
+
+This is the linear extrapolation of pre-trends used in event studies (e.g. Dobkin, Finkelstein, Kluender
+and Notowidigdo 2018, AER 108(2)), applied cohort by cohort to the Callaway-Sant'Anna cells; it is the
+point that Rambachan and Roth's (2023) smoothness restriction gives with M = 0. It needs one fixed
+comparison group (never treated): with not-yet-treated comparisons the comparison set shrinks after the
+base period, and a trend fitted against one set would be extrapolated to another. It removes a linear
+differential trend, not a curved one: read it next to the unadjusted estimate and the sensitivity
+analysis, not instead of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from analysis.did.attgt import AttGtResult, Cell, inference
+from analysis.did.drdid import DiDError
+
+
+def trend_adjusted(res: AttGtResult) -> AttGtResult:
+    """``res`` (``att_gt`` with ``base_period="universal"`` and ``control_group="nevertreated"``, one fixed
+    comparison group) with each cohort's linear pre-trend removed.
+
+    Cohorts with no pre-period cell before the base period (nothing to fit a slope on) are left out and
+    named in ``notes``; their count is in ``exclusions``."""
+    if res.settings["base_period"] != "universal":
+        raise DiDError("trend_adjusted: needs att_gt(..., base_period='universal') so that every pre-period "
+                       "ATT(g,t) is measured from the same base period as the post-period ones")
+    if res.settings["control_group"] != "nevertreated":
+        raise DiDError("trend_adjusted: needs att_gt(..., control_group='nevertreated'): with not-yet-treated "
+                       "comparisons the comparison set of the post-periods (units not treated by t) differs from "
+                       "the one the pre-trend is fitted on, so the fitted trend is not the one extrapolated")
+    group = np.array([c.group for c in res.cells])
+    dist = np.array([c.time - c.base for c in res.cells], dtype=float)
+    att, inf = res.att.copy(), res.inffunc.copy()
+    keep = np.ones(len(att), dtype=bool)
+    notes = list(res.notes)
+    dropped, slopes = [], 0
+    for g in np.unique(group):
+        cohort = group == g
+        pre = cohort & (dist < 0) & np.isfinite(att)
+        if not pre.any():
+            keep &= ~cohort
+            dropped.append(int(g))
+            continue
+        k = dist[pre]
+        w = k / (k @ k)
+        slope, slope_if = w @ att[pre], inf[:, pre] @ w
+        att[cohort] -= slope * dist[cohort]
+        inf[:, cohort] -= np.outer(slope_if, dist[cohort])
+        slopes += 1
+    if dropped:
+        notes.append(f"trend_adjusted: cohorts {dropped} left out: no pre-period before the base period to fit "
+                     "a trend on")
+    if not keep.any():
+        raise DiDError("trend_adjusted: no cohort has a pre-period before its base period")
+    cells: list[Cell] = [c for c, k in zip(res.cells, keep, strict=True) if k]
+    att, inf = att[keep], inf[:, keep]
+    n_pre = int(((dist[keep] < 0) & np.isfinite(att)).sum())
+    settings = res.settings | {"trend": "linear"}
+    design = res.design
+    if dropped:
+        excl = dict(design.exclusions)
+        excl["cohorts without a pre-trend period (trend_adjusted)"] = len(dropped)
+        design = dataclasses.replace(design, exclusions=excl)
+    return inference(design, cells, att, inf, notes, settings, f"trend_adjusted({res.call})",
+                     pretest_df=n_pre - slopes)
+
