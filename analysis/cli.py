@@ -66,7 +66,9 @@ def cmd_panel(args: argparse.Namespace) -> None:
     from analysis.panel import build_panel_from_dir
 
     cfg = _config(args)
-    panel, report = build_panel_from_dir(args.linked, args.out, cfg.panel, progress=not args.quiet)
+    _, report = build_panel_from_dir(
+        args.linked, args.out, cfg.panel, progress=not args.quiet, return_panel=False
+    )
     print(
         f"panel: {report['rows']:,} person-years of {report['persons']:,} persons -> {args.out}/panel.parquet"
     )
@@ -92,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         out / "world", out / "linkage", cfg.linkage, secret, seed=w.seed, progress=not args.quiet
     )
     _, panel_report = build_panel_from_dir(
-        out / "linkage" / "linked", out / "panel", cfg.panel, progress=not args.quiet
+        out / "linkage" / "linked", out / "panel", cfg.panel, progress=not args.quiet, return_panel=False
     )
     _match_step(cfg, out)
     _did_step(cfg, out, truth_dir=out / "linkage" / "truth", progress=not args.quiet)

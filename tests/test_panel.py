@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from analysis.config import PanelConfig
 from analysis.definitions import metabolic_syndrome
-from analysis.panel import SchemaError, build_panel, read_linked, validate
+from analysis.panel import SchemaError, build_panel, build_panel_from_dir, read_linked, validate
+from analysis.panel.build import LinkedExtract
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +198,109 @@ def test_exclusions_are_counted_not_silent(tables):
     panel, report = build_panel(validate(t), PanelConfig())
     assert report["exclusions"]["claims_rows_without_qualification"] == 10
     assert len(panel) == len(t["qualification"])
+
+
+# --- the panel is built a chunk of persons at a time; the result must not depend on the chunks
+
+
+def _assert_same_build(a, b):
+    """Two panel folders hold the same panel (rows, order, dtypes, values) and byte-identical reports."""
+    pd.testing.assert_frame_equal(pd.read_parquet(a / "panel.parquet"), pd.read_parquet(b / "panel.parquet"))
+    assert (a / "panel_report.json").read_bytes() == (b / "panel_report.json").read_bytes()
+
+
+def test_chunked_build_equals_one_chunk(default_panel, default_linked, tmp_path):
+    one, panel_one, report_one = default_panel  # the default chunk holds all 205,000 persons: one chunk
+    linked = default_linked[0] / "linked"
+    assert LinkedExtract(linked, 250_000).n_chunks == 1
+    assert LinkedExtract(linked, 9_973).n_chunks == 21
+    panel, report = build_panel_from_dir(linked, tmp_path, PanelConfig(), progress=False, chunk_persons=9_973)
+    _assert_same_build(one, tmp_path)
+    pd.testing.assert_frame_equal(panel, panel_one)
+    assert report == report_one
+    assert not (tmp_path / "panel.parquet.partial").exists()
+
+
+def _write_extract(tables, out, row_group_size=None, shuffle=False):
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(5)
+    for name, df in tables.items():
+        if shuffle:
+            df = df.iloc[rng.permutation(len(df))]
+        pq.write_table(
+            pa.Table.from_pandas(df, preserve_index=False),
+            out / f"{name}.parquet",
+            row_group_size=row_group_size,
+        )
+    return out
+
+
+def test_chunked_build_of_an_unsorted_extract(tables, tmp_path):
+    """A researcher's extract need not be sorted by study id: the rows of a chunk are found in any row group
+    (here 2,000 persons in row groups of 700 rows, shuffled), and the panel is the same in any chunks."""
+    src = _write_extract(_small(tables), tmp_path / "linked", row_group_size=700, shuffle=True)
+    assert LinkedExtract(src, 150).n_chunks == 14
+    build_panel_from_dir(src, tmp_path / "one", PanelConfig(), progress=False, chunk_persons=10**9)
+    panel, report = build_panel_from_dir(
+        src, tmp_path / "many", PanelConfig(), progress=False, chunk_persons=150
+    )
+    _assert_same_build(tmp_path / "one", tmp_path / "many")
+    assert report["persons"] == 2000 and len(panel) == report["rows"]
+    # and equal to the panel of the same persons in the sorted tables, built whole in memory
+    whole, _ = build_panel(validate(_small(tables)), PanelConfig())
+    pd.testing.assert_frame_equal(panel, whole)
+
+
+def test_chunked_counts_are_summed_across_chunks(tables, tmp_path):
+    """Exclusions found in different chunks add up to the whole-table count."""
+    t = _small(tables)
+    q = t["qualification"]
+    drop = q.index[q.STND_Y == 2019][::150][:10]  # spread over the persons, hence over the chunks
+    t["qualification"] = q.drop(drop).reset_index(drop=True)
+    src = _write_extract(t, tmp_path / "linked")
+    _, report = build_panel_from_dir(src, tmp_path / "p", PanelConfig(), progress=False, chunk_persons=150)
+    assert report["exclusions"]["claims_rows_without_qualification"] == 10
+    _, whole = build_panel(validate(t), PanelConfig())
+    assert json.dumps(report, sort_keys=True) == json.dumps(whole, sort_keys=True)
+
+
+def test_chunked_validation_names_the_file_rows(tables, tmp_path):
+    """Every row is validated in its chunk; the error names the table, the column, the row of the file and
+    the chunk, whatever chunk the problem sits in (an id above every person's lands in the last chunk; a
+    missing id in the first)."""
+    t = _small(tables)
+    c = t["claims"].copy()
+    row = len(c) - 3  # near the end of the file: the last chunk
+    c.loc[row, "EDEC_TRAMT"] = -5
+    src = _write_extract({**t, "claims": c}, tmp_path / "bad_value", row_group_size=1000)
+    with pytest.raises(
+        SchemaError,
+        match=rf"table 'claims', column 'EDEC_TRAMT': impossible .* 1 row\(s\), first at row\(s\) \[{row}\].*"
+        r"chunk 14 of 14",
+    ):
+        build_panel_from_dir(src, tmp_path / "p1", PanelConfig(), progress=False, chunk_persons=150)
+    assert not (tmp_path / "p1" / "panel.parquet").exists()
+
+    c = t["claims"].copy()
+    c.loc[700, "STUDY_ID"] = 10**9
+    src = _write_extract({**t, "claims": c}, tmp_path / "unknown_id", row_group_size=1000)
+    with pytest.raises(
+        SchemaError,
+        match=r"table 'claims', column 'STUDY_ID': ids not in 'persons' in 1 row\(s\), "
+        r"first at row\(s\) \[700\].*chunk 14 of 14",
+    ):
+        build_panel_from_dir(src, tmp_path / "p2", PanelConfig(), progress=False, chunk_persons=150)
+
+    k = t["checkups"].copy()
+    k["STUDY_ID"] = k["STUDY_ID"].astype("Int64")
+    k.loc[len(k) - 1, "STUDY_ID"] = pd.NA
+    src = _write_extract({**t, "checkups": k}, tmp_path / "missing_id", row_group_size=1000)
+    with pytest.raises(
+        SchemaError,
+        match=rf"table 'checkups', column 'STUDY_ID': missing values in 1 row\(s\), first at row\(s\) "
+        rf"\[{len(k) - 1}\].*chunk 1 of 14",
+    ):
+        build_panel_from_dir(src, tmp_path / "p3", PanelConfig(), progress=False, chunk_persons=150)
 
 
 def test_readme_documents_the_real_data_schema():

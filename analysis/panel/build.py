@@ -1,17 +1,28 @@
-"""The analysis panel: one row per person-year with readable names, cohort and baseline covariates."""
+"""The analysis panel: one row per person-year with readable names, cohort and baseline covariates.
+
+The panel is built a chunk of persons at a time (a range of study ids; persons are independent, and all of a
+person's rows are needed together), so memory is bounded at any scale: each table's rows of the chunk are
+read, validated and turned into panel rows, which are appended to ``panel.parquet``; the report's counts are
+summed over the chunks. A single chunk (as small as one's extract allows) gives exactly the same panel and
+report.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from analysis.config import PanelConfig
 from analysis.definitions import metabolic_syndrome
-from analysis.panel.schema import READABLE, SCHEMA, validate
+from analysis.panel.schema import READABLE, SCHEMA, SchemaError, validate
 
 MEASURES = (
     "height",
@@ -28,22 +39,144 @@ MEASURES = (
     "ggt",
 )
 BASELINE_MEASURES = ("bmi", "waist", "sbp", "dbp", "fasting_glucose")
+# persons per chunk of build_panel_from_dir: ~2M person-years and a peak of a few GB whatever the scale
+CHUNK_PERSONS = 250_000
+
+
+class LinkedExtract:
+    """The linked extract's Parquet files (one per table), read a chunk of persons at a time.
+
+    Chunks are ranges of study ids: ``chunk_persons`` consecutive ids of ``persons`` each, the first open
+    below and the last open above, so every row of every table belongs to exactly one chunk (rows whose
+    ``STUDY_ID`` is missing or not a whole number go to the first chunk, where validation reports them), and
+    all rows of a person, in every table, to the same chunk. Reading is by row group: a sorted extract (the
+    linkage sorts every table by study id) reads each row group once; an unsorted one is still read
+    correctly, at the cost of reading row groups again for every chunk they touch.
+
+    Frames are indexed by the row numbers of their file, so validation names the file's rows.
+    """
+
+    def __init__(self, linked_dir: str | Path, chunk_persons: int | None = None):
+        linked_dir = Path(linked_dir)
+        self.files: dict[str, pq.ParquetFile] = {}
+        for name in SCHEMA:
+            path = linked_dir / f"{name}.parquet"
+            if not path.exists():
+                if name == "activity":
+                    continue
+                raise FileNotFoundError(f"linked extract: table {name!r} not found at {path}")
+            self.files[name] = pq.ParquetFile(path)
+        self.chunk_persons = chunk_persons
+        self.bounds = self._bounds(chunk_persons)
+        self._offsets = {
+            n: np.cumsum([0] + [pf.metadata.row_group(r).num_rows for r in range(pf.num_row_groups)])
+            for n, pf in self.files.items()
+        }
+        self._touches = {n: self._chunks_of_row_groups(n) for n in self.files}
+        self._cache: dict[str, tuple[int, pa.Table, np.ndarray]] = {}
+
+    @property
+    def n_chunks(self) -> int:
+        return len(self.bounds)
+
+    def _bounds(self, chunk_persons: int | None) -> np.ndarray:
+        """First study id of every chunk (from ``persons``); one chunk when not chunking."""
+        pf = self.files["persons"]
+        if chunk_persons is None or "STUDY_ID" not in pf.schema_arrow.names:
+            return np.zeros(1, np.int64)
+        if chunk_persons < 1:
+            raise ValueError(f"chunk_persons must be a positive number of persons; got {chunk_persons}")
+        ids, whole = _numeric_ids(pf.read(columns=["STUDY_ID"]).column("STUDY_ID"))
+        ids = np.unique(ids[whole].astype(np.int64))
+        return ids[::chunk_persons] if len(ids) else np.zeros(1, np.int64)
+
+    def _chunk_of(self, table: pa.Table) -> np.ndarray:
+        """Chunk number of every row of ``table``."""
+        if self.n_chunks == 1 or "STUDY_ID" not in table.column_names:
+            return np.zeros(table.num_rows, np.int64)
+        ids, whole = _numeric_ids(table.column("STUDY_ID"))
+        chunk = np.searchsorted(self.bounds, ids, side="right") - 1
+        chunk[~whole] = 0
+        return np.maximum(chunk, 0)
+
+    def _chunks_of_row_groups(self, name: str) -> list[np.ndarray]:
+        """The chunks each row group of a table has rows in (a scan of the study id column)."""
+        pf = self.files[name]
+        if self.n_chunks == 1 or "STUDY_ID" not in pf.schema_arrow.names:
+            return [np.zeros(1, np.int64)] * pf.num_row_groups
+        return [
+            np.unique(self._chunk_of(pf.read_row_group(r, columns=["STUDY_ID"])))
+            for r in range(pf.num_row_groups)
+        ]
+
+    def _row_group(self, name: str, r: int) -> tuple[pa.Table, np.ndarray]:
+        """Row group ``r`` of a table (the documented columns present) with each row's chunk; the last one
+        read of each table is kept, as consecutive chunks of a sorted extract share a row group."""
+        hit = self._cache.get(name)
+        if hit is not None and hit[0] == r:
+            return hit[1], hit[2]
+        pf = self.files[name]
+        cols = [c for c in SCHEMA[name] if c in pf.schema_arrow.names]
+        table = pf.read_row_group(r, columns=cols)
+        chunk = self._chunk_of(table)
+        self._cache[name] = (r, table, chunk)
+        return table, chunk
+
+    def read(self, chunk: int = 0) -> dict[str, pd.DataFrame]:
+        """The rows of chunk ``chunk`` of every table (documented columns only), indexed by file row number."""
+        tables = {}
+        for name, pf in self.files.items():
+            parts, rows = [], []
+            for r, touched in enumerate(self._touches[name]):
+                if chunk not in touched:
+                    continue
+                table, of = self._row_group(name, r)
+                sel = np.flatnonzero(of == chunk)
+                if len(sel) == table.num_rows:
+                    parts.append(table)
+                elif len(sel) and sel[-1] - sel[0] + 1 == len(sel):
+                    parts.append(table.slice(int(sel[0]), len(sel)))  # a sorted extract: one run of rows
+                else:
+                    parts.append(table.take(sel))
+                rows.append(self._offsets[name][r] + sel)
+            if parts:
+                df = pa.concat_tables(parts).to_pandas()
+                df.index = pd.Index(np.concatenate(rows))
+            else:
+                cols = [c for c in SCHEMA[name] if c in pf.schema_arrow.names]
+                df = pf.schema_arrow.empty_table().select(cols).to_pandas()
+            tables[name] = df
+        return tables
+
+    def chunk_label(self, chunk: int) -> str:
+        """The study ids of a chunk, for messages."""
+        if self.n_chunks == 1:
+            return "all study ids"
+        if chunk == 0:
+            return f"study ids below {self.bounds[1]:,}"
+        if chunk == self.n_chunks - 1:
+            return f"study ids from {self.bounds[chunk]:,}"
+        return f"study ids {self.bounds[chunk]:,}-{self.bounds[chunk + 1] - 1:,}"
+
+
+def _numeric_ids(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Study ids as numbers, and which of them are whole numbers (not missing, text or fractions)."""
+    s = col.to_pandas()
+    if pd.api.types.is_integer_dtype(s):
+        return s.to_numpy(), np.ones(len(s), bool)
+    if not pd.api.types.is_numeric_dtype(s):
+        s = pd.to_numeric(s, errors="coerce")
+    v = s.to_numpy(dtype=float, na_value=np.nan)
+    return v, np.isfinite(v) & (v == np.floor(v))
 
 
 def read_linked(linked_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """Read the linked extract's tables (only the documented columns) and validate them."""
-    linked_dir = Path(linked_dir)
-    tables = {}
-    for name, spec in SCHEMA.items():
-        path = linked_dir / f"{name}.parquet"
-        if not path.exists():
-            if name == "activity":
-                continue
-            raise FileNotFoundError(f"linked extract: table {name!r} not found at {path}")
-        df = pd.read_parquet(path)
-        extra = [c for c in df.columns if c not in spec]
-        tables[name] = df.drop(columns=extra)
-    return validate(tables)
+    """Read the linked extract's tables whole (only the documented columns) and validate them.
+
+    For a large extract use :func:`build_panel_from_dir`, which reads and validates a chunk of persons at a
+    time; both read through :class:`LinkedExtract`.
+    """
+    return validate(LinkedExtract(linked_dir).read())
 
 
 def _rows_outside(panel: pd.DataFrame, other: pd.DataFrame, keys: list[str]) -> int:
@@ -156,7 +289,7 @@ def build_panel(tables: dict[str, pd.DataFrame], cfg: PanelConfig) -> tuple[pd.D
         {
             "rows": len(panel),
             "persons": int(panel["study_id"].nunique()),
-            "years": [int(panel["year"].min()), int(panel["year"].max())],
+            "years": [int(panel["year"].min()), int(panel["year"].max())] if len(panel) else None,
             "cohorts": {
                 str(g): int(n) for g, n in panel.groupby("first_treat")["study_id"].nunique().items()
             },
@@ -227,18 +360,111 @@ def add_baseline(panel: pd.DataFrame, reference_year: int) -> pd.DataFrame:
     return panel.merge(base, left_on="study_id", right_index=True, how="left")
 
 
+def _combine_reports(reports: list[dict]) -> dict:
+    """The report of the whole panel from its chunks' reports: counts summed, years spanned."""
+    out = dict(reports[0])
+    for part in ("exclusions", "imputations"):
+        out[part] = {k: sum(r[part][k] for r in reports) for k in reports[0][part]}
+    for k in ("rows", "persons", "persons_without_baseline_checkup"):
+        out[k] = sum(r[k] for r in reports)
+    spans = [r["years"] for r in reports if r["years"] is not None]
+    out["years"] = [min(s[0] for s in spans), max(s[1] for s in spans)] if spans else None
+    cohorts: Counter = Counter()
+    for r in reports:
+        cohorts.update(r["cohorts"])
+    out["cohorts"] = {g: cohorts[g] for g in sorted(cohorts, key=int)}
+    return out
+
+
+def _arrow(panel: pd.DataFrame, schema: pa.Schema | None) -> pa.Table:
+    """A chunk of the panel as an Arrow table; after the first chunk, checked against the file's schema (the
+    first chunk's): every column's type is fixed by build_panel, so a difference is a bug, reported by name
+    rather than written or cast."""
+    table = pa.Table.from_pandas(panel, preserve_index=False)
+    if schema is not None and not table.schema.equals(schema, check_metadata=False):
+        first = dict(zip(schema.names, schema.types, strict=True))
+        diff = [
+            f"{f.name}: {f.type} (first chunk: {first.get(f.name, 'absent')})"
+            for f in table.schema
+            if first.get(f.name) != f.type
+        ]
+        raise RuntimeError(
+            f"panel: a chunk's columns differ in type from the first chunk's: {diff or table.schema}"
+        )
+    return table
+
+
 def build_panel_from_dir(
-    linked_dir: str | Path, out: str | Path, cfg: PanelConfig, progress: bool = True
-) -> tuple[pd.DataFrame, dict]:
-    """Read and validate ``linked_dir``, build the panel, write ``out/panel.parquet`` and its report."""
+    linked_dir: str | Path,
+    out: str | Path,
+    cfg: PanelConfig,
+    progress: bool = True,
+    *,
+    chunk_persons: int = CHUNK_PERSONS,
+    return_panel: bool = True,
+) -> tuple[pd.DataFrame | None, dict]:
+    """Read and validate ``linked_dir``, build the panel, write ``out/panel.parquet`` and its report.
+
+    Persons are processed ``chunk_persons`` at a time (see :class:`LinkedExtract`): each chunk's rows of
+    every table are validated (a problem is reported with the table, column and file rows, and the study
+    ids of the chunk where it was found; later chunks are not checked), built into panel rows with
+    :func:`build_panel` and appended to ``panel.parquet``; the report's counts are summed over chunks. The
+    panel and report do not depend on ``chunk_persons``.
+
+    Parameters
+    ----------
+    linked_dir, out : folders of the linked extract and of the panel.
+    cfg : the plan's ``[panel]`` settings.
+    progress : show a progress bar over the chunks.
+    chunk_persons : persons per chunk (memory grows with it; the result does not change).
+    return_panel : also return the whole panel as a DataFrame (it must then fit in memory); with False the
+        panel is only written and None is returned in its place.
+
+    Returns
+    -------
+    (panel or None, report)
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with tqdm(total=3, desc="panel", unit="step", disable=not progress) as bar:
-        tables = read_linked(linked_dir)
-        bar.update()
-        panel, report = build_panel(tables, cfg)
-        bar.update()
-        panel.to_parquet(out / "panel.parquet", index=False, compression="zstd")
-        (out / "panel_report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-        bar.update()
+    extract = LinkedExtract(linked_dir, chunk_persons)
+    final, partial = out / "panel.parquet", out / "panel.parquet.partial"
+    writer: pq.ParquetWriter | None = None
+    reports, frames = [], []
+    try:
+        for k in tqdm(range(extract.n_chunks), desc="panel", unit="chunk", disable=not progress):
+            try:
+                tables = validate(extract.read(k))
+            except SchemaError as exc:
+                if extract.n_chunks == 1:
+                    raise
+                raise SchemaError(
+                    f"{exc} [rows are the file's row numbers; counted among {extract.chunk_label(k)} (chunk "
+                    f"{k + 1} of {extract.n_chunks} of {extract.chunk_persons:,} persons); later chunks not "
+                    "checked]"
+                ) from None
+            panel, report = build_panel(tables, cfg)
+            del tables
+            reports.append(report)
+            if writer is None:
+                table = _arrow(panel, None)
+                writer = pq.ParquetWriter(partial, table.schema, compression="zstd")
+            else:
+                table = _arrow(panel, writer.schema)
+            writer.write_table(table)
+            del table
+            if return_panel:
+                frames.append(panel)
+            del panel
+        writer.close()
+        os.replace(partial, final)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        partial.unlink(missing_ok=True)
+        raise
+    report = _combine_reports(reports)
+    (out / "panel_report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    if not return_panel:
+        return None, report
+    panel = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     return panel, report

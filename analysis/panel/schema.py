@@ -169,12 +169,17 @@ def _valid_month(s: pd.Series) -> pd.Series:
 
 
 def validate_table(name: str, df: pd.DataFrame) -> pd.DataFrame:
-    """Check one table; returns it with numeric columns coerced. Raises SchemaError on any problem."""
+    """Check one table; returns it with numeric columns coerced. Raises SchemaError on any problem.
+
+    Rows are named by the frame's index: the file's row numbers when read by ``LinkedExtract`` (whole or a
+    chunk of persons at a time), positions for a frame with a default index; a frame whose index has
+    repeated labels is named by position.
+    """
     spec = SCHEMA[name]
     missing = [c for c in spec if c not in df.columns]
     if missing:
         raise SchemaError(f"table {name!r}: missing column(s) {missing}; expected {list(spec)}")
-    df = df.reset_index(drop=True)
+    df = df.copy() if df.index.is_unique else df.reset_index(drop=True)
     for col, c in spec.items():
         s = df[col]
         null = s.isna() | (s.astype(str) == "") if c.kind == "str" else s.isna()
