@@ -316,75 +316,102 @@ def _sqrt_psd(m: np.ndarray) -> np.ndarray:
     return v * np.sqrt(np.clip(w, 0, None))
 
 
-def _arp_hybrid_accept(y_t: np.ndarray, x_t: np.ndarray, sig: np.ndarray, alpha: float, kappa: float,
-                       rng: np.random.Generator, sims: int) -> np.ndarray:
-    """The conditional-LF hybrid test of ARP (2023) for each row of ``y_t`` (grid x moments): is there a
-    nuisance tau with E[y] - X tau <= 0? Returns a boolean array: True where the hypothesis is accepted."""
-    sd = np.sqrt(np.clip(np.diag(sig), 0, None))
-    keep = sd > 1e-12 * max(sd.max(), 1e-300)
-    if not keep.all():  # a moment without sampling variance: keep it only through the nuisance
-        y_t, x_t, sig, sd = y_t[:, keep], x_t[keep], sig[np.ix_(keep, keep)], sd[keep]
-    verts = _dual_vertices(sd, x_t)
-    if verts is None:
-        return np.ones(len(y_t), bool)
-    # least-favourable critical value: 1-kappa quantile of max_v gamma_v' xi, xi ~ N(0, sig)
-    root = _sqrt_psd(sig)
-    draws = []
-    for start in range(0, sims, 1000):
-        xi = rng.standard_normal((min(1000, sims - start), len(sd))) @ root.T
-        draws.append((xi @ verts.T).max(axis=1))
-    cv_lf = float(np.quantile(np.concatenate(draws), 1 - kappa))
-    vals = y_t @ verts.T  # grid x vertices
-    best = np.argmax(vals, axis=1)
-    eta = vals[np.arange(len(y_t)), best]
-    gsg = verts @ sig @ verts.T  # gamma_v' sig gamma_u
-    sig_b2 = np.diag(gsg)[best]
-    sig_b = np.sqrt(np.clip(sig_b2, 1e-300, None))
-    gc = gsg[best] / sig_b2[:, None]  # gamma_u' c with c = sig gamma_hat / sig_b^2
-    gs = vals - gc * eta[:, None]  # gamma_u' S with S = Y - c eta
-    denom = 1 - gc
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = gs / denom
-    lo_mask, up_mask = denom > 1e-10, denom < -1e-10
-    v_lo = np.where(lo_mask, ratio, -np.inf).max(axis=1)
-    v_up = np.minimum(np.where(up_mask, ratio, np.inf).min(axis=1), cv_lf)
-    a_tilde = (alpha - kappa) / (1 - kappa)
-    z, lo, up = eta / sig_b, v_lo / sig_b, v_up / sig_b
-    # p-value of the truncated normal N(0, sig_b^2) on [v_lo, v_up], computed in the upper tail
-    num = stats.norm.sf(z) - stats.norm.sf(up)
-    den = stats.norm.sf(lo) - stats.norm.sf(up)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(den > 1e-300, num / den, np.where(z > up, 0.0, 1.0))
-    reject = (eta > cv_lf) | ((eta > 0) & (p < a_tilde))
-    return ~reject
+class _ArpTest:
+    """The conditional-LF hybrid test of ARP (2023) for one polyhedron: is there a nuisance tau with
+    E[Y(theta)] - X tau <= 0, Y(theta) = y0 - theta * y1? Everything that does not depend on theta (the
+    dual vertices, their covariances, the least-favourable critical value) is computed once."""
+
+    def __init__(self, y0, y1, x_t, sig, alpha, kappa, rng, sims):
+        sd = np.sqrt(np.clip(np.diag(sig), 0, None))
+        keep = sd > 1e-12 * max(sd.max(), 1e-300)
+        if not keep.all():  # a moment without sampling variance is dropped
+            y0, y1, x_t, sig, sd = y0[keep], y1[keep], x_t[keep], sig[np.ix_(keep, keep)], sd[keep]
+        self.y0, self.y1 = y0, y1
+        self.alpha, self.kappa = alpha, kappa
+        self.verts = _dual_vertices(sd, x_t)
+        if self.verts is None:
+            return
+        # least-favourable critical value: 1-kappa quantile of max_v gamma_v' xi, xi ~ N(0, sig)
+        root = _sqrt_psd(sig)
+        draws = []
+        for start in range(0, sims, 1000):
+            xi = rng.standard_normal((min(1000, sims - start), len(sd))) @ root.T
+            draws.append((xi @ self.verts.T).max(axis=1))
+        self.cv_lf = float(np.quantile(np.concatenate(draws), 1 - kappa))
+        self.gsg = self.verts @ sig @ self.verts.T  # gamma_v' sig gamma_u
+
+    def accept(self, theta: np.ndarray) -> np.ndarray:
+        if self.verts is None:  # the primal is unbounded below: eta = -inf
+            return np.ones(len(theta), bool)
+        y_t = self.y0[None, :] - np.outer(theta, self.y1)
+        vals = y_t @ self.verts.T  # grid x vertices
+        best = np.argmax(vals, axis=1)
+        eta = vals[np.arange(len(theta)), best]
+        sig_b2 = np.diag(self.gsg)[best]
+        sig_b = np.sqrt(np.clip(sig_b2, 1e-300, None))
+        gc = self.gsg[best] / np.clip(sig_b2, 1e-300, None)[:, None]  # gamma_u' c, c = sig gamma_hat / sig_b^2
+        gs = vals - gc * eta[:, None]  # gamma_u' S with S = Y - c eta
+        denom = 1 - gc
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = gs / denom
+        v_lo = np.where(denom > 1e-10, ratio, -np.inf).max(axis=1)
+        v_up = np.minimum(np.where(denom < -1e-10, ratio, np.inf).min(axis=1), self.cv_lf)
+        a_tilde = (self.alpha - self.kappa) / (1 - self.kappa)
+        z, lo, up = eta / sig_b, v_lo / sig_b, v_up / sig_b
+        # p-value of eta under N(0, sig_b^2) truncated to [v_lo, v_up], computed in the upper tail
+        num = stats.norm.sf(z) - stats.norm.sf(up)
+        den = stats.norm.sf(lo) - stats.norm.sf(up)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = np.where(den > 1e-300, num / den, np.where(z > up, 0.0, 1.0))
+        reject = (eta > self.cv_lf) | ((eta > 0) & (p < a_tilde))
+        return ~reject
 
 
-def _rm_ci(b, s, num_pre, num_post, lv, mbar, alpha, grid, sims, seed):
-    """Union over s and sign of the hybrid confidence sets (HonestDiD's ``computeConditionalCS_DeltaRM``)."""
+def _rm_tests(b, s, num_pre, num_post, lv, mbar, alpha, sims, seed) -> list[_ArpTest]:
+    """One hybrid test per (s, sign) polyhedron of Delta^RM(Mbar) (HonestDiD's
+    ``computeConditionalCS_DeltaRM``: the confidence set is the union of theirs)."""
     g_inv = _gamma_inverse(lv)
-    accept = np.zeros(len(grid), bool)
     rng = np.random.default_rng(seed)
-    kappa = alpha / 10
+    tests = []
     for s_idx in range(-(num_pre - 1), 1):
         for positive in (True, False):
             a = _rm_matrix(num_pre, num_post, mbar, s_idx, positive)
             if num_post > 1:  # HonestDiD's postPeriodMomentsOnly: moments that involve a post coefficient
                 a = a[np.any(a[:, num_pre:] != 0, axis=1)]
-            y = a @ b  # d = 0
-            ap = a[:, num_pre:] @ g_inv
-            y_t = y[None, :] - np.outer(grid, ap[:, 0])
-            x_t = ap[:, 1:]
-            accept |= _arp_hybrid_accept(y_t, x_t, a @ s @ a.T, alpha, kappa, rng, sims)
-    return accept
+            ap = a[:, num_pre:] @ g_inv  # first column multiplies theta, the others the nuisance
+            tests.append(_ArpTest(a @ b, ap[:, 0], ap[:, 1:], a @ s @ a.T, alpha, alpha / 10, rng, sims))
+    return tests
+
+
+def _union_accept(tests: list[_ArpTest], theta: np.ndarray) -> np.ndarray:
+    acc = np.zeros(len(theta), bool)
+    for t in tests:
+        acc |= t.accept(theta)
+    return acc
+
+
+def _refine(tests, inside: float, outside: float, steps: int = 40) -> float:
+    """Bisect between an accepted and a rejected theta for the boundary of the confidence set."""
+    for _ in range(steps):
+        mid = (inside + outside) / 2
+        if _union_accept(tests, np.array([mid]))[0]:
+            inside = mid
+        else:
+            outside = mid
+    return inside
 
 
 def _default_rm_grid(b, s, num_pre, num_post, lv, mbar_max, est, se):
-    """Centred on the estimate; wide enough for the identified set at the largest Mbar plus 20 s.e."""
+    """Centred on the estimate: 20 s.e., or 6 s.d. of the noisiest pre-period first difference times
+    Mbar * sum_t t |l_t| if larger, plus the identified set's reach at the largest Mbar."""
     full = np.concatenate([b[:num_pre], [0.0]])
-    max_pre = np.abs(np.diff(full)).max() if num_pre >= 1 else 0.0
-    reach = mbar_max * np.sum(np.arange(1, num_post + 1) * np.abs(lv)) * max_pre
-    diff_sd = np.sqrt(np.diag(s)[:num_pre].max()) * 2
-    half = 20 * se + reach + 6 * mbar_max * np.sum(np.arange(1, num_post + 1) * np.abs(lv)) * diff_sd
+    d1 = np.zeros((num_pre, num_pre + 1))
+    d1[np.arange(num_pre), np.arange(num_pre)] = -1
+    d1[np.arange(num_pre), np.arange(1, num_pre + 1)] = 1
+    d1 = d1[:, :num_pre]
+    sd_diff = np.sqrt(np.clip(np.diag(d1 @ s[:num_pre, :num_pre] @ d1.T), 0, None)).max()
+    weight = mbar_max * np.sum(np.arange(1, num_post + 1) * np.abs(lv))
+    half = max(20 * se, 6 * weight * sd_diff) + weight * np.abs(np.diff(full)).max()
     return est - half, est + half
 
 
@@ -395,7 +422,7 @@ def _default_rm_grid(b, s, num_pre, num_post, lv, mbar_max, est, se):
 def honest_did(betahat, sigma, num_pre_periods: int, num_post_periods: int, *,
                method: str = "relative_magnitudes", Mvec=None, l_vec=None, alpha: float = 0.05,
                grid_points: int = 1000, grid_lb: float | None = None, grid_ub: float | None = None,
-               sims: int = 5000, seed: int = 0) -> HonestDiDResult:
+               refine: bool = True, sims: int = 5000, seed: int = 0) -> HonestDiDResult:
     """Rambachan & Roth (2023) robust confidence intervals for an event-study effect.
 
     Parameters
@@ -416,6 +443,9 @@ def honest_did(betahat, sigma, num_pre_periods: int, num_post_periods: int, *,
         (HonestDiD: 1000 points; its bounds default to 0 +- 20 s.e. in the 2022 releases; ours default to
         the estimate +- (20 s.e. + the identified set's reach at the largest Mbar + margin)). Reported
         bounds are grid points, so they are exact only to the grid spacing.
+    refine : relative magnitudes only: bisect between the outermost accepted grid point and its rejected
+        neighbour for the boundary (to about 1e-12 of the grid spacing). ``refine=False`` reports grid points
+        as HonestDiD does (needed to reproduce its printed numbers digit for digit).
     sims, seed : draws and seed for the least-favourable critical value (HonestDiD: 1000 draws).
 
     Returns
@@ -462,12 +492,19 @@ def honest_did(betahat, sigma, num_pre_periods: int, num_post_periods: int, *,
             raise ValueError(f"grid_lb ({glo}) must be below grid_ub ({ghi})")
         grid = np.linspace(glo, ghi, grid_points)
         for i, m in enumerate(mv):
-            acc = _rm_ci(b, s, npre, npost, lv, float(m), alpha, grid, sims, seed)
+            tests = _rm_tests(b, s, npre, npost, lv, float(m), alpha, sims, seed)
+            acc = _union_accept(tests, grid)
             if not acc.any():
                 lbs[i] = ubs[i] = np.nan
                 notes.append(f"Mbar={m:g}: no grid point accepted (empty confidence set)")
                 continue
-            lbs[i], ubs[i] = grid[acc].min(), grid[acc].max()
+            i_lo, i_hi = np.flatnonzero(acc)[[0, -1]]
+            lbs[i], ubs[i] = grid[i_lo], grid[i_hi]
+            if refine:
+                if i_lo > 0:
+                    lbs[i] = _refine(tests, grid[i_lo], grid[i_lo - 1])
+                if i_hi < len(grid) - 1:
+                    ubs[i] = _refine(tests, grid[i_hi], grid[i_hi + 1])
             if acc[0] or acc[-1]:
                 msg = f"Mbar={m:g}: the confidence set reaches the end of the grid; widen grid_lb/grid_ub"
                 notes.append(msg)
