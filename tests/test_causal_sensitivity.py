@@ -285,3 +285,24 @@ def test_e_value_checks():
         e_value(-1, -2, 0)
     with pytest.raises(ValueError, match="sd"):
         e_value(1, 0, 2, sd=0)
+
+
+def test_single_post_period_and_single_pre_period():
+    """No nuisance parameter (one post period): the ARP test reduces to the no-nuisance case."""
+    rng = np.random.default_rng(11)
+    L = rng.normal(size=(3, 3))
+    s = L @ L.T * 1e-4
+    b = np.array([0.002, -0.001, 0.05])
+    r = honest_did(b, s, 2, 1, Mvec=[0, 1, 2])
+    assert np.all(r.lb < r.estimate) and np.all(r.ub > r.estimate)
+    assert np.all(np.diff(r.ub - r.lb) >= -1e-9)
+    r1 = honest_did(b[1:], s[1:, 1:], 1, 1, Mvec=[0, 1])
+    assert np.all(np.isfinite(r1.lb))
+
+
+def test_event_study_inputs_warns_without_universal_base(mpdta_event_study):
+    import dataclasses
+
+    a = dataclasses.replace(mpdta_event_study, settings={**mpdta_event_study.settings, "base_period": "varying"})
+    with pytest.warns(UserWarning, match="universal"):
+        event_study_inputs(a)
