@@ -306,3 +306,15 @@ def test_event_study_inputs_warns_without_universal_base(mpdta_event_study):
     a = dataclasses.replace(mpdta_event_study, settings={**mpdta_event_study.settings, "base_period": "varying"})
     with pytest.warns(UserWarning, match="universal"):
         event_study_inputs(a)
+
+
+@pytest.mark.parametrize("method", ["relative_magnitudes", "smoothness"])
+def test_units_do_not_matter(method):
+    """Outcomes in won instead of shares: betahat x 1e5, sigma x 1e10 scale every bound by 1e5."""
+    k = 1e5
+    m = np.array([0.5, 1.0] if method == "relative_magnitudes" else [0.0, 0.02])
+    m_k = m if method == "relative_magnitudes" else m * k  # Mbar is unit-free, M is in outcome units
+    r = honest_did(B, SIG, NPRE, NPOST, method=method, Mvec=m)
+    rk = honest_did(B * k, SIG * k**2, NPRE, NPOST, method=method, Mvec=m_k)
+    np.testing.assert_allclose(rk.lb, r.lb * k, rtol=1e-6, atol=1e-6 * k * r.std_error)
+    np.testing.assert_allclose(rk.ub, r.ub * k, rtol=1e-6, atol=1e-6 * k * r.std_error)

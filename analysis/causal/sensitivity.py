@@ -300,8 +300,8 @@ def _dual_vertices(sig_t: np.ndarray, x_t: np.ndarray) -> np.ndarray | None:
                          "reduce num_post_periods")
     subsets = np.array(list(itertools.combinations(range(k), r)), dtype=np.intp)
     mats = e_r[:, subsets].transpose(1, 0, 2)  # (n_sub, r, r)
-    det = np.linalg.det(mats)
-    ok = np.abs(det) > 1e-12 * max(1.0, np.abs(e_r).max() ** r)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ok = np.linalg.cond(mats) < 1e10
     sol = np.linalg.solve(mats[ok], np.broadcast_to(rhs_r, (ok.sum(), r))[..., None])[..., 0]
     feas = np.all(sol >= -1e-10, axis=1)
     verts = np.zeros((feas.sum(), k))
@@ -328,7 +328,9 @@ class _ArpTest:
             y0, y1, x_t, sig, sd = y0[keep], y1[keep], x_t[keep], sig[np.ix_(keep, keep)], sd[keep]
         self.y0, self.y1 = y0, y1
         self.alpha, self.kappa = alpha, kappa
-        self.verts = _dual_vertices(sd, x_t)
+        scale = sd.max()  # the vertices scale inversely with sd: enumerate them on a unit scale
+        verts = _dual_vertices(sd / scale, x_t)
+        self.verts = None if verts is None else verts / scale
         if self.verts is None:
             return
         # least-favourable critical value: 1-kappa quantile of max_v gamma_v' xi, xi ~ N(0, sig)
