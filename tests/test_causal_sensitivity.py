@@ -318,3 +318,16 @@ def test_units_do_not_matter(method):
     rk = honest_did(B * k, SIG * k**2, NPRE, NPOST, method=method, Mvec=m_k)
     np.testing.assert_allclose(rk.lb, r.lb * k, rtol=1e-6, atol=1e-6 * k * r.std_error)
     np.testing.assert_allclose(rk.ub, r.ub * k, rtol=1e-6, atol=1e-6 * k * r.std_error)
+
+
+def test_default_smoothness_grid_is_honestdid_upper_bound():
+    """HonestDiD's DeltaSD_upperBound_Mpre: max over pre-period second differences (both signs) of the
+    one-sided 1-alpha upper bound; Mvec = seq(0, that, length.out = 10)."""
+    full = np.r_[B[:NPRE], 0.0]
+    a2 = np.array([[1.0 if j == i else -2.0 if j == i + 1 else 1.0 if j == i + 2 else 0.0
+                    for j in range(NPRE + 1)] for i in range(NPRE - 1)])[:, :NPRE]
+    se = np.sqrt(np.diag(a2 @ SIG[:NPRE, :NPRE] @ a2.T))
+    d = a2 @ full[:NPRE]
+    mub = np.max(np.r_[d, -d] + stats.norm.ppf(0.95) * np.r_[se, se])
+    s = honest_did(B, SIG, NPRE, NPOST, method="smoothness")
+    np.testing.assert_allclose(s.M, np.linspace(0, mub, 10))

@@ -477,7 +477,8 @@ def honest_did(betahat, sigma, num_pre_periods: int, num_post_periods: int, *,
                 a2[i, i:i + 3] = [1, -2, 1]
             a2 = a2[:, :npre]  # the reference period's column is 0
             sd2 = np.sqrt(np.diag(a2 @ s[:npre, :npre] @ a2.T))
-            mub = float(np.max(a2 @ full[:npre] + stats.norm.ppf(1 - alpha) * sd2))
+            # both signs, as HonestDiD's .create_A_SD stacks A and -A
+            mub = float(np.max(np.abs(a2 @ full[:npre]) + stats.norm.ppf(1 - alpha) * sd2))
             mv = np.linspace(0, mub, 10)
     else:
         mv = np.atleast_1d(np.asarray(Mvec, dtype=float))
