@@ -180,7 +180,7 @@ def test_breakdown_is_first_m_covering_zero():
 
 def test_default_grids():
     r = honest_did(B, SIG, NPRE, NPOST)
-    np.testing.assert_allclose(r.M, [0, 0.5, 1, 1.5, 2])
+    np.testing.assert_allclose(r.M, np.linspace(0, 2, 10))  # HonestDiD: seq(0, 2, length.out = 10)
     s = honest_did(B, SIG, NPRE, NPOST, method="smoothness")
     assert len(s.M) == 10 and s.M[0] == 0 and s.M[-1] > 0
 

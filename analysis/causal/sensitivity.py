@@ -436,7 +436,7 @@ def honest_did(betahat, sigma, num_pre_periods: int, num_post_periods: int, *,
         at most Mbar times the largest pre-period change; inference by the ARP conditional /
         least-favourable hybrid, HonestDiD's default "C-LF") or ``"smoothness"`` (Delta^SD(M): the slope
         of the trend difference changes by at most M per period; the optimal FLCI, HonestDiD's default).
-    Mvec : the grid of Mbar (or M). Defaults as HonestDiD: Mbar = 0, 0.5, ..., 2; for smoothness ten
+    Mvec : the grid of Mbar (or M). Defaults as HonestDiD: ten Mbar from 0 to 2; for smoothness ten
         values from 0 to the upper 1-alpha bound of the largest pre-period second difference
         (``DeltaSD_upperBound_Mpre``), or to the first pre-coefficient's s.e. with one pre-period.
     l_vec : weights of the target ``theta = l_vec' tau_post``; default the first post period.
@@ -466,7 +466,7 @@ def honest_did(betahat, sigma, num_pre_periods: int, num_post_periods: int, *,
     notes: list[str] = []
     if Mvec is None:
         if method == "relative_magnitudes":
-            mv = np.arange(0, 2.01, 0.5)
+            mv = np.linspace(0, 2, 10)
         elif npre == 1:
             mv = np.linspace(0, np.sqrt(s[0, 0]), 10)
         else:
