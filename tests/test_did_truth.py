@@ -120,13 +120,12 @@ def test_null_world_trend_adjusted_consistent_with_zero(null_panel):
 
 
 def test_null_world_stacked_matched_bias_is_visible_in_its_pre_periods(null_panel):
-    """Matching on the two pre-period costs when enrolment selects on latent H and on recent abnormal
-    checkups leaves regression to the mean: the stacked matched estimate is biased, and its own event
-    study flags it in the pre-periods it did not match on (e = -4, -3)."""
+    """Risk-set matching on the observed baseline cannot see latent H either: the stacked matched estimate
+    inherits H's cost trend, and its own event study shows the trend in the pre-periods."""
     r = stacked_did(riskset_match(null_panel.panel, ratio=2).data, "medical_cost")
     assert r.params["ATT"] < -3 * r.std_errors["ATT"], (r.params["ATT"], r.std_errors["ATT"])
     pre = r.tidy()
-    assert (pre.loc[pre.term.isin(["e=-4", "e=-3"]), "p_value"] < 0.01).any(), pre
+    assert (pre.loc[pre.term.isin(["e=-4", "e=-3"]), "p_value"] < 0.05).any(), pre
 
 
 def test_negative_control_null_in_default_world(default_panel, default_linked):
