@@ -76,7 +76,7 @@ def cmd_panel(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    """The main job: synthetic world -> linkage -> panel -> matching (later stages extend it)."""
+    """The main job: synthetic world -> linkage -> panel -> matching -> DiD -> refutation."""
     from analysis.linkage import link_world, load_secret
     from analysis.panel import build_panel_from_dir
     from analysis.synth import generate_world
@@ -98,6 +98,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     )
     _match_step(cfg, out)
     _did_step(cfg, out, truth_dir=out / "linkage" / "truth", progress=not args.quiet)
+    _refute_step(cfg, out, truth_dir=out / "linkage" / "truth", progress=not args.quiet)
     calib = calibration_report(out / "world")
     (out / "calibration.json").write_text(json.dumps(calib, indent=2, sort_keys=True) + "\n")
     print(
@@ -189,6 +190,25 @@ def _did_step(cfg: StudyConfig, out: Path, truth_dir: Path, progress: bool) -> N
     for _, r in head.iterrows():
         print(f"    {r.design:18s} {r.estimate:12,.0f} ({r.conf_low:,.0f} to {r.conf_high:,.0f})  truth "
               f"{r.truth:,.0f}")
+
+
+def _refute_step(cfg: StudyConfig, out: Path, truth_dir: Path, progress: bool) -> None:
+    """The refutation suite (``refutation.json``: pre-trend tests, placebo in time, negative control,
+    Rambachan-Roth bounds, E-value, for the published and the Callaway-Sant'Anna designs)."""
+    import pandas as pd
+
+    from analysis.causal.refutation import refutation_checks
+    from analysis.did.outcomes import read_truth
+
+    t0 = time.perf_counter()
+    panel = pd.read_parquet(out / "panel" / "panel.parquet")
+    published = pd.read_parquet(out / "matching" / "published.parquet")
+    checks = refutation_checks(panel, cfg, published, read_truth(truth_dir), progress=progress)
+    (out / "refutation.json").write_text(json.dumps(checks, indent=1) + "\n")
+    print(f"  refutation: {sum(c['passed'] for c in checks)} of {len(checks)} checks passed "
+          f"({time.perf_counter() - t0:.0f} s)")
+    for c in checks:
+        print(f"    {c['design']:24s} {c['name']:32s} {'passed' if c['passed'] else 'FAILED'}")
 
 
 def build_parser() -> argparse.ArgumentParser:

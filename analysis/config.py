@@ -160,6 +160,19 @@ class DidConfig:
 
 
 @dataclass(frozen=True)
+class RefutationConfig:
+    simulations: int = 100  # per DoWhy refuter (placebo, random common cause, subsets, bootstrap)
+    placebo_shift: int = 2  # placebo in time: enrolment pretended this many years earlier
+    seed: int = 20251126
+
+    def __post_init__(self) -> None:
+        if self.simulations < 1:
+            raise ConfigError(f"refutation.simulations must be >= 1; got {self.simulations}")
+        if self.placebo_shift < 1:
+            raise ConfigError(f"refutation.placebo_shift must be >= 1; got {self.placebo_shift}")
+
+
+@dataclass(frozen=True)
 class DisclosureConfig:
     min_cell: int = 10
     dominance: float = 0.5
@@ -181,6 +194,7 @@ class StudyConfig:
     covariates: CovariatesConfig = field(default_factory=CovariatesConfig)
     matching: MatchingConfig = field(default_factory=MatchingConfig)
     did: DidConfig = field(default_factory=DidConfig)
+    refutation: RefutationConfig = field(default_factory=RefutationConfig)
     disclosure: DisclosureConfig = field(default_factory=DisclosureConfig)
 
     def with_world(self, **overrides: Any) -> StudyConfig:

@@ -67,6 +67,12 @@ def test_run_end_to_end_through_matching(tmp_path):
     est = __import__("pandas").read_csv(tmp_path / "estimates.csv")
     assert {"outcome", "design", "estimator", "aggregation", "term", "estimate", "std_error", "conf_low",
             "conf_high", "p_value", "n_treated", "n_control", "truth"} <= set(est.columns)
-    assert set(est.design) == {"published", "callaway_santanna", "stacked_matched", "twfe"}
+    assert set(est.design) == {"published", "callaway_santanna", "callaway_santanna_trend", "stacked_matched", "twfe"}
     assert (tmp_path / "estimates.json").exists()
     assert "did: medical_cost" in r.stdout
+    checks = json.loads((tmp_path / "refutation.json").read_text())
+    names = {(c["design"], c["name"]) for c in checks}
+    assert {("published", "main_estimate"), ("callaway_santanna", "placebo_in_time"),
+            ("callaway_santanna", "negative_control_outcome")} <= names
+    assert all(isinstance(c["passed"], bool) and c["meaning"] for c in checks)
+    assert "refutation:" in r.stdout

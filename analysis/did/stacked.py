@@ -41,6 +41,7 @@ class MatchedDiDResult(ResultMixin):
     n_control: int
     exclusions: dict = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    cov: pd.DataFrame | None = None  # covariance of the event-study terms (``e=k``), where there are any
 
     def summary(self) -> str:
         t = normal_table(self.params, self.std_errors)
@@ -60,9 +61,9 @@ def _check(data: pd.DataFrame, cols: list[str], table: str) -> None:
         raise DiDError(f"{table}: no column(s) {miss}")
 
 
-def _fe_wls(y, regressors: dict, a, b, w, cluster) -> tuple[pd.Series, pd.Series]:
-    """WLS of ``y`` on ``regressors`` with two sets of fixed effects; cluster-robust SEs with the
-    G/(G-1) small-sample factor."""
+def _fe_wls(y, regressors: dict, a, b, w, cluster) -> tuple[pd.Series, pd.Series, pd.DataFrame]:
+    """WLS of ``y`` on ``regressors`` with two sets of fixed effects; cluster-robust covariance with the
+    G/(G-1) small-sample factor. Returns (coefficients, standard errors, covariance)."""
     regressors = {k: v for k, v in regressors.items() if np.any(v != 0)}  # event times nobody is observed at
     names = list(regressors)
     if not names:
@@ -79,7 +80,8 @@ def _fe_wls(y, regressors: dict, a, b, w, cluster) -> tuple[pd.Series, pd.Series
     G = uc.shape[0]
     bread = np.linalg.inv(XtWX)
     V = bread @ (uc.T @ uc) @ bread * G / (G - 1)
-    return pd.Series(beta, index=names), pd.Series(np.sqrt(np.diag(V)), index=names)
+    return (pd.Series(beta, index=names), pd.Series(np.sqrt(np.diag(V)), index=names),
+            pd.DataFrame(V, index=names, columns=names))
 
 
 def stacked_did(
@@ -128,7 +130,7 @@ def stacked_did(
         call=f"stacked_did(stacked, yname={yname!r}, ref={ref})",
         params=params, std_errors=ses, nobs=len(y),
         n_treated=int((persons.treated == 1).sum()), n_control=int((persons.treated == 0).sum()),
-        exclusions=excl,
+        exclusions=excl, cov=dyn[2],
     )
 
 

@@ -159,20 +159,25 @@ def riskset_match(
     return StackedMatch(data=data, matches=matches, report=report)
 
 
-def published_design(panel: pd.DataFrame, ratio: int = 10, caliper: float | None = None) -> StackedMatch:
+def published_design(panel: pd.DataFrame, ratio: int = 10, caliper: float | None = None,
+                     years: tuple[int, ...] = (2021, 2023)) -> StackedMatch:
     """Seoul's published design (2025-11): 2022 joiners vs people not enrolled by the end of 2023, 1:10
-    propensity matching on sex, age, disability, premium decile and chronic disease, pre 2021, post 2023."""
+    propensity matching on sex, age, disability, premium decile and chronic disease, pre 2021, post 2023.
+
+    ``years``: the person-years kept for the matched persons (the published 2x2 uses 2021 and 2023; an event
+    study of the same matched sample takes e.g. 2017-2023). Persons not present in all of them are left out
+    and counted."""
     df = cohort_frame(panel, 2022, control_first_treat_after=2023)
     m = matchit("treated ~ " + " + ".join(PUBLISHED_COVARIATES), df, ratio=ratio, caliper=caliper)
     md = m.matched_data()[["treated", "weights", "subclass"]]
-    rows = panel[panel.study_id.isin(md.index) & panel.year.isin([2021, 2023])]
+    rows = panel[panel.study_id.isin(md.index) & panel.year.isin(years)]
     rows = rows.merge(md, left_on="study_id", right_index=True).assign(sub_experiment=2022)
     rows["event_time"] = rows.year - 2022
-    both = rows.groupby("study_id").year.transform("size") == 2
+    both = rows.groupby("study_id").year.transform("size") == len(set(years))
     report = {
         "design": "published",
         "matched_treated": int((md.treated == 1).sum()),
         "matched_controls": int((md.treated == 0).sum()),
-        "persons_without_both_years": int(rows.loc[~both, "study_id"].nunique()),
+        "persons_without_all_years": int(rows.loc[~both, "study_id"].nunique()),
     }
     return StackedMatch(data=rows.loc[both].reset_index(drop=True), matches={2022: m}, report=report)

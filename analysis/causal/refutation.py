@@ -1,0 +1,230 @@
+"""The refutation suite: every check the design allows, as one list for ``refutation.json``.
+
+Each check is a dict with ``name``, ``design``, ``estimate``, ``std_error``, ``p_value`` and/or
+``conf_low``/``conf_high``, ``passed`` (True/False) and ``meaning`` (what passing shows); on synthetic data
+``truth`` where the check estimates an effect. Two designs are examined side by side: the city's published
+2x2 on its 1:10 matched 2022 joiners, and the plan's Callaway-Sant'Anna design (with its trend-adjusted
+variant). A check that cannot be computed is listed with ``passed: False`` and the reason in ``meaning``;
+none is dropped.
+
+- pre-trend tests: the Wald test of the pre-period ATT(g,t) (Callaway-Sant'Anna) and of the pre-period
+  event-study coefficients of the published matched sample (2017-2021);
+- placebo in time: enrolment pretended ``placebo_shift`` years earlier, on the years before anyone enrolled;
+- negative-control outcome (injury visits): the same design must find nothing;
+- Rambachan-Roth relative magnitudes: the breakdown Mbar of the average post-period effect (how large a
+  post-period violation of parallel trends, relative to the largest pre-period one, overturns the sign);
+- E-value of the published matched cost estimate;
+- DoWhy's refuters on the published design's change score, where ``analysis.causal.dowhy_checks`` exists.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from analysis.causal.falsification import placebo_in_time, published_event_study
+from analysis.causal.sensitivity import e_value, event_study_inputs, honest_did
+from analysis.config import StudyConfig
+from analysis.did import aggte, att_gt, did_2x2, trend_adjusted
+from analysis.did.drdid import DiDError
+
+E_VALUE_BAR = 2.0  # an unmeasured confounder doubling both enrolment and the outcome is not implausible here
+MBAR_PASS = 1.0  # the sign must survive post-period violations as large as the largest pre-period one
+
+
+def _num(x) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def _check(name: str, design: str, meaning: str, passed: bool, **values) -> dict:
+    return {"name": name, "design": design, **{k: _num(v) if isinstance(v, (int, float, np.floating)) and
+                                                not isinstance(v, bool) else v for k, v in values.items()},
+            "passed": bool(passed), "meaning": meaning}
+
+
+def _interval_check(name, design, meaning, est, se, alp, truth=None) -> dict:
+    z = stats.norm.ppf(1 - alp / 2)
+    lo, hi = est - z * se, est + z * se
+    p = 2 * stats.norm.sf(abs(est / se)) if se > 0 else float("nan")
+    extra = {} if truth is None else {"truth": truth}
+    return _check(name, design, meaning, bool(lo <= 0 <= hi), estimate=est, std_error=se, conf_low=lo,
+                  conf_high=hi, p_value=p, **extra)
+
+
+def _wald(b: np.ndarray, V: np.ndarray) -> tuple[float, float]:
+    W = float(b @ np.linalg.solve(V, b))
+    return W, float(stats.chi2.sf(W, len(b)))
+
+
+def _rm_check(name, design, betahat, sigma, n_pre, n_post, alp, seed) -> dict:
+    """Relative-magnitudes bounds of the average post-period effect; passes when the robust interval at
+    Mbar = 1 excludes 0."""
+    l_vec = np.full(n_post, 1.0 / n_post)
+    h = honest_did(betahat, sigma, n_pre, n_post, method="relative_magnitudes", l_vec=l_vec, alpha=alp,
+                   Mvec=np.array([0.0, 0.5, MBAR_PASS, 1.5, 2.0]), seed=seed)
+    at = int(np.flatnonzero(np.isclose(h.M, MBAR_PASS))[0])
+    lo, hi = float(h.lb[at]), float(h.ub[at])
+    return _check(name, design,
+                  f"the average post-period effect keeps its sign even if parallel trends fail after enrolment "
+                  f"by up to {MBAR_PASS:g} times the largest pre-period deviation (Rambachan and Roth 2023, "
+                  "relative magnitudes); 'breakdown' is the smallest Mbar whose robust interval includes 0",
+                  not (lo <= 0 <= hi), estimate=h.estimate, std_error=h.std_error, conf_low=lo, conf_high=hi,
+                  breakdown=h.breakdown, grid=[{"Mbar": float(m), "conf_low": float(a), "conf_high": float(b)}
+                                               for m, a, b in zip(h.M, h.lb, h.ub, strict=True)])
+
+
+def refutation_checks(panel: pd.DataFrame, cfg: StudyConfig, published: pd.DataFrame,
+                      truth: pd.DataFrame | None = None, progress: bool = False) -> list[dict]:
+    """Every check of the module docstring on ``panel`` (the analysis panel) and ``published`` (the city's
+    matched 2x2 data, ``published_design(panel).data``); ``truth``: the linked synthetic truth."""
+    from analysis.did.outcomes import _te_at, cs_truth, truth_table
+
+    dc, rc, oc = cfg.did, cfg.refutation, cfg.outcomes
+    y, alp = oc.primary, dc.alp
+    xf = "~ " + " + ".join(dc.covariates) if dc.covariates else None
+    te = truth_table(truth, y) if truth is not None else None
+    checks: list[dict] = []
+
+    def guarded(name, design, fn):
+        try:
+            out = fn()
+            checks.extend(out if isinstance(out, list) else [out])
+        except (DiDError, ValueError, np.linalg.LinAlgError) as e:
+            checks.append(_check(name, design, f"not computed: {e}", False))
+
+    def say(msg):
+        if progress:
+            print(f"  refute: {msg}", flush=True)
+
+    # --- the city's published design -------------------------------------------------------------------
+    pub = "published"
+    say("published design")
+
+    def published_main():
+        r = did_2x2(published, y)
+        truth_v = None
+        if te is not None:
+            seen = published[published[y].notna()]
+            both = seen.groupby("study_id").year.nunique() == 2
+            ids = np.intersect1d(seen.loc[seen.treated == 1, "study_id"], both.index[both])
+            truth_v = float(np.mean(_te_at(te, ids, 2023) - _te_at(te, ids, 2021)))
+        est, se = float(r.params["ATT"]), float(r.std_errors["ATT"])
+        main = _interval_check("main_estimate", pub, "the published 2x2 estimate (2021 -> 2023, 2022 joiners vs "
+                               "1:10 matched non-participants); passing means its interval includes 0",
+                               est, se, alp, truth_v)
+        wide = published.pivot_table(index="study_id", columns="year", values=y, aggfunc="first").dropna()
+        ctrl = published.drop_duplicates("study_id").set_index("study_id").treated.reindex(wide.index) == 0
+        sd = float((wide[2023] - wide[2021])[ctrl].std(ddof=1))
+        ev = e_value(est, main["conf_low"], main["conf_high"], sd=sd)
+        ev_check = _check(
+            "e_value", pub, f"an unmeasured confounder associated with both enrolment and the cost change by a "
+            f"risk ratio of at least the E-value of the confidence limit would be needed to move the interval to "
+            f"0; passing means that E-value is at least {E_VALUE_BAR:g} (VanderWeele and Ding 2017; standardised "
+            "by the controls' SD of the change)", ev.e_ci >= E_VALUE_BAR, estimate=ev.e_point,
+            conf_low=ev.e_ci, sd_of_change=sd)
+        return [main, ev_check]
+
+    guarded("main_estimate", pub, published_main)
+
+    def published_es():
+        es = published_event_study(panel, y)
+        terms = list(es.cov.index)
+        e = np.array([int(t[2:]) for t in terms])
+        pre, post = [t for t, k in zip(terms, e, strict=True) if k < -1], [t for t, k in zip(terms, e, strict=True)
+                                                                            if k >= 0]
+        b_pre = es.params[pre].to_numpy()
+        W, p = _wald(b_pre, es.cov.loc[pre, pre].to_numpy())
+        pt = _check("pre_trend_test", pub, "the matched sample's event-study coefficients of 2017-2020 (relative "
+                    "to 2021) are jointly zero: no sign of diverging trends before enrolment (Wald test)",
+                    p > alp, estimate=W, p_value=p, df=len(pre))
+        order = pre + post
+        rm = _rm_check("honest_did_relative_magnitudes", pub, es.params[order].to_numpy(),
+                       es.cov.loc[order, order].to_numpy(), len(pre), len(post), alp, rc.seed)
+        return [pt, rm]
+
+    guarded("pre_trend_test", pub, published_es)
+
+    # --- Callaway-Sant'Anna (the plan), and trend-adjusted -------------------------------------------------
+    cs = "callaway_santanna"
+    say("Callaway-Sant'Anna")
+    kw = dict(control_group=dc.control_group, est_method=dc.est_method, anticipation=dc.anticipation,
+              bstrap=False, cband=False, alp=alp, table="panel")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+
+        def cs_main():
+            res = att_gt(panel, y, "year", "study_id", "first_treat", xf, base_period="universal", **kw)
+            s = aggte(res, "simple", na_rm=True)
+            tr = cs_truth(res, panel, y, te)[("simple", "overall")] if te is not None else None
+            out = [_interval_check("main_estimate", cs, "the plan's Callaway-Sant'Anna overall ATT; passing means "
+                                   "its interval includes 0", s.overall_att, s.overall_se, alp, tr),
+                   _check("pre_trend_test", cs, "the pre-period ATT(g,t) are jointly zero: no sign of diverging "
+                          "trends before enrolment (Wald pre-test)", (res.pretest_p or 0) > alp,
+                          estimate=res.pretest_W, p_value=res.pretest_p)]
+            dyn = aggte(res, "dynamic", na_rm=True)
+            b, V, n_pre, n_post = event_study_inputs(dyn)
+            out.append(_rm_check("honest_did_relative_magnitudes", cs, b, V, n_pre, n_post, alp, rc.seed))
+            return out
+
+        guarded("main_estimate", cs, cs_main)
+
+        def cs_placebo(trend: bool):
+            r = placebo_in_time(panel, y, xf, shift=rc.placebo_shift, est_method=dc.est_method, alp=alp)
+            if trend:
+                r = trend_adjusted(r)
+            s = aggte(r, "simple", na_rm=True)
+            name = "placebo_in_time" + ("_trend_adjusted" if trend else "")
+            return _interval_check(name, cs + ("_trend" if trend else ""),
+                                   f"with enrolment pretended {rc.placebo_shift} years earlier, on the years "
+                                   "before anyone enrolled (true effect exactly 0), the design finds nothing",
+                                   s.overall_att, s.overall_se, alp, 0.0 if te is not None else None)
+
+        guarded("placebo_in_time", cs, lambda: cs_placebo(False))
+        guarded("placebo_in_time_trend_adjusted", cs + "_trend", lambda: cs_placebo(True))
+
+        def cs_trend_main():
+            base = att_gt(panel, y, "year", "study_id", "first_treat", xf,
+                          **(kw | {"base_period": "universal", "control_group": "nevertreated"}))
+            adj = trend_adjusted(base)
+            s = aggte(adj, "simple", na_rm=True)
+            tr = cs_truth(adj, panel, y, te)[("simple", "overall")] if te is not None else None
+            return [_interval_check("main_estimate", cs + "_trend", "the trend-adjusted Callaway-Sant'Anna overall "
+                                    "ATT (each cohort's linear pre-trend removed); passing means its interval "
+                                    "includes 0", s.overall_att, s.overall_se, alp, tr),
+                    _check("pre_trend_test", cs + "_trend", "the pre-period residuals after removing each cohort's "
+                           "linear trend are jointly zero: the trend is linear, so extrapolating it is "
+                           "defensible", (adj.pretest_p or 0) > alp, estimate=adj.pretest_W,
+                           p_value=adj.pretest_p)]
+
+        guarded("main_estimate", cs + "_trend", cs_trend_main)
+
+        def negative_control():
+            nc = oc.negative_control
+            res = att_gt(panel, nc, "year", "study_id", "first_treat", xf, base_period="universal",
+                         allow_unbalanced_panel=bool(panel[nc].isna().any()), **kw)
+            s = aggte(res, "simple", na_rm=True)
+            tr = cs_truth(res, panel, nc, truth_table(truth, nc))[("simple", "overall")] if te is not None else None
+            return _interval_check("negative_control_outcome", cs, f"the program cannot change {nc}; the same "
+                                   "design finds nothing there (selection that also moves it would show)",
+                                   s.overall_att, s.overall_se, alp, tr)
+
+        say("negative control")
+        guarded("negative_control_outcome", cs, negative_control)
+    return [_clean(c) for c in checks]
+
+
+def _clean(c: dict) -> dict:
+    """JSON-ready: NaN and infinities become None."""
+    def fix(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: fix(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [fix(x) for x in v]
+        return v
+    return {k: fix(v) for k, v in c.items()}
