@@ -331,3 +331,22 @@ def test_default_smoothness_grid_is_honestdid_upper_bound():
     mub = np.max(np.r_[d, -d] + stats.norm.ppf(0.95) * np.r_[se, se])
     s = honest_did(B, SIG, NPRE, NPOST, method="smoothness")
     np.testing.assert_allclose(s.M, np.linspace(0, mub, 10))
+
+
+def test_smoothness_bounds_do_not_depend_on_the_outcome_units():
+    """Seven pre and five post periods, coefficients all measured from one base (strongly correlated), on
+    a unit scale and in KRW-like units (x 1e5): the FLCI scales exactly. On the raw KRW scale the M = 0
+    interval used to come out wrong (found on the synthetic world's cost event study; moderndid agreed
+    with the unit-scale answer)."""
+    rng = np.random.default_rng(4)
+    k = 12
+    A = rng.normal(size=(k, k)) * 0.3 + np.tril(np.ones((k, k)))
+    V = A @ A.T / k
+    b = np.concatenate([np.linspace(1.2, 0.06, 7), -np.linspace(0.3, 2.7, 5)]) + rng.normal(0, 0.05, k)
+    lv = np.full(5, 0.2)
+    unit = honest_did(b, V, 7, 5, method="smoothness", l_vec=lv, Mvec=[0.0, 0.05, 0.5])
+    krw = honest_did(b * 1e5, V * 1e10, 7, 5, method="smoothness", l_vec=lv, Mvec=[0.0, 5e3, 5e4])
+    assert np.allclose(krw.lb, unit.lb * 1e5, rtol=1e-6) and np.allclose(krw.ub, unit.ub * 1e5, rtol=1e-6)
+    # M = 0 is the linear extrapolation of the pre-trend: its interval is centred on an estimate that
+    # removes a straight line through the reference period (here, well away from the raw average)
+    assert abs((unit.lb[0] + unit.ub[0]) / 2 - lv @ b[7:]) > 0.5

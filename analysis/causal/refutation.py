@@ -12,7 +12,9 @@ none is dropped.
 - placebo in time: enrolment pretended ``placebo_shift`` years earlier, on the years before anyone enrolled;
 - negative-control outcome (injury visits): the same design must find nothing;
 - Rambachan-Roth relative magnitudes: the breakdown Mbar of the average post-period effect (how large a
-  post-period violation of parallel trends, relative to the largest pre-period one, overturns the sign);
+  post-period violation of parallel trends, relative to the largest pre-period one, overturns the sign),
+  and smoothness (Callaway-Sant'Anna): the effect under a linearly extrapolated pre-trend (M = 0) and the
+  breakdown M of the change in slope;
 - E-value of the published matched cost estimate;
 - DoWhy's refuters on the published design's change score, where ``analysis.causal.dowhy_checks`` exists.
 """
@@ -75,6 +77,21 @@ def _rm_check(name, design, betahat, sigma, n_pre, n_post, alp, seed) -> dict:
                   not (lo <= 0 <= hi), estimate=h.estimate, std_error=h.std_error, conf_low=lo, conf_high=hi,
                   breakdown=h.breakdown, grid=[{"Mbar": float(m), "conf_low": float(a), "conf_high": float(b)}
                                                for m, a, b in zip(h.M, h.lb, h.ub, strict=True)])
+
+
+def _sd_check(name, design, betahat, sigma, n_pre, n_post, alp) -> dict:
+    """Smoothness bounds of the average post-period effect; passes when the interval at M = 0 (the
+    pre-trend extrapolated linearly) excludes 0."""
+    l_vec = np.full(n_post, 1.0 / n_post)
+    h = honest_did(betahat, sigma, n_pre, n_post, method="smoothness", l_vec=l_vec, alpha=alp)
+    lo, hi = float(h.lb[0]), float(h.ub[0])
+    return _check(name, design,
+                  "the average post-period effect keeps its sign when the pre-period trend difference is "
+                  "extrapolated linearly (M = 0) and, up to 'breakdown', when its slope may change by M per "
+                  "period (Rambachan and Roth 2023, smoothness)", not (lo <= 0 <= hi), estimate=h.estimate,
+                  std_error=h.std_error, conf_low=lo, conf_high=hi, breakdown=h.breakdown,
+                  grid=[{"M": float(m), "conf_low": float(a), "conf_high": float(b)}
+                        for m, a, b in zip(h.M, h.lb, h.ub, strict=True)])
 
 
 def refutation_checks(panel: pd.DataFrame, cfg: StudyConfig, published: pd.DataFrame,
@@ -168,6 +185,7 @@ def refutation_checks(panel: pd.DataFrame, cfg: StudyConfig, published: pd.DataF
             dyn = aggte(res, "dynamic", na_rm=True)
             b, V, n_pre, n_post = event_study_inputs(dyn)
             out.append(_rm_check("honest_did_relative_magnitudes", cs, b, V, n_pre, n_post, alp, rc.seed))
+            out.append(_sd_check("honest_did_smoothness", cs, b, V, n_pre, n_post, alp))
             return out
 
         guarded("main_estimate", cs, cs_main)

@@ -486,8 +486,13 @@ def honest_did(betahat, sigma, num_pre_periods: int, num_post_periods: int, *,
             raise ValueError("Mvec must be a 1-D sequence of finite values >= 0")
     lbs, ubs = np.empty(len(mv)), np.empty(len(mv))
     if method == "smoothness":
+        # solved on a unit scale (outcome / c) and scaled back: the bounds are equivariant in the outcome's
+        # units, while the optimisation is not (on KRW costs, variances ~1e9, the M = 0 system was solved
+        # wrongly by lstsq's cut-off)
+        c = float(np.sqrt(np.mean(np.diag(s)))) or 1.0
         for i, m in enumerate(mv):
-            lbs[i], ubs[i] = _flci(b, s, npre, npost, lv, float(m), alpha)
+            lo, hi = _flci(b / c, s / c**2, npre, npost, lv, float(m) / c, alpha)
+            lbs[i], ubs[i] = lo * c, hi * c
     else:
         if grid_points < 2:
             raise ValueError(f"grid_points must be at least 2, got {grid_points}")
