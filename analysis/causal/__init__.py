@@ -1,12 +1,20 @@
 """Causal assumptions, their tests and the sensitivity of the conclusions (the stage after ``did/``).
 
-The folder will hold the assumed causal graph and its identification, the refutation checks
-(placebos, negative controls) and the sensitivity analyses. So far it has the sensitivity part:
-Rambachan & Roth (2023) robust intervals for an event study (``honest_did``, with ``event_study_inputs``
-to take them from a Callaway-Sant'Anna dynamic aggregation) and VanderWeele & Ding's E-value
-(``e_value``). The graph and the refutation suite come later (issue 5).
+- ``graph``: the assumed causal graph (``graph.dot``) and its figure;
+- ``dowhy_checks``: DoWhy's identification and refuters on the published design's change score, with our
+  own weights passed in and a fresh copy of the data for every estimation and refutation;
+- ``falsification``: placebo in time (``placebo_in_time``) and the city's matched sample followed over
+  2017-2023 (``published_event_study``);
+- ``sensitivity``: Rambachan & Roth (2023) robust intervals for an event study (``honest_did``, fed by
+  ``event_study_inputs`` from a Callaway-Sant'Anna dynamic aggregation) and VanderWeele & Ding's E-value
+  (``e_value``);
+- ``refutation``: every check as one list (``refutation_checks``), which ``python -m analysis run`` writes
+  to ``refutation.json``; ``plots.plot_sensitivity`` draws the bounds from it.
 """
 
+from analysis.causal.falsification import placebo_in_time, published_event_study
+from analysis.causal.refutation import refutation_checks
 from analysis.causal.sensitivity import EValueResult, HonestDiDResult, e_value, event_study_inputs, honest_did
 
-__all__ = ["EValueResult", "HonestDiDResult", "e_value", "event_study_inputs", "honest_did"]
+__all__ = ["EValueResult", "HonestDiDResult", "e_value", "event_study_inputs", "honest_did", "placebo_in_time",
+           "published_event_study", "refutation_checks"]
