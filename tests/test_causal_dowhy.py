@@ -42,7 +42,8 @@ def test_graph_is_a_dag_with_the_study_variables():
     assert "digraph" in load_graph(as_text=True)
 
 
-def test_plot_graph_writes_stable_png_and_svg(tmp_path):
+def test_plot_graph_writes_stable_png_and_svg(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no graphviz `dot` (nor anything else) on the PATH
     first = plot_graph(tmp_path / "a" / "graph")
     second = plot_graph(tmp_path / "b" / "graph.png")
     assert [p.suffix for p in first] == [".png", ".svg"]
@@ -162,6 +163,10 @@ def test_null_world_refuters(null_result):
     assert list(grid.columns) == ["kappa_t", "kappa_y", "kappa_y_sd", "new_effect"] and len(grid) == 2
     # the confounder pushes the estimate down for kappa_y > 0 and up for kappa_y < 0
     assert grid.new_effect.iloc[0] > res.estimate > grid.new_effect.iloc[1]
+    assert res.dropped == {"rows": 0}
+    tidy = res.tidy()
+    assert list(tidy.columns) == ["name", "estimate", "p_value", "conf_low", "conf_high", "passed", "meaning"]
+    assert len(tidy) == len(res.checks)
     text = res.summary()
     assert "placebo_treatment_refuter" in text and "NO" in text
 

@@ -119,7 +119,8 @@ class DoWhyResult:
     sensitivity_grid : pandas.DataFrame
         The add-unobserved-common-cause grid: ``kappa_t, kappa_y, kappa_y_sd, new_effect``.
     dropped : dict
-        Rows dropped for missing values, by column.
+        Missing values by column and ``rows``, the number of rows dropped for them (a dropped person
+        leaves the rest of its matched set in the estimate).
     """
 
     treatment: str
@@ -155,14 +156,22 @@ class DoWhyResult:
             est = c["estimate"]
             etxt = f"{est:,.4f}" if isinstance(est, float) and np.isfinite(est) else str(est)
             lines.append(f"  [{'pass' if c['passed'] else 'FAIL'}] {c['name']}: new effect {etxt}{ptxt}")
-        if dropped := {k: v for k, v in self.dropped.items() if v}:
-            lines.append(f"Rows dropped for missing values: {dropped}")
+        if self.dropped.get("rows"):
+            lines.append(f"Rows dropped for missing values: {self.dropped}")
         lines.append("Estimand:")
         lines.append(self.estimand)
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.summary()
+
+    def tidy(self) -> pd.DataFrame:
+        """The checks as a frame: ``name, estimate, p_value, conf_low, conf_high, passed, meaning``."""
+        cols = ["name", "estimate", "p_value", "conf_low", "conf_high", "passed", "meaning"]
+        return pd.DataFrame([{c: ck.get(c) for c in cols} for ck in self.checks], columns=cols)
+
+    def _repr_html_(self) -> str:
+        return "<pre>" + self.summary().replace("&", "&amp;").replace("<", "&lt;") + "</pre>"
 
 
 def change_score_frame(design_data: pd.DataFrame, outcomes: tuple[str, ...] = ("medical_cost",),
@@ -325,7 +334,9 @@ def dowhy_analysis(
         work[wcol] = t + (1 - t) * p / (1 - p)
     else:
         work[wcol] = 1.0
-    dropped = {c: int(work[c].isna().sum()) for c in work.columns}
+    internal = {wcol: "weights", "_subclass": "subclass"}
+    dropped = {internal.get(c, c): int(n) for c, n in work.isna().sum().items() if n}
+    dropped["rows"] = int(work.isna().any(axis=1).sum())
     work = work.dropna().reset_index(drop=True)
     work[wcol] = work[wcol].astype(float)
     work[treatment] = work[treatment].astype(int)
