@@ -392,45 +392,50 @@ def dowhy_analysis(
     checks: list[dict] = []
     grid = pd.DataFrame(columns=["kappa_t", "kappa_y", "kappa_y_sd", "new_effect"])
     sd_y = float(work[outcome].std())
-    for name in refuters:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if name == "add_unobserved_common_cause":
-                rows = []
-                saved = np.random.get_state()  # noqa: NPY002 - restored below; DoWhy uses the global state
-                for kt in kappa_t:
-                    for ks in kappa_y_sd:
-                        np.random.seed(seed)  # noqa: NPY002 - DoWhy draws the confounder from numpy's global state
-                        m, e = fresh()
-                        r = m.refute_estimate(estimand, e, method_name=name, simulation_method="direct-simulation",
-                                              confounders_effect_on_treatment="binary_flip",
-                                              confounders_effect_on_outcome="linear",
-                                              effect_strength_on_treatment=float(kt),
-                                              effect_strength_on_outcome=float(ks * sd_y))
-                        rows.append({"kappa_t": float(kt), "kappa_y": float(ks * sd_y), "kappa_y_sd": float(ks),
-                                     "new_effect": float(np.asarray(r.new_effect).ravel()[0])})
-                np.random.set_state(saved)  # noqa: NPY002
-                grid = pd.DataFrame(rows)
-                lo_g, hi_g = float(grid.new_effect.min()), float(grid.new_effect.max())
-                checks.append({"name": name, "estimate": value, "p_value": None, "conf_low": lo_g, "conf_high": hi_g,
-                               "passed": bool(np.all(np.sign(grid.new_effect) == np.sign(value)) and value != 0),
-                               "meaning": MEANINGS[name], "grid": grid.to_dict(orient="records")})
-                continue
-            m, e = fresh()
-            kw = {"num_simulations": simulations, "random_seed": seed}
-            if name == "placebo_treatment_refuter":
-                kw["placebo_type"] = "permute"
-            if name == "data_subset_refuter":
-                kw["subset_fraction"] = 0.8
-            res = m.refute_estimate(estimand, e, method_name=name, **kw)
-        results = res if isinstance(res, list) else [res]
-        for r in results:
-            new = r.new_effect
-            new_val = float(np.asarray(new).ravel()[0]) if np.size(new) == 1 else float(np.mean(new))
-            pval = _p((r.refutation_result or {}).get("p_value"))
-            checks.append({"name": name if len(results) == 1 else f"{name}:{r.refutation_type}",
-                           "estimate": new_val, "original_estimate": value, "p_value": pval,
-                           "passed": bool(np.isfinite(pval) and pval > alpha), "meaning": MEANINGS[name]})
+    # DoWhy seeds and draws from numpy's global random state (its ``random_seed`` calls np.random.seed):
+    # save the caller's state and restore it afterwards
+    saved_state = np.random.get_state()  # noqa: NPY002
+    try:
+        for name in refuters:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if name == "add_unobserved_common_cause":
+                    rows = []
+                    for kt in kappa_t:
+                        for ks in kappa_y_sd:
+                            np.random.seed(seed)  # noqa: NPY002 - DoWhy draws the confounder from numpy's global state
+                            m, e = fresh()
+                            r = m.refute_estimate(estimand, e, method_name=name, simulation_method="direct-simulation",
+                                                  confounders_effect_on_treatment="binary_flip",
+                                                  confounders_effect_on_outcome="linear",
+                                                  effect_strength_on_treatment=float(kt),
+                                                  effect_strength_on_outcome=float(ks * sd_y))
+                            rows.append({"kappa_t": float(kt), "kappa_y": float(ks * sd_y), "kappa_y_sd": float(ks),
+                                         "new_effect": float(np.asarray(r.new_effect).ravel()[0])})
+                    grid = pd.DataFrame(rows)
+                    lo_g, hi_g = float(grid.new_effect.min()), float(grid.new_effect.max())
+                    checks.append({"name": name, "estimate": value, "p_value": None, "conf_low": lo_g, "conf_high": hi_g,
+                                   "passed": bool(np.all(np.sign(grid.new_effect) == np.sign(value)) and value != 0),
+                                   "meaning": MEANINGS[name], "grid": grid.to_dict(orient="records")})
+                    continue
+                m, e = fresh()
+                kw = {"num_simulations": simulations, "random_seed": seed}
+                if name == "placebo_treatment_refuter":
+                    kw["placebo_type"] = "permute"
+                if name == "data_subset_refuter":
+                    kw["subset_fraction"] = 0.8
+                res = m.refute_estimate(estimand, e, method_name=name, **kw)
+            results = res if isinstance(res, list) else [res]
+            for r in results:
+                new = r.new_effect
+                new_val = float(np.asarray(new).ravel()[0]) if np.size(new) == 1 else float(np.mean(new))
+                pval = _p((r.refutation_result or {}).get("p_value"))
+                checks.append({"name": name if len(results) == 1 else f"{name}:{r.refutation_type}",
+                               "estimate": new_val, "original_estimate": value, "p_value": pval,
+                               "passed": bool(np.isfinite(pval) and pval > alpha), "meaning": MEANINGS[name]})
+
+    finally:
+        np.random.set_state(saved_state)  # noqa: NPY002
 
     return DoWhyResult(treatment=treatment, outcome=outcome, estimand=str(estimand), backdoor=backdoor,
                        identified=identified, graph_dot=dot, estimate=value, std_error=se, conf_low=lo, conf_high=hi,
