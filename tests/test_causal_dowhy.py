@@ -141,6 +141,51 @@ def test_dowhy_propensity_estimator_writes_into_the_callers_frame(null_cs):
     assert "propensity_score" in frame.columns and "ips_weight" in frame.columns
 
 
+def _confounded_toy(n=3000, seed=0):
+    """No effect, strong confounding by x (treatment log-odds 2x, outcome 3x)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    t = (rng.uniform(size=n) < 1 / (1 + np.exp(-2 * x))).astype(int)
+    return pd.DataFrame({"t": t, "y": 3 * x + rng.normal(size=n), "x": x})
+
+
+def test_shared_frame_makes_dowhys_placebo_report_a_spurious_effect():
+    """Reproduces the mechanism: DoWhy's propensity estimator leaves ``propensity_score`` in the model's frame
+    and the placebo refuter's refits reuse the real treatment's scores instead of re-estimating them."""
+    from dowhy import CausalModel
+
+    def placebo(shared):
+        df = _confounded_toy()
+        m = CausalModel(data=df, treatment="t", outcome="y", common_causes=["x"])
+        e = m.identify_effect(proceed_when_unidentifiable=True)
+        est = m.estimate_effect(e, method_name="backdoor.propensity_score_weighting", target_units="ate")
+        if not shared:
+            m = CausalModel(data=_confounded_toy(), treatment="t", outcome="y", common_causes=["x"])
+        r = m.refute_estimate(e, est, method_name="placebo_treatment_refuter", placebo_type="permute",
+                              num_simulations=20, random_seed=1)
+        return est.value, r.new_effect, r.refutation_result["p_value"]
+
+    est, shared_effect, shared_p = placebo(shared=True)
+    _, fresh_effect, fresh_p = placebo(shared=False)
+    assert abs(shared_effect) > 3 and shared_p < 0.01  # spurious: the placebo "has an effect"
+    assert abs(fresh_effect) < 0.1 and fresh_p > 0.05
+    # and DoWhy's own weighting clips the scores to [0.05, 0.95]: its estimate of a zero effect is biased,
+    # while inverse probability weights from the same data without clipping are not
+    df = _confounded_toy()
+    X = sm.add_constant(df.x)
+    ps = sm.Logit(df.t, X).fit(disp=0).predict(X).to_numpy()
+    w1, w0 = df.t / ps, (1 - df.t) / (1 - ps)
+    unclipped = (w1 * df.y).sum() / w1.sum() - (w0 * df.y).sum() / w0.sum()
+    assert est > 0.3 and abs(unclipped) < 0.1
+    # dowhy_analysis with our scores: the placebo is null and the caller's frame keeps its columns
+    before = df.copy()
+    res = dowhy_analysis(df, "t", "y", ["x"], propensity=ps, graph=False,
+                         refuters=("placebo_treatment_refuter",), simulations=20, seed=1)
+    pd.testing.assert_frame_equal(df, before)
+    assert res.checks[0]["p_value"] > 0.05 and abs(res.checks[0]["estimate"]) < 0.1
+    assert abs(res.estimate) < 2 * res.std_error
+
+
 def test_null_world_refuters(null_result):
     _, res = null_result
     names = [c["name"] for c in res.checks]
