@@ -107,6 +107,7 @@ def test_dowhy_estimate_equals_our_weighted_regression(null_cs):
     # the matching weights column is the default
     res_m = dowhy_analysis(null_cs, "treated", Y, COVS, refuters=(), graph=False)
     assert res_m.estimate == pytest.approx(_wls(null_cs, null_cs.weights, COVS), rel=1e-10, abs=1e-8)
+    assert res_m.identified is None and res_m.backdoor == sorted(COVS)  # no graph: DoWhy's common_causes mode
 
 
 def test_identification_reports_the_latent_confounder(null_result):
@@ -232,5 +233,7 @@ def test_refuters_are_reproducible_and_leave_numpys_global_state_alone(null_cs):
 def test_bad_arguments(null_cs):
     with pytest.raises(KeyError, match="not in the data"):
         dowhy_analysis(null_cs, "treated", "nope", COVS, refuters=())
+    with pytest.raises(ValueError, match="negative weights"):
+        dowhy_analysis(null_cs, "treated", Y, COVS, weights=-null_cs.weights.to_numpy(), refuters=())
     with pytest.raises(ValueError, match="unknown refuters"):
         dowhy_analysis(null_cs, "treated", Y, COVS, refuters=("nope",))

@@ -127,7 +127,7 @@ class DoWhyResult:
     outcome: str
     estimand: str
     backdoor: list
-    identified: bool
+    identified: bool | None
     graph_dot: str = field(repr=False)
     estimate: float = float("nan")
     std_error: float = float("nan")
@@ -143,8 +143,9 @@ class DoWhyResult:
     def summary(self) -> str:
         lines = [
             f"DoWhy analysis: effect of {self.treatment} on {self.outcome} (n = {self.nobs})",
-            f"Identified by the backdoor criterion under the graph with latent nodes unobserved: "
-            f"{'yes' if self.identified else 'NO (the estimand below assumes no unobserved confounding)'}",
+            "Identified by the backdoor criterion under the graph with latent nodes unobserved: "
+            + {True: "yes", False: "NO (the estimand below assumes no unobserved confounding)",
+               None: "not checked (no graph)"}[self.identified],
             f"Backdoor set: {', '.join(self.backdoor) if self.backdoor else '(empty)'}",
             f"Estimate (weighted regression, our weights): {self.estimate:,.4f} "
             f"(SE {self.std_error:,.4f}; 95% CI {self.conf_low:,.4f} to {self.conf_high:,.4f})",
@@ -308,8 +309,18 @@ def dowhy_analysis(
     -------
     DoWhyResult
     """
-    logging.getLogger("dowhy").setLevel(logging.WARNING)
-    common_causes = list(common_causes)
+    logger = logging.getLogger("dowhy")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # DoWhy logs every unobserved node and extra column as a warning
+    try:
+        return _dowhy_analysis(data, treatment, outcome, list(common_causes), weights, propensity, tuple(refuters),
+                               simulations, seed, graph, tuple(kappa_t), tuple(kappa_y_sd), alpha)
+    finally:
+        logger.setLevel(level)
+
+
+def _dowhy_analysis(data, treatment, outcome, common_causes, weights, propensity, refuters, simulations, seed,
+                    graph, kappa_t, kappa_y_sd, alpha) -> DoWhyResult:
     missing = [c for c in [treatment, outcome, *common_causes] if c not in data]
     if missing:
         raise KeyError(f"dowhy_analysis: columns {missing} are not in the data (it has {list(data.columns)})")
@@ -339,6 +350,8 @@ def dowhy_analysis(
     dropped["rows"] = int(work.isna().any(axis=1).sum())
     work = work.dropna().reset_index(drop=True)
     work[wcol] = work[wcol].astype(float)
+    if (work[wcol] < 0).any():
+        raise ValueError(f"dowhy_analysis: {int((work[wcol] < 0).sum())} negative weights; weights must be >= 0")
     work[treatment] = work[treatment].astype(int)
 
     # identification: first under the full graph with its latent nodes unobserved (under the study graph
@@ -346,7 +359,7 @@ def dowhy_analysis(
     # graph without the latent nodes, i.e. under the no-unobserved-confounding assumption the matched design
     # makes; that estimand and its backdoor set are the ones estimated and refuted.
     if graph is False:
-        g, dot, identified = None, "", False
+        g, dot, identified = None, "", None
     else:
         full = load_graph() if graph is True else graph
         g_full = restricted_graph(common_causes, treatment, outcome, full)
@@ -354,7 +367,6 @@ def dowhy_analysis(
             warnings.simplefilter("ignore")
             e_full = _model(work.copy(), treatment, outcome, g_full, common_causes).identify_effect(
                 proceed_when_unidentifiable=True)
-        identified = bool(e_full.get_backdoor_variables())
         latent = [n for n, d in g_full.nodes(data=True) if not d.get("observed", True)]
         g = g_full.copy()
         g.remove_nodes_from(latent)
@@ -367,6 +379,8 @@ def dowhy_analysis(
     if not backdoor and common_causes:
         raise ValueError(f"dowhy_analysis: DoWhy found no backdoor set for {treatment} -> {outcome} even without "
                          f"the latent nodes; check the graph and common_causes {common_causes}")
+    if g is not None:
+        identified = bool(e_full.get_backdoor_variables()) or backdoor_criterion(g_full, treatment, outcome, backdoor)
 
     def fresh():
         m = _model(work.copy(), treatment, outcome, g, common_causes)
