@@ -207,11 +207,13 @@ def _refute_step(cfg: StudyConfig, out: Path, truth_dir: Path, progress: bool) -
     (out / "refutation.json").write_text(json.dumps(checks, indent=1) + "\n")
     import matplotlib.pyplot as plt
 
+    from analysis.causal.graph import plot_graph
     from analysis.causal.plots import plot_sensitivity
 
     rdir = out / "refutation"
     rdir.mkdir(exist_ok=True)
     plt.close(plot_sensitivity(checks, rdir / "sensitivity_relative_magnitudes.png"))
+    plot_graph(rdir / "causal_graph")
     print(f"  refutation: {sum(c['passed'] for c in checks)} of {len(checks)} checks passed "
           f"({time.perf_counter() - t0:.0f} s)")
     for c in checks:

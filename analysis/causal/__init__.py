@@ -12,9 +12,12 @@
   to ``refutation.json``; ``plots.plot_sensitivity`` draws the bounds from it.
 """
 
+from analysis.causal.dowhy_checks import DoWhyResult, change_score_frame, dowhy_analysis
 from analysis.causal.falsification import placebo_in_time, published_event_study
+from analysis.causal.graph import load_graph, plot_graph
 from analysis.causal.refutation import refutation_checks
 from analysis.causal.sensitivity import EValueResult, HonestDiDResult, e_value, event_study_inputs, honest_did
 
-__all__ = ["EValueResult", "HonestDiDResult", "e_value", "event_study_inputs", "honest_did", "placebo_in_time",
+__all__ = ["DoWhyResult", "EValueResult", "HonestDiDResult", "change_score_frame", "dowhy_analysis", "e_value",
+           "event_study_inputs", "honest_did", "load_graph", "placebo_in_time", "plot_graph",
            "published_event_study", "refutation_checks"]
