@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from analysis.config import ConfigError, StudyConfig, load_config
@@ -214,6 +215,19 @@ def _refute_step(cfg: StudyConfig, out: Path, truth_dir: Path, progress: bool) -
     rdir.mkdir(exist_ok=True)
     plt.close(plot_sensitivity(checks, rdir / "sensitivity_relative_magnitudes.png"))
     plot_graph(rdir / "causal_graph")
+    # the plan's event study with its uniform band (multiplier bootstrap), the picture the pre-test summarises
+    from analysis.did import aggte, att_gt
+
+    dc = cfg.did
+    xf = "~ " + " + ".join(dc.covariates) if dc.covariates else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        es = att_gt(panel, cfg.outcomes.primary, "year", "study_id", "first_treat", xf,
+                    control_group=dc.control_group, est_method=dc.est_method, anticipation=dc.anticipation,
+                    base_period="universal", biters=dc.biters, alp=dc.alp, seed=dc.seed, table="panel")
+    fig = aggte(es, "dynamic", na_rm=True).plot()
+    fig.savefig(rdir / "event_study_uniform_band.png", dpi=120)
+    plt.close(fig)
     print(f"  refutation: {sum(c['passed'] for c in checks)} of {len(checks)} checks passed "
           f"({time.perf_counter() - t0:.0f} s)")
     for c in checks:

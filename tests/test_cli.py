@@ -76,3 +76,6 @@ def test_run_end_to_end_through_matching(tmp_path):
             ("callaway_santanna", "negative_control_outcome")} <= names
     assert all(isinstance(c["passed"], bool) and c["meaning"] for c in checks)
     assert "refutation:" in r.stdout
+    for fig in ("sensitivity_relative_magnitudes.png", "causal_graph.png", "causal_graph.svg",
+                "event_study_uniform_band.png"):
+        assert (tmp_path / "refutation" / fig).exists(), fig
