@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from analysis.config import LinkageConfig, PanelConfig, StudyConfig, load_config  # noqa: E402
 from analysis.did import aggte, att_gt, did_2x2, stacked_did, trend_adjusted  # noqa: E402
-from analysis.did.outcomes import _te_at, cs_truth, read_truth, truth_table  # noqa: E402
+from analysis.did.outcomes import _te_at, cs_truth, published_truth, read_truth, truth_table  # noqa: E402
 from analysis.linkage import link_world  # noqa: E402
 from analysis.linkage.keys import Secret  # noqa: E402
 from analysis.matching.riskset import published_design, riskset_match  # noqa: E402
@@ -90,11 +90,8 @@ def estimate(panel: pd.DataFrame, te: pd.Series, cfg: StudyConfig) -> dict:
                                   "truth": float(np.mean(_te_at(te, rows.study_id, rows.year)))}
         pub = published_design(panel).data
         r = did_2x2(pub, Y)
-        seen = pub[pub[Y].notna()]
-        both = seen.groupby("study_id").year.nunique() == 2
-        ids = np.intersect1d(seen.loc[seen.treated == 1, "study_id"], both.index[both])
         out["published"] = {"estimate": float(r.params["ATT"]), "se": float(r.std_errors["ATT"]),
-                            "truth": float(np.mean(_te_at(te, ids, 2023) - _te_at(te, ids, 2021)))}
+                            "truth": published_truth(pub, Y, te)}
     return out
 
 

@@ -100,7 +100,7 @@ def refutation_checks(panel: pd.DataFrame, cfg: StudyConfig, published: pd.DataF
                       truth: pd.DataFrame | None = None, progress: bool = False) -> list[dict]:
     """Every check of the module docstring on ``panel`` (the analysis panel) and ``published`` (the city's
     matched 2x2 data, ``published_design(panel).data``); ``truth``: the linked synthetic truth."""
-    from analysis.did.outcomes import _te_at, cs_truth, truth_table
+    from analysis.did.outcomes import cs_truth, published_truth, truth_table
 
     dc, rc, oc = cfg.did, cfg.refutation, cfg.outcomes
     y, alp = oc.primary, dc.alp
@@ -125,12 +125,7 @@ def refutation_checks(panel: pd.DataFrame, cfg: StudyConfig, published: pd.DataF
 
     def published_main():
         r = did_2x2(published, y)
-        truth_v = None
-        if te is not None:
-            seen = published[published[y].notna()]
-            both = seen.groupby("study_id").year.nunique() == 2
-            ids = np.intersect1d(seen.loc[seen.treated == 1, "study_id"], both.index[both])
-            truth_v = float(np.mean(_te_at(te, ids, 2023) - _te_at(te, ids, 2021)))
+        truth_v = published_truth(published, y, te) if te is not None else None
         est, se = float(r.params["ATT"]), float(r.std_errors["ATT"])
         main = _interval_check("main_estimate", pub, "the published 2x2 estimate (2021 -> 2023, 2022 joiners vs "
                                "1:10 matched non-participants); passing means its interval includes 0",

@@ -60,6 +60,15 @@ def _te_at(te: pd.Series, ids, years) -> np.ndarray:
     return te.reindex(pd.MultiIndex.from_arrays([ids, years])).to_numpy()
 
 
+def published_truth(published: pd.DataFrame, y: str, te: pd.Series, pre: int = 2021, post: int = 2023) -> float:
+    """The true 2x2 effect of the published design: mean (effect at ``post`` - effect at ``pre``) over the
+    treated persons ``did_2x2`` uses (those with ``y`` in both years)."""
+    seen = published[published[y].notna()]
+    both = seen.groupby("study_id").year.nunique() == 2
+    ids = np.intersect1d(seen.loc[seen.treated == 1, "study_id"], both.index[both])
+    return float(np.mean(_te_at(te, ids, post) - _te_at(te, ids, pre)))
+
+
 def truth_table(truth: pd.DataFrame, outcome: str) -> pd.Series:
     """Exact individual effects ``y1 - y0`` of ``outcome`` indexed by (study_id, year)."""
     te = truth[f"y1_{outcome}"].to_numpy(float) - truth[f"y0_{outcome}"].to_numpy(float)
@@ -156,12 +165,7 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress) 
                 frames += _cs_rows(r, panel, y, te, dc.alp, keys, design, f"att_gt_{dc.est_method}")
         r = attempt(excl, "did_2x2", did_2x2, published, y) if published is not None else None
         if r is not None:
-            truth_v = np.nan
-            if te is not None:
-                seen = published[published[y].notna()]
-                both = seen.groupby("study_id").year.nunique() == 2
-                ids = np.intersect1d(seen.loc[seen.treated == 1, "study_id"], both.index[both])
-                truth_v = float(np.mean(_te_at(te, ids, 2023) - _te_at(te, ids, 2021)))
+            truth_v = published_truth(published, y, te) if te is not None else np.nan
             excl["did_2x2"] = r.exclusions
             frames.append(_rows(r.tidy(1 - dc.alp), **keys, design="published", estimator="did_2x2",
                                 aggregation="2x2", truth=truth_v, n_treated=r.n_treated, n_control=r.n_control))
