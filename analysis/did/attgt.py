@@ -479,7 +479,8 @@ def inference(d: Design, cells, att: np.ndarray, inf: np.ndarray, notes: list[st
     alp = settings["alp"]
     ok = np.isfinite(att)
     V = np.full((len(att), len(att)), np.nan)
-    V[np.ix_(ok, ok)] = inf[:, ok].T @ inf[:, ok] / n
+    A = inf if ok.all() else inf[:, ok]  # no copy of the (units x cells) matrix when every cell is estimated
+    V[np.ix_(ok, ok)] = A.T @ A / n
     se = np.sqrt(np.diag(V) / n)
     se[~(se > TINY)] = np.nan
     crit = float(stats.norm.ppf(1 - alp / 2))
