@@ -342,7 +342,11 @@ def main(
         results[name] = row
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     if seoul is not None:
-        results[f"seoul_{seoul}"] = seoul_step(timeout, rebuild_panel, seoul, max_rss_gb)
+        step = seoul_step(timeout, rebuild_panel, seoul, max_rss_gb)
+        prev = results.get(f"seoul_{seoul}", {}).get("panel")
+        if "panel" not in step and prev and "wall_s" in prev:  # panel reused: keep its measurement, marked
+            step["panel"] = prev | {"note": "measured by an earlier run; this run reused the panel"}
+        results[f"seoul_{seoul}"] = step
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     write_markdown(results)
     return results
