@@ -16,8 +16,9 @@ the pre-trend is linear), on the pseudo-inverse of their covariance with one deg
 per fitted slope.
 
 This is the linear extrapolation of pre-trends used in event studies (e.g. Dobkin, Finkelstein, Kluender
-and Notowidigdo 2018, AER 108(2)), applied cohort by cohort to the Callaway-Sant'Anna cells; it is the
-point that Rambachan and Roth's (2023) smoothness restriction gives with M = 0. It needs one fixed
+and Notowidigdo 2018, AER 108(2)), applied cohort by cohort to the Callaway-Sant'Anna cells. It makes the
+assumption of Rambachan and Roth's (2023) smoothness restriction with M = 0, whose interval
+(``analysis.causal.honest_did``) weights the pre-periods optimally instead of by least squares. It needs one fixed
 comparison group (never treated): with not-yet-treated comparisons the comparison set shrinks after the
 base period, and a trend fitted against one set would be extrapolated to another. It removes a linear
 differential trend, not a curved one: read it next to the unadjusted estimate and the sensitivity
