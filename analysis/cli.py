@@ -196,9 +196,13 @@ def _did_step(cfg: StudyConfig, out: Path, truth_dir: Path, progress: bool) -> N
 def _refute_step(cfg: StudyConfig, out: Path, truth_dir: Path, progress: bool) -> None:
     """The refutation suite (``refutation.json``: pre-trend tests, placebo in time, negative control,
     Rambachan-Roth bounds, E-value, for the published and the Callaway-Sant'Anna designs)."""
+    import matplotlib.pyplot as plt
     import pandas as pd
 
+    from analysis.causal.graph import plot_graph
+    from analysis.causal.plots import plot_sensitivity
     from analysis.causal.refutation import refutation_checks
+    from analysis.did import aggte, att_gt
     from analysis.did.outcomes import read_truth
 
     t0 = time.perf_counter()
@@ -206,23 +210,15 @@ def _refute_step(cfg: StudyConfig, out: Path, truth_dir: Path, progress: bool) -
     published = pd.read_parquet(out / "matching" / "published.parquet")
     checks = refutation_checks(panel, cfg, published, read_truth(truth_dir), progress=progress)
     (out / "refutation.json").write_text(json.dumps(checks, indent=1) + "\n")
-    import matplotlib.pyplot as plt
-
-    from analysis.causal.graph import plot_graph
-    from analysis.causal.plots import plot_sensitivity
-
     rdir = out / "refutation"
     rdir.mkdir(exist_ok=True)
     plt.close(plot_sensitivity(checks, rdir / "sensitivity_relative_magnitudes.png"))
     plot_graph(rdir / "causal_graph")
     # the plan's event study with its uniform band (multiplier bootstrap), the picture the pre-test summarises
-    from analysis.did import aggte, att_gt
-
     dc = cfg.did
-    xf = "~ " + " + ".join(dc.covariates) if dc.covariates else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        es = att_gt(panel, cfg.outcomes.primary, "year", "study_id", "first_treat", xf,
+        es = att_gt(panel, cfg.outcomes.primary, "year", "study_id", "first_treat", dc.xformla,
                     control_group=dc.control_group, est_method=dc.est_method, anticipation=dc.anticipation,
                     base_period="universal", biters=dc.biters, alp=dc.alp, seed=dc.seed, table="panel")
     fig = aggte(es, "dynamic", na_rm=True).plot()

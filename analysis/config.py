@@ -150,6 +150,11 @@ class DidConfig:
     covariates: tuple[str, ...] = ("female", "birth_year", "disability", "premium_decile", "chronic_disease")
     seed: int = 20251125
 
+    @property
+    def xformla(self) -> str | None:
+        """The covariates as att_gt's ``xformla`` (``"~ a + b"``; None without covariates)."""
+        return "~ " + " + ".join(self.covariates) if self.covariates else None
+
     def __post_init__(self) -> None:
         if self.anticipation < 0:
             raise ConfigError(f"did.anticipation must be >= 0; got {self.anticipation}")

@@ -72,7 +72,7 @@ def _cs_row(res, panel, te) -> dict:
 
 
 def estimate(panel: pd.DataFrame, te: pd.Series, cfg: StudyConfig) -> dict:
-    xf = "~ " + " + ".join(cfg.did.covariates)
+    xf = cfg.did.xformla
     out = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

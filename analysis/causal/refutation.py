@@ -104,7 +104,7 @@ def refutation_checks(panel: pd.DataFrame, cfg: StudyConfig, published: pd.DataF
 
     dc, rc, oc = cfg.did, cfg.refutation, cfg.outcomes
     y, alp = oc.primary, dc.alp
-    xf = "~ " + " + ".join(dc.covariates) if dc.covariates else None
+    xf = dc.xformla
     te = truth_table(truth, y) if truth is not None else None
     checks: list[dict] = []
 

@@ -131,7 +131,7 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress) 
 
     oc, dc = cfg.outcomes, cfg.did
     roles = {oc.primary: "primary", **{o: "secondary" for o in oc.secondary}, oc.negative_control: "negative_control"}
-    xformla = "~ " + " + ".join(dc.covariates) if dc.covariates else None
+    xformla = dc.xformla
     persons = panel.drop_duplicates("study_id")
     twfe_n = {"n_treated": int((persons.first_treat > 0).sum()), "n_control": int((persons.first_treat == 0).sum())}
     treated_years = panel[(panel.first_treat > 0) & (panel.year >= panel.first_treat)]
