@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from dowhy.causal_estimators.linear_regression_estimator import LinearRegressionEstimator
+from dowhy.causal_identifier import construct_adjustment_estimand
 
 from analysis.causal.graph import dot_source, load_graph
 
@@ -252,6 +253,22 @@ def _model(data: pd.DataFrame, treatment: str, outcome: str, g: nx.DiGraph | Non
     return CausalModel(data=data, treatment=treatment, outcome=outcome, common_causes=common_causes)
 
 
+def _in_sorted_order(estimand):
+    """``estimand`` with every adjustment set in sorted order, its expressions rebuilt to match.
+
+    DoWhy collects adjustment sets in Python sets, whose order follows the process's string-hash seed: the
+    regression's column order, the refuters' draws per confounder and the printed estimand then change from
+    one run to the next (the bootstrap refuter's estimate by ~0.1%). Sorted, the same seed and data give the
+    same results in every process."""
+    for sets in (estimand.backdoor_variables, estimand.general_adjustment_variables):
+        for key, variables in (sets or {}).items():
+            sets[key] = sorted(variables)
+            if (estimand.estimands or {}).get(key) is not None:
+                estimand.estimands[key] = construct_adjustment_estimand(
+                    estimand.treatment_variable, estimand.outcome_variable, sets[key])
+    return estimand
+
+
 def _p(value) -> float:
     if value is None:
         return float("nan")
@@ -374,7 +391,7 @@ def _dowhy_analysis(data, treatment, outcome, common_causes, weights, propensity
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = _model(work.copy(), treatment, outcome, g, common_causes)
-        estimand = model.identify_effect(proceed_when_unidentifiable=True)
+        estimand = _in_sorted_order(model.identify_effect(proceed_when_unidentifiable=True))
     backdoor = sorted(estimand.get_backdoor_variables() or [])
     if not backdoor and common_causes:
         raise ValueError(f"dowhy_analysis: DoWhy found no backdoor set for {treatment} -> {outcome} even without "
