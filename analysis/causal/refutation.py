@@ -23,6 +23,7 @@ none is dropped.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -30,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.causal.dowhy_checks import DEFAULT_COVARIATES, change_score_frame, dowhy_analysis
 from analysis.causal.falsification import placebo_in_time, published_event_study
 from analysis.causal.sensitivity import e_value, event_study_inputs, honest_did
 from analysis.config import StudyConfig
@@ -123,6 +125,11 @@ def refutation_checks(panel: pd.DataFrame, cfg: StudyConfig, published: pd.DataF
     pub = "published"
     say("published design")
 
+    @functools.cache
+    def change_frame():
+        """One row per person of the published design with the 2023 - 2021 change (E-value and DoWhy)."""
+        return change_score_frame(published, outcomes=(y,))
+
     def published_main():
         r = did_2x2(published, y)
         truth_v = published_truth(published, y, te) if te is not None else None
@@ -130,9 +137,8 @@ def refutation_checks(panel: pd.DataFrame, cfg: StudyConfig, published: pd.DataF
         main = _interval_check("main_estimate", pub, "the published 2x2 estimate (2021 -> 2023, 2022 joiners vs "
                                "1:10 matched non-participants); passing means its interval includes 0",
                                est, se, alp, truth_v)
-        wide = published.pivot_table(index="study_id", columns="year", values=y, aggfunc="first").dropna()
-        ctrl = published.drop_duplicates("study_id").set_index("study_id").treated.reindex(wide.index) == 0
-        sd = float((wide[2023] - wide[2021])[ctrl].std(ddof=1))
+        frame = change_frame()
+        sd = float(frame.loc[frame.treated == 0, f"{y}_change"].dropna().std(ddof=1))
         ev = e_value(est, main["conf_low"], main["conf_high"], sd=sd)
         ev_check = _check(
             "e_value", pub, f"an unmeasured confounder associated with both enrolment and the cost change by a "
@@ -163,10 +169,7 @@ def refutation_checks(panel: pd.DataFrame, cfg: StudyConfig, published: pd.DataF
     guarded("pre_trend_test", pub, published_es)
 
     def published_dowhy():
-        from analysis.causal.dowhy_checks import DEFAULT_COVARIATES, change_score_frame, dowhy_analysis
-
-        frame = change_score_frame(published, outcomes=(y,))
-        r = dowhy_analysis(frame, "treated", f"{y}_change", list(DEFAULT_COVARIATES), weights="weights",
+        r = dowhy_analysis(change_frame(), "treated", f"{y}_change", list(DEFAULT_COVARIATES), weights="weights",
                            simulations=rc.simulations, seed=rc.seed, alpha=alp)
         ident = _check("dowhy_identification", pub,
                        "the assumed causal graph (analysis/causal/graph.dot) identifies the effect by the backdoor "
@@ -205,10 +208,13 @@ def refutation_checks(panel: pd.DataFrame, cfg: StudyConfig, published: pd.DataF
 
         guarded("main_estimate", cs, cs_main)
 
+        @functools.cache
+        def placebo_fit():
+            """One placebo fit for both placebo checks (plain and trend-adjusted)."""
+            return placebo_in_time(panel, y, xf, shift=rc.placebo_shift, est_method=dc.est_method, alp=alp)
+
         def cs_placebo(trend: bool):
-            r = placebo_in_time(panel, y, xf, shift=rc.placebo_shift, est_method=dc.est_method, alp=alp)
-            if trend:
-                r = trend_adjusted(r)
+            r = trend_adjusted(placebo_fit()) if trend else placebo_fit()
             s = aggte(r, "simple", na_rm=True)
             name = "placebo_in_time" + ("_trend_adjusted" if trend else "")
             return _interval_check(name, cs + ("_trend" if trend else ""),
