@@ -269,38 +269,30 @@ def test_chunked_validation_names_the_file_rows(tables, tmp_path):
     the chunk, whatever chunk the problem sits in (an id above every person's lands in the last chunk; a
     missing id in the first)."""
     t = _small(tables)
-    c = t["claims"].copy()
-    row = len(c) - 3  # near the end of the file: the last chunk
-    c.loc[row, "EDEC_TRAMT"] = -5
-    src = _write_extract({**t, "claims": c}, tmp_path / "bad_value", row_group_size=1000)
-    with pytest.raises(
-        SchemaError,
-        match=rf"table 'claims', column 'EDEC_TRAMT': impossible .* 1 row\(s\), first at row\(s\) \[{row}\].*"
-        r"chunk 14 of 14",
-    ):
-        build_panel_from_dir(src, tmp_path / "p1", PanelConfig(), progress=False, chunk_persons=150)
-    assert not (tmp_path / "p1" / "panel.parquet").exists()
-
-    c = t["claims"].copy()
-    c.loc[700, "STUDY_ID"] = 10**9
-    src = _write_extract({**t, "claims": c}, tmp_path / "unknown_id", row_group_size=1000)
-    with pytest.raises(
-        SchemaError,
-        match=r"table 'claims', column 'STUDY_ID': ids not in 'persons' in 1 row\(s\), "
-        r"first at row\(s\) \[700\].*chunk 14 of 14",
-    ):
-        build_panel_from_dir(src, tmp_path / "p2", PanelConfig(), progress=False, chunk_persons=150)
-
-    k = t["checkups"].copy()
-    k["STUDY_ID"] = k["STUDY_ID"].astype("Int64")
-    k.loc[len(k) - 1, "STUDY_ID"] = pd.NA
-    src = _write_extract({**t, "checkups": k}, tmp_path / "missing_id", row_group_size=1000)
-    with pytest.raises(
-        SchemaError,
-        match=rf"table 'checkups', column 'STUDY_ID': missing values in 1 row\(s\), first at row\(s\) "
-        rf"\[{len(k) - 1}\].*chunk 1 of 14",
-    ):
-        build_panel_from_dir(src, tmp_path / "p3", PanelConfig(), progress=False, chunk_persons=150)
+    bad_value = t["claims"].copy()
+    row = len(bad_value) - 3  # near the end of the file: the last chunk
+    bad_value.loc[row, "EDEC_TRAMT"] = -5
+    unknown_id = t["claims"].copy()
+    unknown_id.loc[700, "STUDY_ID"] = 10**9
+    missing_id = t["checkups"].copy()
+    missing_id["STUDY_ID"] = missing_id["STUDY_ID"].astype("Int64")
+    missing_id.loc[len(missing_id) - 1, "STUDY_ID"] = pd.NA
+    cases = [
+        ("claims", bad_value,
+         rf"table 'claims', column 'EDEC_TRAMT': impossible .* 1 row\(s\), first at row\(s\) \[{row}\].*"
+         r"chunk 14 of 14"),
+        ("claims", unknown_id,
+         r"table 'claims', column 'STUDY_ID': ids not in 'persons' in 1 row\(s\), "
+         r"first at row\(s\) \[700\].*chunk 14 of 14"),
+        ("checkups", missing_id,
+         rf"table 'checkups', column 'STUDY_ID': missing values in 1 row\(s\), first at row\(s\) "
+         rf"\[{len(missing_id) - 1}\].*chunk 1 of 14"),
+    ]
+    for i, (name, frame, pattern) in enumerate(cases):
+        src = _write_extract({**t, name: frame}, tmp_path / f"bad{i}", row_group_size=1000)
+        with pytest.raises(SchemaError, match=pattern):
+            build_panel_from_dir(src, tmp_path / f"p{i}", PanelConfig(), progress=False, chunk_persons=150)
+        assert not (tmp_path / f"p{i}" / "panel.parquet").exists()
 
 
 def test_readme_documents_the_real_data_schema():
