@@ -45,15 +45,14 @@ def placebo_in_time(
     years = np.unique(window[tname])
     fake = np.where(window[gname] > 0, window[gname] - shift, 0)
     fake = np.where(fake >= first, 0, fake)  # placebo year after the window: untreated throughout it
-    if not ((fake > years.min()) if len(years) else np.array([False])).any():
+    if not len(years) or not (fake > years.min()).any():
         raise DiDError(f"placebo_in_time: no cohort has a placebo year {shift} years early with a year before "
                        f"it inside {years.min() if len(years) else '-'}..{first - 1} (the years before anyone "
                        "enrolled)")
     data = window.assign(**{gname: fake})
-    res = att_gt(data, yname, tname, idname, gname, xformla, control_group="nevertreated",
-                 base_period="universal", est_method=est_method, bstrap=False, cband=False, alp=alp,
-                 allow_unbalanced_panel=bool(data[yname].isna().any()), table="panel (placebo in time)")
-    return res
+    return att_gt(data, yname, tname, idname, gname, xformla, control_group="nevertreated",
+                  base_period="universal", est_method=est_method, bstrap=False, cband=False, alp=alp,
+                  allow_unbalanced_panel=bool(data[yname].isna().any()), table="panel (placebo in time)")
 
 
 def published_event_study(panel: pd.DataFrame, yname: str, *, years: tuple[int, ...] = tuple(range(2017, 2024)),
