@@ -93,13 +93,9 @@ def test_default_world_flags_the_published_design_as_sensitive(default_panel):
     effect whose relative-magnitudes interval already includes 0 at Mbar = 1 (breakdown below 1), so the
     suite reports it as sensitive."""
     _, panel, _ = default_panel
-    from analysis.causal import honest_did
+    from analysis.causal import event_study_inputs, honest_did
 
-    es = published_event_study(panel, "medical_cost")
-    terms = list(es.cov.index)
-    pre = [t for t in terms if int(t[2:]) < -1]
-    post = [t for t in terms if int(t[2:]) >= 0]
-    order = pre + post
-    h = honest_did(es.params[order].to_numpy(), es.cov.loc[order, order].to_numpy(), len(pre), len(post),
-                   l_vec=np.full(len(post), 1 / len(post)), Mvec=[0.0, 0.5, 1.0], seed=1)
+    b, V, n_pre, n_post = event_study_inputs(published_event_study(panel, "medical_cost"))
+    assert (n_pre, n_post) == (4, 2)  # 2017-2020 and 2022-2023 around the 2021 reference
+    h = honest_did(b, V, n_pre, n_post, l_vec=np.full(n_post, 1 / n_post), Mvec=[0.0, 0.5, 1.0], seed=1)
     assert h.breakdown is not None and h.breakdown < 1, h.tidy()

@@ -151,19 +151,12 @@ def refutation_checks(panel: pd.DataFrame, cfg: StudyConfig, published: pd.DataF
     guarded("main_estimate", pub, published_main)
 
     def published_es():
-        es = published_event_study(panel, y)
-        terms = list(es.cov.index)
-        e = np.array([int(t[2:]) for t in terms])
-        pre, post = [t for t, k in zip(terms, e, strict=True) if k < -1], [t for t, k in zip(terms, e, strict=True)
-                                                                            if k >= 0]
-        b_pre = es.params[pre].to_numpy()
-        W, p = _wald(b_pre, es.cov.loc[pre, pre].to_numpy())
+        b, V, n_pre, n_post = event_study_inputs(published_event_study(panel, y))
+        W, p = _wald(b[:n_pre], V[:n_pre, :n_pre])
         pt = _check("pre_trend_test", pub, "the matched sample's event-study coefficients of 2017-2020 (relative "
                     "to 2021) are jointly zero: no sign of diverging trends before enrolment (Wald test)",
-                    p > alp, estimate=W, p_value=p, df=len(pre))
-        order = pre + post
-        rm = _rm_check("honest_did_relative_magnitudes", pub, es.params[order].to_numpy(),
-                       es.cov.loc[order, order].to_numpy(), len(pre), len(post), alp, rc.seed)
+                    p > alp, estimate=W, p_value=p, df=n_pre)
+        rm = _rm_check("honest_did_relative_magnitudes", pub, b, V, n_pre, n_post, alp, rc.seed)
         return [pt, rm]
 
     guarded("pre_trend_test", pub, published_es)

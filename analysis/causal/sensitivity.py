@@ -528,38 +528,46 @@ def honest_did(betahat, sigma, num_pre_periods: int, num_post_periods: int, *,
                            num_pre_periods=npre, num_post_periods=npost, notes=tuple(notes))
 
 
-def event_study_inputs(aggte_result, ref: int = -1) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """``(betahat, sigma, num_pre_periods, num_post_periods)`` for ``honest_did`` from a dynamic aggregation.
+def event_study_inputs(result, ref: int = -1) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """``(betahat, sigma, num_pre_periods, num_post_periods)`` for ``honest_did`` from an event study.
 
-    ``aggte_result`` is ``analysis.did.aggte(res, "dynamic")``; ``res`` should come from
-    ``att_gt(..., base_period="universal")`` so that every coefficient is measured against e = -1 (the
-    event study HonestDiD assumes; with a varying base period the pre-period coefficients are
-    period-to-period changes and the restrictions mean something else). The e = ``ref`` coefficient is
-    dropped; sigma = inf'inf / n^2 from the units x event-times influence functions (as HonestDiD's
-    ``honest_did.AGGTEobj``), whose diagonal equals the analytic ``se_egt`` squared.
+    ``result`` is either a dynamic aggregation, ``analysis.did.aggte(res, "dynamic")``, or a matched event
+    study (``stacked_did`` / ``published_event_study``, whose ``e=k`` terms carry their covariance ``cov``).
+    For the aggregation, ``res`` should come from ``att_gt(..., base_period="universal")`` so that every
+    coefficient is measured against e = -1 (the event study HonestDiD assumes; with a varying base period
+    the pre-period coefficients are period-to-period changes and the restrictions mean something else); the
+    e = ``ref`` coefficient is dropped and sigma = inf'inf / n^2 from the units x event-times influence
+    functions (as HonestDiD's ``honest_did.AGGTEobj``), whose diagonal equals the analytic ``se_egt``
+    squared. A matched event study omits e = ``ref`` already and gives its clustered covariance.
     """
-    r = aggte_result
-    if getattr(r, "type", None) != "dynamic" or r.egt is None or r.inf_egt is None:
-        raise ValueError("aggte_result must be a dynamic aggregation (aggte(res, 'dynamic')) with influence "
-                         "functions")
-    settings = getattr(r, "settings", {}) or {}
-    if settings.get("base_period", "universal") != "universal":
-        warnings.warn("the event study was not estimated with base_period='universal'; HonestDiD's "
-                      "restrictions assume it", stacklevel=2)
-    egt = np.asarray(r.egt)
-    inf = np.asarray(r.inf_egt, dtype=float)
-    n = inf.shape[0]
-    keep = egt != ref
-    if keep.all():
-        warnings.warn(f"no e={ref} reference coefficient found; none dropped", stacklevel=2)
-    e = egt[keep]
+    r = result
+    if getattr(r, "cov", None) is not None:
+        terms = [t for t in r.cov.index if int(t[2:]) != ref]
+        e = np.array([int(t[2:]) for t in terms])
+        beta = r.params[terms].to_numpy(dtype=float)
+        sigma = r.cov.loc[terms, terms].to_numpy(dtype=float)
+    else:
+        if getattr(r, "type", None) != "dynamic" or r.egt is None or r.inf_egt is None:
+            raise ValueError("result must be a dynamic aggregation (aggte(res, 'dynamic')) with influence "
+                             "functions, or a matched event study with its covariance")
+        settings = getattr(r, "settings", {}) or {}
+        if settings.get("base_period", "universal") != "universal":
+            warnings.warn("the event study was not estimated with base_period='universal'; HonestDiD's "
+                          "restrictions assume it", stacklevel=2)
+        egt = np.asarray(r.egt)
+        inf = np.asarray(r.inf_egt, dtype=float)
+        n = inf.shape[0]
+        keep = egt != ref
+        if keep.all():
+            warnings.warn(f"no e={ref} reference coefficient found; none dropped", stacklevel=2)
+        e = egt[keep]
+        beta = np.asarray(r.att_egt, dtype=float)[keep]
+        f = inf[:, keep]
+        sigma = f.T @ f / n / n
     if np.any(np.diff(e) <= 0):
         raise ValueError("event times must be increasing")
     if np.any((e < ref) != (e < 0)):
         raise ValueError(f"event times between the reference {ref} and 0 are not supported")
-    beta = np.asarray(r.att_egt, dtype=float)[keep]
-    f = inf[:, keep]
-    sigma = f.T @ f / n / n
     return beta, sigma, int((e < ref).sum()), int((e >= 0).sum())
 
 
