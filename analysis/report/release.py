@@ -1,0 +1,374 @@
+"""Release review (statistical disclosure control) of every table and figure the study writes.
+
+Real linked health data leave the insurer's closed room only after a release review. Every output passes
+through one :class:`ReleaseReview` first, which applies the thresholds of ``study.toml`` ``[disclosure]``
+and keeps a manifest of what was released and what was suppressed, under which rule:
+
+``min_count``
+    a cell, mean or percentage rests on at least ``min_count`` persons, else its statistics and its
+    count are suppressed (NaN).
+``dominance``
+    for a sum or mean of a non-negative quantity, no single person contributes more than ``dominance``
+    of the cell's total (exactly ``dominance`` is allowed).
+``residual_df``
+    a model estimate has at least ``min_residual_df`` residual degrees of freedom (and, under
+    ``min_count``, at least ``min_count`` treated and ``min_count`` control persons).
+``exact_extreme``
+    no exact minimum or maximum is published: min/max-like columns are blanked.
+``secondary``
+    where a group publishes a total, a single suppressed cell could be recovered by subtraction, so the
+    smallest unsuppressed cell of the same group is suppressed too.
+``identifier``
+    a table holding a direct identifier or the linkage key is refused with :class:`ReleaseError`.
+
+Suppressed cells keep their row (with NaN), so a reader sees that something was withheld.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+IDENTIFIERS = frozenset({"study_id", "person_id", "name", "rrn", "phone"})  # compared case-insensitively
+EXTREME = re.compile(r"(?:^|[_. \-])(?:min|max|minimum|maximum|p0|p100)$", re.IGNORECASE)
+SUPPRESSION_RULES = ("min_count", "dominance", "residual_df", "exact_extreme", "secondary")
+STATS = ("mean", "sum", "share", "count")
+TOTAL = "Total"
+
+
+class ReleaseError(ValueError):
+    """An output cannot be released as it stands (identifier column, unreviewed source, repeated name)."""
+
+
+def _plain(v: Any) -> Any:
+    """A JSON-serialisable plain Python value for a cell label."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if v is None or isinstance(v, str | bool | int | float):
+        return v
+    return str(v)
+
+
+def _below(label: str, x: float, limit: int) -> str:
+    """The manifest detail of a count or df below its threshold (or missing, hence unverifiable)."""
+    return f"{label} missing" if np.isnan(x) else f"{label}={x:g} < {limit}"
+
+
+@dataclass
+class ReleaseReview:
+    """One release review: apply the disclosure rules to each output and keep the manifest.
+
+    Parameters
+    ----------
+    min_count : int
+        Persons a published cell, mean, percentage or estimate group must rest on (``disclosure.min_cell``).
+    dominance : float
+        Largest share of a cell's total one person may contribute to a published sum or mean.
+    min_residual_df : int
+        Residual degrees of freedom a published model estimate must have.
+    """
+
+    min_count: int = 10
+    dominance: float = 0.5
+    min_residual_df: int = 10
+    _outputs: list[dict] = field(default_factory=list, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.min_count < 1:
+            raise ValueError(f"min_count must be >= 1; got {self.min_count}")
+        if not 0 < self.dominance <= 1:
+            raise ValueError(f"dominance must be in (0, 1]; got {self.dominance}")
+        if self.min_residual_df < 0:
+            raise ValueError(f"min_residual_df must be >= 0; got {self.min_residual_df}")
+
+    @classmethod
+    def from_config(cls, disclosure) -> ReleaseReview:
+        """The review for a :class:`analysis.config.DisclosureConfig` (``min_cell`` is ``min_count``)."""
+        return cls(
+            min_count=disclosure.min_cell,
+            dominance=disclosure.dominance,
+            min_residual_df=disclosure.min_residual_df,
+        )
+
+    # ------------------------------------------------------------------ helpers
+    def _check_new(self, name: str) -> None:
+        if any(o["name"] == name for o in self._outputs):
+            raise ReleaseError(f"output {name!r} was already reviewed; output names must be unique")
+
+    @staticmethod
+    def _check_identifiers(name: str, columns) -> None:
+        for col in columns:
+            if col is not None and str(col).lower() in IDENTIFIERS:
+                raise ReleaseError(
+                    f"table {name!r} holds column {str(col)!r}, a direct identifier or the linkage key; "
+                    "drop it (publish aggregates only) and review again"
+                )
+
+    def _record(self, name: str, kind: str, rows: int | None, suppressed: list[dict], **extra) -> None:
+        status = "released with suppression" if suppressed else "released"
+        self._outputs.append(
+            {"name": name, "kind": kind, "rows": rows, "suppressed": suppressed, "status": status, **extra}
+        )
+
+    # ------------------------------------------------------------------ person-level data -> cells
+    def aggregate(
+        self,
+        name: str,
+        data: pd.DataFrame,
+        by: list[str],
+        value: str | None = None,
+        stat: str = "mean",
+        margins: bool = False,
+        dominance: bool | None = None,
+    ) -> pd.DataFrame:
+        """Aggregate person-level data (one row per person) into reviewed cells.
+
+        Parameters
+        ----------
+        name : str
+            Stable output name (unique within the review).
+        data : DataFrame
+            One row per person.
+        by : list of str
+            Cell columns; must hold no missing values (label missing explicitly, e.g. ``"unknown"``).
+        value : str or None
+            Column summarised; persons whose value is NaN are not counted in that cell's ``n``.
+            None for ``stat="count"``.
+        stat : {"mean", "sum", "share", "count"}
+            ``share`` is the mean of a 0/1 value, returned as a fraction; ``count`` returns ``n`` only.
+        margins : bool
+            Add a total row per group of all but the last ``by`` column (labelled ``"Total"`` in the last
+            ``by`` column; one overall total for a single ``by``) and apply secondary suppression within
+            each group.
+        dominance : bool or None
+            Apply the dominance rule. None (default): apply it for ``stat`` "sum"/"mean" when every value
+            is non-negative (costs, visits). Pass False where one person cannot dominate, e.g. a mean of
+            bounded checkup measurements (BMI, blood pressure). True with a negative value or another
+            ``stat`` raises ValueError, since the rule is then undefined.
+
+        Returns
+        -------
+        DataFrame
+            ``[*by, "n", value]`` (``[*by, "n"]`` for count), sorted by ``by``; suppressed cells keep their
+            row with NaN ``n`` and statistic.
+        """
+        self._check_new(name)
+        by = list(by)
+        if stat not in STATS:
+            raise ValueError(f"{name}: stat must be one of {STATS}; got {stat!r}")
+        if (stat == "count") != (value is None):
+            raise ValueError(f"{name}: give a value column for stat {stat!r}, and none for 'count'")
+        if value is not None and (value in by or value == "n"):
+            raise ValueError(f"{name}: value column {value!r} may not be a by column or 'n'")
+        cols = [*by, *([value] if value is not None else [])]
+        missing = [c for c in cols if c not in data.columns]
+        if missing:
+            raise ValueError(f"{name}: columns {missing} not in data (has {list(data.columns)})")
+        self._check_identifiers(name, cols)
+        if not by:
+            raise ValueError(f"{name}: give at least one by column")
+        if data[by].isna().any().any():
+            raise ValueError(f"{name}: by columns {by} hold missing values; label them explicitly first")
+        x = pd.Series(1.0, index=data.index) if value is None else data[value].astype(float)
+        if stat == "share" and not x.dropna().isin([0.0, 1.0]).all():
+            raise ValueError(f"{name}: stat 'share' needs a 0/1 value; {value!r} has other values")
+        nonneg = bool((x.dropna() >= 0).all())
+        if dominance is None:
+            dominance = stat in ("sum", "mean") and nonneg
+        elif dominance and (stat not in ("sum", "mean") or not nonneg):
+            raise ValueError(f"{name}: dominance applies to a sum or mean of a non-negative value only")
+
+        work = data[by].assign(_x=x)
+
+        def cells(keys: list[str]) -> pd.DataFrame:
+            if not keys:
+                return pd.DataFrame({"n": [x.count()], "total": [x.sum()], "largest": [x.max()]})
+            g = work.groupby(keys, sort=True, observed=True)["_x"]
+            return pd.DataFrame({"n": g.count(), "total": g.sum(), "largest": g.max()}).reset_index()
+
+        out = cells(by).assign(_total=False)
+        groups = by[:-1]
+        if margins:
+            tot = cells(groups).assign(**{by[-1]: TOTAL, "_total": True})
+            out[by[-1]] = out[by[-1]].astype(object)
+            out = pd.concat([out, tot[out.columns]], ignore_index=True)
+            out["_pos"] = np.arange(len(out))
+            out = out.sort_values([*groups, "_total", "_pos"], kind="stable").reset_index(drop=True)
+
+        n = out["n"].to_numpy(float)
+        total = out["total"].to_numpy(float)
+        largest = out["largest"].to_numpy(float)
+        suppressed = np.zeros(len(out), dtype=bool)
+        records: dict[int, dict] = {}
+        for i in range(len(out)):
+            cell = {c: _plain(out.at[i, c]) for c in by}
+            if n[i] < self.min_count:
+                records[i] = {"cell": cell, "rule": "min_count", "detail": f"n={n[i]:g} < {self.min_count}"}
+            elif dominance and total[i] > 0 and largest[i] > self.dominance * total[i]:
+                detail = f"largest contribution {largest[i] / total[i]:.1%} > {self.dominance:.0%}"
+                records[i] = {"cell": cell, "rule": "dominance", "detail": detail}
+            suppressed[i] = i in records
+
+        if margins:  # one suppressed cell beside a published total is recoverable: protect it
+            is_total = out["_total"].to_numpy()
+            grouped = out.groupby(groups, sort=False, observed=True) if groups else [(None, out)]
+            for _, grp in grouped:
+                idx = grp.index.to_numpy()
+                inner, tot_i = idx[~is_total[idx]], idx[is_total[idx]][0]
+                primary = inner[suppressed[inner]]
+                if suppressed[tot_i] or len(primary) != 1:
+                    continue
+                free = inner[~suppressed[inner]]
+                j = free[np.argmin(n[free])] if len(free) else tot_i  # first of ties, in `by` order
+                protected = ", ".join(f"{k}={v}" for k, v in records[primary[0]]["cell"].items())
+                cell = {c: _plain(out.at[j, c]) for c in by}
+                detail = f"protects the suppressed cell {protected} from subtraction from the total"
+                records[j] = {"cell": cell, "rule": "secondary", "detail": detail}
+                suppressed[j] = True
+
+        if stat == "sum":
+            out[value] = total
+        elif stat in ("mean", "share"):
+            out[value] = np.divide(total, n, out=np.full(len(out), np.nan), where=n > 0)
+        result = out[[*by, "n", *([value] if value is not None else [])]].copy()
+        result["n"] = n
+        result.loc[suppressed, [c for c in result.columns if c not in by]] = np.nan
+        self._record(name, "table", len(result), [records[i] for i in sorted(records)])
+        return result
+
+    # ------------------------------------------------------------------ already-aggregated tables
+    def table(self, name: str, table: pd.DataFrame, count: str | None = None) -> pd.DataFrame:
+        """Review an already-aggregated table.
+
+        Refuses identifier columns (``ReleaseError``), blanks min/max-like columns (``min``, ``max``,
+        ``minimum``, ``maximum``, ``p0``, ``p100``, also as a suffix such as ``cost_max``; one manifest
+        entry per column) and, when ``count`` is given, sets every numeric column (the count too) to NaN
+        in rows whose count is below ``min_count`` or missing. Cell labels in the manifest are the row's
+        non-numeric columns (its position when there are none). Secondary suppression needs to know the
+        margins, so a table with totals should be built with :meth:`aggregate` instead.
+        """
+        self._check_new(name)
+        self._check_identifiers(name, [*table.columns, *table.index.names])
+        if count is not None and count not in table.columns:
+            raise ValueError(f"{name}: count column {count!r} not in table (has {list(table.columns)})")
+        out = table.copy()
+        suppressed = []
+        for col in out.columns:
+            if EXTREME.search(str(col)):
+                detail = f"column {str(col)!r} is an exact minimum/maximum ({int(out[col].notna().sum())} values blanked)"
+                out[col] = np.nan
+                suppressed.append({"cell": {"column": str(col)}, "rule": "exact_extreme", "detail": detail})
+        if count is not None:
+            c = out[count].to_numpy(float)
+            numeric = list(out.select_dtypes("number").columns)
+            labels = [col for col in out.columns if col not in numeric]
+            small = ~(c >= self.min_count)  # a missing count cannot be checked: suppress
+            for i in np.flatnonzero(small):
+                cell = {str(k): _plain(out[k].iloc[i]) for k in labels} or {"row": int(i)}
+                suppressed.append(
+                    {"cell": cell, "rule": "min_count", "detail": _below("n", c[i], self.min_count)}
+                )
+            out[numeric] = out[numeric].astype(float)
+            out.loc[small, numeric] = np.nan
+        self._record(name, "table", len(out), suppressed)
+        return out
+
+    # ------------------------------------------------------------------ model results
+    def model(
+        self,
+        name: str,
+        estimates: pd.DataFrame,
+        n_treated: str = "n_treated",
+        n_control: str = "n_control",
+        df_resid: str | None = None,
+        n_params: int = 0,
+    ) -> pd.DataFrame:
+        """Review model estimates, one row per estimate with its treated and control counts.
+
+        A row is suppressed (rule ``min_count``) when fewer than ``min_count`` treated or control persons
+        (or a missing count) stand behind it, or (rule ``residual_df``) when its residual degrees of
+        freedom, the ``df_resid`` column or else ``n_treated + n_control - n_params``, are below
+        ``min_residual_df``. Suppression sets every float column except the count and df columns to NaN;
+        under ``min_count`` the two count columns are set to NaN too (rule 1: the count itself). Integer
+        and text columns (term, cohort, event time) are labels and stay; they label the manifest cell.
+        """
+        self._check_new(name)
+        self._check_identifiers(name, [*estimates.columns, *estimates.index.names])
+        need = [n_treated, n_control, *([df_resid] if df_resid is not None else [])]
+        missing = [c for c in need if c not in estimates.columns]
+        if missing:
+            raise ValueError(f"{name}: columns {missing} not in estimates (has {list(estimates.columns)})")
+        out = estimates.copy()
+        nt, nc = out[n_treated].to_numpy(float), out[n_control].to_numpy(float)
+        df = out[df_resid].to_numpy(float) if df_resid is not None else nt + nc - n_params
+        results = [c for c in out.columns if c not in need and pd.api.types.is_float_dtype(out[c])]
+        labels = [c for c in out.columns if c not in need and c not in results]
+        suppressed, rows, small = [], [], []
+        for i in range(len(out)):
+            if not nt[i] >= self.min_count:
+                rule, detail = "min_count", _below("n_treated", nt[i], self.min_count)
+            elif not nc[i] >= self.min_count:
+                rule, detail = "min_count", _below("n_control", nc[i], self.min_count)
+            elif not df[i] >= self.min_residual_df:
+                rule, detail = "residual_df", _below("residual df", df[i], self.min_residual_df)
+            else:
+                continue
+            cell = {str(k): _plain(out[k].iloc[i]) for k in labels} or {"row": int(i)}
+            suppressed.append({"cell": cell, "rule": rule, "detail": detail})
+            rows.append(i)
+            if rule == "min_count":
+                small.append(i)
+        out.iloc[rows, [out.columns.get_loc(c) for c in results]] = np.nan
+        if small:
+            out[[n_treated, n_control]] = out[[n_treated, n_control]].astype(float)
+            out.iloc[small, [out.columns.get_loc(n_treated), out.columns.get_loc(n_control)]] = np.nan
+        self._record(name, "model", len(out), suppressed)
+        return out
+
+    # ------------------------------------------------------------------ figures, manifest
+    def figure(self, name: str, sources: list[str]) -> None:
+        """Record that figure ``name`` was drawn only from the already-reviewed outputs ``sources``."""
+        self._check_new(name)
+        sources = list(sources)
+        reviewed = {o["name"] for o in self._outputs}
+        unknown = [s for s in sources if s not in reviewed]
+        if not sources or unknown:
+            raise ReleaseError(
+                f"figure {name!r}: sources {unknown or sources} were never reviewed; a figure may only be "
+                "drawn from outputs reviewed first (call aggregate/table/model for them)"
+            )
+        self._record(name, "figure", None, [], sources=sources)
+
+    def manifest(self) -> dict:
+        """The review's record: rules, one entry per output (in review order), and a summary."""
+        outputs = copy.deepcopy(self._outputs)
+        by_rule = dict.fromkeys(SUPPRESSION_RULES, 0)
+        for o in outputs:
+            for s in o["suppressed"]:
+                by_rule[s["rule"]] += 1
+        return {
+            "rules": {
+                "min_count": int(self.min_count),
+                "dominance": float(self.dominance),
+                "min_residual_df": int(self.min_residual_df),
+            },
+            "outputs": outputs,
+            "summary": {
+                "outputs": len(outputs),
+                "suppressed_cells": sum(by_rule.values()),
+                "by_rule": by_rule,
+            },
+        }
+
+    def write(self, path) -> Path:
+        """Write the manifest as JSON to ``path`` and return the path."""
+        path = Path(path)
+        path.write_text(json.dumps(self.manifest(), indent=1, ensure_ascii=False, sort_keys=False) + "\n")
+        return path
