@@ -21,8 +21,11 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# the main job: pipeline, notebooks (papermill, figures/), then the release-checked reports (reports/)
 report: $(STAMP)
 	$(BIN)/python -m analysis run --config study.toml --out $(OUT)
+	$(BIN)/python -m analysis notebooks --config study.toml --run $(OUT) --out reports/notebooks
+	$(BIN)/python -m analysis report --config study.toml --run $(OUT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check analysis tests benchmarks

@@ -1,12 +1,10 @@
-"""Command line: ``python -m analysis {synth,link,panel,run}`` (also the ``wristdoctor`` script)."""
+"""Command line: ``python -m analysis {synth,link,panel,run,notebooks,report}`` (also the ``wristdoctor`` script)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-import time
-import warnings
 from pathlib import Path
 
 from analysis.config import ConfigError, StudyConfig, load_config
@@ -77,157 +75,30 @@ def cmd_panel(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    """The main job: synthetic world -> linkage -> panel -> matching -> DiD -> refutation."""
-    from analysis.linkage import link_world, load_secret
-    from analysis.panel import build_panel_from_dir
-    from analysis.synth import generate_world
-    from analysis.synth.calibration import calibration_report
+    """The main job: synthetic world -> linkage -> panel -> matching -> DiD -> refutation -> heterogeneity."""
+    from analysis.pipeline import run_pipeline
+
+    run_pipeline(_config(args), args.out, progress=not args.quiet)
+
+
+def cmd_notebooks(args: argparse.Namespace) -> None:
+    """Execute the numbered notebooks with papermill on a run (figures to ``--figures``)."""
+    from analysis.report.notebooks import execute_notebooks
 
     cfg = _config(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     w = cfg.world
-    t0 = time.perf_counter()
-    print(f"run: scenario {w.scenario!r}, scale {w.scale}, seed {w.seed} -> {out}")
-    generate_world(out / "world", scale=w.scale, seed=w.seed, scenario=w.scenario, progress=not args.quiet)
-    secret = load_secret(cfg.linkage.secret_env, cfg.linkage.secret_file, synthetic_seed=w.seed)
-    link = link_world(
-        out / "world", out / "linkage", cfg.linkage, secret, seed=w.seed, progress=not args.quiet
-    )
-    _, panel_report = build_panel_from_dir(
-        out / "linkage" / "linked", out / "panel", cfg.panel, progress=not args.quiet, return_panel=False
-    )
-    _match_step(cfg, out)
-    _did_step(cfg, out, truth_dir=out / "linkage" / "truth", progress=not args.quiet)
-    _refute_step(cfg, out, truth_dir=out / "linkage" / "truth", progress=not args.quiet)
-    calib = calibration_report(out / "world")
-    (out / "calibration.json").write_text(json.dumps(calib, indent=2, sort_keys=True) + "\n")
-    print(
-        f"  linkage: match rate {link.report['match_rate']:.2%}; panel: {panel_report['rows']:,} person-years"
-    )
-    print(
-        f"  calibration: participants {calib['participants_female']:.1%} female; attendance when due "
-        f"{calib['attendance_when_due']:.1%}; city design on this world {calib['published_design_did']:,.0f} KRW "
-        f"(SE {calib['published_design_se']:,.0f}) vs true effect {calib['published_design_true_att']:,.0f}"
-    )
-    print(f"run: done in {time.perf_counter() - t0:.0f} s")
+    params = {"scenario": w.scenario, "scale": w.scale, "seed": w.seed, "plan": str(args.config or ""),
+              "run_dir": str(Path(args.run).resolve()), "figures_dir": str(Path(args.figures).resolve())}
+    print(f"notebooks: {args.run} -> {args.out}", flush=True)
+    execute_notebooks(args.out, params, progress=True)
 
 
-def _match_step(cfg: StudyConfig, out: Path) -> None:
-    """Matching per the plan: the city's published design and risk-set matching of every cohort; balance
-    tables (CSV), Love and overlap plots, the stacked matched data, and a printed balance verdict."""
-    import matplotlib.pyplot as plt
-    import pandas as pd
+def cmd_report(args: argparse.Namespace) -> None:
+    """The report stage on a finished run: release review, figures, estimates, Korean and English reports."""
+    from analysis.report.render import build_report
 
-    from analysis.matching.plots import love_plot, overlap_plot
-    from analysis.matching.riskset import published_design, riskset_match
-
-    mc = cfg.matching
-    panel = pd.read_parquet(out / "panel" / "panel.parquet")
-    mdir = out / "matching"
-    mdir.mkdir(exist_ok=True)
-    published = published_design(panel, ratio=mc.ratio)
-    stacked = riskset_match(
-        panel,
-        ratio=mc.ratio,
-        caliper=mc.caliper,
-        std_caliper=mc.std_caliper,
-        replace=mc.replace,
-        m_order=mc.m_order,
-        distance=mc.distance,
-    )
-    report = {"published_design": published.report, "riskset": stacked.report}
-    for name, res in [("published", published.matches[2022])] + [
-        (f"cohort_{g}", m) for g, m in stacked.matches.items()
-    ]:
-        s = res.summary()
-        table = pd.concat({"all": s.sum_all, "matched": s.sum_matched}, names=["sample", "covariate"])
-        table.to_csv(mdir / f"balance_{name}.csv", float_format="%.6g")
-        s.nn.to_csv(mdir / f"sample_sizes_{name}.csv")
-        for kind, fig in (
-            ("love", love_plot(s, title=f"Balance: {name}")),
-            ("overlap", overlap_plot(res, title=f"Overlap: {name}")),
-        ):
-            fig.savefig(mdir / f"{kind}_{name}.png", dpi=120)
-            plt.close(fig)
-    verdict = stacked.balance_verdict()
-    verdict.to_csv(mdir / "balance_verdict.csv", float_format="%.4f")
-    stacked.data.to_parquet(mdir / "stacked.parquet", index=False)
-    published.data.to_parquet(mdir / "published.parquet", index=False)
-    (mdir / "matching_report.json").write_text(
-        json.dumps(report, indent=2, sort_keys=True, default=str) + "\n"
-    )
-    pub = published.matches[2022].summary().max_abs_smd()
-    print(f"  matching: published design 1:{mc.ratio}, max |SMD| after {pub:.3f}; risk-set, by cohort:")
-    for g, r in verdict.iterrows():
-        flag = "ok" if r.max_abs_smd_after < 0.1 else "IMBALANCED"
-        print(
-            f"    {g}: {int(r.treated_matched):,}/{int(r.treated):,} enrollees matched to "
-            f"{int(r.controls_matched):,} controls; max |SMD| {r.max_abs_smd_before:.3f} -> "
-            f"{r.max_abs_smd_after:.3f} ({flag})"
-        )
-
-
-def _did_step(cfg: StudyConfig, out: Path, truth_dir: Path, progress: bool) -> None:
-    """Every outcome by every DiD design (``estimates.csv`` and ``estimates.json``); on synthetic data the
-    exact sample truth sits beside each estimate."""
-    import pandas as pd
-
-    from analysis.did.outcomes import estimate_all, read_truth
-
-    panel = pd.read_parquet(out / "panel" / "panel.parquet")
-    stacked = pd.read_parquet(out / "matching" / "stacked.parquet")
-    published = pd.read_parquet(out / "matching" / "published.parquet")
-    truth = read_truth(truth_dir)
-    est, exclusions = estimate_all(panel, cfg, stacked=stacked, published=published, truth=truth,
-                                   progress=progress)
-    est.to_csv(out / "estimates.csv", index=False, float_format="%.10g")
-    payload = {"estimates": json.loads(est.to_json(orient="records", double_precision=10)),
-               "exclusions": exclusions}
-    (out / "estimates.json").write_text(json.dumps(payload, indent=1, default=str) + "\n")
-    head = est[(est.outcome == cfg.outcomes.primary) & est.aggregation.isin(["2x2", "simple", "overall", "static"])
-               & est.term.isin(["ATT", "overall"])]
-    print(f"  did: {cfg.outcomes.primary}, estimate (95% CI) vs truth:")
-    for _, r in head.iterrows():
-        print(f"    {r.design:18s} {r.estimate:12,.0f} ({r.conf_low:,.0f} to {r.conf_high:,.0f})  truth "
-              f"{r.truth:,.0f}")
-
-
-def _refute_step(cfg: StudyConfig, out: Path, truth_dir: Path, progress: bool) -> None:
-    """The refutation suite (``refutation.json``: pre-trend tests, placebo in time, negative control,
-    Rambachan-Roth bounds, E-value, for the published and the Callaway-Sant'Anna designs)."""
-    import matplotlib.pyplot as plt
-    import pandas as pd
-
-    from analysis.causal.graph import plot_graph
-    from analysis.causal.plots import plot_sensitivity
-    from analysis.causal.refutation import refutation_checks
-    from analysis.did import aggte, att_gt
-    from analysis.did.outcomes import read_truth
-
-    t0 = time.perf_counter()
-    panel = pd.read_parquet(out / "panel" / "panel.parquet")
-    published = pd.read_parquet(out / "matching" / "published.parquet")
-    checks = refutation_checks(panel, cfg, published, read_truth(truth_dir), progress=progress)
-    (out / "refutation.json").write_text(json.dumps(checks, indent=1) + "\n")
-    rdir = out / "refutation"
-    rdir.mkdir(exist_ok=True)
-    plt.close(plot_sensitivity(checks, rdir / "sensitivity_relative_magnitudes.png"))
-    plot_graph(rdir / "causal_graph")
-    # the plan's event study with its uniform band (multiplier bootstrap), the picture the pre-test summarises
-    dc = cfg.did
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        es = att_gt(panel, cfg.outcomes.primary, "year", "study_id", "first_treat", dc.xformla,
-                    control_group=dc.control_group, est_method=dc.est_method, anticipation=dc.anticipation,
-                    base_period="universal", biters=dc.biters, alp=dc.alp, seed=dc.seed, table="panel")
-    fig = aggte(es, "dynamic", na_rm=True).plot()
-    fig.savefig(rdir / "event_study_uniform_band.png", dpi=120)
-    plt.close(fig)
-    print(f"  refutation: {sum(c['passed'] for c in checks)} of {len(checks)} checks passed "
-          f"({time.perf_counter() - t0:.0f} s)")
-    for c in checks:
-        print(f"    {c['design']:24s} {c['name']:32s} {'passed' if c['passed'] else 'FAILED'}")
+    build_report(args.run, _config(args), figures_dir=args.figures, reports_dir=args.reports,
+                 pdf=not args.no_pdf)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -261,6 +132,19 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("notebooks", help="execute the notebooks (papermill) on a finished run")
+    common(p)
+    p.add_argument("--run", required=True, help="the run folder (`run --out`)")
+    p.add_argument("--out", default="reports/notebooks", help="where the executed notebooks go")
+    p.add_argument("--figures", default="figures", help="where the notebooks' figures go")
+    p.set_defaults(func=cmd_notebooks)
+    p = sub.add_parser("report", help="figures, estimates and the rendered reports of a finished run")
+    common(p)
+    p.add_argument("--run", required=True, help="the run folder (`run --out`)")
+    p.add_argument("--figures", default="figures", help="where the figures and estimates.csv go")
+    p.add_argument("--reports", default="reports", help="where the reports and release manifest go")
+    p.add_argument("--no-pdf", action="store_true", help="HTML only (no headless-Chromium PDF)")
+    p.set_defaults(func=cmd_report)
     return ap
 
 

@@ -191,6 +191,25 @@ class DisclosureConfig:
 
 
 @dataclass(frozen=True)
+class ReportConfig:
+    """What the rendered report sets the estimates against: the city's published figures [S] and the
+    program's scale and unit costs (points come from the activity table; the device price is an [A])."""
+
+    published_did: float = -45_345.0  # KRW per person, 2021 -> 2023 (Seoul, 2025-11) [S]
+    published_savings: float = 113.4e9  # KRW per year at 2.5M participants, the city's extrapolation [S]
+    participants: int = 2_500_000  # the scale the city quotes [S]
+    device_cost: float = 50_000.0  # KRW per band lent by the city up to 2023 [A]: entry-level band price
+    headline: Literal["auto", "callaway_santanna", "callaway_santanna_trend", "published",
+                      "stacked_matched"] = "auto"  # auto: the rule in analysis/causal/refutation.py
+
+    def __post_init__(self) -> None:
+        if self.participants < 1:
+            raise ConfigError(f"report.participants must be >= 1; got {self.participants}")
+        if self.device_cost < 0:
+            raise ConfigError(f"report.device_cost must be >= 0; got {self.device_cost}")
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     world: WorldConfig = field(default_factory=WorldConfig)
     linkage: LinkageConfig = field(default_factory=LinkageConfig)
@@ -201,6 +220,7 @@ class StudyConfig:
     did: DidConfig = field(default_factory=DidConfig)
     refutation: RefutationConfig = field(default_factory=RefutationConfig)
     disclosure: DisclosureConfig = field(default_factory=DisclosureConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
     def with_world(self, **overrides: Any) -> StudyConfig:
         """Return a copy with ``[world]`` keys overridden (None values are ignored)."""

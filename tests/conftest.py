@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from typing import NamedTuple
 
 import pandas as pd
@@ -11,6 +13,7 @@ import pytest
 from analysis.config import LinkageConfig, PanelConfig
 from analysis.linkage import link_world, load_secret
 from analysis.panel import build_panel_from_dir
+from analysis.paths import PROJECT_ROOT
 from analysis.synth import generate_world
 
 DEFAULT_SCALE = 0.025  # the default world of study.toml (205,000 persons)
@@ -95,3 +98,24 @@ def noselection_panel(noselection_world, tmp_path_factory):
 @pytest.fixture(scope="session")
 def null_panel(null_world, tmp_path_factory):
     return _link_and_panel(null_world, tmp_path_factory, "null")
+
+
+def cli(*args):
+    """``python -m analysis *args`` from the project root, without a linkage secret in the environment (as
+    `make report` on a fresh machine); fails the test with the command's stderr."""
+    env = {k: v for k, v in os.environ.items() if k != "WRIST_LINKAGE_SECRET"}
+    r = subprocess.run([sys.executable, "-m", "analysis", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                       env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory):
+    """The plan's default run (scale 0.025) and its report (no PDF) by the command line, in a temporary
+    folder: the `make report` job, shared by the CLI and report tests."""
+    base = tmp_path_factory.mktemp("default_run")
+    run, fig, rep = base / "run", base / "figures", base / "reports"
+    out = cli("run", "--out", str(run), "--quiet").stdout
+    out += cli("report", "--run", str(run), "--figures", str(fig), "--reports", str(rep), "--no-pdf").stdout
+    return {"run": run, "figures": fig, "reports": rep, "stdout": out, "base": base}

@@ -49,18 +49,13 @@ def test_bad_plan_is_reported(tmp_path):
     assert "world.scenario = 'optimistic' is not allowed" in r.stderr
 
 
-def test_run_end_to_end_through_matching(tmp_path):
-    r = _run("run", "--scale", "0.004", "--out", str(tmp_path), "--quiet")
-    assert "matching: published design 1:10" in r.stdout
+def test_run_end_to_end(default_run):
+    """`run` on the plan's default world (the shared session run): every stage's outputs."""
+    tmp_path, stdout = default_run["run"], default_run["stdout"]
+    assert "matching: published design 1:10" in stdout
     out = tmp_path / "matching"
-    for name in (
-        "balance_published.csv",
-        "balance_verdict.csv",
-        "love_published.png",
-        "overlap_cohort_2022.png",
-        "stacked.parquet",
-        "matching_report.json",
-    ):
+    for name in ("balance_published.csv", "balance_verdict.csv", "distance_published.parquet", "stacked.parquet",
+                 "matching_report.json"):
         assert (out / name).exists(), name
     verdict = __import__("pandas").read_csv(out / "balance_verdict.csv")
     assert len(verdict) == 5 and (verdict.max_abs_smd_after < verdict.max_abs_smd_before).all()
@@ -68,14 +63,17 @@ def test_run_end_to_end_through_matching(tmp_path):
     assert {"outcome", "design", "estimator", "aggregation", "term", "estimate", "std_error", "conf_low",
             "conf_high", "p_value", "n_treated", "n_control", "truth"} <= set(est.columns)
     assert set(est.design) == {"published", "callaway_santanna", "callaway_santanna_trend", "stacked_matched", "twfe"}
+    assert set(est.loc[est.design == "twfe", "outcome"]) == {"medical_cost", "injury_visits"}
     assert (tmp_path / "estimates.json").exists()
-    assert "did: medical_cost" in r.stdout
+    assert "did: medical_cost" in stdout
     checks = json.loads((tmp_path / "refutation.json").read_text())
     names = {(c["design"], c["name"]) for c in checks}
     assert {("published", "main_estimate"), ("callaway_santanna", "placebo_in_time"),
             ("callaway_santanna", "negative_control_outcome")} <= names
     assert all(isinstance(c["passed"], bool) and c["meaning"] for c in checks)
-    assert "refutation:" in r.stdout
-    for fig in ("sensitivity_relative_magnitudes.png", "causal_graph.png", "causal_graph.svg",
-                "event_study_uniform_band.png"):
-        assert (tmp_path / "refutation" / fig).exists(), fig
+    assert "refutation:" in stdout and "heterogeneity:" in stdout
+    head = json.loads((tmp_path / "headline.json").read_text())
+    assert head["design"] in {"callaway_santanna", "callaway_santanna_trend"} and head["reason"]
+    for name in ("refutation/att_gt.csv", "refutation/event_study.csv", "heterogeneity.csv", "adherence.csv",
+                 "calibration.json", "run.json"):
+        assert (tmp_path / name).exists(), name

@@ -109,26 +109,9 @@ def dot_source(graph: nx.DiGraph) -> str:
     return "\n".join(lines)
 
 
-def plot_graph(path: str | Path, graph: nx.DiGraph | None = None) -> list[Path]:
-    """Draw the graph with its fixed layout and write ``<path>.png`` and ``<path>.svg``.
-
-    Latent nodes are grey with a dashed outline and their edges dashed.
-
-    Parameters
-    ----------
-    path : str or Path
-        Output path; its suffix (if any) is replaced by ``.png`` and ``.svg``.
-    graph : networkx.DiGraph, optional
-        Defaults to ``load_graph()``.
-
-    Returns
-    -------
-    list of Path
-        The two files written.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
+def draw_graph(graph: nx.DiGraph | None = None):
+    """The graph drawn with its fixed layout (latent nodes grey, dashed outline and edges); a matplotlib
+    figure."""
     import matplotlib.pyplot as plt
 
     g = load_graph() if graph is None else graph
@@ -154,6 +137,16 @@ def plot_graph(path: str | Path, graph: nx.DiGraph | None = None) -> list[Path]:
     ax.axis("off")
     ax.margins(0.08)
     fig.tight_layout()
+    return fig
+
+
+def plot_graph(path: str | Path, graph: nx.DiGraph | None = None) -> list[Path]:
+    """``draw_graph`` written to ``<path>.png`` and ``<path>.svg`` (the suffix of ``path``, if any, is
+    replaced); returns the two files."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    fig = draw_graph(graph)
     base = Path(path)
     base.parent.mkdir(parents=True, exist_ok=True)
     out = [base.with_suffix(".png"), base.with_suffix(".svg")]

@@ -260,3 +260,20 @@ def _clean(c: dict) -> dict:
             return [fix(x) for x in v]
         return v
     return {k: fix(v) for k, v in c.items()}
+
+
+def headline_design(checks: list[dict], rule: str = "auto") -> tuple[str, str]:
+    """The design the report leads with, and why, decided from the refutation checks alone (never from a
+    synthetic truth): the plan's Callaway-Sant'Anna unless its pre-test rejects parallel trends; then the
+    trend-adjusted design if its linearity test does not reject; with neither passing, the plan's design
+    with that said. ``rule`` other than "auto" is the plan's own choice (``[report] headline``)."""
+    if rule != "auto":
+        return rule, "chosen in the study plan"
+    passed = {(c["design"], c["name"]): c["passed"] for c in checks}
+    if passed.get(("callaway_santanna", "pre_trend_test")):
+        return "callaway_santanna", "its pre-test does not reject parallel trends"
+    if passed.get(("callaway_santanna_trend", "pre_trend_test")):
+        return ("callaway_santanna_trend", "the plan's design fails its pre-test (trends diverged before "
+                "enrolment) and the trend-adjusted design's linearity test does not reject")
+    return ("callaway_santanna", "no design passes its pre-test: trends diverged before enrolment and not "
+            "linearly, so every estimate here may be biased")

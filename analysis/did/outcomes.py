@@ -9,7 +9,9 @@ Designs (one row per outcome x design x estimator x aggregation x term):
 - ``callaway_santanna_trend``: group-time ATTs against the never-treated from one base period, net of
   each cohort's linear pre-trend (``trend_adjusted``), for when the pre-test rejects parallel trends;
 - ``stacked_matched``: ``stacked_did`` on the risk-set sub-experiments;
-- ``twfe``: static and event-study two-way fixed effects, the biased benchmark.
+- ``twfe``: static and event-study two-way fixed effects, the biased benchmark, for the primary outcome
+  and the negative control only (it answers "how wrong is the textbook regression", which one outcome
+  shows; for all nine it was a third of the pipeline's time).
 
 Checkup outcomes exist only in checkup years: they go through the unbalanced-panel path of ``att_gt``
 (rows without a checkup are reported as excluded). Claims outcomes are a panel; people not observed in
@@ -183,7 +185,7 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress) 
             frames.append(_rows(t, **keys, design="stacked_matched", estimator="stacked_did",
                                 aggregation=np.where(t.term == "ATT", "overall", "dynamic"), truth=truth_v,
                                 n_treated=r.n_treated, n_control=r.n_control))
-        for dyn in (False, True):
+        for dyn in (False, True) if role in ("primary", "negative_control") else ():
             r = twfe(panel, y, "year", "study_id", "first_treat", event_study=dyn)
             truth_v = np.nan
             if te is not None and not dyn:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from analysis.matching.matchit import MatchItResult, MatchItSummary  # noqa: E402
+from analysis.matching.matchit import MatchItResult, MatchItSummary
 
 
 def love_plot(summary: MatchItSummary, title: str = "", threshold: float = 0.1, ax=None):

@@ -57,8 +57,10 @@ def _plain(v: Any) -> Any:
 
 
 def _below(label: str, x: float, limit: int) -> str:
-    """The manifest detail of a count or df below its threshold (or missing, hence unverifiable)."""
-    return f"{label} missing" if np.isnan(x) else f"{label}={x:g} < {limit}"
+    """The manifest detail of a count or df below its threshold (or missing, hence unverifiable). The value
+    itself is not given: the manifest travels with the released outputs, and a suppressed count in it
+    would undo the suppression."""
+    return f"{label} missing" if np.isnan(x) else f"{label} < {limit}"
 
 
 @dataclass
@@ -210,9 +212,9 @@ class ReleaseReview:
         for i in range(len(out)):
             cell = {c: _plain(out.at[i, c]) for c in by}
             if n[i] < self.min_count:
-                records[i] = {"cell": cell, "rule": "min_count", "detail": f"n={n[i]:g} < {self.min_count}"}
+                records[i] = {"cell": cell, "rule": "min_count", "detail": _below("n", n[i], self.min_count)}
             elif dominance and total[i] > 0 and largest[i] > self.dominance * total[i]:
-                detail = f"largest contribution {largest[i] / total[i]:.1%} > {self.dominance:.0%}"
+                detail = f"one person contributes more than {self.dominance:.0%} of the total"
                 records[i] = {"cell": cell, "rule": "dominance", "detail": detail}
             suppressed[i] = i in records
 
@@ -334,14 +336,15 @@ class ReleaseReview:
 
     # ------------------------------------------------------------------ figures, manifest
     def figure(self, name: str, sources: list[str]) -> None:
-        """Record that figure ``name`` was drawn only from the already-reviewed outputs ``sources``."""
+        """Record that figure ``name`` was drawn only from the already-reviewed outputs ``sources`` (an
+        empty list for a figure that shows no data, such as the assumed causal graph)."""
         self._check_new(name)
         sources = list(sources)
         reviewed = {o["name"] for o in self._outputs}
         unknown = [s for s in sources if s not in reviewed]
-        if not sources or unknown:
+        if unknown:
             raise ReleaseError(
-                f"figure {name!r}: sources {unknown or sources} were never reviewed; a figure may only be "
+                f"figure {name!r}: sources {unknown} were never reviewed; a figure may only be "
                 "drawn from outputs reviewed first (call aggregate/table/model for them)"
             )
         self._record(name, "figure", None, [], sources=sources)

@@ -1,0 +1,201 @@
+"""The main job, stage by stage: synthetic world -> linkage -> panel -> matching -> DiD -> refutation ->
+heterogeneity. Each stage writes its results into the run folder (the closed room); the report stage
+(``analysis.report``) reads them, passes every table and figure through the release review and renders.
+
+A finished run leaves ``run.json`` with the plan's fingerprint, so ``analysis.report.Study`` can reuse a
+run of the same plan, scenario, scale and seed instead of recomputing it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.config import StudyConfig
+
+
+def fingerprint(cfg: StudyConfig) -> str:
+    """A hash of the whole plan (with the world's scenario, scale and seed): equal plans, equal runs."""
+    text = json.dumps(dataclasses.asdict(cfg), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def is_done(cfg: StudyConfig, out: str | Path) -> bool:
+    """Whether ``out`` holds a finished run of exactly this plan."""
+    rec = Path(out) / "run.json"
+    return rec.exists() and json.loads(rec.read_text()).get("fingerprint") == fingerprint(cfg)
+
+
+def run_pipeline(cfg: StudyConfig, out: str | Path, progress: bool = True) -> dict:
+    """Run every stage into ``out``; returns the run record (also written to ``out/run.json``)."""
+    from analysis.linkage import link_world, load_secret
+    from analysis.panel import build_panel_from_dir
+    from analysis.synth import generate_world
+    from analysis.synth.calibration import calibration_report
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "run.json").unlink(missing_ok=True)
+    w = cfg.world
+    t0 = time.perf_counter()
+    times: dict[str, float] = {}
+
+    def stage(name: str, t: float) -> None:
+        times[name] = round(time.perf_counter() - t, 1)
+
+    print(f"run: scenario {w.scenario!r}, scale {w.scale}, seed {w.seed} -> {out}", flush=True)
+    t = time.perf_counter()
+    generate_world(out / "world", scale=w.scale, seed=w.seed, scenario=w.scenario, progress=progress)
+    stage("synth", t)
+    t = time.perf_counter()
+    secret = load_secret(cfg.linkage.secret_env, cfg.linkage.secret_file, synthetic_seed=w.seed)
+    link = link_world(out / "world", out / "linkage", cfg.linkage, secret, seed=w.seed, progress=progress)
+    stage("linkage", t)
+    t = time.perf_counter()
+    _, panel_report = build_panel_from_dir(
+        out / "linkage" / "linked", out / "panel", cfg.panel, progress=progress, return_panel=False
+    )
+    stage("panel", t)
+    print(f"  linkage: match rate {link.report['match_rate']:.2%}; panel: {panel_report['rows']:,} person-years",
+          flush=True)
+    panel = pd.read_parquet(out / "panel" / "panel.parquet")
+    truth_dir = out / "linkage" / "truth"
+    for name, step in (("matching", match_step), ("did", did_step), ("refutation", refute_step),
+                       ("heterogeneity", heterogeneity_step)):
+        t = time.perf_counter()
+        step(cfg, out, panel, truth_dir, progress)
+        stage(name, t)
+    t = time.perf_counter()
+    calib = calibration_report(out / "world")
+    (out / "calibration.json").write_text(json.dumps(calib, indent=2, sort_keys=True) + "\n")
+    stage("calibration", t)
+    print(
+        f"  calibration: participants {calib['participants_female']:.1%} female; attendance when due "
+        f"{calib['attendance_when_due']:.1%}; city design on this world {calib['published_design_did']:,.0f} KRW "
+        f"(SE {calib['published_design_se']:,.0f}) vs true effect {calib['published_design_true_att']:,.0f}"
+    )
+    record = {"fingerprint": fingerprint(cfg), "scenario": w.scenario, "scale": w.scale, "seed": w.seed,
+              "seconds": times}
+    (out / "run.json").write_text(json.dumps(record, indent=1) + "\n")
+    print(f"run: done in {time.perf_counter() - t0:.0f} s", flush=True)
+    return record
+
+
+def match_step(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Path, progress: bool) -> None:
+    """The city's published design and risk-set matching of every cohort: balance tables, sample sizes,
+    the published design's propensity scores (for the overlap figure), the matched data, and a printed
+    balance verdict."""
+    from analysis.matching.riskset import published_design, riskset_match
+
+    mc = cfg.matching
+    mdir = out / "matching"
+    mdir.mkdir(exist_ok=True)
+    published = published_design(panel, ratio=mc.ratio)
+    stacked = riskset_match(panel, ratio=mc.ratio, caliper=mc.caliper, std_caliper=mc.std_caliper,
+                            replace=mc.replace, m_order=mc.m_order, distance=mc.distance)
+    report = {"published_design": published.report, "riskset": stacked.report}
+    for name, res in [("published", published.matches[2022])] + [
+        (f"cohort_{g}", m) for g, m in stacked.matches.items()
+    ]:
+        s = res.summary()
+        table = pd.concat({"all": s.sum_all, "matched": s.sum_matched}, names=["sample", "covariate"])
+        table.to_csv(mdir / f"balance_{name}.csv", float_format="%.6g")
+        s.nn.to_csv(mdir / f"sample_sizes_{name}.csv")
+    m = published.matches[2022]
+    pd.DataFrame({"study_id": m.distance.index, "treated": m.treat.to_numpy().astype(int),
+                  "distance": m.distance.to_numpy(), "weights": m.weights.to_numpy()}).to_parquet(
+        mdir / "distance_published.parquet", index=False)
+    verdict = stacked.balance_verdict()
+    verdict.to_csv(mdir / "balance_verdict.csv", float_format="%.4f")
+    stacked.data.to_parquet(mdir / "stacked.parquet", index=False)
+    published.data.to_parquet(mdir / "published.parquet", index=False)
+    (mdir / "matching_report.json").write_text(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
+    pub = m.summary().max_abs_smd()
+    print(f"  matching: published design 1:{mc.ratio}, max |SMD| after {pub:.3f}; risk-set, by cohort:")
+    for g, r in verdict.iterrows():
+        flag = "ok" if r.max_abs_smd_after < 0.1 else "IMBALANCED"
+        print(f"    {g}: {int(r.treated_matched):,}/{int(r.treated):,} enrollees matched to "
+              f"{int(r.controls_matched):,} controls; max |SMD| {r.max_abs_smd_before:.3f} -> "
+              f"{r.max_abs_smd_after:.3f} ({flag})")
+
+
+def did_step(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Path, progress: bool) -> None:
+    """Every outcome by every DiD design (``estimates.csv`` and ``estimates.json``); on synthetic data the
+    exact sample truth sits beside each estimate."""
+    from analysis.did.outcomes import estimate_all, read_truth
+
+    stacked = pd.read_parquet(out / "matching" / "stacked.parquet")
+    published = pd.read_parquet(out / "matching" / "published.parquet")
+    est, exclusions = estimate_all(panel, cfg, stacked=stacked, published=published, truth=read_truth(truth_dir),
+                                   progress=progress)
+    est.to_csv(out / "estimates.csv", index=False, float_format="%.10g")
+    payload = {"estimates": json.loads(est.to_json(orient="records", double_precision=10)),
+               "exclusions": exclusions}
+    (out / "estimates.json").write_text(json.dumps(payload, indent=1, default=str) + "\n")
+    head = est[(est.outcome == cfg.outcomes.primary) & est.aggregation.isin(["2x2", "simple", "overall", "static"])
+               & est.term.isin(["ATT", "overall"])]
+    print(f"  did: {cfg.outcomes.primary}, estimate (95% CI) vs truth:")
+    for _, r in head.iterrows():
+        print(f"    {r.design:24s} {r.estimate:12,.0f} ({r.conf_low:,.0f} to {r.conf_high:,.0f})  truth "
+              f"{r.truth:,.0f}")
+
+
+def refute_step(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Path, progress: bool) -> None:
+    """The refutation suite (``refutation.json``), the headline design it points to (``headline.json``),
+    and the plan's group-time ATTs and event study with uniform bands (``refutation/att_gt.csv``,
+    ``refutation/event_study.csv``) for the figures."""
+    from analysis.causal.refutation import headline_design, refutation_checks
+    from analysis.did import aggte, att_gt
+    from analysis.did.outcomes import read_truth
+
+    published = pd.read_parquet(out / "matching" / "published.parquet")
+    checks = refutation_checks(panel, cfg, published, read_truth(truth_dir), progress=progress)
+    (out / "refutation.json").write_text(json.dumps(checks, indent=1) + "\n")
+    design, reason = headline_design(checks, cfg.report.headline)
+    (out / "headline.json").write_text(json.dumps({"design": design, "reason": reason}, indent=1) + "\n")
+    rdir = out / "refutation"
+    rdir.mkdir(exist_ok=True)
+    dc = cfg.did
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        es = att_gt(panel, cfg.outcomes.primary, "year", "study_id", "first_treat", dc.xformla,
+                    control_group=dc.control_group, est_method=dc.est_method, anticipation=dc.anticipation,
+                    base_period="universal", biters=dc.biters, alp=dc.alp, seed=dc.seed, table="panel")
+        n_t = {int(g): int((es.design.unit_g == g).sum()) for g in es.design.glist}
+        gt = es.tidy().assign(n_treated=lambda d: d.group.map(n_t),
+                              n_control=int((es.design.unit_g == 0).sum()))
+        gt.to_csv(rdir / "att_gt.csv", index=False, float_format="%.10g")
+        dyn = aggte(es, "dynamic", na_rm=True)
+    crit = dyn.crit_val_egt
+    pd.DataFrame({"event_time": dyn.egt, "estimate": dyn.att_egt, "std_error": dyn.se_egt,
+                  "band_low": dyn.att_egt - crit * dyn.se_egt, "band_high": dyn.att_egt + crit * dyn.se_egt,
+                  "n_treated": sum(n_t.values()), "n_control": int((es.design.unit_g == 0).sum())}).to_csv(
+        rdir / "event_study.csv", index=False, float_format="%.10g")
+    print(f"  refutation: {sum(c['passed'] for c in checks)} of {len(checks)} checks passed; headline design "
+          f"{design} ({reason})")
+    for c in checks:
+        print(f"    {c['design']:24s} {c['name']:32s} {'passed' if c['passed'] else 'FAILED'}")
+
+
+def heterogeneity_step(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Path,
+                       progress: bool) -> None:
+    """The headline design by subgroup (``heterogeneity.csv``) and the adherence comparison
+    (``adherence.csv``)."""
+    from analysis.did.heterogeneity import adherence_gap, subgroup_effects
+    from analysis.did.outcomes import read_truth
+
+    truth = read_truth(truth_dir)
+    design = json.loads((out / "headline.json").read_text())["design"]
+    if design not in ("callaway_santanna", "callaway_santanna_trend"):
+        design = "callaway_santanna"  # subgroups are fitted with a Callaway-Sant'Anna design
+    sub = subgroup_effects(panel, cfg, design, truth).assign(design=design)
+    sub.to_csv(out / "heterogeneity.csv", index=False, float_format="%.10g")
+    adherence_gap(panel, cfg.outcomes.primary, truth, alp=cfg.did.alp).to_csv(
+        out / "adherence.csv", index=False, float_format="%.10g")
+    print(f"  heterogeneity: {len(sub)} subgroup levels ({design})")

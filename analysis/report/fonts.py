@@ -1,0 +1,46 @@
+"""Korean text in figures: the NanumGothic font shipped by the ``koreanize-matplotlib`` wheel (from the
+package registry), registered explicitly with matplotlib's font manager.
+
+NanumGothic has no U+2212 MINUS SIGN, so DejaVu Sans (matplotlib's own) stays second in the family list:
+matplotlib falls back glyph by glyph, and negative tick labels keep a real minus sign."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import matplotlib
+from matplotlib import font_manager
+
+FONT_PACKAGE = "koreanize_matplotlib"
+FAMILY = "NanumGothic"
+
+
+def font_files() -> list[Path]:
+    """The NanumGothic TTF files of the installed wheel (found without importing it: its import would
+    change matplotlib's settings by itself)."""
+    spec = importlib.util.find_spec(FONT_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            f"the Korean font package {FONT_PACKAGE!r} is not installed; run `make install` "
+            "(it is pinned in requirements.lock)"
+        )
+    files = sorted((Path(spec.submodule_search_locations[0]) / "fonts").glob("NanumGothic*.ttf"))
+    if not files:
+        raise RuntimeError(f"{FONT_PACKAGE} is installed but ships no NanumGothic*.ttf file")
+    return files
+
+
+def use_korean_font() -> str:
+    """Register NanumGothic (regular and bold) with matplotlib and make it the default sans-serif family,
+    DejaVu Sans behind it for the glyphs it lacks. Idempotent; returns the family name."""
+    known = {f.fname for f in font_manager.fontManager.ttflist}
+    for f in font_files():
+        if str(f) not in known:
+            font_manager.fontManager.addfont(str(f))
+    matplotlib.rcParams["font.family"] = [FAMILY, "DejaVu Sans"]  # a list: matplotlib falls back per glyph
+    rest = [f for f in matplotlib.rcParams["font.sans-serif"] if f not in (FAMILY, "DejaVu Sans")]
+    matplotlib.rcParams["font.sans-serif"] = [FAMILY, "DejaVu Sans", *rest]  # for code that asks "sans-serif"
+    matplotlib.rcParams["axes.unicode_minus"] = True
+    matplotlib.rcParams["svg.fonttype"] = "path"  # SVGs carry the glyph outlines: no font needed to view them
+    return FAMILY

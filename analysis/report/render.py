@@ -1,0 +1,187 @@
+"""The report stage end to end: every figure and table through the release review, ``figures/estimates.csv``,
+``reports/release_manifest.json``, and the Korean and English reports (self-contained HTML: figures
+embedded as data, no scripts, no external files; a PDF of each by headless Chromium where there is one).
+
+The reports speak to policymakers: the first screen answers in plain words, then methods, diagnostics and
+the full tables. No code is shown.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.config import StudyConfig
+from analysis.report import figures as F
+from analysis.report.study import Study
+from analysis.report.text import TEXT, check_label, fmt_krw, fmt_num
+from analysis.report.value import program_spending, value_for_money
+
+ESTIMATE_COLUMNS = ["section", "outcome", "role", "design", "estimator", "aggregation", "term", "subgroup",
+                    "level", "estimate", "std_error", "conf_low", "conf_high", "p_value", "p_adjusted",
+                    "n_treated", "n_control", "truth"]
+
+
+def released_estimates(study: Study) -> pd.DataFrame:
+    """Every estimate of the run after the release review, in one long table (``figures/estimates.csv``):
+    the DiD designs for every outcome, the subgroups, and the adherence comparison."""
+    est = study.released("estimates", lambda r: r.model("estimates", study.estimates)).assign(section="did")
+    het = F.heterogeneity_table(study).assign(section="heterogeneity", outcome=study.cfg.outcomes.primary,
+                                              aggregation="simple", term="overall")
+    adh = F.adherence_table(study).rename(columns={"mean_change": "estimate"}).assign(
+        section="adherence", outcome=study.cfg.outcomes.primary, design="within_participants",
+        subgroup="adherence_2023", term="mean_change")
+    out = pd.concat([est, het, adh], ignore_index=True)
+    return out.reindex(columns=ESTIMATE_COLUMNS)
+
+
+def spending_table(study: Study) -> pd.DataFrame:
+    return study.released("program_spending", lambda r: r.table(
+        "program_spending", program_spending(study.panel, study.cfg.report.device_cost), count="participants"))
+
+
+def headline(study: Study) -> dict:
+    """The numbers of the first screen, from released tables only."""
+    cfg = study.cfg
+    y = cfg.outcomes.primary
+    design, reason = study.headline["design"], study.headline["reason"]
+    h = F.headline_estimates(study)
+    h = h[h.outcome == y].set_index("design")
+    main = h.loc[design]
+    spend = spending_table(study).iloc[0]
+    checks = study.checks
+    by = {(c["design"], c["name"]): c for c in checks}
+    rm = by.get((design if design != "callaway_santanna_trend" else "callaway_santanna",
+                 "honest_did_relative_magnitudes"), {})
+    return {
+        "design": design, "reason": reason, "estimate": main.estimate, "conf_low": main.conf_low,
+        "conf_high": main.conf_high, "truth": main.truth, "published": h.loc["published"] if "published" in h.index
+        else None, "city": cfg.report.published_did, "value": value_for_money(main, spend, cfg.report),
+        "spending": spend, "checks_passed": sum(c["passed"] for c in checks), "checks": len(checks),
+        "pretest": by.get(("callaway_santanna", "pre_trend_test")), "negative_control":
+        by.get(("callaway_santanna", "negative_control_outcome")), "placebo": by.get(("callaway_santanna",
+                                                                                      "placebo_in_time")),
+        "published_pretest": by.get(("published", "pre_trend_test")), "breakdown": rm.get("breakdown"),
+        "rm_design": rm.get("design"), "scale": cfg.world.scale, "scenario": cfg.world.scenario,
+        "participants": cfg.report.participants,
+    }
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></figure>'
+
+
+def _table(df: pd.DataFrame, lang: str) -> str:
+    def cell(v):
+        if isinstance(v, float | np.floating):
+            return TEXT[lang]["suppressed"] if np.isnan(v) else fmt_num(v)
+        return html.escape(str(v))
+
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in df.itertuples(index=False))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+CSS = """body{font-family:'Noto Sans KR','Malgun Gothic','Apple SD Gothic Neo',NanumGothic,sans-serif;max-width:60em;
+margin:2em auto;padding:0 1em;line-height:1.55;color:#222}h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;
+padding-bottom:.2em;margin-top:2em}.answer{background:#f3f7fb;border-left:5px solid #2c7fb8;padding:.8em 1.2em}
+.answer p{margin:.5em 0}.note{color:#666;font-size:.9em}figure{margin:1em 0}img{max-width:100%}
+table{border-collapse:collapse;font-size:.82em;margin:.6em 0}td,th{border:1px solid #ddd;padding:.2em .5em;
+text-align:right}th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}
+@media print{h2{page-break-before:always}.answer{page-break-inside:avoid}}"""
+
+
+def render_html(study: Study, lang: str, hl: dict) -> str:
+    T = TEXT[lang]
+    figs = "".join(f"<h3>{html.escape(T['figure_titles'][n])}</h3>" + _img(study.figures_dir / f"{n}.png", n)
+                   for n in F.FIGURES)
+    checks = pd.DataFrame([{T["col_design"]: check_label(c["design"], lang), T["col_check"]: check_label(c["name"], lang),
+                            T["col_estimate"]: c.get("estimate"), T["col_result"]: T["passed"] if c["passed"]
+                            else T["failed"], T["col_meaning"]: c["meaning"]} for c in study.checks])
+    est = F.headline_estimates(study)[["outcome", "design", "estimate", "conf_low", "conf_high", "p_value",
+                                       "p_adjusted", "n_treated", "n_control", "truth"]]
+    het = F.heterogeneity_table(study)[["subgroup", "level", "estimate", "conf_low", "conf_high", "n_treated",
+                                        "n_control", "truth"]]
+    adh = F.adherence_table(study)[["level", "n", "mean_change", "conf_low", "conf_high", "truth"]]
+    val = pd.DataFrame([{k: v for k, v in hl["value"].items()}]).T.reset_index()
+    val.columns = [T["col_item"], T["col_value"]]
+    spend = spending_table(study)
+    manifest = study.review.manifest()["summary"]
+    body = f"""<h1>{T['title']}</h1>
+<p class="note">{T['subtitle'].format(scenario=hl['scenario'], scale=hl['scale'])}</p>
+<div class="answer">{T['answer'](hl)}</div>
+<h2>{T['h_methods']}</h2>{T['methods'](hl)}
+<h2>{T['h_figures']}</h2>{figs}
+<h2>{T['h_diagnostics']}</h2><p>{T['diagnostics_intro']}</p>{_table(checks, lang)}
+<h2>{T['h_tables']}</h2><h3>{T['t_estimates']}</h3>{_table(est, lang)}
+<h3>{T['t_heterogeneity']}</h3>{_table(het, lang)}<h3>{T['t_adherence']}</h3>{_table(adh, lang)}
+<h3>{T['t_value']}</h3>{_table(val, lang)}{_table(spend, lang)}
+<h2>{T['h_release']}</h2><p>{T['release'](manifest)}</p>"""
+    return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>{T["title"]}</title>'
+            f"<style>{CSS}</style></head><body>{body}</body></html>\n")
+
+
+def chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        if path := shutil.which(name):
+            return path
+    return None
+
+
+def print_pdf(html_path: Path, pdf_path: Path) -> str:
+    """Print ``html_path`` to ``pdf_path`` with headless Chromium; returns what happened (for the manifest)."""
+    exe = chromium()
+    if exe is None:
+        return "skipped: no Chromium on this machine (install Debian's chromium to get PDFs)"
+    with tempfile.TemporaryDirectory() as profile:
+        cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
+               "--no-pdf-header-footer", f"--print-to-pdf={pdf_path}", html_path.resolve().as_uri()]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if r.returncode != 0 or not pdf_path.exists():
+        return f"failed: Chromium exited {r.returncode}: {r.stderr.strip()[-300:]}"
+    return "written"
+
+
+def build_report(run: str | Path, cfg: StudyConfig, figures_dir: str | Path = "figures",
+                 reports_dir: str | Path = "reports", pdf: bool = True) -> dict:
+    """Figures, ``estimates.csv``, the release manifest and the two reports for the finished run ``run``."""
+    import matplotlib.pyplot as plt
+
+    study = Study(cfg, Path(run), Path(figures_dir))
+    reports = Path(reports_dir)
+    reports.mkdir(parents=True, exist_ok=True)
+    print(f"report: {len(F.FIGURES)} figures -> {study.figures_dir}", flush=True)
+    for name in F.FIGURES:
+        plt.close(study.figure(name))
+    released_estimates(study).to_csv(study.figures_dir / "estimates.csv", index=False, float_format="%.10g")
+    hl = headline(study)
+    outputs = {}
+    for lang in ("ko", "en"):
+        page = reports / f"report_{lang}.html"
+        page.write_text(render_html(study, lang, hl), encoding="utf-8")
+        outputs[page.name] = "written"
+        if pdf:
+            outputs[f"report_{lang}.pdf"] = print_pdf(page, page.with_suffix(".pdf"))
+    manifest = study.review.manifest() | {"reports": outputs}
+    (reports / "release_manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n",
+                                                   encoding="utf-8")
+    s = manifest["summary"]
+    print(f"report: {s['outputs']} outputs reviewed, {s['suppressed_cells']} cells suppressed "
+          f"({', '.join(f'{k} {v}' for k, v in s['by_rule'].items() if v) or 'none'}) -> "
+          f"{reports / 'release_manifest.json'}")
+    for k, v in outputs.items():
+        print(f"  {k}: {v}")
+    print(f"  headline ({hl['design']}): {fmt_krw(hl['estimate'])} KRW per participant-year "
+          f"({fmt_krw(hl['conf_low'])} to {fmt_krw(hl['conf_high'])}); savings per KRW spent "
+          f"{hl['value']['savings_per_krw']:.2f}")
+    return manifest

@@ -1,0 +1,103 @@
+"""One finished run, opened for reading: the object the notebooks and the report builder share.
+
+``Study.open(plan, scenario, scale, seed)`` finds (or makes, by running the pipeline) the run of that plan,
+then hands out its results. Everything that leaves the run folder goes through ``released``: the table is
+built once from the run's files, passed through the study's one :class:`ReleaseReview`, and kept, so a
+notebook that draws a figure twice reviews it once and the manifest lists each output once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.config import StudyConfig, load_config
+from analysis.paths import FIGURES, PROJECT_ROOT
+from analysis.pipeline import is_done, run_pipeline
+from analysis.report.release import ReleaseReview
+
+
+@dataclass
+class Study:
+    cfg: StudyConfig
+    run_dir: Path
+    figures_dir: Path = FIGURES
+    review: ReleaseReview = field(default=None)  # type: ignore[assignment]
+    _released: dict = field(default_factory=dict, repr=False)
+    figures_reviewed: set = field(default_factory=set, repr=False)
+
+    def __post_init__(self) -> None:
+        self.run_dir, self.figures_dir = Path(self.run_dir), Path(self.figures_dir)
+        if self.review is None:
+            self.review = ReleaseReview.from_config(self.cfg.disclosure)
+        if not (self.run_dir / "run.json").exists():
+            raise FileNotFoundError(f"{self.run_dir} holds no finished run (no run.json); run "
+                                    "`python -m analysis run --out <folder>` or use Study.open")
+
+    @classmethod
+    def open(cls, plan: str | Path | None = None, scenario: str | None = None, scale: float | None = None,
+             seed: int | None = None, run_dir: str | Path | None = None, figures_dir: str | Path | None = None,
+             progress: bool = True) -> Study:
+        """The run of ``plan`` (default ``study.toml``) with the world overridden by ``scenario``, ``scale``
+        and ``seed``: reused from ``run_dir`` (default ``runs/<scenario>-<scale>-<seed>`` under the project
+        root) when it holds a finished run of exactly this plan, else computed there first."""
+        cfg = load_config(plan).with_world(scenario=scenario, scale=scale, seed=seed)
+        w = cfg.world
+        run_dir = Path(run_dir) if run_dir else PROJECT_ROOT / "runs" / f"{w.scenario}-{w.scale:g}-{w.seed}"
+        if not is_done(cfg, run_dir):
+            run_pipeline(cfg, run_dir, progress=progress)
+        return cls(cfg, run_dir, Path(figures_dir) if figures_dir else FIGURES)
+
+    # ------------------------------------------------------------------ the run's files
+    def _path(self, *parts: str) -> Path:
+        return self.run_dir.joinpath(*parts)
+
+    @functools.cached_property
+    def panel(self) -> pd.DataFrame:
+        return pd.read_parquet(self._path("panel", "panel.parquet"))
+
+    @functools.cached_property
+    def estimates(self) -> pd.DataFrame:
+        return pd.read_csv(self._path("estimates.csv"))
+
+    @functools.cached_property
+    def checks(self) -> list[dict]:
+        return json.loads(self._path("refutation.json").read_text())
+
+    @functools.cached_property
+    def headline(self) -> dict:
+        return json.loads(self._path("headline.json").read_text())
+
+    @functools.cached_property
+    def linkage_report(self) -> dict:
+        return json.loads(self._path("linkage", "linkage_report.json").read_text())
+
+    @functools.cached_property
+    def calibration(self) -> dict:
+        return json.loads(self._path("calibration.json").read_text())
+
+    def csv(self, *parts: str) -> pd.DataFrame:
+        return pd.read_csv(self._path(*parts))
+
+    def parquet(self, *parts: str) -> pd.DataFrame:
+        return pd.read_parquet(self._path(*parts))
+
+    # ------------------------------------------------------------------ what may leave
+    def released(self, name: str, build: Callable[[ReleaseReview], pd.DataFrame]) -> pd.DataFrame:
+        """The reviewed table ``name``: ``build(review)`` runs once (it must pass its data through the
+        review under ``name``); later calls return the same reviewed table."""
+        if name not in self._released:
+            self._released[name] = build(self.review)
+        return self._released[name]
+
+    def figure(self, name: str, save: bool = True):
+        """Draw figure ``name`` (see ``analysis.report.figures.FIGURES``) from released tables only and save
+        it to ``figures_dir`` as PNG and SVG; returns the matplotlib figure."""
+        from analysis.report import figures
+
+        return figures.draw(self, name, save=save)

@@ -1,0 +1,47 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · Pseudonymised linkage
+#
+# Program records and NHIS records are joined on keyed hashes of agreed identifiers (two keys, as KISA's
+# procedure). Quality per GUILD: match rate overall and by group, linked vs unlinked, and (synthetic data
+# only) the missed and false match rates against the true pairs.
+
+# %% tags=["parameters"]
+scenario = "default"  # default | null | no-selection
+scale = 0.025  # 1.0 = all of Seoul
+seed = 9988
+plan = ""  # a study plan (TOML); "" = the project's study.toml
+run_dir = ""  # "" = runs/<scenario>-<scale>-<seed> under the project root (computed there if missing)
+figures_dir = ""  # "" = figures/ under the project root
+
+# %%
+import pandas as pd
+
+from analysis.report import Study
+from analysis.report import figures as F
+
+study = Study.open(plan or None, scenario, scale, seed, run_dir or None, figures_dir or None)
+study.run_dir
+
+# %%
+r = study.linkage_report
+pd.Series({"match rate": r["match_rate"], "false match rate": r["evaluation"]["false_match_rate"],
+           "missed match rate": r["evaluation"]["missed_match_rate"], **r["status_counts"]})
+
+# %%
+pd.DataFrame(r["linked_vs_unlinked"]).T
+
+# %%
+F.match_rate_table(study)
+
+# %%
+study.figure("02_linkage_match_rates");

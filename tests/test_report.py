@@ -1,0 +1,119 @@
+"""The report stage end to end on the default run, as `make report` does it: pipeline, notebooks, reports.
+
+One session-scoped run of the plan's default world (scale 0.025) feeds every test here: the committed
+``figures/estimates.csv`` must come out byte for byte, every notebook must execute, the reports must be
+self-contained and say what the issue asks, and nothing personal may leave.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+
+import pandas as pd
+
+from analysis.paths import FIGURES
+from analysis.report.figures import FIGURES as FIGURE_NAMES
+from tests.conftest import cli
+
+
+def test_committed_estimates_are_what_the_code_produces(default_run):
+    """figures/estimates.csv is committed; a fresh run of the default plan reproduces it byte for byte."""
+    fresh = (default_run["figures"] / "estimates.csv").read_bytes()
+    assert fresh == (FIGURES / "estimates.csv").read_bytes(), (
+        "the committed figures/estimates.csv differs from a fresh default run: rerun `make report` and commit")
+
+
+def test_every_figure_in_png_and_svg_and_committed(default_run):
+    for name in FIGURE_NAMES:
+        for ext in ("png", "svg"):
+            assert (default_run["figures"] / f"{name}.{ext}").stat().st_size > 1000, (name, ext)
+            assert (FIGURES / f"{name}.{ext}").exists(), f"figures/{name}.{ext} is not committed"
+
+
+def test_release_manifest_lists_every_output_and_figure_sources(default_run):
+    m = json.loads((default_run["reports"] / "release_manifest.json").read_text())
+    assert m["rules"] == {"min_count": 10, "dominance": 0.5, "min_residual_df": 10}
+    names = {o["name"]: o for o in m["outputs"]}
+    assert set(FIGURE_NAMES) <= set(names)
+    for name in FIGURE_NAMES:
+        assert all(s in names and names[s]["kind"] != "figure" for s in names[name]["sources"]), name
+    assert m["summary"]["outputs"] == len(m["outputs"])
+    assert m["summary"]["suppressed_cells"] == sum(len(o["suppressed"]) for o in m["outputs"])
+    # at this scale some cells are small: the review must have caught them, each under a named rule
+    assert m["summary"]["suppressed_cells"] > 0
+    assert {s["rule"] for o in m["outputs"] for s in o["suppressed"]} <= {
+        "min_count", "dominance", "residual_df", "exact_extreme", "secondary"}
+
+
+def test_released_estimates_have_no_small_cells(default_run):
+    est = pd.read_csv(default_run["figures"] / "estimates.csv")
+    shown = est[est.estimate.notna()]
+    did = shown[shown.section != "adherence"]
+    assert (did.n_treated >= 10).all() and (did.n_control >= 10).all()
+    assert {"did", "heterogeneity", "adherence"} == set(est.section)
+    assert not any(re.search(r"study_id|person_id", c, re.I) for c in est.columns)
+
+
+def test_reports_are_self_contained_and_answer_first(default_run):
+    for lang, must in (("ko", ["손목닥터9988", "−45,345", "1원당", "95% 신뢰구간"]),
+                       ("en", ["Wrist Doctor 9988", "−45,345", "per KRW spent", "95% CI"])):
+        page = (default_run["reports"] / f"report_{lang}.html").read_text(encoding="utf-8")
+        assert "<script" not in page.lower()
+        assert not re.search(r"""(src|href)=["']?(https?:|//|file:)""", page), "external resource in the report"
+        assert page.count('src="data:image/png;base64,') == len(FIGURE_NAMES)
+        first = page[page.index('<div class="answer">'):page.index("</div>")]
+        for phrase in must:
+            assert phrase in first, (lang, phrase)
+        assert "import " not in page and "def " not in page  # no code shown
+
+
+def test_no_identifier_or_secret_leaves(default_run):
+    from analysis.linkage import load_secret
+
+    secret = load_secret("WRIST_TEST_NO_SUCH_VARIABLE", synthetic_seed=9988).value  # the run's (public) secret
+    for path in [*default_run["figures"].iterdir(), *default_run["reports"].iterdir()]:
+        if path.is_file():
+            text = path.read_bytes()
+            assert secret not in text, path
+            assert b"study_id" not in text.lower(), path
+
+
+def test_rerun_of_the_report_is_identical(default_run, tmp_path):
+    fig, rep = tmp_path / "figures", tmp_path / "reports"
+    cli("report", "--run", str(default_run["run"]), "--figures", str(fig), "--reports", str(rep), "--no-pdf")
+    for name in ("estimates.csv", *(f"{n}.png" for n in FIGURE_NAMES), *(f"{n}.svg" for n in FIGURE_NAMES)):
+        assert (fig / name).read_bytes() == (default_run["figures"] / name).read_bytes(), name
+    for name in ("report_ko.html", "report_en.html", "release_manifest.json"):
+        assert (rep / name).read_bytes() == (default_run["reports"] / name).read_bytes(), name
+
+
+def test_notebooks_execute_on_the_run(default_run):
+    from analysis.report.notebooks import execute_notebooks, notebook_sources
+
+    assert len(notebook_sources()) == 7
+    figs = default_run["base"] / "nb_figures"
+    params = {"scenario": "default", "scale": 0.025, "seed": 9988, "plan": "", "run_dir": str(default_run["run"]),
+              "figures_dir": str(figs)}
+    done = execute_notebooks(default_run["base"] / "notebooks", params, progress=False)
+    assert len(done) == 7
+    drawn = {p.stem for p in figs.glob("*.png")}
+    assert drawn == set(FIGURE_NAMES)  # together the notebooks draw every figure
+
+
+def test_korean_font_registered_and_minus_renders(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from analysis.report.fonts import FAMILY, font_files, use_korean_font
+
+    assert use_korean_font() == FAMILY
+    assert any(f.name == "NanumGothic.ttf" for f in font_files())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig, ax = plt.subplots()
+        ax.plot([-2, 0, 2], [-45345, 0, 1000])
+        ax.set_title("의료비 차이 −45,345원")
+        fig.savefig(tmp_path / "k.png")
+        plt.close(fig)
+    assert not [w for w in caught if "missing from font" in str(w.message)]
