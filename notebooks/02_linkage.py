@@ -16,12 +16,12 @@
 # only) the missed and false match rates against the true pairs.
 
 # %% tags=["parameters"]
-scenario = "default"  # default | null | no-selection
-scale = 0.025  # 1.0 = all of Seoul
+scenario = "default"  # default, null or no-selection
+scale = 0.025  # share of Seoul (1.0 for all of it)
 seed = 9988
-plan = ""  # a study plan (TOML); "" = the project's study.toml
-run_dir = ""  # "" = runs/<scenario>-<scale>-<seed> under the project root (computed there if missing)
-figures_dir = ""  # "" = figures/ under the project root
+plan = ""  # a study plan (TOML); empty for study.toml at the project root
+run_dir = ""  # empty for runs/default or runs/<scenario>-<scale>-<seed> (computed if missing)
+figures_dir = ""  # empty for figures/ at the project root
 
 # %%
 import pandas as pd

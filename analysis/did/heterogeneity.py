@@ -51,7 +51,8 @@ def subgroup_effects(panel: pd.DataFrame, cfg: StudyConfig, design: str, truth: 
                      y: str | None = None) -> pd.DataFrame:
     """The overall ATT of ``design`` ("callaway_santanna" or "callaway_santanna_trend") for every level of
     every subgroup: columns subgroup, level, estimate, std_error, conf_low, conf_high, p_value, n_treated,
-    n_control, n_missing (persons without the subgroup's baseline value), truth, note."""
+    n_control, n_missing (persons without the subgroup's baseline value), n_excluded (left out by att_gt,
+    e.g. not observed every year), truth, note."""
     if design not in ("callaway_santanna", "callaway_santanna_trend"):
         raise DiDError(f"subgroup_effects: design {design!r}; allowed: callaway_santanna, "
                        "callaway_santanna_trend")
@@ -97,9 +98,10 @@ def subgroup_effects(panel: pd.DataFrame, cfg: StudyConfig, design: str, truth: 
                 estimate=s.overall_att, std_error=s.overall_se, conf_low=s.overall_att - crit * s.overall_se,
                 conf_high=s.overall_att + crit * s.overall_se, p_value=float(2 * stats.norm.sf(abs(z))),
                 n_treated=int((res.design.unit_g > 0).sum()), n_control=int((res.design.unit_g == 0).sum()),
+                n_excluded=int(sum(v for v in res.exclusions.values() if isinstance(v, int | np.integer))),
                 truth=cs_truth(res, sub, y, te)[("simple", "overall")] if te is not None else np.nan))
     cols = ["subgroup", "level", "estimate", "std_error", "conf_low", "conf_high", "p_value", "n_treated",
-            "n_control", "n_missing", "truth", "note"]
+            "n_control", "n_missing", "n_excluded", "truth", "note"]
     return pd.DataFrame(rows).reindex(columns=cols)
 
 

@@ -12,6 +12,7 @@ Reference: Callaway and Sant'Anna (2021), section 4.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,8 @@ from scipy import stats
 TINY = np.sqrt(np.finfo(float).eps) * 10  # R did: SEs at or below this are NA
 _BLOCK = 1 << 16
 _SIGN = np.array([-1.0, 1.0])
+CACHE_BYTES = 2 * 1024**3  # Rademacher weights kept for reuse (2 GB: 999 draws x ~270,000 units)
+_CACHE: OrderedDict = OrderedDict()
 
 
 @dataclass(frozen=True)
@@ -31,15 +34,42 @@ class Bootstrap:
     sigma: np.ndarray  # per column, bootstrap IQR-based scale
 
 
+def _sign_blocks(rng: np.random.Generator, m: int, biters: int):
+    """The Rademacher weights (biters x m) as float64 blocks of ``_BLOCK`` columns, drawn in order from
+    ``rng``: bits 0/1 turned into -1/+1 by table look-up (2-3x faster than casting and rescaling)."""
+    for s in range(0, m, _BLOCK):
+        yield _SIGN[rng.integers(0, 2, size=(biters, min(_BLOCK, m - s)), dtype=np.int8)]
+
+
+def _cached_signs(seed: int, m: int, biters: int) -> list[np.ndarray]:
+    """The weights of ``(seed, m, biters)``, kept for the next bootstrap of the same size: one study
+    bootstraps many estimates of the same units with the same seed (every outcome, every aggregation),
+    and drawing the weights was most of its time. At most ``CACHE_BYTES`` are kept (least recently used
+    first out)."""
+    key = (seed, m, biters)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    blocks = list(_sign_blocks(np.random.default_rng(seed), m, biters))
+    _CACHE[key] = blocks
+    while sum(8 * biters_ * m_ for (_, m_, biters_) in _CACHE) > CACHE_BYTES and len(_CACHE) > 1:
+        _CACHE.popitem(last=False)
+    return blocks
+
+
 def rademacher_draws(M: np.ndarray, biters: int, seed: int) -> np.ndarray:
-    """``sum_i v_bi * M_i`` for ``biters`` Rademacher vectors v (biters x columns), in blocks of rows."""
-    rng = np.random.default_rng(seed)
+    """``sum_i v_bi * M_i`` for ``biters`` Rademacher vectors v (biters x columns), in blocks of rows.
+
+    The weights depend only on (seed, rows, biters); up to ``CACHE_BYTES`` of them are reused across calls
+    (larger problems draw them afresh, block by block). Either way the numbers are the same."""
+    m = M.shape[0]
     out = np.zeros((biters, M.shape[1]))
-    for s in range(0, M.shape[0], _BLOCK):
-        blk = M[s : s + _BLOCK]
-        # bits 0/1 -> weights -1/+1 by table look-up: 2-3x faster than casting and rescaling, same numbers
-        v = _SIGN[rng.integers(0, 2, size=(biters, len(blk)), dtype=np.int8)]
-        out += v @ blk
+    if 8 * biters * m <= CACHE_BYTES:
+        signs = _cached_signs(seed, m, biters)
+    else:
+        signs = _sign_blocks(np.random.default_rng(seed), m, biters)
+    for s, v in zip(range(0, m, _BLOCK), signs, strict=False):
+        out += v @ M[s : s + _BLOCK]
     return out
 
 

@@ -22,6 +22,7 @@ applied across the secondary outcomes, per design and headline aggregation.
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import warnings
 from pathlib import Path
 
@@ -127,7 +128,28 @@ def _multiplicity(df: pd.DataFrame, secondary: list[str], method: str) -> pd.Ser
     return p_adj
 
 
-def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress) -> tuple[pd.DataFrame, dict]:
+_TASK = None
+
+
+def _call(args):
+    return _TASK(*args)
+
+
+def _map(fn, items: list, n_jobs: int) -> list:
+    """``[fn(*a) for a in items]``, in ``n_jobs`` forked processes when more than one (the inputs reach
+    them by fork, only the arguments and results are pickled); results in the order of ``items``."""
+    global _TASK
+    if n_jobs <= 1 or len(items) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [fn(*a) for a in items]
+    _TASK = fn
+    try:
+        with multiprocessing.get_context("fork").Pool(min(n_jobs, len(items))) as pool:
+            return pool.map(_call, items, chunksize=1)
+    finally:
+        _TASK = None
+
+
+def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress, n_jobs) -> tuple[pd.DataFrame, dict]:
     """``estimate_all``'s work, with the estimators' warnings left to the caller."""
     from analysis.did.twfe import twfe
 
@@ -137,7 +159,6 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress) 
     persons = panel.drop_duplicates("study_id")
     twfe_n = {"n_treated": int((persons.first_treat > 0).sum()), "n_control": int((persons.first_treat == 0).sum())}
     treated_years = panel[(panel.first_treat > 0) & (panel.year >= panel.first_treat)]
-    frames, exclusions = [], {}
 
     def attempt(excl: dict, key: str, fn, *args):
         """A design's result, or None with the reason in the exclusions (never dropped silently)."""
@@ -147,11 +168,13 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress) 
             excl[key] = {"not estimated": str(e)}
             return None
 
-    for y, role in roles.items():
+    def one(y: str, role: str) -> tuple[list, dict]:
+        """Every design for outcome ``y``: its rows and its exclusions."""
+        frames: list = []
         if progress:
             print(f"  did: {y}", flush=True)
         te = truth_table(truth, y) if truth is not None else None
-        excl = exclusions.setdefault(y, {})
+        excl: dict = {}
         keys = dict(outcome=y, role=role)
         cs_args = dict(control_group=dc.control_group, est_method=dc.est_method, anticipation=dc.anticipation,
                        allow_unbalanced_panel=bool(panel[y].isna().any()), biters=dc.biters, alp=dc.alp,
@@ -194,6 +217,11 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress) 
             excl[f"twfe{'_dynamic' if dyn else ''}"] = {**r.exclusions, **({"notes": list(r.notes)} if r.notes else {})}
             frames.append(_rows(r.tidy(1 - dc.alp), **keys, design="twfe", estimator="twfe",
                                 aggregation="dynamic" if dyn else "static", truth=truth_v, **twfe_n))
+        return frames, excl
+
+    results = _map(one, list(roles.items()), n_jobs)
+    frames = [f for fr, _ in results for f in fr]
+    exclusions = {y: ex for (y, _), (_, ex) in zip(roles.items(), results, strict=True)}
     df = pd.concat(frames, ignore_index=True)
     df["term"] = df["term"].astype(str)
     df.loc[df.term.isin(["D", "ATT"]), "term"] = "ATT"
@@ -208,13 +236,15 @@ def estimate_all(
     published: pd.DataFrame | None = None,
     truth: pd.DataFrame | None = None,
     progress: bool = False,
+    n_jobs: int = 1,
 ) -> tuple[pd.DataFrame, dict]:
     """Estimates of every outcome of the plan (primary, secondary, negative control) by every design.
 
     ``truth`` (synthetic worlds only): the linked truth outcomes with ``study_id``, ``year`` and
-    ``y0_<outcome>``/``y1_<outcome>``. Returns (estimates frame with ``COLUMNS``, per-outcome exclusions).
+    ``y0_<outcome>``/``y1_<outcome>``. ``n_jobs``: outcomes estimated in that many forked processes (the
+    results do not depend on it). Returns (estimates frame with ``COLUMNS``, per-outcome exclusions).
     The estimators' warnings (rows dropped, cells not estimated) are silenced here because every one of
     them is in the returned exclusions."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return _estimate_all(panel, cfg, stacked, published, truth, progress)
+        return _estimate_all(panel, cfg, stacked, published, truth, progress, n_jobs)

@@ -14,6 +14,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
+from analysis.did.plots import band
 from analysis.report.fonts import use_korean_font
 
 DESIGN_LABELS = {
@@ -249,10 +250,8 @@ def fig_att_gt(study):
     fig, axes = plt.subplots(len(groups), 1, figsize=(7, 1.7 * len(groups) + 0.8), sharex=True, squeeze=False)
     for ax, g in zip(axes[:, 0], groups, strict=True):
         s = t[t.group == g]
-        for post, colour in ((False, "0.45"), (True, "#c0392b")):
-            m = s.post.astype(bool) == post
-            _interval_v(ax, s.time[m], s.estimate[m] / 1e3, s.band_low[m] / 1e3, s.band_high[m] / 1e3, colour)
-        ax.axhline(0, color="k", lw=0.8)
+        band(ax, s.time.to_numpy(), s.estimate.to_numpy() / 1e3, s.band_low.to_numpy() / 1e3,
+             s.band_high.to_numpy() / 1e3, ~s.post.astype(bool).to_numpy())
         ax.set_title(f"{g}년 참여 · cohort {g}", fontsize=9)
     axes[-1, 0].set_xlabel("연도 · year")
     fig.supylabel("ATT(g,t), 천원 · KRW 1,000", fontsize=9)
@@ -261,20 +260,12 @@ def fig_att_gt(study):
     return fig, ["att_gt_primary"]
 
 
-def _interval_v(ax, x, est, lo, hi, colour):
-    x, est, lo, hi = map(np.asarray, (x, est, lo, hi))
-    ax.errorbar(x, est, yerr=[est - lo, hi - est], fmt="o", color=colour, capsize=3, ms=4)
-
-
 def fig_event_study(study):
     plt = _plt()
     t = event_study_table(study)
     fig, ax = plt.subplots(figsize=(7, 3.8))
-    pre = t.event_time < 0
-    _interval_v(ax, t.event_time[pre], t.estimate[pre] / 1e3, t.band_low[pre] / 1e3, t.band_high[pre] / 1e3, "0.45")
-    _interval_v(ax, t.event_time[~pre], t.estimate[~pre] / 1e3, t.band_low[~pre] / 1e3, t.band_high[~pre] / 1e3,
-                "#c0392b")
-    ax.axhline(0, color="k", lw=0.8)
+    band(ax, t.event_time.to_numpy(), t.estimate.to_numpy() / 1e3, t.band_low.to_numpy() / 1e3,
+         t.band_high.to_numpy() / 1e3, (t.event_time < 0).to_numpy())
     ax.axvline(-0.5, color="0.7", ls=":", lw=1)
     ax.set_xlabel("참여 후 경과 연수 · years since enrolment")
     ax.set_ylabel("의료비 효과 (천원) · effect on cost (KRW 1,000)")

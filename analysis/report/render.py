@@ -59,19 +59,14 @@ def headline(study: Study) -> dict:
     spend = spending_table(study).iloc[0]
     checks = study.checks
     by = {(c["design"], c["name"]): c for c in checks}
-    rm = by.get((design if design != "callaway_santanna_trend" else "callaway_santanna",
-                 "honest_did_relative_magnitudes"), {})
     return {
         "design": design, "reason": reason, "estimate": main.estimate, "conf_low": main.conf_low,
-        "conf_high": main.conf_high, "truth": main.truth, "published": h.loc["published"] if "published" in h.index
-        else None, "city": cfg.report.published_did, "value": value_for_money(main, spend, cfg.report),
-        "spending": spend, "checks_passed": sum(c["passed"] for c in checks), "checks": len(checks),
-        "pretest": by.get(("callaway_santanna", "pre_trend_test")), "negative_control":
-        by.get(("callaway_santanna", "negative_control_outcome")), "placebo": by.get(("callaway_santanna",
-                                                                                      "placebo_in_time")),
-        "published_pretest": by.get(("published", "pre_trend_test")), "breakdown": rm.get("breakdown"),
-        "rm_design": rm.get("design"), "scale": cfg.world.scale, "scenario": cfg.world.scenario,
-        "participants": cfg.report.participants,
+        "conf_high": main.conf_high, "truth": main.truth, "city": cfg.report.published_did,
+        "published": h.loc["published"] if "published" in h.index else None,
+        "value": value_for_money(main, spend, cfg.report), "all_checks": checks,
+        "pretest": by.get(("callaway_santanna", "pre_trend_test")),
+        "negative_control": by.get(("callaway_santanna", "negative_control_outcome")),
+        "scale": cfg.world.scale, "scenario": cfg.world.scenario, "participants": cfg.report.participants,
     }
 
 

@@ -44,11 +44,14 @@ class Study:
              seed: int | None = None, run_dir: str | Path | None = None, figures_dir: str | Path | None = None,
              progress: bool = True) -> Study:
         """The run of ``plan`` (default ``study.toml``) with the world overridden by ``scenario``, ``scale``
-        and ``seed``: reused from ``run_dir`` (default ``runs/<scenario>-<scale>-<seed>`` under the project
-        root) when it holds a finished run of exactly this plan, else computed there first."""
-        cfg = load_config(plan).with_world(scenario=scenario, scale=scale, seed=seed)
+        and ``seed``: reused from ``run_dir`` when it holds a finished run of exactly this plan, else
+        computed there first. The default folder is ``runs/default`` (where ``make report`` runs) for the
+        plan's own world, else ``runs/<scenario>-<scale>-<seed>``, under the project root."""
+        plain = load_config(plan)
+        cfg = plain.with_world(scenario=scenario, scale=scale, seed=seed)
         w = cfg.world
-        run_dir = Path(run_dir) if run_dir else PROJECT_ROOT / "runs" / f"{w.scenario}-{w.scale:g}-{w.seed}"
+        name = "default" if w == plain.world else f"{w.scenario}-{w.scale:g}-{w.seed}"
+        run_dir = Path(run_dir) if run_dir else PROJECT_ROOT / "runs" / name
         if not is_done(cfg, run_dir):
             run_pipeline(cfg, run_dir, progress=progress)
         return cls(cfg, run_dir, Path(figures_dir) if figures_dir else FIGURES)

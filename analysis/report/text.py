@@ -50,16 +50,27 @@ def check_label(key: str, lang: str) -> str:
     return CHECKS[lang].get(key, key.replace("_", " "))
 
 
+def fmt_ratio(v: float) -> str:
+    return (MINUS if v < 0 else "") + f"{abs(v):.2f}"
+
+
+def _robustness(h: dict) -> tuple[int, int]:
+    """Robustness checks (not the main estimates, whose 'passed' means an interval that includes 0)."""
+    rob = [c for c in h["all_checks"] if c["name"] != "main_estimate"]
+    return sum(c["passed"] for c in rob), len(rob)
+
+
 def _sentence_refutation(h: dict, lang: str) -> str:
     pt, nc = h["pretest"] or {}, h["negative_control"] or {}
+    k, n = _robustness(h)
     if lang == "ko":
-        s = f"반증 검정 {h['checks']}개 중 {h['checks_passed']}개를 통과했습니다. "
+        s = f"반증·민감도 검정 {n}개 중 {k}개를 통과했습니다. "
         s += ("계획한 설계의 사전 추세 검정은 참여 전에 이미 참여자와 비교군의 의료비 추세가 달랐음을 보여 주었고"
               if pt and not pt.get("passed") else "참여 전 추세의 차이는 검출되지 않았고")
         s += (", 프로그램이 바꿀 수 없는 손상 진료(음성 대조)에서는 효과가 나타나지 않았습니다."
               if nc.get("passed") else ", 프로그램이 바꿀 수 없는 손상 진료(음성 대조)에서도 '효과'가 나타나 선택 편향을 시사합니다.")
         return s
-    s = f"The estimate passed {h['checks_passed']} of {h['checks']} refutation checks. "
+    s = f"The designs passed {k} of {n} refutation and sensitivity checks. "
     s += ("The plan's pre-test shows participants' costs were already on a different trend before they enrolled"
           if pt and not pt.get("passed") else "No difference in trends before enrolment was detected")
     s += ("; injury visits, which the program cannot change (a negative control), show no effect."
@@ -68,18 +79,25 @@ def _sentence_refutation(h: dict, lang: str) -> str:
     return s
 
 
+def _breakdowns(h: dict) -> dict:
+    return {c["design"]: c.get("breakdown") for c in h["all_checks"] if c["name"] == "honest_did_relative_magnitudes"}
+
+
 def _sentence_sensitivity(h: dict, lang: str) -> str:
-    b = h["breakdown"]
+    b = _breakdowns(h)
+    cs, pub = b.get("callaway_santanna"), b.get("published")
+
+    def show(x):
+        return "0" if x is None else f"{x:.2g}"
+
     if lang == "ko":
-        if b is None:
-            return "민감도 분석(Rambachan-Roth)에서는 사전 추세 위반이 전혀 없다고 가정해도 효과가 0과 구별되지 않습니다."
-        return (f"민감도 분석(Rambachan-Roth)에 따르면 참여 후 추세 위반이 참여 전 최대 위반의 {b:.2g}배를 넘으면 "
-                "결론(효과 ≠ 0)이 유지되지 않습니다.")
-    if b is None:
-        return ("In the sensitivity analysis (Rambachan-Roth), the effect is not distinguishable from zero even "
-                "with no violation of parallel trends allowed.")
-    return (f"In the sensitivity analysis (Rambachan-Roth), the conclusion (effect ≠ 0) no longer holds once "
-            f"post-enrolment trend violations exceed {b:.2g} times the largest pre-enrolment violation.")
+        return (f"민감도 분석(Rambachan-Roth): 참여 후 추세 차이가 참여 전 최대 차이의 {show(cs)}배(계획한 설계), "
+                f"{show(pub)}배(서울시 설계)를 넘으면 '효과가 0이 아니다'라는 결론이 유지되지 않습니다. 1배보다 작으면, 참여 "
+                "전에 이미 본 정도의 추세 차이만으로도 결론이 사라진다는 뜻입니다.")
+    return (f"Sensitivity (Rambachan-Roth): the conclusion 'the effect is not zero' survives only while post-enrolment "
+            f"trend differences stay below {show(cs)} times (the plan's design) and {show(pub)} times (the city's "
+            "design) the largest difference seen before enrolment; below 1 means trend differences already seen "
+            "before enrolment are enough to undo it.")
 
 
 def reason_ko(reason: str) -> str:
@@ -111,8 +129,8 @@ def answer_ko(h: dict) -> str:
         f"<p>참여자 {h['participants'] / 1e4:,.0f}만 명 기준: 연간 의료비 절감 {fmt_eok(v['savings_total'], 'ko')} "
         f"(95% 신뢰구간 {fmt_eok(v['savings_total_conf_low'], 'ko')} ~ {fmt_eok(v['savings_total_conf_high'], 'ko')}), "
         f"프로그램 지출(실제 지급 포인트 + 대여 기기) 연 {fmt_eok(v['spending_total'], 'ko')}. "
-        f"<b>지출 1원당 절감액 {v['savings_per_krw']:.2f}원 (95% 신뢰구간 {v['savings_per_krw_conf_low']:.2f} ~ "
-        f"{v['savings_per_krw_conf_high']:.2f}원).</b> 서울시의 환산치는 연 {fmt_eok(v['city_savings_claim'], 'ko')}였습니다.</p>",
+        f"<b>지출 1원당 절감액 {fmt_ratio(v['savings_per_krw'])}원 (95% 신뢰구간 {fmt_ratio(v['savings_per_krw_conf_low'])} ~ "
+        f"{fmt_ratio(v['savings_per_krw_conf_high'])}원).</b> 서울시의 환산치는 연 {fmt_eok(v['city_savings_claim'], 'ko')}이었습니다.</p>",
     ]
     if h["truth"] is not None and not math.isnan(h["truth"]):
         parts.append(f"<p class=\"note\">이 보고서는 합성 데이터로 만든 것입니다. 이 합성 세계에 심어 둔 실제 효과는 "
@@ -138,8 +156,8 @@ def answer_en(h: dict) -> str:
         f"<p>At {h['participants'] / 1e6:g} million participants: yearly savings {fmt_eok(v['savings_total'], 'en')} (95% CI "
         f"{fmt_eok(v['savings_total_conf_low'], 'en')} to {fmt_eok(v['savings_total_conf_high'], 'en')}), against "
         f"yearly spending of {fmt_eok(v['spending_total'], 'en')} (points actually paid plus lent devices). "
-        f"<b>Savings per KRW spent: {v['savings_per_krw']:.2f} (95% CI {v['savings_per_krw_conf_low']:.2f} to "
-        f"{v['savings_per_krw_conf_high']:.2f}).</b> The city extrapolated {fmt_eok(v['city_savings_claim'], 'en')} "
+        f"<b>Savings per KRW spent: {fmt_ratio(v['savings_per_krw'])} (95% CI {fmt_ratio(v['savings_per_krw_conf_low'])} "
+        f"to {fmt_ratio(v['savings_per_krw_conf_high'])}).</b> The city extrapolated {fmt_eok(v['city_savings_claim'], 'en')} "
         "a year.</p>",
     ]
     if h["truth"] is not None and not math.isnan(h["truth"]):
