@@ -21,10 +21,11 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# the main job: pipeline, notebooks (papermill, figures/), then the release-checked reports (reports/)
+# the main job: pipeline (into OUT, the closed room), notebooks (executed into OUT/notebooks, figures into
+# figures/), then the release-checked figures, estimates and reports (figures/, reports/)
 report: $(STAMP)
 	$(BIN)/python -m analysis run --config study.toml --out $(OUT)
-	$(BIN)/python -m analysis notebooks --config study.toml --run $(OUT) --out reports/notebooks
+	$(BIN)/python -m analysis notebooks --config study.toml --run $(OUT)
 	$(BIN)/python -m analysis report --config study.toml --run $(OUT)
 
 lint: $(STAMP)

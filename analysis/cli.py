@@ -89,8 +89,9 @@ def cmd_notebooks(args: argparse.Namespace) -> None:
     w = cfg.world
     params = {"scenario": w.scenario, "scale": w.scale, "seed": w.seed, "plan": str(args.config or ""),
               "run_dir": str(Path(args.run).resolve()), "figures_dir": str(Path(args.figures).resolve())}
-    print(f"notebooks: {args.run} -> {args.out}", flush=True)
-    execute_notebooks(args.out, params, progress=True)
+    out = args.out or Path(args.run) / "notebooks"
+    print(f"notebooks: {args.run} -> {out}", flush=True)
+    execute_notebooks(out, params, progress=True)
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -135,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("notebooks", help="execute the notebooks (papermill) on a finished run")
     common(p)
     p.add_argument("--run", required=True, help="the run folder (`run --out`)")
-    p.add_argument("--out", default="reports/notebooks", help="where the executed notebooks go")
+    p.add_argument("--out", default=None, help="where the executed notebooks go (default RUN/notebooks: they show "
+                   "unreviewed tables, so they stay in the closed room with the run)")
     p.add_argument("--figures", default="figures", help="where the notebooks' figures go")
     p.set_defaults(func=cmd_notebooks)
     p = sub.add_parser("report", help="figures, estimates and the rendered reports of a finished run")

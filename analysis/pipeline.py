@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import time
 import warnings
 from pathlib import Path
@@ -134,7 +133,7 @@ def did_step(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Path, 
     stacked = pd.read_parquet(out / "matching" / "stacked.parquet")
     published = pd.read_parquet(out / "matching" / "published.parquet")
     est, exclusions = estimate_all(panel, cfg, stacked=stacked, published=published, truth=read_truth(truth_dir),
-                                   progress=progress, n_jobs=os.cpu_count() or 1)
+                                   progress=progress)
     est.to_csv(out / "estimates.csv", index=False, float_format="%.10g")
     payload = {"estimates": json.loads(est.to_json(orient="records", double_precision=10)),
                "exclusions": exclusions}

@@ -22,7 +22,6 @@ applied across the secondary outcomes, per design and headline aggregation.
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import warnings
 from pathlib import Path
 
@@ -128,28 +127,7 @@ def _multiplicity(df: pd.DataFrame, secondary: list[str], method: str) -> pd.Ser
     return p_adj
 
 
-_TASK = None
-
-
-def _call(args):
-    return _TASK(*args)
-
-
-def _map(fn, items: list, n_jobs: int) -> list:
-    """``[fn(*a) for a in items]``, in ``n_jobs`` forked processes when more than one (the inputs reach
-    them by fork, only the arguments and results are pickled); results in the order of ``items``."""
-    global _TASK
-    if n_jobs <= 1 or len(items) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return [fn(*a) for a in items]
-    _TASK = fn
-    try:
-        with multiprocessing.get_context("fork").Pool(min(n_jobs, len(items))) as pool:
-            return pool.map(_call, items, chunksize=1)
-    finally:
-        _TASK = None
-
-
-def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress, n_jobs) -> tuple[pd.DataFrame, dict]:
+def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress) -> tuple[pd.DataFrame, dict]:
     """``estimate_all``'s work, with the estimators' warnings left to the caller."""
     from analysis.did.twfe import twfe
 
@@ -219,7 +197,7 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress, 
                                 aggregation="dynamic" if dyn else "static", truth=truth_v, **twfe_n))
         return frames, excl
 
-    results = _map(one, list(roles.items()), n_jobs)
+    results = [one(y, role) for y, role in roles.items()]
     frames = [f for fr, _ in results for f in fr]
     exclusions = {y: ex for (y, _), (_, ex) in zip(roles.items(), results, strict=True)}
     df = pd.concat(frames, ignore_index=True)
@@ -236,15 +214,13 @@ def estimate_all(
     published: pd.DataFrame | None = None,
     truth: pd.DataFrame | None = None,
     progress: bool = False,
-    n_jobs: int = 1,
 ) -> tuple[pd.DataFrame, dict]:
     """Estimates of every outcome of the plan (primary, secondary, negative control) by every design.
 
     ``truth`` (synthetic worlds only): the linked truth outcomes with ``study_id``, ``year`` and
-    ``y0_<outcome>``/``y1_<outcome>``. ``n_jobs``: outcomes estimated in that many forked processes (the
-    results do not depend on it). Returns (estimates frame with ``COLUMNS``, per-outcome exclusions).
+    ``y0_<outcome>``/``y1_<outcome>``. Returns (estimates frame with ``COLUMNS``, per-outcome exclusions).
     The estimators' warnings (rows dropped, cells not estimated) are silenced here because every one of
     them is in the returned exclusions."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return _estimate_all(panel, cfg, stacked, published, truth, progress, n_jobs)
+        return _estimate_all(panel, cfg, stacked, published, truth, progress)

@@ -354,7 +354,7 @@ def fig_sensitivity(study):
         b = s.breakdown.iloc[0]
         if pd.notna(b):
             ax.axvline(b, color="#c0392b", ls="--", lw=1, label=f"한계점 · breakdown Mbar = {b:.2g}")
-            ax.legend(fontsize=8, frameon=False)
+            ax.legend(fontsize=8, frameon=False, loc="upper left")
         ax.set_title(DESIGN_LABELS.get(d, d), fontsize=9)
         ax.set_xlabel("Mbar: 사후 추세 위반 / 최대 사전 위반 · post violation / max pre violation", fontsize=8)
         ax.set_ylabel("평균 효과 강건 95% CI (천원) · robust 95% CI (KRW 1,000)", fontsize=8)
