@@ -166,7 +166,7 @@ def fig_enrolment(study):
     fig, ax = plt.subplots(figsize=(7, 3.6))
     x = pd.PeriodIndex(t.enrol_month, freq="M").to_timestamp()
     ax.plot(x, t.n.fillna(0).cumsum(), color="#2c7fb8", lw=2)
-    ax.set_ylabel("누적 참여자 (연결됨) · cumulative participants (linked)")
+    ax.set_ylabel("누적 참여자 · participants (linked)")
     ax.set_title("참여자 누적 추이 · Enrolment curve")
     note = int(t.n.isna().sum())
     if note:
