@@ -66,7 +66,11 @@ def test_adherence_gap_by_hand():
                           (6, 2021, 2022, "band", 0, 0, 0, 10.0), (6, 2023, 2022, "band", 12, 5, 400, 0.0),
                           (7, 2023, 2022, "band", 12, 5, 400, 0.0)],  # no 2021 row: excluded, counted
                          columns=p.columns)
-    g = adherence_gap(pd.concat([p, extra]), truth=None).set_index("level")
+    both = pd.concat([p, extra])
+    # 2023 mean daily steps of the four 2022 joiners seen in both years: 1 -> 9,000, 4 -> 3,000, 5 -> 12,000,
+    # 6 -> 5,000; their thirds by rank: {4, 6}, {1}, {5}
+    both["mean_daily_steps"] = both.study_id.map({1: 9000.0, 4: 3000.0, 5: 12000.0, 6: 5000.0, 7: 8000.0})
+    g = adherence_gap(both, truth=None).set_index("level")
     # active (>= 13 goal days a month): persons 1 (160/12) and 5 (200/12); inactive: 4 (2/12), 6 (5/12)
     assert g.loc["active", "n"] == 2 and g.loc["inactive", "n"] == 2
     assert g.loc["active", "mean_change"] == (-50 + 30) / 2 and g.loc["inactive", "mean_change"] == (60 - 10) / 2
@@ -74,6 +78,9 @@ def test_adherence_gap_by_hand():
     se = np.hypot(np.std([-50, 30], ddof=1) / np.sqrt(2), np.std([60, -10], ddof=1) / np.sqrt(2))
     assert g.loc["active - inactive", "std_error"] == pytest.approx(se, rel=1e-12)
     assert (g.n_excluded == 1).all()
+    assert list(g.loc[["steps: lowest third", "steps: middle third", "steps: highest third"], "n"]) == [2, 1, 1]
+    assert g.loc["steps: lowest third", "mean_change"] == (60 - 10) / 2
+    assert g.loc["steps: highest third", "mean_change"] == 30
 
 
 def test_subgroup_effects_cover_the_truth_without_selection(noselection_panel):

@@ -27,6 +27,7 @@ from analysis.did.trend import trend_adjusted
 
 SUBGROUPS = ("sex", "age", "baseline_bmi", "baseline_activity", "device")
 ACTIVE_GOAL_DAYS_PER_MONTH = 13  # the city's "active": >= 3 goal days a week (3 x 4.33)
+STEP_THIRDS = ("steps: lowest third", "steps: middle third", "steps: highest third")
 ACTIVE_WALKING_DAYS = 5  # baseline activity: walked >= 30 min on >= 5 days a week (checkup question)
 
 
@@ -109,9 +110,11 @@ def adherence_gap(panel: pd.DataFrame, y: str = "medical_cost", truth: pd.DataFr
                   cohort: int = 2022, pre: int = 2021, post: int = 2023, alp: float = 0.05) -> pd.DataFrame:
     """The city's within-participant comparison: ``cohort`` joiners who were active in ``post`` (>= 3 goal
     days a week over their program months) against the inactive, change in ``y`` from ``pre`` to ``post``.
-    Rows: inactive, active, and ``active - inactive`` (Welch SE), each with n, the mean change and, on
-    synthetic data, the mean true effect (so the gap's selection part shows). Persons without ``y`` in
-    both years are left out and counted in ``n_excluded``."""
+    Rows: inactive, active, and ``active - inactive`` (Welch SE), then the dose in steps: the joiners by
+    third of their mean daily steps in ``post`` (those without a step record are left out of the thirds).
+    Each row has n, the mean change and, on synthetic data, the mean true effect (so the selection part of
+    the comparison shows). Persons without ``y`` in both years are left out and counted in
+    ``n_excluded``."""
     c = panel[(panel.first_treat == cohort) & panel.year.isin([pre, post])]
     wide = c.pivot(index="study_id", columns="year", values=y)
     both = wide.notna().all(axis=1)
@@ -132,6 +135,13 @@ def adherence_gap(panel: pd.DataFrame, y: str = "medical_cost", truth: pd.DataFr
     gap = a["mean_change"] - i["mean_change"]
     rows.append(dict(level="active - inactive", n=a["n"] + i["n"], mean_change=gap, std_error=se,
                      conf_low=gap - crit * se, conf_high=gap + crit * se, truth=a["truth"] - i["truth"]))
+    steps = p_post.mean_daily_steps.to_numpy(float)
+    ok = np.flatnonzero(np.isfinite(steps))
+    third = pd.qcut(pd.Series(steps[ok]).rank(method="first"), 3, labels=False).to_numpy()
+    for k, name in enumerate(STEP_THIRDS):
+        m = ok[third == k]
+        rows.append(dict(level=name, n=len(m), mean_change=float(change[m].mean()),
+                         std_error=float(change[m].std(ddof=1) / np.sqrt(len(m))), truth=float(te[m].mean())))
     out = pd.DataFrame(rows)
     out["n_excluded"] = int((~both).sum())
     return out

@@ -325,18 +325,26 @@ def fig_heterogeneity(study):
     return fig, ["heterogeneity"]
 
 
+ADHERENCE_LABELS = {"inactive": "비활동\ninactive", "active": "활동 (주 3일+)\nactive (3+ goal days/wk)",
+                    "steps: lowest third": "걸음 수 하위 1/3\nsteps, lowest third",
+                    "steps: middle third": "걸음 수 중간 1/3\nsteps, middle third",
+                    "steps: highest third": "걸음 수 상위 1/3\nsteps, highest third"}
+
+
 def fig_adherence(study):
     plt = _plt()
     t = adherence_table(study)
-    t = t[t.level.isin(["inactive", "active"])]
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    t = t[t.level.isin(list(ADHERENCE_LABELS))]
+    fig, ax = plt.subplots(figsize=(8, 4))
     x = np.arange(len(t))
     ax.bar(x - 0.2, t.mean_change / 1e3, 0.4, color="#c0392b", label="관찰된 의료비 변화 · observed change, 2021 to 2023")
     ax.bar(x + 0.2, t.truth / 1e3, 0.4, color="#41ab5d", label="실제 프로그램 효과 · true program effect")
-    ax.set_xticks(x, ["비활동 · inactive", "활동 (주 3일+) · active (3+ goal days/wk)"])
+    ax.set_xticks(x, [ADHERENCE_LABELS[lv] for lv in t.level], fontsize=8)
+    ax.axvline(1.5, color="0.7", lw=0.8)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_ylabel("천원 · KRW 1,000")
-    ax.set_title("2022년 참여자: 활동 수준별 비교 (자기선택) · 2022 joiners by adherence (self-selection)", fontsize=9)
+    ax.set_title("2022년 참여자: 활동량별 비교 (자기선택) · 2022 joiners by adherence and steps (self-selection)",
+                 fontsize=9)
     ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
     return fig, ["adherence"]

@@ -22,7 +22,7 @@ import pandas as pd
 from analysis.config import StudyConfig
 from analysis.report import figures as F
 from analysis.report.study import Study
-from analysis.report.text import TEXT, check_label, fmt_krw, fmt_num
+from analysis.report.text import COLUMN_NAMES, DESIGNS, TEXT, check_label, fmt_krw, fmt_num
 from analysis.report.value import program_spending, value_for_money
 
 ESTIMATE_COLUMNS = ["section", "outcome", "role", "design", "estimator", "aggregation", "term", "subgroup",
@@ -81,7 +81,12 @@ def _table(df: pd.DataFrame, lang: str) -> str:
             return TEXT[lang]["suppressed"] if np.isnan(v) else fmt_num(v)
         return html.escape(str(v))
 
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    df = df.copy()
+    for col, names in (("design", DESIGNS[lang]), ("outcome", {k: v.split(" · ")[0 if lang == "ko" else 1]
+                                                                for k, v in F.OUTCOME_LABELS.items()})):
+        if col in df:
+            df[col] = df[col].map(lambda v, names=names: names.get(v, v))
+    head = "".join(f"<th>{html.escape(COLUMN_NAMES[lang].get(str(c), str(c)))}</th>" for c in df.columns)
     body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in df.itertuples(index=False))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 

@@ -241,3 +241,15 @@ TEXT = {
         "passed": "passed", "failed": "failed", "suppressed": "suppressed", "figure_titles": FIGURE_TITLES["en"],
     },
 }
+
+
+COLUMN_NAMES = {
+    "ko": {"outcome": "결과", "design": "설계", "estimate": "추정치", "conf_low": "95% 하한", "conf_high": "95% 상한",
+           "p_value": "p값", "p_adjusted": "보정 p값", "n_treated": "참여자 수", "n_control": "비교군 수",
+           "truth": "참값(합성)", "subgroup": "하위집단", "level": "수준", "n": "인원", "mean_change": "평균 변화",
+           "participants": "참여자", "participant_years": "참여 인년", "points_paid": "지급 포인트",
+           "bands_lent": "대여 밴드", "device_cost": "밴드 단가", "spending": "총지출",
+           "spending_per_participant_year": "참여 인년당 지출"},
+    "en": {"conf_low": "95% low", "conf_high": "95% high", "p_adjusted": "p (adjusted)", "truth": "truth (synthetic)",
+           "n_treated": "participants", "n_control": "comparison", "mean_change": "mean change"},
+}
