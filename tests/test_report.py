@@ -12,6 +12,7 @@ import re
 import warnings
 
 import pandas as pd
+import pytest
 
 from analysis.paths import FIGURES
 from analysis.report.figures import FIGURES as FIGURE_NAMES
@@ -63,6 +64,7 @@ def test_reports_are_self_contained_and_answer_first(default_run):
         assert "<script" not in page.lower()
         assert not re.search(r"""(src|href)=["']?(https?:|//|file:)""", page), "external resource in the report"
         assert page.count('src="data:image/png;base64,') == len(FIGURE_NAMES)
+        assert "@font-face{font-family:'NanumGothic'" in page  # Korean reads without a system font
         first = page[:page.index("<h2>")]  # the first screen: title, subtitle and the answer
         for phrase in must:
             assert phrase in first, (lang, phrase)
@@ -117,3 +119,13 @@ def test_korean_font_registered_and_minus_renders(tmp_path):
         fig.savefig(tmp_path / "k.png")
         plt.close(fig)
     assert not [w for w in caught if "missing from font" in str(w.message)]
+
+
+def test_pdf_by_headless_chromium_where_there_is_one(default_run, tmp_path):
+    from analysis.report.render import chromium, print_pdf
+
+    if chromium() is None:
+        pytest.skip("no Chromium here: `make report` skips the PDFs with a note in the manifest")
+    pdf = tmp_path / "report_ko.pdf"
+    assert print_pdf(default_run["reports"] / "report_ko.html", pdf) == "written"
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 100_000

@@ -44,3 +44,35 @@ def use_korean_font() -> str:
     matplotlib.rcParams["axes.unicode_minus"] = True
     matplotlib.rcParams["svg.fonttype"] = "path"  # SVGs carry the glyph outlines: no font needed to view them
     return FAMILY
+
+
+def font_face_css(text: str) -> str:
+    """``@font-face`` rules embedding NanumGothic (regular and bold) as data, cut down to the characters of
+    ``text`` (fontTools subsetting): the report reads in Korean on any machine, offline, without a
+    system Korean font (headless Chromium's PDFs included)."""
+    import base64
+    import io
+
+    from fontTools import subset
+
+    chars = "".join(sorted(set(text) | set("0123456789.,%()-+−~:·/ ")))
+    rules = []
+    for weight, name in ((400, "NanumGothic.ttf"), (700, "NanumGothicBold.ttf")):
+        path = next((f for f in font_files() if f.name == name), None)
+        if path is None:
+            continue
+        opts = subset.Options()
+        opts.flavor = None
+        opts.name_IDs = ["*"]
+        opts.drop_tables += ["TSI0", "TSI1", "TSI2", "TSI3", "TSI5"]  # VTT hinting sources
+        font = subset.load_font(str(path), opts)
+        font.recalcTimestamp = False  # keep the font's own date: the same text gives the same bytes
+        sub = subset.Subsetter(opts)
+        sub.populate(text=chars)
+        sub.subset(font)
+        buf = io.BytesIO()
+        font.save(buf)
+        data = base64.b64encode(buf.getvalue()).decode()
+        rules.append(f"@font-face{{font-family:'NanumGothic';font-weight:{weight};"
+                     f"src:url(data:font/ttf;base64,{data}) format('truetype')}}")
+    return "".join(rules)

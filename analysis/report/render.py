@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -21,6 +22,7 @@ import pandas as pd
 
 from analysis.config import StudyConfig
 from analysis.report import figures as F
+from analysis.report.fonts import font_face_css
 from analysis.report.study import Study
 from analysis.report.text import COLUMN_NAMES, DESIGNS, TEXT, check_label, fmt_krw, fmt_num
 from analysis.report.value import program_spending, value_for_money
@@ -91,7 +93,7 @@ def _table(df: pd.DataFrame, lang: str) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-CSS = """body{font-family:'Noto Sans KR','Malgun Gothic','Apple SD Gothic Neo',NanumGothic,sans-serif;max-width:60em;
+CSS = """body{font-family:NanumGothic,'Noto Sans KR','Malgun Gothic','Apple SD Gothic Neo',sans-serif;max-width:60em;
 margin:2em auto;padding:0 1em;line-height:1.55;color:#222}h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;
 padding-bottom:.2em;margin-top:2em}.answer{background:#f3f7fb;border-left:5px solid #2c7fb8;padding:.8em 1.2em}
 .answer p{margin:.5em 0}.note{color:#666;font-size:.9em}figure{margin:1em 0}img{max-width:100%}
@@ -126,8 +128,9 @@ def render_html(study: Study, lang: str, hl: dict) -> str:
 <h3>{T['t_heterogeneity']}</h3>{_table(het, lang)}<h3>{T['t_adherence']}</h3>{_table(adh, lang)}
 <h3>{T['t_value']}</h3>{_table(val, lang)}{_table(spend, lang)}
 <h2>{T['h_release']}</h2><p>{T['release'](manifest)}</p>"""
+    fonts = font_face_css(html.unescape(re.sub(r"<[^>]+>|data:[^\"']+", " ", body)) + T["title"])
     return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>{T["title"]}</title>'
-            f"<style>{CSS}</style></head><body>{body}</body></html>\n")
+            f"<style>{fonts}{CSS}</style></head><body>{body}</body></html>\n")
 
 
 def chromium() -> str | None:
