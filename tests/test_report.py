@@ -129,3 +129,12 @@ def test_pdf_by_headless_chromium_where_there_is_one(default_run, tmp_path):
     pdf = tmp_path / "report_ko.pdf"
     assert print_pdf(default_run["reports"] / "report_ko.html", pdf) == "written"
     assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 100_000
+
+
+def test_a_run_is_not_reported_under_another_plan(default_run):
+    from analysis.config import load_config
+    from analysis.report.study import Study
+
+    with pytest.raises(ValueError, match="another plan or world"):
+        Study(load_config().with_world(seed=1), default_run["run"])
+    assert Study(load_config(), default_run["run"]).headline["design"]
