@@ -137,6 +137,7 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress) 
     persons = panel.drop_duplicates("study_id")
     twfe_n = {"n_treated": int((persons.first_treat > 0).sum()), "n_control": int((persons.first_treat == 0).sum())}
     treated_years = panel[(panel.first_treat > 0) & (panel.year >= panel.first_treat)]
+    frames, exclusions = [], {}
 
     def attempt(excl: dict, key: str, fn, *args):
         """A design's result, or None with the reason in the exclusions (never dropped silently)."""
@@ -146,13 +147,11 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress) 
             excl[key] = {"not estimated": str(e)}
             return None
 
-    def one(y: str, role: str) -> tuple[list, dict]:
-        """Every design for outcome ``y``: its rows and its exclusions."""
-        frames: list = []
+    for y, role in roles.items():
         if progress:
             print(f"  did: {y}", flush=True)
         te = truth_table(truth, y) if truth is not None else None
-        excl: dict = {}
+        excl = exclusions.setdefault(y, {})
         keys = dict(outcome=y, role=role)
         cs_args = dict(control_group=dc.control_group, est_method=dc.est_method, anticipation=dc.anticipation,
                        allow_unbalanced_panel=bool(panel[y].isna().any()), biters=dc.biters, alp=dc.alp,
@@ -195,11 +194,6 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress) 
             excl[f"twfe{'_dynamic' if dyn else ''}"] = {**r.exclusions, **({"notes": list(r.notes)} if r.notes else {})}
             frames.append(_rows(r.tidy(1 - dc.alp), **keys, design="twfe", estimator="twfe",
                                 aggregation="dynamic" if dyn else "static", truth=truth_v, **twfe_n))
-        return frames, excl
-
-    results = [one(y, role) for y, role in roles.items()]
-    frames = [f for fr, _ in results for f in fr]
-    exclusions = {y: ex for (y, _), (_, ex) in zip(roles.items(), results, strict=True)}
     df = pd.concat(frames, ignore_index=True)
     df["term"] = df["term"].astype(str)
     df.loc[df.term.isin(["D", "ATT"]), "term"] = "ATT"
