@@ -12,6 +12,7 @@ data, the true effect gap, which makes the self-selection in that comparison vis
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -67,6 +68,7 @@ def subgroup_effects(panel: pd.DataFrame, cfg: StudyConfig, design: str, truth: 
         kw |= dict(control_group=dc.control_group, base_period=dc.base_period)
     else:
         kw |= dict(control_group="nevertreated", base_period="universal")
+    never = groups.index[np.isin(groups.index, panel.loc[panel.first_treat == 0, "study_id"])]
     rows = []
     for sg in SUBGROUPS:
         lev = groups[sg]
@@ -74,11 +76,10 @@ def subgroup_effects(panel: pd.DataFrame, cfg: StudyConfig, design: str, truth: 
         for level in sorted(lev.dropna().unique()):
             ids = lev.index[lev == level]
             if sg == "device":
-                ids = ids.union(groups.index[groups.device.isna() & (groups.index.isin(
-                    panel.loc[panel.first_treat == 0, "study_id"]))])
+                ids = ids.union(never)
             sub = panel[panel.study_id.isin(ids)]
             # a covariate constant within the level (female within a sex) carries no information there
-            covs = [c for c in dc.covariates if sub[c].nunique() > 1]
+            covs = tuple(c for c in dc.covariates if sub[c].nunique() > 1)
             dropped = sorted(set(dc.covariates) - set(covs))
             row = dict(subgroup=sg, level=str(level), n_missing=n_missing,
                        note=f"constant here, not adjusted for: {', '.join(dropped)}" if dropped else "")
@@ -86,19 +87,17 @@ def subgroup_effects(panel: pd.DataFrame, cfg: StudyConfig, design: str, truth: 
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)
                     res = att_gt(sub, y, "year", "study_id", "first_treat",
-                                 "~ " + " + ".join(covs) if covs else None, **kw)
+                                 dataclasses.replace(dc, covariates=covs).xformla, **kw)
                     if design == "callaway_santanna_trend":
                         res = trend_adjusted(res)
                     s = aggte(res, "simple", na_rm=True)
             except DiDError as e:
                 rows.append(row | dict(note=f"not estimated: {e}"))
                 continue
-            z = s.overall_att / s.overall_se if s.overall_se > 0 else np.nan
-            crit = stats.norm.ppf(1 - dc.alp / 2)
+            o = s.overall  # estimate, std_error, p_value and the (1 - alp) interval
             rows.append(row | dict(
-                estimate=s.overall_att, std_error=s.overall_se, conf_low=s.overall_att - crit * s.overall_se,
-                conf_high=s.overall_att + crit * s.overall_se, p_value=float(2 * stats.norm.sf(abs(z))),
-                n_treated=int((res.design.unit_g > 0).sum()), n_control=int((res.design.unit_g == 0).sum()),
+                estimate=o.estimate, std_error=o.std_error, conf_low=o.conf_low, conf_high=o.conf_high,
+                p_value=o.p_value, n_treated=int((res.design.unit_g > 0).sum()), n_control=int((res.design.unit_g == 0).sum()),
                 n_excluded=int(sum(v for v in res.exclusions.values() if isinstance(v, int | np.integer))),
                 truth=cs_truth(res, sub, y, te)[("simple", "overall")] if te is not None else np.nan))
     cols = ["subgroup", "level", "estimate", "std_error", "conf_low", "conf_high", "p_value", "n_treated",
