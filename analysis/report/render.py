@@ -50,6 +50,19 @@ def spending_table(study: Study) -> pd.DataFrame:
         "program_spending", program_spending(study.panel, study.cfg.report.device_cost), count="participants"))
 
 
+def checks_table(study: Study) -> pd.DataFrame:
+    """The refutation checks as the report shows them (design, check, value, passed, meaning), reviewed."""
+    rows = [{"design": c["design"], "check": c["name"], "estimate": c.get("estimate"), "passed": c["passed"],
+             "meaning": c["meaning"]} for c in study.checks]
+    return study.released("refutation_checks", lambda r: r.table("refutation_checks", pd.DataFrame(rows)))
+
+
+def value_table(study: Study, hl: dict) -> pd.DataFrame:
+    """Value for money (item, value), reviewed like every table that leaves."""
+    v = pd.Series(hl["value"], dtype=float).rename_axis("item").reset_index(name="value")
+    return study.released("value_for_money", lambda r: r.table("value_for_money", v))
+
+
 def headline(study: Study) -> dict:
     """The numbers of the first screen, from released tables only."""
     cfg = study.cfg
@@ -106,15 +119,16 @@ def render_html(study: Study, lang: str, hl: dict) -> str:
     T = TEXT[lang]
     figs = "".join(f"<h3>{html.escape(T['figure_titles'][n])}</h3>" + _img(study.figures_dir / f"{n}.png", n)
                    for n in F.FIGURES)
-    checks = pd.DataFrame([{T["col_design"]: check_label(c["design"], lang), T["col_check"]: check_label(c["name"], lang),
-                            T["col_estimate"]: c.get("estimate"), T["col_result"]: T["passed"] if c["passed"]
-                            else T["failed"], T["col_meaning"]: c["meaning"]} for c in study.checks])
+    checks = checks_table(study).assign(
+        design=lambda d: [check_label(x, lang) for x in d.design], check=lambda d: [check_label(x, lang) for x in d.check],
+        passed=lambda d: [T["passed"] if x else T["failed"] for x in d.passed])
+    checks.columns = [T["col_design"], T["col_check"], T["col_estimate"], T["col_result"], T["col_meaning"]]
     est = F.headline_estimates(study)[["outcome", "design", "estimate", "conf_low", "conf_high", "p_value",
                                        "p_adjusted", "n_treated", "n_control", "truth"]]
     het = F.heterogeneity_table(study)[["subgroup", "level", "estimate", "conf_low", "conf_high", "n_treated",
                                         "n_control", "truth"]]
     adh = F.adherence_table(study)[["level", "n", "mean_change", "conf_low", "conf_high", "truth"]]
-    val = pd.DataFrame([{k: v for k, v in hl["value"].items()}]).T.reset_index()
+    val = value_table(study, hl)
     val.columns = [T["col_item"], T["col_value"]]
     spend = spending_table(study)
     manifest = study.review.manifest()["summary"]
