@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from analysis.paths import PROJECT_ROOT
-
-
-def _run(*args, check=True):
-    return subprocess.run(
-        [sys.executable, "-m", "analysis", *args],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=check,
-    )
+from tests.conftest import cli
 
 
 def test_synth_link_panel(tmp_path):
-    r = _run(
+    r = cli(
         "synth",
         "--scale",
         "0.002",
@@ -35,16 +23,16 @@ def test_synth_link_panel(tmp_path):
     assert "16,400 persons" in r.stdout
     manifest = json.loads((tmp_path / "w/manifest.json").read_text())
     assert manifest["scenario"] == "null" and manifest["persons"] == 16_400
-    r = _run("link", "--world", str(tmp_path / "w"), "--out", str(tmp_path / "l"), "--quiet")
+    r = cli("link", "--world", str(tmp_path / "w"), "--out", str(tmp_path / "l"), "--quiet")
     assert "match rate" in r.stdout
-    r = _run("panel", "--linked", str(tmp_path / "l/linked"), "--out", str(tmp_path / "p"))
+    r = cli("panel", "--linked", str(tmp_path / "l/linked"), "--out", str(tmp_path / "p"))
     assert (tmp_path / "p/panel.parquet").exists() and "person-years" in r.stdout
 
 
 def test_bad_plan_is_reported(tmp_path):
     bad = tmp_path / "plan.toml"
     bad.write_text('[world]\nscenario = "optimistic"\n')
-    r = _run("synth", "--config", str(bad), "--out", str(tmp_path / "w"), check=False)
+    r = cli("synth", "--config", str(bad), "--out", str(tmp_path / "w"), check=False)
     assert r.returncode == 2
     assert "world.scenario = 'optimistic' is not allowed" in r.stderr
 
