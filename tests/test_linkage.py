@@ -112,10 +112,10 @@ def test_no_identifier_id_key_or_secret_leaks(default_linked, default_world, def
                 assert keys.key1.iloc[0] not in blob
 
 
-def test_study_ids_are_keyed_by_the_secret(default_world, tmp_path):
+def test_study_ids_are_keyed_by_the_secret(small_world, tmp_path):
     """Same secret: identical files. Another secret: the same linked content under other study ids, so
     nobody holding only the public seed and the NHIS id order can rebuild who is who."""
-    world = default_world[0]
+    world = small_world
     runs = {}
     for name, secret in (("a", b"one"), ("a2", b"one"), ("b", b"two")):
         link_world(
@@ -133,9 +133,9 @@ def test_study_ids_are_keyed_by_the_secret(default_world, tmp_path):
     )
 
 
-def test_generalisation_options_flow_into_the_panel(default_world, tmp_path):
+def test_generalisation_options_flow_into_the_panel(small_world, tmp_path):
     cfg = LinkageConfig(generalise_birth_date="month", generalise_district=True)
-    link_world(default_world[0], tmp_path, cfg, Secret(b"s", "t"), seed=1, progress=False)
+    link_world(small_world, tmp_path, cfg, Secret(b"s", "t"), seed=1, progress=False)
     persons = pd.read_parquet(tmp_path / "linked/persons.parquet")
     assert list(persons.columns) == ["STUDY_ID", "BIRTH_YEAR", "BIRTH_MONTH", "SEX"]
     rep = json.loads((tmp_path / "linkage_report.json").read_text())

@@ -69,6 +69,14 @@ def test_reports_are_self_contained_and_answer_first(default_run):
         for phrase in must:
             assert phrase in first, (lang, phrase)
         assert "import " not in page and "def " not in page  # no code shown
+        assert page.count('<p class="caption">') == len(FIGURE_NAMES)  # every figure says how to read it
+    # the Korean report speaks Korean: no check's English meaning, name or raw key reaches it
+    ko = (default_run["reports"] / "report_ko.html").read_text(encoding="utf-8")
+    checks = json.loads((default_run["run"] / "refutation.json").read_text())
+    for c in checks:
+        assert c["meaning"][:60] not in ko, c["name"]
+        assert c["name"] not in ko and c["name"].replace("_", " ") not in ko, c["name"]
+    assert "passed" not in ko and "failed" not in ko
 
 
 def test_no_identifier_or_secret_leaves(default_run):
@@ -102,6 +110,25 @@ def test_notebooks_execute_on_the_run(default_run):
     assert len(done) == 7
     drawn = {p.stem for p in figs.glob("*.png")}
     assert drawn == set(FIGURE_NAMES)  # together the notebooks draw every figure
+
+
+def test_tables_tell_suppressed_from_not_applicable():
+    """A value the release review blanked reads 'suppressed'; a value that was never there (the primary
+    outcome's multiplicity-adjusted p-value) reads '–'; counts get thousands separators."""
+    from types import SimpleNamespace
+
+    from analysis.report.release import ReleaseReview
+    from analysis.report.render import _table
+
+    est = pd.DataFrame({"outcome": ["medical_cost", "waist"], "estimate": [-18433.2, -0.43], "p_value": [0.31, 2e-5],
+                        "p_adjusted": [float("nan"), 1e-4], "n_treated": [59559, 60000], "n_control": [109893, 9]})
+    study = SimpleNamespace(review=ReleaseReview())
+    shown = study.review.model("estimates", est)
+    cells = re.findall(r"<td>(.*?)</td>", _table(study, "estimates", shown, "en"))
+    assert cells[:6] == ["medical cost (KRW/yr)", "−18,433", "0.310", "–", "59,559", "109,893"]
+    assert cells[6:] == ["waist (cm)"] + ["suppressed"] * 5
+    ko = re.findall(r"<td>(.*?)</td>", _table(study, "estimates", shown, "ko"))
+    assert ko[0] == "의료비(원/년)" and ko[3] == "–" and ko[7:] == ["비공개"] * 5
 
 
 def test_korean_font_registered_and_minus_renders(tmp_path):

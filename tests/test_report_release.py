@@ -31,6 +31,9 @@ def test_from_config_reads_the_disclosure_section():
 def test_min_count_boundary_nine_suppressed_ten_kept():
     r = ReleaseReview()
     out = r.aggregate("costs", persons({"a": [1.0] * 9, "b": [1.0] * 5 + [3.0] * 5}), ["g"], "cost")
+    assert r.suppressed("costs").to_dict("list") == {"g": [False, False], "n": [True, False], "cost": [True, False]}
+    with pytest.raises(KeyError, match="no reviewed table named 'cost'"):
+        r.suppressed("cost")
     assert list(out["g"]) == ["a", "b"]
     assert np.isnan(out["n"][0]) and np.isnan(out["cost"][0])  # the count is suppressed too
     assert out["n"][1] == 10 and out["cost"][1] == 2.0
@@ -143,6 +146,14 @@ def test_table_blanks_min_max_columns_and_small_counts():
         ("min_count", {"group": "a"}),
     ]
     assert t.loc[0, "cost_max"] == 90.0  # the input is not modified
+    # the cells blanked, told apart from values that were missing before the review
+    mask = r.suppressed("summary")
+    assert mask.shape == out.shape and not mask["group"].any()
+    assert mask[["cost_max", "Minimum", "p100"]].all().all()
+    assert list(mask["mean"]) == [True, False] and list(mask["p10"]) == [True, False]
+    gap = r.table("gap", pd.DataFrame({"g": ["a", "b"], "n": [50, 5], "p_adjusted": [np.nan, 0.2]}), count="n")
+    assert gap["p_adjusted"].isna().all()
+    assert list(r.suppressed("gap")["p_adjusted"]) == [False, True]  # row a: not adjusted, not suppressed
 
 
 @pytest.mark.parametrize("column", ["PERSON_ID", "study_id", "rrn"])
@@ -175,6 +186,10 @@ def test_model_residual_df_and_group_counts():
     assert out.loc[1, ["estimate", "std_error", "p_value"]].isna().all() and out.loc[1, "n_control"] == 20
     assert out.loc[2, ["estimate", "n_treated", "n_control"]].isna().all()  # counts below 10 hidden too
     assert list(out["term"]) == ["e0", "e1", "e2"] and list(out["e"]) == [0, 1, 2]
+    mask = r.suppressed("event_study")
+    assert mask.index.equals(out.index) and list(mask.columns) == list(out.columns)
+    assert list(mask.sum(axis=1)) == [0, 3, 5]  # e1: the three results; e2: those and both counts
+    assert not mask[["term", "e", "df"]].any().any()
     assert records(r, "event_study") == [
         {"cell": {"term": "e1", "e": 1}, "rule": "residual_df", "detail": "residual df < 10"},
         {"cell": {"term": "e2", "e": 2}, "rule": "min_count", "detail": "n_control < 10"},

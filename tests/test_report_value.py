@@ -77,6 +77,10 @@ def test_adherence_gap_by_hand():
     assert g.loc["active - inactive", "mean_change"] == -10 - 25
     se = np.hypot(np.std([-50, 30], ddof=1) / np.sqrt(2), np.std([60, -10], ddof=1) / np.sqrt(2))
     assert g.loc["active - inactive", "std_error"] == pytest.approx(se, rel=1e-12)
+    z = 1.959963984540054  # each row's 95% interval is the normal one around its mean (none for a single person)
+    assert g.loc["active", "std_error"] == pytest.approx(np.std([-50, 30], ddof=1) / np.sqrt(2), rel=1e-12)
+    assert np.allclose(g.conf_low, g.mean_change - z * g.std_error, rtol=1e-12, equal_nan=True)
+    assert np.allclose(g.conf_high, g.mean_change + z * g.std_error, rtol=1e-12, equal_nan=True)
     assert (g.n_excluded == 1).all()
     assert list(g.loc[["steps: lowest third", "steps: middle third", "steps: highest third"], "n"]) == [2, 1, 1]
     assert g.loc["steps: lowest third", "mean_change"] == (60 - 10) / 2

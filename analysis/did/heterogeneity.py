@@ -111,9 +111,9 @@ def adherence_gap(panel: pd.DataFrame, y: str = "medical_cost", truth: pd.DataFr
     days a week over their program months) against the inactive, change in ``y`` from ``pre`` to ``post``.
     Rows: inactive, active, and ``active - inactive`` (Welch SE), then the dose in steps: the joiners by
     third of their mean daily steps in ``post`` (those without a step record are left out of the thirds).
-    Each row has n, the mean change and, on synthetic data, the mean true effect (so the selection part of
-    the comparison shows). Persons without ``y`` in both years are left out and counted in
-    ``n_excluded``."""
+    Each row has n, the mean change with its standard error and normal ``1 - alp`` interval and, on
+    synthetic data, the mean true effect (so the selection part of the comparison shows). Persons without
+    ``y`` in both years are left out and counted in ``n_excluded``."""
     c = panel[(panel.first_treat == cohort) & panel.year.isin([pre, post])]
     wide = c.pivot(index="study_id", columns="year", values=y)
     both = wide.notna().all(axis=1)
@@ -124,23 +124,23 @@ def adherence_gap(panel: pd.DataFrame, y: str = "medical_cost", truth: pd.DataFr
     change = (wide.loc[ids, post] - wide.loc[ids, pre]).to_numpy(float)
     te = (_te_at(truth_table(truth, y), ids, post) - _te_at(truth_table(truth, y), ids, pre)
           if truth is not None else np.full(len(ids), np.nan))
-    rows = []
-    for name, m in (("inactive", ~active), ("active", active)):
-        rows.append(dict(level=name, n=int(m.sum()), mean_change=float(change[m].mean()),
-                         std_error=float(change[m].std(ddof=1) / np.sqrt(m.sum())), truth=float(te[m].mean())))
-    a, i = rows[1], rows[0]
-    se = float(np.hypot(a["std_error"], i["std_error"]))
     crit = stats.norm.ppf(1 - alp / 2)
-    gap = a["mean_change"] - i["mean_change"]
-    rows.append(dict(level="active - inactive", n=a["n"] + i["n"], mean_change=gap, std_error=se,
-                     conf_low=gap - crit * se, conf_high=gap + crit * se, truth=a["truth"] - i["truth"]))
+
+    def row(level: str, mean: float, se: float, n: int, te_mean: float) -> dict:
+        return dict(level=level, n=n, mean_change=mean, std_error=se, conf_low=mean - crit * se,
+                    conf_high=mean + crit * se, truth=te_mean)
+
+    def group(level: str, m: np.ndarray) -> dict:
+        n = int(m.sum()) if m.dtype == bool else len(m)
+        return row(level, float(change[m].mean()), float(change[m].std(ddof=1) / np.sqrt(n)), n, float(te[m].mean()))
+
+    i, a = group("inactive", ~active), group("active", active)
+    rows = [i, a, row("active - inactive", a["mean_change"] - i["mean_change"],
+                      float(np.hypot(a["std_error"], i["std_error"])), a["n"] + i["n"], a["truth"] - i["truth"])]
     steps = p_post.mean_daily_steps.to_numpy(float)
     ok = np.flatnonzero(np.isfinite(steps))
     third = pd.qcut(pd.Series(steps[ok]).rank(method="first"), 3, labels=False).to_numpy()
-    for k, name in enumerate(STEP_THIRDS):
-        m = ok[third == k]
-        rows.append(dict(level=name, n=len(m), mean_change=float(change[m].mean()),
-                         std_error=float(change[m].std(ddof=1) / np.sqrt(len(m))), truth=float(te[m].mean())))
+    rows += [group(name, ok[third == k]) for k, name in enumerate(STEP_THIRDS)]
     out = pd.DataFrame(rows)
     out["n_excluded"] = int((~both).sum())
     return out

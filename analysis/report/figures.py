@@ -35,6 +35,17 @@ OUTCOME_LABELS = {
 }
 SUBGROUP_LABELS = {"sex": "성별 · sex", "age": "나이 · age", "baseline_bmi": "기초 BMI · baseline BMI",
                    "baseline_activity": "기초 신체활동 · baseline activity", "device": "기기 · device"}
+MATCH_DIMENSIONS = {"sex": "성별 · sex", "age_band": "연령 · age", "district": "자치구 · district",
+                    "wave": "모집 · wave"}
+SEOUL_DISTRICTS = {  # the administrative (SGG) codes of Seoul's 25 districts
+    "11110": "종로구 Jongno", "11140": "중구 Jung", "11170": "용산구 Yongsan", "11200": "성동구 Seongdong",
+    "11215": "광진구 Gwangjin", "11230": "동대문구 Dongdaemun", "11260": "중랑구 Jungnang", "11290": "성북구 Seongbuk",
+    "11305": "강북구 Gangbuk", "11320": "도봉구 Dobong", "11350": "노원구 Nowon", "11380": "은평구 Eunpyeong",
+    "11410": "서대문구 Seodaemun", "11440": "마포구 Mapo", "11470": "양천구 Yangcheon", "11500": "강서구 Gangseo",
+    "11530": "구로구 Guro", "11545": "금천구 Geumcheon", "11560": "영등포구 Yeongdeungpo", "11590": "동작구 Dongjak",
+    "11620": "관악구 Gwanak", "11650": "서초구 Seocho", "11680": "강남구 Gangnam", "11710": "송파구 Songpa",
+    "11740": "강동구 Gangdong",
+}
 HEADLINE_AGG = {"published": "2x2", "callaway_santanna": "simple", "callaway_santanna_trend": "simple",
                 "stacked_matched": "overall", "twfe": "static"}
 
@@ -179,7 +190,8 @@ def fig_match_rates(study):
     plt = _plt()
     t = match_rate_table(study)
     fig, ax = plt.subplots(figsize=(7, 0.28 * len(t) + 1.2))
-    labels = [f"{d}: {lv}" for d, lv in zip(t.dimension, t.level, strict=True)]
+    labels = [f"{MATCH_DIMENSIONS.get(d, d)}: {SEOUL_DISTRICTS.get(lv, lv) if d == 'district' else lv}"
+              for d, lv in zip(t.dimension, t.level, strict=True)]
     y = np.arange(len(t))[::-1]
     ax.barh(y, t.match_rate * 100, color="#2c7fb8")
     ax.set_yticks(y, labels, fontsize=8)
@@ -337,7 +349,9 @@ def fig_adherence(study):
     t = t[t.level.isin(list(ADHERENCE_LABELS))]
     fig, ax = plt.subplots(figsize=(8, 4))
     x = np.arange(len(t))
-    ax.bar(x - 0.2, t.mean_change / 1e3, 0.4, color="#c0392b", label="관찰된 의료비 변화 · observed change, 2021 to 2023")
+    err = np.vstack([t.mean_change - t.conf_low, t.conf_high - t.mean_change]) / 1e3
+    ax.bar(x - 0.2, t.mean_change / 1e3, 0.4, yerr=err, capsize=3, ecolor="0.25", color="#c0392b",
+           label="관찰된 의료비 변화 (95% CI) · observed change, 2021 to 2023 (95% CI)")
     ax.bar(x + 0.2, t.truth / 1e3, 0.4, color="#41ab5d", label="실제 프로그램 효과 · true program effect")
     ax.set_xticks(x, [ADHERENCE_LABELS[lv] for lv in t.level], fontsize=8)
     ax.axvline(1.5, color="0.7", lw=0.8)
@@ -375,7 +389,7 @@ def fig_causal_graph(study):
     from analysis.causal.graph import draw_graph
 
     _plt()
-    fig = draw_graph()
+    fig = draw_graph(korean=True)
     fig.axes[0].set_title("가정한 인과 그래프 (점선: 관측되지 않음) · Assumed causal graph (dashed: unobserved)")
     return fig, []
 

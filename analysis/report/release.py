@@ -81,6 +81,7 @@ class ReleaseReview:
     dominance: float = 0.5
     min_residual_df: int = 10
     _outputs: list[dict] = field(default_factory=list, init=False, repr=False)
+    _blanked: dict[str, pd.DataFrame] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.min_count < 1:
@@ -113,11 +114,22 @@ class ReleaseReview:
                     "drop it (publish aggregates only) and review again"
                 )
 
-    def _record(self, name: str, kind: str, rows: int | None, suppressed: list[dict], **extra) -> None:
+    def _record(self, name: str, kind: str, rows: int | None, suppressed: list[dict],
+                blanked: pd.DataFrame | None = None, **extra) -> None:
         status = "released with suppression" if suppressed else "released"
         self._outputs.append(
             {"name": name, "kind": kind, "rows": rows, "suppressed": suppressed, "status": status, **extra}
         )
+        if blanked is not None:
+            self._blanked[name] = blanked
+
+    def suppressed(self, name: str) -> pd.DataFrame:
+        """Which cells of the released output ``name`` the review blanked (True), shaped like the output:
+        a renderer tells a suppressed value from one that was never there (a p-value not adjusted, say),
+        which both read as NaN in the table."""
+        if name not in self._blanked:
+            raise KeyError(f"no reviewed table named {name!r}; reviewed: {sorted(self._blanked)}")
+        return self._blanked[name].copy()
 
     # ------------------------------------------------------------------ person-level data -> cells
     def aggregate(
@@ -241,8 +253,11 @@ class ReleaseReview:
             out[value] = np.divide(total, n, out=np.full(len(out), np.nan), where=n > 0)
         result = out[[*by, "n", *([value] if value is not None else [])]].copy()
         result["n"] = n
-        result.loc[suppressed, [c for c in result.columns if c not in by]] = np.nan
-        self._record(name, "table", len(result), [records[i] for i in sorted(records)])
+        stats = [c for c in result.columns if c not in by]
+        result.loc[suppressed, stats] = np.nan
+        blanked = pd.DataFrame(False, index=result.index, columns=result.columns)
+        blanked.loc[suppressed, stats] = True
+        self._record(name, "table", len(result), [records[i] for i in sorted(records)], blanked)
         return result
 
     # ------------------------------------------------------------------ already-aggregated tables
@@ -261,10 +276,12 @@ class ReleaseReview:
         if count is not None and count not in table.columns:
             raise ValueError(f"{name}: count column {count!r} not in table (has {list(table.columns)})")
         out = table.copy()
+        blanked = pd.DataFrame(False, index=out.index, columns=out.columns)
         suppressed = []
         for col in out.columns:
             if EXTREME.search(str(col)):
                 detail = f"column {str(col)!r} is an exact minimum/maximum ({int(out[col].notna().sum())} values blanked)"
+                blanked[col] = out[col].notna()
                 out[col] = np.nan
                 suppressed.append({"cell": {"column": str(col)}, "rule": "exact_extreme", "detail": detail})
         if count is not None:
@@ -278,8 +295,9 @@ class ReleaseReview:
                     {"cell": cell, "rule": "min_count", "detail": _below("n", c[i], self.min_count)}
                 )
             out[numeric] = out[numeric].astype(float)
+            blanked.loc[small, numeric] |= out.loc[small, numeric].notna()
             out.loc[small, numeric] = np.nan
-        self._record(name, "table", len(out), suppressed)
+        self._record(name, "table", len(out), suppressed, blanked)
         return out
 
     # ------------------------------------------------------------------ model results
@@ -327,11 +345,14 @@ class ReleaseReview:
             rows.append(i)
             if rule == "min_count":
                 small.append(i)
-        out.iloc[rows, [out.columns.get_loc(c) for c in results]] = np.nan
-        if small:
-            out[[n_treated, n_control]] = out[[n_treated, n_control]].astype(float)
-            out.iloc[small, [out.columns.get_loc(n_treated), out.columns.get_loc(n_control)]] = np.nan
-        self._record(name, "model", len(out), suppressed)
+        blanked = pd.DataFrame(False, index=out.index, columns=out.columns)
+        hidden = [(rows, results)] + ([(small, [n_treated, n_control])] if small else [])
+        for where, cols in hidden:
+            pos = [out.columns.get_loc(c) for c in cols]
+            blanked.iloc[where, pos] = out.iloc[where, pos].notna().to_numpy()
+            out[cols] = out[cols].astype(float)
+            out.iloc[where, pos] = np.nan
+        self._record(name, "model", len(out), suppressed, blanked)
         return out
 
     # ------------------------------------------------------------------ figures, manifest

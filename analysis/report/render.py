@@ -24,7 +24,20 @@ from analysis.config import StudyConfig
 from analysis.report import figures as F
 from analysis.report.fonts import font_face_css
 from analysis.report.study import Study
-from analysis.report.text import COLUMN_NAMES, DESIGNS, TEXT, check_label, fmt_krw, fmt_num
+from analysis.report.text import (
+    COLUMN_NAMES,
+    DESIGNS,
+    LEVELS,
+    OUTCOMES,
+    SUBGROUPS,
+    TEXT,
+    VALUE_LABELS,
+    check_label,
+    check_meaning,
+    fmt_krw,
+    fmt_num,
+    fmt_p,
+)
 from analysis.report.value import program_spending, value_for_money
 
 ESTIMATE_COLUMNS = ["section", "outcome", "role", "design", "estimator", "aggregation", "term", "subgroup",
@@ -50,11 +63,19 @@ def spending_table(study: Study) -> pd.DataFrame:
         "program_spending", program_spending(study.panel, study.cfg.report.device_cost), count="participants"))
 
 
+CHECK_COLUMNS = ["design", "check", "estimate", "p_value", "conf_low", "conf_high", "breakdown", "passed"]
+
+
 def checks_table(study: Study) -> pd.DataFrame:
-    """The refutation checks as the report shows them (design, check, value, passed, meaning), reviewed."""
-    rows = [{"design": c["design"], "check": c["name"], "estimate": c.get("estimate"), "passed": c["passed"],
-             "meaning": c["meaning"]} for c in study.checks]
-    return study.released("refutation_checks", lambda r: r.table("refutation_checks", pd.DataFrame(rows)))
+    """The refutation and sensitivity checks as the report shows them, reviewed: one row per check with its
+    value, p-value, interval, breakdown and verdict. The main estimates are left out: they are in the
+    estimates table, and their 'passed' (an interval that includes 0) is not a check's."""
+    rows = [{"design": c["design"], "check": c["name"], "estimate": c.get("estimate"), "p_value": c.get("p_value"),
+             "conf_low": c.get("conf_low"), "conf_high": c.get("conf_high"), "breakdown": c.get("breakdown"),
+             "passed": c["passed"]} for c in study.checks if c["name"] != "main_estimate"]
+    frame = pd.DataFrame(rows, columns=CHECK_COLUMNS)
+    frame[CHECK_COLUMNS[2:7]] = frame[CHECK_COLUMNS[2:7]].astype(float)
+    return study.released("refutation_checks", lambda r: r.table("refutation_checks", frame))
 
 
 def value_table(study: Study, hl: dict) -> pd.DataFrame:
@@ -90,26 +111,86 @@ def _img(path: Path, alt: str) -> str:
     return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></figure>'
 
 
-def _table(df: pd.DataFrame, lang: str) -> str:
-    def cell(v):
+def _table(study: Study, name: str, df: pd.DataFrame, lang: str) -> str:
+    """An HTML table of the released output ``name`` (``df``: its rows and columns to show, possibly with
+    readable labels put in): a value the release review blanked reads 'suppressed', a missing value that was
+    never there (an unadjusted p-value, an interval a check does not have) reads '–'."""
+    T = TEXT[lang]
+    blanked = study.review.suppressed(name).reindex(index=df.index, columns=df.columns, fill_value=False)
+
+    def cell(v, hidden: bool, column: str) -> str:
+        if hidden:
+            return T["suppressed"]
+        if column in ("p_value", "p_adjusted"):
+            return fmt_p(v)
+        if isinstance(v, bool | np.bool_):
+            return T["passed"] if v else T["failed"]
+        if isinstance(v, int | np.integer):
+            return f"{v:,}"
         if isinstance(v, float | np.floating):
-            return TEXT[lang]["suppressed"] if np.isnan(v) else fmt_num(v)
+            return fmt_num(v)
         return html.escape(str(v))
 
     df = df.copy()
-    for col, names in (("design", DESIGNS[lang]), ("outcome", {k: v.split(" · ")[0 if lang == "ko" else 1]
-                                                                for k, v in F.OUTCOME_LABELS.items()})):
+    labels = {"design": DESIGNS[lang], "subgroup": {k: SUBGROUPS[lang].get(k, k.replace("_", " "))
+                                                    for k in [*F.SUBGROUP_LABELS, "adherence_2023"]},
+              "level": LEVELS[lang], "item": VALUE_LABELS[lang], "outcome": OUTCOMES[lang]}
+    for col, names in labels.items():
         if col in df:
             df[col] = df[col].map(lambda v, names=names: names.get(v, v))
-    head = "".join(f"<th>{html.escape(COLUMN_NAMES[lang].get(str(c), str(c)))}</th>" for c in df.columns)
-    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in df.itertuples(index=False))
+    head = "".join(f"<th>{html.escape(COLUMN_NAMES[lang].get(str(c), str(c).replace('_', ' ')))}</th>"
+                   for c in df.columns)
+    body = "".join("<tr>" + "".join(f"<td>{cell(v, h, c)}</td>" for v, h, c in zip(row, hid, df.columns, strict=True))
+                   + "</tr>" for row, hid in zip(df.itertuples(index=False), blanked.itertuples(index=False), strict=True))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _checks_html(study: Study, lang: str) -> str:
+    """The checks table with each check's name, value, interval and meaning in the reader's language."""
+    T = TEXT[lang]
+    checks = checks_table(study)
+    hidden = study.review.suppressed("refutation_checks")
+    meaning = {(c["design"], c["name"]): c for c in study.checks}
+
+    def value(r, h) -> str:
+        if h.estimate:
+            return T["suppressed"]
+        v = fmt_num(r.estimate)
+        if r.check == "e_value" and np.isfinite(r.conf_low):
+            return f"{v} ({T['ci_limit']} {fmt_num(r.conf_low)})"
+        if r.check == "honest_did_relative_magnitudes":
+            return f"{v} ({T['breakdown']} {fmt_num(r.breakdown) if np.isfinite(r.breakdown) else '> 2'})"
+        return v
+
+    def interval(r, h) -> str:
+        if h.conf_low or h.conf_high:
+            return T["suppressed"]
+        if r.check == "e_value" or not (np.isfinite(r.conf_low) and np.isfinite(r.conf_high)):
+            return "–"
+        return f"{fmt_num(r.conf_low)} ~ {fmt_num(r.conf_high)}"
+
+    shown = pd.DataFrame({
+        "design": [DESIGNS[lang][d] for d in checks.design],
+        "check": [check_label(c, lang, d) for d, c in zip(checks.design, checks.check, strict=True)],
+        "value": [value(r, h) for r, h in zip(checks.itertuples(), hidden.itertuples(), strict=True)],
+        "p_value": [fmt_p(p) for p in checks.p_value],
+        "interval": [interval(r, h) for r, h in zip(checks.itertuples(), hidden.itertuples(), strict=True)],
+        "result": [T["passed"] if p else T["failed"] for p in checks.passed],
+        "meaning": [check_meaning(meaning[(d, c)], lang, study.cfg.refutation.placebo_shift)
+                    for d, c in zip(checks.design, checks.check, strict=True)],
+    })
+    head = "".join(f"<th>{html.escape(COLUMN_NAMES[lang].get(c, c))}</th>" for c in shown.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+                   for row in shown.itertuples(index=False))
+    return f"<table class=\"checks\"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 CSS = """body{font-family:NanumGothic,'Noto Sans KR','Malgun Gothic','Apple SD Gothic Neo',sans-serif;max-width:60em;
 margin:2em auto;padding:0 1em;line-height:1.55;color:#222}h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;
 padding-bottom:.2em;margin-top:2em}.answer{background:#f3f7fb;border-left:5px solid #2c7fb8;padding:.8em 1.2em}
-.answer p{margin:.5em 0}.note{color:#666;font-size:.9em}figure{margin:1em 0}img{max-width:100%}
+.answer p{margin:.5em 0}.note{color:#666;font-size:.9em}figure{margin:1em 0 .3em}img{max-width:100%}
+.caption{color:#444;font-size:.9em;margin:0 0 1.5em}table.checks td:nth-child(7){text-align:left;min-width:22em}
+table.checks td:nth-child(6),table.checks td:nth-child(5){white-space:nowrap}
 table{border-collapse:collapse;font-size:.82em;margin:.6em 0}td,th{border:1px solid #ddd;padding:.2em .5em;
 text-align:right}th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}
 @media print{h2{page-break-before:always}.answer{page-break-inside:avoid}}"""
@@ -118,29 +199,27 @@ text-align:right}th{background:#f5f5f5}td:first-child,th:first-child{text-align:
 def render_html(study: Study, lang: str, hl: dict) -> str:
     T = TEXT[lang]
     figs = "".join(f"<h3>{html.escape(T['figure_titles'][n])}</h3>" + _img(study.figures_dir / f"{n}.png", n)
-                   for n in F.FIGURES)
-    checks = checks_table(study).assign(
-        design=lambda d: [check_label(x, lang) for x in d.design], check=lambda d: [check_label(x, lang) for x in d.check],
-        passed=lambda d: [T["passed"] if x else T["failed"] for x in d.passed])
-    checks.columns = [T["col_design"], T["col_check"], T["col_estimate"], T["col_result"], T["col_meaning"]]
-    est = F.headline_estimates(study)[["outcome", "design", "estimate", "conf_low", "conf_high", "p_value",
-                                       "p_adjusted", "n_treated", "n_control", "truth"]]
-    het = F.heterogeneity_table(study)[["subgroup", "level", "estimate", "conf_low", "conf_high", "n_treated",
-                                        "n_control", "truth"]]
-    adh = F.adherence_table(study)[["level", "n", "mean_change", "conf_low", "conf_high", "truth"]]
-    val = value_table(study, hl)
-    val.columns = [T["col_item"], T["col_value"]]
-    spend = spending_table(study)
-    manifest = study.review.manifest()["summary"]
+                   + f"<p class=\"caption\">{html.escape(T['figure_notes'][n])}</p>" for n in F.FIGURES)
+    est_cols = ["outcome", "design", "estimate", "conf_low", "conf_high", "p_value", "p_adjusted", "n_treated",
+                "n_control", "truth"]
+    est = _table(study, "headline_estimates", F.headline_estimates(study)[est_cols], lang)
+    het = _table(study, "heterogeneity", F.heterogeneity_table(study)[
+        ["subgroup", "level", "estimate", "conf_low", "conf_high", "n_treated", "n_control", "truth"]], lang)
+    adh = _table(study, "adherence", F.adherence_table(study)[
+        ["level", "n", "mean_change", "conf_low", "conf_high", "truth"]], lang)
+    val = _table(study, "value_for_money", value_table(study, hl), lang)
+    spend = _table(study, "program_spending", spending_table(study), lang)
+    checks = _checks_html(study, lang)
+    manifest = study.review.manifest()["summary"]  # after every table of the page was reviewed
     body = f"""<h1>{T['title']}</h1>
 <p class="note">{T['subtitle'].format(scenario=hl['scenario'], scale=hl['scale'])}</p>
 <div class="answer">{T['answer'](hl)}</div>
 <h2>{T['h_methods']}</h2>{T['methods'](hl)}
 <h2>{T['h_figures']}</h2>{figs}
-<h2>{T['h_diagnostics']}</h2><p>{T['diagnostics_intro']}</p>{_table(checks, lang)}
-<h2>{T['h_tables']}</h2><h3>{T['t_estimates']}</h3>{_table(est, lang)}
-<h3>{T['t_heterogeneity']}</h3>{_table(het, lang)}<h3>{T['t_adherence']}</h3>{_table(adh, lang)}
-<h3>{T['t_value']}</h3>{_table(val, lang)}{_table(spend, lang)}
+<h2>{T['h_diagnostics']}</h2><p>{T['diagnostics_intro']}</p>{checks}
+<h2>{T['h_tables']}</h2><h3>{T['t_estimates']}</h3>{est}
+<h3>{T['t_heterogeneity']}</h3>{het}<h3>{T['t_adherence']}</h3>{adh}
+<h3>{T['t_value']}</h3>{val}{spend}
 <h2>{T['h_release']}</h2><p>{T['release'](manifest)}</p>"""
     fonts = font_face_css(html.unescape(re.sub(r"<[^>]+>|data:[^\"']+", " ", body)) + T["title"])
     return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>{T["title"]}</title>'

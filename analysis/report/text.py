@@ -11,9 +11,18 @@ def fmt_num(v: float) -> str:
     """Thousands separators, a real minus sign, 3 significant decimals for small numbers."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
+    if v == 0:
+        return "0"
     a = abs(v)
     s = f"{a:,.0f}" if a >= 100 else f"{a:,.3g}" if a >= 0.001 else f"{a:.2e}"
     return (MINUS if v < 0 else "") + s
+
+
+def fmt_p(v: float) -> str:
+    """A p-value as readers expect it: three decimals, '<0.001' below that."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return "<0.001" if v < 0.001 else f"{v:.3f}"
 
 
 def fmt_krw(v: float) -> str:
@@ -37,67 +46,172 @@ DESIGNS = {
 }
 CHECKS = {
     "ko": {"main_estimate": "주 추정치", "e_value": "E-값", "pre_trend_test": "사전 추세 검정",
-           "honest_did_relative_magnitudes": "상대적 크기 민감도", "honest_did_smoothness": "평활성 민감도",
+           ("callaway_santanna_trend", "pre_trend_test"): "사전 추세 직선성 검정",
+           "honest_did_relative_magnitudes": "민감도: 상대적 크기", "honest_did_smoothness": "민감도: 평활성",
            "dowhy_identification": "DoWhy 식별", "placebo_in_time": "시점 위약 검정",
-           "placebo_in_time_trend_adjusted": "시점 위약 검정(추세 보정)", "negative_control_outcome": "음성 대조 결과"},
-    "en": {},
+           "placebo_in_time_trend_adjusted": "시점 위약 검정(추세 보정)", "negative_control_outcome": "음성 대조 결과",
+           "placebo_treatment_refuter": "DoWhy: 위약 처치", "random_common_cause": "DoWhy: 무작위 공통원인",
+           "data_subset_refuter": "DoWhy: 부분표본", "bootstrap_refuter": "DoWhy: 부트스트랩",
+           "dummy_outcome_refuter": "DoWhy: 가짜 결과", "add_unobserved_common_cause": "DoWhy: 미관측 교란 모의"},
+    "en": {"main_estimate": "main estimate", "e_value": "E-value", "pre_trend_test": "pre-trend test",
+           ("callaway_santanna_trend", "pre_trend_test"): "linearity of the pre-trend",
+           "honest_did_relative_magnitudes": "sensitivity: relative magnitudes",
+           "honest_did_smoothness": "sensitivity: smoothness", "dowhy_identification": "DoWhy identification",
+           "placebo_in_time": "placebo in time", "placebo_in_time_trend_adjusted": "placebo in time (trend-adjusted)",
+           "negative_control_outcome": "negative control outcome", "placebo_treatment_refuter": "DoWhy: placebo treatment",
+           "random_common_cause": "DoWhy: random common cause", "data_subset_refuter": "DoWhy: data subset",
+           "bootstrap_refuter": "DoWhy: bootstrap", "dummy_outcome_refuter": "DoWhy: dummy outcome",
+           "add_unobserved_common_cause": "DoWhy: simulated hidden confounder"},
 }
 
+# What each check asks, in plain words for the report's readers (refutation.json keeps the technical
+# meaning for researchers). Filled with the plan's settings: {shift} placebo years, {ebar} the E-value bar,
+# {mbar} the relative-magnitudes bar.
+CHECK_MEANINGS = {
+    "ko": {
+        "e_value": "신뢰구간을 0까지 옮기려면 관측되지 않은 교란요인이 참여와 의료비 변화 양쪽과 어느 정도의 위험비로 연관되어야 "
+                   "하는지입니다(VanderWeele·Ding 2017). 신뢰한계의 E-값이 {ebar} 이상이면 통과입니다.",
+        "pre_trend_test": "참여 전 해마다 참여자와 비교군의 의료비 추세가 같았는지 봅니다. 통과는 차이가 검출되지 않았다는 뜻입니다.",
+        ("published", "pre_trend_test"): "매칭된 두 집단의 2017~2020년(참여 전) 의료비 추세가 같았는지 봅니다. 통과는 차이가 "
+                                         "검출되지 않았다는 뜻입니다.",
+        ("callaway_santanna_trend", "pre_trend_test"): "참여 전 추세 차이가 직선인지 봅니다. 직선이어야 그 추세를 연장해 빼는 "
+                                                       "보정이 정당합니다. 통과는 직선에서 벗어남이 검출되지 않았다는 뜻입니다.",
+        "honest_did_relative_magnitudes": "참여 후 추세 차이가 참여 전 최대 차이의 {mbar}배까지 벌어져도 효과의 부호가 유지되는지 "
+                                          "봅니다(Rambachan·Roth 2023). 한계점은 결론이 처음 사라지는 배수입니다.",
+        "honest_did_smoothness": "참여 전 추세 차이를 직선으로 연장해도 효과의 부호가 유지되는지 봅니다(Rambachan·Roth 2023).",
+        "dowhy_identification": "가정한 인과 그래프에서 관측된 변수만으로 효과를 식별할 수 있는지 봅니다. 관측되지 않는 건강 관심도가 "
+                                "참여와 의료비 모두에 영향을 주면 식별되지 않으며, 추정치는 그 영향이 없다는 가정에 기댑니다.",
+        "placebo_in_time": "참여 시점을 {shift}년 앞당긴 가짜 참여(아무도 참여하기 전이라 실제 효과는 0)에서 설계가 아무 효과도 "
+                           "찾지 않는지 봅니다.",
+        "negative_control_outcome": "프로그램이 바꿀 수 없는 손상 진료에서 설계가 효과를 찾지 않는지 봅니다. 효과가 나오면 선택 편향의 "
+                                    "신호입니다.",
+        "placebo_treatment_refuter": "참여 여부를 무작위로 섞으면 효과가 0이 되는지 봅니다.",
+        "random_common_cause": "무관한 무작위 변수를 보정에 더해도 추정치가 그대로인지 봅니다.",
+        "data_subset_refuter": "무작위 부분표본(80%)에서도 비슷한 추정치가 나오는지 봅니다.",
+        "bootstrap_refuter": "부트스트랩 재표본에서도 비슷한 추정치가 나오는지 봅니다.",
+        "dummy_outcome_refuter": "결과를 참여와 무관한 잡음으로 바꾸면 효과가 0이 되는지 봅니다.",
+        "add_unobserved_common_cause": "여러 강도의 모의 교란요인을 넣어도 효과의 부호가 유지되는지 봅니다.",
+        "not_computed": "계산되지 않음: {reason}",
+    },
+    "en": {
+        "e_value": "How strongly, as a risk ratio, an unmeasured confounder would have to be tied to both enrolment and "
+                   "the cost change to move the interval to zero (VanderWeele and Ding 2017); passes when the E-value "
+                   "of the confidence limit is at least {ebar}.",
+        "pre_trend_test": "Were joiners' and comparison people's costs on the same path in the years before enrolment? "
+                          "Passing means no difference was detected.",
+        ("published", "pre_trend_test"): "Were the matched groups' costs on the same path in 2017-2020, before "
+                                         "enrolment? Passing means no difference was detected.",
+        ("callaway_santanna_trend", "pre_trend_test"): "Is the difference in trends before enrolment a straight line? "
+                                                       "Only then is extending and removing it defensible. Passing means "
+                                                       "no departure from a line was detected.",
+        "honest_did_relative_magnitudes": "Does the effect keep its sign if trends after enrolment diverge by up to "
+                                          "{mbar} times the largest divergence before it (Rambachan and Roth 2023)? The "
+                                          "breakdown is the multiple at which the conclusion first fails.",
+        "honest_did_smoothness": "Does the effect keep its sign when the difference in trends before enrolment is "
+                                 "extended in a straight line (Rambachan and Roth 2023)?",
+        "dowhy_identification": "Can the assumed causal graph identify the effect from observed variables? Not while "
+                                "unobserved health consciousness drives both enrolment and costs; the estimate then "
+                                "rests on assuming that away.",
+        "placebo_in_time": "With enrolment pretended {shift} years earlier, before anyone enrolled (so the true effect "
+                           "is zero), does the design find nothing?",
+        "negative_control_outcome": "Does the design find no effect on injury visits, which the program cannot change? "
+                                    "An effect there would signal selection.",
+        "placebo_treatment_refuter": "Does the effect vanish when enrolment is randomly shuffled?",
+        "random_common_cause": "Does adding an unrelated random covariate leave the estimate unchanged?",
+        "data_subset_refuter": "Do random 80% subsets give a similar estimate?",
+        "bootstrap_refuter": "Do bootstrap resamples give a similar estimate?",
+        "dummy_outcome_refuter": "Does the estimate vanish when the outcome is replaced by noise unrelated to enrolment?",
+        "add_unobserved_common_cause": "Does the effect keep its sign under simulated hidden confounders of a range of "
+                                       "strengths?",
+        "not_computed": "Not computed: {reason}",
+    },
+}
+CHECK_MEANINGS["ko"]["placebo_in_time_trend_adjusted"] = CHECK_MEANINGS["ko"]["placebo_in_time"]
+CHECK_MEANINGS["en"]["placebo_in_time_trend_adjusted"] = CHECK_MEANINGS["en"]["placebo_in_time"]
 
-def check_label(key: str, lang: str) -> str:
+
+def check_label(key: str, lang: str, design: str | None = None) -> str:
+    """The readers' name of a design or of a check (``design`` picks a check's design-specific name)."""
     if key in DESIGNS[lang]:
         return DESIGNS[lang][key]
-    return CHECKS[lang].get(key, key.replace("_", " "))
+    return CHECKS[lang].get((design, key)) or CHECKS[lang].get(key, key.replace("_", " "))
+
+
+def check_meaning(check: dict, lang: str, shift: int) -> str:
+    """What passing ``check`` (a row of refutation.json) shows, in plain words; a check that could not be
+    computed says why."""
+    from analysis.causal.refutation import E_VALUE_BAR, MBAR_PASS
+
+    m = CHECK_MEANINGS[lang]
+    if check["meaning"].startswith("not computed"):
+        return m["not_computed"].format(reason=check["meaning"].removeprefix("not computed: "))
+    text = m.get((check["design"], check["name"])) or m.get(check["name"])
+    if text is None:  # a check the report has no words for yet: its own (English) meaning
+        return check["meaning"]
+    return text.format(shift=shift, ebar=f"{E_VALUE_BAR:g}", mbar=f"{MBAR_PASS:g}")
 
 
 def fmt_ratio(v: float) -> str:
     return (MINUS if v < 0 else "") + f"{abs(v):.2f}"
 
 
-def _robustness(h: dict) -> tuple[int, int]:
-    """Robustness checks (not the main estimates, whose 'passed' means an interval that includes 0)."""
-    rob = [c for c in h["all_checks"] if c["name"] != "main_estimate"]
-    return sum(c["passed"] for c in rob), len(rob)
+def _robustness(checks: list[dict], design: str) -> tuple[int, list[dict]]:
+    """A design's refutation and sensitivity checks (not its main estimate, whose 'passed' means an interval
+    that includes 0): how many passed, and those that failed."""
+    rob = [c for c in checks if c["design"] == design and c["name"] != "main_estimate"]
+    return sum(c["passed"] for c in rob), [c for c in rob if not c["passed"]]
 
 
 def _sentence_refutation(h: dict, lang: str) -> str:
-    pt, nc = h["pretest"] or {}, h["negative_control"] or {}
-    k, n = _robustness(h)
+    """One sentence: how the headline design and the city's design fared in their checks, and the negative
+    control."""
+    checks, nc = h["all_checks"], h["negative_control"] or {}
+    own = "callaway_santanna" if h["design"] == "callaway_santanna_trend" else None  # the plan's own checks too
+    parts = []
+    for d in dict.fromkeys([h["design"], *([own] if own else []), "published"]):
+        k, failed = _robustness(checks, d)
+        n = k + len(failed)
+        if not n:
+            continue
+        names = ", ".join(check_label(c["name"], lang, d) for c in failed)
+        if lang == "ko":
+            parts.append(f"{DESIGNS['ko'][d]} 검정 {n}개 중 {k}개 통과" + (f"({names} 실패)" if failed else ""))
+        else:
+            parts.append(f"{DESIGNS['en'][d]} passed {k} of its {n} checks" + (f" (failing: {names})" if failed else ""))
     if lang == "ko":
-        s = f"반증·민감도 검정 {n}개 중 {k}개를 통과했습니다. "
-        s += ("계획한 설계의 사전 추세 검정은 참여 전에 이미 참여자와 비교군의 의료비 추세가 달랐음을 보여 주었고"
-              if pt and not pt.get("passed") else "참여 전 추세의 차이는 검출되지 않았고")
-        s += (", 프로그램이 바꿀 수 없는 손상 진료(음성 대조)에서는 효과가 나타나지 않았습니다."
-              if nc.get("passed") else ", 프로그램이 바꿀 수 없는 손상 진료(음성 대조)에서도 '효과'가 나타나 선택 편향을 시사합니다.")
-        return s
-    s = f"The designs passed {k} of {n} refutation and sensitivity checks. "
-    s += ("The plan's pre-test shows participants' costs were already on a different trend before they enrolled"
-          if pt and not pt.get("passed") else "No difference in trends before enrolment was detected")
-    s += ("; injury visits, which the program cannot change (a negative control), show no effect."
-          if nc.get("passed") else "; injury visits, which the program cannot change, also show an 'effect': a sign "
-          "of selection.")
-    return s
+        tail = ("프로그램이 바꿀 수 없는 손상 진료(음성 대조)에서는 효과가 나타나지 않았습니다." if nc.get("passed") else
+                "프로그램이 바꿀 수 없는 손상 진료(음성 대조)에서도 '효과'가 나타나 선택 편향을 시사합니다.")
+        return "반증 검정: " + "; ".join(parts) + ". " + tail
+    tail = ("and injury visits, which the program cannot change (a negative control), show no effect." if nc.get("passed")
+            else "and injury visits, which the program cannot change, also show an 'effect': a sign of selection.")
+    return "Refutation: " + "; ".join(parts) + "; " + tail
 
 
-def _breakdowns(h: dict) -> dict:
-    return {c["design"]: c.get("breakdown") for c in h["all_checks"] if c["name"] == "honest_did_relative_magnitudes"}
+def _breakdown_phrase(b: float | None, lang: str) -> str:
+    """What a relative-magnitudes breakdown value means (the grid runs from 0 to 2 times the largest
+    pre-enrolment divergence; None: the conclusion holds over the whole grid)."""
+    if lang == "ko":
+        if b is None:
+            return "참여 전 최대 차이의 2배까지 벌어져도 유지됩니다"
+        if b == 0:
+            return "추세가 완전히 평행하다고 해도 0과 구별되지 않습니다"
+        return (f"참여 전 최대 차이의 {b:.2g}배에서 사라집니다" + ("(이미 관찰된 정도의 차이만으로도 충분)" if b <= 1 else ""))
+    if b is None:
+        return "holds even if they diverge by twice the largest divergence seen before enrolment"
+    if b == 0:
+        return "cannot be told from zero even with exactly parallel trends"
+    return (f"fails once they diverge by {b:.2g} times the largest divergence seen before enrolment"
+            + (", no more than was already seen" if b <= 1 else ""))
 
 
 def _sentence_sensitivity(h: dict, lang: str) -> str:
-    b = _breakdowns(h)
-    cs, pub = b.get("callaway_santanna"), b.get("published")
-
-    def show(x):
-        return "0" if x is None else f"{x:.2g}"
-
+    """One sentence: the Rambachan-Roth breakdown of each design that has one."""
+    rm = [c for c in h["all_checks"] if c["name"] == "honest_did_relative_magnitudes"]
     if lang == "ko":
-        return (f"민감도 분석(Rambachan-Roth): 참여 후 추세 차이가 참여 전 최대 차이의 {show(cs)}배(계획한 설계), "
-                f"{show(pub)}배(서울시 설계)를 넘으면 '효과가 0이 아니다'라는 결론이 유지되지 않습니다. 1배보다 작으면, 참여 "
-                "전에 이미 본 정도의 추세 차이만으로도 결론이 사라진다는 뜻입니다.")
-    return (f"Sensitivity (Rambachan-Roth): the conclusion 'the effect is not zero' survives only while post-enrolment "
-            f"trend differences stay below {show(cs)} times (the plan's design) and {show(pub)} times (the city's "
-            "design) the largest difference seen before enrolment; below 1 means trend differences already seen "
-            "before enrolment are enough to undo it.")
+        parts = [f"{DESIGNS['ko'][c['design']]}의 결론은 {_breakdown_phrase(c.get('breakdown'), 'ko')}" for c in rm]
+        return "민감도 분석(Rambachan-Roth, 참여 후 추세 차이 허용): " + ", ".join(parts) + "."
+    parts = [f"the conclusion of {DESIGNS['en'][c['design']]} {_breakdown_phrase(c.get('breakdown'), 'en')}" for c in rm]
+    return "Sensitivity (Rambachan-Roth), as trends after enrolment are allowed to diverge: " + "; ".join(parts) + "."
 
 
 def reason_ko(reason: str) -> str:
@@ -112,19 +226,35 @@ def reason_ko(reason: str) -> str:
     return "어떤 설계도 사전 추세 검정을 통과하지 못함: 모든 추정치가 편향되었을 수 있음"
 
 
+def _why_differ(h: dict, lang: str) -> str:
+    """Why the city's two-year design and the headline differ, from what the pre-tests found."""
+    diverged = bool(h["pretest"]) and not h["pretest"]["passed"]
+    if lang == "ko":
+        if diverged:
+            return ("참여자와 비교군의 의료비는 참여 전부터 다른 추세를 보였습니다(사전 추세 검정 기각). 예컨대 건강에 관심이 많은 "
+                    "사람이 먼저 참여하고 그들의 의료비가 원래 다르게 변했다면, 두 해만 비교하는 발표 설계는 이 차이를 프로그램 "
+                    "효과로 셉니다. 참여 전 여러 해를 함께 보는 설계는 그 차이를 드러내고 보정합니다.")
+        return ("참여 전 추세의 차이는 검출되지 않았으므로, 차이는 주로 비교군의 정의(아직 참여하지 않은 사람 전체 대 1:10 매칭)와 "
+                "표본 변동에서 옵니다.")
+    if diverged:
+        return ("Participants' costs were already on a different path before they enrolled (the pre-trend test "
+                "rejects); if, say, health-conscious people join first and their costs were changing differently "
+                "anyway, a design that compares two years only counts that difference as a program effect. Designs that "
+                "use several years before enrolment reveal it and correct for it.")
+    return ("No difference in trends before enrolment was detected, so the gap comes mainly from the comparison group "
+            "(everyone not yet enrolled rather than 1:10 matched controls) and sampling variation.")
+
+
 def answer_ko(h: dict) -> str:
     v = h["value"]
     pub = h["published"]
     direction = "줄였" if h["conf_high"] < 0 else "늘렸" if h["conf_low"] > 0 else "바꿨다고 확신할 수 없"
     parts = [
         f"<p><b>프로그램은 참여자 1인당 연간 의료비를 {fmt_krw(h['estimate'])}원 바꾼 것으로 추정됩니다 "
-        f"(95% 신뢰구간 {fmt_krw(h['conf_low'])} ~ {fmt_krw(h['conf_high'])}원).</b> 즉 의료비를 {direction}"
-        f"{'습니다' if direction != '바꿨다고 확신할 수 없' else '습니다'}. "
+        f"(95% 신뢰구간 {fmt_krw(h['conf_low'])} ~ {fmt_krw(h['conf_high'])}원).</b> 즉 의료비를 {direction}습니다. "
         f"근거: {DESIGNS['ko'][h['design']]} ({reason_ko(h['reason'])}).</p>",
         f"<p>서울시가 발표한 {fmt_krw(h['city'])}원과 비교하면: 같은 발표 설계(2022년 참여자와 1:10 매칭 비교군, "
-        f"2021→2023)를 이 데이터에 적용하면 {fmt_krw(pub.estimate)}원이 나옵니다. 발표 설계는 두 해만 비교하므로, "
-        "건강에 관심이 많은 사람이 먼저 참여하고 그들의 의료비가 원래 더 천천히 늘어나는 자기선택을 걸러내지 못합니다. "
-        "여러 해의 참여 전 추세를 함께 보는 설계는 그 차이를 드러내고 보정합니다.</p>",
+        f"2021→2023)를 이 데이터에 적용하면 {fmt_krw(pub.estimate)}원이 나옵니다. {_why_differ(h, 'ko')}</p>",
         f"<p>얼마나 확신할 수 있나: {_sentence_refutation(h, 'ko')} {_sentence_sensitivity(h, 'ko')}</p>",
         f"<p>참여자 {h['participants'] / 1e4:,.0f}만 명 기준: 연간 의료비 절감 {fmt_eok(v['savings_total'], 'ko')} "
         f"(95% 신뢰구간 {fmt_eok(v['savings_total_conf_low'], 'ko')} ~ {fmt_eok(v['savings_total_conf_high'], 'ko')}), "
@@ -148,10 +278,8 @@ def answer_en(h: dict) -> str:
         f"person per year (95% CI {fmt_krw(h['conf_low'])} to {fmt_krw(h['conf_high'])}).</b> So it {verdict} "
         f"costs. Basis: {DESIGNS['en'][h['design']]} ({h['reason']}).</p>",
         f"<p>Against the city's published KRW {fmt_krw(h['city'])}: the same published design (2022 joiners vs "
-        f"1:10 matched non-participants, 2021 to 2023) gives KRW {fmt_krw(pub.estimate)} on these data. Comparing "
-        "two years only, it cannot separate the program from self-selection: health-conscious people join first, "
-        "and their costs were already growing more slowly. Designs that use several years before enrolment reveal "
-        "that difference and correct for it.</p>",
+        f"1:10 matched non-participants, 2021 to 2023) gives KRW {fmt_krw(pub.estimate)} on these data. "
+        f"{_why_differ(h, 'en')}</p>",
         f"<p>How sure we are: {_sentence_refutation(h, 'en')} {_sentence_sensitivity(h, 'en')}</p>",
         f"<p>At {h['participants'] / 1e6:g} million participants: yearly savings {fmt_eok(v['savings_total'], 'en')} (95% CI "
         f"{fmt_eok(v['savings_total_conf_low'], 'en')} to {fmt_eok(v['savings_total_conf_high'], 'en')}), against "
@@ -189,9 +317,15 @@ def methods_en(h: dict) -> str:
             "above 50% of a total, at least 10 residual degrees of freedom, no person's exact minimum or maximum).</p>")
 
 
+RULES = {"ko": {"min_count": "최소 인원", "dominance": "1인 지배", "residual_df": "잔차 자유도",
+                "exact_extreme": "최솟값·최댓값", "secondary": "2차 비공개"},
+         "en": {"min_count": "minimum count", "dominance": "dominance", "residual_df": "residual df",
+                "exact_extreme": "exact extreme", "secondary": "secondary"}}
+
+
 def _release(lang: str):
     def f(s: dict) -> str:
-        rules = ", ".join(f"{k} {v}" for k, v in s["by_rule"].items())
+        rules = ", ".join(f"{RULES[lang][k]} {v}" for k, v in s["by_rule"].items())
         if lang == "ko":
             return (f"출력물 {s['outputs']}개를 심사했고 {s['suppressed_cells']}개 셀을 비공개 처리했습니다 ({rules}). "
                     "세부 내역은 reports/release_manifest.json에 있습니다. 비공개 셀은 표에 '비공개'로 표시됩니다.")
@@ -215,17 +349,111 @@ FIGURE_TITLES = {
            "11_sensitivity": "Sensitivity analysis", "12_causal_graph": "Assumed causal graph"},
 }
 
+# One sentence under each figure: how to read it (not what it shows on one run: the same words serve any data).
+FIGURE_NOTES = {
+    "ko": {
+        "01_enrolment_curve": "가명결합된 참여자를 참여 월별로 누적한 수입니다. 10명 미만인 달은 비공개 처리되어 0으로 셉니다.",
+        "02_linkage_match_rates": "집단별로 프로그램 기록이 건강보험 자료와 연결된 비율입니다. 연결되지 않은 참여자는 분석에서 비참여자로 "
+                                  "남으므로, 연결률이 낮은 집단일수록 효과가 희석됩니다.",
+        "03_cost_trends_by_cohort": "참여 연도별 1인당 연간 평균 의료비입니다. 참여 전부터 선의 기울기가 다르면 집단 간 차이가 프로그램만이 "
+                                    "아니라는 경고입니다.",
+        "04_propensity_overlap": "서울시 설계의 2022년 참여자, 전체 비교 후보, 매칭된 비교군의 성향점수 분포입니다. 분포가 겹치는 범위에서만 "
+                                 "매칭이 의미가 있습니다.",
+        "05_love_plot": "서울시 매칭 전후 공변량별 표준화 평균차입니다. 0.1(점선) 미만이면 균형으로 보지만, 측정된 변수에 한해서입니다.",
+        "06_group_time_att": "참여 집단과 연도별 효과와 균일 95% 신뢰대입니다. 참여 전(회색) 점들은 추세가 평행했다면 0 근처에 있어야 합니다.",
+        "07_event_study": "참여 후 경과 연수별 효과입니다. 0년 이전에 기울기가 있으면 참여 전부터 집단이 벌어지고 있었다는 뜻이고, 이후 "
+                          "추정치에 그 추세가 섞입니다.",
+        "08_forest_all_outcomes": "결과별·설계별 추정치와 95% 신뢰구간입니다. 합성 자료에서 검은 마름모는 심어 둔 실제 효과입니다.",
+        "09_heterogeneity": "참여 전에 정해진 하위집단별 주 설계 추정치입니다. 구간이 넓고 서로 겹치면 하위집단 간 차이가 확인되지 "
+                            "않은 것입니다.",
+        "10_adherence_dose": "2022년 참여자를 활동 여부와 걸음 수 3분위로 나눈 관찰된 의료비 변화(빨강)와 실제 프로그램 효과(초록)입니다. "
+                             "둘의 차이는 걷기의 효과가 아니라 누가 걷기를 선택하는지를 보여 줍니다.",
+        "11_sensitivity": "참여 후 추세 차이를 참여 전 최대 차이의 Mbar배까지 허용할 때 평균 효과의 강건 95% 신뢰구간입니다. 구간이 "
+                          "처음 0을 포함하는 점이 한계점입니다.",
+        "12_causal_graph": "참여와 결과의 원인으로 가정한 관계입니다. 점선인 건강 관심도는 측정되지 않으므로, 측정된 변수만 보정하는 "
+                           "설계로는 배제할 수 없습니다.",
+    },
+    "en": {
+        "01_enrolment_curve": "Linked participants by month of enrolment, cumulated; months with fewer than 10 joiners are "
+                              "suppressed and count as 0.",
+        "02_linkage_match_rates": "Share of program records linked to an NHIS person, by group; unlinked participants stay "
+                                  "among the apparent non-participants, so a group with a lower rate has its effect diluted.",
+        "03_cost_trends_by_cohort": "Mean yearly medical cost by the year people enrolled; lines whose slopes differ before "
+                                    "enrolment warn that the groups differ in more than the program.",
+        "04_propensity_overlap": "Propensity scores of the 2022 joiners, all potential controls and the matched controls in "
+                                 "the city's design; matching means something only where the groups overlap.",
+        "05_love_plot": "Standardised mean difference of each covariate before and after the city's matching; below 0.1 "
+                        "(dashed) counts as balanced, but only on what was measured.",
+        "06_group_time_att": "Effect for each enrolment cohort and year with uniform 95% bands; points before enrolment "
+                             "(grey) should sit near zero if trends were parallel.",
+        "07_event_study": "Effect by years since enrolment, all cohorts together; a slope before year 0 means the groups "
+                          "were already drifting apart, and the estimates after it carry that drift.",
+        "08_forest_all_outcomes": "Every outcome's estimate by design with its 95% interval; on synthetic data the black "
+                                  "diamond is the true effect planted in the world.",
+        "09_heterogeneity": "The headline design within subgroups fixed before enrolment; wide, overlapping intervals mean "
+                            "no subgroup difference is established.",
+        "10_adherence_dose": "2022 joiners by adherence and by third of daily steps: the observed cost change (red) against "
+                             "the true program effect (green); the gap between them is who chooses to walk, not what "
+                             "walking does.",
+        "11_sensitivity": "Robust 95% intervals of the average effect as trends after enrolment may diverge by up to Mbar "
+                          "times the largest divergence before it; where the interval first reaches zero is the breakdown.",
+        "12_causal_graph": "The assumed causes of enrolment and outcomes; health consciousness (dashed) is not measured, so "
+                           "no design that adjusts only for measured variables can rule it out.",
+    },
+}
+
+VALUE_LABELS = {
+    "ko": {"savings_per_participant_year": "참여 인년당 절감액(원)", "savings_conf_low": "참여 인년당 절감액 95% 하한",
+           "savings_conf_high": "참여 인년당 절감액 95% 상한", "spending_per_participant_year": "참여 인년당 지출(원)",
+           "savings_per_krw": "지출 1원당 절감액(원)", "savings_per_krw_conf_low": "지출 1원당 절감액 95% 하한",
+           "savings_per_krw_conf_high": "지출 1원당 절감액 95% 상한", "participants": "환산 기준 참여자 수",
+           "savings_total": "연간 총 절감액(원)", "savings_total_conf_low": "연간 총 절감액 95% 하한",
+           "savings_total_conf_high": "연간 총 절감액 95% 상한", "spending_total": "연간 총 지출(원)",
+           "city_savings_claim": "서울시 환산 연간 절감액(원)"},
+    "en": {"savings_per_participant_year": "savings per participant-year (KRW)",
+           "savings_conf_low": "savings per participant-year, 95% low",
+           "savings_conf_high": "savings per participant-year, 95% high",
+           "spending_per_participant_year": "spending per participant-year (KRW)",
+           "savings_per_krw": "savings per KRW spent", "savings_per_krw_conf_low": "savings per KRW spent, 95% low",
+           "savings_per_krw_conf_high": "savings per KRW spent, 95% high", "participants": "participants extrapolated to",
+           "savings_total": "yearly savings (KRW)", "savings_total_conf_low": "yearly savings, 95% low",
+           "savings_total_conf_high": "yearly savings, 95% high", "spending_total": "yearly spending (KRW)",
+           "city_savings_claim": "the city's yearly savings claim (KRW)"},
+}
+
+# outcomes in the tables, with the tables' units (the figures show costs in KRW 1,000)
+OUTCOMES = {
+    "ko": {"medical_cost": "의료비(원/년)", "waist": "허리둘레(cm)", "sbp": "수축기혈압(mmHg)",
+           "fasting_glucose": "공복혈당(mg/dL)", "bmi": "체질량지수(kg/m²)", "metabolic_syndrome": "대사증후군(비율)",
+           "new_hypertension": "고혈압 신규(비율)", "new_diabetes": "당뇨 신규(비율)",
+           "injury_visits": "손상 진료 횟수(음성 대조)"},
+    "en": {"medical_cost": "medical cost (KRW/yr)", "waist": "waist (cm)", "sbp": "systolic BP (mmHg)",
+           "fasting_glucose": "fasting glucose (mg/dL)", "bmi": "BMI (kg/m²)", "metabolic_syndrome": "metabolic syndrome (share)",
+           "new_hypertension": "new hypertension (share)", "new_diabetes": "new diabetes (share)",
+           "injury_visits": "injury visits (negative control)"},
+}
+
+SUBGROUPS = {"ko": {"sex": "성별", "age": "나이", "baseline_bmi": "기초 BMI", "baseline_activity": "기초 신체활동",
+                    "device": "기기", "adherence_2023": "2023년 활동"},
+             "en": {"baseline_bmi": "baseline BMI", "baseline_activity": "baseline activity",
+                    "adherence_2023": "adherence in 2023"}}
+LEVELS = {"ko": {"female": "여성", "male": "남성", "active": "활동", "inactive": "비활동", "band": "밴드", "phone": "휴대폰",
+                 "watch": "스마트워치", "active - inactive": "활동 − 비활동", "steps: lowest third": "걸음 수 하위 1/3",
+                 "steps: middle third": "걸음 수 중간 1/3", "steps: highest third": "걸음 수 상위 1/3"},
+          "en": {"active - inactive": "active − inactive"}}
+
+
 TEXT = {
     "ko": {
         "title": "손목닥터9988은 의료비를 줄였는가?", "subtitle": "합성 연계 자료 재분석 (시나리오 {scenario}, 규모 {scale})",
         "answer": answer_ko, "methods": methods_ko, "release": _release("ko"), "h_methods": "방법",
         "h_figures": "그림", "h_diagnostics": "진단과 반증 검정", "h_tables": "전체 표", "h_release": "반출 심사",
-        "diagnostics_intro": "주 추정치의 '통과'는 신뢰구간이 0을 포함한다는 뜻이고, 반증·민감도 검정의 '통과'는 결론이 "
-                             "그 검정을 견딘다는 뜻입니다. 각 행의 설명을 함께 보십시오.",
+        "diagnostics_intro": "설계별 반증·민감도 검정입니다. '통과'는 결론이 그 검정을 견딘다는 뜻입니다. 주 추정치와 신뢰구간은 "
+                             "아래 전체 표에 있습니다. '비공개'는 반출 심사에서 가려진 값, '–'는 해당 없는 값입니다.",
         "t_estimates": "결과별·설계별 추정치", "t_heterogeneity": "하위집단", "t_adherence": "활동 수준별 비교",
-        "t_value": "비용 대비 효과", "col_design": "설계", "col_check": "검정", "col_estimate": "값",
-        "col_result": "결과", "col_meaning": "의미", "col_item": "항목", "col_value": "값", "passed": "통과",
-        "failed": "실패", "suppressed": "비공개", "figure_titles": FIGURE_TITLES["ko"],
+        "t_value": "비용 대비 효과", "passed": "통과", "failed": "실패", "suppressed": "비공개",
+        "breakdown": "한계점", "ci_limit": "신뢰한계", "figure_titles": FIGURE_TITLES["ko"],
+        "figure_notes": FIGURE_NOTES["ko"],
     },
     "en": {
         "title": "Did Wrist Doctor 9988 lower medical costs?",
@@ -233,23 +461,28 @@ TEXT = {
         "answer": answer_en, "methods": methods_en, "release": _release("en"), "h_methods": "Methods",
         "h_figures": "Figures", "h_diagnostics": "Diagnostics and refutation", "h_tables": "Full tables",
         "h_release": "Release review",
-        "diagnostics_intro": "For main estimates, 'passed' means the interval includes zero; for refutation and "
-                             "sensitivity checks, that the conclusion survives the check. Read each row's meaning.",
+        "diagnostics_intro": "Each design's refutation and sensitivity checks; 'passed' means the conclusion survives "
+                             "the check. The main estimates and their intervals are in the full tables below. "
+                             "'suppressed' marks a value withheld by the release review, '–' one that does not apply.",
         "t_estimates": "Estimates by outcome and design", "t_heterogeneity": "Subgroups", "t_adherence": "Adherence",
-        "t_value": "Value for money", "col_design": "design", "col_check": "check", "col_estimate": "value",
-        "col_result": "result", "col_meaning": "meaning", "col_item": "item", "col_value": "value",
-        "passed": "passed", "failed": "failed", "suppressed": "suppressed", "figure_titles": FIGURE_TITLES["en"],
+        "t_value": "Value for money", "passed": "passed", "failed": "failed", "suppressed": "suppressed",
+        "breakdown": "breakdown", "ci_limit": "CI limit", "figure_titles": FIGURE_TITLES["en"],
+        "figure_notes": FIGURE_NOTES["en"],
     },
 }
 
 
 COLUMN_NAMES = {
-    "ko": {"outcome": "결과", "design": "설계", "estimate": "추정치", "conf_low": "95% 하한", "conf_high": "95% 상한",
+    "ko": {"check": "검정", "value": "값", "interval": "95% 구간", "result": "결과", "meaning": "의미", "item": "항목",
+           "outcome": "결과", "design": "설계", "estimate": "추정치", "conf_low": "95% 하한", "conf_high": "95% 상한",
            "p_value": "p값", "p_adjusted": "보정 p값", "n_treated": "참여자 수", "n_control": "비교군 수",
            "truth": "참값(합성)", "subgroup": "하위집단", "level": "수준", "n": "인원", "mean_change": "평균 변화",
            "participants": "참여자", "participant_years": "참여 인년", "points_paid": "지급 포인트",
            "bands_lent": "대여 밴드", "device_cost": "밴드 단가", "spending": "총지출",
            "spending_per_participant_year": "참여 인년당 지출"},
-    "en": {"conf_low": "95% low", "conf_high": "95% high", "p_adjusted": "p (adjusted)", "truth": "truth (synthetic)",
-           "n_treated": "participants", "n_control": "comparison", "mean_change": "mean change"},
+    "en": {"conf_low": "95% low", "conf_high": "95% high", "p_value": "p", "p_adjusted": "p (adjusted)",
+           "truth": "truth (synthetic)", "n_treated": "participants", "n_control": "comparison",
+           "mean_change": "mean change", "interval": "95% interval", "participant_years": "participant-years",
+           "points_paid": "points paid", "bands_lent": "bands lent", "device_cost": "KRW per band",
+           "spending_per_participant_year": "spending per participant-year"},
 }
