@@ -88,9 +88,9 @@ def run_pipeline(cfg: StudyConfig, out: str | Path, progress: bool = True) -> di
 
 
 def match_step(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Path, progress: bool) -> None:
-    """The city's published design and risk-set matching of every cohort: balance tables, sample sizes,
-    the published design's propensity scores (for the overlap figure), the matched data, and a printed
-    balance verdict."""
+    """The city's published design and risk-set matching of every cohort: balance tables, sample sizes and
+    MatchIt-style summaries (``summary_<name>.txt``), the published design's propensity scores (for the
+    overlap figure), the matched data, and a printed balance verdict."""
     from analysis.matching.riskset import published_design, riskset_match
 
     mc = cfg.matching
@@ -107,6 +107,7 @@ def match_step(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Path
         table = pd.concat({"all": s.sum_all, "matched": s.sum_matched}, names=["sample", "covariate"])
         table.to_csv(mdir / f"balance_{name}.csv", float_format="%.6g")
         s.nn.to_csv(mdir / f"sample_sizes_{name}.csv")
+        (mdir / f"summary_{name}.txt").write_text(f"{res}\n{s}\n")  # as MatchIt prints them
     m = published.matches[2022]
     pd.DataFrame({"study_id": m.distance.index, "treated": m.treat.to_numpy().astype(int),
                   "distance": m.distance.to_numpy(), "weights": m.weights.to_numpy()}).to_parquet(
@@ -149,7 +150,8 @@ def did_step(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Path, 
 def refute_step(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Path, progress: bool) -> None:
     """The refutation suite (``refutation.json``), the headline design it points to (``headline.json``),
     and the plan's group-time ATTs and event study with uniform bands (``refutation/att_gt.csv``,
-    ``refutation/event_study.csv``) for the figures."""
+    ``refutation/event_study.csv``) for the figures, with their R-style summaries
+    (``refutation/event_study_summary.txt``)."""
     from analysis.causal.refutation import headline_design, refutation_checks
     from analysis.did import aggte, att_gt
     from analysis.did.outcomes import read_truth
@@ -172,6 +174,7 @@ def refute_step(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Pat
                               n_control=int((es.design.unit_g == 0).sum()))
         gt.to_csv(rdir / "att_gt.csv", index=False, float_format="%.10g")
         dyn = aggte(es, "dynamic", na_rm=True)
+    (rdir / "event_study_summary.txt").write_text(f"{es.summary()}\n{dyn.summary()}\n")  # as R's did prints them
     crit = dyn.crit_val_egt
     pd.DataFrame({"event_time": dyn.egt, "estimate": dyn.att_egt, "std_error": dyn.se_egt,
                   "band_low": dyn.att_egt - crit * dyn.se_egt, "band_high": dyn.att_egt + crit * dyn.se_egt,

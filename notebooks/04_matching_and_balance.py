@@ -32,8 +32,12 @@ from analysis.report import figures as F
 study = Study.open(plan or None, scenario, scale, seed, run_dir or None, figures_dir or None)
 study.run_dir
 
+# %% [markdown]
+# The city's design as MatchIt prints it: the matchit object, then balance for all and matched data
+# (standardised mean differences on the treated SD, variance ratios, eCDF statistics) and sample sizes.
+
 # %%
-study.csv("matching", "sample_sizes_published.csv")
+print(study.text("matching", "summary_published.txt"))
 
 # %%
 F.balance_table(study)

@@ -38,6 +38,13 @@ est = F.headline_estimates(study)
 est[est.outcome == study.cfg.outcomes.primary][["design", "estimate", "std_error", "conf_low", "conf_high",
                                                 "p_value", "truth"]]
 
+# %% [markdown]
+# The plan's Callaway-Sant'Anna event study on the primary outcome as R's `did` prints it: every ATT(g,t)
+# with its simultaneous band (universal base period, multiplier bootstrap), then the dynamic aggregation.
+
+# %%
+print(study.text("refutation", "event_study_summary.txt"))
+
 # %%
 study.figure("06_group_time_att");
 

@@ -6,8 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.synth.calibration import PUBLISHED_ACTIVE_GAP, PUBLISHED_DID, calibration_report
-from analysis.synth.params import ENROLMENT_MILESTONES, JOIN_AGE_MIX, SEOUL_ADULTS
+from analysis.synth.calibration import (
+    PUBLISHED_ACTIVE_GAP,
+    PUBLISHED_DID,
+    calibration_report,
+    calibration_table,
+    calibration_targets,
+)
 
 
 @pytest.fixture(scope="module")
@@ -15,35 +20,21 @@ def calib(default_world):
     return calibration_report(default_world[0])
 
 
-def test_participants_sex_and_age_mix(calib):
-    assert abs(calib["participants_female"] - 0.65) <= 0.03
-    shares = [calib[f"join_age_{b}"] for b in ("19_29", "30s", "40s", "50s", "60s", "70plus")]
-    for got, want in zip(shares, JOIN_AGE_MIX, strict=True):
-        assert abs(got - want) <= 0.03
+@pytest.mark.parametrize("statistic", list(calibration_targets().statistic))
+def test_calibration_target(calib, statistic):
+    """Each target of calibration.md section 5 (participants' sex, age at joining and enrolment curve;
+    checkup attendance; metabolic syndrome, overweight and smoking; the joiners' 2021 cost) within its band."""
+    row = calibration_table(calib).set_index("statistic").loc[statistic]
+    assert row.within, (statistic, row.this_world, row.low, row.high)
 
 
-@pytest.mark.parametrize("month", ["2023-12", "2024-06", "2024-11", "2025-04", "2025-09"])
-def test_enrolment_curve(calib, month):
-    y, m = map(int, month.split("-"))
-    target = next(c for yy, mm, c, *_ in ENROLMENT_MILESTONES if (yy, mm) == (y, m)) / SEOUL_ADULTS
-    assert calib[f"cumulative_{month}_share"] == pytest.approx(target, rel=0.03)
-
-
-def test_checkup_attendance_when_due(calib):
-    assert abs(calib["attendance_when_due"] - 0.745) <= 0.02
-
-
-def test_metabolic_syndrome_and_overweight(calib):
-    assert 0.22 <= calib["mets_men"] <= 0.26
-    assert 0.17 <= calib["mets_women"] <= 0.21
-    assert abs(calib["bmi25_men"] - 0.45) <= 0.03
-    assert abs(calib["bmi25_women"] - 0.27) <= 0.03
-
-
-def test_current_smoking(calib):
-    # calibration.md section 2: current smoking men 32.4%, women 3.9% [D]
-    assert abs(calib["current_smoking_men"] - 0.324) <= 0.03
-    assert abs(calib["current_smoking_women"] - 0.039) <= 0.015
+def test_calibration_bands_are_the_stated_tolerances():
+    t = calibration_targets().set_index("statistic")
+    assert len(t) == 1 + 6 + 5 + 8
+    assert t.loc["participants_female", ["low", "high"]].tolist() == pytest.approx([0.62, 0.68])
+    assert t.loc["join_age_50s", "target"] == 0.229 and t.loc["mets_men", "high"] == 0.26
+    assert t.loc["cumulative_2025-09_share", "target"] == pytest.approx(2_460_000 / 8_200_000)
+    assert t.loc["treated_cost_2021", ["low", "high"]].tolist() == pytest.approx([799_636.65, 1_081_861.35])
 
 
 def test_published_design_lands_near_the_city_headline(calib):
@@ -54,11 +45,6 @@ def test_published_design_lands_near_the_city_headline(calib):
     assert est - 1.96 * se <= PUBLISHED_DID <= est + 1.96 * se
     ratio = calib["published_design_true_att"] / PUBLISHED_DID
     assert 0.25 <= ratio <= 0.6, ratio
-
-
-def test_baseline_cost_level(calib):
-    # Seoul's matched 2022 joiners: KRW 940,749 per person in 2021 [S]
-    assert calib["treated_cost_2021"] == pytest.approx(940_749, rel=0.15)
 
 
 def test_active_vs_inactive_gap(calib):

@@ -96,6 +96,10 @@ class Study:
     def parquet(self, *parts: str) -> pd.DataFrame:
         return pd.read_parquet(self._path(*parts))
 
+    def text(self, *parts: str) -> str:
+        """A text file of the run, e.g. an R-style summary (``print(study.text(...))`` in a notebook)."""
+        return self._path(*parts).read_text(encoding="utf-8")
+
     # ------------------------------------------------------------------ what may leave
     def released(self, name: str, build: Callable[[ReleaseReview], pd.DataFrame]) -> pd.DataFrame:
         """The reviewed table ``name``: ``build(review)`` runs once (it must pass its data through the

@@ -11,10 +11,59 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.synth.params import JOIN_AGE_BANDS
+from analysis.synth.params import (
+    ENROLMENT_MILESTONES,
+    JOIN_AGE_BANDS,
+    JOIN_AGE_MIX,
+    PARTICIPANT_FEMALE,
+    SEOUL_ADULTS,
+)
 
 PUBLISHED_DID = -45_345.0  # Seoul Metropolitan Government, 2025-11 [S: calibration.md section 1]
 PUBLISHED_ACTIVE_GAP = -267_593.0  # [S]
+JOIN_AGE_LABELS = ("19_29", "30s", "40s", "50s", "60s", "70plus")
+CURVE_MONTHS = ("2023-12", "2024-06", "2024-11", "2025-04", "2025-09")
+
+
+def _band(key: str, target: float, low: float, high: float, source: str) -> dict:
+    return {"statistic": key, "target": target, "low": low, "high": high, "source": source}
+
+
+def calibration_targets() -> pd.DataFrame:
+    """The targets of calibration.md section 5 with the band a default world must fall in (the tolerances
+    stated there, or the published range): one row per statistic of :func:`calibration_report`, with its
+    source. The city's design and the active-inactive gap are judged by interval coverage instead (their
+    sampling error depends on the scale) and are not rows here."""
+    rows = [_band("participants_female", PARTICIPANT_FEMALE, PARTICIPANT_FEMALE - 0.03, PARTICIPANT_FEMALE + 0.03,
+                  "participants ~65% female [S]")]
+    rows += [_band(f"join_age_{lab}", share, share - 0.03, share + 0.03, "age at joining, 2.18M users [S]")
+             for lab, share in zip(JOIN_AGE_LABELS, JOIN_AGE_MIX, strict=True)]
+    for month in CURVE_MONTHS:
+        y, m = map(int, month.split("-"))
+        share = next(c for yy, mm, c, *_ in ENROLMENT_MILESTONES if (yy, mm) == (y, m)) / SEOUL_ADULTS
+        rows.append(_band(f"cumulative_{month}_share", share, share * 0.97, share * 1.03,
+                          "cumulative participants over Seoul's adults [S]"))
+    rows += [
+        _band("attendance_when_due", 0.745, 0.725, 0.765, "checkup uptake in Seoul 2023 [S]"),
+        _band("mets_men", 0.253, 0.22, 0.26, "metabolic syndrome, men [S]"),
+        _band("mets_women", 0.197, 0.17, 0.21, "metabolic syndrome, women [S]"),
+        _band("bmi25_men", 0.45, 0.42, 0.48, "BMI >= 25, men [S]"),
+        _band("bmi25_women", 0.27, 0.24, 0.30, "BMI >= 25, women [S]"),
+        _band("current_smoking_men", 0.324, 0.294, 0.354, "current smoking, men [D]"),
+        _band("current_smoking_women", 0.039, 0.024, 0.054, "current smoking, women [D]"),
+        _band("treated_cost_2021", 940_749.0, 940_749 * 0.85, 940_749 * 1.15,
+              "2021 medical cost of Seoul's matched 2022 joiners [S]"),
+    ]
+    return pd.DataFrame(rows)
+
+
+def calibration_table(report: dict[str, float]) -> pd.DataFrame:
+    """:func:`calibration_targets` beside a world's :func:`calibration_report`: ``this_world`` and whether
+    it lies in the band (``within``)."""
+    t = calibration_targets()
+    t["this_world"] = t.statistic.map(report).astype(float)
+    t["within"] = (t.this_world >= t.low) & (t.this_world <= t.high)
+    return t
 
 
 def _read(world: Path, name: str, columns=None) -> pd.DataFrame:
@@ -62,7 +111,7 @@ def calibration_report(world: str | Path) -> dict[str, float]:
     pp = pp.merge(q1, on="PERSON_ID", how="left")
     join_year = pp["enrol_month"].str[:4].astype(int)
     age = join_year - pp["BIRTH_YEAR"]
-    for (lo, hi), label in zip(JOIN_AGE_BANDS, ("19_29", "30s", "40s", "50s", "60s", "70plus"), strict=True):
+    for (lo, hi), label in zip(JOIN_AGE_BANDS, JOIN_AGE_LABELS, strict=True):
         out[f"join_age_{label}"] = float(((age >= lo) & (age < hi)).mean())
     # cumulative enrolment, scaled to Seoul
     months = pd.PeriodIndex(pp["enrol_month"], freq="M")
