@@ -37,6 +37,7 @@ from analysis.report.text import (
     fmt_krw,
     fmt_num,
     fmt_p,
+    grid_top,
 )
 from analysis.report.value import program_spending, value_for_money
 
@@ -63,7 +64,7 @@ def spending_table(study: Study) -> pd.DataFrame:
         "program_spending", program_spending(study.panel, study.cfg.report.device_cost), count="participants"))
 
 
-CHECK_COLUMNS = ["design", "check", "estimate", "p_value", "conf_low", "conf_high", "breakdown", "passed"]
+CHECK_VALUES = ["estimate", "p_value", "conf_low", "conf_high", "breakdown"]
 
 
 def checks_table(study: Study) -> pd.DataFrame:
@@ -73,8 +74,8 @@ def checks_table(study: Study) -> pd.DataFrame:
     rows = [{"design": c["design"], "check": c["name"], "estimate": c.get("estimate"), "p_value": c.get("p_value"),
              "conf_low": c.get("conf_low"), "conf_high": c.get("conf_high"), "breakdown": c.get("breakdown"),
              "passed": c["passed"]} for c in study.checks if c["name"] != "main_estimate"]
-    frame = pd.DataFrame(rows, columns=CHECK_COLUMNS)
-    frame[CHECK_COLUMNS[2:7]] = frame[CHECK_COLUMNS[2:7]].astype(float)
+    frame = pd.DataFrame(rows, columns=["design", "check", *CHECK_VALUES, "passed"])
+    frame[CHECK_VALUES] = frame[CHECK_VALUES].astype(float)
     return study.released("refutation_checks", lambda r: r.table("refutation_checks", frame))
 
 
@@ -111,6 +112,14 @@ def _img(path: Path, alt: str) -> str:
     return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></figure>'
 
 
+def _html_table(columns, rows, lang: str, css_class: str = "") -> str:
+    """``<table>`` with the readers' column names and already formatted (unescaped) cells."""
+    head = "".join(f"<th>{html.escape(COLUMN_NAMES[lang].get(str(c), str(c).replace('_', ' ')))}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in rows)
+    cls = f' class="{css_class}"' if css_class else ""
+    return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
 def _table(study: Study, name: str, df: pd.DataFrame, lang: str) -> str:
     """An HTML table of the released output ``name`` (``df``: its rows and columns to show, possibly with
     readable labels put in): a value the release review blanked reads 'suppressed', a missing value that was
@@ -123,13 +132,11 @@ def _table(study: Study, name: str, df: pd.DataFrame, lang: str) -> str:
             return T["suppressed"]
         if column in ("p_value", "p_adjusted"):
             return fmt_p(v)
-        if isinstance(v, bool | np.bool_):
-            return T["passed"] if v else T["failed"]
         if isinstance(v, int | np.integer):
             return f"{v:,}"
         if isinstance(v, float | np.floating):
             return fmt_num(v)
-        return html.escape(str(v))
+        return str(v)
 
     df = df.copy()
     labels = {"design": DESIGNS[lang], "subgroup": {k: SUBGROUPS[lang].get(k, k.replace("_", " "))
@@ -138,11 +145,9 @@ def _table(study: Study, name: str, df: pd.DataFrame, lang: str) -> str:
     for col, names in labels.items():
         if col in df:
             df[col] = df[col].map(lambda v, names=names: names.get(v, v))
-    head = "".join(f"<th>{html.escape(COLUMN_NAMES[lang].get(str(c), str(c).replace('_', ' ')))}</th>"
-                   for c in df.columns)
-    body = "".join("<tr>" + "".join(f"<td>{cell(v, h, c)}</td>" for v, h, c in zip(row, hid, df.columns, strict=True))
-                   + "</tr>" for row, hid in zip(df.itertuples(index=False), blanked.itertuples(index=False), strict=True))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    rows = ([cell(v, h, c) for v, h, c in zip(row, hid, df.columns, strict=True)]
+            for row, hid in zip(df.itertuples(index=False), blanked.itertuples(index=False), strict=True))
+    return _html_table(df.columns, rows, lang)
 
 
 def _checks_html(study: Study, lang: str) -> str:
@@ -158,8 +163,9 @@ def _checks_html(study: Study, lang: str) -> str:
         v = fmt_num(r.estimate)
         if r.check == "e_value" and np.isfinite(r.conf_low):
             return f"{v} ({T['ci_limit']} {fmt_num(r.conf_low)})"
-        if r.check == "honest_did_relative_magnitudes":
-            return f"{v} ({T['breakdown']} {fmt_num(r.breakdown) if np.isfinite(r.breakdown) else '> 2'})"
+        if r.check == "honest_did_relative_magnitudes" and meaning[(r.design, r.check)].get("grid"):
+            top = fmt_num(grid_top(meaning[(r.design, r.check)]))
+            return f"{v} ({T['breakdown']} {fmt_num(r.breakdown) if np.isfinite(r.breakdown) else '> ' + top})"
         return v
 
     def interval(r, h) -> str:
@@ -179,10 +185,7 @@ def _checks_html(study: Study, lang: str) -> str:
         "meaning": [check_meaning(meaning[(d, c)], lang, study.cfg.refutation.placebo_shift)
                     for d, c in zip(checks.design, checks.check, strict=True)],
     })
-    head = "".join(f"<th>{html.escape(COLUMN_NAMES[lang].get(c, c))}</th>" for c in shown.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-                   for row in shown.itertuples(index=False))
-    return f"<table class=\"checks\"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return _html_table(shown.columns, shown.itertuples(index=False), lang, "checks")
 
 
 CSS = """body{font-family:NanumGothic,'Noto Sans KR','Malgun Gothic','Apple SD Gothic Neo',sans-serif;max-width:60em;

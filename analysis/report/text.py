@@ -187,17 +187,24 @@ def _sentence_refutation(h: dict, lang: str) -> str:
     return "Refutation: " + "; ".join(parts) + "; " + tail
 
 
-def _breakdown_phrase(b: float | None, lang: str) -> str:
-    """What a relative-magnitudes breakdown value means (the grid runs from 0 to 2 times the largest
-    pre-enrolment divergence; None: the conclusion holds over the whole grid)."""
+def grid_top(check: dict) -> float:
+    """The largest Mbar of a relative-magnitudes check's grid (a breakdown of None means the conclusion
+    holds up to it)."""
+    return max(g["Mbar"] for g in check["grid"])
+
+
+def _breakdown_phrase(check: dict, lang: str) -> str:
+    """What a relative-magnitudes breakdown means (None: the conclusion holds over the whole grid, up to
+    :func:`grid_top` times the largest pre-enrolment divergence)."""
+    b, top = check.get("breakdown"), f"{grid_top(check):g}"
     if lang == "ko":
         if b is None:
-            return "참여 전 최대 차이의 2배까지 벌어져도 유지됩니다"
+            return f"참여 전 최대 차이의 {top}배까지 벌어져도 유지됩니다"
         if b == 0:
             return "추세가 완전히 평행하다고 해도 0과 구별되지 않습니다"
         return (f"참여 전 최대 차이의 {b:.2g}배에서 사라집니다" + ("(이미 관찰된 정도의 차이만으로도 충분)" if b <= 1 else ""))
     if b is None:
-        return "holds even if they diverge by twice the largest divergence seen before enrolment"
+        return f"holds even if they diverge by {top} times the largest divergence seen before enrolment"
     if b == 0:
         return "cannot be told from zero even with exactly parallel trends"
     return (f"fails once they diverge by {b:.2g} times the largest divergence seen before enrolment"
@@ -206,11 +213,11 @@ def _breakdown_phrase(b: float | None, lang: str) -> str:
 
 def _sentence_sensitivity(h: dict, lang: str) -> str:
     """One sentence: the Rambachan-Roth breakdown of each design that has one."""
-    rm = [c for c in h["all_checks"] if c["name"] == "honest_did_relative_magnitudes"]
+    rm = [c for c in h["all_checks"] if c["name"] == "honest_did_relative_magnitudes" and c.get("grid")]
     if lang == "ko":
-        parts = [f"{DESIGNS['ko'][c['design']]}의 결론은 {_breakdown_phrase(c.get('breakdown'), 'ko')}" for c in rm]
+        parts = [f"{DESIGNS['ko'][c['design']]}의 결론은 {_breakdown_phrase(c, 'ko')}" for c in rm]
         return "민감도 분석(Rambachan-Roth, 참여 후 추세 차이 허용): " + ", ".join(parts) + "."
-    parts = [f"the conclusion of {DESIGNS['en'][c['design']]} {_breakdown_phrase(c.get('breakdown'), 'en')}" for c in rm]
+    parts = [f"the conclusion of {DESIGNS['en'][c['design']]} {_breakdown_phrase(c, 'en')}" for c in rm]
     return "Sensitivity (Rambachan-Roth), as trends after enrolment are allowed to diverge: " + "; ".join(parts) + "."
 
 
