@@ -130,11 +130,11 @@ def adherence_gap(panel: pd.DataFrame, y: str = "medical_cost", truth: pd.DataFr
         return dict(level=level, n=n, mean_change=mean, std_error=se, conf_low=mean - crit * se,
                     conf_high=mean + crit * se, truth=te_mean)
 
-    def group(level: str, m: np.ndarray) -> dict:
-        n = int(m.sum()) if m.dtype == bool else len(m)
-        return row(level, float(change[m].mean()), float(change[m].std(ddof=1) / np.sqrt(n)), n, float(te[m].mean()))
+    def group(level: str, m: np.ndarray) -> dict:  # m: positions of the group's persons
+        return row(level, float(change[m].mean()), float(change[m].std(ddof=1) / np.sqrt(len(m))), len(m),
+                   float(te[m].mean()))
 
-    i, a = group("inactive", ~active), group("active", active)
+    i, a = group("inactive", np.flatnonzero(~active)), group("active", np.flatnonzero(active))
     rows = [i, a, row("active - inactive", a["mean_change"] - i["mean_change"],
                       float(np.hypot(a["std_error"], i["std_error"])), a["n"] + i["n"], a["truth"] - i["truth"])]
     steps = p_post.mean_daily_steps.to_numpy(float)

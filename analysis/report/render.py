@@ -139,9 +139,8 @@ def _table(study: Study, name: str, df: pd.DataFrame, lang: str) -> str:
         return str(v)
 
     df = df.copy()
-    labels = {"design": DESIGNS[lang], "subgroup": {k: SUBGROUPS[lang].get(k, k.replace("_", " "))
-                                                    for k in [*F.SUBGROUP_LABELS, "adherence_2023"]},
-              "level": LEVELS[lang], "item": VALUE_LABELS[lang], "outcome": OUTCOMES[lang]}
+    labels = {"design": DESIGNS[lang], "subgroup": SUBGROUPS[lang], "level": LEVELS[lang], "item": VALUE_LABELS[lang],
+              "outcome": OUTCOMES[lang]}
     for col, names in labels.items():
         if col in df:
             df[col] = df[col].map(lambda v, names=names: names.get(v, v))
@@ -155,7 +154,7 @@ def _checks_html(study: Study, lang: str) -> str:
     T = TEXT[lang]
     checks = checks_table(study)
     hidden = study.review.suppressed("refutation_checks")
-    meaning = {(c["design"], c["name"]): c for c in study.checks}
+    by_key = {(c["design"], c["name"]): c for c in study.checks}  # the full check: meaning, grid
 
     def value(r, h) -> str:
         if h.estimate:
@@ -163,8 +162,8 @@ def _checks_html(study: Study, lang: str) -> str:
         v = fmt_num(r.estimate)
         if r.check == "e_value" and np.isfinite(r.conf_low):
             return f"{v} ({T['ci_limit']} {fmt_num(r.conf_low)})"
-        if r.check == "honest_did_relative_magnitudes" and meaning[(r.design, r.check)].get("grid"):
-            top = fmt_num(grid_top(meaning[(r.design, r.check)]))
+        if r.check == "honest_did_relative_magnitudes" and by_key[(r.design, r.check)].get("grid"):
+            top = fmt_num(grid_top(by_key[(r.design, r.check)]))
             return f"{v} ({T['breakdown']} {fmt_num(r.breakdown) if np.isfinite(r.breakdown) else '> ' + top})"
         return v
 
@@ -182,7 +181,7 @@ def _checks_html(study: Study, lang: str) -> str:
         "p_value": [fmt_p(p) for p in checks.p_value],
         "interval": [interval(r, h) for r, h in zip(checks.itertuples(), hidden.itertuples(), strict=True)],
         "result": [T["passed"] if p else T["failed"] for p in checks.passed],
-        "meaning": [check_meaning(meaning[(d, c)], lang, study.cfg.refutation.placebo_shift)
+        "meaning": [check_meaning(by_key[(d, c)], lang, study.cfg.refutation.placebo_shift)
                     for d, c in zip(checks.design, checks.check, strict=True)],
     })
     return _html_table(shown.columns, shown.itertuples(index=False), lang, "checks")
