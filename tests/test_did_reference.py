@@ -178,6 +178,23 @@ def test_bootstrap_is_reproducible_and_band_is_wider():
     assert a.crit_val > 1.96  # a sup-t band over 12 cells is wider than pointwise
 
 
+def test_rademacher_weights_are_numpys_bounded_draws():
+    """The multiplier weights are built from numpy's 32-bit stream; they must be exactly the numbers of
+    ``rng.integers(0, 2, dtype=int8)`` block by block (so seeds keep their meaning), the generator left in
+    the same state, over block boundaries and odd block sizes."""
+    from analysis.did import inference
+
+    for m, biters in ((inference._BLOCK + 3, 7), (5, 999), (1, 3)):
+        rng_ref, rng = np.random.default_rng(11), np.random.default_rng(11)
+        got = list(inference._sign_blocks(rng, m, biters))
+        ref = [2.0 * rng_ref.integers(0, 2, size=(biters, min(inference._BLOCK, m - s)), dtype=np.int8) - 1
+               for s in range(0, m, inference._BLOCK)]
+        assert [g.shape for g in got] == [r.shape for r in ref]
+        for g, r in zip(got, ref, strict=True):
+            np.testing.assert_array_equal(g, r)
+        assert rng.integers(0, 1 << 30, 4).tolist() == rng_ref.integers(0, 1 << 30, 4).tolist()
+
+
 def test_clustered_bootstrap_matches_unit_bootstrap_when_clusters_are_units():
     d = MPDTA.assign(cl=MPDTA.countyreal * 10)
     a = att_gt(MPDTA, *ARGS, biters=300, seed=3)

@@ -72,9 +72,23 @@ def fit_logit(X: np.ndarray, D: np.ndarray, w: np.ndarray, tol: float = 1e-10, m
     return Logit(ps=ps, hessian_inv_n=np.linalg.inv(XtWX) * n, converged=converged)
 
 
-def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray, sel: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted least squares of ``y`` on ``X`` in rows ``sel``: (fitted values for all rows, asymptotic
-    linear representation ``w*sel*(y - fit)*X @ (X'WX/n)^-1``)."""
+@dataclass(frozen=True)
+class Wls:
+    """A weighted least-squares fit in a subset of rows: fitted values for all rows and the pieces of its
+    asymptotic linear representation ``ALR = (resid_w * X) @ ainv_n`` (``resid_w = w*sel*(y - fit)``,
+    ``ainv_n = (X'WX/n)^-1``), which is only ever used as ``ALR @ M`` (``dot``): O(n), no n x k matrix."""
+
+    X: np.ndarray
+    fit: np.ndarray
+    resid_w: np.ndarray
+    ainv_n: np.ndarray
+
+    def dot(self, M: np.ndarray) -> np.ndarray:
+        return _alr_dot(self.X, self.resid_w, self.ainv_n, M)
+
+
+def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray, sel: np.ndarray, n: int) -> Wls:
+    """Weighted least squares of ``y`` on ``X`` in rows ``sel`` (``Wls``)."""
     ws = w * sel
     XtWX = (X * ws[:, None]).T @ X
     if ws.sum() == 0 or np.linalg.cond(XtWX) > 1 / np.finfo(float).eps:
@@ -83,8 +97,12 @@ def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray, sel: np.ndarray, n: int) -
         )
     beta = np.linalg.solve(XtWX, X.T @ (ws * y))
     fit = X @ beta
-    alr = (X * (ws * (y - fit))[:, None]) @ np.linalg.inv(XtWX / n)
-    return fit, alr
+    return Wls(X=X, fit=fit, resid_w=ws * (y - fit), ainv_n=np.linalg.inv(XtWX / n))
+
+
+def _colmean(X: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``mean(v[:, None] * X, axis=0)`` without the n x k temporary."""
+    return X.T @ v / len(v)
 
 
 def _normalise(w: np.ndarray | None, n: int) -> np.ndarray:
@@ -246,11 +264,9 @@ def drdid_rc(
     X, D, post, pre, n, w = _rc_inputs(post, D, covariates, i_weights)
     lg, trim, ws = _rc_ipw(X, D, post, pre, w)
     ps = lg.ps
-    out_c_pre, alr_c_pre = _wls(X, y, w, (1 - D) * pre, n)
-    out_c_post, alr_c_post = _wls(X, y, w, (1 - D) * post, n)
-    out_c = post * out_c_post + pre * out_c_pre
-    out_t_pre, alr_t_pre = _wls(X, y, w, D * pre, n)
-    out_t_post, alr_t_post = _wls(X, y, w, D * post, n)
+    c_pre, c_post = _wls(X, y, w, (1 - D) * pre, n), _wls(X, y, w, (1 - D) * post, n)
+    t_pre, t_post = _wls(X, y, w, D * pre, n), _wls(X, y, w, D * post, n)
+    out_c = post * c_post.fit + pre * c_pre.fit
 
     w_t_pre, w_t_post, w_c_pre, w_c_post = ws["tpre"], ws["tpost"], ws["cpre"], ws["cpost"]
     w_d, w_dt1, w_dt0 = trim * w * D, trim * w * D * post, trim * w * D * pre
@@ -259,7 +275,7 @@ def drdid_rc(
     r = y - out_c
     eta_t_pre, eta_t_post = w_t_pre * r / m["tpre"], w_t_post * r / m["tpost"]
     eta_c_pre, eta_c_post = w_c_pre * r / m["cpre"], w_c_post * r / m["cpost"]
-    diff_post, diff_pre = out_t_post - out_c_post, out_t_pre - out_c_pre
+    diff_post, diff_pre = t_post.fit - c_post.fit, t_pre.fit - c_pre.fit
     eta_d_post, eta_dt1_post = w_d * diff_post / m["d"], w_dt1 * diff_post / m["dt1"]
     eta_d_pre, eta_dt0_pre = w_d * diff_pre / m["d"], w_dt0 * diff_pre / m["dt0"]
     a = {k: np.mean(v) for k, v in dict(tpre=eta_t_pre, tpost=eta_t_post, cpre=eta_c_pre, cpost=eta_c_post,
@@ -267,27 +283,26 @@ def drdid_rc(
                                         dt0=eta_dt0_pre).items()}
     att = (a["tpost"] - a["tpre"]) - (a["cpost"] - a["cpre"]) + (a["dpost"] - a["dt1"]) - (a["dpre"] - a["dt0"])
 
-    alr_ps = (X * (w * (D - ps))[:, None]) @ lg.hessian_inv_n
     inf_t_pre = eta_t_pre - w_t_pre * a["tpre"] / m["tpre"]
     inf_t_post = eta_t_post - w_t_post * a["tpost"] / m["tpost"]
-    M1_post = -np.mean((w_t_post * post)[:, None] * X, axis=0) / m["tpost"]
-    M1_pre = -np.mean((w_t_pre * pre)[:, None] * X, axis=0) / m["tpre"]
-    inf_t = inf_t_post - inf_t_pre + alr_c_post @ M1_post + alr_c_pre @ M1_pre
+    M1_post = -_colmean(X, w_t_post * post) / m["tpost"]
+    M1_pre = -_colmean(X, w_t_pre * pre) / m["tpre"]
+    inf_t = inf_t_post - inf_t_pre + c_post.dot(M1_post) + c_pre.dot(M1_pre)
 
     inf_c_pre = eta_c_pre - w_c_pre * a["cpre"] / m["cpre"]
     inf_c_post = eta_c_post - w_c_post * a["cpost"] / m["cpost"]
-    M2_pre = np.mean((w_c_pre * (r - a["cpre"]))[:, None] * X, axis=0) / m["cpre"]
-    M2_post = np.mean((w_c_post * (r - a["cpost"]))[:, None] * X, axis=0) / m["cpost"]
-    M3_post = -np.mean((w_c_post * post)[:, None] * X, axis=0) / m["cpost"]
-    M3_pre = -np.mean((w_c_pre * pre)[:, None] * X, axis=0) / m["cpre"]
-    inf_c = (inf_c_post - inf_c_pre + alr_ps @ (M2_post - M2_pre) + alr_c_post @ M3_post
-             + alr_c_pre @ M3_pre)
+    M2_pre = _colmean(X, w_c_pre * (r - a["cpre"])) / m["cpre"]
+    M2_post = _colmean(X, w_c_post * (r - a["cpost"])) / m["cpost"]
+    M3_post = -_colmean(X, w_c_post * post) / m["cpost"]
+    M3_pre = -_colmean(X, w_c_pre * pre) / m["cpre"]
+    inf_c = (inf_c_post - inf_c_pre + _alr_dot(X, w * (D - ps), lg.hessian_inv_n, M2_post - M2_pre)
+             + c_post.dot(M3_post) + c_pre.dot(M3_pre))
 
     inf_eff = ((eta_d_post - w_d * a["dpost"] / m["d"]) - (eta_dt1_post - w_dt1 * a["dt1"] / m["dt1"])
                - ((eta_d_pre - w_d * a["dpre"] / m["d"]) - (eta_dt0_pre - w_dt0 * a["dt0"] / m["dt0"])))
-    mom_post = np.mean((w_d / m["d"] - w_dt1 / m["dt1"])[:, None] * X, axis=0)
-    mom_pre = np.mean((w_d / m["d"] - w_dt0 / m["dt0"])[:, None] * X, axis=0)
-    inf_or = (alr_t_post - alr_c_post) @ mom_post - (alr_t_pre - alr_c_pre) @ mom_pre
+    mom_post = _colmean(X, w_d / m["d"] - w_dt1 / m["dt1"])
+    mom_pre = _colmean(X, w_d / m["d"] - w_dt0 / m["dt0"])
+    inf_or = (t_post.dot(mom_post) - c_post.dot(mom_post)) - (t_pre.dot(mom_pre) - c_pre.dot(mom_pre))
     return float(att), inf_t - inf_c + inf_eff + inf_or
 
 
@@ -296,18 +311,17 @@ def reg_did_rc(
 ) -> tuple[float, np.ndarray]:
     """Outcome-regression DiD with repeated cross-sections (DRDID ``reg_did_rc``)."""
     X, D, post, pre, n, w = _rc_inputs(post, D, covariates, i_weights)
-    out_pre, alr_pre = _wls(X, y, w, (1 - D) * pre, n)
-    out_post, alr_post = _wls(X, y, w, (1 - D) * post, n)
+    c_pre, c_post = _wls(X, y, w, (1 - D) * pre, n), _wls(X, y, w, (1 - D) * post, n)
     w_t_pre, w_t_post, w_c = w * D * pre, w * D * post, w * D
     eta_t_pre = np.mean(w_t_pre * y) / np.mean(w_t_pre)
     eta_t_post = np.mean(w_t_post * y) / np.mean(w_t_post)
-    reg_c = w_c * (out_post - out_pre)
+    reg_c = w_c * (c_post.fit - c_pre.fit)
     eta_c = np.mean(reg_c) / np.mean(w_c)
     att = (eta_t_post - eta_t_pre) - eta_c
     inf_t = ((w_t_post * y - w_t_post * eta_t_post) / np.mean(w_t_post)
              - (w_t_pre * y - w_t_pre * eta_t_pre) / np.mean(w_t_pre))
-    M1 = np.mean(w_c[:, None] * X, axis=0)
-    inf_c = (reg_c - w_c * eta_c + alr_post @ M1 - alr_pre @ M1) / np.mean(w_c)
+    M1 = _colmean(X, w_c)
+    inf_c = (reg_c - w_c * eta_c + c_post.dot(M1) - c_pre.dot(M1)) / np.mean(w_c)
     return float(att), inf_t - inf_c
 
 
@@ -323,11 +337,10 @@ def std_ipw_did_rc(
     a = {k: np.mean(v) for k, v in eta.items()}
     att = (a["tpost"] - a["tpre"]) - (a["cpost"] - a["cpre"])
     inf = {k: eta[k] - ws[k] * a[k] / m[k] for k in ws}
-    alr_ps = (X * (w * (D - ps))[:, None]) @ lg.hessian_inv_n
-    M2_pre = np.mean((ws["cpre"] * (y - a["cpre"]))[:, None] * X, axis=0) / m["cpre"]
-    M2_post = np.mean((ws["cpost"] * (y - a["cpost"]))[:, None] * X, axis=0) / m["cpost"]
+    M2_pre = _colmean(X, ws["cpre"] * (y - a["cpre"])) / m["cpre"]
+    M2_post = _colmean(X, ws["cpost"] * (y - a["cpost"])) / m["cpost"]
     inf_t = inf["tpost"] - inf["tpre"]
-    inf_c = inf["cpost"] - inf["cpre"] + alr_ps @ (M2_post - M2_pre)
+    inf_c = inf["cpost"] - inf["cpre"] + _alr_dot(X, w * (D - ps), lg.hessian_inv_n, M2_post - M2_pre)
     return float(att), inf_t - inf_c
 
 

@@ -21,7 +21,6 @@ from scipy import stats
 
 TINY = np.sqrt(np.finfo(float).eps) * 10  # R did: SEs at or below this are NA
 _BLOCK = 1 << 16
-_SIGN = np.array([-1.0, 1.0])
 CACHE_BYTES = 2 * 1024**3  # Rademacher weights kept for reuse (2 GB: 999 draws x ~270,000 units)
 _CACHE: OrderedDict = OrderedDict()
 
@@ -36,9 +35,17 @@ class Bootstrap:
 
 def _sign_blocks(rng: np.random.Generator, m: int, biters: int):
     """The Rademacher weights (biters x m) as float64 blocks of ``_BLOCK`` columns, drawn in order from
-    ``rng``: bits 0/1 turned into -1/+1 by table look-up (2-3x faster than casting and rescaling)."""
+    ``rng``: the numbers of ``2 * rng.integers(0, 2, size=(biters, cols), dtype=np.int8) - 1`` per block, made
+    from the same 32-bit stream 4 bytes at a time (numpy's bounded 8-bit draw with 2 values is the top bit of
+    each successive byte of ``next_uint32``; tests check the two agree), several times faster."""
     for s in range(0, m, _BLOCK):
-        yield _SIGN[rng.integers(0, 2, size=(biters, min(_BLOCK, m - s)), dtype=np.int8)]
+        cols = min(_BLOCK, m - s)
+        size = biters * cols
+        u = rng.integers(0, 1 << 32, size=-(-size // 4), dtype=np.uint32)
+        v = (u.astype("<u4", copy=False).view(np.uint8)[:size] >> 7).astype(np.float64)  # low byte first
+        v *= 2.0
+        v -= 1.0
+        yield v.reshape(biters, cols)
 
 
 def _cached_signs(seed: int, m: int, biters: int) -> list[np.ndarray]:
