@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -90,8 +91,14 @@ def cmd_notebooks(args: argparse.Namespace) -> None:
     params = {"scenario": w.scenario, "scale": w.scale, "seed": w.seed, "plan": str(args.config or ""),
               "run_dir": str(Path(args.run).resolve()), "figures_dir": str(Path(args.figures).resolve())}
     out = args.out or Path(args.run) / "notebooks"
-    print(f"notebooks: {args.run} -> {out}", flush=True)
-    execute_notebooks(out, params, progress=True)
+    jobs = args.jobs if args.jobs is not None else min(2, os.cpu_count() or 1)
+    if jobs > 1:
+        from analysis.pipeline import is_done
+
+        if not is_done(cfg, args.run):  # the first notebook computes the run: the others must wait for it
+            jobs = 1
+    print(f"notebooks: {args.run} -> {out}" + (f" ({jobs} at a time)" if jobs > 1 else ""), flush=True)
+    execute_notebooks(out, params, progress=True, jobs=jobs)
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -139,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="where the executed notebooks go (default RUN/notebooks: they show "
                    "unreviewed tables, so they stay in the closed room with the run)")
     p.add_argument("--figures", default="figures", help="where the notebooks' figures go")
+    p.add_argument("--jobs", type=int, default=None, help="notebooks executed at a time, each in its own kernel "
+                   "(default: 2, or 1 on a single core; always 1 when the run is not finished yet)")
     p.set_defaults(func=cmd_notebooks)
     p = sub.add_parser("report", help="figures, estimates and the rendered reports of a finished run")
     common(p)

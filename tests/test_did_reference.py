@@ -195,6 +195,57 @@ def test_rademacher_weights_are_numpys_bounded_draws():
         assert rng.integers(0, 1 << 30, 4).tolist() == rng_ref.integers(0, 1 << 30, 4).tolist()
 
 
+@pytest.mark.parametrize("typ", ["simple", "group", "calendar", "dynamic"])
+def test_aggregations_reuse_att_gts_draws_exactly(typ):
+    """aggte and trend_adjusted bootstrap by combining att_gt's draws of the cells' and cohort columns; that
+    must give what drawing their own influence functions afresh with the same seed gives (same weights)."""
+    from analysis.did.inference import multiplier_bootstrap
+    from analysis.did.trend import trend_adjusted
+
+    xf = "~lpop"
+    res = att_gt(MPDTA, *ARGS, xf, biters=400, seed=5)
+    uni = trend_adjusted(att_gt(MPDTA, *ARGS, xf, biters=400, seed=5, base_period="universal"))
+    fresh = multiplier_bootstrap(uni.inffunc, 400, 0.05, 5)
+    np.testing.assert_allclose(uni.se, fresh.se, rtol=1e-10)
+    assert uni.crit_val == pytest.approx(fresh.crit_val, rel=1e-10)
+    for r in (res, uni):
+        ag = aggte(r, typ)
+        cols = ag.inf_overall[:, None] if ag.inf_egt is None else np.column_stack([ag.inf_egt, ag.inf_overall])
+        fresh = multiplier_bootstrap(cols, 400, 0.05, 5)
+        got = np.r_[[] if ag.se_egt is None else ag.se_egt, ag.overall_se]
+        np.testing.assert_allclose(got, fresh.se, rtol=1e-10)
+        est = np.r_[[] if ag.att_egt is None else ag.att_egt, ag.overall_att]
+        assert (got[est != 0] > 0).all() and np.isnan(got[est == 0]).all()  # e = -1 of a universal base: 0
+        # and a seed of its own draws afresh
+        other = aggte(r, typ, seed=6)
+        assert other.overall_se != ag.overall_se
+
+
+@pytest.mark.parametrize("panel", [True, False])
+def test_propensity_fits_shared_across_outcomes_change_nothing(panel):
+    """att_gt keeps each cell's outcome-free fits (propensity score, regression Gram matrix) for the next
+    outcome with the same rows, covariates and weights: the second outcome's results must be exactly those
+    of a cold start, and a different design must not pick up the first one's fits."""
+    from analysis.did import attgt
+
+    d = MPDTA.assign(y2=MPDTA.lemp * 0.5 + np.sin(MPDTA.countyreal + MPDTA.year))
+    kw = dict(xformla="~lpop", panel=panel, biters=200, seed=1)
+    attgt._PREPS.clear()
+    att_gt(d, "lemp", "year", "countyreal", "first.treat", **kw)
+    assert attgt._PREPS
+    warm = att_gt(d, "y2", "year", "countyreal", "first.treat", **kw)
+    attgt._PREPS.clear()
+    cold = att_gt(d, "y2", "year", "countyreal", "first.treat", **kw)
+    np.testing.assert_array_equal(warm.att, cold.att)
+    np.testing.assert_array_equal(warm.se, cold.se)
+    np.testing.assert_array_equal(warm.inffunc, cold.inffunc)
+    other = d.assign(lpop=d.lpop + 0.1 * (d.countyreal % 3))  # other covariates: other fits
+    fresh = att_gt(other, "y2", "year", "countyreal", "first.treat", **kw)
+    attgt._PREPS.clear()
+    np.testing.assert_array_equal(fresh.att, att_gt(other, "y2", "year", "countyreal", "first.treat", **kw).att)
+    assert not np.array_equal(fresh.att, cold.att)
+
+
 def test_clustered_bootstrap_matches_unit_bootstrap_when_clusters_are_units():
     d = MPDTA.assign(cl=MPDTA.countyreal * 10)
     a = att_gt(MPDTA, *ARGS, biters=300, seed=3)

@@ -12,11 +12,46 @@
   to ``refutation.json``; ``plots.plot_sensitivity`` draws the bounds from it.
 """
 
-from analysis.causal.dowhy_checks import DoWhyResult, change_score_frame, dowhy_analysis
-from analysis.causal.falsification import placebo_in_time, published_event_study
-from analysis.causal.graph import load_graph, plot_graph
-from analysis.causal.refutation import refutation_checks
-from analysis.causal.sensitivity import EValueResult, HonestDiDResult, e_value, event_study_inputs, honest_did
+import importlib
+from typing import TYPE_CHECKING
+
+# names load on first use (PEP 562): a notebook that needs one plot helper does not import every
+# estimator (and statsmodels, dowhy) with it
+_EXPORTS = {
+    'DoWhyResult': 'analysis.causal.dowhy_checks',
+    'change_score_frame': 'analysis.causal.dowhy_checks',
+    'dowhy_analysis': 'analysis.causal.dowhy_checks',
+    'placebo_in_time': 'analysis.causal.falsification',
+    'published_event_study': 'analysis.causal.falsification',
+    'load_graph': 'analysis.causal.graph',
+    'plot_graph': 'analysis.causal.graph',
+    'refutation_checks': 'analysis.causal.refutation',
+    'EValueResult': 'analysis.causal.sensitivity',
+    'HonestDiDResult': 'analysis.causal.sensitivity',
+    'e_value': 'analysis.causal.sensitivity',
+    'event_study_inputs': 'analysis.causal.sensitivity',
+    'honest_did': 'analysis.causal.sensitivity',
+}
+
+if TYPE_CHECKING:
+    from analysis.causal.dowhy_checks import DoWhyResult, change_score_frame, dowhy_analysis
+    from analysis.causal.falsification import placebo_in_time, published_event_study
+    from analysis.causal.graph import load_graph, plot_graph
+    from analysis.causal.refutation import refutation_checks
+    from analysis.causal.sensitivity import (
+        EValueResult,
+        HonestDiDResult,
+        e_value,
+        event_study_inputs,
+        honest_did,
+    )
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["DoWhyResult", "EValueResult", "HonestDiDResult", "change_score_frame", "dowhy_analysis", "e_value",
            "event_study_inputs", "honest_did", "load_graph", "placebo_in_time", "plot_graph",

@@ -91,7 +91,7 @@ class WeightedLinearRegressionEstimator(LinearRegressionEstimator):
         features = self._build_features(data)
         weights = data[self.weights_column].to_numpy(dtype=float)
         y = data[self._target_estimand.outcome_variable[0]].astype(float)  # a Series: params keep pandas labels
-        model = sm.WLS(y, features, weights=weights).fit()
+        model = sm.WLS(y, features, weights=weights).fit(method="qr")  # full-rank design: QR, not pinv's SVD
         return features, model
 
 

@@ -18,7 +18,7 @@ from scipy import stats
 
 from analysis.did.attgt import CONTROL_GROUPS, EST_METHODS, TREND_NOTE, AttGtResult
 from analysis.did.drdid import DiDError
-from analysis.did.inference import TINY, multiplier_bootstrap, sup_t_crit
+from analysis.did.inference import TINY, bootstrap, multiplier_bootstrap, sup_t_crit
 from analysis.did.results import ResultMixin, fmt_table, normal_table, stars
 
 TYPES = ("simple", "group", "calendar", "dynamic")
@@ -32,32 +32,17 @@ _LABEL = {"group": "Group", "calendar": "Time", "dynamic": "Event time"}
 _SECTION = {"group": "Group Effects:", "calendar": "Time Effects:", "dynamic": "Dynamic Effects:"}
 
 
-def _wif_dot(keepers: np.ndarray, pg: np.ndarray, w: np.ndarray, G: np.ndarray, group: np.ndarray,
-             a: np.ndarray) -> np.ndarray:
-    """``wif @ a`` for R did's ``wif`` (the influence function of the estimated weights
-    ``pg[keepers] / sum(pg[keepers])``, an n x k matrix), computed in O(n) without forming the matrix:
-    column k is ``ind_k / s - (sum_j ind_j) * pg_k / s^2`` with ``ind_k = w * 1(G = group_k) - pg_k``."""
-    pk, gk = pg[keepers], group[keepers]
+def _wif_coef(pk: np.ndarray, gk: np.ndarray, a: np.ndarray, glist: np.ndarray) -> np.ndarray:
+    """``wif @ a`` for R did's ``wif`` (the influence function of the estimated weights ``pk / sum(pk)`` of
+    cells of cohorts ``gk``) as coefficients on the cohort columns ``w * 1(G = g)``, g in ``glist``
+    (``cohort_basis``). Column k of ``wif`` is ``ind_k / s - (sum_j ind_j) * pk_k / s^2`` with ``ind_k =
+    w * 1(G = gk_k) - pk_k``; its constant part ``-(pk @ a) / s + s * (pk @ a) / s^2`` is zero."""
     s = pk.sum()
-    groups, inv = np.unique(gk, return_inverse=True)
-    a_by_g = np.bincount(inv, weights=a, minlength=len(groups))
-    k_by_g = np.bincount(inv, minlength=len(groups)).astype(float)
-    pos = np.searchsorted(groups, G)
-    pos = np.clip(pos, 0, len(groups) - 1)
-    hit = groups[pos] == G
-    a_of_unit = np.where(hit, a_by_g[pos], 0.0)
-    k_of_unit = np.where(hit, k_by_g[pos], 0.0)
-    term1 = (w * a_of_unit - pk @ a) / s
-    term2 = (w * k_of_unit - pk.sum()) * (pk @ a) / s**2
-    return term1 - term2
-
-
-def _agg_if(att, inf, which, weights, wif_args=None) -> np.ndarray:
-    out = inf[:, which] @ weights
-    if wif_args is not None:
-        pg, w, G, group = wif_args
-        out = out + _wif_dot(which, pg, w, G, group, att[which])
-    return out
+    pa = pk @ a
+    pos = np.searchsorted(glist, gk)
+    a_by_g = np.bincount(pos, weights=a, minlength=len(glist))
+    k_by_g = np.bincount(pos, minlength=len(glist))
+    return a_by_g / s - k_by_g * pa / s**2
 
 
 @dataclass(frozen=True)
@@ -176,12 +161,13 @@ def aggte(
             s[k] = v
     group = np.array([c.group for c in res.cells], dtype=np.int64)
     t = np.array([c.time for c in res.cells], dtype=np.int64)
-    att, inf = res.att, res.inffunc
+    att = res.att
+    cell = np.arange(len(att))  # positions in res.cells
     if np.isnan(att).any():
         if not na_rm:
             raise DiDError("missing values in ATT(g,t) (see the att_gt notes); set na_rm=True to drop them")
-        keep = ~np.isnan(att)
-        group, t, att, inf = group[keep], t[keep], att[keep], inf[:, keep]
+        cell = np.flatnonzero(~np.isnan(att))
+        group, t, att = group[cell], t[cell], att[cell]
     d = res.design
     G, w = d.unit_g, d.unit_w
     n = len(G)
@@ -191,27 +177,40 @@ def aggte(
     alp_ = s["alp"]
     # R did recodes the cells' periods and cohorts to 1..K: the first and last of them, in years
     maxT, minT = t.max(), min(t.min(), group.min())
+    # every influence function here is a linear combination of the cells' (res.inffunc) and of the cohort
+    # columns w * 1(G = g), g in d.glist (cohort_basis): kept as coefficients (cells + cohorts), so that the
+    # bootstrap can reuse att_gt's draws of those columns
+    nc = len(res.cells)
+
+    def coef(which: np.ndarray, wts: np.ndarray, use_wif: bool) -> np.ndarray:
+        """Coefficients of the weighted average ``att[which] @ wts`` (plus the weights' influence function)."""
+        c = np.zeros(nc + len(d.glist))
+        c[cell[which]] = wts
+        if use_wif:
+            c[nc:] = _wif_coef(pg[which], group[which], att[which], d.glist)
+        return c
 
     def components(sets: list[np.ndarray], use_wif: bool):
-        atts, infs = [], []
+        atts, cs = [], []
         for which in sets:
             wts = pg[which] / pg[which].sum()
             atts.append(float(att[which] @ wts))
-            infs.append(_agg_if(att, inf, which, wts, (pg, w, G, group) if use_wif else None))
-        return np.array(atts), np.column_stack(infs)
+            cs.append(coef(which, wts, use_wif))
+        return np.array(atts), np.column_stack(cs)
 
     post = group <= t
     egt = att_e = se_e = F = None
     if type == "simple":
-        one, f_one = components([np.flatnonzero(post & (t <= group + max_e))], use_wif=True)
-        overall, f_all = float(one[0]), f_one[:, 0]
+        one, c_all = components([np.flatnonzero(post & (t <= group + max_e))], use_wif=True)
+        overall, c_all = float(one[0]), c_all[:, 0]
     elif type == "group":
         sets = [np.flatnonzero((group == g) & post & (t <= group + max_e)) for g in glist]
         att_e, F = components(sets, use_wif=False)
         egt = glist
         wts = pgg / pgg.sum()
         overall = float(att_e @ wts)
-        f_all = F @ wts + _wif_dot(np.arange(len(glist)), pgg, w, G, glist, att_e)
+        c_all = F @ wts
+        c_all[nc:] += _wif_coef(pgg, glist, att_e, d.glist)
     elif type == "calendar":
         tl = np.unique(t)
         tl = tl[tl >= group.min()]
@@ -219,7 +218,7 @@ def aggte(
         att_e, F = components(sets, use_wif=True)
         egt = tl
         overall = float(att_e.mean())
-        f_all = F @ np.full(len(tl), 1 / len(tl))
+        c_all = F @ np.full(len(tl), 1 / len(tl))
     else:  # dynamic
         e_all = t - group
         include = np.ones(len(att), bool)
@@ -234,13 +233,24 @@ def aggte(
         egt = eseq
         epos = eseq >= 0
         overall = float(att_e[epos].mean())
-        f_all = F[:, epos] @ np.full(epos.sum(), 1 / epos.sum())
+        c_all = F[:, epos] @ np.full(epos.sum(), 1 / epos.sum())
+    C = c_all[:, None] if F is None else np.column_stack([F, c_all])  # coefficients of every column
+    used = np.flatnonzero(C[:nc].any(axis=1))
+    by_cohort = np.zeros((len(d.glist) + 1, C.shape[1]))
+    by_cohort[:-1] = C[nc:]  # row len(d.glist): units outside every cohort (the never treated)
+    at = np.searchsorted(d.glist, G)
+    at[(at >= len(d.glist)) | (d.glist[np.minimum(at, len(d.glist) - 1)] != G)] = len(d.glist)
+    cols = res.inffunc[:, used] @ C[used] + w[:, None] * by_cohort[at]
+    F, f_all = (None, cols[:, 0]) if F is None else (cols[:, :-1], cols[:, -1])
     # standard errors: analytic sqrt(mean(IF^2)/n), or the multiplier bootstrap with common draws for the
     # overall effect and every component (R draws afresh for each; the marginal distributions are the same)
-    cols = f_all[:, None] if F is None else np.column_stack([F, f_all])
     crit = float(stats.norm.ppf(1 - alp_ / 2))
     if s["bstrap"] or (s["cband"] and F is not None):
-        bs = multiplier_bootstrap(cols, s["biters"], alp_, s["seed"], d.unit_cluster)
+        drawn = res.draws
+        if drawn is not None and (drawn.seed, drawn.biters) == (s["seed"], s["biters"]):
+            bs = bootstrap(drawn.combine(C), alp_)  # att_gt's draws of the same columns, combined
+        else:
+            bs = multiplier_bootstrap(cols, s["biters"], alp_, s["seed"], d.unit_cluster)
         if F is not None and s["cband"]:
             c = sup_t_crit(bs.bres, bs.sigma, np.arange(F.shape[1]), alp_)
             crit = c if np.isfinite(c) else crit

@@ -20,7 +20,9 @@ periods. Journal of Econometrics 225(2), 200-230.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,8 +30,8 @@ import pandas as pd
 from scipy import stats
 
 from analysis.did.checks import check_units, complete_rows, int_column
-from analysis.did.drdid import PANEL, RC, DiDError, panel_prep
-from analysis.did.inference import TINY, multiplier_bootstrap
+from analysis.did.drdid import PANEL, RC, DiDError, fit_logit, normalise, panel_prep
+from analysis.did.inference import TINY, Draws, bootstrap, draw
 from analysis.did.results import ResultMixin, fmt_table, stars
 from analysis.matching.propensity import covariate_frame
 
@@ -61,6 +63,37 @@ def _constant_within(a: np.ndarray) -> bool:
 
 def _var(term: str) -> str:
     return term[2:-1] if term.startswith("C(") and term.endswith(")") else term
+
+
+PREP_CACHE_BYTES = 1 << 30
+_PREPS: OrderedDict = OrderedDict()  # (design digest, est_method, cell key) -> (PanelPrep | Logit, bytes)
+
+
+def _digest(*arrays: np.ndarray | None) -> bytes:
+    """A fingerprint of the arrays' contents (blake2b): equal designs, equal propensity fits."""
+    h = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        if a is not None:
+            a = np.ascontiguousarray(a)
+            h.update(str((a.dtype.str, a.shape)).encode())
+            h.update(a.view(np.uint8).reshape(-1))
+    return h.digest()
+
+
+def _cached(key: tuple, make):
+    """The outcome-free part of a cell's estimator (a panel prep or a repeated-cross-section propensity
+    fit) for ``key``, made once: every outcome with the same rows, covariates and weights (the plan's
+    checkup outcomes share them, and so do its claims outcomes) has the same fits. At most
+    ``PREP_CACHE_BYTES`` are kept, least recently used first out (always the last one made)."""
+    if key in _PREPS:
+        _PREPS.move_to_end(key)
+        return _PREPS[key][0]
+    obj = make()
+    nbytes = sum(v.nbytes for v in vars(obj).values() if isinstance(v, np.ndarray))
+    _PREPS[key] = (obj, nbytes)
+    while len(_PREPS) > 1 and sum(b for _, b in _PREPS.values()) > PREP_CACHE_BYTES:
+        _PREPS.popitem(last=False)
+    return obj
 
 
 @dataclass(frozen=True)
@@ -254,9 +287,12 @@ def compute_cells(d: Design, est_method: str, control_group: str, anticipation: 
     att = np.full(len(specs), np.nan)
     cells: list[Cell] = []
     notes: list[str] = []
-    preps: dict = {}
     tl = d.tlist
     row_g = None if d.panel else d.unit_g[d.row_unit]
+    if d.panel:
+        digest = _digest(d.X, d.unit_w, d.unit_g)
+    else:
+        digest = _digest(d.row_X, d.row_w, d.row_unit, d.row_t, d.unit_g)
     for j, (g, ti, bi) in enumerate(specs):
         t_cur, t_base = int(tl[ti]), int(tl[bi])
         post = g <= t_cur
@@ -278,19 +314,20 @@ def compute_cells(d: Design, est_method: str, control_group: str, anticipation: 
                 sel = np.flatnonzero(G | C)
                 n1 = len(sel)
                 xp = None if d.x_invariant else min(ti, bi)
-                key = (g, tuple(np.unique(d.unit_g[C])) if d.x_invariant else C.tobytes(), xp)
-                pp = preps.get(key)
-                if pp is None:
+                key = (digest, est_method, g, tuple(np.unique(d.unit_g[C])) if d.x_invariant else C.tobytes(), xp)
+
+                def make(sel=sel, G=G, xp=xp, g=g, t_cur=t_cur):
                     X = d.X[sel] if d.x_invariant else d.X[xp][sel]
                     pp = panel_prep(G[sel], X, d.unit_w[sel], est_method)
                     if pp.logit is not None and pp.logit.ps.max() >= 0.999:
                         raise DiDError(f"overlap condition violated for group {g} in time period {t_cur}")
-                    preps.clear()  # cells come cohort by cohort: keep one comparison set's prep at a time
-                    preps[key] = pp
+                    return pp
+
+                pp = _cached(key, make)
                 a, f = PANEL[est_method](d.Y[ti][sel], d.Y[bi][sel], None, None, prep=pp)
                 inf[j, sel] = f * (n / n1)
             else:
-                rows = np.isin(d.row_t, (t_cur, t_base)) & ((row_g == g) | C[d.row_unit])
+                rows = ((d.row_t == t_cur) | (d.row_t == t_base)) & ((row_g == g) | C[d.row_unit])
                 Dr = row_g[rows] == g
                 postr = d.row_t[rows] == t_cur
                 if not (Dr & postr).any() or not (Dr & ~postr).any() or not (~Dr & postr).any() or not (
@@ -300,7 +337,12 @@ def compute_cells(d: Design, est_method: str, control_group: str, anticipation: 
                     inf[j] = np.nan
                     continue
                 n1 = int(rows.sum())
-                a, f = RC[est_method](d.row_y[rows], postr, Dr, d.row_X[rows], d.row_w[rows])
+                Xr, wr = d.row_X[rows], d.row_w[rows]
+                lg = None
+                if est_method != "reg":
+                    key = (digest, "rc", g, t_cur, t_base, C.tobytes())
+                    lg = _cached(key, lambda Xr=Xr, Dr=Dr, wr=wr: fit_logit(Xr, Dr.astype(float), normalise(wr, len(wr))))
+                a, f = RC[est_method](d.row_y[rows], postr, Dr, Xr, wr, logit=lg)
                 inf[j] = np.bincount(d.row_unit[rows], weights=f * (n / n1), minlength=n)
             att[j] = a
         except (DiDError, np.linalg.LinAlgError) as e:
@@ -330,6 +372,7 @@ class AttGtResult(ResultMixin):
     pretest_W: float | None
     pretest_p: float | None
     notes: tuple[str, ...]
+    draws: Draws | None = None  # the bootstrap's draws: cells, then w * 1(G = g) for g in design.glist
 
     @property
     def index(self) -> pd.MultiIndex:
@@ -469,12 +512,21 @@ def att_gt(
     return inference(d, cells, att, inf, notes, args, call)
 
 
+def cohort_basis(d: Design) -> np.ndarray:
+    """``w * 1(G = g)`` for every cohort g of the design (units x cohorts): with the cells' influence
+    functions, the columns every aggregation's influence function is a linear combination of (the
+    estimated cohort shares' part of ``aggte``)."""
+    return d.unit_w[:, None] * (d.unit_g[:, None] == d.glist[None, :])
+
+
 def inference(d: Design, cells, att: np.ndarray, inf: np.ndarray, notes: list[str], settings: dict, call: str,
-              pretest_df: int | None = None) -> AttGtResult:
+              pretest_df: int | None = None, draws: Draws | None = None) -> AttGtResult:
     """Standard errors, bootstrap, band and pre-test of ATT(g,t) estimates ``att`` with influence functions
     ``inf`` (units x cells), per ``settings`` (att_gt's arguments). ``pretest_df``: the rank of the
     pre-period covariance when it is known to be deficient (a pseudo-inverse Wald test with that many
-    degrees of freedom, as after removing fitted pre-trends); None: full rank required, as R did."""
+    degrees of freedom, as after removing fitted pre-trends); None: full rank required, as R did.
+    ``draws``: the multiplier draws of ``inf`` and ``cohort_basis(d)`` when they are already known (a linear
+    transformation of another result's); otherwise drawn here."""
     n = inf.shape[0]
     alp = settings["alp"]
     ok = np.isfinite(att)
@@ -487,7 +539,9 @@ def inference(d: Design, cells, att: np.ndarray, inf: np.ndarray, notes: list[st
     if settings["bstrap"] or settings["cband"]:
         if settings["cband"] and not settings["bstrap"]:
             warnings.warn("cband=True: the simultaneous band comes from the multiplier bootstrap", stacklevel=3)
-        bs = multiplier_bootstrap(inf, settings["biters"], alp, settings["seed"], d.unit_cluster)
+        if draws is None:
+            draws = draw([inf, cohort_basis(d)], settings["biters"], settings["seed"], d.unit_cluster)
+        bs = bootstrap(draws.columns(np.arange(len(att))), alp)
         if settings["bstrap"]:
             se = np.where(np.isfinite(se), bs.se, np.nan)
         if settings["cband"] and np.isfinite(bs.crit_val):
@@ -510,4 +564,4 @@ def inference(d: Design, cells, att: np.ndarray, inf: np.ndarray, notes: list[st
         else:
             notes.append("pre-test not returned: singular covariance of pre-treatment ATT(g,t)")
     return AttGtResult(call=call, cells=tuple(cells), att=att, se=se, V=V, inffunc=inf, crit_val=crit,
-                       design=d, settings=settings, pretest_W=W, pretest_p=p, notes=tuple(notes))
+                       design=d, settings=settings, pretest_W=W, pretest_p=p, notes=tuple(notes), draws=draws)

@@ -88,14 +88,17 @@ class Wls:
 
 
 def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray, sel: np.ndarray, n: int) -> Wls:
-    """Weighted least squares of ``y`` on ``X`` in rows ``sel`` (``Wls``)."""
+    """Weighted least squares of ``y`` on ``X`` in rows ``sel`` (a 0/1 indicator; ``Wls``). The normal
+    equations are formed from the selected rows only."""
     ws = w * sel
-    XtWX = (X * ws[:, None]).T @ X
-    if ws.sum() == 0 or np.linalg.cond(XtWX) > 1 / np.finfo(float).eps:
+    idx = np.flatnonzero(ws)
+    Xs, wss = X[idx], ws[idx]
+    XtWX = (Xs * wss[:, None]).T @ Xs
+    if len(idx) == 0 or np.linalg.cond(XtWX) > 1 / np.finfo(float).eps:
         raise DiDError(
             "outcome regression design matrix is singular (too few comparison units for the covariates)"
         )
-    beta = np.linalg.solve(XtWX, X.T @ (ws * y))
+    beta = np.linalg.solve(XtWX, Xs.T @ (wss * y[idx]))
     fit = X @ beta
     return Wls(X=X, fit=fit, resid_w=ws * (y - fit), ainv_n=np.linalg.inv(XtWX / n))
 
@@ -105,7 +108,7 @@ def _colmean(X: np.ndarray, v: np.ndarray) -> np.ndarray:
     return X.T @ v / len(v)
 
 
-def _normalise(w: np.ndarray | None, n: int) -> np.ndarray:
+def normalise(w: np.ndarray | None, n: int) -> np.ndarray:
     if w is None:
         return np.ones(n)
     if np.min(w) < 0:
@@ -144,7 +147,7 @@ def panel_prep(D: np.ndarray, X: np.ndarray, i_weights: np.ndarray | None, metho
                logit: Logit | None = None) -> PanelPrep:
     D = D.astype(float)
     n = len(D)
-    w = _normalise(i_weights, n)
+    w = normalise(i_weights, n)
     w_ols = w * (1 - D)
     xtwx_inv = None
     if method != "ipw":
@@ -242,13 +245,13 @@ def std_ipw_did_panel(
 def _rc_inputs(post, D, covariates, i_weights):
     """``(X, D, post, pre, n, w)`` as floats, with the weights normalised to mean one."""
     D, post = D.astype(float), post.astype(float)
-    return covariates, D, post, 1 - post, len(D), _normalise(i_weights, len(D))
+    return covariates, D, post, 1 - post, len(D), normalise(i_weights, len(D))
 
 
-def _rc_ipw(X, D, post, pre, w) -> tuple[Logit, np.ndarray, dict[str, np.ndarray]]:
-    """The propensity fit, the trimming indicator and the four IPW weights (treated / comparison, pre /
-    post) shared by ``drdid_rc`` and ``std_ipw_did_rc``."""
-    lg = fit_logit(X, D, w)
+def _rc_ipw(X, D, post, pre, w, logit: Logit | None) -> tuple[Logit, np.ndarray, dict[str, np.ndarray]]:
+    """The propensity fit (``logit`` if given), the trimming indicator and the four IPW weights (treated /
+    comparison, pre / post) shared by ``drdid_rc`` and ``std_ipw_did_rc``."""
+    lg = logit or fit_logit(X, D, w)
     trim = _trim(lg.ps, D)
     odds = lg.ps / (1 - lg.ps)
     ws = dict(tpre=trim * w * D * pre, tpost=trim * w * D * post, cpre=trim * w * odds * (1 - D) * pre,
@@ -257,12 +260,16 @@ def _rc_ipw(X, D, post, pre, w) -> tuple[Logit, np.ndarray, dict[str, np.ndarray
 
 
 def drdid_rc(
-    y: np.ndarray, post: np.ndarray, D: np.ndarray, covariates: np.ndarray, i_weights: np.ndarray | None = None
+    y: np.ndarray, post: np.ndarray, D: np.ndarray, covariates: np.ndarray, i_weights: np.ndarray | None = None,
+    logit: Logit | None = None,
 ) -> tuple[float, np.ndarray]:
     """Locally efficient doubly robust DiD with repeated cross-sections (DRDID ``drdid_rc``, equation 3.4
-    of Sant'Anna and Zhao 2020). Also the unbalanced-panel path of R ``did``."""
+    of Sant'Anna and Zhao 2020). Also the unbalanced-panel path of R ``did``.
+
+    ``logit`` may pass the propensity fit ``fit_logit(covariates, D, normalise(i_weights))`` made once for
+    several outcomes (``std_ipw_did_rc`` too; ``reg_did_rc`` has none and ignores it)."""
     X, D, post, pre, n, w = _rc_inputs(post, D, covariates, i_weights)
-    lg, trim, ws = _rc_ipw(X, D, post, pre, w)
+    lg, trim, ws = _rc_ipw(X, D, post, pre, w, logit)
     ps = lg.ps
     c_pre, c_post = _wls(X, y, w, (1 - D) * pre, n), _wls(X, y, w, (1 - D) * post, n)
     t_pre, t_post = _wls(X, y, w, D * pre, n), _wls(X, y, w, D * post, n)
@@ -307,7 +314,8 @@ def drdid_rc(
 
 
 def reg_did_rc(
-    y: np.ndarray, post: np.ndarray, D: np.ndarray, covariates: np.ndarray, i_weights: np.ndarray | None = None
+    y: np.ndarray, post: np.ndarray, D: np.ndarray, covariates: np.ndarray, i_weights: np.ndarray | None = None,
+    logit: Logit | None = None,
 ) -> tuple[float, np.ndarray]:
     """Outcome-regression DiD with repeated cross-sections (DRDID ``reg_did_rc``)."""
     X, D, post, pre, n, w = _rc_inputs(post, D, covariates, i_weights)
@@ -326,11 +334,12 @@ def reg_did_rc(
 
 
 def std_ipw_did_rc(
-    y: np.ndarray, post: np.ndarray, D: np.ndarray, covariates: np.ndarray, i_weights: np.ndarray | None = None
+    y: np.ndarray, post: np.ndarray, D: np.ndarray, covariates: np.ndarray, i_weights: np.ndarray | None = None,
+    logit: Logit | None = None,
 ) -> tuple[float, np.ndarray]:
     """Normalised IPW DiD with repeated cross-sections (DRDID ``std_ipw_did_rc``)."""
     X, D, post, pre, n, w = _rc_inputs(post, D, covariates, i_weights)
-    lg, _, ws = _rc_ipw(X, D, post, pre, w)
+    lg, _, ws = _rc_ipw(X, D, post, pre, w, logit)
     ps = lg.ps
     m = {k: np.mean(v) for k, v in ws.items()}
     eta = {k: ws[k] * y / m[k] for k in ws}

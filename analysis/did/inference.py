@@ -12,6 +12,7 @@ Reference: Callaway and Sant'Anna (2021), section 4.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -64,40 +65,79 @@ def _cached_signs(seed: int, m: int, biters: int) -> list[np.ndarray]:
     return blocks
 
 
-def rademacher_draws(M: np.ndarray, biters: int, seed: int) -> np.ndarray:
-    """``sum_i v_bi * M_i`` for ``biters`` Rademacher vectors v (biters x columns), in blocks of rows.
+def rademacher_draws(parts: list[np.ndarray], biters: int, seed: int) -> np.ndarray:
+    """``sum_i v_bi * M_i`` for ``biters`` Rademacher vectors v and the columns of the matrices in ``parts``
+    (all with the same rows), side by side (biters x all columns), in blocks of rows.
 
     The weights depend only on (seed, rows, biters); up to ``CACHE_BYTES`` of them are reused across calls
     (larger problems draw them afresh, block by block). Either way the numbers are the same."""
-    m = M.shape[0]
-    out = np.zeros((biters, M.shape[1]))
+    m = parts[0].shape[0]
+    outs = [np.zeros((biters, M.shape[1])) for M in parts]
     if 8 * biters * m <= CACHE_BYTES:
         signs = _cached_signs(seed, m, biters)
     else:
         signs = _sign_blocks(np.random.default_rng(seed), m, biters)
     for s, v in zip(range(0, m, _BLOCK), signs, strict=False):
-        out += v @ M[s : s + _BLOCK]
-    return out
+        for out, M in zip(outs, parts, strict=True):
+            out += v @ M[s : s + _BLOCK]
+    return np.hstack(outs)
 
 
-def multiplier_bootstrap(
-    inf: np.ndarray, biters: int, alp: float, seed: int, cluster: np.ndarray | None = None
-) -> Bootstrap:
-    """Bootstrap standard errors and the uniform-band critical value for the columns of ``inf`` (n x k).
+@dataclass(frozen=True)
+class Draws:
+    """Multiplier-bootstrap draws of a set of influence functions (the columns of ``raw``), kept so that any
+    linear combination of them is bootstrapped without drawing again.
+
+    ``raw[b, j] = sum_i v_bi * IF_ij`` over the ``m`` rows drawn (units, or clusters' means), NaN for a
+    column that is not finite. The weights v depend only on (seed, m, biters), so the draws of ``IF @ c``
+    are ``raw @ c``: the numbers ``multiplier_bootstrap(IF @ c, ...)`` gives with the same seed, up to the
+    order of summation. ``aggte`` and ``trend_adjusted`` use this instead of drawing their own."""
+
+    raw: np.ndarray
+    m: int
+    biters: int
+    seed: int
+    cluster: bool
+
+    def combine(self, C: np.ndarray) -> Draws:
+        """The draws of ``IF @ C`` (C: columns x k); a result column touching a missing column is NaN."""
+        miss = np.isnan(self.raw).any(axis=0)
+        raw = np.where(miss, 0.0, self.raw) @ C
+        raw[:, (C[miss] != 0).any(axis=0)] = np.nan
+        return dataclasses.replace(self, raw=raw)
+
+    def columns(self, cols) -> Draws:
+        return dataclasses.replace(self, raw=self.raw[:, cols])
+
+
+def draw(parts: list[np.ndarray], biters: int, seed: int, cluster: np.ndarray | None = None) -> Draws:
+    """The multiplier draws (``Draws``) of the columns of ``parts`` (n x k_j each, side by side).
 
     ``cluster`` (length n): draws are made per cluster on the clusters' mean influence functions, as R did
-    with ``clustervars``. Columns that are missing or identically zero get NaN."""
-    inf = np.atleast_2d(np.asarray(inf, float).T).T
-    k = inf.shape[1]
-    ok = np.isfinite(inf).all(axis=0)
-    M = inf[:, ok]
+    with ``clustervars``."""
+    parts = [np.atleast_2d(np.asarray(M, float).T).T for M in parts]
+    oks = [np.isfinite(M).all(axis=0) for M in parts]
+    use = [M if ok.all() else M[:, ok] for M, ok in zip(parts, oks, strict=True)]
     if cluster is not None:
         codes, uniq = pd.factorize(cluster, sort=True)
         sizes = np.bincount(codes)
-        M = np.stack([np.bincount(codes, weights=M[:, j], minlength=len(uniq)) for j in range(M.shape[1])],
-                     axis=1) / sizes[:, None] if M.shape[1] else np.zeros((len(uniq), 0))
-    m = M.shape[0]
-    bres = np.sqrt(m) * rademacher_draws(M, biters, seed) / m
+        use = [np.stack([np.bincount(codes, weights=M[:, j], minlength=len(uniq)) for j in range(M.shape[1])],
+                        axis=1) / sizes[:, None] if M.shape[1] else np.zeros((len(uniq), 0)) for M in use]
+    m = use[0].shape[0]
+    got = rademacher_draws(use, biters, seed)
+    ok = np.concatenate(oks)
+    raw = np.full((biters, len(ok)), np.nan)
+    raw[:, ok] = got
+    return Draws(raw=raw, m=m, biters=biters, seed=seed, cluster=cluster is not None)
+
+
+def bootstrap(draws: Draws, alp: float) -> Bootstrap:
+    """Standard errors and the uniform-band critical value from multiplier draws: ``bres = sqrt(m) *
+    raw / m``; columns that are missing or identically zero get NaN."""
+    k = draws.raw.shape[1]
+    m = draws.m
+    ok = np.isfinite(draws.raw).all(axis=0)
+    bres = np.sqrt(m) * draws.raw[:, ok] / m
     nondeg = (bres**2).sum(axis=0) > TINY
     sigma = np.full(bres.shape[1], np.nan)
     if nondeg.any():
@@ -108,10 +148,20 @@ def multiplier_bootstrap(
     se[np.flatnonzero(ok)] = sigma / np.sqrt(m)
     full_sigma = np.full(k, np.nan)
     full_sigma[np.flatnonzero(ok)] = sigma
-    full_bres = np.full((biters, k), np.nan)
+    full_bres = np.full((draws.biters, k), np.nan)
     full_bres[:, ok] = bres
     return Bootstrap(se=se, crit_val=sup_t_crit(full_bres, full_sigma, np.arange(k), alp), bres=full_bres,
                      sigma=full_sigma)
+
+
+def multiplier_bootstrap(
+    inf: np.ndarray, biters: int, alp: float, seed: int, cluster: np.ndarray | None = None
+) -> Bootstrap:
+    """Bootstrap standard errors and the uniform-band critical value for the columns of ``inf`` (n x k).
+
+    ``cluster`` (length n): draws are made per cluster on the clusters' mean influence functions, as R did
+    with ``clustervars``. Columns that are missing or identically zero get NaN."""
+    return bootstrap(draw([inf], biters, seed, cluster), alp)
 
 
 def sup_t_crit(bres: np.ndarray, sigma: np.ndarray, cols: np.ndarray, alp: float) -> float:

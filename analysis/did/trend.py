@@ -50,28 +50,39 @@ def trend_adjusted(res: AttGtResult) -> AttGtResult:
                        "the one the pre-trend is fitted on, so the fitted trend is not the one extrapolated")
     group = np.array([c.group for c in res.cells])
     dist = np.array([c.time - c.base for c in res.cells], dtype=float)
-    att, inf = res.att.copy(), res.inffunc.copy()
-    keep = np.ones(len(att), dtype=bool)
+    keep = np.ones(len(res.att), dtype=bool)
     notes = list(res.notes)
-    dropped, slopes = [], 0
+    fits = []  # (cohort's cells, pre-period cells, least-squares weights of the slope)
     for g in np.unique(group):
         cohort = group == g
-        pre = cohort & (dist < 0) & np.isfinite(att)
+        pre = cohort & (dist < 0) & np.isfinite(res.att)
         if not pre.any():
             keep &= ~cohort
-            dropped.append(int(g))
             continue
         k = dist[pre]
-        w = k / (k @ k)
-        slope, slope_if = w @ att[pre], inf[:, pre] @ w
-        att[cohort] -= slope * dist[cohort]
-        inf[:, cohort] -= np.outer(slope_if, dist[cohort])
-        slopes += 1
+        fits.append((cohort, pre, k / (k @ k)))
+
+    def detrend(A: np.ndarray) -> np.ndarray:
+        """The columns (cells) of ``A`` net of each cohort's fitted linear pre-trend: the same linear map
+        for the estimates (one row), their influence functions (units) and their bootstrap draws."""
+        A = A.copy()
+        for cohort, pre, w in fits:
+            A[:, cohort] -= np.outer(A[:, pre] @ w, dist[cohort])
+        return A
+
+    dropped = [int(g) for g in np.unique(group[~keep])]
+    slopes = len(fits)
     if dropped:
         notes.append(f"trend_adjusted: cohorts {dropped} left out: no pre-period before the base period to fit "
                      "a trend on")
     if not keep.any():
         raise DiDError("trend_adjusted: no cohort has a pre-period before its base period")
+    att, inf = detrend(res.att[None, :])[0], detrend(res.inffunc)
+    draws = None
+    if res.draws is not None:  # cells, then the cohort shares' columns (unchanged)
+        nc = len(res.cells)
+        raw = np.hstack([detrend(res.draws.raw[:, :nc])[:, keep], res.draws.raw[:, nc:]])
+        draws = dataclasses.replace(res.draws, raw=raw)
     cells: list[Cell] = [c for c, k in zip(res.cells, keep, strict=True) if k]
     att, inf = att[keep], inf[:, keep]
     n_pre = int(((dist[keep] < 0) & np.isfinite(att)).sum())
@@ -82,5 +93,5 @@ def trend_adjusted(res: AttGtResult) -> AttGtResult:
         excl["cohorts without a pre-trend period (trend_adjusted)"] = len(dropped)
         design = dataclasses.replace(design, exclusions=excl)
     return inference(design, cells, att, inf, notes, settings, f"trend_adjusted({res.call})",
-                     pretest_df=n_pre - slopes)
+                     pretest_df=n_pre - slopes, draws=draws)
 

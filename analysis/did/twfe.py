@@ -97,8 +97,9 @@ def prepare_twfe(
 
 
 def _codes(v: np.ndarray) -> tuple[np.ndarray, int]:
-    u, inv = np.unique(v, return_inverse=True)
-    return inv, len(u)
+    """Codes of ``v`` in sorted order of its values (``np.unique``'s inverse), by hashing."""
+    codes, uniq = pd.factorize(v, sort=True)
+    return codes, len(uniq)
 
 
 def twoway_residual(x: np.ndarray, unit: np.ndarray, period: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -124,7 +125,12 @@ def twoway_residual(x: np.ndarray, unit: np.ndarray, period: np.ndarray, w: np.n
         return xd - (gam[pi] - (A @ gam / wu)[ui])  # xd - Zd @ gam
 
     x = np.asarray(x, float)
-    return one(x) if x.ndim == 1 else np.column_stack([one(x[:, j]) for j in range(x.shape[1])])
+    if x.ndim == 1:
+        return one(x)
+    out = np.empty_like(x)
+    for j in range(x.shape[1]):
+        out[:, j] = one(x[:, j])
+    return out
 
 
 # ------------------------------------------------------------------------------- negative weights

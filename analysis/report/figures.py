@@ -14,7 +14,6 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
-from analysis.did.plots import band
 from analysis.report.fonts import use_korean_font
 
 DESIGN_LABELS = {
@@ -256,6 +255,8 @@ def fig_love(study):
 
 
 def fig_att_gt(study):
+    from analysis.did.plots import band  # here: importing analysis.did loads every estimator
+
     plt = _plt()
     t = att_gt_table(study)
     groups = sorted(t.group.unique())
@@ -273,6 +274,8 @@ def fig_att_gt(study):
 
 
 def fig_event_study(study):
+    from analysis.did.plots import band  # here: importing analysis.did loads every estimator
+
     plt = _plt()
     t = event_study_table(study)
     fig, ax = plt.subplots(figsize=(7, 3.8))

@@ -76,17 +76,16 @@ def stratified_did(df: pd.DataFrame, strata: list[str], treat: str, change: str)
     Returns (estimate, standard error, treated count). A transparent stand-in for the city's propensity
     matching on the same covariates, used only to check the world's calibration.
     """
-    key = df[strata].astype(str).agg("|".join, axis=1)
+    # the strata cells as integer codes (one per distinct combination; a missing value is a cell of its own)
+    key = df.groupby(strata, sort=False, dropna=False).ngroup().to_numpy()
     t = df[treat].to_numpy(bool)
     y = df[change].to_numpy(float)
-    g = pd.DataFrame({"k": key, "t": t, "y": y})
-    nt = g[g.t].groupby("k").size()
-    nc = g[~g.t].groupby("k").size()
-    common = nt.index.intersection(nc.index)
-    g = g[g.k.isin(common)]
-    w = np.where(g.t, 1.0, (nt.reindex(g.k).to_numpy() / nc.reindex(g.k).to_numpy()))
-    tt = g.t.to_numpy()
-    yt, yc, wc = g.y.to_numpy()[tt], g.y.to_numpy()[~tt], w[~tt]
+    nt = np.bincount(key[t], minlength=key.max() + 1 if len(key) else 0)
+    nc = np.bincount(key[~t], minlength=len(nt))
+    keep = ((nt > 0) & (nc > 0))[key]  # cells with both treated and controls
+    key, tt, y = key[keep], t[keep], y[keep]
+    w = np.where(tt, 1.0, nt[key] / nc[key])
+    yt, yc, wc = y[tt], y[~tt], w[~tt]
     est = yt.mean() - np.sum(wc * yc) / wc.sum()
     var_t = yt.var(ddof=1) / len(yt)
     mc = np.sum(wc * yc) / wc.sum()
@@ -98,9 +97,14 @@ def calibration_report(world: str | Path) -> dict[str, float]:
     """The section-5 statistics of a generated world, as a flat dict."""
     world = Path(world)
     out: dict[str, float] = {}
-    persons = _read(world, "truth/persons")
-    part = _read(world, "program/participants")
-    qual = _read(world, "nhis/qualification")
+    # only the columns used below (the string columns are the costly ones to read)
+    persons = _read(world, "truth/persons", ["PERSON_ID", "member_id", "first_treat", "enrol_month", "active_2023"])
+    part = _read(world, "program/participants", ["sex"])
+    qual = _read(
+        world,
+        "nhis/qualification",
+        ["STND_Y", "PERSON_ID", "SEX", "BIRTH_YEAR", "IPSN_TYPE_CD", "CTRB_PT_TYPE_CD", "DFAB_GRD_CD"],
+    )
     out["persons"] = len(persons)
     out["participants"] = len(part)
     out["participant_share"] = len(part) / len(persons)
@@ -113,13 +117,14 @@ def calibration_report(world: str | Path) -> dict[str, float]:
     age = join_year - pp["BIRTH_YEAR"]
     for (lo, hi), label in zip(JOIN_AGE_BANDS, JOIN_AGE_LABELS, strict=True):
         out[f"join_age_{label}"] = float(((age >= lo) & (age < hi)).mean())
-    # cumulative enrolment, scaled to Seoul
-    months = pd.PeriodIndex(pp["enrol_month"], freq="M")
+    # cumulative enrolment, scaled to Seoul (each distinct month parsed once, not each participant's)
+    codes, uniq = pd.factorize(pp["enrol_month"], use_na_sentinel=False)
+    months = pd.PeriodIndex(uniq, freq="M")
     for m in ("2023-12", "2024-06", "2024-11", "2025-04", "2025-09"):
-        out[f"cumulative_{m}_share"] = float((months <= pd.Period(m, "M")).sum() / len(persons))
+        out[f"cumulative_{m}_share"] = float(np.asarray(months <= pd.Period(m, "M"))[codes].sum() / len(persons))
 
     # checkups: attendance when due needs the schedule; use its definition: parity or annual workers
-    chk = _read(world, "nhis/checkups")
+    chk = _read(world, "nhis/checkups", ["PERSON_ID", "HME_YYYYMM", "G1E_BMI", "Q_SMK_YN"])
     chk["year"] = chk["HME_YYYYMM"] // 100
     qual = qual.merge(
         chk[["PERSON_ID", "year"]].assign(att=True),
@@ -141,19 +146,27 @@ def calibration_report(world: str | Path) -> dict[str, float]:
         out[f"bmi25_{lab}"] = float((chk.loc[chk.female == f, "G1E_BMI"] >= 25).mean())
     for lab, f in (("men", False), ("women", True)):
         out[f"current_smoking_{lab}"] = float((chk.loc[chk.female == f, "Q_SMK_YN"] == 3).mean())
-    truth = _read(world, "truth/outcomes", ["PERSON_ID", "year", "y0_metabolic_syndrome"])
-    truth = truth[truth.year == 2019]
+    # the truth is read once, for this and the design check (2019 here, 2023 there)
+    truth_all = _read(
+        world,
+        "truth/outcomes",
+        ["PERSON_ID", "year", "y0_metabolic_syndrome", "y0_medical_cost", "y1_medical_cost"],
+    )
+    truth = truth_all[truth_all.year == 2019]
     fem = truth["PERSON_ID"].map(sex).to_numpy() == 2
     for lab, f in (("men", False), ("women", True)):
         out[f"mets_{lab}"] = float(truth.loc[fem == f, "y0_metabolic_syndrome"].mean())
-    out.update(published_design_check(world, persons, qual))
+    out.update(published_design_check(world, persons, qual, truth=truth_all))
     return out
 
 
-def published_design_check(world: Path, persons: pd.DataFrame, qual: pd.DataFrame) -> dict[str, float]:
+def published_design_check(
+    world: Path, persons: pd.DataFrame, qual: pd.DataFrame, truth: pd.DataFrame | None = None
+) -> dict[str, float]:
     """The city's design on this world: 2022 joiners vs non-participants by end-2023, 2021 -> 2023 costs,
     balanced on sex, age, disability, premium decile, chronic disease; plus the exact truth for the same
-    treated people and the active-vs-inactive gap."""
+    treated people and the active-vs-inactive gap. ``truth``: ``truth/outcomes`` with at least PERSON_ID,
+    year and the medical-cost potential outcomes, if already read (else read here)."""
     claims = _read(
         world, "nhis/claims", ["STND_Y", "PERSON_ID", "EDEC_TRAMT", "HTN_RX", "DM_RX", "DYSLIP_RX"]
     )
@@ -177,7 +190,8 @@ def published_design_check(world: Path, persons: pd.DataFrame, qual: pd.DataFram
     est, se, n_t = stratified_did(
         df, ["SEX", "age5", "disab", "CTRB_PT_TYPE_CD", "chronic"], "treated", "change"
     )
-    truth = _read(world, "truth/outcomes", ["PERSON_ID", "year", "y0_medical_cost", "y1_medical_cost"])
+    if truth is None:
+        truth = _read(world, "truth/outcomes", ["PERSON_ID", "year", "y0_medical_cost", "y1_medical_cost"])
     tr = truth[(truth.year == 2023) & truth.PERSON_ID.isin(df.index[df.treated])]
     true_att = float((tr.y1_medical_cost - tr.y0_medical_cost).mean())
     act = pers["active_2023"].reindex(df.index[df.treated])
