@@ -269,3 +269,20 @@ def test_results_do_not_depend_on_the_string_hash_seed():
                            cwd=PROJECT_ROOT, check=True)
         outs.append(r.stdout.strip().splitlines()[-1])
     assert outs[0] == outs[1] == outs[2]
+
+
+def test_dowhy_regression_model_is_statsmodels_wls():
+    """The light model DoWhy's estimator gets (params, predict, a one-line summary) has statsmodels WLS's
+    coefficients and predictions, and hands anything else (bse, conf_int) to the statsmodels result."""
+    from analysis.causal.dowhy_checks import _WlsFit
+
+    rng = np.random.default_rng(4)
+    X = sm.add_constant(rng.normal(size=(300, 4)))
+    w = rng.uniform(0.2, 3.0, size=300)
+    y = X @ [1.0, 2.0, -1.0, 0.5, 0.0] + rng.normal(size=300)
+    fit, ref = _WlsFit(y, X, w), sm.WLS(y, X, weights=w).fit()
+    np.testing.assert_allclose(fit.params.to_numpy(), ref.params, rtol=1e-10)
+    assert list(fit.params.index) == ["const", "x1", "x2", "x3", "x4"]
+    np.testing.assert_allclose(fit.predict(X[:7]), ref.predict(X[:7]), rtol=1e-10)
+    np.testing.assert_allclose(fit.bse, ref.bse, rtol=1e-12)
+    assert "300 observations" in fit.summary()

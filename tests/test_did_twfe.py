@@ -172,6 +172,45 @@ def test_static_matches_statsmodels_dummy_ols_with_cluster_se(weighted):
     assert abs(r.negative_weights.beta - float(r.params["D"])) < 1e-10
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("event_study", [False, True])
+def test_equals_linearmodels_panelols(weighted, event_study):
+    """twfe computes by Frisch-Waugh-Lovell what linearmodels' PanelOLS with both effects and clustered,
+    debiased, group-debiased covariance gives: coefficients, standard errors and covariance, on an
+    unbalanced panel with and without weights."""
+    from linearmodels import PanelOLS
+
+    df = simulate({0: 25, 3: 20, 5: 20, 7: 15}, T=8, te=growing_effect, noise=1.0, seed=11)
+    rng = np.random.default_rng(12)
+    df = df[rng.uniform(size=len(df)) > 0.2].reset_index(drop=True)
+    df["wt"] = 0.5 + rng.uniform(size=df["id"].max() + 1)[df["id"]]
+    r = twfe(df, "y", "year", "id", "g", event_study=event_study, leads=3, lags=3,
+             weightsname="wt" if weighted else None)
+    if event_study:
+        ebin = np.clip(df["year"] - df["g"], -3, 3)
+        X = pd.DataFrame({name: ((df["g"] > 0) & (ebin == k)).astype(float) for k, name in
+                          [(-3, "e<=-3"), (-2, "e=-2"), (0, "e=0"), (1, "e=1"), (2, "e=2"), (3, "e>=3")]})
+    else:
+        X = df[["D"]]
+    idx = pd.MultiIndex.from_arrays([df["id"], df["year"]])
+    ref = PanelOLS(df["y"].set_axis(idx), X.set_axis(idx), weights=df["wt"].set_axis(idx) if weighted else None,
+                   entity_effects=True, time_effects=True).fit(cov_type="clustered", cluster_entity=True,
+                                                                debiased=True, group_debias=True)
+    assert list(r.params.index) == list(ref.params.index)
+    np.testing.assert_allclose(r.params, ref.params, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(r.std_errors, ref.std_errors, rtol=1e-9)
+    np.testing.assert_allclose(r.cov, ref.cov, rtol=1e-8, atol=1e-14)
+
+
+def test_absorbed_term_is_named():
+    """Without never-treated units the first and last relative times are collinear with the effects: the
+    error names the terms, as PanelOLS's AbsorbingEffectError did."""
+    df = simulate({3: 10, 5: 10}, T=6, te=lambda g, t, u: np.ones(len(g)), noise=0.5, seed=3)
+    df = df[df["g"] == 3]  # one cohort: every relative time is a period
+    with pytest.raises(DiDError, match=r"absorbed by the fixed effects.*unit and period effects"):
+        twfe(df, "y", "year", "id", "g", event_study=True, leads=2, lags=1)
+
+
 def test_duplicate_unit_period_rows_raise():
     df = simulate({0: 3, 3: 3}, T=4, te=growing_effect)
     bad = pd.concat([df, df.iloc[[5]]], ignore_index=True)

@@ -24,7 +24,7 @@ import statsmodels.api as sm
 
 from analysis.did.drdid import DiDError
 from analysis.did.results import ResultMixin, fmt_table, normal_table
-from analysis.did.twfe import twoway_residual
+from analysis.did.twfe import fe_wls
 
 
 @dataclass(frozen=True)
@@ -59,38 +59,6 @@ def _check(data: pd.DataFrame, cols: list[str], table: str) -> None:
     miss = [c for c in cols if c not in data.columns]
     if miss:
         raise DiDError(f"{table}: no column(s) {miss}")
-
-
-def _fe_wls(y, regressors: dict, a, b, w, cluster) -> list[tuple[pd.Series, pd.Series, pd.DataFrame]]:
-    """WLS of ``y`` on each set of regressors in ``regressors`` (name -> {term: column}) with two sets of
-    fixed effects ``a`` and ``b``; cluster-robust covariance with the G/(G-1) small-sample factor. Returns
-    (coefficients, standard errors, covariance) per set. The outcome and every distinct column are
-    residualised on the fixed effects once, for all the sets."""
-    sets = {}
-    for name, regs in regressors.items():
-        sets[name] = {k: v for k, v in regs.items() if np.any(v != 0)}  # event times nobody is observed at
-        if not sets[name]:
-            raise DiDError("stacked: no treated observation in any event time with this outcome")
-    cols = {k: v for regs in sets.values() for k, v in regs.items()}
-    Z = twoway_residual(np.column_stack([y, *cols.values()]), a, b, w)
-    pos = {k: j + 1 for j, k in enumerate(cols)}
-    out = []
-    for regs in sets.values():
-        names = list(regs)
-        yd, X = Z[:, 0], Z[:, [pos[k] for k in names]]
-        XtWX = (X * w[:, None]).T @ X
-        try:
-            beta = np.linalg.solve(XtWX, X.T @ (w * yd))
-        except np.linalg.LinAlgError as e:
-            raise DiDError(f"stacked: regressors {names} are collinear with the fixed effects") from e
-        u = (w * (yd - X @ beta))[:, None] * X
-        uc = np.stack([np.bincount(cluster, weights=u[:, j]) for j in range(X.shape[1])], axis=1)
-        G = uc.shape[0]
-        bread = np.linalg.inv(XtWX)
-        V = bread @ (uc.T @ uc) @ bread * G / (G - 1)
-        out.append((pd.Series(beta, index=names), pd.Series(np.sqrt(np.diag(V)), index=names),
-                    pd.DataFrame(V, index=names, columns=names)))
-    return out
 
 
 def stacked_did(
@@ -128,8 +96,11 @@ def stacked_did(
     y = d[yname].to_numpy(float)
     person = pd.factorize(d[idname])[0]
     evs = sorted(set(e.tolist()) - {ref})
-    static, dyn = _fe_wls(y, {"static": {"ATT": tr * (e >= 0)}, "dynamic": {f"e={k}": tr * (e == k) for k in evs}},
-                          unit, stack_year, w, person)
+    try:
+        static, dyn = fe_wls(y, {"static": {"ATT": tr * (e >= 0)}, "dynamic": {f"e={k}": tr * (e == k) for k in evs}},
+                             unit, stack_year, w, person)
+    except DiDError as e:
+        raise DiDError(f"{table}: {e} (stack x person and stack x year effects) with outcome {yname!r}") from e
     params = pd.concat([static[0], dyn[0]])
     ses = pd.concat([static[1], dyn[1]])
     persons = d.drop_duplicates(["sub_experiment", idname])

@@ -4,8 +4,10 @@ D'Haultfoeuille (2020).
 
 ``twfe`` regresses the outcome on unit and period effects and either the treatment indicator
 ``D_it = 1(g_i > 0 and t >= g_i)`` (static) or relative-time indicators ``e = t - g_i`` (event study,
-reference ``e = -1``, end points binned), with ``linearmodels.PanelOLS`` and standard errors clustered by
-unit. Arguments follow R ``did`` (``yname, tname, idname, gname``; ``gname`` 0 = never treated).
+reference ``e = -1``, end points binned), with standard errors clustered by unit: the numbers of
+``linearmodels.PanelOLS(entity_effects=True, time_effects=True)`` (tests compare them), computed by
+Frisch-Waugh-Lovell on exact two-way residuals (``fe_wls``: no dummies, no pandas panel index).
+Arguments follow R ``did`` (``yname, tname, idname, gname``; ``gname`` 0 = never treated).
 
 ``negative_weights`` decomposes the static coefficient: ``beta = sum over treated (i,t) of w_it TE_it``
 with ``w_it = W_it eps_it / sum_{D=1} W eps``, ``eps`` the residual of ``D`` on unit and period effects in
@@ -35,8 +37,6 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-from linearmodels import PanelOLS
-from linearmodels.panel.utility import AbsorbingEffectError
 
 from analysis.did.checks import check_units, complete_rows, int_column
 from analysis.did.drdid import DiDError
@@ -130,6 +130,61 @@ def twoway_residual(x: np.ndarray, unit: np.ndarray, period: np.ndarray, w: np.n
     out = np.empty_like(x)
     for j in range(x.shape[1]):
         out[:, j] = one(x[:, j])
+    return out
+
+
+ABSORBED = 1e-8  # a regressor keeping less than this share of its (weighted) variation is absorbed
+
+
+def fe_wls(y: np.ndarray, regressors: dict[str, dict[str, np.ndarray]], a: np.ndarray, b: np.ndarray,
+           w: np.ndarray, cluster: np.ndarray, count_effects: bool = False,
+           ) -> list[tuple[pd.Series, pd.Series, pd.DataFrame]]:
+    """Weighted least squares of ``y`` on each set of ``regressors`` (set name -> {term: column}) with two
+    sets of fixed effects ``a`` and ``b``, by Frisch-Waugh-Lovell: the outcome and every distinct column are
+    residualised on the effects once (``twoway_residual``), for all the sets. Columns that are zero
+    everywhere (event times nobody is observed at) are left out of their set.
+
+    Covariance clustered by ``cluster``, scaled by G/(G-1) and, with ``count_effects``, by
+    (n-1)/(n-K), K = the coefficients plus every fixed effect (levels of a + levels of b - 1): the numbers
+    of ``linearmodels.PanelOLS(entity_effects=True, time_effects=True).fit(cov_type="clustered",
+    cluster_entity=True, debiased=True, group_debias=True)`` and of statsmodels OLS with the dummies and
+    ``cov_type="cluster"`` (tests check both). Returns (coefficients, standard errors, covariance) per set;
+    a set with no column, or with a column the effects absorb, raises ``DiDError`` naming the terms."""
+    sets = {}
+    for name, regs in regressors.items():
+        sets[name] = {k: v for k, v in regs.items() if np.any(v != 0)}
+        if not sets[name]:
+            raise DiDError(f"{name}: no observation in any of the terms {list(regs)}")
+    cols = {k: v for regs in sets.values() for k, v in regs.items()}
+    raw = np.column_stack([y, *cols.values()])
+    Z = twoway_residual(raw, a, b, w)
+    pos = {k: j + 1 for j, k in enumerate(cols)}
+    wm = w / w.sum()
+    total = (wm[:, None] * (raw[:, 1:] - wm @ raw[:, 1:]) ** 2).sum(axis=0)
+    kept = (wm[:, None] * Z[:, 1:] ** 2).sum(axis=0)
+    absorbed = [k for k, t, r in zip(cols, total, kept, strict=True) if r <= ABSORBED * t]
+    if absorbed:
+        raise DiDError(f"term(s) {absorbed} absorbed by the fixed effects")
+    G = int(cluster.max()) + 1
+    n_effects = len(np.unique(a)) + len(np.unique(b)) - 1 if count_effects else 0
+    out = []
+    for regs in sets.values():
+        names = list(regs)
+        yd, X = Z[:, 0], Z[:, [pos[k] for k in names]]
+        XtWX = (X * w[:, None]).T @ X
+        try:
+            beta = np.linalg.solve(XtWX, X.T @ (w * yd))
+        except np.linalg.LinAlgError as e:
+            raise DiDError(f"regressors {names} are collinear with the fixed effects") from e
+        u = (w * (yd - X @ beta))[:, None] * X
+        uc = np.stack([np.bincount(cluster, weights=u[:, j], minlength=G) for j in range(X.shape[1])], axis=1)
+        bread = np.linalg.inv(XtWX)
+        V = bread @ (uc.T @ uc) @ bread * G / (G - 1)
+        if count_effects:
+            n = len(y)
+            V *= (n - 1) / (n - len(names) - n_effects)
+        out.append((pd.Series(beta, index=names), pd.Series(np.sqrt(np.diag(V)), index=names),
+                    pd.DataFrame(V, index=names, columns=names)))
     return out
 
 
@@ -335,7 +390,7 @@ class TwfeResult(ResultMixin):
         else:
             design = "Static: D_it = 1(g_i > 0 and t >= g_i)"
         lines = ["", "Call:", self.call, "",
-                 "Two-way fixed effects (unit and period effects; linearmodels PanelOLS)",
+                 "Two-way fixed effects (unit and period effects; as linearmodels PanelOLS)",
                  f"Design: {design}",
                  f"Standard errors: {COV_NOTE}; {self.n_clusters} clusters",
                  f"Observations: {self.nobs},  Units: {self.n_units},  Periods: {self.n_periods}"
@@ -398,9 +453,10 @@ def twfe(
     Static: ``y_it = a_i + l_t + b D_it + e_it`` with ``D_it = 1(g_i > 0 and t >= g_i)``. Event study:
     ``y_it = a_i + l_t + sum_k b_k 1(g_i > 0, e_it = k) + e_it`` with ``e_it = t - g_i``, k from ``-leads``
     to ``lags`` without the reference -1, ``e <= -leads`` and ``e >= lags`` pooled into one indicator each
-    (terms ``"e<=-{leads}"`` and ``"e>={lags}"``); never-treated units have all indicators 0. Estimated by
-    ``linearmodels.PanelOLS(entity_effects=True, time_effects=True)`` with standard errors clustered by
-    unit (see the module docstring for the small-sample factor). Unbalanced panels are fine.
+    (terms ``"e<=-{leads}"`` and ``"e>={lags}"``); never-treated units have all indicators 0. The
+    estimates of ``linearmodels.PanelOLS(entity_effects=True, time_effects=True)`` with standard errors
+    clustered by unit (see the module docstring for the small-sample factor), by ``fe_wls``. Unbalanced
+    panels are fine.
 
     Parameters
     ----------
@@ -474,30 +530,24 @@ def twfe(
         term_obs = {"D": int(f["D"].sum())}
         nw = _negative_weights(d)
 
-    idx = pd.MultiIndex.from_arrays([f["i"].to_numpy(), t], names=[idname, tname])
-    X.index = idx
-    y = pd.Series(f["y"].to_numpy(), index=idx, name=yname)
-    wts = pd.Series(f["w"].to_numpy(), index=idx) if weightsname else None
-    mod = PanelOLS(y, X, weights=wts, entity_effects=True, time_effects=True)
-    try:
-        fit = mod.fit(cov_type="clustered", cluster_entity=True, debiased=True, group_debias=True)
-    except AbsorbingEffectError as e:
-        raise DiDError(f"{table}: term(s) absorbed by the unit and period effects ({e}); with "
-                       "event_study=True and no never-treated units, bin more relative times (smaller "
-                       "leads/lags) or add never-treated units") from e
     terms = tuple(X.columns)
-    if tuple(fit.params.index) != terms:
-        raise DiDError(f"{table}: PanelOLS dropped terms {sorted(set(terms) - set(fit.params.index))}")
-    if nw is not None and abs(nw.beta - float(fit.params["D"])) > 1e-6 * (1 + abs(nw.beta)):
-        notes.append(f"the dCDH decomposition gives {nw.beta:.6g}, the regression {float(fit.params['D']):.6g}"
+    unit = f["i"].to_numpy()
+    try:
+        ((coef, se, V),) = fe_wls(f["y"].to_numpy(), {"model": {k: X[k].to_numpy() for k in terms}}, unit, t,
+                                  f["w"].to_numpy(), pd.factorize(unit)[0], count_effects=True)
+    except DiDError as e:
+        raise DiDError(f"{table}: {e} (unit and period effects); with event_study=True and no never-treated "
+                       "units, bin more relative times (smaller leads/lags) or add never-treated units") from e
+    coef, se, V = coef.to_numpy(float), se.to_numpy(float), V.to_numpy(float)
+    if nw is not None and abs(nw.beta - coef[0]) > 1e-6 * (1 + abs(nw.beta)):
+        notes.append(f"the dCDH decomposition gives {nw.beta:.6g}, the regression {coef[0]:.6g}"
                      " (numerical issue: check the panel for disconnected units and periods)")
     settings = {"yname": yname, "tname": tname, "idname": idname, "gname": gname, "event_study": event_study,
                 "leads": leads, "lags": lags, "weightsname": weightsname}
     shown = {k: v for k, v in settings.items() if event_study or k not in ("leads", "lags")}
     call = "twfe(" + ", ".join(f"{k} = {v!r}" for k, v in shown.items()) + ")"
     return TwfeResult(
-        call=call, terms=terms, coef=fit.params.to_numpy(float), se=fit.std_errors.to_numpy(float),
-        V=fit.cov.to_numpy(float), nobs=int(fit.nobs), n_units=int(f["i"].nunique()),
+        call=call, terms=terms, coef=coef, se=se, V=V, nobs=len(f), n_units=int(f["i"].nunique()),
         n_periods=int(f["t"].nunique()), n_clusters=int(f["i"].nunique()), event_study=event_study,
         leads=leads, lags=lags, settings=settings, exclusions=dict(d.exclusions), term_obs=term_obs,
         negative_weights=nw, notes=tuple(notes))
