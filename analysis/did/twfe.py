@@ -109,28 +109,27 @@ def twoway_residual(x: np.ndarray, unit: np.ndarray, period: np.ndarray, w: np.n
     Exact for unbalanced panels: unit effects are partialled out by within-unit demeaning (Frisch-Waugh-
     Lovell) and the period effects solved from their T x T normal equations built from group sums, so no
     n x T dummy matrix is formed (the units x T weight table is: fine while T, the number of periods or
-    stack-periods, is small)."""
+    stack-periods, is small). All columns at once: the group sums are sparse products."""
+    from scipy import sparse
+
     ui, nu = _codes(unit)
     pi, T = _codes(period)
+    n = len(ui)
     wu = np.bincount(ui, w, nu)
-    A = np.zeros((nu, T))
-    np.add.at(A, (ui, pi), w)  # weight of unit u in period p
+    A = np.bincount(ui * T + pi, w, nu * T).reshape(nu, T)  # weight of unit u in period p
     # Z = period dummies; Zd = Z demeaned within unit: Zd'WZd = diag(W_p) - A' diag(1/W_u) A
     M = np.diag(np.bincount(pi, w, T)) - A.T @ (A / wu[:, None])
-
-    def one(col: np.ndarray) -> np.ndarray:
-        xd = col - (np.bincount(ui, w * col, nu) / wu)[ui]  # demeaned within unit
-        b = np.bincount(pi, w * xd, T)  # Zd'W xd = Z'W xd (xd is orthogonal to unit dummies)
-        gam = np.concatenate([[0.0], np.linalg.lstsq(M[1:, 1:], b[1:], rcond=None)[0]])  # first period = 0
-        return xd - (gam[pi] - (A @ gam / wu)[ui])  # xd - Zd @ gam
-
-    x = np.asarray(x, float)
-    if x.ndim == 1:
-        return one(x)
-    out = np.empty_like(x)
-    for j in range(x.shape[1]):
-        out[:, j] = one(x[:, j])
-    return out
+    rows = np.arange(n)
+    S_unit = sparse.csr_matrix((w, (ui, rows)), shape=(nu, n))  # weighted unit sums
+    S_period = sparse.csr_matrix((w, (pi, rows)), shape=(T, n))
+    X = np.asarray(x, float)
+    X2 = X[:, None] if X.ndim == 1 else X
+    Xd = X2 - (S_unit @ X2 / wu[:, None])[ui]  # demeaned within unit
+    b = S_period @ Xd  # Zd'W xd = Z'W xd (xd is orthogonal to unit dummies)
+    gam = np.zeros((T, X2.shape[1]))
+    gam[1:] = np.linalg.lstsq(M[1:, 1:], b[1:], rcond=None)[0]  # first period's effect = 0
+    out = Xd - (gam[pi] - (A @ gam / wu[:, None])[ui])  # xd - Zd @ gam
+    return out[:, 0] if X.ndim == 1 else out
 
 
 ABSORBED = 1e-8  # a regressor keeping less than this share of its (weighted) variation is absorbed
