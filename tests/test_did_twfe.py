@@ -202,6 +202,30 @@ def test_equals_linearmodels_panelols(weighted, event_study):
     np.testing.assert_allclose(r.cov, ref.cov, rtol=1e-8, atol=1e-14)
 
 
+def test_fixed_effect_residuals_shared_across_outcomes_change_nothing():
+    """fe_wls keeps the regressors' fixed-effect residuals for the next outcome with the same rows, effects
+    and weights: the second outcome's estimates must be exactly those of a cold start, and other weights
+    must not pick up the first ones' residuals."""
+    from analysis.did.twfe import _RESIDUALS
+
+    df = simulate({0: 25, 3: 20, 5: 20}, T=7, te=growing_effect, noise=1.0, seed=21)
+    df["y2"] = df["y"] * 0.3 + np.cos(df["id"] * df["year"])
+    df["wt"] = 1.0 + (df["id"] % 4)
+    for weights in (None, "wt"):
+        _RESIDUALS.clear()
+        twfe(df, "y", "year", "id", "g", event_study=True, weightsname=weights)
+        assert len(_RESIDUALS)
+        warm = twfe(df, "y2", "year", "id", "g", event_study=True, weightsname=weights)
+        _RESIDUALS.clear()
+        cold = twfe(df, "y2", "year", "id", "g", event_study=True, weightsname=weights)
+        np.testing.assert_array_equal(warm.coef, cold.coef)
+        np.testing.assert_array_equal(warm.V, cold.V)
+    unweighted = twfe(df, "y2", "year", "id", "g", event_study=True)  # the weighted residuals are cached
+    _RESIDUALS.clear()
+    np.testing.assert_array_equal(unweighted.coef, twfe(df, "y2", "year", "id", "g", event_study=True).coef)
+    assert not np.array_equal(unweighted.coef, cold.coef)
+
+
 def test_absorbed_term_is_named():
     """Without never-treated units the first and last relative times are collinear with the effects: the
     error names the terms, as PanelOLS's AbsorbingEffectError did."""

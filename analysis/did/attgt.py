@@ -20,9 +20,7 @@ periods. Journal of Econometrics 225(2), 200-230.
 
 from __future__ import annotations
 
-import hashlib
 import warnings
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +30,7 @@ from scipy import stats
 from analysis.did.checks import check_units, complete_rows, int_column
 from analysis.did.drdid import PANEL, RC, DiDError, fit_logit, normalise, panel_prep
 from analysis.did.inference import TINY, Draws, bootstrap, draw
+from analysis.did.memo import Memo, digest
 from analysis.did.results import ResultMixin, fmt_table, stars
 from analysis.matching.propensity import covariate_frame
 
@@ -65,35 +64,8 @@ def _var(term: str) -> str:
     return term[2:-1] if term.startswith("C(") and term.endswith(")") else term
 
 
-PREP_CACHE_BYTES = 1 << 30
-_PREPS: OrderedDict = OrderedDict()  # (design digest, est_method, cell key) -> (PanelPrep | Logit, bytes)
-
-
-def _digest(*arrays: np.ndarray | None) -> bytes:
-    """A fingerprint of the arrays' contents (blake2b): equal designs, equal propensity fits."""
-    h = hashlib.blake2b(digest_size=16)
-    for a in arrays:
-        if a is not None:
-            a = np.ascontiguousarray(a)
-            h.update(str((a.dtype.str, a.shape)).encode())
-            h.update(a.view(np.uint8).reshape(-1))
-    return h.digest()
-
-
-def _cached(key: tuple, make):
-    """The outcome-free part of a cell's estimator (a panel prep or a repeated-cross-section propensity
-    fit) for ``key``, made once: every outcome with the same rows, covariates and weights (the plan's
-    checkup outcomes share them, and so do its claims outcomes) has the same fits. At most
-    ``PREP_CACHE_BYTES`` are kept, least recently used first out (always the last one made)."""
-    if key in _PREPS:
-        _PREPS.move_to_end(key)
-        return _PREPS[key][0]
-    obj = make()
-    nbytes = sum(v.nbytes for v in vars(obj).values() if isinstance(v, np.ndarray))
-    _PREPS[key] = (obj, nbytes)
-    while len(_PREPS) > 1 and sum(b for _, b in _PREPS.values()) > PREP_CACHE_BYTES:
-        _PREPS.popitem(last=False)
-    return obj
+# outcome-free fits of the cells (panel preps, repeated-cross-section propensity scores) by design digest
+_PREPS = Memo(1 << 30)
 
 
 @dataclass(frozen=True)
@@ -290,9 +262,9 @@ def compute_cells(d: Design, est_method: str, control_group: str, anticipation: 
     tl = d.tlist
     row_g = None if d.panel else d.unit_g[d.row_unit]
     if d.panel:
-        digest = _digest(d.X, d.unit_w, d.unit_g)
+        design = digest(d.X, d.unit_w, d.unit_g)
     else:
-        digest = _digest(d.row_X, d.row_w, d.row_unit, d.row_t, d.unit_g)
+        design = digest(d.row_X, d.row_w, d.row_unit, d.row_t, d.unit_g)
     for j, (g, ti, bi) in enumerate(specs):
         t_cur, t_base = int(tl[ti]), int(tl[bi])
         post = g <= t_cur
@@ -314,7 +286,7 @@ def compute_cells(d: Design, est_method: str, control_group: str, anticipation: 
                 sel = np.flatnonzero(G | C)
                 n1 = len(sel)
                 xp = None if d.x_invariant else min(ti, bi)
-                key = (digest, est_method, g, tuple(np.unique(d.unit_g[C])) if d.x_invariant else C.tobytes(), xp)
+                key = (design, est_method, g, tuple(np.unique(d.unit_g[C])) if d.x_invariant else C.tobytes(), xp)
 
                 def make(sel=sel, G=G, xp=xp, g=g, t_cur=t_cur):
                     X = d.X[sel] if d.x_invariant else d.X[xp][sel]
@@ -323,27 +295,27 @@ def compute_cells(d: Design, est_method: str, control_group: str, anticipation: 
                         raise DiDError(f"overlap condition violated for group {g} in time period {t_cur}")
                     return pp
 
-                pp = _cached(key, make)
+                pp = _PREPS.get(key, make)  # every outcome with these rows shares it
                 a, f = PANEL[est_method](d.Y[ti][sel], d.Y[bi][sel], None, None, prep=pp)
                 inf[j, sel] = f * (n / n1)
             else:
-                rows = ((d.row_t == t_cur) | (d.row_t == t_base)) & ((row_g == g) | C[d.row_unit])
-                Dr = row_g[rows] == g
-                postr = d.row_t[rows] == t_cur
+                rows = np.flatnonzero(((d.row_t == t_cur) | (d.row_t == t_base)) & ((row_g == g) | C[d.row_unit]))
+                Dr = row_g.take(rows) == g  # take, not a mask: the same rows, half the time
+                postr = d.row_t.take(rows) == t_cur
                 if not (Dr & postr).any() or not (Dr & ~postr).any() or not (~Dr & postr).any() or not (
                         ~Dr & ~postr).any():
                     notes.append(f"ATT({g},{t_cur}): a treated or comparison group is empty in period "
                                  f"{t_cur} or {t_base}; not estimated")
                     inf[j] = np.nan
                     continue
-                n1 = int(rows.sum())
-                Xr, wr = d.row_X[rows], d.row_w[rows]
+                n1 = len(rows)
+                Xr, wr = d.row_X.take(rows, axis=0), d.row_w.take(rows)
                 lg = None
                 if est_method != "reg":
-                    key = (digest, "rc", g, t_cur, t_base, C.tobytes())
-                    lg = _cached(key, lambda Xr=Xr, Dr=Dr, wr=wr: fit_logit(Xr, Dr.astype(float), normalise(wr, len(wr))))
-                a, f = RC[est_method](d.row_y[rows], postr, Dr, Xr, wr, logit=lg)
-                inf[j] = np.bincount(d.row_unit[rows], weights=f * (n / n1), minlength=n)
+                    key = (design, "rc", g, t_cur, t_base, C.tobytes())
+                    lg = _PREPS.get(key, lambda Xr=Xr, Dr=Dr, wr=wr: fit_logit(Xr, Dr.astype(float), normalise(wr, len(wr))))
+                a, f = RC[est_method](d.row_y.take(rows), postr, Dr, Xr, wr, logit=lg)
+                inf[j] = np.bincount(d.row_unit.take(rows), weights=f * (n / n1), minlength=n)
             att[j] = a
         except (DiDError, np.linalg.LinAlgError) as e:
             notes.append(f"ATT({g},{t_cur}): {e}; not estimated")

@@ -40,6 +40,7 @@ import pandas as pd
 
 from analysis.did.checks import check_units, complete_rows, int_column
 from analysis.did.drdid import DiDError
+from analysis.did.memo import Memo, digest
 from analysis.did.results import ResultMixin, fmt_table, stars
 
 REFERENCE_DCDH = (
@@ -127,12 +128,15 @@ def twoway_residual(x: np.ndarray, unit: np.ndarray, period: np.ndarray, w: np.n
     Xd = X2 - (S_unit @ X2 / wu[:, None])[ui]  # demeaned within unit
     b = S_period @ Xd  # Zd'W xd = Z'W xd (xd is orthogonal to unit dummies)
     gam = np.zeros((T, X2.shape[1]))
-    gam[1:] = np.linalg.lstsq(M[1:, 1:], b[1:], rcond=None)[0]  # first period's effect = 0
-    out = Xd - (gam[pi] - (A @ gam / wu[:, None])[ui])  # xd - Zd @ gam
+    for j in range(X2.shape[1]):  # column by column: a column's residual does not depend on its neighbours
+        gam[1:, j] = np.linalg.lstsq(M[1:, 1:], b[1:, j], rcond=None)[0]  # first period's effect = 0
+    unit_part = np.column_stack([A @ gam[:, j] for j in range(X2.shape[1])]) / wu[:, None]
+    out = Xd - (gam[pi] - unit_part[ui])  # xd - Zd @ gam
     return out[:, 0] if X.ndim == 1 else out
 
 
 ABSORBED = 1e-8  # a regressor keeping less than this share of its (weighted) variation is absorbed
+_RESIDUALS = Memo(512 << 20)  # regressors' fixed-effect residuals by (effects, weights, column) digest
 
 
 def fe_wls(y: np.ndarray, regressors: dict[str, dict[str, np.ndarray]], a: np.ndarray, b: np.ndarray,
@@ -155,13 +159,19 @@ def fe_wls(y: np.ndarray, regressors: dict[str, dict[str, np.ndarray]], a: np.nd
         if not sets[name]:
             raise DiDError(f"{name}: no observation in any of the terms {list(regs)}")
     cols = {k: v for regs in sets.values() for k, v in regs.items()}
-    raw = np.column_stack([y, *cols.values()])
-    Z = twoway_residual(raw, a, b, w)
-    pos = {k: j + 1 for j, k in enumerate(cols)}
+    effects = digest(a, b, w)
+    keys = {k: (effects, digest(v)) for k, v in cols.items()}
+    # residuals another outcome with these rows, effects and weights already had; then the rest, with y
+    resid = {k: _RESIDUALS.get(keys[k], None) for k in cols if keys[k] in _RESIDUALS}
+    todo = [k for k in cols if k not in resid]
+    fresh = twoway_residual(np.column_stack([y, *(cols[k] for k in todo)]), a, b, w)
+    yd = fresh[:, 0]
+    for j, k in enumerate(todo, start=1):
+        resid[k] = np.ascontiguousarray(fresh[:, j])
+        _RESIDUALS.get(keys[k], lambda v=resid[k]: v)
     wm = w / w.sum()
-    total = (wm[:, None] * (raw[:, 1:] - wm @ raw[:, 1:]) ** 2).sum(axis=0)
-    kept = (wm[:, None] * Z[:, 1:] ** 2).sum(axis=0)
-    absorbed = [k for k, t, r in zip(cols, total, kept, strict=True) if r <= ABSORBED * t]
+    absorbed = [k for k, v in cols.items()
+                if wm @ resid[k] ** 2 <= ABSORBED * (wm @ (v - wm @ v) ** 2)]
     if absorbed:
         raise DiDError(f"term(s) {absorbed} absorbed by the fixed effects")
     G = int(cluster.max()) + 1
@@ -169,7 +179,7 @@ def fe_wls(y: np.ndarray, regressors: dict[str, dict[str, np.ndarray]], a: np.nd
     out = []
     for regs in sets.values():
         names = list(regs)
-        yd, X = Z[:, 0], Z[:, [pos[k] for k in names]]
+        X = np.column_stack([resid[k] for k in names])
         XtWX = (X * w[:, None]).T @ X
         try:
             beta = np.linalg.solve(XtWX, X.T @ (w * yd))

@@ -1,0 +1,60 @@
+"""Content-keyed memory for the parts of the estimators that do not depend on the outcome.
+
+A study runs every estimator on several outcomes with the same rows, covariates and weights (the plan's
+claims outcomes share one sample, its checkup outcomes another). What depends only on those, a cell's
+propensity fit or a regressor's fixed-effect residual, is made once per content (``digest``) and reused:
+the same numbers as making it again, since it is the same computation on the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+
+import numpy as np
+
+
+def digest(*arrays: np.ndarray | None) -> bytes:
+    """A fingerprint of the arrays' contents, dtypes and shapes (blake2b)."""
+    h = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        if a is not None:
+            a = np.ascontiguousarray(a)
+            h.update(str((a.dtype.str, a.shape)).encode())
+            h.update(a.view(np.uint8).reshape(-1))
+    return h.digest()
+
+
+def _nbytes(obj) -> int:
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes
+    return sum(v.nbytes for v in vars(obj).values() if isinstance(v, np.ndarray))
+
+
+class Memo:
+    """At most ``max_bytes`` of objects by key, least recently used first out (the last one made is always
+    kept, whatever its size)."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._items: OrderedDict = OrderedDict()
+
+    def get(self, key, make):
+        """The object of ``key``, made by ``make()`` the first time."""
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key][0]
+        obj = make()
+        self._items[key] = (obj, _nbytes(obj))
+        while len(self._items) > 1 and sum(b for _, b in self._items.values()) > self.max_bytes:
+            self._items.popitem(last=False)
+        return obj
+
+    def __contains__(self, key) -> bool:
+        return key in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        self._items.clear()
