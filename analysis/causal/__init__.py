@@ -15,22 +15,22 @@
 import importlib
 from typing import TYPE_CHECKING
 
-# names load on first use (PEP 562): a notebook that needs one plot helper does not import every
-# estimator (and statsmodels, dowhy) with it
+# names load on first use (PEP 562): a notebook that draws the causal graph does not import DoWhy and
+# every check with it
 _EXPORTS = {
-    'DoWhyResult': 'analysis.causal.dowhy_checks',
-    'change_score_frame': 'analysis.causal.dowhy_checks',
-    'dowhy_analysis': 'analysis.causal.dowhy_checks',
-    'placebo_in_time': 'analysis.causal.falsification',
-    'published_event_study': 'analysis.causal.falsification',
-    'load_graph': 'analysis.causal.graph',
-    'plot_graph': 'analysis.causal.graph',
-    'refutation_checks': 'analysis.causal.refutation',
-    'EValueResult': 'analysis.causal.sensitivity',
-    'HonestDiDResult': 'analysis.causal.sensitivity',
-    'e_value': 'analysis.causal.sensitivity',
-    'event_study_inputs': 'analysis.causal.sensitivity',
-    'honest_did': 'analysis.causal.sensitivity',
+    "DoWhyResult": "analysis.causal.dowhy_checks",
+    "change_score_frame": "analysis.causal.dowhy_checks",
+    "dowhy_analysis": "analysis.causal.dowhy_checks",
+    "placebo_in_time": "analysis.causal.falsification",
+    "published_event_study": "analysis.causal.falsification",
+    "load_graph": "analysis.causal.graph",
+    "plot_graph": "analysis.causal.graph",
+    "refutation_checks": "analysis.causal.refutation",
+    "EValueResult": "analysis.causal.sensitivity",
+    "HonestDiDResult": "analysis.causal.sensitivity",
+    "e_value": "analysis.causal.sensitivity",
+    "event_study_inputs": "analysis.causal.sensitivity",
+    "honest_did": "analysis.causal.sensitivity",
 }
 
 if TYPE_CHECKING:
