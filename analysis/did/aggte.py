@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.did.attgt import CONTROL_GROUPS, EST_METHODS, TREND_NOTE, AttGtResult
+from analysis.did.attgt import CONTROL_GROUPS, EST_METHODS, TREND_NOTE, AttGtResult, cohort_basis
 from analysis.did.drdid import DiDError
 from analysis.did.inference import TINY, bootstrap, multiplier_bootstrap, sup_t_crit
 from analysis.did.results import ResultMixin, fmt_table, normal_table, stars
@@ -236,11 +236,7 @@ def aggte(
         c_all = F[:, epos] @ np.full(epos.sum(), 1 / epos.sum())
     C = c_all[:, None] if F is None else np.column_stack([F, c_all])  # coefficients of every column
     used = np.flatnonzero(C[:nc].any(axis=1))
-    by_cohort = np.zeros((len(d.glist) + 1, C.shape[1]))
-    by_cohort[:-1] = C[nc:]  # row len(d.glist): units outside every cohort (the never treated)
-    at = np.searchsorted(d.glist, G)
-    at[(at >= len(d.glist)) | (d.glist[np.minimum(at, len(d.glist) - 1)] != G)] = len(d.glist)
-    cols = res.inffunc[:, used] @ C[used] + w[:, None] * by_cohort[at]
+    cols = res.inffunc[:, used] @ C[used] + cohort_basis(d) @ C[nc:]
     F, f_all = (None, cols[:, 0]) if F is None else (cols[:, :-1], cols[:, -1])
     # standard errors: analytic sqrt(mean(IF^2)/n), or the multiplier bootstrap with common draws for the
     # overall effect and every component (R draws afresh for each; the marginal distributions are the same)

@@ -13,17 +13,18 @@ Reference: Callaway and Sant'Anna (2021), section 4.
 from __future__ import annotations
 
 import dataclasses
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.did.memo import Memo
+
 TINY = np.sqrt(np.finfo(float).eps) * 10  # R did: SEs at or below this are NA
 _BLOCK = 1 << 16
 CACHE_BYTES = 1024**3  # Rademacher weights kept for reuse, as bits (1 GB: 999 draws x ~1,070,000 units)
-_CACHE: OrderedDict = OrderedDict()
+_SIGNS = Memo(CACHE_BYTES)
 
 
 @dataclass(frozen=True)
@@ -52,15 +53,7 @@ def _cached_signs(seed: int, m: int, biters: int) -> list[np.ndarray]:
     bootstraps many estimates of the same units with the same seed (every outcome, every aggregation),
     and drawing the weights was most of its time. At most ``CACHE_BYTES`` are kept (least recently used
     first out)."""
-    key = (seed, m, biters)
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key]
-    blocks = list(_sign_blocks(np.random.default_rng(seed), m, biters))
-    _CACHE[key] = blocks
-    while sum(biters_ * m_ for (_, m_, biters_) in _CACHE) > CACHE_BYTES and len(_CACHE) > 1:
-        _CACHE.popitem(last=False)
-    return blocks
+    return _SIGNS.get((seed, m, biters), lambda: list(_sign_blocks(np.random.default_rng(seed), m, biters)))
 
 
 def rademacher_draws(parts: list[np.ndarray], biters: int, seed: int) -> np.ndarray:
@@ -100,7 +93,6 @@ class Draws:
     m: int
     biters: int
     seed: int
-    cluster: bool
 
     def combine(self, C: np.ndarray) -> Draws:
         """The draws of ``IF @ C`` (C: columns x k); a result column touching a missing column is NaN."""
@@ -131,7 +123,7 @@ def draw(parts: list[np.ndarray], biters: int, seed: int, cluster: np.ndarray | 
     ok = np.concatenate(oks)
     raw = np.full((biters, len(ok)), np.nan)
     raw[:, ok] = got
-    return Draws(raw=raw, m=m, biters=biters, seed=seed, cluster=cluster is not None)
+    return Draws(raw=raw, m=m, biters=biters, seed=seed)
 
 
 def bootstrap(draws: Draws, alp: float) -> Bootstrap:

@@ -26,9 +26,11 @@ def digest(*arrays: np.ndarray | None) -> bytes:
 
 
 def _nbytes(obj) -> int:
+    """Bytes of an array, of a list or tuple of arrays, or of an object's array attributes."""
     if isinstance(obj, np.ndarray):
         return obj.nbytes
-    return sum(v.nbytes for v in vars(obj).values() if isinstance(v, np.ndarray))
+    parts = obj if isinstance(obj, (list, tuple)) else vars(obj).values()
+    return sum(v.nbytes for v in parts if isinstance(v, np.ndarray))
 
 
 class Memo:
@@ -42,13 +44,16 @@ class Memo:
     def get(self, key, make):
         """The object of ``key``, made by ``make()`` the first time."""
         if key in self._items:
-            self._items.move_to_end(key)
-            return self._items[key][0]
+            return self[key]
         obj = make()
         self._items[key] = (obj, _nbytes(obj))
         while len(self._items) > 1 and sum(b for _, b in self._items.values()) > self.max_bytes:
             self._items.popitem(last=False)
         return obj
+
+    def __getitem__(self, key):
+        self._items.move_to_end(key)
+        return self._items[key][0]
 
     def __contains__(self, key) -> bool:
         return key in self._items

@@ -162,7 +162,7 @@ def fe_wls(y: np.ndarray, regressors: dict[str, dict[str, np.ndarray]], a: np.nd
     effects = digest(a, b, w)
     keys = {k: (effects, digest(v)) for k, v in cols.items()}
     # residuals another outcome with these rows, effects and weights already had; then the rest, with y
-    resid = {k: _RESIDUALS.get(keys[k], None) for k in cols if keys[k] in _RESIDUALS}
+    resid = {k: _RESIDUALS[keys[k]] for k in cols if keys[k] in _RESIDUALS}
     todo = [k for k in cols if k not in resid]
     fresh = twoway_residual(np.column_stack([y, *(cols[k] for k in todo)]), a, b, w)
     yd = fresh[:, 0]
