@@ -25,7 +25,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
     w = _config(args).world
     manifest = generate_world(
-        args.out, scale=w.scale, seed=w.seed, scenario=w.scenario, progress=not args.quiet
+        args.out, scale=w.scale, seed=w.seed, scenario=w.scenario, params=w.params, progress=not args.quiet
     )
     rows = {k: v["rows"] for k, v in manifest["files"].items()}
     print(f"synth: {manifest['persons']:,} persons, scenario {w.scenario!r}, seed {w.seed} -> {args.out}")

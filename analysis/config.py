@@ -13,24 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from analysis.definitions import NC_COST_OUTCOMES, OUTCOMES
 from analysis.paths import STUDY_TOML
-
-OUTCOMES = (
-    "medical_cost",
-    "waist",
-    "sbp",
-    "dbp",
-    "fasting_glucose",
-    "bmi",
-    "hdl",
-    "triglycerides",
-    "metabolic_syndrome",
-    "new_hypertension",
-    "new_diabetes",
-    "new_dyslipidaemia",
-    "outpatient_visits",
-    "injury_visits",
-)
+from analysis.synth.params import KnobError, WorldParams, knob_types, scenario_params, world_params
 
 
 class ConfigError(ValueError):
@@ -39,11 +24,16 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class WorldConfig:
+    """``[world]``: the named scenario, its scale and seed, and any knob of the data-generating process
+    (a field of ``analysis.synth.params.WorldParams``, under its own name) set on top of the scenario."""
+
     scenario: Literal["default", "null", "no-selection"] = "default"
     scale: float = 0.025
     seed: int = 9988
     first_year: int = 2017
     last_year: int = 2025
+    # (knob, value) pairs in the plan's order, validated against WorldParams (see ``params``)
+    knobs: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if not (0 < self.scale <= 2.0):
@@ -55,6 +45,25 @@ class WorldConfig:
                 "world.first_year/last_year: the synthetic world covers 2017-2025 only; "
                 f"got {self.first_year}-{self.last_year}"
             )
+        self.params  # noqa: B018 -- validates every knob once, here
+
+    @property
+    def params(self) -> WorldParams:
+        """The scenario's parameters with the plan's knobs set on top."""
+        try:
+            return world_params(self.scenario, dict(self.knobs))
+        except KnobError as e:
+            if e.key not in knob_types():
+                own = [f.name for f in dataclasses.fields(self) if f.name != "knobs"]
+                raise ConfigError(f"unknown key {e.key!r} in [world]; allowed: {own} and the world's knobs "
+                                  f"{sorted(knob_types())}") from None
+            raise ConfigError(f"world.{e.key}: {e}") from None
+
+    @property
+    def changed_knobs(self) -> dict[str, Any]:
+        """The knobs whose value differs from the named scenario's (what a report must state)."""
+        base, now = dataclasses.asdict(scenario_params(self.scenario)), dataclasses.asdict(self.params)
+        return {k: v for k, v in now.items() if v != base[k]}
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,9 @@ class OutcomesConfig:
         "new_diabetes",
     )
     negative_control: str = "injury_visits"
+    # the empirical-calibration set: costs the program cannot change but care-seeking can (picked before
+    # looking at the data); the plan's cost outcomes are calibrated with them (analysis/did/calibration.py)
+    negative_controls: tuple[str, ...] = NC_COST_OUTCOMES
     multiplicity: Literal["holm", "BH"] = "holm"
 
     def __post_init__(self) -> None:
@@ -96,10 +108,15 @@ class OutcomesConfig:
             ("primary", [self.primary]),
             ("secondary", list(self.secondary)),
             ("negative_control", [self.negative_control]),
+            ("negative_controls", list(self.negative_controls)),
         ):
             bad = [n for n in names if n not in OUTCOMES]
             if bad:
                 raise ConfigError(f"outcomes.{key}: unknown outcome(s) {bad}; allowed: {list(OUTCOMES)}")
+        studied = sorted(set(self.negative_controls) & {self.primary, *self.secondary})
+        if studied:
+            raise ConfigError(f"outcomes.negative_controls: {studied} are also primary or secondary outcomes; a "
+                              "negative control is an outcome the program cannot change")
 
 
 @dataclass(frozen=True)
@@ -227,8 +244,9 @@ class StudyConfig:
         kept = {k: v for k, v in overrides.items() if v is not None}
         if not kept:
             return self
-        world = _build(WorldConfig, {**dataclasses.asdict(self.world), **kept}, "world")
-        return dataclasses.replace(self, world=world)
+        hints = typing.get_type_hints(WorldConfig)
+        checked = {k: _check_value("world", k, v, hints[k]) for k, v in kept.items()}
+        return dataclasses.replace(self, world=dataclasses.replace(self.world, **checked))
 
 
 def _check_value(section: str, name: str, value: Any, annotation: Any) -> Any:
@@ -270,6 +288,11 @@ def _check_value(section: str, name: str, value: Any, annotation: Any) -> Any:
 def _build(cls: type, raw: dict[str, Any], section: str) -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
+    if cls is WorldConfig:  # the world's knobs sit beside its own keys, under WorldParams' field names
+        names.discard("knobs")
+        knobs = tuple((k, v) for k, v in raw.items() if k not in names)
+        own = {k: v for k, v in raw.items() if k in names}
+        return cls(**{k: _check_value(section, k, v, hints[k]) for k, v in own.items()}, knobs=knobs)
     unknown = sorted(set(raw) - names)
     if unknown:
         raise ConfigError(f"unknown key(s) in [{section}]: {unknown}; allowed: {sorted(names)}")

@@ -25,3 +25,42 @@ def metabolic_syndrome(female, waist, tg, hdl, sbp, dbp, fbs, htn_rx, dm_rx, dl_
     out = (crit >= 3).astype(float)
     missing = np.isnan(waist) | np.isnan(tg) | np.isnan(hdl) | np.isnan(sbp) | np.isnan(dbp) | np.isnan(fbs)
     return np.where(missing, np.nan, out)
+
+
+# Care categories whose costs walking cannot change but care-seeking can: the negative-control outcomes of
+# the cost estimate (OHDSI practice: picked before looking at the data; calibration.md section 6).
+# (name, KCD-7 family of the claim's main diagnosis)
+CARE_CATEGORIES = (
+    ("dental", "K00-K14"),
+    ("eye", "H00-H59 (not H36 diabetic retinopathy)"),
+    ("skin", "L00-L99"),
+    ("ear", "H60-H95"),
+    ("preventive", "Z00-Z29"),
+)
+NC_COST_OUTCOMES = tuple(f"cost_{name}" for name, _ in CARE_CATEGORIES)
+
+
+def nc_claims_column(category: str) -> str:
+    """The person-year claims column of a care category (``AMT_DENTAL``: EDEC_TRAMT summed over the claims
+    whose main diagnosis is in the category's KCD-7 family)."""
+    return f"AMT_{category.upper()}"
+
+
+# every outcome a study plan can name (the panel's column names)
+OUTCOMES = (
+    "medical_cost",
+    "waist",
+    "sbp",
+    "dbp",
+    "fasting_glucose",
+    "bmi",
+    "hdl",
+    "triglycerides",
+    "metabolic_syndrome",
+    "new_hypertension",
+    "new_diabetes",
+    "new_dyslipidaemia",
+    "outpatient_visits",
+    "injury_visits",
+    *NC_COST_OUTCOMES,
+)

@@ -51,7 +51,10 @@ def run_pipeline(cfg: StudyConfig, out: str | Path, progress: bool = True) -> di
 
     print(f"run: scenario {w.scenario!r}, scale {w.scale}, seed {w.seed} -> {out}", flush=True)
     t = time.perf_counter()
-    generate_world(out / "world", scale=w.scale, seed=w.seed, scenario=w.scenario, progress=progress)
+    if w.changed_knobs:
+        print(f"  world knobs set on top of {w.scenario!r}: {w.changed_knobs}", flush=True)
+    generate_world(out / "world", scale=w.scale, seed=w.seed, scenario=w.scenario, params=w.params,
+                   progress=progress)
     stage("synth", t)
     t = time.perf_counter()
     secret = load_secret(cfg.linkage.secret_env, cfg.linkage.secret_file, synthetic_seed=w.seed)
@@ -80,7 +83,7 @@ def run_pipeline(cfg: StudyConfig, out: str | Path, progress: bool = True) -> di
         f"(SE {calib['published_design_se']:,.0f}) vs true effect {calib['published_design_true_att']:,.0f}"
     )
     record = {"fingerprint": fingerprint(cfg), "scenario": w.scenario, "scale": w.scale, "seed": w.seed,
-              "seconds": times}
+              "knobs": w.changed_knobs, "world_params": dataclasses.asdict(w.params), "seconds": times}
     (out / "run.json").write_text(json.dumps(record, indent=1) + "\n")
     print(f"run: done in {time.perf_counter() - t0:.0f} s", flush=True)
     return record

@@ -8,6 +8,9 @@ Designs (one row per outcome x design x estimator x aggregation x term):
   ``simple``, ``group`` and ``dynamic`` (``aggte``);
 - ``callaway_santanna_trend``: group-time ATTs against the never-treated from one base period, net of
   each cohort's linear pre-trend (``trend_adjusted``), for when the pre-test rejects parallel trends;
+- ``callaway_santanna_calibrated`` (cost outcomes): the plan's ``callaway_santanna`` estimate calibrated
+  with the empirical null of its errors on the plan's negative-control costs (``calibration.py``), whose own
+  estimates are rows with role ``calibration_control``;
 - ``stacked_matched``: ``stacked_did`` on the risk-set sub-experiments;
 - ``twfe``: static and event-study two-way fixed effects, the biased benchmark, for the primary outcome
   and the negative control only (it answers "how wrong is the textbook regression", which one outcome
@@ -32,6 +35,7 @@ from statsmodels.stats.multitest import multipletests
 from analysis.config import StudyConfig
 from analysis.did.aggte import aggte
 from analysis.did.attgt import AttGtResult, att_gt
+from analysis.did.calibration import calibrate, fit_null, relative_att
 from analysis.did.drdid import DiDError
 from analysis.did.stacked import did_2x2, stacked_did
 from analysis.did.trend import trend_adjusted
@@ -123,6 +127,61 @@ def _cs_rows(res: AttGtResult, panel, y: str, te, alp: float, keys: dict, design
     return out
 
 
+def is_cost(outcome: str) -> bool:
+    """Whether an outcome is a cost in KRW (calibrated on the proportional scale of the cost controls)."""
+    return outcome == "medical_cost" or outcome.startswith("cost_")
+
+
+def _calibrated_rows(panel, cfg: StudyConfig, targets: dict, roles: dict, truth, exclusions: dict, cs_args: dict,
+                     progress: bool) -> list:
+    """The plan's design on each negative-control cost (role ``calibration_control``), the empirical null of
+    its proportional errors, and each cost outcome's calibrated estimate in KRW
+    (``callaway_santanna_calibrated``); the null's fit is kept in the outcome's exclusions entry
+    ``empirical_calibration``. A null that cannot be fitted is a reported exclusion, not a silent gap."""
+    dc = cfg.did
+    design_name, est = "callaway_santanna", f"att_gt_{dc.est_method}"
+    out, names, rel, rel_se = [], [], [], []
+    for nc in (c for c in cfg.outcomes.negative_controls if c not in roles):
+        if progress:
+            print(f"  did: {nc} (negative control)", flush=True)
+        excl = exclusions.setdefault(nc, {})
+        try:
+            res = att_gt(panel, nc, "year", "study_id", "first_treat", dc.xformla, base_period=dc.base_period,
+                         **cs_args)
+            r = relative_att(res, panel, nc)
+        except DiDError as e:
+            excl["att_gt"] = {"not estimated": str(e)}
+            continue
+        excl["att_gt"] = dict(res.exclusions)
+        te = truth_table(truth, nc) if truth is not None else None
+        rows = _cs_rows(res, panel, nc, te, dc.alp, dict(outcome=nc, role="calibration_control"), design_name, est)
+        out.append(rows[0])  # the simple aggregate: what the null is fitted on
+        names.append(nc)
+        rel.append(r["rel"])
+        rel_se.append(r["rel_se"])
+    for y, res in targets.items():
+        excl = exclusions.setdefault(y, {})
+        try:
+            null = fit_null(rel, rel_se, names)
+            r = relative_att(res, panel, y)
+        except DiDError as e:
+            excl["empirical_calibration"] = {"not estimated": str(e)}
+            continue
+        c = calibrate(null, r["rel"], r["rel_se"], level=1 - dc.alp)
+        mu0 = r["mu0"]
+        excl["empirical_calibration"] = {"null": null.to_dict(), "target": r, "calibrated_relative": c}
+        te = truth_table(truth, y) if truth is not None else None
+        truth_v = cs_truth(res, panel, y, te)[("simple", "overall")] if te is not None else np.nan
+        n_t = int((res.design.unit_g > 0).sum())
+        out.append(pd.DataFrame([{
+            "term": "overall", "estimate": c["estimate"] * mu0, "std_error": c["std_error"] * mu0,
+            "conf_low": c["conf_low"] * mu0, "conf_high": c["conf_high"] * mu0, "p_value": c["p_value"],
+            "outcome": y, "role": roles[y], "design": "callaway_santanna_calibrated", "estimator": f"{est}_calibrated",
+            "aggregation": "simple", "truth": truth_v, "n_treated": n_t,
+            "n_control": int((res.design.unit_g == 0).sum())}]))
+    return out
+
+
 def _multiplicity(df: pd.DataFrame, secondary: list[str], method: str) -> pd.Series:
     p_adj = pd.Series(np.nan, index=df.index)
     head = df[df.aggregation.isin(HEADLINE) & df.outcome.isin(secondary) & df.term.isin(["ATT", "overall"])]
@@ -145,6 +204,7 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress) 
     twfe_n = {"n_treated": int((persons.first_treat > 0).sum()), "n_control": int((persons.first_treat == 0).sum())}
     treated_years = panel[(panel.first_treat > 0) & (panel.year >= panel.first_treat)]
     frames, exclusions = [], {}
+    calibrated: dict[str, AttGtResult] = {}  # cost outcomes' plan design, to calibrate once the controls are in
 
     def attempt(excl: dict, key: str, fn, *args):
         """A design's result, or None with the reason in the exclusions (never dropped silently)."""
@@ -172,6 +232,8 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress) 
         for design, r in (("callaway_santanna", res), ("callaway_santanna_trend", adjusted)):
             if r is not None:
                 frames += _cs_rows(r, panel, y, te, dc.alp, keys, design, f"att_gt_{dc.est_method}")
+        if is_cost(y):
+            calibrated[y] = res
         r = attempt(excl, "did_2x2", did_2x2, published, y) if published is not None else None
         if r is not None:
             truth_v = published_truth(published, y, te) if te is not None else np.nan
@@ -201,6 +263,8 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress) 
             excl[f"twfe{'_dynamic' if dyn else ''}"] = {**r.exclusions, **({"notes": list(r.notes)} if r.notes else {})}
             frames.append(_rows(r.tidy(1 - dc.alp), **keys, design="twfe", estimator="twfe",
                                 aggregation="dynamic" if dyn else "static", truth=truth_v, **twfe_n))
+    if calibrated:
+        frames += _calibrated_rows(panel, cfg, calibrated, roles, truth, exclusions, cs_args, progress)
     df = pd.concat(frames, ignore_index=True)
     df["term"] = df["term"].astype(str)
     df.loc[df.term.isin(["D", "ATT"]), "term"] = "ATT"

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis.definitions import CARE_CATEGORIES, nc_claims_column
+
 FIRST_YEAR, LAST_YEAR = 2017, 2025
 
 
@@ -84,6 +86,8 @@ SCHEMA: dict[str, dict[str, Col]] = {
         "DM_RX": Col("int", 0, 1),
         "DYSLIP_RX": Col("int", 0, 1),
         "INJ_VSCN": Col("int", 0, 3000, doc="injury (KCD S/T) visit days: negative control"),
+        **{nc_claims_column(c[0]): Col("int", 0, None, doc=f"cost of {c[0]} care (main diagnosis {c[1]}), KRW, "
+                                       "part of EDEC_TRAMT: negative control") for c in CARE_CATEGORIES},
     },
     "participation": {
         "STUDY_ID": Col("int", 1, None),
@@ -147,6 +151,7 @@ READABLE = {
     "DM_RX": "diabetes_drug",
     "DYSLIP_RX": "lipid_drug",
     "INJ_VSCN": "injury_visits",
+    **{nc_claims_column(c[0]): f"cost_{c[0]}" for c in CARE_CATEGORIES},
     "STUDY_ID": "study_id",
 }
 

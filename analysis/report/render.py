@@ -104,6 +104,7 @@ def headline(study: Study) -> dict:
         "pretest": by.get(("callaway_santanna", "pre_trend_test")),
         "negative_control": by.get(("callaway_santanna", "negative_control_outcome")),
         "scale": cfg.world.scale, "scenario": cfg.world.scenario, "participants": cfg.report.participants,
+        "knobs": cfg.world.changed_knobs,
     }
 
 
@@ -214,7 +215,7 @@ def render_html(study: Study, lang: str, hl: dict) -> str:
     checks = _checks_html(study, lang)
     manifest = study.review.manifest()["summary"]  # after every table of the page was reviewed
     body = f"""<h1>{T['title']}</h1>
-<p class="note">{T['subtitle'].format(scenario=hl['scenario'], scale=hl['scale'])}</p>
+<p class="note">{T['subtitle'].format(scenario=hl['scenario'], scale=hl['scale'])}{T['knobs'](hl['knobs'])}</p>
 <div class="answer">{T['answer'](hl)}</div>
 <h2>{T['h_methods']}</h2>{T['methods'](hl)}
 <h2>{T['h_figures']}</h2>{figs}

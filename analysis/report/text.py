@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 
 MINUS = "\u2212"
@@ -450,9 +451,15 @@ LEVELS = {"ko": {"female": "여성", "male": "남성", "active": "활동", "inac
           "en": {"active - inactive": "active − inactive"}}
 
 
+def _knob_list(knobs: dict) -> str:
+    """The world knobs a plan set on top of its scenario, as ``name = value`` (the plan's own words)."""
+    return html.escape(", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in knobs.items()))
+
+
 TEXT = {
     "ko": {
         "title": "손목닥터9988은 의료비를 줄였는가?", "subtitle": "합성 연계 자료 재분석 (시나리오 {scenario}, 규모 {scale})",
+        "knobs": lambda k: f"; 시나리오 위에 바꾼 세계 설정: {_knob_list(k)}" if k else "",
         "answer": answer_ko, "methods": methods_ko, "release": _release("ko"), "h_methods": "방법",
         "h_figures": "그림", "h_diagnostics": "진단과 반증 검정", "h_tables": "전체 표", "h_release": "반출 심사",
         "diagnostics_intro": "설계별 반증·민감도 검정입니다. '통과'는 결론이 그 검정을 견딘다는 뜻입니다. 주 추정치와 신뢰구간은 "
@@ -465,6 +472,7 @@ TEXT = {
     "en": {
         "title": "Did Wrist Doctor 9988 lower medical costs?",
         "subtitle": "Re-analysis on synthetic linked data (scenario {scenario}, scale {scale})",
+        "knobs": lambda k: f"; world knobs set on top of the scenario: {_knob_list(k)}" if k else "",
         "answer": answer_en, "methods": methods_en, "release": _release("en"), "h_methods": "Methods",
         "h_figures": "Figures", "h_diagnostics": "Diagnostics and refutation", "h_tables": "Full tables",
         "h_release": "Release review",

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from analysis.synth.params import YEARS, T, WorldParams
+from analysis.definitions import CARE_CATEGORIES
+from analysis.synth.params import NC_CATEGORY_PARAMS, YEARS, T, WorldParams
 from analysis.synth.population import MEASURES, Persons, factor_correlation
 
 # mean (sd) men, women; slope per decade of age men, women; drift per year; 2-year within-person
@@ -56,6 +57,9 @@ class HealthDraws:
     injury: np.ndarray  # (n, T) injury visit counts (negative control: unaffected by the program)
     e_steps: np.ndarray  # (n, T)
     height_z: np.ndarray  # (n,)
+    nc_use: np.ndarray  # (n, T, K) any use of each negative-control care category (CARE_CATEGORIES)
+    nc_cost: np.ndarray  # (n, T, K) transient log-cost noise of each category
+    nc_person: np.ndarray  # (n, K) a person's lasting propensity for each category
 
 
 def draw_health(rng: np.random.Generator, p: Persons) -> HealthDraws:
@@ -79,7 +83,7 @@ def draw_health(rng: np.random.Generator, p: Persons) -> HealthDraws:
         + 0.3 * p.z["injury"][:, None]
         - 0.15 * p.z["H"][:, None]
     )
-    return HealthDraws(
+    drawn = dict(
         transient=transient.reshape(n, T, len(MEASURES)),
         u_prev=rng.random((n, 3)),
         u_inc=rng.random((n, T, 3)),
@@ -94,6 +98,14 @@ def draw_health(rng: np.random.Generator, p: Persons) -> HealthDraws:
         injury=rng.poisson(inj_rate).astype(np.int16),
         e_steps=rng.standard_normal((n, T)),
         height_z=rng.standard_normal(n),
+    )
+    # drawn after the others, so that adding the categories left every earlier draw as it was
+    k = len(CARE_CATEGORIES)
+    return HealthDraws(
+        **drawn,
+        nc_use=rng.random((n, T, k)),
+        nc_cost=rng.standard_normal((n, T, k)),
+        nc_person=rng.standard_normal((n, k)),
     )
 
 
@@ -146,6 +158,7 @@ class Outcomes:
     outpatient_visits: np.ndarray
     patient_share: np.ndarray
     followup: np.ndarray  # attended abnormal checkups, followed up (raises that year's cost)
+    nc_costs: dict[str, np.ndarray]  # cost by negative-control care category (part of ``cost``)
 
 
 def _diseases(p: Persons, d: HealthDraws, dose: np.ndarray, params: WorldParams):
@@ -220,6 +233,7 @@ def simulate_outcomes(
     age_c = (p.age - AGE_CENTRE) / 10
     working_men = (~female) & (p.age < 65)
     covid_bump = COVID[None, :] * np.where(working_men, 1.0, 0.4)
+    h_trend = params.trend_profile()
     eff = {
         "bmi": params.eff_bmi,
         "waist": params.eff_waist,
@@ -243,6 +257,9 @@ def simulate_outcomes(
         )
         if name in eff:
             x = x + eff[name] * dose_checkup
+            # the health-conscious grow healthier over the years (HDL up, the rest down), in SDs
+            sign = 1.0 if name == "hdl" else -1.0
+            x = x - sign * params.measure_trend_health_conscious * sd * p.z["H"][:, None] * h_trend[None, :]
         m[name] = x
     # COVID: weight +0.4 kg and waist +0.5 cm in working-age men, less in others [A]
     m["bmi"] = m["bmi"] + 0.15 * covid_bump
@@ -274,8 +291,10 @@ def simulate_outcomes(
     disab = (p.disability > 0)[:, None]
     z = p.z
     any_use = d.u_any < expit(2.0 + 0.5 * female + 0.15 * age_c + 1.5 * (chronic > 0) + 0.2 * z["H"][:, None])
+    # general outpatient care; 12.23 [C]: with the negative-control categories on top (~11% of the total),
+    # the total keeps the 2022 joiners' 2021 cost of calibration.md (it was 12.43 before they existed)
     log_outp = (
-        12.43
+        12.23
         + 0.28 * age_c
         + 0.12 * female
         + 0.35 * htn
@@ -285,7 +304,7 @@ def simulate_outcomes(
         + 0.08 * z["bmi"][:, None]
         + 0.6 * z["cost"][:, None]
         + COST_YEAR[None, :]
-        + params.cost_trend_health_conscious * z["H"][:, None] * YEAR_IDX[None, :]
+        + params.cost_trend_health_conscious * z["H"][:, None] * h_trend[None, :]
         + 0.12 * followup
         + d.morbidity
         + 0.6 * d.e_cost
@@ -298,14 +317,17 @@ def simulate_outcomes(
     multiplier = np.exp(params.eff_log_cost * cumdose)
     outp = outp * multiplier
     inp = inp * multiplier
-    cost = outp + inp
+    nc = negative_control_costs(p, d, params, h_trend)
+    nc_total = sum(nc.values())
+    cost = outp + inp + nc_total
     # ~KRW 52,000 per visit day, saturating at 300 days a year (costly care is not more visits)
     visits = np.floor(300 * -np.expm1(-outp / (52_000 * 300)) + d.u_visits).astype(np.int32)
     inp_days = np.where(inp > 0, np.minimum(np.ceil(inp / 350_000), 365), 0).astype(np.int32)
     aid = (p.insurance_type == 8)[:, None]
-    share = np.where(aid, 0.03 * cost, np.minimum(0.3 * outp + 0.2 * inp, 0.3 * outp + 6_000_000))
+    share = np.where(aid, 0.03 * cost, np.minimum(0.3 * (outp + nc_total) + 0.2 * inp,
+                                                  0.3 * (outp + nc_total) + 6_000_000))
     dead_or_minor = ~p.present
-    for arr in (cost, outp, inp, share):
+    for arr in (cost, outp, inp, share, *nc.values()):
         arr[dead_or_minor] = 0.0
     visits[dead_or_minor] = 0
     inp_days[dead_or_minor] = 0
@@ -322,14 +344,45 @@ def simulate_outcomes(
         htn_rx=htn_rx,
         dm_rx=dm_rx,
         dl_rx=dl_rx,
-        cost=np.round(cost),
+        # the total is the sum of its rounded parts, so that category costs add up to it exactly
+        cost=np.round(outp) + np.round(inp) + sum(np.round(v) for v in nc.values()),
         outpatient_cost=np.round(outp),
         inpatient_cost=np.round(inp),
         inpatient_days=inp_days,
         outpatient_visits=visits,
         patient_share=np.round(share),
         followup=followup,
+        nc_costs={k: np.round(v) for k, v in nc.items()},
     )
+
+
+def negative_control_costs(p: Persons, d: HealthDraws, params: WorldParams, h_trend: np.ndarray) -> dict:
+    """Yearly cost of each negative-control care category (``CARE_CATEGORIES``), KRW, (n, T) each.
+
+    The program has no effect on them (they do not depend on the dose, so y1 = y0 exactly), but they share
+    the selection that threatens the cost estimate: the health-conscious use them more (a level) and their
+    use grows differently over the years (``cost_trend_health_conscious`` x the category's relative trend x
+    ``nc_trend_scale``, in the same form ``trend_form`` as general care). They share the person's cost
+    proneness and the year effects (COVID dip) of general care [A]."""
+    female = p.female[:, None]
+    age_c = (p.age - AGE_CENTRE) / 10
+    out = {}
+    for k, (name, _) in enumerate(CARE_CATEGORIES):
+        use, median, sdlog, rel_trend = NC_CATEGORY_PARAMS[name]
+        person = 0.5 * p.z["cost"] + 0.6 * d.nc_person[:, k]
+        use_logit = np.log(use / (1 - use)) + 0.5 * person[:, None] + 0.25 * p.z["H"][:, None] + 0.1 * female
+        used = d.nc_use[:, :, k] < expit(use_logit)
+        log_c = (
+            np.log(median)
+            + 0.1 * age_c
+            + 0.3 * person[:, None]
+            + COST_YEAR[None, :]
+            + params.nc_trend_scale * rel_trend * params.cost_trend_health_conscious
+            * p.z["H"][:, None] * h_trend[None, :]
+            + sdlog * d.nc_cost[:, :, k]
+        )
+        out[f"cost_{name}"] = np.where(used, np.exp(log_c), 0.0)
+    return out
 
 
 def _height(p: Persons, d: HealthDraws) -> np.ndarray:

@@ -8,7 +8,10 @@ reproduces a [S] target (the target is named).
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
+
+import numpy as np
 
 YEARS = tuple(range(2017, 2026))
 T = len(YEARS)
@@ -89,9 +92,58 @@ ROLLING_FROM = (2024, 3)  # rolling monthly enrolment from 2024-03 [S]
 PARTICIPANT_FEMALE = 0.65  # [S]
 
 
+# How the negative-control care categories (``analysis.definitions.CARE_CATEGORIES``) behave in the world:
+# share with any use in a year, median cost when used (KRW), sdlog, and how strongly health consciousness
+# moves the category's trend relative to general outpatient care [A], fixed before any estimate was looked
+# at: preventive visits and dental care are the most "health-seeking", skin and ear care the least.
+NC_CATEGORY_PARAMS = {
+    "dental": (0.38, 110_000, 1.0, 1.2),
+    "eye": (0.22, 60_000, 0.9, 0.9),
+    "skin": (0.18, 45_000, 0.9, 0.7),
+    "ear": (0.12, 40_000, 0.8, 0.8),
+    "preventive": (0.20, 30_000, 0.7, 1.4),
+}
+TREND_FORMS = ("linear", "accelerating", "shift")
+
+# allowed ranges of the numeric knobs (inclusive): wide enough for any stress test, narrow enough that a
+# typo (a cost trend of 3 = x20 a year) is an error rather than a world
+KNOB_RANGES = {
+    "select_health_conscious": (-5.0, 5.0),
+    "select_abnormal_checkup": (-5.0, 5.0),
+    "select_premium": (-5.0, 5.0),
+    "select_chronic": (-5.0, 5.0),
+    "select_disability": (-5.0, 5.0),
+    "attend_health_conscious": (-5.0, 5.0),
+    "attend_intercept": (-5.0, 5.0),
+    "cost_trend_health_conscious": (-0.2, 0.2),
+    "measure_trend_health_conscious": (-0.2, 0.2),
+    "nc_trend_scale": (-5.0, 5.0),
+    "trend_shift_year": (2018, 2025),
+    "effect_scale": (0.0, 10.0),
+    "step_increment": (0.0, 5000.0),
+    "eff_waist": (-10.0, 10.0),
+    "eff_bmi": (-10.0, 10.0),
+    "eff_sbp": (-20.0, 20.0),
+    "eff_dbp": (-20.0, 20.0),
+    "eff_fbs": (-20.0, 20.0),
+    "eff_hdl": (-10.0, 10.0),
+    "eff_log_hazard": (-1.0, 1.0),
+    "eff_log_cost": (-0.5, 0.5),
+}
+
+
+class KnobError(ValueError):
+    """A world knob has an unknown name, a wrong type or a value out of its range (``key`` names it)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 @dataclass(frozen=True)
 class WorldParams:
-    """Knobs of the data-generating process. ``scenario_params`` gives the three named scenarios."""
+    """Knobs of the data-generating process. ``scenario_params`` gives the three named scenarios; any field
+    but ``scenario`` can be set on top of one in the plan's ``[world]`` table under its own name."""
 
     scenario: str = "default"
     # --- selection into the program (enrolment score = sum of terms + Gumbel noise, top-k per stratum)
@@ -106,6 +158,17 @@ class WorldParams:
     # --- health-conscious people's costs grow more slowly (log-cost slope per SD of H per year) [C: the
     # city's design on this world lands near -45,345 KRW, about 2-3x the true effect]
     cost_trend_health_conscious: float = -0.016
+    # --- health-conscious people's checkup measures improve over the years (per SD of H per year, in SDs of
+    # each measure; negative = healthier: lower BMI, waist, BP and glucose, higher HDL) [A: 0, none]
+    measure_trend_health_conscious: float = 0.0
+    # --- the form of H's influence over time, f(t) with t = years since 2017, for both trends above:
+    # "linear" f = t; "accelerating" f = t^2 / 8 (flat before enrolment, steep after; equal to linear in
+    # 2025); "shift" f = 4 from ``trend_shift_year`` on, 0 before (a level shift of half linear's 2025 value)
+    trend_form: str = "linear"
+    trend_shift_year: int = 2022
+    # --- how strongly the care-seeking trend moves the negative-control care categories (CARE_CATEGORIES),
+    # relative to general outpatient care: 1 = as the table says, 0 = controls blind to it [A]
+    nc_trend_scale: float = 1.0
     # --- the program's true effect (all multiplied by effect_scale; 0 in the null scenario)
     effect_scale: float = 1.0
     step_increment: float = 1000.0  # [A] max extra steps/day at full engagement (before heterogeneity)
@@ -121,9 +184,52 @@ class WorldParams:
 
     def __post_init__(self) -> None:
         if self.scenario not in ("default", "null", "no-selection"):
-            raise ValueError(
-                f"unknown scenario {self.scenario!r}; allowed: ['default', 'null', 'no-selection']"
+            raise KnobError(
+                "scenario",
+                f"unknown scenario {self.scenario!r}; allowed: ['default', 'null', 'no-selection']",
             )
+        if self.trend_form not in TREND_FORMS:
+            raise KnobError("trend_form", f"trend_form = {self.trend_form!r}; allowed: {list(TREND_FORMS)}")
+        for name, (lo, hi) in KNOB_RANGES.items():
+            v = getattr(self, name)
+            if not (lo <= v <= hi):
+                raise KnobError(name, f"{name} = {v!r} is out of range; allowed: {lo} to {hi}")
+
+    def trend_profile(self) -> np.ndarray:
+        """f(t) per year (T,): how H's influence on outcome trends grows over 2017-2025 (``trend_form``)."""
+        t = np.arange(T, dtype=float)
+        if self.trend_form == "linear":
+            return t
+        if self.trend_form == "accelerating":
+            return t**2 / (T - 1)
+        return np.where(np.asarray(YEARS) >= self.trend_shift_year, (T - 1) / 2, 0.0)
+
+
+def knob_types() -> dict[str, type]:
+    """The type of every settable knob (every field but ``scenario``)."""
+    hints = typing.get_type_hints(WorldParams)
+    return {f.name: hints[f.name] for f in dataclasses.fields(WorldParams) if f.name != "scenario"}
+
+
+def world_params(scenario: str, knobs: dict | None = None) -> WorldParams:
+    """The named scenario with ``knobs`` (field name -> value) set on top, type-checked and range-checked.
+
+    Raises :class:`KnobError` naming the knob for an unknown name, a wrong type or a value out of range."""
+    knobs = dict(knobs or {})
+    types_ = knob_types()
+    for name, v in knobs.items():
+        if name not in types_:
+            raise KnobError(name, f"unknown world knob {name!r}; allowed: {sorted(types_)}")
+        want = types_[name]
+        ok = (isinstance(v, str) if want is str else
+              isinstance(v, int) and not isinstance(v, bool) if want is int else
+              isinstance(v, int | float) and not isinstance(v, bool))
+        if not ok:
+            raise KnobError(name, f"{name} must be {'a string' if want is str else 'an integer' if want is int else 'a number'}; "
+                            f"got {v!r}")
+        if want is float:
+            knobs[name] = float(v)
+    return dataclasses.replace(scenario_params(scenario), **knobs)
 
 
 def scenario_params(name: str) -> WorldParams:
@@ -141,4 +247,4 @@ def scenario_params(name: str) -> WorldParams:
         return dataclasses.replace(base, effect_scale=0.0)
     if name == "no-selection":
         return dataclasses.replace(base, select_health_conscious=0.0, select_abnormal_checkup=0.0)
-    raise ValueError(f"unknown scenario {name!r}; allowed: ['default', 'null', 'no-selection']")
+    raise KnobError("scenario", f"unknown scenario {name!r}; allowed: ['default', 'null', 'no-selection']")

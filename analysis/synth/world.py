@@ -25,15 +25,21 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from analysis import __version__
-from analysis.config import OUTCOMES
-from analysis.definitions import metabolic_syndrome
+from analysis.definitions import CARE_CATEGORIES, OUTCOMES, metabolic_syndrome, nc_claims_column
 from analysis.synth.health import (
     checkup_schedule,
     draw_health,
     natural_steps,
     simulate_outcomes,
 )
-from analysis.synth.params import CHUNK_PERSONS, FIRST_YEAR, SEOUL_ADULTS, YEARS, WorldParams, scenario_params
+from analysis.synth.params import (
+    CHUNK_PERSONS,
+    FIRST_YEAR,
+    SEOUL_ADULTS,
+    YEARS,
+    WorldParams,
+    scenario_params,
+)
 from analysis.synth.population import GIVEN_SYLLABLES, korean_names, make_persons, phone_numbers
 from analysis.synth.program import enrol, program_activity
 
@@ -114,6 +120,8 @@ TABLES = {
             ("DYSLIP_RX", pa.int8()),
             ("INJ_VSCN", pa.int16()),
         ]
+        # negative-control care categories (CARE_CATEGORIES): part of EDEC_TRAMT, which they sum into
+        + [(nc_claims_column(c[0]), pa.int64()) for c in CARE_CATEGORIES]
     ),
     "program/participants": pa.schema(
         [
@@ -161,7 +169,7 @@ TABLES["truth/outcomes"] = pa.schema(
     [("PERSON_ID", pa.int64()), ("year", pa.int16()), ("dose", pa.float32())]
     # costs in float64: float32 would round amounts above KRW 16.7M, and y1 - y0 must be exact
     + [
-        (f"{w}_{o}", pa.float64() if o == "medical_cost" else pa.float32())
+        (f"{w}_{o}", pa.float64() if o == "medical_cost" or o.startswith("cost_") else pa.float32())
         for o in TRUTH_OUTCOMES
         for w in ("y0", "y1")
     ]
@@ -321,6 +329,7 @@ def generate_chunk(chunk: int, n: int, seed: int, params: WorldParams) -> dict[s
             "DM_RX": y1.dm_rx[ii, tt],
             "DYSLIP_RX": y1.dl_rx[ii, tt],
             "INJ_VSCN": d.injury[ii, tt],
+            **{nc_claims_column(k[5:]): v[ii, tt].astype(np.int64) for k, v in y1.nc_costs.items()},
         }
     )
 
@@ -415,6 +424,8 @@ def generate_chunk(chunk: int, n: int, seed: int, params: WorldParams) -> dict[s
         truth[f"{w}_new_diabetes"] = o.new_dm[ii, tt]
         truth[f"{w}_new_dyslipidaemia"] = o.new_dl[ii, tt]
         truth[f"{w}_injury_visits"] = d.injury[ii, tt]
+        for k, v in o.nc_costs.items():
+            truth[f"{w}_{k}"] = v[ii, tt]
         truth[f"{w}_steps"] = steps0[ii, tt] + (prog.dose[ii, tt] * 1000 if w == "y1" else 0.0)
     tables["truth/outcomes"] = pd.DataFrame(truth)
     first_treat = np.where(enrolled, FIRST_YEAR + e.enrol_month // 12, 0)
