@@ -55,8 +55,8 @@ class WorldConfig:
         except KnobError as e:
             if e.key not in knob_types():
                 own = [f.name for f in dataclasses.fields(self) if f.name != "knobs"]
-                raise ConfigError(f"unknown key {e.key!r} in [world]; allowed: {own} and the world's knobs "
-                                  f"{sorted(knob_types())}") from None
+                raise ConfigError(f"unknown key(s) in [world]: [{e.key!r}]; allowed: {own} and the world's "
+                                  f"knobs {sorted(knob_types())}") from None
             raise ConfigError(f"world.{e.key}: {e}") from None
 
     @property
@@ -216,8 +216,8 @@ class ReportConfig:
     published_savings: float = 113.4e9  # KRW per year at 2.5M participants, the city's extrapolation [S]
     participants: int = 2_500_000  # the scale the city quotes [S]
     device_cost: float = 50_000.0  # KRW per band lent by the city up to 2023 [A]: entry-level band price
-    headline: Literal["auto", "callaway_santanna", "callaway_santanna_trend", "published",
-                      "stacked_matched"] = "auto"  # auto: the rule in analysis/causal/refutation.py
+    headline: Literal["auto", "callaway_santanna", "callaway_santanna_trend", "callaway_santanna_calibrated",
+                      "published", "stacked_matched"] = "auto"  # auto: the rule in analysis/did/headline.py
 
     def __post_init__(self) -> None:
         if self.participants < 1:

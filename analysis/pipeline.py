@@ -133,7 +133,23 @@ def _did_beside_refutation(cfg: StudyConfig, out: Path, panel: pd.DataFrame, tru
         (out / "did_seconds.json").unlink()
     seconds["did, refutation, heterogeneity (side by side)" if beside else "did, refutation, heterogeneity"] = round(
         time.perf_counter() - t0, 1)
+    _merge_headlines(out)
     return seconds
+
+
+def _merge_headlines(out: Path) -> None:
+    """``headline.json``: the primary outcome's design and reason (from the refutation step) and every
+    outcome's headline (from the DiD step). Where the refutation step chose the calibrated design and the DiD
+    step could not fit the calibration (too few controls estimated), the primary falls back to that
+    outcome's own headline, and says why."""
+    head = json.loads((out / "headline.json").read_text())
+    outcomes = json.loads((out / "estimates.json").read_text())["headlines"]
+    primary = outcomes[0]
+    if head["design"] == "callaway_santanna_calibrated" and primary["design"] != head["design"]:
+        head = {"design": primary["design"] or "callaway_santanna",
+                "reason": "the calibration could not be fitted (see estimates.json, empirical_calibration); "
+                          + primary["reason"]}
+    (out / "headline.json").write_text(json.dumps({**head, "outcomes": outcomes}, indent=1) + "\n")
 
 
 def _did_worker(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Path, progress: bool) -> None:
@@ -187,6 +203,7 @@ def match_step(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Path
 def did_step(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Path, progress: bool) -> None:
     """Every outcome by every DiD design (``estimates.csv`` and ``estimates.json``); on synthetic data the
     exact sample truth sits beside each estimate."""
+    from analysis.did.headline import mark_headlines, outcome_headlines
     from analysis.did.outcomes import estimate_all, read_truth
 
     stacked = pd.read_parquet(out / "matching" / "stacked.parquet")
@@ -194,8 +211,10 @@ def did_step(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Path, 
     est, exclusions = estimate_all(panel, cfg, stacked=stacked, published=published, truth=read_truth(truth_dir),
                                    progress=progress)
     est.to_csv(out / "estimates.csv", index=False, float_format="%.10g")
-    payload = {"estimates": json.loads(est.to_json(orient="records", double_precision=10)),
-               "exclusions": exclusions}
+    headlines = outcome_headlines(est, exclusions, cfg)
+    marked = est.assign(headline=mark_headlines(est, headlines))
+    payload = {"estimates": json.loads(marked.to_json(orient="records", double_precision=10)),
+               "headlines": headlines, "exclusions": exclusions}
     (out / "estimates.json").write_text(json.dumps(payload, indent=1, default=str) + "\n")
     head = est[(est.outcome == cfg.outcomes.primary) & est.aggregation.isin(["2x2", "simple", "overall", "static"])
                & est.term.isin(["ATT", "overall"])]
@@ -212,12 +231,13 @@ def refute_step(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Pat
     (``refutation/event_study_summary.txt``)."""
     from analysis.causal.refutation import headline_design, refutation_checks
     from analysis.did import aggte, att_gt
+    from analysis.did.headline import calibrates
     from analysis.did.outcomes import read_truth
 
     published = pd.read_parquet(out / "matching" / "published.parquet")
     checks = refutation_checks(panel, cfg, published, read_truth(truth_dir), progress=progress)
     (out / "refutation.json").write_text(json.dumps(checks, indent=1) + "\n")
-    design, reason = headline_design(checks, cfg.report.headline)
+    design, reason = headline_design(checks, cfg.report.headline, calibrated=calibrates(cfg))
     (out / "headline.json").write_text(json.dumps({"design": design, "reason": reason}, indent=1) + "\n")
     rdir = out / "refutation"
     rdir.mkdir(exist_ok=True)

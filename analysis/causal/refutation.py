@@ -262,13 +262,19 @@ def _clean(c: dict) -> dict:
     return {k: fix(v) for k, v in c.items()}
 
 
-def headline_design(checks: list[dict], rule: str = "auto") -> tuple[str, str]:
-    """The design the report leads with, and why, decided from the refutation checks alone (never from a
-    synthetic truth): the plan's Callaway-Sant'Anna unless its pre-test rejects parallel trends; then the
-    trend-adjusted design if its linearity test does not reject; with neither passing, the plan's design
-    with that said. ``rule`` other than "auto" is the plan's own choice (``[report] headline``)."""
+def headline_design(checks: list[dict], rule: str = "auto", calibrated: bool = False) -> tuple[str, str]:
+    """The design the report leads with for the primary outcome, and why, decided from the plan and the
+    refutation checks alone (never from a synthetic truth): a cost outcome with enough negative-control costs
+    in the plan (``calibrated``) is led by the calibrated design, because a pre-test cannot see a selection
+    whose trend is not linear or starts at enrolment while the controls share it; otherwise the plan's
+    Callaway-Sant'Anna unless its pre-test rejects parallel trends; then the trend-adjusted design if its
+    linearity test does not reject; with neither passing, the plan's design with that said. ``rule`` other
+    than "auto" is the plan's own choice (``[report] headline``)."""
     if rule != "auto":
         return rule, "chosen in the study plan"
+    if calibrated:
+        return ("callaway_santanna_calibrated", "costs are calibrated with the plan's negative-control costs, "
+                "which share the care-seeking selection that threatens the cost estimate (empirical calibration)")
     passed = {(c["design"], c["name"]): c["passed"] for c in checks}
     if passed.get(("callaway_santanna", "pre_trend_test")):
         return "callaway_santanna", "its pre-test does not reject parallel trends"

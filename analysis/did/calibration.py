@@ -79,13 +79,18 @@ def fit_null(estimates, std_errors, names=()) -> NullDistribution:
     est, se = est[ok], se[ok]
     names = tuple(np.asarray(names, dtype=object)[ok]) if len(names) else ()
 
-    def mean_at(sd: float) -> tuple[float, np.ndarray]:
-        w = 1.0 / np.maximum(sd**2 + se**2, 1e-300)
-        return float(w @ est / w.sum()), w
+    def mean_at(sd: float) -> tuple[float, float]:
+        """The likelihood's best mean given sd, and its standard error (exact controls, if any, decide)."""
+        v = sd**2 + se**2
+        if (v == 0).any():
+            return float(est[v == 0].mean()), 0.0
+        w = 1.0 / v
+        return float(w @ est / w.sum()), float(np.sqrt(1.0 / w.sum()))
 
     def nll(sd: float) -> float:
-        m, w = mean_at(sd)
-        return float(0.5 * np.sum(np.log(1.0 / w) + w * (est - m) ** 2))
+        m, _ = mean_at(sd)
+        v = np.maximum(sd**2 + se**2, 1e-300)
+        return float(0.5 * np.sum(np.log(v) + (est - m) ** 2 / v))
 
     top = max(float(np.ptp(est)), float(se.max()), 1e-12) * 10
     grid = np.linspace(0.0, top, 201)  # a grid first: the likelihood in sd can have a corner at 0
@@ -95,8 +100,8 @@ def fit_null(estimates, std_errors, names=()) -> NullDistribution:
     sd = float(res.x) if nll(res.x) <= nll(best) else float(best)
     if sd < 1e-9 * top:
         sd = 0.0
-    m, w = mean_at(sd)
-    return NullDistribution(mean=m, sd=sd, mean_se=float(np.sqrt(1.0 / w.sum())), n=int(ok.sum()), names=names,
+    m, m_se = mean_at(sd)
+    return NullDistribution(mean=m, sd=sd, mean_se=m_se, n=int(ok.sum()), names=names,
                             estimates=tuple(map(float, est)), std_errors=tuple(map(float, se)))
 
 

@@ -225,10 +225,13 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress) 
                        seed=dc.seed, table="panel")
         res = att_gt(panel, y, "year", "study_id", "first_treat", xformla, base_period=dc.base_period, **cs_args)
         excl["att_gt"] = {**res.exclusions, **({"not estimated": list(res.notes)} if res.notes else {})}
+        pretest = excl.setdefault("pretest_p", {})  # what the headline rule (headline.py) reads
+        pretest["callaway_santanna"] = res.pretest_p
         fixed = dict(base_period="universal", control_group="nevertreated")
         same = all(getattr(dc, k) == v for k, v in fixed.items())
         base = res if same else att_gt(panel, y, "year", "study_id", "first_treat", xformla, **(cs_args | fixed))
         adjusted = attempt(excl, "trend_adjusted", trend_adjusted, base)
+        pretest["callaway_santanna_trend"] = adjusted.pretest_p if adjusted is not None else None
         for design, r in (("callaway_santanna", res), ("callaway_santanna_trend", adjusted)):
             if r is not None:
                 frames += _cs_rows(r, panel, y, te, dc.alp, keys, design, f"att_gt_{dc.est_method}")

@@ -20,10 +20,12 @@ DESIGN_LABELS = {
     "published": "서울시 발표 설계 · city's published design",
     "callaway_santanna": "Callaway-Sant'Anna (계획 · plan)",
     "callaway_santanna_trend": "추세 보정 CS · trend-adjusted CS",
+    "callaway_santanna_calibrated": "음성대조 보정 CS · CS calibrated by negative controls",
     "stacked_matched": "적층 매칭 DiD · stacked matched",
     "twfe": "TWFE",
 }
 DESIGN_COLOURS = {"published": "#c0392b", "callaway_santanna": "#2c7fb8", "callaway_santanna_trend": "#41ab5d",
+                  "callaway_santanna_calibrated": "#e6550d",
                   "stacked_matched": "#8856a7", "twfe": "#969696"}
 OUTCOME_LABELS = {
     "medical_cost": "의료비 (천원/년) · medical cost (KRW 1,000/yr)", "waist": "허리둘레 (cm) · waist",
@@ -46,6 +48,7 @@ SEOUL_DISTRICTS = {  # the administrative (SGG) codes of Seoul's 25 districts
     "11740": "강동구 Gangdong",
 }
 HEADLINE_AGG = {"published": "2x2", "callaway_santanna": "simple", "callaway_santanna_trend": "simple",
+                "callaway_santanna_calibrated": "simple",
                 "stacked_matched": "overall", "twfe": "static"}
 
 

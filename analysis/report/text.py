@@ -39,10 +39,12 @@ def fmt_eok(v: float, lang: str) -> str:
 
 DESIGNS = {
     "ko": {"published": "서울시 발표 설계", "callaway_santanna": "Callaway-Sant'Anna 설계(계획)",
-           "callaway_santanna_trend": "추세 보정 Callaway-Sant'Anna 설계", "stacked_matched": "적층 매칭 DiD",
+           "callaway_santanna_trend": "추세 보정 Callaway-Sant'Anna 설계",
+           "callaway_santanna_calibrated": "음성대조로 보정한 Callaway-Sant'Anna 설계", "stacked_matched": "적층 매칭 DiD",
            "twfe": "이원고정효과(TWFE)"},
     "en": {"published": "the city's published design", "callaway_santanna": "the plan's Callaway-Sant'Anna design",
            "callaway_santanna_trend": "the trend-adjusted Callaway-Sant'Anna design",
+           "callaway_santanna_calibrated": "the plan's Callaway-Sant'Anna design calibrated by negative controls",
            "stacked_matched": "stacked matched DiD", "twfe": "two-way fixed effects (TWFE)"},
 }
 CHECKS = {
@@ -167,7 +169,8 @@ def _sentence_refutation(h: dict, lang: str) -> str:
     """One sentence: how the headline design and the city's design fared in their checks, and the negative
     control."""
     checks, nc = h["all_checks"], h["negative_control"] or {}
-    own = "callaway_santanna" if h["design"] == "callaway_santanna_trend" else None  # the plan's own checks too
+    # the plan's own checks too, for the designs built on it
+    own = "callaway_santanna" if h["design"] in ("callaway_santanna_trend", "callaway_santanna_calibrated") else None
     parts = []
     for d in dict.fromkeys([h["design"], *([own] if own else []), "published"]):
         k, failed = _robustness(checks, d)
@@ -226,6 +229,9 @@ def reason_ko(reason: str) -> str:
     """The Korean of ``analysis.causal.refutation.headline_design``'s reasons."""
     if reason.startswith("chosen"):
         return "계획서에서 지정"
+    if reason.startswith("costs are calibrated"):
+        return ("의료비는 프로그램이 바꿀 수 없지만 건강 관심이 바꾸는 진료비(치과·안과·피부·귀·예방 진료, 음성 대조)로 "
+                "체계적 오차를 추정해 보정함")
     if reason.startswith("its pre-test"):
         return "사전 추세 검정을 통과"
     if reason.startswith("the plan's design fails"):

@@ -1,0 +1,86 @@
+"""The headline of every outcome: which design the report leads with, its interval and why, by a rule fixed
+here and in the plan, decided from diagnostics only (never from a synthetic truth).
+
+By outcome family:
+
+- **costs** (``medical_cost``, ``cost_*``): the plan's Callaway-Sant'Anna estimate calibrated with the
+  plan's negative-control costs (``calibration.py``) wherever the plan names at least ``MIN_CONTROLS`` of
+  them and the calibration could be fitted. Pre-tests cannot see a selection whose trend is curved or starts
+  at enrolment; controls that share the selection can.
+- **everything else** (checkup measures, new diagnoses, counts): the plan's Callaway-Sant'Anna design if its
+  pre-test does not reject parallel trends at the plan's level; else the trend-adjusted design if its
+  linearity test does not reject; else **no point claim**: the headline is the range spanned by both
+  designs' intervals, "the data cannot tell the effect apart from self-selection between X and Y".
+
+Choosing a design by a pre-test has a bias of its own (Roth 2022, AER: Insights 4(3)): the report says so.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from analysis.config import StudyConfig
+from analysis.did.calibration import MIN_CONTROLS
+from analysis.did.outcomes import HEADLINE, is_cost
+
+CALIBRATED = "callaway_santanna_calibrated"
+
+
+def calibrates(cfg: StudyConfig) -> bool:
+    """Whether the plan's primary outcome is led by the calibrated design (a cost with enough controls)."""
+    return is_cost(cfg.outcomes.primary) and len(cfg.outcomes.negative_controls) >= MIN_CONTROLS
+
+
+def _row(est: pd.DataFrame, outcome: str, design: str) -> pd.Series | None:
+    r = est[(est.outcome == outcome) & (est.design == design) & est.aggregation.isin(HEADLINE)
+            & est.term.isin(["ATT", "overall"])]
+    return r.iloc[0] if len(r) else None
+
+
+def _passes(p) -> bool:
+    return p is not None and not (isinstance(p, float) and math.isnan(p))
+
+
+def outcome_headline(est: pd.DataFrame, outcome: str, pretest_p: dict, alp: float, n_controls: int) -> dict:
+    """The headline of one outcome: ``design`` (None where no point claim is made), ``estimate``,
+    ``conf_low``, ``conf_high``, ``p_value`` and ``reason``."""
+    def pick(design: str, reason: str) -> dict:
+        r = _row(est, outcome, design)
+        return {"outcome": outcome, "design": design, "estimate": float(r.estimate), "conf_low": float(r.conf_low),
+                "conf_high": float(r.conf_high), "p_value": float(r.p_value), "reason": reason}
+
+    if is_cost(outcome) and n_controls >= MIN_CONTROLS and _row(est, outcome, CALIBRATED) is not None:
+        return pick(CALIBRATED, f"a cost: calibrated with the empirical null of {n_controls} negative-control costs")
+    cs, tr = pretest_p.get("callaway_santanna"), pretest_p.get("callaway_santanna_trend")
+    if _passes(cs) and cs > alp and _row(est, outcome, "callaway_santanna") is not None:
+        return pick("callaway_santanna", f"its pre-test does not reject parallel trends (p = {cs:.3g})")
+    if _passes(tr) and tr > alp and _row(est, outcome, "callaway_santanna_trend") is not None:
+        return pick("callaway_santanna_trend", "the plan's design fails its pre-test and the trend-adjusted "
+                    f"design's linearity test does not reject (p = {tr:.3g})")
+    rows = [r for r in (_row(est, outcome, d) for d in ("callaway_santanna", "callaway_santanna_trend")) if r is not None]
+    lo = min((float(r.conf_low) for r in rows), default=math.nan)
+    hi = max((float(r.conf_high) for r in rows), default=math.nan)
+    return {"outcome": outcome, "design": None, "estimate": None, "conf_low": lo, "conf_high": hi, "p_value": None,
+            "reason": "no design passes its pre-test: the data cannot tell the effect apart from self-selection "
+                      f"between {lo:.4g} and {hi:.4g} (the range of both designs' intervals); no point claim"}
+
+
+def outcome_headlines(est: pd.DataFrame, exclusions: dict, cfg: StudyConfig) -> list[dict]:
+    """The headline of every outcome of the plan (primary, secondary, negative control), in plan order."""
+    oc = cfg.outcomes
+    outcomes = dict.fromkeys([oc.primary, *oc.secondary, oc.negative_control])
+    return [outcome_headline(est, y, exclusions.get(y, {}).get("pretest_p", {}), cfg.did.alp,
+                             len(oc.negative_controls)) for y in outcomes]
+
+
+def mark_headlines(est: pd.DataFrame, headlines: list[dict]) -> pd.Series:
+    """``headline``: True on each outcome's headline row (none where no point claim is made)."""
+    flag = pd.Series(False, index=est.index)
+    for h in headlines:
+        if h["design"] is not None:
+            hit = ((est.outcome == h["outcome"]) & (est.design == h["design"]) & est.aggregation.isin(HEADLINE)
+                   & est.term.isin(["ATT", "overall"]))
+            flag.loc[hit[hit].index[:1]] = True
+    return flag

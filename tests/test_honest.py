@@ -1,0 +1,233 @@
+"""Worlds anyone can vary, negative-control costs, empirical calibration and the headline rule (issue 13)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from analysis.config import ConfigError, parse_config
+from analysis.definitions import NC_COST_OUTCOMES, nc_claims_column
+from analysis.did import att_gt
+from analysis.did.calibration import calibrate, calibrated_p, fit_null, relative_att
+from analysis.did.drdid import DiDError
+from analysis.did.headline import mark_headlines, outcome_headline
+from analysis.pipeline import fingerprint
+from analysis.synth.params import world_params
+from analysis.synth.world import generate_chunk
+
+# --- worlds anyone can vary -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("knob, value, message", [
+    ("select_health_conscious", "strong", r"world.select_health_conscious: .*must be a number; got 'strong'"),
+    ("cost_trend_health_conscious", 3.0, r"world.cost_trend_health_conscious: .*out of range; allowed: -0.2 to 0.2"),
+    ("trend_form", "quadratic", r"world.trend_form: .*allowed: \['linear', 'accelerating', 'shift'\]"),
+    ("trend_shift_year", 2022.5, r"world.trend_shift_year: .*must be an integer"),
+    ("effect_scale", True, r"world.effect_scale: .*must be a number; got True"),
+    ("selct_premium", 1.0, r"unknown key\(s\) in \[world\]: \['selct_premium'\]"),
+])
+def test_bad_world_knobs_are_errors_naming_the_key(knob, value, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config({"world": {"scenario": "null", knob: value}})
+
+
+def test_knobs_sit_on_top_of_the_scenario_and_enter_the_fingerprint():
+    base = parse_config({"world": {"scenario": "null"}})
+    cfg = parse_config({"world": {"scenario": "null", "select_health_conscious": 1.5, "trend_form": "shift",
+                                  "trend_shift_year": 2023}})
+    p = cfg.world.params
+    assert (p.effect_scale, p.select_health_conscious, p.trend_form) == (0.0, 1.5, "shift")  # null's zero kept
+    assert cfg.world.changed_knobs == {"select_health_conscious": 1.5, "trend_form": "shift",
+                                       "trend_shift_year": 2023}
+    assert base.world.changed_knobs == {}
+    assert fingerprint(cfg) != fingerprint(base)
+    assert cfg.with_world(scale=0.01).world.params == p  # CLI overrides keep the knobs
+
+
+def test_trend_forms():
+    lin, acc = world_params("default").trend_profile(), world_params("default", {"trend_form": "accelerating"})
+    assert lin.tolist() == list(range(9))
+    a = acc.trend_profile()
+    assert a[0] == 0 and a[-1] == lin[-1] and np.all(np.diff(a, 2) > 0)  # same 2025 value, convex
+    s = world_params("default", {"trend_form": "shift", "trend_shift_year": 2022}).trend_profile()
+    assert s.tolist() == [0, 0, 0, 0, 0, 4, 4, 4, 4]
+
+
+def _chunk(**knobs):
+    return generate_chunk(0, 6000, 11, world_params("default", knobs))
+
+
+def test_knobs_change_the_world():
+    base = _chunk()
+    claims = base["nhis/claims"]
+    # selection on H off: a different set of enrollees; everything about health the same
+    other = _chunk(select_health_conscious=0.0)
+    assert not base["truth/persons"].first_treat.equals(other["truth/persons"].first_treat)
+    # controls made blind to the care-seeking trend: their costs change, general care does not
+    blind = _chunk(nc_trend_scale=0.0)["nhis/claims"]
+    nc = [nc_claims_column(c[5:]) for c in NC_COST_OUTCOMES]
+    assert not claims[nc].equals(blind[nc])
+    general = claims.EDEC_TRAMT - claims[nc].sum(axis=1)
+    assert (general == blind.EDEC_TRAMT - blind[nc].sum(axis=1)).all()
+    # a checkup-measure trend in H moves the measures
+    m = _chunk(measure_trend_health_conscious=-0.05)["nhis/checkups"]
+    assert (m.G1E_WSTC != base["nhis/checkups"].G1E_WSTC).any()
+
+
+def test_negative_control_costs_add_up_and_have_no_effect():
+    t = _chunk()
+    claims = t["nhis/claims"]
+    nc = claims[[nc_claims_column(c[5:]) for c in NC_COST_OUTCOMES]]
+    assert (nc.to_numpy() >= 0).all() and (nc.sum(axis=1) <= claims.EDEC_TRAMT).all()
+    assert (nc.sum(axis=1) > 0).mean() > 0.5
+    truth = t["truth/outcomes"]
+    for o in NC_COST_OUTCOMES:
+        assert (truth[f"y1_{o}"] == truth[f"y0_{o}"]).all()  # the program cannot change them
+    assert (truth.y1_medical_cost != truth.y0_medical_cost).any()
+
+
+# --- empirical calibration ----------------------------------------------------------------------------------
+
+
+def test_calibrated_p_matches_empirical_calibration_reference():
+    """OHDSI EmpiricalCalibration, tests/testthat (calibrateOneP argument requirements): with the null
+    fitNull(c(0, 0), c(0, 0)) (mean 0, SD 0), calibrateP of logRr (0.1, 0.3) with seLogRr (0.05, 0.1) is
+    c(0.045500266, 0.002699796), one-sided c(0.022750133, 0.001349898), lower one-sided rounded c(0.98, 1.00).
+    Ours agree to 3e-9 (their fitted null's SD is a numerical optimum near, not at, 0: 2 * pnorm(-2) is
+    0.0455002639)."""
+    null = fit_null([0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
+    assert (null.mean, null.sd, null.mean_se) == (0.0, 0.0, 0.0)
+    est, se = np.array([0.1, 0.3]), np.array([0.05, 0.1])
+    assert calibrated_p(null, est, se, with_mean_se=False) == pytest.approx([0.045500266, 0.002699796], abs=3e-9)
+    assert calibrated_p(null, est, se, two_sided=False, with_mean_se=False) == pytest.approx(
+        [0.022750133, 0.001349898], abs=3e-9)
+    lower = calibrated_p(null, est, se, two_sided=False, upper=False, with_mean_se=False)
+    assert np.round(lower, 2).tolist() == [0.98, 1.00]
+
+
+def test_fit_null_is_the_maximum_likelihood():
+    null = fit_null([1.0, 2.0, 1.5], [0.0, 0.0, 0.0])  # sd of (1, 2, 1.5) by ML: sqrt(1/6)
+    assert null.mean == pytest.approx(1.5) and null.sd == pytest.approx(np.sqrt(1 / 6), rel=1e-6)
+    rng = np.random.default_rng(3)
+    se = rng.uniform(0.05, 0.3, 12)
+    est = 0.1 + rng.normal(0, 0.2, 12) + se * rng.standard_normal(12)
+    null = fit_null(est, se)
+
+    def loglik(m, s):
+        return stats.norm.logpdf(est, m, np.sqrt(s**2 + se**2)).sum()
+
+    ms, ss = np.meshgrid(np.linspace(-0.5, 0.7, 121), np.linspace(0, 0.8, 161))
+    grid = np.vectorize(loglik)(ms, ss)
+    assert loglik(null.mean, null.sd) >= grid.max() - 1e-9
+
+
+def test_fit_null_recovers_the_systematic_error_and_calibration_covers():
+    rng = np.random.default_rng(5)
+    se = rng.uniform(0.02, 0.1, 4000)
+    est = -0.04 + rng.normal(0, 0.03, 4000) + se * rng.standard_normal(4000)
+    null = fit_null(est, se)
+    assert abs(null.mean + 0.04) < 4 * null.mean_se and abs(null.sd - 0.03) < 0.004
+    # targets with the same error and true effect 0.05: calibrated intervals cover it about 95% of the time
+    t_se = rng.uniform(0.02, 0.1, 2000)
+    t_est = 0.05 - 0.04 + rng.normal(0, 0.03, 2000) + t_se * rng.standard_normal(2000)
+    cover = [(c := calibrate(null, e, s))["conf_low"] <= 0.05 <= c["conf_high"] for e, s in zip(t_est, t_se,
+                                                                                                 strict=True)]
+    assert 0.93 < np.mean(cover) < 0.97
+
+
+def test_fit_null_needs_three_controls():
+    with pytest.raises(DiDError, match="at least 3 are needed"):
+        fit_null([0.1, np.nan, 0.2], [0.1, 0.1, 0.1])
+
+
+def test_relative_att_on_a_hand_built_panel():
+    """No noise: y = 1000 + 50 * unit + 20 * (year - 2018), plus 100 for the treated from 2020. The ATT is 100
+    and the treated's counterfactual mean over 2020-21 is their observed mean minus 100."""
+    rows = []
+    for i in range(40):
+        g = 2020 if i < 15 else 0
+        for year in range(2018, 2022):
+            y = 1000 + 50 * (i % 7) + 20 * (year - 2018) + (100 if g and year >= g else 0)
+            rows.append((i + 1, year, g, float(y)))
+    panel = pd.DataFrame(rows, columns=["study_id", "year", "first_treat", "y"])
+    res = att_gt(panel, "y", "year", "study_id", "first_treat", bstrap=False, cband=False)
+    r = relative_att(res, panel, "y")
+    mu0 = panel[(panel.first_treat == 2020) & (panel.year >= 2020)].y.mean() - 100
+    assert r["att"] == pytest.approx(100) and r["mu0"] == pytest.approx(mu0) and r["rel"] == pytest.approx(100 / mu0)
+
+
+# --- the headline rule ----------------------------------------------------------------------------------------
+
+
+def _est(rows):
+    cols = ["outcome", "design", "aggregation", "term", "estimate", "conf_low", "conf_high", "p_value"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+EST = _est([
+    ("medical_cost", "callaway_santanna", "simple", "overall", -50.0, -80.0, -20.0, 0.001),
+    ("medical_cost", "callaway_santanna_calibrated", "simple", "overall", -10.0, -45.0, 25.0, 0.6),
+    ("medical_cost", "callaway_santanna", "dynamic", "0", -40.0, -90.0, 10.0, 0.1),
+    ("waist", "callaway_santanna", "simple", "overall", -0.6, -0.7, -0.5, 0.0),
+    ("waist", "callaway_santanna_trend", "simple", "overall", -0.2, -0.5, 0.1, 0.2),
+])
+
+
+@pytest.mark.parametrize("outcome, pretest, controls, design", [
+    ("medical_cost", {"callaway_santanna": 0.001}, 5, "callaway_santanna_calibrated"),
+    ("medical_cost", {"callaway_santanna": 0.5}, 2, "callaway_santanna"),  # too few controls in the plan
+    ("waist", {"callaway_santanna": 0.3, "callaway_santanna_trend": 0.01}, 5, "callaway_santanna"),
+    ("waist", {"callaway_santanna": 0.01, "callaway_santanna_trend": 0.4}, 5, "callaway_santanna_trend"),
+    ("waist", {"callaway_santanna": 0.01, "callaway_santanna_trend": None}, 5, None),
+    ("waist", {"callaway_santanna": 0.01, "callaway_santanna_trend": 0.02}, 5, None),
+])
+def test_headline_rule_on_constructed_diagnostics(outcome, pretest, controls, design):
+    h = outcome_headline(EST, outcome, pretest, 0.05, controls)
+    assert h["design"] == design
+    if design is None:  # no point claim: the range of both designs' intervals
+        assert h["estimate"] is None and (h["conf_low"], h["conf_high"]) == (-0.7, 0.1)
+        assert "cannot tell the effect apart from self-selection" in h["reason"]
+    else:
+        row = EST[(EST.outcome == outcome) & (EST.design == design) & (EST.term == "overall")].iloc[0]
+        assert (h["estimate"], h["conf_low"], h["conf_high"]) == (row.estimate, row.conf_low, row.conf_high)
+    flags = mark_headlines(EST, [h])
+    assert flags.sum() == (design is not None)
+
+
+def test_run_marks_one_headline_per_outcome(default_run):
+    run = default_run["run"]
+    payload = json.loads((run / "estimates.json").read_text())
+    est = pd.DataFrame(payload["estimates"])
+    head = json.loads((run / "headline.json").read_text())
+    by_outcome = {h["outcome"]: h for h in head["outcomes"]}
+    assert head["outcomes"] == payload["headlines"]
+    for y, h in by_outcome.items():
+        marked = est[(est.outcome == y) & est.headline]
+        assert len(marked) == (h["design"] is not None)
+        if h["design"] is not None:
+            assert marked.design.iloc[0] == h["design"] and marked.estimate.iloc[0] == pytest.approx(h["estimate"])
+    # the primary cost outcome is led by its calibrated design, with the null's fit recorded
+    assert head["design"] == by_outcome["medical_cost"]["design"] == "callaway_santanna_calibrated"
+    cal = payload["exclusions"]["medical_cost"]["empirical_calibration"]
+    assert cal["null"]["n"] == len(NC_COST_OUTCOMES)
+    controls = est[est.role == "calibration_control"]
+    assert sorted(controls.outcome) == sorted(NC_COST_OUTCOMES) and (controls.truth == 0).all()
+
+
+def test_null_world_headlines_claim_no_effect(null_panel):
+    """On the null world at the test scale no outcome's headline interval excludes 0."""
+    from analysis.config import load_config
+    from analysis.did.headline import outcome_headlines
+    from analysis.did.outcomes import estimate_all
+
+    cfg = load_config()
+    cfg = dataclasses.replace(cfg, did=dataclasses.replace(cfg.did, biters=199))
+    est, excl = estimate_all(null_panel.panel, cfg, truth=null_panel.truth)
+    heads = outcome_headlines(est, excl, cfg)
+    claims = [h["outcome"] for h in heads if not (h["conf_low"] <= 0 <= h["conf_high"])]
+    assert claims == [], heads
