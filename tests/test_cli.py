@@ -50,7 +50,8 @@ def test_run_end_to_end(default_run):
     est = __import__("pandas").read_csv(tmp_path / "estimates.csv")
     assert {"outcome", "design", "estimator", "aggregation", "term", "estimate", "std_error", "conf_low",
             "conf_high", "p_value", "n_treated", "n_control", "truth"} <= set(est.columns)
-    assert set(est.design) == {"published", "callaway_santanna", "callaway_santanna_trend", "stacked_matched", "twfe"}
+    assert set(est.design) == {"published", "callaway_santanna", "callaway_santanna_trend",
+                               "callaway_santanna_calibrated", "stacked_matched", "twfe"}
     assert set(est.loc[est.design == "twfe", "outcome"]) == {"medical_cost", "injury_visits"}
     assert (tmp_path / "estimates.json").exists()
     assert "did: medical_cost" in stdout
@@ -61,7 +62,8 @@ def test_run_end_to_end(default_run):
     assert all(isinstance(c["passed"], bool) and c["meaning"] for c in checks)
     assert "refutation:" in stdout and "heterogeneity:" in stdout
     head = json.loads((tmp_path / "headline.json").read_text())
-    assert head["design"] in {"callaway_santanna", "callaway_santanna_trend"} and head["reason"]
+    assert head["design"] in {"callaway_santanna", "callaway_santanna_trend", "callaway_santanna_calibrated"}
+    assert head["reason"]
     for name in ("refutation/att_gt.csv", "refutation/event_study.csv", "heterogeneity.csv", "adherence.csv",
                  "calibration.json", "run.json"):
         assert (tmp_path / name).exists(), name

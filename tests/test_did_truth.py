@@ -155,8 +155,10 @@ def test_estimate_all_rows_truth_and_multiplicity(default_run):
     excl = json.loads((default_run["run"] / "estimates.json").read_text())["exclusions"]
     cfg = load_config()
     assert list(est.columns) == COLUMNS
-    assert set(est.outcome) == {cfg.outcomes.primary, *cfg.outcomes.secondary, cfg.outcomes.negative_control}
-    assert set(est.design) == {"callaway_santanna", "callaway_santanna_trend", "published", "stacked_matched", "twfe"}
+    assert set(est.outcome) == {cfg.outcomes.primary, *cfg.outcomes.secondary, cfg.outcomes.negative_control,
+                                *cfg.outcomes.negative_controls}
+    assert set(est.design) == {"callaway_santanna", "callaway_santanna_trend", "callaway_santanna_calibrated",
+                               "published", "stacked_matched", "twfe"}
     head = est[(est.outcome == "medical_cost") & (est.term.isin(["ATT", "overall"]))
                & est.aggregation.isin(["simple", "2x2", "static", "overall"])]
     assert len(head) == 5 and head.truth.notna().all() and (head.truth < 0).all()

@@ -317,7 +317,7 @@ def simulate_outcomes(
     multiplier = np.exp(params.eff_log_cost * cumdose)
     outp = outp * multiplier
     inp = inp * multiplier
-    nc = negative_control_costs(p, d, params, h_trend)
+    nc = negative_control_costs(p, d, params, h_trend, any_use)
     nc_total = sum(nc.values())
     cost = outp + inp + nc_total
     # ~KRW 52,000 per visit day, saturating at 300 days a year (costly care is not more visits)
@@ -356,7 +356,8 @@ def simulate_outcomes(
     )
 
 
-def negative_control_costs(p: Persons, d: HealthDraws, params: WorldParams, h_trend: np.ndarray) -> dict:
+def negative_control_costs(p: Persons, d: HealthDraws, params: WorldParams, h_trend: np.ndarray,
+                           any_use: np.ndarray) -> dict:
     """Yearly cost of each negative-control care category (``CARE_CATEGORIES``), KRW, (n, T) each.
 
     The program has no effect on them (they do not depend on the dose, so y1 = y0 exactly), but they share
@@ -371,7 +372,8 @@ def negative_control_costs(p: Persons, d: HealthDraws, params: WorldParams, h_tr
         use, median, sdlog, rel_trend = NC_CATEGORY_PARAMS[name]
         person = 0.5 * p.z["cost"] + 0.6 * d.nc_person[:, k]
         use_logit = np.log(use / (1 - use)) + 0.5 * person[:, None] + 0.25 * p.z["H"][:, None] + 0.1 * female
-        used = d.nc_use[:, :, k] < expit(use_logit)
+        # only in years with any care at all (~90% [A: calibration.md]), which they do not add to
+        used = any_use & (d.nc_use[:, :, k] < expit(use_logit))
         log_c = (
             np.log(median)
             + 0.1 * age_c

@@ -93,7 +93,7 @@ PARTICIPANT_FEMALE = 0.65  # [S]
 
 
 # How the negative-control care categories (``analysis.definitions.CARE_CATEGORIES``) behave in the world:
-# share with any use in a year, median cost when used (KRW), sdlog, and how strongly health consciousness
+# share with any use in a year among those with any care that year, median cost when used (KRW), sdlog, and how strongly health consciousness
 # moves the category's trend relative to general outpatient care [A], fixed before any estimate was looked
 # at: preventive visits and dental care are the most "health-seeking", skin and ear care the least.
 NC_CATEGORY_PARAMS = {
