@@ -166,6 +166,9 @@ class DidConfig:
     # time-invariant per person (att_gt conditions on them in every comparison)
     covariates: tuple[str, ...] = ("female", "birth_year", "disability", "premium_decile", "chronic_disease")
     seed: int = 20251125
+    # where no design passes its pre-test, the headline is the Rambachan-Roth range at this Mbar: post-
+    # enrolment divergence up to Mbar times the largest pre-enrolment one (relative magnitudes)
+    bounds_mbar: float = 1.0
 
     @property
     def xformla(self) -> str | None:
@@ -179,6 +182,8 @@ class DidConfig:
             raise ConfigError(f"did.alp must be in (0, 1); got {self.alp}")
         if self.biters < 1:
             raise ConfigError(f"did.biters must be >= 1; got {self.biters}")
+        if not (0 <= self.bounds_mbar <= 10):
+            raise ConfigError(f"did.bounds_mbar must be within 0-10; got {self.bounds_mbar}")
 
 
 @dataclass(frozen=True)

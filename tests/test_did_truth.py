@@ -158,10 +158,10 @@ def test_estimate_all_rows_truth_and_multiplicity(default_run):
     assert set(est.outcome) == {cfg.outcomes.primary, *cfg.outcomes.secondary, cfg.outcomes.negative_control,
                                 *cfg.outcomes.negative_controls}
     assert set(est.design) == {"callaway_santanna", "callaway_santanna_trend", "callaway_santanna_calibrated",
-                               "published", "stacked_matched", "twfe"}
+                               "later_joiners", "rambachan_roth", "published", "stacked_matched", "twfe"}
     head = est[(est.outcome == "medical_cost") & (est.term.isin(["ATT", "overall"]))
                & est.aggregation.isin(["simple", "2x2", "static", "overall"])]
-    assert len(head) == 6 and head.truth.notna().all() and (head.truth < 0).all()
+    assert len(head) == 7 and head.truth.notna().all() and (head.truth < 0).all()
     # Holm adjusts each design's headline p-values across the secondary outcomes, and nothing else
     adj = est[est.p_adjusted.notna()]
     assert set(adj.outcome) <= set(cfg.outcomes.secondary) and set(adj.outcome) >= {"sbp", "bmi", "waist"}

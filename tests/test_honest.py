@@ -174,6 +174,9 @@ EST = _est([
     ("medical_cost", "callaway_santanna_calibrated", "simple", "overall", -10.0, -45.0, 25.0, 0.6),
     ("medical_cost", "callaway_santanna", "dynamic", "0", -40.0, -90.0, 10.0, 0.1),
     ("waist", "callaway_santanna", "simple", "overall", -0.6, -0.7, -0.5, 0.0),
+    ("waist", "stacked_matched", "overall", "ATT", -0.15, -0.2, -0.1, 0.0),
+    ("sbp", "callaway_santanna", "simple", "overall", -0.6, -0.7, -0.5, 0.0),
+    ("sbp", "rambachan_roth", "dynamic", "overall", np.nan, -1.4, 0.3, np.nan),
     ("waist", "callaway_santanna_trend", "simple", "overall", -0.2, -0.5, 0.1, 0.2),
 ])
 
@@ -182,20 +185,29 @@ EST = _est([
     ("medical_cost", {"callaway_santanna": 0.001}, 5, "callaway_santanna_calibrated"),
     ("medical_cost", {"callaway_santanna": 0.5}, 2, "callaway_santanna"),  # too few controls in the plan
     ("waist", {"callaway_santanna": 0.3, "callaway_santanna_trend": 0.01}, 5, "callaway_santanna"),
+    ("waist", {"callaway_santanna": 0.3, "moved_before_enrolment": 0.001}, 5, "stacked_matched"),
+    ("waist", {"callaway_santanna": 0.3, "moved_before_enrolment": 0.2}, 5, "callaway_santanna"),
+    ("medical_cost", {"moved_before_enrolment": 0.001}, 5, "callaway_santanna_calibrated"),
     ("waist", {"callaway_santanna": 0.01, "callaway_santanna_trend": 0.4}, 5, "callaway_santanna_trend"),
     ("waist", {"callaway_santanna": 0.01, "callaway_santanna_trend": None}, 5, None),
     ("waist", {"callaway_santanna": 0.01, "callaway_santanna_trend": 0.02}, 5, None),
+    ("sbp", {"callaway_santanna": 0.01}, 5, "rambachan_roth_range"),
 ])
 def test_headline_rule_on_constructed_diagnostics(outcome, pretest, controls, design):
-    h = outcome_headline(EST, outcome, pretest, 0.05, controls)
-    assert h["design"] == design
+    est = EST.assign(estimator=np.where(EST.design == "rambachan_roth", "honest_did_relative_magnitudes_mbar1", "x"))
+    h = outcome_headline(est, outcome, pretest, 0.05, controls)
+    assert h["design"] == (None if design == "rambachan_roth_range" else design)
+    if design == "rambachan_roth_range":  # no point claim: the Rambachan-Roth range where there is one
+        assert h["design"] is None and h["estimate"] is None and (h["conf_low"], h["conf_high"]) == (-1.4, 0.3)
+        assert "Rambachan-Roth range, 1 x" in h["reason"]
+        return
     if design is None:  # no point claim: the range of both designs' intervals
         assert h["estimate"] is None and (h["conf_low"], h["conf_high"]) == (-0.7, 0.1)
         assert "cannot tell the effect apart from self-selection" in h["reason"]
     else:
-        row = EST[(EST.outcome == outcome) & (EST.design == design) & (EST.term == "overall")].iloc[0]
+        row = EST[(EST.outcome == outcome) & (EST.design == design) & EST.term.isin(["ATT", "overall"])].iloc[0]
         assert (h["estimate"], h["conf_low"], h["conf_high"]) == (row.estimate, row.conf_low, row.conf_high)
-    flags = mark_headlines(EST, [h])
+    flags = mark_headlines(est, [h])
     assert flags.sum() == (design is not None)
 
 
@@ -234,3 +246,47 @@ def test_null_world_cost_headline_claims_no_effect(null_panel):
     head = {h["outcome"]: h for h in outcome_headlines(est, excl, cfg)}["medical_cost"]
     assert head["design"] == "callaway_santanna_calibrated"
     assert head["conf_low"] <= 0 <= head["conf_high"], head
+
+
+# --- the later-joiners design and the "moved before enrolment" diagnostic ---------------------------------------
+
+
+def _cohort_panel(cohorts, never=0, dip=0.0, seed=0):
+    """y = 1000 + 50 * (unit % 7) + 20 * (year - 2017) + noise, plus 100 from enrolment and ``dip`` in the year
+    before it; ``cohorts`` maps cohort -> units, ``never`` never-enrolled units."""
+    rng = np.random.default_rng(seed)
+    rows, i = [], 0
+    for g, n in [*cohorts.items(), (0, never)]:
+        for _ in range(n):
+            i += 1
+            for year in range(2017, 2024):
+                y = 1000 + 50 * (i % 7) + 20 * (year - 2017) + rng.normal(0, 5)
+                y += 100 if g and year >= g else dip if g and year == g - 1 else 0
+                rows.append((i, year, g, y))
+    return pd.DataFrame(rows, columns=["study_id", "year", "first_treat", "y"])
+
+
+def test_later_joiners_compares_volunteers_only():
+    from analysis.did import aggte
+    from analysis.did.designs import later_joiners
+
+    panel = _cohort_panel({2019: 60, 2020: 60, 2022: 60}, never=500)
+    res = later_joiners(panel, "y", None, bstrap=False, cband=False)
+    # no never-enrolled; the last cohort is the comparison only (coded 0, as R did does)
+    assert set(res.design.unit_g) == {0, 2019, 2020} and len(res.design.unit_id) == 180
+    post = [c for c in res.cells if c.time >= c.group]
+    assert post and all(c.time < 2022 for c in post)  # from 2022 on nobody is left to compare with
+    assert aggte(res, "simple", na_rm=True).overall_att == pytest.approx(100, abs=3)
+    with pytest.raises(DiDError, match="at least two enrolment cohorts"):
+        later_joiners(_cohort_panel({2020: 30}, never=30), "y", None)
+
+
+def test_moved_before_enrolment_sees_a_dip():
+    from analysis.did.outcomes import moved_before_enrolment
+
+    flat = att_gt(_cohort_panel({2020: 300}, never=300, seed=1), "y", "year", "study_id", "first_treat",
+                  bstrap=False, cband=False)
+    dipped = att_gt(_cohort_panel({2020: 300}, never=300, dip=15.0, seed=1), "y", "year", "study_id",
+                    "first_treat", bstrap=False, cband=False)
+    assert moved_before_enrolment(flat) > 0.01
+    assert moved_before_enrolment(dipped) < 1e-6

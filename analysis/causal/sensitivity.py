@@ -571,6 +571,19 @@ def event_study_inputs(result, ref: int = -1) -> tuple[np.ndarray, np.ndarray, i
     return beta, sigma, int((e < ref).sum()), int((e >= 0).sum())
 
 
+def relative_magnitudes_range(res, mbar: float, alpha: float, seed: int = 0) -> tuple[float, float]:
+    """The Rambachan-Roth relative-magnitudes interval at ``mbar`` for the average post-enrolment event-time
+    effect of ``res`` (``att_gt(..., base_period="universal")``): what the data say about the effect if
+    trends after enrolment diverge by up to ``mbar`` times the largest divergence before it."""
+    from analysis.did import aggte
+
+    dyn = aggte(res, type="dynamic", na_rm=True, bstrap=False, cband=False)
+    b, s, n_pre, n_post = event_study_inputs(dyn)
+    h = honest_did(b, s, n_pre, n_post, method="relative_magnitudes", Mvec=[mbar],
+                   l_vec=np.full(n_post, 1.0 / n_post), alpha=alpha, seed=seed)
+    return float(h.lb[0]), float(h.ub[0])
+
+
 # ----------------------------------------------------------------------------------------------------------
 # E-value
 

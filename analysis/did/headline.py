@@ -7,10 +7,14 @@ By outcome family:
   plan's negative-control costs (``calibration.py``) wherever the plan names at least ``MIN_CONTROLS`` of
   them and the calibration could be fitted. Pre-tests cannot see a selection whose trend is curved or starts
   at enrolment; controls that share the selection can.
-- **everything else** (checkup measures, new diagnoses, counts): the plan's Callaway-Sant'Anna design if its
-  pre-test does not reject parallel trends at the plan's level; else the trend-adjusted design if its
-  linearity test does not reject; else **no point claim**: the headline is the range spanned by both
-  designs' intervals, "the data cannot tell the effect apart from self-selection between X and Y".
+- **everything else** (checkup measures, new diagnoses, counts):
+  1. if the outcome moved in the year before enrolment (the plan's design's event-time -1 effect differs
+     from 0 at the plan's level: people joined after a screening, and will regress to the mean), the
+     design matched on the last screening before enrolment (``stacked_matched``), where it exists;
+  2. else the plan's Callaway-Sant'Anna design if its pre-test does not reject parallel trends;
+  3. else the trend-adjusted design if its linearity test does not reject;
+  4. else **no point claim**: the headline is the range spanned by both designs' intervals, "the data
+     cannot tell the effect apart from self-selection between X and Y".
 
 Choosing a design by a pre-test has a bias of its own (Roth 2022, AER: Insights 4(3)): the report says so.
 """
@@ -34,12 +38,13 @@ def calibrates(cfg: StudyConfig) -> bool:
 
 
 def _row(est: pd.DataFrame, outcome: str, design: str) -> pd.Series | None:
-    r = est[(est.outcome == outcome) & (est.design == design) & est.aggregation.isin(HEADLINE)
+    aggregations = ["dynamic"] if design == "rambachan_roth" else HEADLINE  # a range over event times
+    r = est[(est.outcome == outcome) & (est.design == design) & est.aggregation.isin(aggregations)
             & est.term.isin(["ATT", "overall"])]
     return r.iloc[0] if len(r) else None
 
 
-def _passes(p) -> bool:
+def _is_number(p) -> bool:
     return p is not None and not (isinstance(p, float) and math.isnan(p))
 
 
@@ -54,17 +59,28 @@ def outcome_headline(est: pd.DataFrame, outcome: str, pretest_p: dict, alp: floa
     if is_cost(outcome) and n_controls >= MIN_CONTROLS and _row(est, outcome, CALIBRATED) is not None:
         return pick(CALIBRATED, f"a cost: calibrated with the empirical null of {n_controls} negative-control costs")
     cs, tr = pretest_p.get("callaway_santanna"), pretest_p.get("callaway_santanna_trend")
-    if _passes(cs) and cs > alp and _row(est, outcome, "callaway_santanna") is not None:
+    moved = pretest_p.get("moved_before_enrolment")
+    if not is_cost(outcome) and _is_number(moved) and moved < alp and _row(est, outcome, "stacked_matched") is not None:
+        return pick("stacked_matched", f"the outcome moved in the year before enrolment (p = {moved:.3g}): people "
+                    "joined after a screening, so the design matched on the last screening before enrolment leads")
+    if _is_number(cs) and cs > alp and _row(est, outcome, "callaway_santanna") is not None:
         return pick("callaway_santanna", f"its pre-test does not reject parallel trends (p = {cs:.3g})")
-    if _passes(tr) and tr > alp and _row(est, outcome, "callaway_santanna_trend") is not None:
+    if _is_number(tr) and tr > alp and _row(est, outcome, "callaway_santanna_trend") is not None:
         return pick("callaway_santanna_trend", "the plan's design fails its pre-test and the trend-adjusted "
                     f"design's linearity test does not reject (p = {tr:.3g})")
-    rows = [r for r in (_row(est, outcome, d) for d in ("callaway_santanna", "callaway_santanna_trend")) if r is not None]
-    lo = min((float(r.conf_low) for r in rows), default=math.nan)
-    hi = max((float(r.conf_high) for r in rows), default=math.nan)
+    rr = _row(est, outcome, "rambachan_roth")
+    if rr is not None:
+        lo, hi = float(rr.conf_low), float(rr.conf_high)
+        how = f"the Rambachan-Roth range, {rr.estimator.rsplit('mbar', 1)[-1]} x the largest pre-enrolment divergence"
+    else:
+        rows = [r for r in (_row(est, outcome, d) for d in ("callaway_santanna", "callaway_santanna_trend"))
+                if r is not None]
+        lo = min((float(r.conf_low) for r in rows), default=math.nan)
+        hi = max((float(r.conf_high) for r in rows), default=math.nan)
+        how = "the range of both designs' intervals"
     return {"outcome": outcome, "design": None, "estimate": None, "conf_low": lo, "conf_high": hi, "p_value": None,
             "reason": "no design passes its pre-test: the data cannot tell the effect apart from self-selection "
-                      f"between {lo:.4g} and {hi:.4g} (the range of both designs' intervals); no point claim"}
+                      f"between {lo:.4g} and {hi:.4g} ({how}); no point claim"}
 
 
 def outcome_headlines(est: pd.DataFrame, exclusions: dict, cfg: StudyConfig) -> list[dict]:

@@ -25,17 +25,20 @@ applied across the secondary outcomes, per design and headline aggregation.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from analysis.config import StudyConfig
 from analysis.did.aggte import aggte
 from analysis.did.attgt import AttGtResult, att_gt
 from analysis.did.calibration import calibrate, fit_null, relative_att
+from analysis.did.designs import later_joiners
 from analysis.did.drdid import DiDError
 from analysis.did.stacked import did_2x2, stacked_did
 from analysis.did.trend import trend_adjusted
@@ -127,6 +130,28 @@ def _cs_rows(res: AttGtResult, panel, y: str, te, alp: float, keys: dict, design
     return out
 
 
+def moved_before_enrolment(res: AttGtResult) -> float | None:
+    """The p-value of the event-time -1 effect of ``res`` (with a varying base period: the enrollees' change
+    over the year before enrolment against the comparison's), the diagnostic of joining that follows the
+    outcome (an Ashenfelter dip: people enrol after an abnormal screening, then regress to the mean).
+    None where it cannot be estimated."""
+    try:
+        dyn = aggte(res, type="dynamic", na_rm=True, cband=False)
+    except DiDError:
+        return None
+    if dyn.egt is None or -1 not in list(dyn.egt):
+        return None
+    i = list(dyn.egt).index(-1)
+    est, se = dyn.att_egt[i], dyn.se_egt[i]
+    if not (np.isfinite(est) and np.isfinite(se) and se > 0):
+        return None
+    return float(2 * stats.norm.sf(abs(est / se)))
+
+
+def _above(p, alp: float) -> bool:
+    return p is not None and np.isfinite(p) and p > alp
+
+
 def is_cost(outcome: str) -> bool:
     """Whether an outcome is a cost in KRW (calibrated on the proportional scale of the cost controls)."""
     return outcome == "medical_cost" or outcome.startswith("cost_")
@@ -193,7 +218,8 @@ def _multiplicity(df: pd.DataFrame, secondary: list[str], method: str) -> pd.Ser
     return p_adj
 
 
-def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress) -> tuple[pd.DataFrame, dict]:
+def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
+                  bounds=None) -> tuple[pd.DataFrame, dict]:
     """``estimate_all``'s work, with the estimators' warnings left to the caller."""
     from analysis.did.twfe import twfe
 
@@ -232,7 +258,24 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress) 
         base = res if same else att_gt(panel, y, "year", "study_id", "first_treat", xformla, **(cs_args | fixed))
         adjusted = attempt(excl, "trend_adjusted", trend_adjusted, base)
         pretest["callaway_santanna_trend"] = adjusted.pretest_p if adjusted is not None else None
-        for design, r in (("callaway_santanna", res), ("callaway_santanna_trend", adjusted)):
+        pretest["moved_before_enrolment"] = moved_before_enrolment(res)
+        no_design = not (_above(res.pretest_p, dc.alp) or (adjusted is not None and _above(adjusted.pretest_p, dc.alp)))
+        if bounds is not None and no_design and not is_cost(y):
+            rng = attempt(excl, "rambachan_roth", bounds, base)
+            if rng is not None:
+                truth_v = cs_truth(base, panel, y, te)[("dynamic", "overall")] if te is not None else np.nan
+                frames.append(pd.DataFrame([{
+                    "term": "overall", "estimate": np.nan, "std_error": np.nan, "conf_low": rng[0],
+                    "conf_high": rng[1], "p_value": np.nan, **keys, "design": "rambachan_roth",
+                    "estimator": f"honest_did_relative_magnitudes_mbar{dc.bounds_mbar:g}",
+                    "aggregation": "dynamic", "truth": truth_v, "n_treated": int((base.design.unit_g > 0).sum()),
+                    "n_control": int((base.design.unit_g == 0).sum())}]))
+        lj_args = {k: v for k, v in cs_args.items() if k != "control_group"}
+        joiners = attempt(excl, "later_joiners", functools.partial(later_joiners, **lj_args), panel, y, xformla)
+        if joiners is not None:
+            excl["later_joiners"] = {**joiners.exclusions, **({"notes": list(joiners.notes)} if joiners.notes else {})}
+        for design, r in (("callaway_santanna", res), ("callaway_santanna_trend", adjusted),
+                          ("later_joiners", joiners)):
             if r is not None:
                 frames += _cs_rows(r, panel, y, te, dc.alp, keys, design, f"att_gt_{dc.est_method}")
         if is_cost(y):
@@ -282,13 +325,16 @@ def estimate_all(
     published: pd.DataFrame | None = None,
     truth: pd.DataFrame | None = None,
     progress: bool = False,
+    bounds=None,
 ) -> tuple[pd.DataFrame, dict]:
     """Estimates of every outcome of the plan (primary, secondary, negative control) by every design.
 
     ``truth`` (synthetic worlds only): the linked truth outcomes with ``study_id``, ``year`` and
     ``y0_<outcome>``/``y1_<outcome>``. Returns (estimates frame with ``COLUMNS``, per-outcome exclusions).
     The estimators' warnings (rows dropped, cells not estimated) are silenced here because every one of
-    them is in the returned exclusions."""
+    them is in the returned exclusions. ``bounds``: a function of the never-treated, universal-base
+    ``att_gt`` result giving the (low, high) range reported where no design passes its pre-test (the
+    pipeline passes Rambachan-Roth's, from ``analysis.causal``; None: no range)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return _estimate_all(panel, cfg, stacked, published, truth, progress)
+        return _estimate_all(panel, cfg, stacked, published, truth, progress, bounds)

@@ -14,19 +14,12 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
+from analysis.did.designs import DESIGNS
 from analysis.report.fonts import use_korean_font
 
-DESIGN_LABELS = {
-    "published": "서울시 발표 설계 · city's published design",
-    "callaway_santanna": "Callaway-Sant'Anna (계획 · plan)",
-    "callaway_santanna_trend": "추세 보정 CS · trend-adjusted CS",
-    "callaway_santanna_calibrated": "음성대조 보정 CS · CS calibrated by negative controls",
-    "stacked_matched": "적층 매칭 DiD · stacked matched",
-    "twfe": "TWFE",
-}
-DESIGN_COLOURS = {"published": "#c0392b", "callaway_santanna": "#2c7fb8", "callaway_santanna_trend": "#41ab5d",
-                  "callaway_santanna_calibrated": "#e6550d",
-                  "stacked_matched": "#8856a7", "twfe": "#969696"}
+# from the design registry (analysis/did/designs.py), in its order
+DESIGN_LABELS = {name: d.figure_label for name, d in DESIGNS.items()}
+DESIGN_COLOURS = {name: d.colour for name, d in DESIGNS.items()}
 OUTCOME_LABELS = {
     "medical_cost": "의료비 (천원/년) · medical cost (KRW 1,000/yr)", "waist": "허리둘레 (cm) · waist",
     "sbp": "수축기혈압 (mmHg) · systolic BP", "fasting_glucose": "공복혈당 (mg/dL) · fasting glucose",
@@ -47,9 +40,7 @@ SEOUL_DISTRICTS = {  # the administrative (SGG) codes of Seoul's 25 districts
     "11620": "관악구 Gwanak", "11650": "서초구 Seocho", "11680": "강남구 Gangnam", "11710": "송파구 Songpa",
     "11740": "강동구 Gangdong",
 }
-HEADLINE_AGG = {"published": "2x2", "callaway_santanna": "simple", "callaway_santanna_trend": "simple",
-                "callaway_santanna_calibrated": "simple",
-                "stacked_matched": "overall", "twfe": "static"}
+HEADLINE_AGG = {name: d.aggregation for name, d in DESIGNS.items()}
 
 
 def _plt():
@@ -70,8 +61,11 @@ def save_figure(fig, directory: Path, name: str) -> list[Path]:
 
 
 def _interval(ax, y, est, lo, hi, colour, label=None, marker="o"):
-    ax.errorbar(est, y, xerr=[np.asarray(est) - np.asarray(lo), np.asarray(hi) - np.asarray(est)], fmt=marker,
-                color=colour, capsize=2, ms=4, lw=1.2, label=label)
+    est, lo, hi = (np.asarray(v, dtype=float) for v in (est, lo, hi))
+    if np.isnan(est).all():  # a range without a point estimate (no point claim): the bar alone
+        ax.hlines(y, lo, hi, color=colour, lw=3, alpha=0.7, label=label)
+        return
+    ax.errorbar(est, y, xerr=[est - lo, hi - est], fmt=marker, color=colour, capsize=2, ms=4, lw=1.2, label=label)
 
 
 # ---------------------------------------------------------------- released tables the figures draw on
@@ -300,6 +294,7 @@ def fig_forest(study):
     ncol = 3
     nrow = int(np.ceil(len(outcomes) / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(12, 2.3 * nrow + 0.8), squeeze=False)
+    labelled: set[str] = set()  # each design in the legend once, where it first appears
     for ax, o in zip(axes.flat, outcomes, strict=False):
         s = t[t.outcome == o]
         scale = 1e3 if o == "medical_cost" else 1.0
@@ -309,7 +304,8 @@ def fig_forest(study):
                 continue
             y = len(designs) - 1 - i
             _interval(ax, [y], r.estimate / scale, r.conf_low / scale, r.conf_high / scale, DESIGN_COLOURS[d],
-                      label=DESIGN_LABELS[d] if o == outcomes[0] else None)
+                      label=None if d in labelled else DESIGN_LABELS[d])
+            labelled.add(d)
             if np.isfinite(r.truth.iloc[0]):
                 ax.plot(r.truth / scale, [y], "kD", ms=4, label="참값 · truth" if (o == outcomes[0] and i == 0) else None)
         ax.axvline(0, color="k", lw=0.8)

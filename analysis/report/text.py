@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 import math
 
+from analysis.did.designs import DESIGNS as REGISTRY
+
 MINUS = "\u2212"
 
 
@@ -37,16 +39,8 @@ def fmt_eok(v: float, lang: str) -> str:
     return f"KRW {fmt_num(round(v / 1e9, 1)) if abs(v) < 1e11 else fmt_num(round(v / 1e9))} billion"
 
 
-DESIGNS = {
-    "ko": {"published": "서울시 발표 설계", "callaway_santanna": "Callaway-Sant'Anna 설계(계획)",
-           "callaway_santanna_trend": "추세 보정 Callaway-Sant'Anna 설계",
-           "callaway_santanna_calibrated": "음성대조로 보정한 Callaway-Sant'Anna 설계", "stacked_matched": "적층 매칭 DiD",
-           "twfe": "이원고정효과(TWFE)"},
-    "en": {"published": "the city's published design", "callaway_santanna": "the plan's Callaway-Sant'Anna design",
-           "callaway_santanna_trend": "the trend-adjusted Callaway-Sant'Anna design",
-           "callaway_santanna_calibrated": "the plan's Callaway-Sant'Anna design calibrated by negative controls",
-           "stacked_matched": "stacked matched DiD", "twfe": "two-way fixed effects (TWFE)"},
-}
+DESIGNS = {"ko": {name: d.label_ko for name, d in REGISTRY.items()},
+           "en": {name: d.label_en for name, d in REGISTRY.items()}}
 CHECKS = {
     "ko": {"main_estimate": "주 추정치", "e_value": "E-값", "pre_trend_test": "사전 추세 검정",
            ("callaway_santanna_trend", "pre_trend_test"): "사전 추세 직선성 검정",
