@@ -146,6 +146,29 @@ def headline_estimates(study):
     return study.released("headline_estimates", build)
 
 
+def headline_by_outcome(study):
+    """One row per outcome of the plan: the design its headline rests on (``rambachan_roth`` where no
+    design passes its pre-test and no point estimate is made), the estimate and interval, and the counts
+    behind them (from ``headline.json`` and the estimates)."""
+    def build(review):
+        e = study.estimates
+        rows = []
+        for h in study.headline.get("outcomes", []):
+            d = h["design"] or "rambachan_roth"
+            agg = HEADLINE_AGG.get(d)
+            r = e[(e.outcome == h["outcome"]) & (e.design == d) & (e.aggregation == agg) & e.term.isin(["ATT", "overall"])]
+            if r.empty:
+                continue
+            r = r.iloc[0]
+            rows.append({"outcome": h["outcome"], "design": d,
+                         "estimate": np.nan if h["estimate"] is None else float(h["estimate"]),
+                         "conf_low": float(h["conf_low"]), "conf_high": float(h["conf_high"]),
+                         "n_treated": r.n_treated, "n_control": r.n_control, "truth": r.truth})
+        return review.model("headline_by_outcome", pd.DataFrame(rows))
+
+    return study.released("headline_by_outcome", build)
+
+
 def heterogeneity_table(study):
     return study.released("heterogeneity", lambda r: r.model("heterogeneity", study.csv("heterogeneity.csv")))
 

@@ -206,6 +206,8 @@ def render_html(study: Study, lang: str, hl: dict) -> str:
     est_cols = ["outcome", "design", "estimate", "conf_low", "conf_high", "p_value", "p_adjusted", "n_treated",
                 "n_control", "truth"]
     est = _table(study, "headline_estimates", F.headline_estimates(study)[est_cols], lang)
+    by_outcome = _table(study, "headline_by_outcome", F.headline_by_outcome(study)[
+        ["outcome", "design", "estimate", "conf_low", "conf_high", "n_treated", "n_control", "truth"]], lang)
     het = _table(study, "heterogeneity", F.heterogeneity_table(study)[
         ["subgroup", "level", "estimate", "conf_low", "conf_high", "n_treated", "n_control", "truth"]], lang)
     adh = _table(study, "adherence", F.adherence_table(study)[
@@ -217,6 +219,7 @@ def render_html(study: Study, lang: str, hl: dict) -> str:
     body = f"""<h1>{T['title']}</h1>
 <p class="note">{T['subtitle'].format(scenario=hl['scenario'], scale=hl['scale'])}{T['knobs'](hl['knobs'])}</p>
 <div class="answer">{T['answer'](hl)}</div>
+<h3>{T['t_headlines']}</h3><p>{T['headlines_intro']}</p>{by_outcome}
 <h2>{T['h_methods']}</h2>{T['methods'](hl)}
 <h2>{T['h_figures']}</h2>{figs}
 <h2>{T['h_diagnostics']}</h2><p>{T['diagnostics_intro']}</p>{checks}

@@ -434,11 +434,16 @@ OUTCOMES = {
     "ko": {"medical_cost": "의료비(원/년)", "waist": "허리둘레(cm)", "sbp": "수축기혈압(mmHg)",
            "fasting_glucose": "공복혈당(mg/dL)", "bmi": "체질량지수(kg/m²)", "metabolic_syndrome": "대사증후군(비율)",
            "new_hypertension": "고혈압 신규(비율)", "new_diabetes": "당뇨 신규(비율)",
-           "injury_visits": "손상 진료 횟수(음성 대조)"},
+           "injury_visits": "손상 진료 횟수(음성 대조)", "cost_dental": "치과 진료비(음성 대조, 원/년)",
+           "cost_eye": "안과 진료비(음성 대조, 원/년)", "cost_skin": "피부 진료비(음성 대조, 원/년)",
+           "cost_ear": "귀 진료비(음성 대조, 원/년)", "cost_preventive": "예방 진료비(음성 대조, 원/년)"},
     "en": {"medical_cost": "medical cost (KRW/yr)", "waist": "waist (cm)", "sbp": "systolic BP (mmHg)",
            "fasting_glucose": "fasting glucose (mg/dL)", "bmi": "BMI (kg/m²)", "metabolic_syndrome": "metabolic syndrome (share)",
            "new_hypertension": "new hypertension (share)", "new_diabetes": "new diabetes (share)",
-           "injury_visits": "injury visits (negative control)"},
+           "injury_visits": "injury visits (negative control)", "cost_dental": "dental care cost (negative control, KRW/yr)",
+           "cost_eye": "eye care cost (negative control, KRW/yr)", "cost_skin": "skin care cost (negative control, KRW/yr)",
+           "cost_ear": "ear care cost (negative control, KRW/yr)",
+           "cost_preventive": "preventive care cost (negative control, KRW/yr)"},
 }
 
 SUBGROUPS = {"ko": {"sex": "성별", "age": "나이", "baseline_bmi": "기초 BMI", "baseline_activity": "기초 신체활동",
@@ -464,6 +469,12 @@ TEXT = {
         "h_figures": "그림", "h_diagnostics": "진단과 반증 검정", "h_tables": "전체 표", "h_release": "반출 심사",
         "diagnostics_intro": "설계별 반증·민감도 검정입니다. '통과'는 결론이 그 검정을 견딘다는 뜻입니다. 주 추정치와 신뢰구간은 "
                              "아래 전체 표에 있습니다. '비공개'는 반출 심사에서 가려진 값, '–'는 해당 없는 값입니다.",
+        "t_headlines": "결과별 결론",
+        "headlines_intro": "결과마다 계획서에 미리 정한 규칙(진단 결과만으로 결정)에 따라 고른 설계입니다. 어떤 설계도 사전 추세 "
+                           "검정을 통과하지 못한 결과는 점 추정치 없이 범위만 보고합니다(Rambachan-Roth: 참여 후 추세 차이가 "
+                           "참여 전 최대 차이만큼 벌어질 수 있다고 할 때). 이 범위 안에서는 효과와 자기 선택을 구별할 수 "
+                           "없습니다. 의료비는 프로그램이 바꿀 수 없는 진료비(음성 대조)로 보정하며, 보정은 그 대조군이 "
+                           "공유하는 편향만 제거합니다.",
         "t_estimates": "결과별·설계별 추정치", "t_heterogeneity": "하위집단", "t_adherence": "활동 수준별 비교",
         "t_value": "비용 대비 효과", "passed": "통과", "failed": "실패", "suppressed": "비공개",
         "breakdown": "한계점", "ci_limit": "신뢰한계", "figure_titles": FIGURE_TITLES["ko"],
@@ -479,6 +490,13 @@ TEXT = {
         "diagnostics_intro": "Each design's refutation and sensitivity checks; 'passed' means the conclusion survives "
                              "the check. The main estimates and their intervals are in the full tables below. "
                              "'suppressed' marks a value withheld by the release review, '–' one that does not apply.",
+        "t_headlines": "Headline by outcome",
+        "headlines_intro": "For each outcome, the design chosen by the rule fixed in the study plan (decided from "
+                           "diagnostics only). Where no design passes its pre-test, only a range is reported, with no "
+                           "point estimate (Rambachan-Roth: trends after enrolment may diverge as much as the largest "
+                           "divergence before it); within it the effect cannot be told apart from self-selection. Costs "
+                           "are calibrated with costs the program cannot change (negative controls); calibration "
+                           "removes only the bias those controls share.",
         "t_estimates": "Estimates by outcome and design", "t_heterogeneity": "Subgroups", "t_adherence": "Adherence",
         "t_value": "Value for money", "passed": "passed", "failed": "failed", "suppressed": "suppressed",
         "breakdown": "breakdown", "ci_limit": "CI limit", "figure_titles": FIGURE_TITLES["en"],
