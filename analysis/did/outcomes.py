@@ -259,8 +259,7 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
         adjusted = attempt(excl, "trend_adjusted", trend_adjusted, base)
         pretest["callaway_santanna_trend"] = adjusted.pretest_p if adjusted is not None else None
         pretest["moved_before_enrolment"] = moved_before_enrolment(res)
-        no_design = not (_above(res.pretest_p, dc.alp) or (adjusted is not None and _above(adjusted.pretest_p, dc.alp)))
-        if bounds is not None and no_design and not is_cost(y):
+        if bounds is not None and not _above(res.pretest_p, dc.alp) and not is_cost(y):
             rng = attempt(excl, "rambachan_roth", bounds, base)
             if rng is not None:
                 truth_v = cs_truth(base, panel, y, te)[("dynamic", "overall")] if te is not None else np.nan
