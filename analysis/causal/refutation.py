@@ -267,9 +267,9 @@ def headline_design(checks: list[dict], rule: str = "auto", calibrated: bool = F
     refutation checks alone (never from a synthetic truth): a cost outcome with enough negative-control costs
     in the plan (``calibrated``) is led by the calibrated design, because a pre-test cannot see a selection
     whose trend is not linear or starts at enrolment while the controls share it; otherwise the plan's
-    Callaway-Sant'Anna unless its pre-test rejects parallel trends; then the trend-adjusted design if its
-    linearity test does not reject; with neither passing, the plan's design with that said. ``rule`` other
-    than "auto" is the plan's own choice (``[report] headline``)."""
+    Callaway-Sant'Anna, with it said where its pre-test rejects parallel trends (``headline.json`` then gives
+    the outcome's Rambachan-Roth range and no point claim; the trend-adjusted design never leads, see
+    ``analysis/did/headline.py``). ``rule`` other than "auto" is the plan's own choice (``[report] headline``)."""
     if rule != "auto":
         return rule, "chosen in the study plan"
     if calibrated:
@@ -278,8 +278,5 @@ def headline_design(checks: list[dict], rule: str = "auto", calibrated: bool = F
     passed = {(c["design"], c["name"]): c["passed"] for c in checks}
     if passed.get(("callaway_santanna", "pre_trend_test")):
         return "callaway_santanna", "its pre-test does not reject parallel trends"
-    if passed.get(("callaway_santanna_trend", "pre_trend_test")):
-        return ("callaway_santanna_trend", "the plan's design fails its pre-test (trends diverged before "
-                "enrolment) and the trend-adjusted design's linearity test does not reject")
-    return ("callaway_santanna", "no design passes its pre-test: trends diverged before enrolment and not "
-            "linearly, so every estimate here may be biased")
+    return ("callaway_santanna", "no design passes its pre-test: trends diverged before enrolment, so every "
+            "estimate here may be biased; the outcome's headline is a range with no point claim (headline.json)")

@@ -228,9 +228,6 @@ def reason_ko(reason: str) -> str:
                 "체계적 오차를 추정해 보정함")
     if reason.startswith("its pre-test"):
         return "사전 추세 검정을 통과"
-    if reason.startswith("the plan's design fails"):
-        return ("계획한 설계는 사전 추세 검정에서 기각되었고(참여 전부터 추세가 달랐음), 추세 보정 설계의 직선성 검정은 "
-                "기각되지 않음")
     return "어떤 설계도 사전 추세 검정을 통과하지 못함: 모든 추정치가 편향되었을 수 있음"
 
 
