@@ -160,11 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from analysis.did.drdid import DiDError
+    from analysis.linkage.keys import LinkageSecretError
+    from analysis.matching.propensity import MatchingError
+    from analysis.panel.schema import SchemaError
+    from analysis.report.release import ReleaseError
+
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
     except ConfigError as exc:
         print(f"error in the study plan: {exc}", file=sys.stderr)
+        return 2
+    # each stage's own errors already say what and where: one line for the user, not a traceback
+    except (SchemaError, DiDError, MatchingError, LinkageSecretError, ReleaseError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
 

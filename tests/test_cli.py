@@ -69,3 +69,11 @@ def test_run_end_to_end(default_run):
     for name in ("refutation/att_gt.csv", "refutation/event_study.csv", "heterogeneity.csv", "adherence.csv",
                  "calibration.json", "run.json"):
         assert (tmp_path / name).exists(), name
+
+
+def test_stage_errors_are_one_line_not_a_traceback(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = cli("panel", "--linked", str(empty), "--out", str(tmp_path / "out"), check=False)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("error: linked extract: table 'persons' not found")
