@@ -9,7 +9,6 @@ run of the same plan, scenario, scale and seed instead of recomputing it.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import time
@@ -204,16 +203,14 @@ def match_step(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Path
 def did_step(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Path, progress: bool) -> None:
     """Every outcome by every DiD design (``estimates.csv`` and ``estimates.json``); on synthetic data the
     exact sample truth sits beside each estimate."""
-    from analysis.causal.sensitivity import relative_magnitudes_range
+    from analysis.causal.sensitivity import plan_range
     from analysis.did.headline import mark_headlines, outcome_headlines
     from analysis.did.outcomes import estimate_all, read_truth
 
     stacked = pd.read_parquet(out / "matching" / "stacked.parquet")
     published = pd.read_parquet(out / "matching" / "published.parquet")
-    bounds = functools.partial(relative_magnitudes_range, mbar=cfg.did.bounds_mbar, alpha=cfg.did.alp,
-                               seed=cfg.did.seed)
     est, exclusions = estimate_all(panel, cfg, stacked=stacked, published=published, truth=read_truth(truth_dir),
-                                   progress=progress, bounds=bounds)
+                                   progress=progress, bounds=plan_range(cfg.did))
     est.to_csv(out / "estimates.csv", index=False, float_format="%.10g")
     headlines = outcome_headlines(est, exclusions, cfg)
     marked = est.assign(headline=mark_headlines(est, headlines))

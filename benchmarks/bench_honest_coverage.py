@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import itertools
 import json
 import shutil
@@ -44,7 +43,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analysis.causal.sensitivity import relative_magnitudes_range  # noqa: E402
+from analysis.causal.sensitivity import plan_range  # noqa: E402
 from analysis.config import load_config  # noqa: E402
 from analysis.did.headline import outcome_headlines  # noqa: E402
 from analysis.did.outcomes import HEADLINE, estimate_all, read_truth  # noqa: E402
@@ -98,10 +97,8 @@ def run_world(knobs: dict, seed: int, scale: float, tmp: Path, cfg) -> list[dict
         published = published_design(panel, ratio=mc.ratio).data
         stacked = riskset_match(panel, ratio=mc.ratio, caliper=mc.caliper, std_caliper=mc.std_caliper,
                                 replace=mc.replace, m_order=mc.m_order, distance=mc.distance).data
-        bounds = functools.partial(relative_magnitudes_range, mbar=cfg.did.bounds_mbar, alpha=cfg.did.alp,
-                                   seed=cfg.did.seed)
         est, excl = estimate_all(panel, cfg, stacked=stacked, published=published,
-                                 truth=read_truth(tmp / "linked" / "truth"), bounds=bounds)
+                                 truth=read_truth(tmp / "linked" / "truth"), bounds=plan_range(cfg.did))
     heads = outcome_headlines(est, excl, cfg)
     # each design's headline aggregation; the Rambachan-Roth range is over event times
     ranged = est.design == "rambachan_roth"

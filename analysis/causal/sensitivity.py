@@ -584,6 +584,15 @@ def relative_magnitudes_range(res, mbar: float, alpha: float, seed: int = 0) -> 
     return float(h.lb[0]), float(h.ub[0])
 
 
+def plan_range(did_cfg):
+    """``relative_magnitudes_range`` at the plan's ``did.bounds_mbar``, level and seed: the ``bounds`` that
+    ``analysis.did.outcomes.estimate_all`` reports where no design passes its pre-test."""
+    import functools
+
+    return functools.partial(relative_magnitudes_range, mbar=did_cfg.bounds_mbar, alpha=did_cfg.alp,
+                             seed=did_cfg.seed)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # E-value
 

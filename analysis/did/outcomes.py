@@ -11,6 +11,10 @@ Designs (one row per outcome x design x estimator x aggregation x term):
 - ``callaway_santanna_calibrated`` (cost outcomes): the plan's ``callaway_santanna`` estimate calibrated
   with the empirical null of its errors on the plan's negative-control costs (``calibration.py``), whose own
   estimates are rows with role ``calibration_control``;
+- ``later_joiners``: ``att_gt`` on the people who ever enrol, against those not yet enrolled
+  (``designs.py``);
+- ``rambachan_roth`` (where the plan's pre-test rejects, given ``bounds``): the Rambachan-Roth range of the
+  average post-enrolment effect, no point estimate;
 - ``stacked_matched``: ``stacked_did`` on the risk-set sub-experiments;
 - ``twfe``: static and event-study two-way fixed effects, the biased benchmark, for the primary outcome
   and the negative control only (it answers "how wrong is the textbook regression", which one outcome
@@ -159,6 +163,7 @@ def is_cost(outcome: str) -> bool:
 
 def _calibrated_rows(panel, cfg: StudyConfig, targets: dict, roles: dict, truth, exclusions: dict, cs_args: dict,
                      progress: bool) -> list:
+    # cs_args: att_gt's settings as the plan runs it (each control's own panel balance is set here)
     """The plan's design on each negative-control cost (role ``calibration_control``), the empirical null of
     its proportional errors, and each cost outcome's calibrated estimate in KRW
     (``callaway_santanna_calibrated``); the null's fit is kept in the outcome's exclusions entry
@@ -170,9 +175,10 @@ def _calibrated_rows(panel, cfg: StudyConfig, targets: dict, roles: dict, truth,
         if progress:
             print(f"  did: {nc} (negative control)", flush=True)
         excl = exclusions.setdefault(nc, {})
+        args = {**cs_args, "allow_unbalanced_panel": bool(panel[nc].isna().any())}
         try:
             res = att_gt(panel, nc, "year", "study_id", "first_treat", dc.xformla, base_period=dc.base_period,
-                         **cs_args)
+                         **args)
             r = relative_att(res, panel, nc)
         except DiDError as e:
             excl["att_gt"] = {"not estimated": str(e)}
