@@ -53,3 +53,21 @@ study.figure("07_event_study");
 
 # %%
 study.figure("08_forest_all_outcomes");
+
+# %% [markdown]
+# The headline of every outcome, by the rule fixed in the plan (`analysis/did/headline.py`, decided from
+# diagnostics only): costs calibrated by negative controls; an outcome that moved in the year before
+# enrolment led by the design matched on the last screening; else the plan's design if its pre-test passes;
+# else a Rambachan-Roth range and no point estimate.
+
+# %%
+F.headline_by_outcome(study)
+
+# %% [markdown]
+# The empirical null behind the cost headline: the plan's design on costs the program cannot change (dental,
+# eye, skin, ear and preventive care), as a share of their counterfactual means. Its mean is the systematic
+# error removed; its spread and the uncertainty of its mean widen the interval. It removes only the bias these
+# controls share.
+
+# %%
+print(study.empirical_null)

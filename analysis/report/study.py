@@ -83,6 +83,16 @@ class Study:
         return json.loads(self._path("headline.json").read_text())
 
     @functools.cached_property
+    def empirical_null(self):
+        """The empirical null the primary cost outcome was calibrated with (``NullDistribution``), or None."""
+        from analysis.did.calibration import NullDistribution
+
+        excl = json.loads(self._path("estimates.json").read_text())["exclusions"]
+        cal = excl.get(self.cfg.outcomes.primary, {}).get("empirical_calibration", {})
+        return NullDistribution(**{k: tuple(v) if isinstance(v, list) else v for k, v in cal["null"].items()}) \
+            if "null" in cal else None
+
+    @functools.cached_property
     def linkage_report(self) -> dict:
         return json.loads(self._path("linkage", "linkage_report.json").read_text())
 
