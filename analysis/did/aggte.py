@@ -10,6 +10,7 @@ Reference: Callaway and Sant'Anna (2021), section 3.1 and appendix.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -258,3 +259,10 @@ def aggte(
     return AggteResult(type=type, overall_att=overall, overall_se=overall_se, egt=egt, att_egt=att_e,
                        se_egt=se_e, crit_val_egt=crit, inf_overall=f_all, inf_egt=F, settings=s,
                        min_e=min_e, max_e=max_e, balance_e=balance_e)
+
+
+def aggregate_values(res: AttGtResult, values: np.ndarray, type: str = "simple") -> AggteResult:
+    """``type``'s point aggregation of other per-cell values (a cell's truth, its treated mean) with the
+    weights ``res``'s own estimates get; cells ``res`` could not estimate stay out, as in its ATT."""
+    fake = dataclasses.replace(res, att=np.where(np.isfinite(res.att), values, np.nan))
+    return aggte(fake, type=type, bstrap=False, cband=False, na_rm=True)

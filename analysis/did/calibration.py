@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from analysis.did.aggte import aggte
+from analysis.did.aggte import aggregate_values, aggte
 from analysis.did.attgt import AttGtResult
 from analysis.did.drdid import DiDError
 
@@ -140,12 +140,22 @@ def relative_att(res: AttGtResult, panel: pd.DataFrame, yname: str) -> dict:
     obs = obs.assign(g=g_of.reindex(obs.study_id).to_numpy())
     cell_mean = obs[obs.g > 0].groupby(["g", "year"])[yname].mean()
     treated_mean = np.array([cell_mean.get((c.group, c.time), np.nan) for c in res.cells])
-    # the same aggregation weights applied to the treated means (as the truth of an aggregate is formed)
-    fake = dataclasses.replace(res, att=np.where(np.isfinite(res.att), treated_mean, np.nan))
-    ybar1 = aggte(fake, type="simple", bstrap=False, cband=False, na_rm=True).overall_att
+    ybar1 = aggregate_values(res, treated_mean).overall_att
     mu0 = ybar1 - ag.overall_att
     if not np.isfinite(mu0) or mu0 <= 0:
         raise DiDError(f"relative_att: {yname}: the counterfactual mean ({mu0:.4g}) is not positive; a "
                        "proportional effect is not defined")
     return {"att": ag.overall_att, "att_se": ag.overall_se, "mu0": mu0, "rel": ag.overall_att / mu0,
             "rel_se": ag.overall_se / mu0}
+
+
+def calibrate_att(null: NullDistribution, res: AttGtResult, panel: pd.DataFrame, yname: str,
+                  level: float = 0.95) -> dict:
+    """The simple aggregate ATT of ``res`` calibrated with ``null`` on the proportional scale and turned back
+    into the outcome's units with its counterfactual mean: ``estimate, std_error, conf_low, conf_high,
+    p_value`` (units), ``relative`` (the calibrated proportional result) and ``target`` (``relative_att``)."""
+    r = relative_att(res, panel, yname)
+    c = calibrate(null, r["rel"], r["rel_se"], level=level)
+    mu0 = r["mu0"]
+    return {**{k: c[k] * mu0 for k in ("estimate", "std_error", "conf_low", "conf_high")},
+            "p_value": c["p_value"], "relative": c, "target": r}

@@ -38,9 +38,14 @@ from analysis.did.outcomes import HEADLINE, is_cost
 CALIBRATED = "callaway_santanna_calibrated"
 
 
+def _led_by_calibration(outcome: str, n_controls: int) -> bool:
+    """A cost, with enough negative-control costs in the plan to fit an empirical null."""
+    return is_cost(outcome) and n_controls >= MIN_CONTROLS
+
+
 def calibrates(cfg: StudyConfig) -> bool:
-    """Whether the plan's primary outcome is led by the calibrated design (a cost with enough controls)."""
-    return is_cost(cfg.outcomes.primary) and len(cfg.outcomes.negative_controls) >= MIN_CONTROLS
+    """Whether the plan's primary outcome is led by the calibrated design."""
+    return _led_by_calibration(cfg.outcomes.primary, len(cfg.outcomes.negative_controls))
 
 
 def _row(est: pd.DataFrame, outcome: str, design: str) -> pd.Series | None:
@@ -62,7 +67,7 @@ def outcome_headline(est: pd.DataFrame, outcome: str, pretest_p: dict, alp: floa
         return {"outcome": outcome, "design": design, "estimate": float(r.estimate), "conf_low": float(r.conf_low),
                 "conf_high": float(r.conf_high), "p_value": float(r.p_value), "reason": reason}
 
-    if is_cost(outcome) and n_controls >= MIN_CONTROLS and _row(est, outcome, CALIBRATED) is not None:
+    if _led_by_calibration(outcome, n_controls) and _row(est, outcome, CALIBRATED) is not None:
         return pick(CALIBRATED, f"a cost: calibrated with the empirical null of {n_controls} negative-control costs")
     cs = pretest_p.get("callaway_santanna")
     moved = pretest_p.get("moved_before_enrolment")

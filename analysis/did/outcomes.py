@@ -28,7 +28,6 @@ applied across the secondary outcomes, per design and headline aggregation.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import warnings
 from pathlib import Path
@@ -39,9 +38,9 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from analysis.config import StudyConfig
-from analysis.did.aggte import aggte
+from analysis.did.aggte import aggregate_values, aggte
 from analysis.did.attgt import AttGtResult, att_gt
-from analysis.did.calibration import calibrate, fit_null, relative_att
+from analysis.did.calibration import calibrate_att, fit_null, relative_att
 from analysis.did.designs import later_joiners
 from analysis.did.drdid import DiDError
 from analysis.did.stacked import did_2x2, stacked_did
@@ -106,10 +105,9 @@ def cs_truth(res: AttGtResult, panel: pd.DataFrame, yname: str, te: pd.Series) -
     obs = obs.assign(g=g_of.reindex(obs.study_id).to_numpy(), te=_te_at(te, obs.study_id, obs.year))
     cell_mean = obs.groupby(["g", "year"]).te.mean()
     true_att = np.array([cell_mean.get((c.group, c.time), np.nan) for c in res.cells])
-    fake = dataclasses.replace(res, att=np.where(np.isfinite(res.att), true_att, np.nan))
     out = {("gt", (c.group, c.time)): v for c, v in zip(res.cells, true_att, strict=False)}
     for typ in ("simple", "group", "dynamic"):
-        ag = aggte(fake, type=typ, bstrap=False, cband=False, na_rm=True)
+        ag = aggregate_values(res, true_att, typ)
         out[(typ, "overall")] = ag.overall_att
         if ag.egt is not None:
             for e, v in zip(ag.egt, ag.att_egt, strict=False):
@@ -194,19 +192,17 @@ def _calibrated_rows(panel, cfg: StudyConfig, targets: dict, roles: dict, truth,
         excl = exclusions.setdefault(y, {})
         try:
             null = fit_null(rel, rel_se, names)
-            r = relative_att(res, panel, y)
+            c = calibrate_att(null, res, panel, y, level=1 - dc.alp)
         except DiDError as e:
             excl["empirical_calibration"] = {"not estimated": str(e)}
             continue
-        c = calibrate(null, r["rel"], r["rel_se"], level=1 - dc.alp)
-        mu0 = r["mu0"]
-        excl["empirical_calibration"] = {"null": null.to_dict(), "target": r, "calibrated_relative": c}
+        excl["empirical_calibration"] = {"null": null.to_dict(), "target": c["target"],
+                                         "calibrated_relative": c["relative"]}
         te = truth_table(truth, y) if truth is not None else None
         truth_v = cs_truth(res, panel, y, te)[("simple", "overall")] if te is not None else np.nan
         n_t = int((res.design.unit_g > 0).sum())
         out.append(pd.DataFrame([{
-            "term": "overall", "estimate": c["estimate"] * mu0, "std_error": c["std_error"] * mu0,
-            "conf_low": c["conf_low"] * mu0, "conf_high": c["conf_high"] * mu0, "p_value": c["p_value"],
+            "term": "overall", **{k: c[k] for k in ("estimate", "std_error", "conf_low", "conf_high", "p_value")},
             "outcome": y, "role": roles[y], "design": "callaway_santanna_calibrated", "estimator": f"{est}_calibrated",
             "aggregation": "simple", "truth": truth_v, "n_treated": n_t,
             "n_control": int((res.design.unit_g == 0).sum())}]))
