@@ -148,6 +148,13 @@ def write(records: list[dict], path: Path, seconds: float) -> None:
                 ratio = (w.headline / w.callaway_santanna).dropna()
                 lines.append(f"- no-selection worlds, headline width / plan CS width: median {ratio.median():.2f}, "
                              f"max {ratio.max():.2f} over {len(ratio)} pairs (target <= 1.5)")
+                # the grid's no-selection worlds keep the other selection knobs (chronic disease, premium,
+                # disability): where the plan's interval misses the truth, matching its width is no virtue
+                cov = nosel[nosel.design == "callaway_santanna"].set_index(["cell", "seed", "outcome"]).covered
+                fair = ratio[cov.reindex(ratio.index).fillna(False).astype(bool)]
+                lines.append(f"- the same where the plan's CS interval covers the truth: median {fair.median():.2f}, "
+                             f"max {fair.max():.2f} over {len(fair)} pairs; by outcome, max: "
+                             + ", ".join(f"{o} {v:.2f}" for o, v in ratio.groupby(level="outcome").max().items()))
         lines.append("")
         lines += ["| outcome | design | pairs | coverage | claims on null | bias | RMSE | mean width |",
                   "|---|---|---:|---:|---:|---:|---:|---:|"]
@@ -170,12 +177,16 @@ def main() -> None:
     ap.add_argument("--design-seed", type=int, default=13)
     ap.add_argument("--results", type=Path, default=RESULTS)
     ap.add_argument("--biters", type=int, default=199, help="bootstrap draws per att_gt (the plan's 999 is slower)")
+    ap.add_argument("--summarise", action="store_true", help="only rewrite the summary of --results")
     args = ap.parse_args()
     cfg = load_config(ROOT / "study.toml")
     cfg = dataclasses.replace(cfg, did=dataclasses.replace(cfg.did, biters=args.biters))
     done = []
     if args.results.exists():
         done = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]
+    if args.summarise:
+        write(done, args.results, sum(r["seconds"] for r in done))
+        return
     seen = {(r["scale"], r["cell"], r["seed"]) for r in done}
     start = time.perf_counter()
     for c, knobs in enumerate(cells(args.cells, args.design_seed)):

@@ -16,6 +16,7 @@ from analysis.did import att_gt
 from analysis.did.calibration import calibrate, calibrated_p, fit_null, relative_att
 from analysis.did.drdid import DiDError
 from analysis.did.headline import mark_headlines, outcome_headline
+from analysis.did.outcomes import is_cost
 from analysis.pipeline import fingerprint
 from analysis.synth.params import world_params
 from analysis.synth.world import generate_chunk
@@ -173,26 +174,34 @@ EST = _est([
     ("medical_cost", "callaway_santanna", "simple", "overall", -50.0, -80.0, -20.0, 0.001),
     ("medical_cost", "callaway_santanna_calibrated", "simple", "overall", -10.0, -45.0, 25.0, 0.6),
     ("medical_cost", "callaway_santanna", "dynamic", "0", -40.0, -90.0, 10.0, 0.1),
+    ("medical_cost", "bracket", "overall", "overall", np.nan, -95.0, 5.0, np.nan),  # never a cost's headline
     ("waist", "callaway_santanna", "simple", "overall", -0.6, -0.7, -0.5, 0.0),
     ("waist", "stacked_matched", "overall", "ATT", -0.15, -0.2, -0.1, 0.0),
+    ("waist", "bracket", "overall", "overall", np.nan, -0.7, -0.1, np.nan),
+    ("waist", "callaway_santanna_trend", "simple", "overall", -0.2, -0.5, 0.1, 0.2),
     ("sbp", "callaway_santanna", "simple", "overall", -0.6, -0.7, -0.5, 0.0),
     ("sbp", "rambachan_roth", "dynamic", "overall", np.nan, -1.4, 0.3, np.nan),
-    ("waist", "callaway_santanna_trend", "simple", "overall", -0.2, -0.5, 0.1, 0.2),
+    ("bmi", "callaway_santanna", "simple", "overall", -0.6, -0.7, -0.5, 0.0),
+    ("bmi", "bracket", "overall", "overall", np.nan, -0.7, 0.2, np.nan),
+    ("bmi", "rambachan_roth", "dynamic", "overall", np.nan, -1.4, 0.3, np.nan),
 ])
 
 
 @pytest.mark.parametrize("outcome, pretest, controls, design", [
     ("medical_cost", {"callaway_santanna": 0.001}, 5, "callaway_santanna_calibrated"),
     ("medical_cost", {"callaway_santanna": 0.5}, 2, "callaway_santanna"),  # too few controls in the plan
-    ("waist", {"callaway_santanna": 0.3, "callaway_santanna_trend": 0.01}, 5, "callaway_santanna"),
-    ("waist", {"callaway_santanna": 0.3, "moved_before_enrolment": 0.001}, 5, "stacked_matched"),
-    ("waist", {"callaway_santanna": 0.3, "moved_before_enrolment": 0.2}, 5, "callaway_santanna"),
-    ("medical_cost", {"moved_before_enrolment": 0.001}, 5, "callaway_santanna_calibrated"),
-    # a passing linearity test does not make the trend-adjusted design a headline
-    ("waist", {"callaway_santanna": 0.01, "callaway_santanna_trend": 0.4}, 5, None),
-    ("waist", {"callaway_santanna": 0.01, "callaway_santanna_trend": None}, 5, None),
-    ("waist", {"callaway_santanna": 0.01, "callaway_santanna_trend": 0.02}, 5, None),
+    ("medical_cost", {"callaway_santanna": 0.5, "before_screening": 0.5}, 2, "callaway_santanna"),
+    # measures with a matched design: the bracket wherever the years before the screening cycle were parallel
+    ("waist", {"callaway_santanna": 0.3, "before_screening": 0.4}, 5, "bracket"),
+    ("waist", {"callaway_santanna": 0.001, "before_screening": 0.4}, 5, "bracket"),
+    ("bmi", {"callaway_santanna": 0.001, "before_screening": 0.01}, 5, "rambachan_roth_range"),
+    ("bmi", {"callaway_santanna": 0.3, "before_screening": None}, 5, "rambachan_roth_range"),
+    # without a matched design, the plan's design where its pre-test passes
+    ("sbp", {"callaway_santanna": 0.3, "before_screening": 0.4}, 5, "callaway_santanna"),
     ("sbp", {"callaway_santanna": 0.01}, 5, "rambachan_roth_range"),
+    # a passing linearity test does not make the trend-adjusted design a headline
+    ("waist", {"callaway_santanna": 0.01, "callaway_santanna_trend": 0.4, "before_screening": 0.01}, 5, None),
+    ("waist", {"callaway_santanna": 0.01, "callaway_santanna_trend": None}, 5, None),
 ])
 def test_headline_rule_on_constructed_diagnostics(outcome, pretest, controls, design):
     est = EST.assign(estimator=np.where(EST.design == "rambachan_roth", "honest_did_relative_magnitudes_mbar1", "x"))
@@ -207,7 +216,11 @@ def test_headline_rule_on_constructed_diagnostics(outcome, pretest, controls, de
         assert "cannot tell the effect apart from self-selection" in h["reason"]
     else:
         row = EST[(EST.outcome == outcome) & (EST.design == design) & EST.term.isin(["ATT", "overall"])].iloc[0]
-        assert (h["estimate"], h["conf_low"], h["conf_high"]) == (row.estimate, row.conf_low, row.conf_high)
+        assert (h["conf_low"], h["conf_high"]) == (row.conf_low, row.conf_high)
+        if design == "bracket":  # a range: no point claim, but its row is the headline
+            assert h["estimate"] is None and h["p_value"] is None and "between the design" in h["reason"]
+        else:
+            assert h["estimate"] == row.estimate
     flags = mark_headlines(est, [h])
     assert flags.sum() == (design is not None)
 
@@ -223,13 +236,30 @@ def test_run_marks_one_headline_per_outcome(default_run):
         marked = est[(est.outcome == y) & est.headline]
         assert len(marked) == (h["design"] is not None)
         if h["design"] is not None:
-            assert marked.design.iloc[0] == h["design"] and marked.estimate.iloc[0] == pytest.approx(h["estimate"])
+            assert marked.design.iloc[0] == h["design"]
+            assert (marked.conf_low.iloc[0], marked.conf_high.iloc[0]) == (h["conf_low"], h["conf_high"])
+            if h["estimate"] is None:  # a range (the bracket) is a headline without a point estimate
+                assert h["design"] == "bracket" and np.isnan(marked.estimate.iloc[0])
+            else:
+                assert marked.estimate.iloc[0] == pytest.approx(h["estimate"])
     # the primary cost outcome is led by its calibrated design, with the null's fit recorded
     assert head["design"] == by_outcome["medical_cost"]["design"] == "callaway_santanna_calibrated"
     cal = payload["exclusions"]["medical_cost"]["empirical_calibration"]
     assert cal["null"]["n"] == len(NC_COST_OUTCOMES)
     controls = est[est.role == "calibration_control"]
     assert sorted(controls.outcome) == sorted(NC_COST_OUTCOMES) and (controls.truth == 0).all()
+
+
+def test_bracket_spans_the_unmatched_and_the_matched_interval(default_run):
+    est = pd.DataFrame(json.loads((default_run["run"] / "estimates.json").read_text())["estimates"])
+    brackets = est[est.design == "bracket"]
+    assert len(brackets) and not brackets.outcome.map(is_cost).any()
+    for b in brackets.itertuples():
+        e = est[est.outcome == b.outcome]
+        cs = e[(e.design == "callaway_santanna") & (e.aggregation == "simple") & (e.term == "overall")].iloc[0]
+        st = e[(e.design == "stacked_matched") & (e.term == "ATT")].iloc[0]
+        assert b.conf_low == min(cs.conf_low, st.conf_low) and b.conf_high == max(cs.conf_high, st.conf_high)
+        assert np.isnan(b.estimate) and b.truth == cs.truth
 
 
 def test_null_world_cost_headline_claims_no_effect(null_panel):
@@ -249,7 +279,7 @@ def test_null_world_cost_headline_claims_no_effect(null_panel):
     assert head["conf_low"] <= 0 <= head["conf_high"], head
 
 
-# --- the later-joiners design and the "moved before enrolment" diagnostic ---------------------------------------
+# --- the later-joiners design and the pre-test before the screening cycle ---------------------------------------
 
 
 def _cohort_panel(cohorts, never=0, dip=0.0, seed=0):
@@ -282,12 +312,37 @@ def test_later_joiners_compares_volunteers_only():
         later_joiners(_cohort_panel({2020: 30}, never=30), "y", None)
 
 
-def test_moved_before_enrolment_sees_a_dip():
-    from analysis.did.outcomes import moved_before_enrolment
+def _screened_panel(seed, dip=0.0, drift=0.0, n=300):
+    """Cohort 2023 and never-enrolled units over 2017-2025; the cohort has ``dip`` added in the two years
+    before enrolment (joining after a screening) and ``drift`` per year since 2017 (trends apart)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(2 * n):
+        g = 2023 if i < n else 0
+        for year in range(2017, 2026):
+            y = 1000 + 20 * (year - 2017) + rng.normal(0, 5)
+            if g:
+                y += dip * (year in (2021, 2022)) + drift * (year - 2017) + 100 * (year >= g)
+            rows.append((i, year, g, y))
+    return pd.DataFrame(rows, columns=["study_id", "year", "first_treat", "y"])
 
-    flat = att_gt(_cohort_panel({2020: 300}, never=300, seed=1), "y", "year", "study_id", "first_treat",
-                  bstrap=False, cband=False)
-    dipped = att_gt(_cohort_panel({2020: 300}, never=300, dip=15.0, seed=1), "y", "year", "study_id",
-                    "first_treat", bstrap=False, cband=False)
-    assert moved_before_enrolment(flat) > 0.01
-    assert moved_before_enrolment(dipped) < 1e-6
+
+def test_pretest_before_screening_sees_only_the_years_before_the_screening_cycle():
+    from analysis.did.outcomes import SCREENING_CYCLE, pretest_before_screening
+
+    assert SCREENING_CYCLE == 2
+
+    def fit(panel, **kw):
+        return att_gt(panel, "y", "year", "study_id", "first_treat", bstrap=False, cband=False, **kw)
+
+    screened = fit(_screened_panel(1, dip=15.0))
+    assert screened.pretest_p < 1e-6  # the whole pre-test sees the screening ...
+    assert pretest_before_screening(screened) > 0.01  # ... the years before the cycle do not
+    assert pretest_before_screening(fit(_screened_panel(1, drift=3.0))) < 1e-6
+    # with every pre-period measured against the year before enrolment, no such test exists
+    assert pretest_before_screening(fit(_screened_panel(1), base_period="universal")) is None
+    # on all pre-periods it is att_gt's own pre-test
+    from analysis.did.attgt import wald_pretest
+
+    pre = np.array([c.group > c.time for c in screened.cells])
+    assert wald_pretest(screened.att, screened.V, screened.inffunc.shape[0], pre)[1] == screened.pretest_p

@@ -491,6 +491,28 @@ def cohort_basis(d: Design) -> np.ndarray:
     return d.unit_w[:, None] * (d.unit_g[:, None] == d.glist[None, :])
 
 
+def wald_pretest(att: np.ndarray, V: np.ndarray, n: int, pre: np.ndarray,
+                 df: int | None = None) -> tuple[float | None, float | None, str | None]:
+    """R did's pre-test of parallel trends: the Wald statistic ``n a' V^-1 a`` on the cells ``pre`` (a boolean
+    mask) with the analytic covariance ``V`` (units-scaled, as ``inference`` keeps it), its chi-square
+    p-value on ``df`` degrees of freedom (all of ``pre`` when None; a pseudo-inverse where ``df`` is given,
+    for detrended cells whose covariance has lost rank) and, where no test is returned, why."""
+    if not pre.any():
+        return None, None, None
+    Vp, a = V[np.ix_(pre, pre)], att[pre]
+    if not np.isfinite(Vp).all():
+        return None, None, "missing covariance of pre-treatment ATT(g,t)"
+    if df == 0:
+        return None, None, "no degrees of freedom left in the pre-treatment ATT(g,t)"
+    if df is not None:
+        W = float(n * a @ np.linalg.pinv(Vp, hermitian=True) @ a)
+        return W, float(round(stats.chi2.sf(W, df), 5)), None
+    if np.linalg.cond(Vp) < 1 / np.finfo(float).eps:
+        W = float(n * a @ np.linalg.solve(Vp, a))
+        return W, float(round(stats.chi2.sf(W, pre.sum()), 5)), None
+    return None, None, "singular covariance of pre-treatment ATT(g,t)"
+
+
 def inference(d: Design, cells, att: np.ndarray, inf: np.ndarray, notes: list[str], settings: dict, call: str,
               pretest_df: int | None = None, draws: Draws | None = None) -> AttGtResult:
     """Standard errors, bootstrap, band and pre-test of ATT(g,t) estimates ``att`` with influence functions
@@ -518,22 +540,9 @@ def inference(d: Design, cells, att: np.ndarray, inf: np.ndarray, notes: list[st
             se = np.where(np.isfinite(se), bs.se, np.nan)
         if settings["cband"] and np.isfinite(bs.crit_val):
             crit = bs.crit_val
-    # pre-test of parallel trends: Wald statistic on the pre-treatment ATT(g,t) with the analytic V
     pre = np.array([c.group > c.time for c in cells], dtype=bool) & np.isfinite(se)
-    W = p = None
-    if pre.any():
-        Vp = V[np.ix_(pre, pre)]
-        if not np.isfinite(Vp).all():
-            notes.append("pre-test not returned: missing covariance of pre-treatment ATT(g,t)")
-        elif pretest_df == 0:
-            notes.append("pre-test not returned: no degrees of freedom left in the pre-treatment ATT(g,t)")
-        elif pretest_df is not None:
-            W = float(n * att[pre] @ np.linalg.pinv(Vp, hermitian=True) @ att[pre])
-            p = float(round(stats.chi2.sf(W, pretest_df), 5))
-        elif pretest_df is None and np.linalg.cond(Vp) < 1 / np.finfo(float).eps:
-            W = float(n * att[pre] @ np.linalg.solve(Vp, att[pre]))
-            p = float(round(stats.chi2.sf(W, pre.sum()), 5))
-        else:
-            notes.append("pre-test not returned: singular covariance of pre-treatment ATT(g,t)")
+    W, p, why = wald_pretest(att, V, n, pre, pretest_df)
+    if why:
+        notes.append(f"pre-test not returned: {why}")
     return AttGtResult(call=call, cells=tuple(cells), att=att, se=se, V=V, inffunc=inf, crit_val=crit,
                        design=d, settings=settings, pretest_W=W, pretest_p=p, notes=tuple(notes), draws=draws)

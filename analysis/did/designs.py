@@ -11,9 +11,17 @@ The variant (Callaway and Sant'Anna 2021, J. Econometrics 225(2), with R ``did``
   no never-treated units R did's rule applies: the last cohort serves as the comparison only, and periods
   from its enrolment on have no comparison (counted in the notes).
 
-Regression to the mean after the screening that prompted joining is handled by the design matched on the
-last screening before enrolment (``stacked_matched``), which the headline rule turns to when the outcome
-moved in the year before enrolment (``headline.py``).
+And a range built from two designs:
+
+- ``bracket``: from the plan's Callaway-Sant'Anna design, which compares changes without regard to the
+  screening before enrolment, to the design matched on the last screening before enrolment
+  (``stacked_matched``). Where people join after an abnormal screening (transient shocks that regress to
+  the mean), the unmatched comparison overstates a fall and the matched one is right; where joiners differ
+  lastingly (a level, parallel afterwards), the unmatched one is right and matching on a noisy level
+  builds regression to the mean into the controls, biased the other way. Under either, the truth lies
+  between the two (Angrist and Pischke 2009, Mostly Harmless Econometrics, section 5.4; Ding and Li 2019,
+  Political Analysis 27(4); Daw and Hatfield 2018, Health Services Research 53(6) on matching in DiD).
+  No point estimate: the headline for checkup measures and new diagnoses (``headline.py``).
 """
 
 from __future__ import annotations
@@ -55,6 +63,9 @@ DESIGNS: dict[str, DesignSpec] = {d.name: d for d in (
                "Rambachan-Roth 범위 · bounds", "#fd8d3c", "dynamic"),
     DesignSpec("stacked_matched", "적층 매칭 DiD", "stacked matched DiD", "적층 매칭 DiD · stacked matched",
                "#8856a7", "overall"),
+    DesignSpec("bracket", "매칭 전후 설계 사이 범위(점 추정 없음)",
+               "the range between the unmatched and the matched design (no point estimate)",
+               "매칭 전후 범위 · bracket", "#1b9e77", "overall"),
     DesignSpec("twfe", "이원고정효과(TWFE)", "two-way fixed effects (TWFE)", "TWFE", "#969696", "static"),
 )}
 

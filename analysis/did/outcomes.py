@@ -16,6 +16,8 @@ Designs (one row per outcome x design x estimator x aggregation x term):
 - ``rambachan_roth`` (where the plan's pre-test rejects, given ``bounds``): the Rambachan-Roth range of the
   average post-enrolment effect, no point estimate;
 - ``stacked_matched``: ``stacked_did`` on the risk-set sub-experiments;
+- ``bracket`` (outcomes other than costs): the range spanned by the ``callaway_santanna`` and
+  ``stacked_matched`` intervals, no point estimate (``designs.py``);
 - ``twfe``: static and event-study two-way fixed effects, the biased benchmark, for the primary outcome
   and the negative control only (it answers "how wrong is the textbook regression", which one outcome
   shows; for all nine it was a third of the pipeline's time).
@@ -39,7 +41,7 @@ from statsmodels.stats.multitest import multipletests
 
 from analysis.config import StudyConfig
 from analysis.did.aggte import aggregate_values, aggte
-from analysis.did.attgt import AttGtResult, att_gt
+from analysis.did.attgt import AttGtResult, att_gt, wald_pretest
 from analysis.did.calibration import calibrate_att, fit_null, relative_att
 from analysis.did.designs import later_joiners
 from analysis.did.drdid import DiDError
@@ -132,22 +134,21 @@ def _cs_rows(res: AttGtResult, panel, y: str, te, alp: float, keys: dict, design
     return out
 
 
-def moved_before_enrolment(res: AttGtResult) -> float | None:
-    """The p-value of the event-time -1 effect of ``res`` (with a varying base period: the enrollees' change
-    over the year before enrolment against the comparison's), the diagnostic of joining that follows the
-    outcome (an Ashenfelter dip: people enrol after an abnormal screening, then regress to the mean).
-    None where it cannot be estimated."""
-    try:
-        dyn = aggte(res, type="dynamic", na_rm=True, cband=False)
-    except DiDError:
+# NHIS general health screening is biennial for most adults: the screening that prompts joining can be up to
+# two years before enrolment, so only periods before that can show trends that diverged on their own
+SCREENING_CYCLE = 2
+
+
+def pretest_before_screening(res: AttGtResult) -> float | None:
+    """The pre-test of parallel trends (``wald_pretest``) on the periods before the last screening cycle
+    ahead of enrolment (varying base period, event times <= -(SCREENING_CYCLE + 1)): whether the enrollees'
+    outcome was drifting apart before any screening could have prompted them to join. None with a universal
+    base period (every pre-period is then measured against the year before enrolment) or where no such
+    period exists."""
+    if res.settings.get("base_period") != "varying":
         return None
-    if dyn.egt is None or -1 not in list(dyn.egt):
-        return None
-    i = list(dyn.egt).index(-1)
-    est, se = dyn.att_egt[i], dyn.se_egt[i]
-    if not (np.isfinite(est) and np.isfinite(se) and se > 0):
-        return None
-    return float(2 * stats.norm.sf(abs(est / se)))
+    early = np.array([c.time - c.group <= -(SCREENING_CYCLE + 1) for c in res.cells]) & np.isfinite(res.se)
+    return wald_pretest(res.att, res.V, res.inffunc.shape[0], early)[1]
 
 
 def _above(p, alp: float) -> bool:
@@ -157,6 +158,17 @@ def _above(p, alp: float) -> bool:
 def is_cost(outcome: str) -> bool:
     """Whether an outcome is a cost in KRW (calibrated on the proportional scale of the cost controls)."""
     return outcome == "medical_cost" or outcome.startswith("cost_")
+
+
+def _bracket_row(plan: pd.Series, matched: pd.Series, keys: dict) -> pd.DataFrame:
+    """The ``bracket`` range: from the lower to the higher end of the plan's Callaway-Sant'Anna interval
+    (which ignores the screening before enrolment) and the stacked matched interval (which matches on it).
+    No point estimate; its truth is the plan design's."""
+    return pd.DataFrame([{
+        "term": "overall", "estimate": np.nan, "std_error": np.nan,
+        "conf_low": min(plan.conf_low, matched.conf_low), "conf_high": max(plan.conf_high, matched.conf_high),
+        "p_value": np.nan, **keys, "design": "bracket", "estimator": "callaway_santanna_simple+stacked_did_att",
+        "aggregation": "overall", "truth": plan.truth, "n_treated": plan.n_treated, "n_control": plan.n_control}])
 
 
 def _calibrated_rows(panel, cfg: StudyConfig, targets: dict, roles: dict, truth, exclusions: dict, cs_args: dict,
@@ -260,7 +272,7 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
         base = res if same else att_gt(panel, y, "year", "study_id", "first_treat", xformla, **(cs_args | fixed))
         adjusted = attempt(excl, "trend_adjusted", trend_adjusted, base)
         pretest["callaway_santanna_trend"] = adjusted.pretest_p if adjusted is not None else None
-        pretest["moved_before_enrolment"] = moved_before_enrolment(res)
+        pretest["before_screening"] = pretest_before_screening(res)
         if bounds is not None and not _above(res.pretest_p, dc.alp) and not is_cost(y):
             rng = attempt(excl, "rambachan_roth", bounds, base)
             if rng is not None:
@@ -279,6 +291,8 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
                           ("later_joiners", joiners)):
             if r is not None:
                 frames += _cs_rows(r, panel, y, te, dc.alp, keys, design, f"att_gt_{dc.est_method}")
+                if design == "callaway_santanna":
+                    plan_row = frames[-3].iloc[0]  # the simple aggregation's overall row
         if is_cost(y):
             calibrated[y] = res
         r = attempt(excl, "did_2x2", did_2x2, published, y) if published is not None else None
@@ -301,6 +315,8 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
             frames.append(_rows(t, **keys, design="stacked_matched", estimator="stacked_did",
                                 aggregation=np.where(t.term == "ATT", "overall", "dynamic"), truth=truth_v,
                                 n_treated=r.n_treated, n_control=r.n_control))
+            if not is_cost(y):
+                frames.append(_bracket_row(plan_row, frames[-1].iloc[0], keys))
         for dyn in (False, True) if role in ("primary", "negative_control") else ():
             r = twfe(panel, y, "year", "study_id", "first_treat", event_study=dyn)
             truth_v = np.nan

@@ -467,10 +467,12 @@ TEXT = {
         "diagnostics_intro": "설계별 반증·민감도 검정입니다. '통과'는 결론이 그 검정을 견딘다는 뜻입니다. 주 추정치와 신뢰구간은 "
                              "아래 전체 표에 있습니다. '비공개'는 반출 심사에서 가려진 값, '–'는 해당 없는 값입니다.",
         "t_headlines": "결과별 결론",
-        "headlines_intro": "결과마다 계획서에 미리 정한 규칙(진단 결과만으로 결정)에 따라 고른 설계입니다. 어떤 설계도 사전 추세 "
-                           "검정을 통과하지 못한 결과는 점 추정치 없이 범위만 보고합니다(Rambachan-Roth: 참여 후 추세 차이가 "
-                           "참여 전 최대 차이만큼 벌어질 수 있다고 할 때). 이 범위 안에서는 효과와 자기 선택을 구별할 수 "
-                           "없습니다. 의료비는 프로그램이 바꿀 수 없는 진료비(음성 대조)로 보정하며, 보정은 그 대조군이 "
+        "headlines_intro": "결과마다 계획서에 미리 정한 규칙(진단 결과만으로 결정)에 따라 고른 설계입니다. 검진 수치와 새 진단은 "
+                           "점 추정치 없이 범위로 보고합니다. 검진 결과가 나빠서 참여한 사람은 다음 검진에서 저절로 "
+                           "좋아지므로(평균 회귀), 참여 전 검진을 맞춘 설계와 맞추지 않은 설계 중 어느 쪽이 맞는지 자료만으로는 "
+                           "알 수 없고, 효과는 두 설계 사이에 있습니다. 검진이 참여를 이끌기 전부터 추세가 달랐다면 "
+                           "Rambachan-Roth 범위(참여 후 추세 차이가 참여 전 최대 차이만큼 벌어질 수 있다고 할 때)를 씁니다. "
+                           "범위 안에서는 효과와 자기 선택을 구별할 수 없습니다. 의료비는 프로그램이 바꿀 수 없는 진료비(음성 대조)로 보정하며, 보정은 그 대조군이 "
                            "공유하는 편향만 제거합니다.",
         "t_estimates": "결과별·설계별 추정치", "t_heterogeneity": "하위집단", "t_adherence": "활동 수준별 비교",
         "t_value": "비용 대비 효과", "passed": "통과", "failed": "실패", "suppressed": "비공개",
@@ -489,9 +491,13 @@ TEXT = {
                              "'suppressed' marks a value withheld by the release review, '–' one that does not apply.",
         "t_headlines": "Headline by outcome",
         "headlines_intro": "For each outcome, the design chosen by the rule fixed in the study plan (decided from "
-                           "diagnostics only). Where no design passes its pre-test, only a range is reported, with no "
-                           "point estimate (Rambachan-Roth: trends after enrolment may diverge as much as the largest "
-                           "divergence before it); within it the effect cannot be told apart from self-selection. Costs "
+                           "diagnostics only). Checkup measures and new diagnoses are reported as ranges, with no point "
+                           "estimate: people who join after a bad checkup improve at the next one by themselves "
+                           "(regression to the mean), the data cannot tell whether the design matched on the checkup "
+                           "before enrolment or the unmatched one is right, and the effect lies between them. Where "
+                           "trends differed before any checkup could prompt joining, the Rambachan-Roth range is used "
+                           "(trends after enrolment may diverge as much as the largest divergence before it). Within a "
+                           "range the effect cannot be told apart from self-selection. Costs "
                            "are calibrated with costs the program cannot change (negative controls); calibration "
                            "removes only the bias those controls share.",
         "t_estimates": "Estimates by outcome and design", "t_heterogeneity": "Subgroups", "t_adherence": "Adherence",
