@@ -237,7 +237,7 @@ def test_run_marks_one_headline_per_outcome(default_run):
         assert len(marked) == (h["design"] is not None)
         if h["design"] is not None:
             assert marked.design.iloc[0] == h["design"]
-            assert (marked.conf_low.iloc[0], marked.conf_high.iloc[0]) == (h["conf_low"], h["conf_high"])
+            assert (marked.conf_low.iloc[0], marked.conf_high.iloc[0]) == pytest.approx((h["conf_low"], h["conf_high"]))
             if h["estimate"] is None:  # a range (the bracket) is a headline without a point estimate
                 assert h["design"] == "bracket" and np.isnan(marked.estimate.iloc[0])
             else:
@@ -346,3 +346,22 @@ def test_pretest_before_screening_sees_only_the_years_before_the_screening_cycle
 
     pre = np.array([c.group > c.time for c in screened.cells])
     assert wald_pretest(screened.att, screened.V, screened.inffunc.shape[0], pre)[1] == screened.pretest_p
+
+
+def test_stacked_did_keeps_the_average_where_the_event_study_cannot_be_estimated():
+    """Enrollees seen only every other year from the reference on: the event dummies sum to the treated
+    indicator, so only the average is identified. y = unit level + 5 * year + 10 after enrolment."""
+    from analysis.did import stacked_did
+
+    rows = []
+    for i in range(40):
+        treated = i < 20
+        for year in range(2018, 2024):
+            e = year - 2021
+            if treated and e in (-1, 1):
+                continue  # no enrollee observed at the reference e = -1
+            rows.append((1, i, year, int(treated), e, 1.0, i + 5 * year + 10 * (treated and e >= 0)))
+    d = pd.DataFrame(rows, columns=["sub_experiment", "study_id", "year", "treated", "event_time", "weights", "y"])
+    r = stacked_did(d, "y")
+    assert list(r.params.index) == ["ATT"] and r.params["ATT"] == pytest.approx(10)
+    assert "event study not estimated" in r.exclusions

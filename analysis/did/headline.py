@@ -57,7 +57,9 @@ def calibrates(cfg: StudyConfig) -> bool:
     return _led_by_calibration(cfg.outcomes.primary, len(cfg.outcomes.negative_controls))
 
 
-def _row(est: pd.DataFrame, outcome: str, design: str) -> pd.Series | None:
+def headline_row(est: pd.DataFrame, outcome: str, design: str) -> pd.Series | None:
+    """The row of ``est`` a headline on ``design`` rests on: its headline aggregation's average (for the
+    Rambachan-Roth range, over event times); None where the design has none for ``outcome``."""
     aggregations = ["dynamic"] if design == "rambachan_roth" else HEADLINE  # a range over event times
     r = est[(est.outcome == outcome) & (est.design == design) & est.aggregation.isin(aggregations)
             & est.term.isin(["ATT", "overall"])]
@@ -72,15 +74,15 @@ def outcome_headline(est: pd.DataFrame, outcome: str, pretest_p: dict, alp: floa
     """The headline of one outcome: ``design`` (None where no point claim is made), ``estimate``,
     ``conf_low``, ``conf_high``, ``p_value`` and ``reason``."""
     def pick(design: str, reason: str) -> dict:
-        r = _row(est, outcome, design)
+        r = headline_row(est, outcome, design)
         return {"outcome": outcome, "design": design, "estimate": float(r.estimate), "conf_low": float(r.conf_low),
                 "conf_high": float(r.conf_high), "p_value": float(r.p_value), "reason": reason}
 
-    if _led_by_calibration(outcome, n_controls) and _row(est, outcome, CALIBRATED) is not None:
+    if _led_by_calibration(outcome, n_controls) and headline_row(est, outcome, CALIBRATED) is not None:
         return pick(CALIBRATED, f"a cost: calibrated with the empirical null of {n_controls} negative-control costs")
     cs = pretest_p.get("callaway_santanna")
     early = pretest_p.get("before_screening")
-    bracket = None if is_cost(outcome) else _row(est, outcome, "bracket")
+    bracket = None if is_cost(outcome) else headline_row(est, outcome, "bracket")
     if bracket is not None and _is_number(early) and early > alp:
         lo, hi = float(bracket.conf_low), float(bracket.conf_high)
         return {"outcome": outcome, "design": "bracket", "estimate": None, "conf_low": lo, "conf_high": hi,
@@ -88,14 +90,14 @@ def outcome_headline(est: pd.DataFrame, outcome: str, pretest_p: dict, alp: floa
                 "reason": f"trends were parallel before any screening could prompt joining (p = {early:.3g}): "
                           f"the effect lies between the design that ignores the screening before enrolment and the "
                           f"one matched on it, {lo:.4g} to {hi:.4g}; no point claim"}
-    if bracket is None and _is_number(cs) and cs > alp and _row(est, outcome, "callaway_santanna") is not None:
+    if bracket is None and _is_number(cs) and cs > alp and headline_row(est, outcome, "callaway_santanna") is not None:
         return pick("callaway_santanna", f"its pre-test does not reject parallel trends (p = {cs:.3g})")
-    rr = _row(est, outcome, "rambachan_roth")
+    rr = headline_row(est, outcome, "rambachan_roth")
     if rr is not None:
         lo, hi = float(rr.conf_low), float(rr.conf_high)
         how = f"the Rambachan-Roth range, {rr.estimator.rsplit('mbar', 1)[-1]} x the largest pre-enrolment divergence"
     else:
-        rows = [r for r in (_row(est, outcome, d) for d in ("callaway_santanna", "callaway_santanna_trend"))
+        rows = [r for r in (headline_row(est, outcome, d) for d in ("callaway_santanna", "callaway_santanna_trend"))
                 if r is not None]
         lo = min((float(r.conf_low) for r in rows), default=math.nan)
         hi = max((float(r.conf_high) for r in rows), default=math.nan)

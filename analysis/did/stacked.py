@@ -77,7 +77,8 @@ def stacked_did(
     matching ``weights`` (``analysis.matching.riskset_match(...).data``). Two regressions with
     sub-experiment x person and sub-experiment x year fixed effects: ``ATT`` from ``treated x post`` and
     the event study from ``treated x 1(event_time = e)`` for every e except ``ref``. Rows with a missing
-    outcome are excluded and counted.
+    outcome are excluded and counted; an event study that cannot be estimated where the average can (no
+    enrollee observed at ``ref``) is reported in ``exclusions`` and the result has ``ATT`` only.
     """
     _check(stacked, [yname, idname, tname, "sub_experiment", "treated", "event_time", weightsname], table)
     d = stacked[[yname, idname, tname, "sub_experiment", "treated", "event_time", weightsname]]
@@ -96,13 +97,21 @@ def stacked_did(
     y = d[yname].to_numpy(float)
     person = pd.factorize(d[idname])[0]
     evs = sorted(set(e.tolist()) - {ref})
+    static_terms = {"ATT": tr * (e >= 0)}
+    dyn_terms = {f"e={k}": tr * (e == k) for k in evs}
     try:
-        static, dyn = fe_wls(y, {"static": {"ATT": tr * (e >= 0)}, "dynamic": {f"e={k}": tr * (e == k) for k in evs}},
-                             unit, stack_year, w, person)
-    except DiDError as e:
-        raise DiDError(f"{table}: {e} (stack x person and stack x year effects) with outcome {yname!r}") from e
-    params = pd.concat([static[0], dyn[0]])
-    ses = pd.concat([static[1], dyn[1]])
+        static, dyn = fe_wls(y, {"static": static_terms, "dynamic": dyn_terms}, unit, stack_year, w, person)
+    except DiDError as err:
+        # the event study can fail where the average does not (no enrollee observed at the reference event
+        # time makes the event dummies sum to the treated indicator): keep the average, report the rest
+        try:
+            (static,) = fe_wls(y, {"static": static_terms}, unit, stack_year, w, person)
+        except DiDError as e2:
+            raise DiDError(f"{table}: {e2} (stack x person and stack x year effects) with outcome {yname!r}") from e2
+        excl["event study not estimated"] = f"{err} (stack x person and stack x year effects)"
+        dyn = (pd.Series(dtype=float), pd.Series(dtype=float), None)
+    params = pd.concat([static[0], dyn[0]]) if len(dyn[0]) else static[0]
+    ses = pd.concat([static[1], dyn[1]]) if len(dyn[1]) else static[1]
     persons = d.drop_duplicates(["sub_experiment", idname])
     return MatchedDiDResult(
         design="stacked matched DiD (risk-set sub-experiments; stack x person and stack x year effects; "

@@ -136,6 +136,7 @@ def twoway_residual(x: np.ndarray, unit: np.ndarray, period: np.ndarray, w: np.n
 
 
 ABSORBED = 1e-8  # a regressor keeping less than this share of its (weighted) variation is absorbed
+COLLINEAR = 1e10  # condition number of the regressors' correlation matrix above which a set is collinear
 _RESIDUALS = Memo(512 << 20)  # regressors' fixed-effect residuals by (effects, weights, column) digest
 
 
@@ -181,10 +182,12 @@ def fe_wls(y: np.ndarray, regressors: dict[str, dict[str, np.ndarray]], a: np.nd
         names = list(regs)
         X = np.column_stack([resid[k] for k in names])
         XtWX = (X * w[:, None]).T @ X
-        try:
-            beta = np.linalg.solve(XtWX, X.T @ (w * yd))
-        except np.linalg.LinAlgError as e:
-            raise DiDError(f"regressors {names} are collinear with the fixed effects") from e
+        d = np.sqrt(np.diag(XtWX))
+        # scale-free: a set whose columns jointly (not one by one) lie in the effects' span solves to noise
+        # rather than failing, so the correlation form of X'WX is checked before solving
+        if np.linalg.cond(XtWX / np.outer(d, d)) > COLLINEAR:
+            raise DiDError(f"regressors {names} are collinear with the fixed effects")
+        beta = np.linalg.solve(XtWX, X.T @ (w * yd))
         u = (w * (yd - X @ beta))[:, None] * X
         uc = np.stack([np.bincount(cluster, weights=u[:, j], minlength=G) for j in range(X.shape[1])], axis=1)
         bread = np.linalg.inv(XtWX)

@@ -11,10 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
 from analysis.did.designs import DESIGNS
+from analysis.did.headline import headline_row
 from analysis.report.fonts import use_korean_font
 
 # from the design registry (analysis/did/designs.py), in its order
@@ -155,11 +157,9 @@ def headline_by_outcome(study):
         rows = []
         for h in study.headline.get("outcomes", []):
             d = h["design"] or "rambachan_roth"
-            agg = HEADLINE_AGG.get(d)
-            r = e[(e.outcome == h["outcome"]) & (e.design == d) & (e.aggregation == agg) & e.term.isin(["ATT", "overall"])]
-            if r.empty:
+            r = headline_row(e, h["outcome"], d)
+            if r is None:
                 continue
-            r = r.iloc[0]
             rows.append({"outcome": h["outcome"], "design": d,
                          "estimate": np.nan if h["estimate"] is None else float(h["estimate"]),
                          "conf_low": float(h["conf_low"]), "conf_high": float(h["conf_high"]),
@@ -333,6 +333,7 @@ def fig_forest(study):
                 ax.plot(r.truth / scale, [y], "kD", ms=4, label="참값 · truth" if (o == outcomes[0] and i == 0) else None)
         ax.axvline(0, color="k", lw=0.8)
         ax.set_yticks([])
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))  # small rates' labels would overlap
         ax.set_title(OUTCOME_LABELS[o], fontsize=8)
     for ax in list(axes.flat)[len(outcomes):]:
         ax.axis("off")

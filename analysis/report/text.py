@@ -81,7 +81,9 @@ CHECK_MEANINGS = {
         "placebo_in_time": "참여 시점을 {shift}년 앞당긴 가짜 참여(아무도 참여하기 전이라 실제 효과는 0)에서 설계가 아무 효과도 "
                            "찾지 않는지 봅니다.",
         "negative_control_outcome": "프로그램이 바꿀 수 없는 손상 진료에서 설계가 효과를 찾지 않는지 봅니다. 효과가 나오면 선택 편향의 "
-                                    "신호입니다.",
+                                    "신호입니다. 이 대조는 손상 진료도 함께 겪는 진료 이용 추세의 차이는 볼 수 있지만, 건강에 신경 "
+                                    "쓰는 사람의 다른 의료비가 더 느리게 느는 것이나 검진 수치의 평균 회귀는 보지 못하므로, "
+                                    "통과해도 편향이 없다는 뜻은 아닙니다.",
         "placebo_treatment_refuter": "참여 여부를 무작위로 섞으면 효과가 0이 되는지 봅니다.",
         "random_common_cause": "무관한 무작위 변수를 보정에 더해도 추정치가 그대로인지 봅니다.",
         "data_subset_refuter": "무작위 부분표본(80%)에서도 비슷한 추정치가 나오는지 봅니다.",
@@ -112,7 +114,10 @@ CHECK_MEANINGS = {
         "placebo_in_time": "With enrolment pretended {shift} years earlier, before anyone enrolled (so the true effect "
                            "is zero), does the design find nothing?",
         "negative_control_outcome": "Does the design find no effect on injury visits, which the program cannot change? "
-                                    "An effect there would signal selection.",
+                                    "An effect there would signal selection. It can reveal a trend in care use that injuries "
+                                    "share; it cannot see the health-conscious's other costs growing more slowly, nor "
+                                    "regression to the mean in checkup measures: passing it does not mean there is no "
+                                    "bias.",
         "placebo_treatment_refuter": "Does the effect vanish when enrolment is randomly shuffled?",
         "random_common_cause": "Does adding an unrelated random covariate leave the estimate unchanged?",
         "data_subset_refuter": "Do random 80% subsets give a similar estimate?",

@@ -105,31 +105,11 @@ NC_CATEGORY_PARAMS = {
 }
 TREND_FORMS = ("linear", "accelerating", "shift")
 
-# allowed ranges of the numeric knobs (inclusive): wide enough for any stress test, narrow enough that a
-# typo (a cost trend of 3 = x20 a year) is an error rather than a world
-KNOB_RANGES = {
-    "select_health_conscious": (-5.0, 5.0),
-    "select_abnormal_checkup": (-5.0, 5.0),
-    "select_premium": (-5.0, 5.0),
-    "select_chronic": (-5.0, 5.0),
-    "select_disability": (-5.0, 5.0),
-    "attend_health_conscious": (-5.0, 5.0),
-    "attend_intercept": (-5.0, 5.0),
-    "cost_trend_health_conscious": (-0.2, 0.2),
-    "measure_trend_health_conscious": (-0.2, 0.2),
-    "nc_trend_scale": (-5.0, 5.0),
-    "trend_shift_year": (2018, 2025),
-    "effect_scale": (0.0, 10.0),
-    "step_increment": (0.0, 5000.0),
-    "eff_waist": (-10.0, 10.0),
-    "eff_bmi": (-10.0, 10.0),
-    "eff_sbp": (-20.0, 20.0),
-    "eff_dbp": (-20.0, 20.0),
-    "eff_fbs": (-20.0, 20.0),
-    "eff_hdl": (-10.0, 10.0),
-    "eff_log_hazard": (-1.0, 1.0),
-    "eff_log_cost": (-0.5, 0.5),
-}
+
+def knob(default: float, lo: float, hi: float):
+    """A settable numeric knob with its allowed range (inclusive): wide enough for any stress test, narrow
+    enough that a typo (a cost trend of 3 = x20 a year) is an error rather than a world."""
+    return dataclasses.field(default=default, metadata={"range": (lo, hi)})
 
 
 class KnobError(ValueError):
@@ -147,40 +127,40 @@ class WorldParams:
 
     scenario: str = "default"
     # --- selection into the program (enrolment score = sum of terms + Gumbel noise, top-k per stratum)
-    select_health_conscious: float = 1.0  # [A] latent health consciousness H
-    select_abnormal_checkup: float = 0.7  # [A] joining after an abnormal checkup (regression to the mean)
-    select_premium: float = 0.15  # [A] per SD of premium decile
-    select_chronic: float = 0.2  # [A] metabolic-syndrome quotas 2022-23 [S] and chronic patients
-    select_disability: float = -0.3  # [A]
+    select_health_conscious: float = knob(1.0, -5.0, 5.0)  # [A] latent health consciousness H
+    select_abnormal_checkup: float = knob(0.7, -5.0, 5.0)  # [A] joining after an abnormal checkup (regression to the mean)
+    select_premium: float = knob(0.15, -5.0, 5.0)  # [A] per SD of premium decile
+    select_chronic: float = knob(0.2, -5.0, 5.0)  # [A] metabolic-syndrome quotas 2022-23 [S] and chronic patients
+    select_disability: float = knob(-0.3, -5.0, 5.0)  # [A]
     # --- differential checkup attendance: logit slope on H [A]; intercept [C: 74.5% attendance when due]
-    attend_health_conscious: float = 0.5
-    attend_intercept: float = 1.22
+    attend_health_conscious: float = knob(0.5, -5.0, 5.0)
+    attend_intercept: float = knob(1.22, -5.0, 5.0)
     # --- health-conscious people's costs grow more slowly (log-cost slope per SD of H per year) [C: the
     # city's design on this world lands near -45,345 KRW, about 2-3x the true effect]
-    cost_trend_health_conscious: float = -0.016
+    cost_trend_health_conscious: float = knob(-0.016, -0.2, 0.2)
     # --- health-conscious people's checkup measures improve over the years (per SD of H per year, in SDs of
     # each measure; negative = healthier: lower BMI, waist, BP and glucose, higher HDL) [A: 0, none]
-    measure_trend_health_conscious: float = 0.0
+    measure_trend_health_conscious: float = knob(0.0, -0.2, 0.2)
     # --- the form of H's influence over time, f(t) with t = years since 2017, for both trends above:
     # "linear" f = t; "accelerating" f = t^2 / 8 (flat before enrolment, steep after; equal to linear in
     # 2025); "shift" f = 4 from ``trend_shift_year`` on, 0 before (a level shift of half linear's 2025 value)
     trend_form: str = "linear"
-    trend_shift_year: int = 2022
+    trend_shift_year: int = knob(2022, 2018, 2025)
     # --- how strongly the care-seeking trend moves the negative-control care categories (CARE_CATEGORIES),
     # relative to general outpatient care: 1 = as the table says, 0 = controls blind to it [A]
-    nc_trend_scale: float = 1.0
+    nc_trend_scale: float = knob(1.0, -5.0, 5.0)
     # --- the program's true effect (all multiplied by effect_scale; 0 in the null scenario)
-    effect_scale: float = 1.0
-    step_increment: float = 1000.0  # [A] max extra steps/day at full engagement (before heterogeneity)
+    effect_scale: float = knob(1.0, 0.0, 10.0)
+    step_increment: float = knob(1000.0, 0.0, 5000.0)  # [A] max extra steps/day at full engagement (before heterogeneity)
     # per 1,000 program-induced steps/day (current-year mean) [A: calibration.md section 4]
-    eff_waist: float = -0.55
-    eff_bmi: float = -0.16
-    eff_sbp: float = -1.1
-    eff_dbp: float = -0.35
-    eff_fbs: float = -0.8
-    eff_hdl: float = 0.4
-    eff_log_hazard: float = -0.05  # new hypertension/diabetes/dyslipidaemia, x0.95 per 1,000 steps
-    eff_log_cost: float = -0.025  # per 1,000 steps x years of cumulative dose (-1% to -2% a year)
+    eff_waist: float = knob(-0.55, -10.0, 10.0)
+    eff_bmi: float = knob(-0.16, -10.0, 10.0)
+    eff_sbp: float = knob(-1.1, -20.0, 20.0)
+    eff_dbp: float = knob(-0.35, -20.0, 20.0)
+    eff_fbs: float = knob(-0.8, -20.0, 20.0)
+    eff_hdl: float = knob(0.4, -10.0, 10.0)
+    eff_log_hazard: float = knob(-0.05, -1.0, 1.0)  # new hypertension/diabetes/dyslipidaemia, x0.95 per 1,000 steps
+    eff_log_cost: float = knob(-0.025, -0.5, 0.5)  # per 1,000 steps x years of cumulative dose (-1% to -2% a year)
 
     def __post_init__(self) -> None:
         if self.scenario not in ("default", "null", "no-selection"):
@@ -190,7 +170,10 @@ class WorldParams:
             )
         if self.trend_form not in TREND_FORMS:
             raise KnobError("trend_form", f"trend_form = {self.trend_form!r}; allowed: {list(TREND_FORMS)}")
-        for name, (lo, hi) in KNOB_RANGES.items():
+        for f in dataclasses.fields(self):
+            if "range" not in f.metadata:
+                continue
+            name, (lo, hi) = f.name, f.metadata["range"]
             v = getattr(self, name)
             if not (lo <= v <= hi):
                 raise KnobError(name, f"{name} = {v!r} is out of range; allowed: {lo} to {hi}")
