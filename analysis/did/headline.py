@@ -17,9 +17,10 @@ By outcome family:
      under either the truth lies between them (``designs.py``);
   2. where there is no matched design, the plan's Callaway-Sant'Anna design if its pre-test does not reject
      parallel trends;
-  3. else **no point claim**: the headline is the Rambachan-Roth range (``rambachan_roth``; where it could
-     not be computed, the range spanned by the plan's and the trend-adjusted design's intervals), "the data
-     cannot tell the effect apart from self-selection between X and Y".
+  3. else **no point claim**: the headline is the Rambachan-Roth range (``rambachan_roth``, computed where
+     the plan's whole pre-test rejects; elsewhere, and where it could not be computed, the range spanned by
+     the plan's and the trend-adjusted design's intervals), "the data cannot tell the effect apart from
+     self-selection between X and Y".
 
 The trend-adjusted design is not a headline: a linear extrapolation of pre-trends is the narrowest point of
 Rambachan and Roth's smoothness restriction (M = 0), its linearity test has little power with the two to
@@ -31,7 +32,9 @@ changed then and is scored on other worlds (``results_honest_coverage.md``). The
 (as a point claim) where the event-time -1 effect differed from 0 until the first 7 worlds at scale 0.05
 (``results_honest_coverage_005.md``): it covered in 2 of 10 pairs, overshooting where people joined after
 an abnormal screening and undershooting where they differed lastingly, with the plan's design off in the
-opposite direction each time; the bracket replaced it then and is scored on further worlds.
+opposite direction in most of those worlds; the bracket replaced it then and is scored on other cells and
+seeds (``results_honest_bracket_001.md``, ``results_honest_bracket_005.md``). Where joiners differ both
+lastingly and by the screening, both designs can err the same way and the bracket misses.
 """
 
 from __future__ import annotations

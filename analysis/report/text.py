@@ -255,6 +255,23 @@ def _why_differ(h: dict, lang: str) -> str:
             "(everyone not yet enrolled rather than 1:10 matched controls) and sampling variation.")
 
 
+def _calibration_limit(h: dict, lang: str) -> str:
+    """What calibration cannot remove, said where it leads (issue 13: a target the coverage study shows out
+    of reach under a mechanism is said in the report for that mechanism)."""
+    if h["design"] != "callaway_santanna_calibrated":
+        return ""
+    if lang == "ko":
+        return (" 보정은 음성 대조 진료비(치과·안과·피부·귀·예방)가 함께 겪는 편향만 없앱니다. 패키지의 합성 세계 검증"
+                "(benchmarks/results_honest_default_005.md)에서는 만성질환 발생이나 참여 계기가 된 검진 뒤의 추가 "
+                "진료처럼 대조 진료비가 겪지 않는 차이 때문에 보정한 추정치도 절감을 과대평가했습니다. 실제 "
+                "절감은 이 추정치보다 작을 가능성이 큽니다.")
+    return (" Calibration removes only the bias the negative-control costs (dental, eye, skin, ear, preventive care) "
+            "share. In the package's synthetic coverage study (benchmarks/results_honest_default_005.md) the calibrated "
+            "estimate still overstated savings, through differences the controls do not share, such as the onset of "
+            "chronic disease or the follow-up care after the screening that prompted joining. The true "
+            "saving is more likely smaller than this estimate than larger.")
+
+
 def answer_ko(h: dict) -> str:
     v = h["value"]
     pub = h["published"]
@@ -262,7 +279,7 @@ def answer_ko(h: dict) -> str:
     parts = [
         f"<p><b>프로그램은 참여자 1인당 연간 의료비를 {fmt_krw(h['estimate'])}원 바꾼 것으로 추정됩니다 "
         f"(95% 신뢰구간 {fmt_krw(h['conf_low'])} ~ {fmt_krw(h['conf_high'])}원).</b> 즉 의료비를 {direction}습니다. "
-        f"근거: {DESIGNS['ko'][h['design']]} ({reason_ko(h['reason'])}).</p>",
+        f"근거: {DESIGNS['ko'][h['design']]} ({reason_ko(h['reason'])}).{_calibration_limit(h, 'ko')}</p>",
         f"<p>서울시가 발표한 {fmt_krw(h['city'])}원과 비교하면: 같은 발표 설계(2022년 참여자와 1:10 매칭 비교군, "
         f"2021→2023)를 이 데이터에 적용하면 {fmt_krw(pub.estimate)}원이 나옵니다. {_why_differ(h, 'ko')}</p>",
         f"<p>얼마나 확신할 수 있나: {_sentence_refutation(h, 'ko')} {_sentence_sensitivity(h, 'ko')}</p>",
@@ -286,7 +303,7 @@ def answer_en(h: dict) -> str:
     parts = [
         f"<p><b>The program changed participants' medical costs by an estimated KRW {fmt_krw(h['estimate'])} per "
         f"person per year (95% CI {fmt_krw(h['conf_low'])} to {fmt_krw(h['conf_high'])}).</b> So it {verdict} "
-        f"costs. Basis: {DESIGNS['en'][h['design']]} ({h['reason']}).</p>",
+        f"costs. Basis: {DESIGNS['en'][h['design']]} ({h['reason']}).{_calibration_limit(h, 'en')}</p>",
         f"<p>Against the city's published KRW {fmt_krw(h['city'])}: the same published design (2022 joiners vs "
         f"1:10 matched non-participants, 2021 to 2023) gives KRW {fmt_krw(pub.estimate)} on these data. "
         f"{_why_differ(h, 'en')}</p>",
