@@ -289,9 +289,10 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
         for design, r in (("callaway_santanna", res), ("callaway_santanna_trend", adjusted),
                           ("later_joiners", joiners)):
             if r is not None:
-                frames += _cs_rows(r, panel, y, te, dc.alp, keys, design, f"att_gt_{dc.est_method}")
+                rows = _cs_rows(r, panel, y, te, dc.alp, keys, design, f"att_gt_{dc.est_method}")
+                frames += rows
                 if design == "callaway_santanna":
-                    plan_row = frames[-3].iloc[0]  # the simple aggregation's overall row
+                    plan_row = rows[0].iloc[0]  # the simple aggregation's overall row
         if is_cost(y):
             calibrated[y] = res
         r = attempt(excl, "did_2x2", did_2x2, published, y) if published is not None else None
@@ -315,7 +316,8 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
                                 aggregation=np.where(t.term == "ATT", "overall", "dynamic"), truth=truth_v,
                                 n_treated=r.n_treated, n_control=r.n_control))
             if not is_cost(y):
-                frames.append(_bracket_row(plan_row, frames[-1].iloc[0], keys))
+                matched = frames[-1]
+                frames.append(_bracket_row(plan_row, matched[matched.term == "ATT"].iloc[0], keys))
         for dyn in (False, True) if role in ("primary", "negative_control") else ():
             r = twfe(panel, y, "year", "study_id", "first_treat", event_study=dyn)
             truth_v = np.nan
