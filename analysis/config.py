@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from analysis.definitions import NC_COST_OUTCOMES, OUTCOMES
+from analysis.definitions import NC_COST_OUTCOMES, OUTCOMES, PANEL_CLAIMS_OUTCOMES
 from analysis.paths import STUDY_TOML
 from analysis.synth.params import KnobError, WorldParams, knob_types, scenario_params, world_params
 
@@ -77,12 +77,25 @@ class LinkageConfig:
 @dataclass(frozen=True)
 class PanelConfig:
     baseline_reference_year: int = 2022
+    # the outcome definitions (code lists); empty = the package's analysis/phenotypes.toml
+    phenotypes: str = ""
 
     def __post_init__(self) -> None:
         if not (2018 <= self.baseline_reference_year <= 2025):
             raise ConfigError(
                 f"panel.baseline_reference_year must be within 2018-2025; got {self.baseline_reference_year}"
             )
+        if self.phenotypes:
+            from analysis.phenotypes import PhenotypeError, load
+
+            try:
+                defs = load(self.phenotypes)
+            except PhenotypeError as exc:
+                raise ConfigError(f"panel.phenotypes: {exc}") from None
+            missing = [o for o in PANEL_CLAIMS_OUTCOMES if o not in defs.outcomes]
+            if missing:
+                raise ConfigError(f"panel.phenotypes: {self.phenotypes} does not define {missing}, which the "
+                                  "panel and the study need")
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ def metabolic_syndrome(female, waist, tg, hdl, sbp, dbp, fbs, htn_rx, dm_rx, dl_
 
 # Care categories whose costs walking cannot change but care-seeking can: the negative-control outcomes of
 # the cost estimate (OHDSI practice: picked before looking at the data; calibration.md section 6).
-# (name, KCD-7 family of the claim's main diagnosis)
+# (name, KCD-7 family of the claim's main diagnosis, as analysis/phenotypes.toml defines cost_<name>)
 CARE_CATEGORIES = (
     ("dental", "K00-K14"),
     ("eye", "H00-H59 (not H36 diabetic retinopathy)"),
@@ -40,10 +40,13 @@ CARE_CATEGORIES = (
 NC_COST_OUTCOMES = tuple(f"cost_{name}" for name, _ in CARE_CATEGORIES)
 
 
-def nc_claims_column(category: str) -> str:
-    """The person-year claims column of a care category (``AMT_DENTAL``: EDEC_TRAMT summed over the claims
-    whose main diagnosis is in the category's KCD-7 family)."""
-    return f"AMT_{category.upper()}"
+# the claims outcomes the panel and the study use (the phenotype file defines each; a study's own file may
+# add more)
+PANEL_CLAIMS_OUTCOMES = (
+    "medical_cost", "patient_cost", "insurer_cost", "outpatient_visits", "inpatient_days", "injury_visits",
+    *NC_COST_OUTCOMES, "hypertension_drug", "diabetes_drug", "lipid_drug", "new_hypertension", "new_diabetes",
+    "new_dyslipidaemia",
+)
 
 
 # every outcome a study plan can name (the panel's column names)

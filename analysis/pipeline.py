@@ -21,9 +21,13 @@ from analysis.config import StudyConfig
 
 
 def fingerprint(cfg: StudyConfig) -> str:
-    """A hash of the whole plan (with the world's scenario, scale and seed): equal plans, equal runs."""
+    """A hash of the whole plan (with the world's scenario, scale and seed) and of the outcome definitions it
+    uses: equal plans, equal runs."""
+    from analysis.phenotypes import DEFAULT
+
     text = json.dumps(dataclasses.asdict(cfg), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    definitions = Path(cfg.panel.phenotypes or DEFAULT).read_bytes()
+    return hashlib.sha256(text.encode() + definitions).hexdigest()[:16]
 
 
 def is_done(cfg: StudyConfig, out: str | Path) -> bool:

@@ -23,13 +23,13 @@ WORK = ROOT / "benchmarks" / "work"
 RESULTS = ROOT / "benchmarks" / "results.json"
 
 
-def _measure(cmd: list[str], timeout: float | None = None) -> dict:
+def _measure(cmd: list[str], timeout: float | None = None, cwd: Path = ROOT) -> dict:
     """Run ``cmd`` in its own process: wall time and that process's peak resident memory (``os.wait4``).
 
     With ``timeout`` a process still running then is killed and reported as ``{"timeout": seconds}``."""
     with tempfile.TemporaryFile("w+") as out:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, text=True)
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:

@@ -7,11 +7,13 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from scipy import stats
 
+from analysis import phenotypes
 from analysis.config import ConfigError, parse_config
-from analysis.definitions import NC_COST_OUTCOMES, nc_claims_column
+from analysis.definitions import NC_COST_OUTCOMES
 from analysis.did import att_gt
 from analysis.did.calibration import calibrate, calibrated_p, fit_null, relative_att
 from analysis.did.drdid import DiDError
@@ -63,18 +65,29 @@ def _chunk(**knobs):
     return generate_chunk(0, 6000, 11, world_params("default", knobs))
 
 
+def _claims(tables):
+    """A chunk's claims outcomes per person-year, by the phenotype file."""
+    ren = {"PERSON_ID": "STUDY_ID"}
+    def frame(t):
+        return t.to_pandas() if isinstance(t, pa.Table) else t
+
+    py, _ = phenotypes.person_years(phenotypes.load(), *(frame(tables[f"nhis/{t}"]).rename(columns=ren)
+                                                         for t in ("qualification", "t20", "t40", "t60")))
+    return py
+
+
 def test_knobs_change_the_world():
     base = _chunk()
-    claims = base["nhis/claims"]
+    claims = _claims(base)
     # selection on H off: a different set of enrollees; everything about health the same
     other = _chunk(select_health_conscious=0.0)
     assert not base["truth/persons"].first_treat.equals(other["truth/persons"].first_treat)
     # controls made blind to the care-seeking trend: their costs change, general care does not
-    blind = _chunk(nc_trend_scale=0.0)["nhis/claims"]
-    nc = [nc_claims_column(c[5:]) for c in NC_COST_OUTCOMES]
+    blind = _claims(_chunk(nc_trend_scale=0.0))
+    nc = list(NC_COST_OUTCOMES)
     assert not claims[nc].equals(blind[nc])
-    general = claims.EDEC_TRAMT - claims[nc].sum(axis=1)
-    assert (general == blind.EDEC_TRAMT - blind[nc].sum(axis=1)).all()
+    general = claims.medical_cost - claims[nc].sum(axis=1)
+    assert (general == blind.medical_cost - blind[nc].sum(axis=1)).all()
     # a checkup-measure trend in H moves the measures
     m = _chunk(measure_trend_health_conscious=-0.05)["nhis/checkups"]
     assert (m.G1E_WSTC != base["nhis/checkups"].G1E_WSTC).any()
@@ -82,9 +95,9 @@ def test_knobs_change_the_world():
 
 def test_negative_control_costs_add_up_and_have_no_effect():
     t = _chunk()
-    claims = t["nhis/claims"]
-    nc = claims[[nc_claims_column(c[5:]) for c in NC_COST_OUTCOMES]]
-    assert (nc.to_numpy() >= 0).all() and (nc.sum(axis=1) <= claims.EDEC_TRAMT).all()
+    claims = _claims(t)
+    nc = claims[list(NC_COST_OUTCOMES)]
+    assert (nc.to_numpy() >= 0).all() and (nc.sum(axis=1) <= claims.medical_cost).all()
     assert (nc.sum(axis=1) > 0).mean() > 0.5
     truth = t["truth/outcomes"]
     for o in NC_COST_OUTCOMES:

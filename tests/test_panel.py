@@ -38,11 +38,21 @@ def test_one_row_per_person_year_and_cohorts_match_truth(default_panel, default_
     )
 
 
-def test_costs_and_outcomes_carried_from_claims(default_panel, tables):
-    _, panel, _ = default_panel
-    c = tables["claims"].set_index(["STUDY_ID", "STND_Y"])["EDEC_TRAMT"]
+def test_costs_and_outcomes_carried_from_claims(default_panel, default_linked, tables):
+    """The panel's claims outcomes are the claims summed per person-year by the phenotype file (0 without
+    claims), and equal the world's own person-year values and truth of when diagnoses show in claims."""
+    _, panel, report = default_panel
+    c = tables["claims"]
+    cost = c.groupby([c.STUDY_ID, c.RECU_FR_DT // 10_000])["EDEC_TRAMT"].sum()
     got = panel.set_index(["study_id", "year"])["medical_cost"]
-    assert (got.sort_index() == c.sort_index().to_numpy()).all()
+    np.testing.assert_array_equal(got.to_numpy(), cost.reindex(got.index).fillna(0).to_numpy())
+    assert report["person_years_without_claims"] == int((~got.index.isin(cost.index)).sum()) > 0
+    truth = pd.read_parquet(default_linked[0] / "truth/outcomes.parquet")
+    m = panel.merge(truth, left_on=["study_id", "year"], right_on=["STUDY_ID", "year"], validate="one_to_one")
+    assert len(m) == len(panel)
+    for o in ("medical_cost", "outpatient_visits", "injury_visits", "new_hypertension", "new_diabetes",
+              "new_dyslipidaemia", "cost_dental", "cost_preventive"):
+        np.testing.assert_array_equal(m[o].to_numpy(float), m[f"y1_{o}"].to_numpy(float), err_msg=o)
 
 
 def test_metabolic_syndrome_only_with_lipid_panel(default_panel):
@@ -196,8 +206,15 @@ def test_exclusions_are_counted_not_silent(tables):
     drop = q.index[(q.STND_Y == 2019)][:10]
     t["qualification"] = q.drop(drop).reset_index(drop=True)
     panel, report = build_panel(validate(t), PanelConfig())
-    assert report["exclusions"]["claims_rows_without_qualification"] == 10
+    assert report["exclusions"]["claims_rows_without_qualification"] == _claims_in(t, q.loc[drop]) > 0
     assert len(panel) == len(t["qualification"])
+
+
+def _claims_in(t, person_years):
+    """Claims rows of the given qualification rows' person-years."""
+    c = t["claims"]
+    keys = pd.MultiIndex.from_arrays([c.STUDY_ID, c.RECU_FR_DT // 10_000])
+    return int(keys.isin(pd.MultiIndex.from_frame(person_years[["STUDY_ID", "STND_Y"]])).sum())
 
 
 # --- the panel is built a chunk of persons at a time; the result must not depend on the chunks
@@ -259,7 +276,7 @@ def test_chunked_counts_are_summed_across_chunks(tables, tmp_path):
     t["qualification"] = q.drop(drop).reset_index(drop=True)
     src = _write_extract(t, tmp_path / "linked")
     _, report = build_panel_from_dir(src, tmp_path / "p", PanelConfig(), progress=False, chunk_persons=150)
-    assert report["exclusions"]["claims_rows_without_qualification"] == 10
+    assert report["exclusions"]["claims_rows_without_qualification"] == _claims_in(t, q.loc[drop]) > 0
     _, whole = build_panel(validate(t), PanelConfig())
     assert json.dumps(report, sort_keys=True) == json.dumps(whole, sort_keys=True)
 
@@ -272,7 +289,7 @@ def test_chunked_validation_names_the_file_rows(tables, tmp_path):
     bad_value = t["claims"].copy()
     row = len(bad_value) - 3  # near the end of the file: the last chunk
     bad_value.loc[row, "EDEC_TRAMT"] = -5
-    unknown_id = t["claims"].copy()
+    unknown_id = t["checkups"].copy()
     unknown_id.loc[700, "STUDY_ID"] = 10**9
     missing_id = t["checkups"].copy()
     missing_id["STUDY_ID"] = missing_id["STUDY_ID"].astype("Int64")
@@ -281,8 +298,8 @@ def test_chunked_validation_names_the_file_rows(tables, tmp_path):
         ("claims", bad_value,
          rf"table 'claims', column 'EDEC_TRAMT': impossible .* 1 row\(s\), first at row\(s\) \[{row}\].*"
          r"chunk 14 of 14"),
-        ("claims", unknown_id,
-         r"table 'claims', column 'STUDY_ID': ids not in 'persons' in 1 row\(s\), "
+        ("checkups", unknown_id,
+         r"table 'checkups', column 'STUDY_ID': ids not in 'persons' in 1 row\(s\), "
          r"first at row\(s\) \[700\].*chunk 14 of 14"),
         ("checkups", missing_id,
          rf"table 'checkups', column 'STUDY_ID': missing values in 1 row\(s\), first at row\(s\) "
@@ -305,3 +322,99 @@ def test_readme_documents_the_real_data_schema():
         assert f"`{table}`" in section, table
         for col in cols:
             assert col in section, (table, col)
+
+
+# --- claim-level consistency (issue 14): every case a clear error naming the table, column and rows
+
+
+def _death_claim(t):
+    """Row of a claim of a person who died before 2025-12, and a date after their death month."""
+    q = t["qualification"]
+    dead = q.loc[q.DTH_YM.notna() & (q.DTH_YM < 202512)].iloc[0]
+    rows = t["claims"].index[t["claims"].STUDY_ID == dead.STUDY_ID]
+    ym = int(dead.DTH_YM) + (89 if int(dead.DTH_YM) % 100 == 12 else 1)  # the next month
+    return (rows[0] if len(rows) else None), ym * 100 + 1
+
+
+@pytest.mark.parametrize("case", ["orphan_dx", "orphan_rx", "dx_person", "kcd", "main_kcd", "form", "date",
+                                  "shares", "after_death", "ingredient"])
+def test_claim_level_consistency(tables, case):
+    t = _small(tables)
+    c, d, r = t["claims"], t["diagnoses"], t["prescriptions"]
+    if case == "orphan_dx":
+        d.loc[5, "KEY_SEQ"] = c.KEY_SEQ.max() + 1
+        pattern = r"table 'diagnoses', column 'KEY_SEQ': no such claim in 'claims' in 1 row\(s\), first at row\(s\) \[5\]"
+    elif case == "orphan_rx":
+        r.loc[6, "KEY_SEQ"] = c.KEY_SEQ.max() + 7
+        pattern = r"table 'prescriptions', column 'KEY_SEQ': no such claim .* first at row\(s\) \[6\]"
+    elif case == "dx_person":
+        d.loc[3, "STUDY_ID"] = d.STUDY_ID[d.STUDY_ID != d.STUDY_ID[3]].iloc[0]
+        pattern = r"table 'diagnoses', column 'STUDY_ID': differs from its claim's STUDY_ID .* \[3\]"
+    elif case == "kcd":
+        d.loc[4, "MCEX_SICK_SYM"] = "I10.9"
+        pattern = r"table 'diagnoses', column 'MCEX_SICK_SYM': not of the form .* \[4\] \(e.g. 'I10.9'\)"
+    elif case == "main_kcd":
+        c.loc[8, "MAIN_SICK"] = "1234"
+        pattern = r"table 'claims', column 'MAIN_SICK': not of the form .* \[8\]"
+    elif case == "form":
+        c.loc[9, "FORM_CD"] = "99"
+        pattern = r"table 'claims', column 'FORM_CD': values not in .* \[9\]"
+    elif case == "date":
+        c.loc[10, "RECU_FR_DT"] = 20190230
+        pattern = r"table 'claims', column 'RECU_FR_DT': not a date \(YYYYMMDD\) in 1 row\(s\), first at row\(s\) \[10\]"
+    elif case == "shares":
+        c.loc[11, "EDEC_JBRDN_AMT"] += 10
+        pattern = r"'EDEC_SBRDN_AMT' \+ 'EDEC_JBRDN_AMT': patient and insurer shares do not add up .* \[11\]"
+    elif case == "after_death":
+        row, date = _death_claim(t)
+        assert row is not None
+        c.loc[row, "RECU_FR_DT"] = date
+        pattern = rf"table 'claims', column 'RECU_FR_DT': care after the death month .* \[{row}\]"
+    else:
+        r.loc[2, "GNL_NM_CD"] = "metformin"
+        pattern = r"table 'prescriptions', column 'GNL_NM_CD': not of the form .* \[2\]"
+    with pytest.raises(SchemaError, match=pattern):
+        validate(t)
+
+
+# --- the loader takes the tables as delivered: Parquet, CSV (UTF-8 or CP949) or SAS7BDAT
+
+
+def test_same_panel_from_parquet_csv_and_sas(tables, tmp_path):
+    pyreadstat = pytest.importorskip("pyreadstat")
+    t = _small(tables, n=600)
+    t["participation"]["wave"] = np.where(np.arange(len(t["participation"])) % 2, "1차 모집", "상시 모집")
+    _write_extract(t, tmp_path / "parquet")
+    for enc in ("utf-8", "cp949"):
+        out = tmp_path / enc
+        out.mkdir()
+        for name, df in t.items():
+            # NHIS delivers upper-case field names; a CSV export may lower-case them
+            frame = df.rename(columns=str.lower) if enc == "cp949" else df
+            frame.to_csv(out / f"{name}.csv", index=False, encoding=enc)
+    assert "1차".encode("cp949") in (tmp_path / "cp949/participation.csv").read_bytes()
+    sas = tmp_path / "sas"
+    sas.mkdir()
+    for name, df in t.items():
+        frame = df.copy()
+        for col in frame.columns:
+            if pd.api.types.is_integer_dtype(frame[col]) and frame[col].hasnans:
+                frame[col] = frame[col].astype(float)
+        pyreadstat.write_sas7bdat(frame, str(sas / f"{name.upper()}.sas7bdat"))
+    built = {}
+    for src in ("parquet", "utf-8", "cp949", "sas"):
+        built[src], _ = build_panel_from_dir(tmp_path / src, tmp_path / f"panel_{src}", PanelConfig(), progress=False)
+    for src in ("utf-8", "cp949", "sas"):
+        pd.testing.assert_frame_equal(built[src], built["parquet"], obj=src)
+    assert (built["parquet"].wave == "1차 모집").any()
+
+
+def test_unreadable_table_file_names_the_table(tables, tmp_path):
+    src = _write_extract(_small(tables, n=100), tmp_path / "x")
+    (src / "claims.parquet").write_bytes(b"STUDY_ID,KEY_SEQ\n1,2\n")
+    with pytest.raises(SchemaError, match=r"table 'claims' \(claims.parquet\) is not a readable Parquet file"):
+        build_panel_from_dir(src, tmp_path / "p", PanelConfig(), progress=False)
+    (src / "claims.parquet").unlink()
+    (src / "claims.csv").write_bytes("STUDY_ID,KEY_SEQ\n1,\xff\xfe\n".encode("latin-1"))
+    with pytest.raises(SchemaError, match=r"claims.csv: text is neither UTF-8 nor CP949|table 'claims'"):
+        build_panel_from_dir(src, tmp_path / "p", PanelConfig(), progress=False)

@@ -6,18 +6,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis import phenotypes
 from analysis.synth.calibration import (
     PUBLISHED_ACTIVE_GAP,
     PUBLISHED_DID,
     calibration_report,
     calibration_table,
     calibration_targets,
+    claims_person_years,
 )
 
 
 @pytest.fixture(scope="module")
 def calib(default_world):
     return calibration_report(default_world[0])
+
+
+@pytest.fixture(scope="module")
+def claims_py(default_world):
+    return claims_person_years(default_world[0])
 
 
 @pytest.mark.parametrize("statistic", list(calibration_targets().statistic))
@@ -53,19 +60,19 @@ def test_active_vs_inactive_gap(calib):
     assert gap - 1.96 * se <= PUBLISHED_ACTIVE_GAP <= gap + 1.96 * se
 
 
-def test_costs_zero_inflated_heavy_tailed_with_covid_dip(default_world):
-    claims = pd.read_parquet(default_world[0] / "nhis/claims.parquet", columns=["STND_Y", "EDEC_TRAMT"])
-    any_use = (claims.EDEC_TRAMT > 0).mean()
+def test_costs_zero_inflated_heavy_tailed_with_covid_dip(claims_py):
+    claims = claims_py
+    any_use = (claims.medical_cost > 0).mean()
     assert 0.85 <= any_use <= 0.95
-    pos = np.log(claims.loc[claims.EDEC_TRAMT > 0, "EDEC_TRAMT"])
+    pos = np.log(claims.loc[claims.medical_cost > 0, "medical_cost"])
     assert 1.1 <= pos.std() <= 1.5  # sdlog 1.2-1.4 [A]
-    mean = claims.groupby("STND_Y").EDEC_TRAMT.mean()
+    mean = claims.groupby("STND_Y").medical_cost.mean()
     assert mean[2020] < mean[2019]  # COVID dip
     assert mean[2022] / mean[2021] > mean[2019] / mean[2018]  # rebound
 
 
-def test_new_diagnosis_rates_at_40_to_79(default_world):
-    claims = pd.read_parquet(default_world[0] / "nhis/claims.parquet")
+def test_new_diagnosis_rates_at_40_to_79(default_world, claims_py):
+    claims = claims_py
     qual = pd.read_parquet(
         default_world[0] / "nhis/qualification.parquet", columns=["STND_Y", "PERSON_ID", "BIRTH_YEAR"]
     )
@@ -73,12 +80,14 @@ def test_new_diagnosis_rates_at_40_to_79(default_world):
     age = df.STND_Y - df.BIRTH_YEAR
     df = df.sort_values(["PERSON_ID", "STND_Y"])
     rates = {}
-    for dx, rx in (("HTN_NEW", "HTN_RX"), ("DM_NEW", "DM_RX")):
+    for dx, rx in (("new_hypertension", "hypertension_drug"), ("new_diabetes", "diabetes_drug")):
         ever = (df[dx] | df[rx]).astype(int).groupby(df.PERSON_ID).cummax()
         before = ever.groupby(df.PERSON_ID).shift(1).fillna(0).astype(bool)  # known before this year
-        at_risk = (age >= 40) & (age <= 79) & (df.STND_Y >= 2018) & ~before
+        # years in which the phenotype can establish a new diagnosis: after its washout from 2017
+        first = 2017 + phenotypes.load().outcomes[dx].washout_years
+        at_risk = (age >= 40) & (age <= 79) & (df.STND_Y >= first) & ~before
         rates[dx] = 100 * df.loc[at_risk, dx].sum() / at_risk.sum()  # per 100 person-years
-    htn, dm = rates["HTN_NEW"], rates["DM_NEW"]
+    htn, dm = rates["new_hypertension"], rates["new_diabetes"]
     assert 2.0 <= htn <= 4.0, htn
     assert 1.0 <= dm <= 1.7, dm
 

@@ -22,7 +22,7 @@ def test_same_seed_gives_identical_bytes(tmp_path):
     assert _hashes(a) == _hashes(b)
     assert (tmp_path / "a/manifest.json").read_bytes() == (tmp_path / "b/manifest.json").read_bytes()
     c = generate_world(tmp_path / "c", scale=SMALL_SCALE, seed=8, progress=False)
-    assert _hashes(c)["nhis/claims.parquet"] != _hashes(a)["nhis/claims.parquet"]
+    assert _hashes(c)["nhis/t20.parquet"] != _hashes(a)["nhis/t20.parquet"]
 
 
 def test_scenarios_share_the_population(tmp_path):

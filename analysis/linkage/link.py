@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from analysis.config import LinkageConfig
-from analysis.linkage.keys import KEY_FIELDS, Secret, derive_keys, keyed_seed, normalise
+from analysis.linkage.keys import KEY_FIELDS, Secret, claim_ids, derive_keys, keyed_seed, normalise
 
 STATUSES = ("linked", "no_match", "ambiguous", "conflict", "duplicate")
 # Seoul's 25 districts -> 5 regions (generalise_district = true); SGG then holds the region code 1-5
@@ -148,11 +148,12 @@ def _rekey_table(src: Path, dst: Path, id_map: pd.Series, transform=None) -> int
         for b in sorted(writers):
             part = pq.read_table(tmp / f"{b}.parquet")
             keys = ["STUDY_ID"] + [
-                c for c in ("STND_Y", "year", "HME_YYYYMM", "month") if c in part.column_names
+                c for c in ("STND_Y", "year", "HME_YYYYMM", "month", "RECU_FR_DT", "KEY_SEQ", "SEQ_NO")
+                if c in part.column_names
             ]
+            if transform is not None:  # before sorting: the order must not follow any re-keyed value
+                part = transform(part)
             part = part.sort_by([(k, "ascending") for k in keys])
-            if transform is not None:
-                part = pa.Table.from_pandas(transform(part.to_pandas()), preserve_index=False)
             part = part.replace_schema_metadata(None)
             if writer is None:
                 writer = pq.ParquetWriter(dst, part.schema, compression="zstd")
@@ -233,16 +234,24 @@ def link_world(
         compression="zstd",
     )
 
-    def region(df: pd.DataFrame) -> pd.DataFrame:
-        if cfg.generalise_district and "SGG" in df.columns:
+    def region(table: pa.Table) -> pa.Table:
+        if cfg.generalise_district and "SGG" in table.column_names:
             lut = {c: code for code, (_, districts) in REGIONS.items() for c in districts}
-            df["SGG"] = df["SGG"].map(lut)
-        return df
+            sgg = pd.Series(table.column("SGG").to_numpy()).map(lut)
+            table = table.set_column(table.column_names.index("SGG"), "SGG", pa.array(sgg))
+        return table
 
     counts = {"persons": len(gen)}
-    for name in ("qualification", "checkups", "claims"):
+    def claim_table(table: pa.Table) -> pa.Table:
+        # NHIS's claim ids would let anyone holding the NHIS tables re-identify a released claim
+        i = table.column_names.index("KEY_SEQ")
+        return table.set_column(i, "KEY_SEQ", pa.array(claim_ids(table.column(i).to_numpy(), secret)))
+
+    for src, name, transform in (("qualification", "qualification", region), ("checkups", "checkups", region),
+                                 ("t20", "claims", claim_table), ("t40", "diagnoses", claim_table),
+                                 ("t60", "prescriptions", claim_table)):
         counts[name] = _rekey_table(
-            world / f"nhis/{name}.parquet", out / f"linked/{name}.parquet", study_id, transform=region
+            world / f"nhis/{src}.parquet", out / f"linked/{name}.parquet", study_id, transform=transform
         )
         steps.update()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -20,8 +21,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from analysis import phenotypes
 from analysis.config import PanelConfig
 from analysis.definitions import metabolic_syndrome
+from analysis.panel.formats import convert, find_table
 from analysis.panel.schema import READABLE, SCHEMA, SchemaError, validate
 
 MEASURES = (
@@ -40,7 +43,7 @@ MEASURES = (
 )
 BASELINE_MEASURES = ("bmi", "waist", "sbp", "dbp", "fasting_glucose")
 # persons per chunk of build_panel_from_dir: ~2M person-years and a peak of a few GB whatever the scale
-CHUNK_PERSONS = 250_000
+CHUNK_PERSONS = 50_000
 
 
 class LinkedExtract:
@@ -59,13 +62,24 @@ class LinkedExtract:
     def __init__(self, linked_dir: str | Path, chunk_persons: int | None = None):
         linked_dir = Path(linked_dir)
         self.files: dict[str, pq.ParquetFile] = {}
+        self._staging: tempfile.TemporaryDirectory | None = None
         for name in SCHEMA:
-            path = linked_dir / f"{name}.parquet"
-            if not path.exists():
+            path = find_table(linked_dir, name)
+            if path is None:
                 if name == "activity":
                     continue
-                raise FileNotFoundError(f"linked extract: table {name!r} not found at {path}")
-            self.files[name] = pq.ParquetFile(path)
+                raise FileNotFoundError(
+                    f"linked extract: table {name!r} not found in {linked_dir} (as {name}.parquet, .csv or .sas7bdat)"
+                )
+            if path.suffix.lower() != ".parquet":
+                if self._staging is None:
+                    self._staging = tempfile.TemporaryDirectory(prefix="wristdoctor-extract-")
+                path = convert(path, name, Path(self._staging.name) / f"{name}.parquet")
+            try:
+                self.files[name] = pq.ParquetFile(path)
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise SchemaError(f"linked extract: table {name!r} ({path.name}) is not a readable Parquet file "
+                                  f"({exc})") from None
         self.chunk_persons = chunk_persons
         self.bounds = self._bounds(chunk_persons)
         self._offsets = {
@@ -186,7 +200,7 @@ def _rows_outside(panel: pd.DataFrame, other: pd.DataFrame, keys: list[str]) -> 
 
 def build_panel(tables: dict[str, pd.DataFrame], cfg: PanelConfig) -> tuple[pd.DataFrame, dict]:
     """Person-year panel from validated linked tables; returns (panel, report with every exclusion)."""
-    report: dict = {"exclusions": {}, "imputations": {}}
+    report: dict = {"exclusions": {}}
     q = tables["qualification"].rename(columns=READABLE)
     panel = pd.DataFrame(
         {
@@ -204,26 +218,22 @@ def build_panel(tables: dict[str, pd.DataFrame], cfg: PanelConfig) -> tuple[pd.D
     )
     keys = ["study_id", "year"]
 
-    # claims: person-years without a claims row had no adjudicated claims (cost 0); rows outside the
-    # qualification years cannot be placed and are excluded, with counts
-    c = tables["claims"].rename(columns=READABLE)
-    report["exclusions"]["claims_rows_without_qualification"] = _rows_outside(panel, c, keys)
-    panel = panel.merge(c, on=keys, how="left", indicator="_claims")
-    no_claims = (panel["_claims"] == "left_only").to_numpy()
-    report["imputations"]["person_years_without_claims_row_set_to_zero"] = int(no_claims.sum())
-    panel = panel.drop(columns="_claims")
-    claim_cols = [READABLE[k] for k in SCHEMA["claims"] if k not in ("STUDY_ID", "STND_Y")]
-    for col in claim_cols:
-        panel[col] = panel[col].fillna(0).astype(np.int64 if "cost" in col else np.int32)
-    for col in (
-        "new_hypertension",
-        "new_diabetes",
-        "new_dyslipidaemia",
-        "hypertension_drug",
-        "diabetes_drug",
-        "lipid_drug",
-    ):
-        panel[col] = panel[col].astype(np.int8)
+    # claims outcomes by the phenotype file: claims of person-years outside the qualification years cannot
+    # be placed and are excluded, with counts; a person-year without claims had no adjudicated care (0)
+    defs = phenotypes.load(cfg.phenotypes or None)
+    py, excluded = phenotypes.person_years(
+        defs, tables["qualification"], tables["claims"], tables["diagnoses"], tables["prescriptions"]
+    )
+    report["exclusions"].update(excluded)
+    report["phenotypes"] = {"version": defs.version, "source": Path(defs.source).name}
+    report["person_years_without_claims"] = int(
+        (~pd.MultiIndex.from_frame(tables["qualification"][["STUDY_ID", "STND_Y"]]).isin(
+            pd.MultiIndex.from_arrays([tables["claims"]["STUDY_ID"], tables["claims"]["RECU_FR_DT"] // 10_000])
+        )).sum()
+    )
+    for name, p in defs.outcomes.items():
+        v = py[name].to_numpy()
+        panel[name] = v.astype(np.int32) if p.kind == "days" else v
 
     # checkups
     k = tables["checkups"].rename(columns=READABLE)
@@ -363,9 +373,8 @@ def add_baseline(panel: pd.DataFrame, reference_year: int) -> pd.DataFrame:
 def _combine_reports(reports: list[dict]) -> dict:
     """The report of the whole panel from its chunks' reports: counts summed, years spanned."""
     out = dict(reports[0])
-    for part in ("exclusions", "imputations"):
-        out[part] = {k: sum(r[part][k] for r in reports) for k in reports[0][part]}
-    for k in ("rows", "persons", "persons_without_baseline_checkup"):
+    out["exclusions"] = {k: sum(r["exclusions"][k] for r in reports) for k in reports[0]["exclusions"]}
+    for k in ("rows", "persons", "persons_without_baseline_checkup", "person_years_without_claims"):
         out[k] = sum(r[k] for r in reports)
     spans = [r["years"] for r in reports if r["years"] is not None]
     out["years"] = [min(s[0] for s in spans), max(s[1] for s in spans)] if spans else None
@@ -427,6 +436,9 @@ def build_panel_from_dir(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     extract = LinkedExtract(linked_dir, chunk_persons)
+    # the run keeps the outcome definitions it was built with (the report's methods print them)
+    defs = phenotypes.load(cfg.phenotypes or None)
+    (out / "phenotypes.toml").write_text(Path(defs.source).read_text(encoding="utf-8"), encoding="utf-8")
     final, partial = out / "panel.parquet", out / "panel.parquet.partial"
     writer: pq.ParquetWriter | None = None
     reports, frames = [], []

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.definitions import CARE_CATEGORIES, nc_claims_column
-
 FIRST_YEAR, LAST_YEAR = 2017, 2025
+# FORM_CD values of NHIS claims (inpatient 02, 04, 06, 07, 10, 12; outpatient 03, 05, 08, 09, 11, 13, 20, 21)
+FORM_CODES = ("02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "20", "21")
+KCD7 = r"[A-Z][0-9]{2}[0-9A-Z]{0,4}"  # a letter, two digits, up to four more characters, no dot
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Col:
     nullable: bool = False
     allowed: tuple | None = None
     doc: str = ""
+    pattern: str | None = None  # a regular expression every (non-missing) text value must match
 
 
 # NHIS research-DB field names (calibration.md section 2) -> readable panel names, with ranges of
@@ -71,23 +73,34 @@ SCHEMA: dict[str, dict[str, Col]] = {
         "Q_DRK_FRQ": Col("int", 0, 7, nullable=True),
         "Q_PA_WALK": Col("int", 0, 7, nullable=True),
     },
+    # claim-level tables of the NHIS customised DB: T20 claim headers (명세서), T40 diagnoses (상병내역),
+    # T60 prescriptions (처방전교부상세); the phenotype file turns them into the panel's claims outcomes
     "claims": {
         "STUDY_ID": Col("int", 1, None),
-        "STND_Y": Col("int", FIRST_YEAR, LAST_YEAR),
-        "OUTP_VSCN": Col("int", 0, 3000, doc="outpatient visit days"),
-        "INP_VSCN": Col("int", 0, 366, doc="inpatient days"),
-        "EDEC_TRAMT": Col("int", 0, None, doc="adjudicated total cost, KRW"),
-        "EDEC_SBRDN_AMT": Col("int", 0, None, doc="patient share, KRW"),
-        "EDEC_JBRDN_AMT": Col("int", 0, None, doc="insurer share, KRW"),
-        "HTN_NEW": Col("int", 0, 1),
-        "DM_NEW": Col("int", 0, 1),
-        "DYSLIP_NEW": Col("int", 0, 1),
-        "HTN_RX": Col("int", 0, 1),
-        "DM_RX": Col("int", 0, 1),
-        "DYSLIP_RX": Col("int", 0, 1),
-        "INJ_VSCN": Col("int", 0, 3000, doc="injury (KCD S/T) visit days: negative control"),
-        **{nc_claims_column(c[0]): Col("int", 0, None, doc=f"cost of {c[0]} care (main diagnosis {c[1]}), KRW, "
-                                       "part of EDEC_TRAMT: negative control") for c in CARE_CATEGORIES},
+        "KEY_SEQ": Col("int", 1, None, doc="claim id"),
+        "RECU_FR_DT": Col("int", FIRST_YEAR * 10_000 + 101, LAST_YEAR * 10_000 + 1231,
+                          doc="start date of care, YYYYMMDD"),
+        "FORM_CD": Col("str", allowed=FORM_CODES, doc="claim form (02 medical inpatient, 03 medical outpatient, "
+                       "04/05 dental inpatient/outpatient, ...)"),
+        "MAIN_SICK": Col("str", pattern=KCD7, doc="main diagnosis, KCD-7"),
+        "SUB_SICK": Col("str", nullable=True, pattern=KCD7, doc="first sub-diagnosis, KCD-7 (may be empty)"),
+        "VSCN": Col("int", 0, 366, doc="visit days (outpatient) or inpatient days of the claim"),
+        "EDEC_TRAMT": Col("int", 0, 10**11, doc="adjudicated total cost, KRW"),
+        "EDEC_SBRDN_AMT": Col("int", 0, 10**11, doc="patient share, KRW"),
+        "EDEC_JBRDN_AMT": Col("int", 0, 10**11, doc="insurer share, KRW"),
+    },
+    "diagnoses": {
+        "STUDY_ID": Col("int", 1, None),
+        "KEY_SEQ": Col("int", 1, None, doc="the claim (claims.KEY_SEQ)"),
+        "SEQ_NO": Col("int", 1, 99, doc="position: 1 = main diagnosis"),
+        "MCEX_SICK_SYM": Col("str", pattern=KCD7, doc="diagnosis, KCD-7"),
+    },
+    "prescriptions": {
+        "STUDY_ID": Col("int", 1, None),
+        "KEY_SEQ": Col("int", 1, None, doc="the claim (claims.KEY_SEQ)"),
+        "SEQ_NO": Col("int", 1, 999),
+        "GNL_NM_CD": Col("str", pattern=r"[0-9A-Z]{9}", doc="ingredient code (주성분코드), 9 characters"),
+        "MDCN_EXEC_FREQ": Col("int", 0, 366, nullable=True, doc="days supplied"),
     },
     "participation": {
         "STUDY_ID": Col("int", 1, None),
@@ -108,7 +121,9 @@ SCHEMA: dict[str, dict[str, Col]] = {
 UNIQUE = {
     "persons": ["STUDY_ID"],
     "qualification": ["STUDY_ID", "STND_Y"],
-    "claims": ["STUDY_ID", "STND_Y"],
+    "claims": ["KEY_SEQ"],
+    "diagnoses": ["KEY_SEQ", "SEQ_NO"],
+    "prescriptions": ["KEY_SEQ", "SEQ_NO"],
     "checkups": ["STUDY_ID", "_year"],
     "participation": ["STUDY_ID"],
     "activity": ["STUDY_ID", "month"],
@@ -139,19 +154,6 @@ READABLE = {
     "Q_SMK_YN": "smoking",
     "Q_DRK_FRQ": "drinking_days",
     "Q_PA_WALK": "walking_days",
-    "OUTP_VSCN": "outpatient_visits",
-    "INP_VSCN": "inpatient_days",
-    "EDEC_TRAMT": "medical_cost",
-    "EDEC_SBRDN_AMT": "patient_cost",
-    "EDEC_JBRDN_AMT": "insurer_cost",
-    "HTN_NEW": "new_hypertension",
-    "DM_NEW": "new_diabetes",
-    "DYSLIP_NEW": "new_dyslipidaemia",
-    "HTN_RX": "hypertension_drug",
-    "DM_RX": "diabetes_drug",
-    "DYSLIP_RX": "lipid_drug",
-    "INJ_VSCN": "injury_visits",
-    **{nc_claims_column(c[0]): f"cost_{c[0]}" for c in CARE_CATEGORIES},
     "STUDY_ID": "study_id",
 }
 
@@ -173,6 +175,22 @@ def _valid_month(s: pd.Series) -> pd.Series:
     return ok & y.between(FIRST_YEAR - 1, LAST_YEAR) & m.between(1, 12)
 
 
+def _has_duplicates(df: pd.DataFrame, key: list[str]) -> bool:
+    """Whether the key columns repeat a combination (cheaper than naming the duplicate rows, which is done
+    only when there are some): a hash of one column, a sort of several integer ones."""
+    if len(key) == 1:
+        return not pd.Index(df[key[0]]).is_unique
+    cols = [df[c].to_numpy() for c in key]
+    if not all(np.issubdtype(c.dtype, np.integer) for c in cols):
+        return bool(df.duplicated(key).any())
+    order = np.lexsort(cols[::-1])
+    same = np.ones(len(order) - 1, bool) if len(order) else np.zeros(0, bool)
+    for c in cols:
+        v = c[order]
+        same &= v[1:] == v[:-1]
+    return bool(same.any())
+
+
 def validate_table(name: str, df: pd.DataFrame) -> pd.DataFrame:
     """Check one table; returns it with numeric columns coerced. Raises SchemaError on any problem.
 
@@ -184,13 +202,38 @@ def validate_table(name: str, df: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in spec if c not in df.columns]
     if missing:
         raise SchemaError(f"table {name!r}: missing column(s) {missing}; expected {list(spec)}")
-    df = df.copy() if df.index.is_unique else df.reset_index(drop=True)
+    # shallow: columns are replaced, never written into, so the caller's frame stays as it was
+    df = df.copy(deep=False) if df.index.is_unique else df.reset_index(drop=True)
     for col, c in spec.items():
         s = df[col]
-        null = s.isna() | (s.astype(str) == "") if c.kind == "str" else s.isna()
+        if c.kind == "str":
+            # checked once per distinct value: claim tables repeat a few thousand codes millions of times
+            codes, uniques = pd.factorize(s, use_na_sentinel=True)
+            uniques = pd.Series(uniques, dtype=object).astype(str)
+            empty = np.append((uniques == "").to_numpy(), True)  # code -1 (missing) is empty too
+            null = pd.Series(empty[codes], index=df.index)
+        else:
+            null = s.isna()
         if null.any() and not c.nullable:
             raise SchemaError(f"table {name!r}, column {col!r}: missing values in {_rows(null, df.index)}")
         if c.kind in ("int", "float"):
+            if c.kind == "int" and pd.api.types.is_integer_dtype(s) and not null.any():
+                v = s.to_numpy()  # already whole numbers: only the range to check
+                out = np.zeros(len(v), bool)
+                if c.lo is not None:
+                    out |= v < c.lo
+                if c.hi is not None:
+                    out |= v > c.hi
+                if c.allowed is not None:
+                    out |= ~np.isin(v, c.allowed)
+                if out.any():
+                    rng = f"allowed {list(c.allowed)}" if c.allowed else f"range [{c.lo}, {c.hi}]"
+                    raise SchemaError(
+                        f"table {name!r}, column {col!r}: impossible or out-of-range values ({rng}) in "
+                        f"{_rows(out, df.index)} (e.g. {float(v[out][0])})"
+                    )
+                df[col] = s.astype(np.int64)
+                continue
             if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
                 num = pd.to_numeric(s, errors="coerce")
                 bad = num.isna() & ~s.isna()
@@ -222,12 +265,25 @@ def validate_table(name: str, df: pd.DataFrame) -> pd.DataFrame:
                 )
             df[col] = s if c.kind == "float" else s.astype("Int64" if c.nullable else np.int64)
         else:
+            def fails(ok: np.ndarray, codes=codes, null=null) -> pd.Series:
+                """Rows whose (non-missing) value is not ``ok`` (a flag per distinct value)."""
+                return pd.Series(~np.append(ok, True)[codes] & ~null.to_numpy(), index=df.index)
+
+            if c.pattern is not None:
+                bad = fails(uniques.str.fullmatch(c.pattern).to_numpy(bool))
+                if bad.any():
+                    raise SchemaError(
+                        f"table {name!r}, column {col!r}: not of the form {c.pattern} in {_rows(bad, df.index)} "
+                        f"(e.g. {s[bad].iloc[0]!r})"
+                    )
             if c.allowed is not None:
-                out = ~null & ~s.isin(c.allowed)
+                out = fails(uniques.isin(c.allowed).to_numpy(bool))
                 if out.any():
                     raise SchemaError(
                         f"table {name!r}, column {col!r}: values not in {list(c.allowed)} in {_rows(out, df.index)}"
                     )
+            if c.nullable and null.any():
+                df[col] = s.where(~null, None)  # empty text and missing are one thing, whatever the file format
             if "month" in col:
                 bad = ~null & ~_valid_month(s)
                 if bad.any():
@@ -235,6 +291,15 @@ def validate_table(name: str, df: pd.DataFrame) -> pd.DataFrame:
                         f"table {name!r}, column {col!r}: not a YYYY-MM month within {FIRST_YEAR - 1}-{LAST_YEAR} "
                         f"in {_rows(bad, df.index)} (e.g. {s[bad].iloc[0]!r})"
                     )
+    if name == "claims":
+        dates = pd.unique(df["RECU_FR_DT"])
+        real = dates[pd.to_datetime(pd.Series(dates).astype(str), format="%Y%m%d", errors="coerce").notna()]
+        bad = ~df["RECU_FR_DT"].isin(real)
+        if bad.any():
+            raise SchemaError(
+                f"table 'claims', column 'RECU_FR_DT': not a date (YYYYMMDD) in {_rows(bad, df.index)} "
+                f"(e.g. {int(df['RECU_FR_DT'][bad].iloc[0])})"
+            )
     if name == "checkups":
         ym = df["HME_YYYYMM"]
         bad = ~(ym % 100).between(1, 12)
@@ -244,8 +309,8 @@ def validate_table(name: str, df: pd.DataFrame) -> pd.DataFrame:
             )
         df["_year"] = ym // 100
     key = UNIQUE[name]
-    dup = df.duplicated(key, keep=False)
-    if dup.any():
+    if _has_duplicates(df, key):
+        dup = df.duplicated(key, keep=False)
         what = "person-year" if "STND_Y" in key or "_year" in key else " + ".join(key)
         raise SchemaError(f"table {name!r}: duplicate {what} ({key}) in {_rows(dup, df.index)}")
     return df.drop(columns=["_year"], errors="ignore")
@@ -253,7 +318,7 @@ def validate_table(name: str, df: pd.DataFrame) -> pd.DataFrame:
 
 def validate(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """Validate every table and the references between them (ids known to ``persons``)."""
-    for required in ("persons", "qualification", "checkups", "claims", "participation"):
+    for required in ("persons", "qualification", "checkups", "claims", "diagnoses", "prescriptions", "participation"):
         if required not in tables:
             raise SchemaError(f"linked extract: table {required!r} is missing")
     out = {name: validate_table(name, df) for name, df in tables.items()}
@@ -279,4 +344,32 @@ def validate(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         raise SchemaError(
             f"table 'claims', column 'EDEC_SBRDN_AMT': patient share exceeds total cost in {_rows(over, c.index)}"
         )
+    split = c["EDEC_SBRDN_AMT"] + c["EDEC_JBRDN_AMT"] != c["EDEC_TRAMT"]
+    if split.any():
+        raise SchemaError(
+            f"table 'claims', columns 'EDEC_SBRDN_AMT' + 'EDEC_JBRDN_AMT': patient and insurer shares do not add "
+            f"up to EDEC_TRAMT in {_rows(split, c.index)}"
+        )
+    death = q.dropna(subset=["DTH_YM"]).drop_duplicates("STUDY_ID").set_index("STUDY_ID")["DTH_YM"]
+    after = (c["RECU_FR_DT"] // 100).to_numpy() > death.reindex(c["STUDY_ID"]).fillna(999999).to_numpy()
+    if after.any():
+        raise SchemaError(
+            f"table 'claims', column 'RECU_FR_DT': care after the death month (qualification DTH_YM) in "
+            f"{_rows(after, c.index)}"
+        )
+    # diagnoses and prescriptions belong to a claim of the same person
+    claim_person = c.set_index("KEY_SEQ")["STUDY_ID"]
+    for name in ("diagnoses", "prescriptions"):
+        t = out[name]
+        owner = claim_person.reindex(t["KEY_SEQ"]).to_numpy()
+        orphan = pd.isna(owner)
+        if orphan.any():
+            raise SchemaError(
+                f"table {name!r}, column 'KEY_SEQ': no such claim in 'claims' in {_rows(orphan, t.index)}"
+            )
+        other = owner != t["STUDY_ID"].to_numpy()
+        if other.any():
+            raise SchemaError(
+                f"table {name!r}, column 'STUDY_ID': differs from its claim's STUDY_ID in {_rows(other, t.index)}"
+            )
     return out

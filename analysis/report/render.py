@@ -150,6 +150,20 @@ def _table(study: Study, name: str, df: pd.DataFrame, lang: str) -> str:
     return _html_table(df.columns, rows, lang)
 
 
+def _definitions_html(study: Study, lang: str) -> str:
+    """The outcome definitions the panel was built with (its copy of the phenotype file): code lists only,
+    no person's data, so there is nothing for the release review to check."""
+    defs = study.phenotypes
+    shown = [o for o in defs.outcomes if o in OUTCOMES[lang]]
+    rows = ([OUTCOMES[lang][o], defs.outcomes[o].label, _rule_text(defs, o)] for o in shown)
+    intro = TEXT[lang]["definitions_intro"].format(version=defs.version)
+    return f"<p>{html.escape(intro)}</p>" + _html_table(["outcome", "definition", "rule"], rows, lang)
+
+
+def _rule_text(defs, outcome: str) -> str:
+    return defs.describe().set_index("outcome").loc[outcome, "rule"]
+
+
 def _checks_html(study: Study, lang: str) -> str:
     """The checks table with each check's name, value, interval and meaning in the reader's language."""
     T = TEXT[lang]
@@ -221,6 +235,7 @@ def render_html(study: Study, lang: str, hl: dict) -> str:
 <div class="answer">{T['answer'](hl)}</div>
 <h3>{T['t_headlines']}</h3><p>{T['headlines_intro']}</p>{by_outcome}
 <h2>{T['h_methods']}</h2>{T['methods'](hl)}
+<h3>{T['t_definitions']}</h3>{_definitions_html(study, lang)}
 <h2>{T['h_figures']}</h2>{figs}
 <h2>{T['h_diagnostics']}</h2><p>{T['diagnostics_intro']}</p>{checks}
 <h2>{T['h_tables']}</h2><h3>{T['t_estimates']}</h3>{est}

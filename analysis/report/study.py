@@ -93,6 +93,13 @@ class Study:
             if "null" in cal else None
 
     @functools.cached_property
+    def phenotypes(self):
+        """The outcome definitions the panel was built with (the run's copy of the phenotype file)."""
+        from analysis.phenotypes import load
+
+        return load(self._path("panel", "phenotypes.toml"))
+
+    @functools.cached_property
     def linkage_report(self) -> dict:
         return json.loads(self._path("linkage", "linkage_report.json").read_text())
 

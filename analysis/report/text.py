@@ -325,8 +325,9 @@ def methods_ko(h: dict) -> str:
     return ("<p>프로그램 참여 기록과 국민건강보험공단의 건강검진·진료비 자료를 가명결합하여, 2017~2025년 1인 1년 단위 "
             "분석 자료를 만들었습니다. 참여 시기가 사람마다 다르므로(2021년 시범사업부터 2025년 상시 모집까지), 같은 시기에 "
             "아직 참여하지 않은 사람과 비교하는 Callaway-Sant'Anna 이중차분법을 주 설계로 하고, 서울시의 발표 설계, 적층 매칭 "
-            "이중차분법, 이원고정효과 회귀를 함께 보고합니다. 참여 전 추세 검정이 기각되면 참여 전 직선 추세를 제거한 추정치를 "
-            "주 결과로 삼는다는 규칙은 분석 전에 계획서(study.toml)에 정해 두었습니다. 위약 검정, 음성 대조 결과, "
+            "이중차분법, 이원고정효과 회귀를 함께 보고합니다. 결과마다 어떤 설계를 앞세울지는 분석 전에 계획서(study.toml)에 정한 "
+            "규칙이 진단 결과만으로 정합니다: 진료비는 음성 대조 진료비로 보정한 설계, 검진 수치와 새 진단은 두 설계의 범위, "
+            "참여 전 추세가 달랐던 결과는 Rambachan-Roth 범위(점추정 없음)입니다. 위약 검정, 음성 대조 결과, "
             "Rambachan-Roth 민감도 분석, E-값, DoWhy 반증 검정으로 결과를 점검했습니다. 모든 표와 그림은 공개 전 "
             "반출 심사 규칙(최소 10명, 1인 지배 50% 초과 금지, 잔차 자유도 10 이상, 개인 최솟값·최댓값 비공개)을 거쳤습니다.</p>")
 
@@ -336,9 +337,11 @@ def methods_en(h: dict) -> str:
             "by pseudonymised linkage into a person-year panel for 2017-2025. People joined at different times "
             "(from the 2021 pilot to rolling enrolment in 2025), so the main design is Callaway and Sant'Anna's "
             "difference-in-differences, comparing joiners with people not yet enrolled at the same time; the city's "
-            "published design, stacked matched DiD and two-way fixed effects are reported beside it. The rule that a "
-            "rejected pre-test makes the trend-adjusted estimate (each cohort's linear pre-enrolment trend removed) "
-            "the headline was fixed in the study plan (study.toml) before the analysis. Placebo tests, a negative "
+            "published design, stacked matched DiD and two-way fixed effects are reported beside it. Which design leads "
+            "each outcome is decided from diagnostics only, by a rule fixed in the study plan (study.toml) before "
+            "the analysis: costs by the design calibrated on negative-control costs, checkup measures and new "
+            "diagnoses by the range of two designs, and outcomes whose pre-enrolment trends differed by a "
+            "Rambachan-Roth range with no point claim. Placebo tests, a negative "
             "control outcome, Rambachan-Roth sensitivity bounds, the E-value and DoWhy's refuters check the result. "
             "Every table and figure passed the release rules before it was written (at least 10 persons, no person "
             "above 50% of a total, at least 10 residual degrees of freedom, no person's exact minimum or maximum).</p>")
@@ -489,6 +492,9 @@ TEXT = {
         "diagnostics_intro": "설계별 반증·민감도 검정입니다. '통과'는 결론이 그 검정을 견딘다는 뜻입니다. 주 추정치와 신뢰구간은 "
                              "아래 전체 표에 있습니다. '비공개'는 반출 심사에서 가려진 값, '–'는 해당 없는 값입니다.",
         "t_headlines": "결과별 결론",
+        "t_definitions": "결과 변수 정의",
+        "definitions_intro": "진료비·진단·투약 결과는 모두 청구 명세서(T20), 상병(T40), 처방(T60) 자료에서 결과 정의 파일"
+                             "(phenotypes.toml, 판 {version})의 규칙으로 만들었습니다. 진료비는 명목 금액(원)입니다.",
         "headlines_intro": "결과마다 계획서에 미리 정한 규칙(진단 결과만으로 결정)에 따라 고른 설계입니다. 검진 수치와 새 진단은 "
                            "점 추정치 없이 범위로 보고합니다. 검진 결과가 나빠서 참여한 사람은 다음 검진에서 저절로 "
                            "좋아지므로(평균 회귀), 참여 전 검진을 맞춘 설계와 맞추지 않은 설계 중 어느 쪽이 맞는지 자료만으로는 "
@@ -512,6 +518,10 @@ TEXT = {
                              "the check. The main estimates and their intervals are in the full tables below. "
                              "'suppressed' marks a value withheld by the release review, '–' one that does not apply.",
         "t_headlines": "Headline by outcome",
+        "t_definitions": "Outcome definitions",
+        "definitions_intro": "Every cost, diagnosis and drug outcome was computed from the claim headers (T20), "
+                             "diagnoses (T40) and prescriptions (T60) by the rules of the outcome-definition file "
+                             "(phenotypes.toml, version {version}). Costs are nominal KRW.",
         "headlines_intro": "For each outcome, the design chosen by the rule fixed in the study plan (decided from "
                            "diagnostics only). Checkup measures and new diagnoses are reported as ranges, with no point "
                            "estimate: people who join after a bad checkup improve at the next one by themselves "

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis import phenotypes
 from analysis.synth.params import (
     ENROLMENT_MILESTONES,
     JOIN_AGE_BANDS,
@@ -68,6 +69,19 @@ def calibration_table(report: dict[str, float]) -> pd.DataFrame:
 
 def _read(world: Path, name: str, columns=None) -> pd.DataFrame:
     return pd.read_parquet(world / f"{name}.parquet", columns=columns)
+
+
+def claims_person_years(world: Path, qual: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The world's claims outcomes per qualification person-year, by the package's phenotype file (what the
+    panel computes from the linked claims), keyed by ``PERSON_ID`` and ``STND_Y``."""
+    if qual is None:
+        qual = _read(world, "nhis/qualification", ["STND_Y", "PERSON_ID"])
+    ren = {"PERSON_ID": "STUDY_ID"}
+    py, _ = phenotypes.person_years(
+        phenotypes.load(), qual[["PERSON_ID", "STND_Y"]].rename(columns=ren),
+        *(_read(world, f"nhis/{t}").rename(columns=ren) for t in ("t20", "t40", "t60")),
+    )
+    return py.rename(columns={"STUDY_ID": "PERSON_ID"})
 
 
 def stratified_did(df: pd.DataFrame, strata: list[str], treat: str, change: str) -> tuple[float, float, int]:
@@ -167,15 +181,14 @@ def published_design_check(
     balanced on sex, age, disability, premium decile, chronic disease; plus the exact truth for the same
     treated people and the active-vs-inactive gap. ``truth``: ``truth/outcomes`` with at least PERSON_ID,
     year and the medical-cost potential outcomes, if already read (else read here)."""
-    claims = _read(
-        world, "nhis/claims", ["STND_Y", "PERSON_ID", "EDEC_TRAMT", "HTN_RX", "DM_RX", "DYSLIP_RX"]
-    )
+    claims = claims_person_years(world, qual)
     c = claims[claims.STND_Y.isin([2021, 2023])].pivot(
-        index="PERSON_ID", columns="STND_Y", values="EDEC_TRAMT"
+        index="PERSON_ID", columns="STND_Y", values="medical_cost"
     )
     c = c.dropna()
     chronic = (
-        claims[claims.STND_Y == 2021].set_index("PERSON_ID")[["HTN_RX", "DM_RX", "DYSLIP_RX"]].any(axis=1)
+        claims[claims.STND_Y == 2021].set_index("PERSON_ID")[["hypertension_drug", "diabetes_drug", "lipid_drug"]]
+        .any(axis=1)
     )
     q = qual[qual.STND_Y == 2021].drop_duplicates("PERSON_ID").set_index("PERSON_ID")
     df = pd.DataFrame({"change": c[2023] - c[2021], "cost2021": c[2021]})

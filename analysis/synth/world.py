@@ -5,7 +5,9 @@ Layout of the output folder::
     nhis/identifiers.parquet    PERSON_ID + the direct identifiers NHIS uses for linkage
     nhis/qualification.parquet  person-year eligibility (NHIS research-DB field names)
     nhis/checkups.parquet       one row per general health screening
-    nhis/claims.parquet         person-year claims summary
+    nhis/t20.parquet            claim headers (명세서): one row per claim (analysis.synth.claims)
+    nhis/t40.parquet            diagnoses of each claim (상병내역), KCD-7
+    nhis/t60.parquet            prescriptions of each claim (처방전교부상세), ingredient codes
     program/participants.parquet, program/activity.parquet
     truth/persons.parquet, truth/outcomes.parquet   (estimators never read these)
     manifest.json               row counts and SHA-256 of every file
@@ -24,8 +26,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from analysis import __version__
-from analysis.definitions import CARE_CATEGORIES, OUTCOMES, metabolic_syndrome, nc_claims_column
+from analysis import __version__, phenotypes
+from analysis.definitions import OUTCOMES, metabolic_syndrome
+from analysis.synth.claims import claim_tables, diagnosis_truth
 from analysis.synth.health import (
     checkup_schedule,
     draw_health,
@@ -45,7 +48,7 @@ from analysis.synth.program import enrol, program_activity
 
 # component streams: each part of the world draws from its own generator, so a change in one part does
 # not shift the random numbers of the others, and the scenarios share the same population
-STREAMS = ("persons", "health", "checkups", "enrolment", "program", "identifiers", "measurement")
+STREAMS = ("persons", "health", "checkups", "enrolment", "program", "identifiers", "measurement", "claims")
 
 TABLES = {
     "nhis/identifiers": pa.schema(
@@ -103,25 +106,31 @@ TABLES = {
             ("Q_PA_WALK", pa.int8()),
         ]
     ),
-    "nhis/claims": pa.schema(
+    "nhis/t20": pa.schema(
         [
-            ("STND_Y", pa.int16()),
+            ("KEY_SEQ", pa.int64()),
             ("PERSON_ID", pa.int64()),
-            ("OUTP_VSCN", pa.int32()),
-            ("INP_VSCN", pa.int32()),
+            ("RECU_FR_DT", pa.int32()),
+            ("FORM_CD", pa.string()),
+            ("MAIN_SICK", pa.string()),
+            ("SUB_SICK", pa.string()),
+            ("VSCN", pa.int32()),
             ("EDEC_TRAMT", pa.int64()),
             ("EDEC_SBRDN_AMT", pa.int64()),
             ("EDEC_JBRDN_AMT", pa.int64()),
-            ("HTN_NEW", pa.int8()),
-            ("DM_NEW", pa.int8()),
-            ("DYSLIP_NEW", pa.int8()),
-            ("HTN_RX", pa.int8()),
-            ("DM_RX", pa.int8()),
-            ("DYSLIP_RX", pa.int8()),
-            ("INJ_VSCN", pa.int16()),
         ]
-        # negative-control care categories (CARE_CATEGORIES): part of EDEC_TRAMT, which they sum into
-        + [(nc_claims_column(c[0]), pa.int64()) for c in CARE_CATEGORIES]
+    ),
+    "nhis/t40": pa.schema(
+        [("KEY_SEQ", pa.int64()), ("SEQ_NO", pa.int16()), ("PERSON_ID", pa.int64()), ("MCEX_SICK_SYM", pa.string())]
+    ),
+    "nhis/t60": pa.schema(
+        [
+            ("KEY_SEQ", pa.int64()),
+            ("SEQ_NO", pa.int16()),
+            ("PERSON_ID", pa.int64()),
+            ("GNL_NM_CD", pa.string()),
+            ("MDCN_EXEC_FREQ", pa.int16()),
+        ]
     ),
     "program/participants": pa.schema(
         [
@@ -163,8 +172,10 @@ TABLES = {
         ]
     ),
 }
-# every outcome the plan can name, plus steps (the program's dose)
-TRUTH_OUTCOMES = (*OUTCOMES, "steps")
+# every outcome the plan can name, plus steps (the program's dose) and the year each disease truly began
+# (what the claims phenotypes detect, late or never where care is not sought: benchmarks/bench_claims_world.py)
+ONSETS = {"onset_hypertension": "new_htn", "onset_diabetes": "new_dm", "onset_dyslipidaemia": "new_dl"}
+TRUTH_OUTCOMES = (*OUTCOMES, "steps", *ONSETS)
 TABLES["truth/outcomes"] = pa.schema(
     [("PERSON_ID", pa.int64()), ("year", pa.int16()), ("dose", pa.float32())]
     # costs in float64: float32 would round amounts above KRW 16.7M, and y1 - y0 must be exact
@@ -189,8 +200,9 @@ def _month_str(m: np.ndarray) -> np.ndarray:
     return np.datetime_as_string((m + (FIRST_YEAR - 1970) * 12).astype("datetime64[M]"), unit="M")
 
 
-def generate_chunk(chunk: int, n: int, seed: int, params: WorldParams) -> dict[str, pd.DataFrame]:
-    """All tables of one chunk of ``n`` persons; deterministic in (chunk, seed, params)."""
+def generate_chunk(chunk: int, n: int, seed: int, params: WorldParams) -> dict[str, pd.DataFrame | pa.Table]:
+    """All tables of one chunk of ``n`` persons; deterministic in (chunk, seed, params). The claim tables
+    (``nhis/t20``, ``t40``, ``t60``) are Arrow tables (tens of millions of rows at the default scale)."""
     ss = np.random.SeedSequence([seed, chunk])
     rngs = dict(zip(STREAMS, (np.random.default_rng(s) for s in ss.spawn(len(STREAMS))), strict=True))
     p = make_persons(rngs["persons"], n, id_offset=10_000_001 + chunk * CHUNK_PERSONS)
@@ -312,25 +324,9 @@ def generate_chunk(chunk: int, n: int, seed: int, params: WorldParams) -> dict[s
     )
     tables["nhis/qualification"].loc[dth_y == 0, "DTH_YM"] = pd.NA
 
-    # --- NHIS claims (observed world = y1)
-    tables["nhis/claims"] = pd.DataFrame(
-        {
-            "STND_Y": years[tt],
-            "PERSON_ID": ids[ii],
-            "OUTP_VSCN": y1.outpatient_visits[ii, tt],
-            "INP_VSCN": y1.inpatient_days[ii, tt],
-            "EDEC_TRAMT": y1.cost[ii, tt].astype(np.int64),
-            "EDEC_SBRDN_AMT": y1.patient_share[ii, tt].astype(np.int64),
-            "EDEC_JBRDN_AMT": (y1.cost[ii, tt] - y1.patient_share[ii, tt]).astype(np.int64),
-            "HTN_NEW": y1.new_htn[ii, tt],
-            "DM_NEW": y1.new_dm[ii, tt],
-            "DYSLIP_NEW": y1.new_dl[ii, tt],
-            "HTN_RX": y1.htn_rx[ii, tt],
-            "DM_RX": y1.dm_rx[ii, tt],
-            "DYSLIP_RX": y1.dl_rx[ii, tt],
-            "INJ_VSCN": d.injury[ii, tt],
-            **{nc_claims_column(k[5:]): v[ii, tt].astype(np.int64) for k, v in y1.nc_costs.items()},
-        }
+    # --- NHIS claims (observed world = y1), claim by claim
+    tables.update(
+        claim_tables(rngs["claims"], chunk, ids, ii, tt, years, p.death_year, p.death_month, y1, d.injury)
     )
 
     # --- NHIS checkups (observed world = y1), measured with rounding
@@ -392,8 +388,14 @@ def generate_chunk(chunk: int, n: int, seed: int, params: WorldParams) -> dict[s
     )
 
     # --- truth
-    def mets(o, rows, cols):
+    # new diagnoses and drug use as the claims show them (the phenotype file's rule on each world)
+    defs = phenotypes.load()
+    shown = {w: diagnosis_truth(o, present, defs) for w, o in (("y0", y0), ("y1", y1))}
+    n_nc = {w: sum((v > 0).astype(np.int64) for v in o.nc_costs.values()) for w, o in (("y0", y0), ("y1", y1))}
+
+    def mets(w, o, rows, cols):
         mm_ = o.measures
+        rx = shown[w]
         return metabolic_syndrome(
             p.female[rows],
             mm_["waist"][rows, cols],
@@ -402,16 +404,17 @@ def generate_chunk(chunk: int, n: int, seed: int, params: WorldParams) -> dict[s
             mm_["sbp"][rows, cols],
             mm_["dbp"][rows, cols],
             mm_["fbs"][rows, cols],
-            o.htn_rx[rows, cols],
-            o.dm_rx[rows, cols],
-            o.dl_rx[rows, cols],
+            rx["hypertension_drug"][rows, cols],
+            rx["diabetes_drug"][rows, cols],
+            rx["lipid_drug"][rows, cols],
         )
 
     truth = {"PERSON_ID": ids[ii], "year": years[tt], "dose": prog.dose[ii, tt]}
     for w, o in (("y0", y0), ("y1", y1)):
         mo = o.measures
         truth[f"{w}_medical_cost"] = o.cost[ii, tt]
-        truth[f"{w}_outpatient_visits"] = o.outpatient_visits[ii, tt]
+        # every outpatient claim's visit days: general care, injuries, the negative-control categories
+        truth[f"{w}_outpatient_visits"] = (o.outpatient_visits + d.injury + n_nc[w])[ii, tt]
         truth[f"{w}_waist"] = mo["waist"][ii, tt]
         truth[f"{w}_sbp"] = mo["sbp"][ii, tt]
         truth[f"{w}_dbp"] = mo["dbp"][ii, tt]
@@ -419,13 +422,14 @@ def generate_chunk(chunk: int, n: int, seed: int, params: WorldParams) -> dict[s
         truth[f"{w}_bmi"] = mo["bmi"][ii, tt]
         truth[f"{w}_hdl"] = mo["hdl"][ii, tt]
         truth[f"{w}_triglycerides"] = mo["tg"][ii, tt]
-        truth[f"{w}_metabolic_syndrome"] = mets(o, ii, tt)
-        truth[f"{w}_new_hypertension"] = o.new_htn[ii, tt]
-        truth[f"{w}_new_diabetes"] = o.new_dm[ii, tt]
-        truth[f"{w}_new_dyslipidaemia"] = o.new_dl[ii, tt]
+        truth[f"{w}_metabolic_syndrome"] = mets(w, o, ii, tt)
+        for name in ("new_hypertension", "new_diabetes", "new_dyslipidaemia"):
+            truth[f"{w}_{name}"] = shown[w][name][ii, tt]
         truth[f"{w}_injury_visits"] = d.injury[ii, tt]
         for k, v in o.nc_costs.items():
             truth[f"{w}_{k}"] = v[ii, tt]
+        for name, attr in ONSETS.items():
+            truth[f"{w}_{name}"] = getattr(o, attr)[ii, tt]
         truth[f"{w}_steps"] = steps0[ii, tt] + (prog.dose[ii, tt] * 1000 if w == "y1" else 0.0)
     tables["truth/outcomes"] = pd.DataFrame(truth)
     first_treat = np.where(enrolled, FIRST_YEAR + e.enrol_month // 12, 0)
@@ -507,7 +511,8 @@ def generate_world(
                     path = out / f"{name}.parquet"
                     path.parent.mkdir(parents=True, exist_ok=True)
                     writers[name] = pq.ParquetWriter(path, schema, compression="zstd")
-                table = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
+                table = df.cast(schema) if isinstance(df, pa.Table) else pa.Table.from_pandas(
+                    df, schema=schema, preserve_index=False)
                 writers[name].write_table(table.replace_schema_metadata(None))
     finally:
         for w in writers.values():
