@@ -42,7 +42,8 @@ MEASURES = (
     "ggt",
 )
 BASELINE_MEASURES = ("bmi", "waist", "sbp", "dbp", "fasting_glucose")
-# persons per chunk of build_panel_from_dir: ~2M person-years and a peak of a few GB whatever the scale
+# persons per chunk of build_panel_from_dir: ~0.4M person-years, ~4M claims and ~7M diagnosis rows, a peak of
+# 2-3 GB whatever the scale (benchmarks/results_claims_world.md)
 CHUNK_PERSONS = 50_000
 
 
