@@ -154,14 +154,10 @@ def _definitions_html(study: Study, lang: str) -> str:
     """The outcome definitions the panel was built with (its copy of the phenotype file): code lists only,
     no person's data, so there is nothing for the release review to check."""
     defs = study.phenotypes
-    shown = [o for o in defs.outcomes if o in OUTCOMES[lang]]
-    rows = ([OUTCOMES[lang][o], defs.outcomes[o].label, _rule_text(defs, o)] for o in shown)
+    table = defs.describe()  # once: one row per outcome
+    rows = ([OUTCOMES[lang][r.outcome], r.definition, r.rule] for r in table.itertuples() if r.outcome in OUTCOMES[lang])
     intro = TEXT[lang]["definitions_intro"].format(version=defs.version)
     return f"<p>{html.escape(intro)}</p>" + _html_table(["outcome", "definition", "rule"], rows, lang)
-
-
-def _rule_text(defs, outcome: str) -> str:
-    return defs.describe().set_index("outcome").loc[outcome, "rule"]
 
 
 def _checks_html(study: Study, lang: str) -> str:
