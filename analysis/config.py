@@ -6,6 +6,7 @@ Every error names the key (``section.key``), what was given and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import tomllib
 import types
 import typing
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from analysis.definitions import NC_COST_OUTCOMES, OUTCOMES, PANEL_CLAIMS_OUTCOMES
+from analysis.definitions import CHECKUP_OUTCOMES, NC_COST_OUTCOMES, PANEL_CLAIMS_OUTCOMES
 from analysis.paths import STUDY_TOML
 from analysis.synth.params import KnobError, WorldParams, knob_types, scenario_params, world_params
 
@@ -116,16 +117,23 @@ class OutcomesConfig:
     negative_controls: tuple[str, ...] = NC_COST_OUTCOMES
     multiplicity: Literal["holm", "BH"] = "holm"
 
-    def __post_init__(self) -> None:
+    def check_known(self, claims_outcomes) -> None:
+        """Every outcome named is a checkup measure or a claims outcome of the study's phenotype file (the
+        panel's columns); a study adds claims outcomes there, without code."""
+        allowed = [*CHECKUP_OUTCOMES, *claims_outcomes]
         for key, names in (
             ("primary", [self.primary]),
             ("secondary", list(self.secondary)),
             ("negative_control", [self.negative_control]),
             ("negative_controls", list(self.negative_controls)),
         ):
-            bad = [n for n in names if n not in OUTCOMES]
+            bad = [n for n in names if n not in allowed]
             if bad:
-                raise ConfigError(f"outcomes.{key}: unknown outcome(s) {bad}; allowed: {list(OUTCOMES)}")
+                raise ConfigError(f"outcomes.{key}: unknown outcome(s) {bad}; allowed: the checkup measures "
+                                  f"{list(CHECKUP_OUTCOMES)} and the phenotype file's outcomes "
+                                  f"{list(claims_outcomes)}")
+
+    def __post_init__(self) -> None:
         studied = sorted(set(self.negative_controls) & {self.primary, *self.secondary})
         if studied:
             raise ConfigError(f"outcomes.negative_controls: {studied} are also primary or secondary outcomes; a "
@@ -256,6 +264,16 @@ class StudyConfig:
     refutation: RefutationConfig = field(default_factory=RefutationConfig)
     disclosure: DisclosureConfig = field(default_factory=DisclosureConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+
+    def __post_init__(self) -> None:
+        self.outcomes.check_known(self.phenotypes.outcomes)
+
+    @functools.cached_property
+    def phenotypes(self):
+        """The outcome definitions the panel is built with (``panel.phenotypes``, else the package's)."""
+        from analysis.phenotypes import load
+
+        return load(self.panel.phenotypes or None)
 
     def with_world(self, **overrides: Any) -> StudyConfig:
         """Return a copy with ``[world]`` keys overridden (None values are ignored)."""

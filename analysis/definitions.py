@@ -49,7 +49,11 @@ PANEL_CLAIMS_OUTCOMES = (
 )
 
 
-# every outcome a study plan can name (the panel's column names)
+# the checkup measures the panel carries (from the G1E tables, not the phenotype file)
+CHECKUP_OUTCOMES = ("waist", "sbp", "dbp", "fasting_glucose", "bmi", "hdl", "triglycerides", "metabolic_syndrome")
+
+# the package's own outcomes (the synthetic truth carries each); a study plan can name these, and any other
+# outcome its phenotype file defines
 OUTCOMES = (
     "medical_cost",
     "waist",

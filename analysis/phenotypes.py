@@ -20,12 +20,13 @@ DEFAULT = Path(__file__).resolve().parent / "phenotypes.toml"
 KINDS = ("amount", "days", "drug", "new_diagnosis")
 AMOUNTS = ("EDEC_TRAMT", "EDEC_SBRDN_AMT", "EDEC_JBRDN_AMT")
 _FAMILY = re.compile(r"^([A-Z][0-9]{2})(?:-([A-Z][0-9]{2}))?$")
+_COMMON = {"kind", "label", "name_en", "name_ko"}
 _KEYS = {
-    "amount": {"kind", "label", "amount", "forms", "main_diagnosis", "exclude"},
-    "days": {"kind", "label", "forms", "main_diagnosis", "exclude"},
-    "drug": {"kind", "label", "drug"},
-    "new_diagnosis": {"kind", "label", "diagnosis", "exclude", "position", "min_outpatient_claims",
-                      "min_inpatient_claims", "confirm_drug", "washout_years"},
+    "amount": _COMMON | {"amount", "forms", "main_diagnosis", "exclude"},
+    "days": _COMMON | {"forms", "main_diagnosis", "exclude"},
+    "drug": _COMMON | {"drug"},
+    "new_diagnosis": _COMMON | {"diagnosis", "exclude", "position", "min_outpatient_claims", "min_inpatient_claims",
+                                "confirm_drug", "washout_years"},
 }
 
 
@@ -49,6 +50,9 @@ class Phenotype:
     confirm_drug: str | None = None
     washout_years: int = 1
     drug: str | None = None
+    # short names with units for tables and figures, by language (the package's own outcomes have theirs in
+    # analysis/report/text.py; an outcome a study adds names itself here, else its key is shown)
+    names: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,12 @@ class Definitions:
     forms: dict[str, tuple[str, ...]]
     drugs: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]]  # name -> (label, ingredient prefixes, ATC)
     outcomes: dict[str, Phenotype]
+
+    def is_cost(self, outcome: str) -> bool:
+        """Whether ``outcome`` is a cost in KRW (an amount the file defines): costs are calibrated with the
+        negative-control costs on their proportional scale; checkup measures are not in the file."""
+        p = self.outcomes.get(outcome)
+        return p is not None and p.kind == "amount"
 
     def describe(self) -> pd.DataFrame:
         """One row per outcome: its kind and rule in words (the report's methods table)."""
@@ -136,6 +146,10 @@ def load(path: str | Path | None = None) -> Definitions:
         if extra:
             raise PhenotypeError(f"{where}: key(s) {sorted(extra)} do not apply to kind {kind!r}")
         args = {"name": name, "kind": kind, "label": str(spec.get("label", name))}
+        names = {lang: spec[f"name_{lang}"] for lang in ("en", "ko") if f"name_{lang}" in spec}
+        if not all(isinstance(v, str) and v.strip() for v in names.values()):
+            raise PhenotypeError(f"{where}: name_en and name_ko must be non-empty strings")
+        args["names"] = tuple(names.items())
         if "amount" in spec:
             if spec["amount"] not in AMOUNTS:
                 raise PhenotypeError(f"{where}.amount must be one of {list(AMOUNTS)}; got {spec['amount']!r}")

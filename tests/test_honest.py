@@ -18,7 +18,6 @@ from analysis.did import att_gt
 from analysis.did.calibration import calibrate, calibrated_p, fit_null, relative_att
 from analysis.did.drdid import DiDError
 from analysis.did.headline import mark_headlines, outcome_headline
-from analysis.did.outcomes import is_cost
 from analysis.pipeline import fingerprint
 from analysis.synth.params import world_params
 from analysis.synth.world import generate_chunk
@@ -218,7 +217,7 @@ EST = _est([
 ])
 def test_headline_rule_on_constructed_diagnostics(outcome, pretest, controls, design):
     est = EST.assign(estimator=np.where(EST.design == "rambachan_roth", "honest_did_relative_magnitudes_mbar1", "x"))
-    h = outcome_headline(est, outcome, pretest, 0.05, controls)
+    h = outcome_headline(est, outcome, pretest, 0.05, controls, cost=phenotypes.load().is_cost(outcome))
     assert h["design"] == (None if design == "rambachan_roth_range" else design)
     if design == "rambachan_roth_range":  # no point claim: the Rambachan-Roth range where there is one
         assert h["design"] is None and h["estimate"] is None and (h["conf_low"], h["conf_high"]) == (-1.4, 0.3)
@@ -266,7 +265,7 @@ def test_run_marks_one_headline_per_outcome(default_run):
 def test_bracket_spans_the_unmatched_and_the_matched_interval(default_run):
     est = pd.DataFrame(json.loads((default_run["run"] / "estimates.json").read_text())["estimates"])
     brackets = est[est.design == "bracket"]
-    assert len(brackets) and not brackets.outcome.map(is_cost).any()
+    assert len(brackets) and not brackets.outcome.map(phenotypes.load().is_cost).any()
     for b in brackets.itertuples():
         e = est[est.outcome == b.outcome]
         cs = e[(e.design == "callaway_santanna") & (e.aggregation == "simple") & (e.term == "overall")].iloc[0]

@@ -148,3 +148,79 @@ def test_world_claims_sum_to_person_years_and_diagnoses_match_truth():
     assert (t20.EDEC_SBRDN_AMT + t20.EDEC_JBRDN_AMT == t20.EDEC_TRAMT).all()
     assert (t20.EDEC_SBRDN_AMT >= 0).all() and (t20.EDEC_JBRDN_AMT >= 0).all()
     assert t20.KEY_SEQ.is_unique
+
+
+ADDED = """
+[outcomes.cost_musculoskeletal]
+kind = "amount"
+main_diagnosis = ["M00-M99"]
+label = "cost of claims whose main diagnosis is musculoskeletal"
+name_en = "musculoskeletal care cost (KRW/yr)"
+name_ko = "근골격계 진료비(원/년)"
+
+[outcomes.respiratory_visits]
+kind = "days"
+forms = "outpatient"
+main_diagnosis = ["J00-J22"]
+label = "outpatient visit days for respiratory infections"
+"""
+
+
+@pytest.fixture(scope="module")
+def added_outcome_study(small_world, tmp_path_factory):
+    """A study whose own phenotype file adds two outcomes and studies them, on the small world."""
+    from analysis.config import LinkageConfig, parse_config
+    from analysis.linkage import link_world
+    from analysis.panel import build_panel_from_dir
+    from tests.conftest import DEFAULT_SEED, _test_secret
+
+    base = tmp_path_factory.mktemp("added_outcome")
+    (base / "phenotypes.toml").write_text(DEFAULT_TEXT + ADDED, encoding="utf-8")
+    cfg = parse_config({"panel": {"phenotypes": str(base / "phenotypes.toml")},
+                        "outcomes": {"primary": "cost_musculoskeletal", "secondary": ["respiratory_visits", "bmi"]}})
+    link_world(small_world, base / "link", LinkageConfig(), _test_secret(), seed=DEFAULT_SEED, progress=False)
+    panel, _ = build_panel_from_dir(base / "link" / "linked", base / "panel", cfg.panel, progress=False)
+    return cfg, panel, base / "link" / "linked"
+
+
+def test_a_plan_names_only_outcomes_its_phenotype_file_defines(tmp_path):
+    from analysis.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match=r"outcomes.primary: unknown outcome\(s\) \['cost_musculoskeletal'\].*"
+                                          r"phenotype file's outcomes"):
+        parse_config({"outcomes": {"primary": "cost_musculoskeletal"}})
+
+
+def test_a_study_adds_an_outcome_without_code(added_outcome_study):
+    """The added outcomes are panel columns equal to a direct sum over the linked claims, go through every
+    design (costs calibrated like the package's own), carry no synthetic truth, and are named in the
+    report's tables by the file's own names."""
+    from analysis.did.headline import outcome_headlines
+    from analysis.did.outcomes import estimate_all
+    from analysis.report.text import outcome_names
+
+    cfg, panel, linked = added_outcome_study
+    claims = pd.read_parquet(linked / "claims.parquet",
+                             columns=["STUDY_ID", "RECU_FR_DT", "FORM_CD", "MAIN_SICK", "VSCN", "EDEC_TRAMT"])
+    claims["year"] = claims.RECU_FR_DT // 10_000
+    key = ["STUDY_ID", "year"]
+    msk = claims[claims.MAIN_SICK.astype(str).str.match(r"M\d\d")].groupby(key).EDEC_TRAMT.sum()
+    resp = claims[claims.MAIN_SICK.astype(str).str.match(r"J(0\d|1\d|2[0-2])")
+                  & claims.FORM_CD.astype(str).isin(["03", "05"])].groupby(key).VSCN.sum()
+    idx = pd.MultiIndex.from_arrays([panel.study_id, panel.year])
+    assert msk.sum() > 0 and resp.sum() > 0
+    np.testing.assert_array_equal(panel.cost_musculoskeletal, msk.reindex(idx, fill_value=0).to_numpy())
+    np.testing.assert_array_equal(panel.respiratory_visits, resp.reindex(idx, fill_value=0).to_numpy())
+
+    assert cfg.phenotypes.is_cost("cost_musculoskeletal") and not cfg.phenotypes.is_cost("respiratory_visits")
+    est, excl = estimate_all(panel, cfg)
+    mine = est[est.outcome == "cost_musculoskeletal"]
+    assert {"callaway_santanna", "callaway_santanna_calibrated"} <= set(mine.design)
+    assert est[est.outcome == "respiratory_visits"].design.nunique() >= 2
+    assert est[est.outcome.isin(["cost_musculoskeletal", "respiratory_visits"])].truth.isna().all()
+    heads = {h["outcome"]: h for h in outcome_headlines(est, excl, cfg)}
+    assert heads["cost_musculoskeletal"]["design"] == "callaway_santanna_calibrated"
+    assert heads["respiratory_visits"]["design"] != "callaway_santanna_calibrated"
+    names = outcome_names(cfg.phenotypes, "ko")
+    assert names["cost_musculoskeletal"] == "근골격계 진료비(원/년)" and names["respiratory_visits"] == "respiratory_visits"
+    assert names["medical_cost"] == "의료비(원/년)"

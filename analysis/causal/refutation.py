@@ -107,7 +107,7 @@ def refutation_checks(panel: pd.DataFrame, cfg: StudyConfig, published: pd.DataF
     dc, rc, oc = cfg.did, cfg.refutation, cfg.outcomes
     y, alp = oc.primary, dc.alp
     xf = dc.xformla
-    te = truth_table(truth, y) if truth is not None else None
+    te = truth_table(truth, y)
     checks: list[dict] = []
 
     def guarded(name, design, fn):
@@ -239,7 +239,8 @@ def refutation_checks(panel: pd.DataFrame, cfg: StudyConfig, published: pd.DataF
             res = att_gt(panel, nc, "year", "study_id", "first_treat", xf, base_period="universal",
                          allow_unbalanced_panel=bool(panel[nc].isna().any()), **kw)
             s = aggte(res, "simple", na_rm=True)
-            tr = cs_truth(res, panel, nc, truth_table(truth, nc))[("simple", "overall")] if te is not None else None
+            te_nc = truth_table(truth, nc)
+            tr = cs_truth(res, panel, nc, te_nc)[("simple", "overall")] if te_nc is not None else None
             return _interval_check("negative_control_outcome", cs, f"the program cannot change {nc}; the same "
                                    "design finds nothing there (selection that also moves it would show)",
                                    s.overall_att, s.overall_se, alp, tr)

@@ -45,19 +45,15 @@ import pandas as pd
 
 from analysis.config import StudyConfig
 from analysis.did.calibration import MIN_CONTROLS
-from analysis.did.outcomes import HEADLINE, is_cost
+from analysis.did.outcomes import HEADLINE
 
 CALIBRATED = "callaway_santanna_calibrated"
 
 
-def _led_by_calibration(outcome: str, n_controls: int) -> bool:
-    """A cost, with enough negative-control costs in the plan to fit an empirical null."""
-    return is_cost(outcome) and n_controls >= MIN_CONTROLS
-
-
 def calibrates(cfg: StudyConfig) -> bool:
-    """Whether the plan's primary outcome is led by the calibrated design."""
-    return _led_by_calibration(cfg.outcomes.primary, len(cfg.outcomes.negative_controls))
+    """Whether the plan's primary outcome is led by the calibrated design: a cost, with enough
+    negative-control costs in the plan to fit an empirical null."""
+    return cfg.phenotypes.is_cost(cfg.outcomes.primary) and len(cfg.outcomes.negative_controls) >= MIN_CONTROLS
 
 
 def headline_row(est: pd.DataFrame, outcome: str, design: str) -> pd.Series | None:
@@ -73,8 +69,9 @@ def _is_number(p) -> bool:
     return p is not None and not (isinstance(p, float) and math.isnan(p))
 
 
-def outcome_headline(est: pd.DataFrame, outcome: str, pretest_p: dict, alp: float, n_controls: int) -> dict:
-    """The headline of one outcome: ``design`` (``bracket`` for the range of the unmatched and the matched
+def outcome_headline(est: pd.DataFrame, outcome: str, pretest_p: dict, alp: float, n_controls: int, *,
+                     cost: bool) -> dict:
+    """The headline of one outcome (``cost``: whether it is a cost in KRW): ``design`` (``bracket`` for the range of the unmatched and the matched
     design, None for any other range), ``estimate`` and ``p_value`` (None for a range: no point claim),
     ``conf_low``, ``conf_high`` and ``reason``."""
     def pick(design: str, reason: str) -> dict:
@@ -82,11 +79,11 @@ def outcome_headline(est: pd.DataFrame, outcome: str, pretest_p: dict, alp: floa
         return {"outcome": outcome, "design": design, "estimate": float(r.estimate), "conf_low": float(r.conf_low),
                 "conf_high": float(r.conf_high), "p_value": float(r.p_value), "reason": reason}
 
-    if _led_by_calibration(outcome, n_controls) and headline_row(est, outcome, CALIBRATED) is not None:
+    if cost and n_controls >= MIN_CONTROLS and headline_row(est, outcome, CALIBRATED) is not None:
         return pick(CALIBRATED, f"a cost: calibrated with the empirical null of {n_controls} negative-control costs")
     cs = pretest_p.get("callaway_santanna")
     early = pretest_p.get("before_screening")
-    bracket = None if is_cost(outcome) else headline_row(est, outcome, "bracket")
+    bracket = None if cost else headline_row(est, outcome, "bracket")
     if bracket is not None and _is_number(early) and early > alp:
         lo, hi = float(bracket.conf_low), float(bracket.conf_high)
         return {"outcome": outcome, "design": "bracket", "estimate": None, "conf_low": lo, "conf_high": hi,
@@ -118,7 +115,7 @@ def outcome_headlines(est: pd.DataFrame, exclusions: dict, cfg: StudyConfig) -> 
     oc = cfg.outcomes
     outcomes = dict.fromkeys([oc.primary, *oc.secondary, oc.negative_control])
     return [outcome_headline(est, y, exclusions.get(y, {}).get("pretest_p", {}), cfg.did.alp,
-                             len(oc.negative_controls)) for y in outcomes]
+                             len(oc.negative_controls), cost=cfg.phenotypes.is_cost(y)) for y in outcomes]
 
 
 def mark_headlines(est: pd.DataFrame, headlines: list[dict]) -> pd.Series:

@@ -60,7 +60,7 @@ def subgroup_effects(panel: pd.DataFrame, cfg: StudyConfig, design: str, truth: 
                        "callaway_santanna_trend")
     dc = cfg.did
     y = y or cfg.outcomes.primary
-    te = truth_table(truth, y) if truth is not None else None
+    te = truth_table(truth, y)
     groups = person_subgroups(panel)
     kw = dict(est_method=dc.est_method, anticipation=dc.anticipation, bstrap=False, cband=False, alp=dc.alp,
               allow_unbalanced_panel=bool(panel[y].isna().any()), table="panel")
@@ -122,8 +122,8 @@ def adherence_gap(panel: pd.DataFrame, y: str = "medical_cost", truth: pd.DataFr
     months = p_post.program_months.astype(float).replace(0, np.nan)
     active = (p_post.goal_days / months >= ACTIVE_GOAL_DAYS_PER_MONTH).to_numpy()
     change = (wide.loc[ids, post] - wide.loc[ids, pre]).to_numpy(float)
-    te = (_te_at(truth_table(truth, y), ids, post) - _te_at(truth_table(truth, y), ids, pre)
-          if truth is not None else np.full(len(ids), np.nan))
+    te_y = truth_table(truth, y)
+    te = (_te_at(te_y, ids, post) - _te_at(te_y, ids, pre) if te_y is not None else np.full(len(ids), np.nan))
     crit = stats.norm.ppf(1 - alp / 2)
 
     def row(level: str, mean: float, se: float, n: int, te_mean: float) -> dict:

@@ -90,8 +90,12 @@ def published_truth(published: pd.DataFrame, y: str, te: pd.Series, pre: int = 2
     return float(np.mean(_te_at(te, ids, post) - _te_at(te, ids, pre)))
 
 
-def truth_table(truth: pd.DataFrame, outcome: str) -> pd.Series:
-    """Exact individual effects ``y1 - y0`` of ``outcome`` by (study_id, year) (read with ``_te_at``)."""
+def truth_table(truth: pd.DataFrame | None, outcome: str) -> pd.Series | None:
+    """Exact individual effects ``y1 - y0`` of ``outcome`` by (study_id, year) (read with ``_te_at``); None
+    without a truth (real data) or for an outcome the synthetic world does not know (one a study's phenotype
+    file adds)."""
+    if truth is None or f"y1_{outcome}" not in truth:
+        return None
     te = truth[f"y1_{outcome}"].to_numpy(float) - truth[f"y0_{outcome}"].to_numpy(float)
     return pd.Series(te, index=_person_year(truth["study_id"], truth["year"]))
 
@@ -154,11 +158,6 @@ def _above(p, alp: float) -> bool:
     return p is not None and np.isfinite(p) and p > alp
 
 
-def is_cost(outcome: str) -> bool:
-    """Whether an outcome is a cost in KRW (calibrated on the proportional scale of the cost controls)."""
-    return outcome == "medical_cost" or outcome.startswith("cost_")
-
-
 def _bracket_row(plan: pd.Series, matched: pd.Series, keys: dict) -> pd.DataFrame:
     """The ``bracket`` range: from the lower to the higher end of the plan's Callaway-Sant'Anna interval
     (which ignores the screening before enrolment) and the stacked matched interval (which matches on it).
@@ -193,7 +192,7 @@ def _calibrated_rows(panel, cfg: StudyConfig, targets: dict, roles: dict, truth,
             excl["att_gt"] = {"not estimated": str(e)}
             continue
         excl["att_gt"] = dict(res.exclusions)
-        te = truth_table(truth, nc) if truth is not None else None
+        te = truth_table(truth, nc)
         rows = _cs_rows(res, panel, nc, te, dc.alp, dict(outcome=nc, role="calibration_control"), design_name, est)
         out.append(rows[0])  # the simple aggregate: what the null is fitted on
         names.append(nc)
@@ -209,7 +208,7 @@ def _calibrated_rows(panel, cfg: StudyConfig, targets: dict, roles: dict, truth,
             continue
         excl["empirical_calibration"] = {"null": null.to_dict(), "target": c["target"],
                                          "calibrated_relative": c["relative"]}
-        te = truth_table(truth, y) if truth is not None else None
+        te = truth_table(truth, y)
         truth_v = cs_truth(res, panel, y, te)[("simple", "overall")] if te is not None else np.nan
         n_t = int((res.design.unit_g > 0).sum())
         out.append(pd.DataFrame([{
@@ -256,7 +255,7 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
     for y, role in roles.items():
         if progress:
             print(f"  did: {y}", flush=True)
-        te = truth_table(truth, y) if truth is not None else None
+        te = truth_table(truth, y)
         excl = exclusions.setdefault(y, {})
         keys = dict(outcome=y, role=role)
         cs_args = dict(control_group=dc.control_group, est_method=dc.est_method, anticipation=dc.anticipation,
@@ -272,7 +271,7 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
         adjusted = attempt(excl, "trend_adjusted", trend_adjusted, base)
         pretest["callaway_santanna_trend"] = adjusted.pretest_p if adjusted is not None else None
         pretest["before_screening"] = pretest_before_screening(res)
-        if bounds is not None and not _above(res.pretest_p, dc.alp) and not is_cost(y):
+        if bounds is not None and not _above(res.pretest_p, dc.alp) and not cfg.phenotypes.is_cost(y):
             rng = attempt(excl, "rambachan_roth", bounds, base)
             if rng is not None:
                 truth_v = cs_truth(base, panel, y, te)[("dynamic", "overall")] if te is not None else np.nan
@@ -293,7 +292,7 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
                 frames += rows
                 if design == "callaway_santanna":
                     plan_row = rows[0].iloc[0]  # the simple aggregation's overall row
-        if is_cost(y):
+        if cfg.phenotypes.is_cost(y):
             calibrated[y] = res
         r = attempt(excl, "did_2x2", did_2x2, published, y) if published is not None else None
         if r is not None:
@@ -315,7 +314,7 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
             frames.append(_rows(t, **keys, design="stacked_matched", estimator="stacked_did",
                                 aggregation=np.where(t.term == "ATT", "overall", "dynamic"), truth=truth_v,
                                 n_treated=r.n_treated, n_control=r.n_control))
-            if not is_cost(y):
+            if not cfg.phenotypes.is_cost(y):
                 matched = frames[-1]
                 frames.append(_bracket_row(plan_row, matched[matched.term == "ATT"].iloc[0], keys))
         for dyn in (False, True) if role in ("primary", "negative_control") else ():

@@ -18,6 +18,7 @@ import pandas as pd
 from analysis.did.designs import DESIGNS
 from analysis.did.headline import headline_row
 from analysis.report.fonts import use_korean_font
+from analysis.report.text import outcome_names
 
 # from the design registry (analysis/did/designs.py), in its order
 DESIGN_LABELS = {name: d.figure_label for name, d in DESIGNS.items()}
@@ -309,10 +310,17 @@ def fig_event_study(study):
     return fig, ["event_study_primary"]
 
 
+def _added_outcome_label(study, outcome: str) -> str:
+    """A panel title for an outcome the study's phenotype file adds: its Korean and English names."""
+    ko, en = (outcome_names(study.phenotypes, lang)[outcome] for lang in ("ko", "en"))
+    return en if ko == en else f"{ko} · {en}"
+
+
 def fig_forest(study):
     plt = _plt()
     t = headline_estimates(study)
-    outcomes = [o for o in OUTCOME_LABELS if o in set(t.outcome)]
+    present = list(dict.fromkeys(t.outcome))
+    outcomes = [o for o in OUTCOME_LABELS if o in present] + [o for o in present if o not in OUTCOME_LABELS]
     designs = [d for d in DESIGN_LABELS if d != "twfe"]
     ncol = 3
     nrow = int(np.ceil(len(outcomes) / ncol))
@@ -334,7 +342,7 @@ def fig_forest(study):
         ax.axvline(0, color="k", lw=0.8)
         ax.set_yticks([])
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))  # small rates' labels would overlap
-        ax.set_title(OUTCOME_LABELS[o], fontsize=8)
+        ax.set_title(OUTCOME_LABELS.get(o) or _added_outcome_label(study, o), fontsize=8)
     for ax in list(axes.flat)[len(outcomes):]:
         ax.axis("off")
     fig.legend(loc="lower center", ncol=3, fontsize=8, frameon=False)

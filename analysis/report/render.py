@@ -28,7 +28,6 @@ from analysis.report.text import (
     COLUMN_NAMES,
     DESIGNS,
     LEVELS,
-    OUTCOMES,
     SUBGROUPS,
     TEXT,
     VALUE_LABELS,
@@ -38,6 +37,7 @@ from analysis.report.text import (
     fmt_num,
     fmt_p,
     grid_top,
+    outcome_names,
 )
 from analysis.report.value import program_spending, value_for_money
 
@@ -141,7 +141,7 @@ def _table(study: Study, name: str, df: pd.DataFrame, lang: str) -> str:
 
     df = df.copy()
     labels = {"design": DESIGNS[lang], "subgroup": SUBGROUPS[lang], "level": LEVELS[lang], "item": VALUE_LABELS[lang],
-              "outcome": OUTCOMES[lang]}
+              "outcome": outcome_names(study.phenotypes, lang)}
     for col, names in labels.items():
         if col in df:
             df[col] = df[col].map(lambda v, names=names: names.get(v, v))
@@ -155,7 +155,10 @@ def _definitions_html(study: Study, lang: str) -> str:
     no person's data, so there is nothing for the release review to check."""
     defs = study.phenotypes
     table = defs.describe()  # once: one row per outcome
-    rows = ([OUTCOMES[lang][r.outcome], r.definition, r.rule] for r in table.itertuples() if r.outcome in OUTCOMES[lang])
+    oc = study.cfg.outcomes
+    studied = {oc.primary, *oc.secondary, oc.negative_control, *oc.negative_controls}
+    names = outcome_names(defs, lang)
+    rows = ([names[r.outcome], r.definition, r.rule] for r in table.itertuples() if r.outcome in studied)
     intro = TEXT[lang]["definitions_intro"].format(version=defs.version)
     return f"<p>{html.escape(intro)}</p>" + _html_table(["outcome", "definition", "rule"], rows, lang)
 

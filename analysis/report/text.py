@@ -468,6 +468,15 @@ OUTCOMES = {
            "cost_preventive": "preventive care cost (negative control, KRW/yr)"},
 }
 
+
+
+def outcome_names(defs, lang: str) -> dict[str, str]:
+    """Each outcome's name in the tables: the package's own from ``OUTCOMES``, an outcome a study's phenotype
+    file adds by its ``name_<lang>`` (else its key)."""
+    added = {n: dict(p.names).get(lang, n) for n, p in defs.outcomes.items()}
+    return {**added, **OUTCOMES[lang]}
+
+
 SUBGROUPS = {"ko": {"sex": "성별", "age": "나이", "baseline_bmi": "기초 BMI", "baseline_activity": "기초 신체활동",
                     "device": "기기", "adherence_2023": "2023년 활동"},
              "en": {"baseline_bmi": "baseline BMI", "baseline_activity": "baseline activity",
