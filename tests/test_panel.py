@@ -9,6 +9,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analysis.config import PanelConfig
 from analysis.definitions import metabolic_syndrome
@@ -418,3 +420,15 @@ def test_unreadable_table_file_names_the_table(tables, tmp_path):
     (src / "claims.csv").write_bytes("STUDY_ID,KEY_SEQ\n1,\xff\xfe\n".encode("latin-1"))
     with pytest.raises(SchemaError, match=r"claims.csv: text is neither UTF-8 nor CP949|table 'claims'"):
         build_panel_from_dir(src, tmp_path / "p", PanelConfig(), progress=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(-3, 3), st.integers(0, 2), st.integers(-2**62, 2**62)), max_size=25),
+       st.sampled_from([["a"], ["a", "b"], ["b", "c"], ["a", "b", "c"]]))
+def test_duplicate_keys_are_found_as_pandas_finds_them(rows, key):
+    """The packed-int64 duplicate check agrees with ``DataFrame.duplicated``, also where the key columns'
+    ranges do not fit one int64 together (column c)."""
+    from analysis.panel.schema import _has_duplicates
+
+    df = pd.DataFrame(rows, columns=["a", "b", "c"]).astype(np.int64)
+    assert _has_duplicates(df, key) == bool(df.duplicated(key).any())

@@ -119,7 +119,7 @@ def _rekey_table(src: Path, dst: Path, id_map: pd.Series, transform=None) -> int
     keys_arr, vals_arr = sorted_ids.index.to_numpy(), sorted_ids.to_numpy()
     tmp = dst.parent / f".{dst.stem}.buckets"
     tmp.mkdir(exist_ok=True)
-    writers: dict[int, pq.ParquetWriter] = {}
+    writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
     try:
         for rg in range(pf.num_row_groups):
             table = pf.read_row_group(rg)
@@ -138,15 +138,15 @@ def _rekey_table(src: Path, dst: Path, id_map: pd.Series, transform=None) -> int
             for b in np.unique(bucket):
                 part = table.filter(pa.array(bucket == b))
                 if b not in writers:
-                    # temporary: uncompressed, written once and read once
-                    writers[b] = pq.ParquetWriter(tmp / f"{b}.parquet", part.schema, compression="none")
+                    # temporary, written once and read once: Arrow IPC, which needs no encoding
+                    writers[b] = pa.ipc.new_file(str(tmp / f"{b}.arrow"), part.schema)
                 writers[b].write_table(part)
         for w in writers.values():
             w.close()
         writer = None
         written = 0
         for b in sorted(writers):
-            part = pq.read_table(tmp / f"{b}.parquet")
+            part = pa.ipc.open_file(str(tmp / f"{b}.arrow")).read_all()
             keys = ["STUDY_ID"] + [
                 c for c in ("STND_Y", "year", "HME_YYYYMM", "month", "RECU_FR_DT", "KEY_SEQ", "SEQ_NO")
                 if c in part.column_names
@@ -163,7 +163,7 @@ def _rekey_table(src: Path, dst: Path, id_map: pd.Series, transform=None) -> int
             raise ValueError(f"{src}: no rows to re-key")
         writer.close()
     finally:
-        for f in tmp.glob("*.parquet"):
+        for f in tmp.glob("*.arrow"):
             f.unlink()
         tmp.rmdir()
     return written

