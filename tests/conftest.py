@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -35,27 +36,29 @@ def _test_secret():
             os.environ["WRIST_LINKAGE_SECRET"] = old
 
 
+# The default world, its linkage and its panel are the ones the plan's default run builds (`default_run`,
+# below): the suite builds the 205,000-person world once. The run links with the synthetic default secret.
 @pytest.fixture(scope="session")
-def default_world(tmp_path_factory):
-    out = tmp_path_factory.mktemp("default_world")
-    manifest = generate_world(out, scale=DEFAULT_SCALE, seed=DEFAULT_SEED, scenario="default", progress=False)
-    return out, manifest
-
-
-@pytest.fixture(scope="session")
-def default_linked(default_world, tmp_path_factory):
-    world, _ = default_world
-    out = tmp_path_factory.mktemp("default_linked")
-    res = link_world(world, out, LinkageConfig(), _test_secret(), seed=DEFAULT_SEED, progress=False)
-    return out, res.report
+def default_world(default_run):
+    world = default_run["run"] / "world"
+    return world, json.loads((world / "manifest.json").read_text())
 
 
 @pytest.fixture(scope="session")
-def default_panel(default_linked, tmp_path_factory):
-    linked, _ = default_linked
-    out = tmp_path_factory.mktemp("default_panel")
-    panel, report = build_panel_from_dir(linked / "linked", out, PanelConfig(), progress=False)
-    return out, panel, report
+def default_linked(default_run):
+    out = default_run["run"] / "linkage"
+    return out, json.loads((out / "linkage_report.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def default_panel(default_run):
+    out = default_run["run"] / "panel"
+    return out, pd.read_parquet(out / "panel.parquet"), json.loads((out / "panel_report.json").read_text())
+
+
+def default_run_secret():
+    """The secret the default run links with: the synthetic world's public default (no secret is set)."""
+    return load_secret("WRIST_LINKAGE_SECRET_NOT_SET", synthetic_seed=DEFAULT_SEED)
 
 
 @pytest.fixture(scope="session")
