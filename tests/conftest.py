@@ -70,6 +70,14 @@ def small_world(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def small_linked(small_world, tmp_path_factory):
+    """The small world linked with the test secret (the folder holding ``linked/`` and ``truth/``)."""
+    out = tmp_path_factory.mktemp("small_linked")
+    link_world(small_world, out, LinkageConfig(), _test_secret(), seed=DEFAULT_SEED, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
 def null_world(tmp_path_factory):
     out = tmp_path_factory.mktemp("null_world")
     generate_world(out, scale=SMALL_SCALE * 5, seed=DEFAULT_SEED, scenario="null", progress=False)

@@ -228,16 +228,18 @@ def _assert_same_build(a, b):
     assert (a / "panel_report.json").read_bytes() == (b / "panel_report.json").read_bytes()
 
 
-def test_chunked_build_equals_one_chunk(default_panel, default_linked, tmp_path):
-    one, panel_one, report_one = default_panel  # the default chunk holds all 205,000 persons: one chunk
-    linked = default_linked[0] / "linked"
+def test_chunked_build_equals_one_chunk(small_linked, tmp_path):
+    linked = small_linked / "linked"
     assert LinkedExtract(linked, 250_000).n_chunks == 1
-    assert LinkedExtract(linked, 9_973).n_chunks == 21
-    panel, report = build_panel_from_dir(linked, tmp_path, PanelConfig(), progress=False, chunk_persons=9_973)
-    _assert_same_build(one, tmp_path)
+    assert LinkedExtract(linked, 3_001).n_chunks == 11
+    panel_one, report_one = build_panel_from_dir(linked, tmp_path / "one", PanelConfig(), progress=False,
+                                                 chunk_persons=250_000)
+    panel, report = build_panel_from_dir(linked, tmp_path / "many", PanelConfig(), progress=False,
+                                         chunk_persons=3_001)
+    _assert_same_build(tmp_path / "one", tmp_path / "many")
     pd.testing.assert_frame_equal(panel, panel_one)
     assert report == report_one
-    assert not (tmp_path / "panel.parquet.partial").exists()
+    assert not (tmp_path / "many" / "panel.parquet.partial").exists()
 
 
 def _write_extract(tables, out, row_group_size=None, shuffle=False):

@@ -167,20 +167,17 @@ label = "outpatient visit days for respiratory infections"
 
 
 @pytest.fixture(scope="module")
-def added_outcome_study(small_world, tmp_path_factory):
+def added_outcome_study(small_linked, tmp_path_factory):
     """A study whose own phenotype file adds two outcomes and studies them, on the small world."""
-    from analysis.config import LinkageConfig, parse_config
-    from analysis.linkage import link_world
+    from analysis.config import parse_config
     from analysis.panel import build_panel_from_dir
-    from tests.conftest import DEFAULT_SEED, _test_secret
 
     base = tmp_path_factory.mktemp("added_outcome")
     (base / "phenotypes.toml").write_text(DEFAULT_TEXT + ADDED, encoding="utf-8")
     cfg = parse_config({"panel": {"phenotypes": str(base / "phenotypes.toml")},
                         "outcomes": {"primary": "cost_musculoskeletal", "secondary": ["respiratory_visits", "bmi"]}})
-    link_world(small_world, base / "link", LinkageConfig(), _test_secret(), seed=DEFAULT_SEED, progress=False)
-    panel, _ = build_panel_from_dir(base / "link" / "linked", base / "panel", cfg.panel, progress=False)
-    return cfg, panel, base / "link" / "linked"
+    panel, _ = build_panel_from_dir(small_linked / "linked", base / "panel", cfg.panel, progress=False)
+    return cfg, panel, small_linked / "linked"
 
 
 def test_a_plan_names_only_outcomes_its_phenotype_file_defines(tmp_path):
