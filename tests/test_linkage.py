@@ -18,7 +18,7 @@ from analysis.linkage.keys import KEY_FIELDS, LinkageSecretError, Secret, derive
 from analysis.linkage.link import STATUSES, key_agency
 from analysis.panel import build_panel, read_linked
 
-from .conftest import DEFAULT_SEED, default_run_secret
+from .conftest import DEFAULT_SEED, TEST_SECRET, default_run_secret
 
 
 def test_every_record_accounted_for(default_linked, default_world):
@@ -144,19 +144,19 @@ def test_no_identifier_id_key_or_secret_leaks(default_run, default_world, tmp_pa
                 assert keys.key1.iloc[0] not in blob
 
 
-def test_study_ids_are_keyed_by_the_secret(small_world, tmp_path):
+def test_study_ids_are_keyed_by_the_secret(small_world, small_linked, tmp_path):
     """Same secret: identical files. Another secret: the same linked content under other study ids, so
     nobody holding only the public seed and the NHIS id order can rebuild who is who."""
-    world = small_world
     runs = {}
-    for name, secret in (("a", b"one"), ("a2", b"one"), ("b", b"two")):
+    for name, secret in (("a", TEST_SECRET.encode()), ("b", b"two")):
         link_world(
-            world, tmp_path / name, LinkageConfig(), Secret(secret, "t"), seed=DEFAULT_SEED, progress=False
+            small_world, tmp_path / name, LinkageConfig(), Secret(secret, "t"), seed=DEFAULT_SEED, progress=False
         )
         runs[name] = pd.read_parquet(tmp_path / f"{name}/linked/claims.parquet")
-    assert (tmp_path / "a/linked/claims.parquet").read_bytes() == (
-        tmp_path / "a2/linked/claims.parquet"
-    ).read_bytes()
+    for table in ("claims", "diagnoses", "persons", "qualification"):  # small_linked: the same secret, linked before
+        assert (tmp_path / f"a/linked/{table}.parquet").read_bytes() == (
+            small_linked / f"linked/{table}.parquet"
+        ).read_bytes(), table
     a, b = runs["a"], runs["b"]
     assert not np.array_equal(a.STUDY_ID.to_numpy(), b.STUDY_ID.to_numpy()[: len(a)])
     assert not np.isin(a.KEY_SEQ.to_numpy(), b.KEY_SEQ.to_numpy()).any()  # claim ids are keyed too

@@ -122,7 +122,9 @@ def test_tables_tell_suppressed_from_not_applicable():
 
     est = pd.DataFrame({"outcome": ["medical_cost", "waist"], "estimate": [-18433.2, -0.43], "p_value": [0.31, 2e-5],
                         "p_adjusted": [float("nan"), 1e-4], "n_treated": [59559, 60000], "n_control": [109893, 9]})
-    study = SimpleNamespace(review=ReleaseReview())
+    from analysis import phenotypes
+
+    study = SimpleNamespace(review=ReleaseReview(), phenotypes=phenotypes.load())
     shown = study.review.model("estimates", est)
     cells = re.findall(r"<td>(.*?)</td>", _table(study, "estimates", shown, "en"))
     assert cells[:6] == ["medical cost (KRW/yr)", "−18,433", "0.310", "–", "59,559", "109,893"]
