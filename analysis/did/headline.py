@@ -71,9 +71,9 @@ def _is_number(p) -> bool:
 
 def outcome_headline(est: pd.DataFrame, outcome: str, pretest_p: dict, alp: float, n_controls: int, *,
                      cost: bool) -> dict:
-    """The headline of one outcome (``cost``: whether it is a cost in KRW): ``design`` (``bracket`` for the range of the unmatched and the matched
-    design, None for any other range), ``estimate`` and ``p_value`` (None for a range: no point claim),
-    ``conf_low``, ``conf_high`` and ``reason``."""
+    """The headline of one outcome (``cost``: whether it is a cost in KRW): ``design`` (``bracket`` for the
+    range of the unmatched and the matched design, None for any other range), ``estimate`` and ``p_value``
+    (None for a range: no point claim), ``conf_low``, ``conf_high`` and ``reason``."""
     def pick(design: str, reason: str) -> dict:
         r = headline_row(est, outcome, design)
         return {"outcome": outcome, "design": design, "estimate": float(r.estimate), "conf_low": float(r.conf_low),
