@@ -13,6 +13,7 @@ import pytest
 
 from analysis.config import LinkageConfig, PanelConfig
 from analysis.linkage import link_world, load_secret
+from analysis.linkage.keys import synthetic_default_secret
 from analysis.panel import build_panel_from_dir
 from analysis.paths import PROJECT_ROOT
 from analysis.synth import generate_world
@@ -58,7 +59,7 @@ def default_panel(default_run):
 
 def default_run_secret():
     """The secret the default run links with: the synthetic world's public default (no secret is set)."""
-    return load_secret("WRIST_LINKAGE_SECRET_NOT_SET", synthetic_seed=DEFAULT_SEED)
+    return synthetic_default_secret(DEFAULT_SEED)
 
 
 @pytest.fixture(scope="session")

@@ -58,7 +58,12 @@ def load_secret(env: str, file: str = "", synthetic_seed: int | None = None) -> 
         raise LinkageSecretError(
             f"no linkage secret: set ${env} or linkage.secret_file in the plan (required for real data)"
         )
-    return Secret(f"synthetic-world-{synthetic_seed}".encode(), "synthetic-default")
+    return synthetic_default_secret(synthetic_seed)
+
+
+def synthetic_default_secret(seed: int) -> Secret:
+    """The public secret of a synthetic world of ``seed`` run without one (reproducible, never for real data)."""
+    return Secret(f"synthetic-world-{seed}".encode(), "synthetic-default")
 
 
 def keyed_seed(secret: Secret, purpose: str, seed: int) -> int:
