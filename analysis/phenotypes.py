@@ -287,23 +287,30 @@ def person_years(defs: Definitions, qualification: pd.DataFrame, claims: pd.Data
             met = (n_out >= p.min_outpatient_claims) | (n_inp >= p.min_inpatient_claims)
             if p.confirm_drug:
                 met &= drug_rows(p.confirm_drug)
-            out[p.name] = new_in_grid(met, seen, row_of, covered, p.washout_years).astype(np.int8)
+            out[p.name] = new_in_grid(met, seen, row_of, covered, p.washout_years).astype(np.float32)
     return pd.DataFrame(out), excluded
 
 
 def new_in_grid(met: np.ndarray, seen: np.ndarray, row_of: np.ndarray, covered: np.ndarray,
                 washout: int) -> np.ndarray:
-    """Per row: the definition is met that year, and in each of the ``washout`` years before the person was
-    covered and had no claim with the code. ``row_of``/``covered`` are (person, year) grids of row numbers."""
+    """Per row: 1.0 where the definition is met that year, 0.0 where it is not, and NaN where the person is
+    not at risk of a *new* diagnosis: in any of the ``washout`` years before, not covered or with a claim
+    carrying the code (including the extract's first ``washout`` years, whose washout is unobserved).
+    ``row_of``/``covered`` are (person, year) grids of row numbers and coverage.
+
+    Years off the risk set are missing, not 0: a 0 there is no information, and coded as 0 it makes the
+    outcome jump from 0 to the incidence after the extract's first years and fall as the diagnosed leave the
+    risk set, by amounts that differ between groups with different incidence (parallel trends fail by
+    construction)."""
     grid_met = np.zeros(covered.shape, bool)
     grid_seen = np.zeros(covered.shape, bool)
     ok = row_of >= 0
     grid_met[ok] = met[row_of[ok]]
     grid_seen[ok] = seen[row_of[ok]]
-    new = grid_met.copy()
-    new[:, :washout] = False
+    at_risk = np.ones(covered.shape, bool)
+    at_risk[:, :washout] = False
     for lag in range(1, washout + 1):
-        new[:, washout:] &= covered[:, washout - lag:-lag or None] & ~grid_seen[:, washout - lag:-lag or None]
-    out = np.zeros(len(met), bool)
-    out[row_of[ok]] = new[ok]
+        at_risk[:, washout:] &= covered[:, washout - lag:-lag or None] & ~grid_seen[:, washout - lag:-lag or None]
+    out = np.full(len(met), np.nan)
+    out[row_of[ok]] = np.where(at_risk[ok], grid_met[ok], np.nan)
     return out

@@ -353,9 +353,9 @@ def baseline_covariates(panel: pd.DataFrame, reference: int | pd.Series) -> pd.D
         panel["hypertension_drug"]
         + panel["diabetes_drug"]
         + panel["lipid_drug"]
-        + panel["new_hypertension"]
-        + panel["new_diabetes"]
-        + panel["new_dyslipidaemia"]
+        + panel["new_hypertension"].fillna(0)  # missing off the risk set: not a new diagnosis
+        + panel["new_diabetes"].fillna(0)
+        + panel["new_dyslipidaemia"].fillna(0)
     ) > 0
     out["chronic_disease"] = persons.isin(panel.loc[before & flag.to_numpy(), "study_id"].unique())
     return out

@@ -76,7 +76,7 @@ def drug_visible(rx: np.ndarray, out_cost: np.ndarray, visits: np.ndarray) -> np
 def diagnosis_truth(o, present: np.ndarray, defs: Definitions) -> dict[str, np.ndarray]:
     """The world's truth of each new-diagnosis phenotype and drug flag, (n, T) each, from one world's
     ``Outcomes`` (y0 or y1): the year a disease becomes established in claims by ``defs``' rule, which the
-    panel computes from the claim tables."""
+    panel computes from the claim tables (1.0, else 0.0; NaN off the risk set, as in the panel)."""
     k_out = general_claims(o.outpatient_cost, o.outpatient_visits)
     k_inp = inpatient_claims(o.inpatient_cost, o.inpatient_days)
     out = {}
@@ -95,12 +95,12 @@ def diagnosis_truth(o, present: np.ndarray, defs: Definitions) -> dict[str, np.n
         met = disease & ((k_out >= p.min_outpatient_claims) | (k_inp >= p.min_inpatient_claims))
         if p.confirm_drug:
             met &= visible_rx
-        new = met.copy()
+        at_risk = np.ones(met.shape, bool)
         w = p.washout_years
-        new[:, :w] = False
+        at_risk[:, :w] = False
         for lag in range(1, w + 1):
-            new[:, w:] &= present[:, w - lag:-lag] & ~seen[:, w - lag:-lag]
-        out[p.name] = new
+            at_risk[:, w:] &= present[:, w - lag:-lag] & ~seen[:, w - lag:-lag]
+        out[p.name] = np.where(at_risk, met, np.nan)  # missing off the risk set, as the panel's
     return out
 
 
