@@ -131,6 +131,37 @@ def test_every_treated_unit_matched_or_explained(lalonde):
     assert m2.summary().nn.loc["Discarded", "Treated"] == 2
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_unmatched_reasons_follow_their_definition(seed):
+    """Each unmatched treated unit's reason equals its definition, checked against every control."""
+    rng = np.random.default_rng(seed)
+    n = 400
+    d = np.round(rng.beta(2, 5, n), 2)  # ties on purpose: a control at exactly the caliper counts
+    t = rng.random(n) < 0.6
+    ex = rng.integers(0, 6, n)
+    ex[~t & (ex == 5)] = 4  # stratum 5 has treated units only
+    df = pd.DataFrame({"treat": t.astype(int), "x": d, "stratum": ex})
+    cal = (None, 0.005, 0.01, 0.05)[seed % 4]
+    exact = ["stratum"] if seed % 2 else None
+    m = matchit("treat ~ x", df, distance=d, exact=exact, caliper=cal, std_caliper=False,
+                discard=("none", "treated")[seed % 3 == 0])
+    discarded = m.discarded.to_numpy()
+    ctrl = ~t & ~discarded
+    assert len(m.unmatched) + m.match_matrix[1].notna().sum() == t.sum()
+    for u, reason in m.unmatched.reason.items():
+        pool = ctrl if exact is None else ctrl & (ex == ex[u])
+        if discarded[u]:
+            assert reason.startswith("discarded")
+        elif not pool.any():
+            assert reason == "no control in its exact-matching stratum"
+        elif cal is not None and not (np.abs(d[pool] - d[u]) <= cal).any():
+            assert reason == "no control within the caliper"
+        else:
+            assert reason == "every control within reach was already used"
+    if cal is not None or exact is not None:
+        assert m.unmatched.reason.nunique() >= 2  # the draws reach more than one branch
+
+
 def test_bad_input_is_reported(lalonde):
     with pytest.raises(MatchingError, match="no treated units"):
         matchit("treat ~ age", lalonde.assign(treat=0))

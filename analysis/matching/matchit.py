@@ -337,17 +337,42 @@ def matchit(
 
 
 def _unmatched_reasons(d, t, discarded, unmatched, cal, ex_codes) -> list[str]:
-    """Why each unmatched treated unit got no match."""
-    ctrl = ~t & ~discarded
-    out = []
-    for u in unmatched:
-        if discarded[u]:
-            out.append("discarded: outside the controls' range of the distance (common support)")
+    """Why each unmatched treated unit got no match.
+
+    The nearest control of each unit's stratum is found by binary search in the stratum's sorted distances,
+    so the cost is O((controls + unmatched) log controls) whatever the overlap: scanning every control per
+    unmatched unit was quadratic exactly where many units go unmatched (poor overlap with a caliper)."""
+    unmatched = np.asarray(unmatched, dtype=np.int64)
+    ctrl = np.flatnonzero(~t & ~discarded)
+    codes = np.zeros(len(d), np.int64) if ex_codes is None else np.asarray(ex_codes, dtype=np.int64)
+    # for each unit: distance to the nearest control of its stratum (inf where the stratum has none)
+    nearest = np.full(len(unmatched), np.inf)
+    live = np.flatnonzero(~discarded[unmatched])
+    ctrl_sorted = ctrl[np.lexsort((d[ctrl], codes[ctrl]))]
+    c_codes, c_d = codes[ctrl_sorted], d[ctrl_sorted]
+    u = unmatched[live]
+    start = np.searchsorted(c_codes, codes[u], "left")
+    stop = np.searchsorted(c_codes, codes[u], "right")
+    for code in np.unique(codes[u]):  # one binary search per stratum holding an unmatched unit
+        rows = np.flatnonzero(codes[u] == code)
+        a, b = start[rows[0]], stop[rows[0]]
+        if a == b:
             continue
-        pool = ctrl if ex_codes is None else ctrl & (ex_codes == ex_codes[u])
-        if not pool.any():
+        seg = c_d[a:b]
+        x = d[u[rows]]
+        k = np.searchsorted(seg, x)
+        left = np.abs(x - seg[np.clip(k - 1, 0, len(seg) - 1)])
+        right = np.abs(seg[np.clip(k, 0, len(seg) - 1)] - x)
+        nearest[live[rows]] = np.minimum(left, right)
+    has_pool = np.zeros(len(unmatched), bool)
+    has_pool[live] = stop > start
+    out = []
+    for i, unit in enumerate(unmatched):
+        if discarded[unit]:
+            out.append("discarded: outside the controls' range of the distance (common support)")
+        elif not has_pool[i]:
             out.append("no control in its exact-matching stratum")
-        elif cal is not None and not (np.abs(d[pool] - d[u]) <= cal).any():
+        elif cal is not None and not nearest[i] <= cal:
             out.append("no control within the caliper")
         else:
             out.append("every control within reach was already used")
