@@ -291,6 +291,17 @@ def person_years(defs: Definitions, qualification: pd.DataFrame, claims: pd.Data
     return pd.DataFrame(out), excluded
 
 
+def at_risk_grid(covered: np.ndarray, seen: np.ndarray, washout: int) -> np.ndarray:
+    """(person, year) grid: at risk of a new diagnosis, i.e. covered and without the code in each of the
+    ``washout`` years before (never in the extract's first ``washout`` years, whose washout is unobserved).
+    The panel and the synthetic world's truth both use it, so they share one risk set."""
+    at_risk = np.ones(covered.shape, bool)
+    at_risk[:, :washout] = False
+    for lag in range(1, washout + 1):
+        at_risk[:, washout:] &= covered[:, washout - lag:-lag] & ~seen[:, washout - lag:-lag]
+    return at_risk
+
+
 def new_in_grid(met: np.ndarray, seen: np.ndarray, row_of: np.ndarray, covered: np.ndarray,
                 washout: int) -> np.ndarray:
     """Per row: 1.0 where the definition is met that year, 0.0 where it is not, and NaN where the person is
@@ -307,10 +318,7 @@ def new_in_grid(met: np.ndarray, seen: np.ndarray, row_of: np.ndarray, covered: 
     ok = row_of >= 0
     grid_met[ok] = met[row_of[ok]]
     grid_seen[ok] = seen[row_of[ok]]
-    at_risk = np.ones(covered.shape, bool)
-    at_risk[:, :washout] = False
-    for lag in range(1, washout + 1):
-        at_risk[:, washout:] &= covered[:, washout - lag:-lag or None] & ~grid_seen[:, washout - lag:-lag or None]
+    at_risk = at_risk_grid(covered, grid_seen, washout)
     out = np.full(len(met), np.nan)
     out[row_of[ok]] = np.where(at_risk[ok], grid_met[ok], np.nan)
     return out

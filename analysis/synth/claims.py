@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from analysis.definitions import CARE_CATEGORIES
-from analysis.phenotypes import Definitions
+from analysis.phenotypes import Definitions, at_risk_grid
 
 FORM_INPATIENT, FORM_OUTPATIENT, FORM_DENTAL, FORM_PHARMACY = "02", "03", "05", "21"
 # [A] most outpatient visits in Korea end in a dispensing; the pharmacy's share of the visit's cost
@@ -95,11 +95,7 @@ def diagnosis_truth(o, present: np.ndarray, defs: Definitions) -> dict[str, np.n
         met = disease & ((k_out >= p.min_outpatient_claims) | (k_inp >= p.min_inpatient_claims))
         if p.confirm_drug:
             met &= visible_rx
-        at_risk = np.ones(met.shape, bool)
-        w = p.washout_years
-        at_risk[:, :w] = False
-        for lag in range(1, w + 1):
-            at_risk[:, w:] &= present[:, w - lag:-lag] & ~seen[:, w - lag:-lag]
+        at_risk = at_risk_grid(present, seen, p.washout_years)
         out[p.name] = np.where(at_risk, met, np.nan)  # missing off the risk set, as the panel's
     return out
 
