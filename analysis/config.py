@@ -184,8 +184,9 @@ class DidConfig:
     base_period: Literal["varying", "universal"] = "varying"
     biters: int = 999
     alp: float = 0.05
-    # time-invariant per person (att_gt conditions on them in every comparison)
-    covariates: tuple[str, ...] = ("female", "birth_year", "disability", "premium_decile", "chronic_disease")
+    # per person or per year, never a function of the outcomes of the years compared: att_gt conditions on
+    # them in every comparison (chronic_at_entry, not the baseline chronic_disease: see panel.chronic_at_entry)
+    covariates: tuple[str, ...] = ("female", "birth_year", "disability", "premium_decile", "chronic_at_entry")
     seed: int = 20251125
     # where no design passes its pre-test, the headline is the Rambachan-Roth range at this Mbar: post-
     # enrolment divergence up to Mbar times the largest pre-enrolment one (relative magnitudes)

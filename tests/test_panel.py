@@ -128,6 +128,32 @@ def test_baseline_covariates_at_a_common_year(default_panel):
     assert len(base) == panel.study_id.nunique()
 
 
+def test_chronic_at_entry_is_the_first_year_and_blind_to_later_diagnoses(default_panel):
+    """The DiD's chronic-disease covariate is the drug use of each person's first year, so a diagnosis
+    in a year the design compares cannot move it; the baseline chronic_disease of a later joiner does move."""
+    from analysis.panel import baseline_covariates
+    from analysis.panel.build import chronic_at_entry
+
+    _, panel, _ = default_panel
+    first = panel.sort_values("year").drop_duplicates("study_id").set_index("study_id")
+    drug = (first.hypertension_drug + first.diabetes_drug + first.lipid_drug) > 0
+    persons = panel.drop_duplicates("study_id").set_index("study_id")
+    assert (persons.chronic_at_entry == drug.reindex(persons.index)).all()
+    assert panel.groupby("study_id").chronic_at_entry.nunique().max() == 1
+    # a hypertension diagnosed and treated from 2020 on, for people in the extract before and in 2020 with
+    # nothing at entry
+    in_2020 = persons.index.isin(panel.loc[panel.year == 2020, "study_id"])
+    before = (first.year < 2020).reindex(persons.index).to_numpy()
+    clean = persons.index[~persons.chronic_at_entry & ~persons.chronic_disease & in_2020 & before][:300]
+    assert len(clean) == 300
+    later = panel.copy()
+    hit = later.study_id.isin(clean) & (later.year >= 2020)
+    later.loc[hit, "hypertension_drug"] = 1
+    later.loc[hit & (later.year == 2020), "new_hypertension"] = 1.0
+    assert not chronic_at_entry(later).reindex(clean).any()
+    assert baseline_covariates(later, 2025).chronic_disease.reindex(clean).all()
+
+
 # --- a researcher's real extract with problems: each error names table, column and rows
 
 

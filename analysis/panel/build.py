@@ -361,13 +361,32 @@ def baseline_covariates(panel: pd.DataFrame, reference: int | pd.Series) -> pd.D
     return out
 
 
+def chronic_at_entry(panel: pd.DataFrame) -> pd.Series:
+    """Whether each person (index ``study_id``) took a hypertension, diabetes or dyslipidaemia drug in their
+    first year in the extract: the chronic-disease covariate of the DiD designs.
+
+    ``chronic_disease`` (:func:`baseline_covariates`) is measured over every year before enrolment, so for
+    cohort g it holds the diagnoses of the years the design compares before g, and for the never enrolled it
+    stops at ``baseline_reference_year``: conditioning on it conditions on the pre-period outcome (a new
+    hypertension in 2023 sets the flag of a 2025 joiner), which bends the pre-trends of the new diagnoses
+    by construction. This flag is measured at one time for everybody, before any period a comparison uses
+    but the first. Diagnoses are not used: in the first year every new-diagnosis outcome is off its risk set
+    (the phenotypes' washout)."""
+    first = panel.loc[panel.groupby("study_id", sort=False)["year"].idxmin()]
+    drug = (first["hypertension_drug"] + first["diabetes_drug"] + first["lipid_drug"]) > 0
+    return pd.Series(drug.to_numpy(bool), index=pd.Index(first["study_id"], name="study_id"),
+                     name="chronic_at_entry")
+
+
 def add_baseline(panel: pd.DataFrame, reference_year: int) -> pd.DataFrame:
     """Each person's baseline: covariates before their enrolment year (enrollees) or ``reference_year``
-    (never enrolled), from :func:`baseline_covariates`, repeated on every row of the person."""
+    (never enrolled), from :func:`baseline_covariates`, and :func:`chronic_at_entry`, repeated on every row
+    of the person."""
     first = panel.drop_duplicates("study_id").set_index("study_id")["first_treat"]
     ref = pd.Series(np.where(first > 0, first, reference_year), index=first.index)
     base = baseline_covariates(panel, ref)
     base.insert(0, "baseline_year", ref.astype(np.int16))
+    base["chronic_at_entry"] = chronic_at_entry(panel).reindex(base.index)
     return panel.merge(base, left_on="study_id", right_index=True, how="left")
 
 
