@@ -100,6 +100,7 @@ def headline(study: Study) -> dict:
         "design": design, "reason": reason, "estimate": main.estimate, "conf_low": main.conf_low,
         "conf_high": main.conf_high, "truth": main.truth, "city": cfg.report.published_did,
         "published": h.loc["published"] if "published" in h.index else None,
+        "plan": h.loc["callaway_santanna"] if "callaway_santanna" in h.index else None,
         "value": value_for_money(main, spend, cfg.report), "all_checks": checks,
         "pretest": by.get(("callaway_santanna", "pre_trend_test")),
         "negative_control": by.get(("callaway_santanna", "negative_control_outcome")),
