@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis.matching import MatchingError, matchit
-from analysis.matching.nearest import match_fast, match_reference
+from analysis.matching.nearest import _strata, match_fast, match_reference
 
 DATA = Path(__file__).parent / "data"
 REF = json.loads((DATA / "matchit_lalonde_reference.json").read_text())
@@ -97,6 +97,9 @@ def test_fast_matcher_equals_reference_and_respects_invariants(p):
     fast = match_fast(d, t, disc, order, ratio, caliper, reuse, exact)
     ref = match_reference(d, t, disc, order, ratio, caliper, reuse, exact)
     np.testing.assert_array_equal(fast, ref)
+    if exact is not None:  # both matchers take their strata from _strata: check it against the definition
+        for members, code in zip(_strata(len(d), exact), np.unique(exact), strict=True):
+            np.testing.assert_array_equal(members, np.flatnonzero(exact == code))
     used = fast[fast >= 0]
     assert (~t[used]).all() and (~disc[used]).all()  # only available controls
     if reuse == 1:

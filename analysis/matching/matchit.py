@@ -268,7 +268,7 @@ def matchit(
         missing = [c for c in exact if c not in data.columns]
         if missing:
             raise MatchingError(f"exact column(s) {missing} not in the data")
-        ex_codes = data[exact].astype(str).agg("|".join, axis=1).factorize()[0]
+        ex_codes = data.groupby(list(exact), sort=False, dropna=False).ngroup().to_numpy(np.int64)
     reuse_max = len(idx_t) if replace else 1
     mm_order = match_fast(d, t, discarded, order, int(ratio), cal, reuse_max, ex_codes)
     # rows of the match matrix in data order of the treated units
@@ -339,31 +339,29 @@ def matchit(
 def _unmatched_reasons(d, t, discarded, unmatched, cal, ex_codes) -> list[str]:
     """Why each unmatched treated unit got no match.
 
-    The nearest control of each unit's stratum is found by binary search in the stratum's sorted distances,
-    so the cost is O((controls + unmatched) log controls) whatever the overlap: scanning every control per
-    unmatched unit was quadratic exactly where many units go unmatched (poor overlap with a caliper)."""
+    The nearest control of each unit's stratum is found by one binary search in the controls sorted by
+    (stratum, distance), so the cost is O(n log n) whatever the overlap and the number of strata: scanning
+    every control per unmatched unit was quadratic exactly where many units go unmatched (poor overlap with
+    a caliper)."""
     unmatched = np.asarray(unmatched, dtype=np.int64)
     ctrl = np.flatnonzero(~t & ~discarded)
     codes = np.zeros(len(d), np.int64) if ex_codes is None else np.asarray(ex_codes, dtype=np.int64)
-    # for each unit: distance to the nearest control of its stratum (inf where the stratum has none)
-    nearest = np.full(len(unmatched), np.inf)
+    # one sort key for (stratum, distance): the distance's dense rank within the stratum's code
+    _, rank = np.unique(d, return_inverse=True)
+    key = codes * (int(rank.max()) + 1) + rank
+    ctrl = ctrl[np.argsort(key[ctrl], kind="stable")]
+    c_key, c_codes, c_d = key[ctrl], codes[ctrl], d[ctrl]
     live = np.flatnonzero(~discarded[unmatched])
-    ctrl_sorted = ctrl[np.lexsort((d[ctrl], codes[ctrl]))]
-    c_codes, c_d = codes[ctrl_sorted], d[ctrl_sorted]
     u = unmatched[live]
     start = np.searchsorted(c_codes, codes[u], "left")
     stop = np.searchsorted(c_codes, codes[u], "right")
-    for code in np.unique(codes[u]):  # one binary search per stratum holding an unmatched unit
-        rows = np.flatnonzero(codes[u] == code)
-        a, b = start[rows[0]], stop[rows[0]]
-        if a == b:
-            continue
-        seg = c_d[a:b]
-        x = d[u[rows]]
-        k = np.searchsorted(seg, x)
-        left = np.abs(x - seg[np.clip(k - 1, 0, len(seg) - 1)])
-        right = np.abs(seg[np.clip(k, 0, len(seg) - 1)] - x)
-        nearest[live[rows]] = np.minimum(left, right)
+    k = np.searchsorted(c_key, key[u])  # the first control of the stratum at or above the unit's distance
+    x = d[u]
+    left = np.where(k - 1 >= start, np.abs(x - c_d[np.clip(k - 1, 0, None)]), np.inf) if len(ctrl) else np.inf
+    right = np.where(k < stop, np.abs(c_d[np.clip(k, None, len(ctrl) - 1)] - x), np.inf) if len(ctrl) else np.inf
+    # for each unit: distance to the nearest control of its stratum (inf where the stratum has none)
+    nearest = np.full(len(unmatched), np.inf)
+    nearest[live] = np.minimum(left, right)
     has_pool = np.zeros(len(unmatched), bool)
     has_pool[live] = stop > start
     out = []

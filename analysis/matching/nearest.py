@@ -18,10 +18,13 @@ from numba import njit
 
 
 def _strata(n: int, exact: np.ndarray | None):
+    """The units of each exact-matching stratum, in data order: one stable sort, so the cost does not grow
+    with the number of strata (a comparison of every unit per stratum would)."""
     if exact is None:
         return [np.arange(n)]
-    codes = np.unique(exact)
-    return [np.flatnonzero(exact == c) for c in codes]
+    _, code = np.unique(exact, return_inverse=True)
+    order = np.argsort(code, kind="stable")
+    return np.split(order, np.cumsum(np.bincount(code))[:-1])
 
 
 def _prepare(distance, treat, discarded, order, exact):
