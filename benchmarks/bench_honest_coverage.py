@@ -22,6 +22,8 @@ interval; on the default world at 0.05 the cost headline's bias is at most a thi
 
 Usage: ``python benchmarks/bench_honest_coverage.py --scale 0.01 --cells 24 --seeds 8``. A rule changed after
 looking at some worlds is scored on others: another ``--design-seed`` (other cells) and ``--first-seed``.
+``--no-selection`` draws the cells from the 18 without selection (the width target) instead, ``--default-world``
+runs only the default world's cell (the cost-bias target).
 """
 
 from __future__ import annotations
@@ -198,6 +200,9 @@ def main() -> None:
     ap.add_argument("--biters", type=int, default=199, help="bootstrap draws per att_gt (the plan's 999 is slower)")
     ap.add_argument("--default-world", action="store_true",
                     help="only the grid's cell of the default world (the cost-bias target), --seeds worlds of it")
+    ap.add_argument("--no-selection", action="store_true",
+                    help="only the no-selection cells of the grid (both selection knobs 0: the width target), "
+                         "a balanced --cells of them")
     ap.add_argument("--summarise", action="store_true", help="only rewrite the summary of --results")
     args = ap.parse_args()
     cfg = load_config(ROOT / "study.toml")
@@ -211,6 +216,11 @@ def main() -> None:
     seen = {(r["scale"], r["cell"], r["seed"]) for r in done}
     start = time.perf_counter()
     grid = cells(args.cells, args.design_seed)
+    if args.no_selection:  # the 18 no-selection cells, in --design-seed's shuffled order
+        full = [g for g in cells(None, args.design_seed)
+                if g["select_health_conscious"] == 0 and g["select_abnormal_checkup"] == 0]
+        order = np.random.default_rng(args.design_seed).permutation(len(full))
+        grid = [full[i] for i in order[:args.cells]]
     if args.default_world:
         default = dataclasses.asdict(world_params("default", {}))
         grid = [{k: default[k] for k in GRID}]

@@ -283,14 +283,14 @@ def _calibration_width(h: dict, lang: str) -> str:
 def _calibration_bias(lang: str) -> str:
     if lang == "ko":
         return (" 보정은 음성 대조 진료비(치과·안과·피부·귀·예방)가 함께 겪는 편향만 없앱니다. 패키지의 합성 세계 검증"
-                "(benchmarks/results_honest_default_005.md)에서는 만성질환 발생이나 참여 계기가 된 검진 뒤의 추가 "
-                "진료처럼 대조 진료비가 겪지 않는 차이 때문에 보정한 추정치도 절감을 과대평가했습니다. 실제 "
-                "절감은 이 추정치보다 작을 가능성이 큽니다.")
+                "(benchmarks/results_honest_entry_default_005.md)에서 보정은 보정하지 않은 설계의 편향을 평균적으로는 "
+                "대부분 없앴지만, 개별 세계에서는 만성질환 발생이나 참여 계기가 된 검진 뒤의 추가 진료처럼 대조 진료비가 "
+                "겪지 않는 차이 때문에 추정치가 실제 효과만큼까지 어느 쪽으로든 어긋났습니다.")
     return (" Calibration removes only the bias the negative-control costs (dental, eye, skin, ear, preventive care) "
-            "share. In the package's synthetic coverage study (benchmarks/results_honest_default_005.md) the calibrated "
-            "estimate still overstated savings, through differences the controls do not share, such as the onset of "
-            "chronic disease or the follow-up care after the screening that prompted joining. The true "
-            "saving is more likely smaller than this estimate than larger.")
+            "share. In the package's synthetic coverage study (benchmarks/results_honest_entry_default_005.md) it "
+            "removed most of the uncalibrated design's bias on average, but in single worlds differences the controls "
+            "do not share, such as the onset of chronic disease or the follow-up care after the screening that "
+            "prompted joining, still moved the estimate by up to the size of the true effect, in either direction.")
 
 
 def answer_ko(h: dict) -> str:
