@@ -215,15 +215,16 @@ def main() -> None:
         return
     seen = {(r["scale"], r["cell"], r["seed"]) for r in done}
     start = time.perf_counter()
-    grid = cells(args.cells, args.design_seed)
-    if args.no_selection:  # the 18 no-selection cells, in --design-seed's shuffled order
+    if args.default_world:
+        default = dataclasses.asdict(world_params("default", {}))
+        grid = [{k: default[k] for k in GRID}]
+    elif args.no_selection:  # the 18 no-selection cells, in --design-seed's shuffled order
         full = [g for g in cells(None, args.design_seed)
                 if g["select_health_conscious"] == 0 and g["select_abnormal_checkup"] == 0]
         order = np.random.default_rng(args.design_seed).permutation(len(full))
         grid = [full[i] for i in order[:args.cells]]
-    if args.default_world:
-        default = dataclasses.asdict(world_params("default", {}))
-        grid = [{k: default[k] for k in GRID}]
+    else:
+        grid = cells(args.cells, args.design_seed)
     for c, knobs in enumerate(grid):
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             if (args.scale, c, seed) in seen:

@@ -79,7 +79,6 @@ def test_reports_are_self_contained_and_answer_first(default_run):
     assert "passed" not in ko and "failed" not in ko
 
 
-
 def test_a_calibrated_headline_says_how_much_wider_calibration_made_it(default_run):
     """Coverage bought by width is said, with the width: the ratio of the calibrated interval to the plan's
     uncalibrated one, from the released estimates."""
@@ -93,6 +92,7 @@ def test_a_calibrated_headline_says_how_much_wider_calibration_made_it(default_r
     for lang, phrase in (("en", f"Its interval is {ratio:.1f} times as wide"), ("ko", f"구간보다 {ratio:.1f}배 넓습니다")):
         page = (default_run["reports"] / f"report_{lang}.html").read_text(encoding="utf-8")
         assert phrase in page[:page.index("<h2>")], (lang, phrase)
+
 
 def test_no_identifier_or_secret_leaves(default_run):
     from analysis.linkage import load_secret

@@ -357,8 +357,9 @@ def _unmatched_reasons(d, t, discarded, unmatched, cal, ex_codes) -> list[str]:
     stop = np.searchsorted(c_codes, codes[u], "right")
     k = np.searchsorted(c_key, key[u])  # the first control of the stratum at or above the unit's distance
     x = d[u]
-    left = np.where(k - 1 >= start, np.abs(x - c_d[np.clip(k - 1, 0, None)]), np.inf) if len(ctrl) else np.inf
-    right = np.where(k < stop, np.abs(c_d[np.clip(k, None, len(ctrl) - 1)] - x), np.inf) if len(ctrl) else np.inf
+    c_d = np.append(c_d, np.inf)  # a sentinel, so the neighbour lookups below never index an empty array
+    left = np.where(k - 1 >= start, np.abs(x - c_d[np.maximum(k - 1, 0)]), np.inf)
+    right = np.where(k < stop, np.abs(c_d[k] - x), np.inf)
     # for each unit: distance to the nearest control of its stratum (inf where the stratum has none)
     nearest = np.full(len(unmatched), np.inf)
     nearest[live] = np.minimum(left, right)
