@@ -225,8 +225,10 @@ def main() -> None:
         grid = [full[i] for i in order[:args.cells]]
     else:
         grid = cells(args.cells, args.design_seed)
-    for c, knobs in enumerate(grid):
-        for seed in range(args.first_seed, args.first_seed + args.seeds):
+    # seed-major, so that a study stopped part-way holds whole passes over the grid rather than all the seeds
+    # of its first cells
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        for c, knobs in enumerate(grid):
             if (args.scale, c, seed) in seen:
                 continue
             tmp = Path(tempfile.mkdtemp(prefix="honest_cov_"))
