@@ -69,6 +69,12 @@ class Definitions:
         p = self.outcomes.get(outcome)
         return p is not None and p.kind == "amount"
 
+    def is_ratio_scale(self, outcome: str) -> bool:
+        """Whether ``outcome`` is a non-negative amount or count (kind ``amount`` or ``days``), for which a
+        proportional effect and parallel trends in ratio are natural (the ratio-scale DiD)."""
+        p = self.outcomes.get(outcome)
+        return p is not None and p.kind in ("amount", "days")
+
     def describe(self) -> pd.DataFrame:
         """One row per outcome: its kind and rule in words (the report's methods table)."""
         rows = []

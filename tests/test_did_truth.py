@@ -158,10 +158,17 @@ def test_estimate_all_rows_truth_and_multiplicity(default_run):
     assert set(est.outcome) == {cfg.outcomes.primary, *cfg.outcomes.secondary, cfg.outcomes.negative_control,
                                 *cfg.outcomes.negative_controls}
     assert set(est.design) == {"callaway_santanna", "callaway_santanna_trend", "callaway_santanna_calibrated",
-                               "later_joiners", "rambachan_roth", "published", "stacked_matched", "twfe", "bracket"}
+                               "later_joiners", "rambachan_roth", "published", "stacked_matched", "twfe", "bracket",
+                               "poisson_etwfe"}
     head = est[(est.outcome == "medical_cost") & (est.term.isin(["ATT", "overall"]))
                & est.aggregation.isin(["simple", "2x2", "static", "overall"])]
-    assert len(head) == 7 and head.truth.notna().all() and (head.truth < 0).all()
+    assert len(head) == 8 and head.truth.notna().all() and (head.truth < 0).all()
+    # the ratio-scale DiD on the amounts and counts it is for, its share of the counterfactual a fraction
+    ratio = est[est.design == "poisson_etwfe"]
+    assert set(ratio.outcome) == {"medical_cost", "injury_visits"} and set(ratio.term) == {"ATT", "ATT%"}
+    rel = ratio[(ratio.outcome == "medical_cost") & (ratio.term == "ATT%")].iloc[0]
+    assert -0.5 < rel.truth < 0 and -1 < rel.estimate < 1
+    assert "poisson_etwfe" in excl["medical_cost"]["pretest_p"]
     # Holm adjusts each design's headline p-values across the secondary outcomes, and nothing else
     adj = est[est.p_adjusted.notna()]
     assert set(adj.outcome) <= set(cfg.outcomes.secondary) and set(adj.outcome) >= {"sbp", "bmi", "waist"}

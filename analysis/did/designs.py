@@ -66,6 +66,9 @@ DESIGNS: dict[str, DesignSpec] = {d.name: d for d in (
     DesignSpec("bracket", "매칭 전후 설계 사이 범위(점 추정 없음)",
                "the range between the unmatched and the matched design (no point estimate)",
                "매칭 전후 범위 · bracket", "#1b9e77", "overall"),
+    DesignSpec("poisson_etwfe", "비율 척도 DiD(포아송 확장 TWFE)",
+               "the ratio-scale DiD (Wooldridge's Poisson extended TWFE)", "비율 척도 DiD · ratio-scale DiD",
+               "#a6761d", "simple"),
     DesignSpec("twfe", "이원고정효과(TWFE)", "two-way fixed effects (TWFE)", "TWFE", "#969696", "static"),
 )}
 

@@ -18,6 +18,9 @@ Designs (one row per outcome x design x estimator x aggregation x term):
 - ``stacked_matched``: ``stacked_did`` on the risk-set sub-experiments;
 - ``bracket`` (outcomes other than costs): the range spanned by the ``callaway_santanna`` and
   ``stacked_matched`` intervals, no point estimate (``designs.py``);
+- ``poisson_etwfe`` (the primary outcome and the negative control, where they are amounts or counts):
+  Wooldridge's Poisson extended TWFE, a DiD under parallel trends in ratio (``etwfe.py``), terms ``ATT`` and
+  ``ATT%`` (a share of the counterfactual mean); its pre-test is kept beside the others';
 - ``twfe``: static and event-study two-way fixed effects, the biased benchmark, for the primary outcome
   and the negative control only (it answers "how wrong is the textbook regression", which one outcome
   shows; for all nine it was a third of the pipeline's time).
@@ -44,6 +47,7 @@ from analysis.did.attgt import AttGtResult, att_gt, wald_pretest
 from analysis.did.calibration import calibrate_att, fit_null, relative_att
 from analysis.did.designs import later_joiners
 from analysis.did.drdid import DiDError
+from analysis.did.etwfe import poisson_etwfe
 from analysis.did.stacked import did_2x2, stacked_did
 from analysis.did.trend import trend_adjusted
 
@@ -152,6 +156,16 @@ def pretest_before_screening(res: AttGtResult) -> float | None:
         return None
     early = np.array([c.time - c.group <= -(SCREENING_CYCLE + 1) for c in res.cells]) & np.isfinite(res.se)
     return wald_pretest(res.att, res.V, res.inffunc.shape[0], early)[1]
+
+
+def _ratio_truth(panel, y: str, te) -> list[float]:
+    """The sample truth of ``poisson_etwfe``'s terms: the mean effect over the participants' observed years
+    after enrolment (``ATT``) and its share of their mean untreated outcome there (``ATT%``)."""
+    if te is None:
+        return [np.nan, np.nan]
+    rows = panel[(panel.first_treat > 0) & (panel.year >= panel.first_treat) & panel[y].notna()]
+    effect = _te_at(te, rows.study_id, rows.year)
+    return [float(effect.mean()), float(effect.sum() / (rows[y].to_numpy(float) - effect).sum())]
 
 
 def _above(p, alp: float) -> bool:
@@ -317,6 +331,15 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
             if not cfg.phenotypes.is_cost(y):
                 matched = frames[-1]
                 frames.append(_bracket_row(plan_row, matched[matched.term == "ATT"].iloc[0], keys))
+        if role in ("primary", "negative_control") and cfg.phenotypes.is_ratio_scale(y):
+            r = attempt(excl, "poisson_etwfe", functools.partial(
+                poisson_etwfe, covariates=dc.covariates, anticipation=dc.anticipation), panel, y)
+            if r is not None:
+                excl["poisson_etwfe"] = {**r.exclusions, **({"notes": list(r.notes)} if r.notes else {})}
+                pretest["poisson_etwfe"] = r.pretest_p
+                frames.append(_rows(r.tidy(1 - dc.alp), **keys, design="poisson_etwfe", estimator="poisson_etwfe",
+                                    aggregation="simple", truth=_ratio_truth(panel, y, te),
+                                    n_treated=r.n_treated, n_control=r.n_control))
         for dyn in (False, True) if role in ("primary", "negative_control") else ():
             r = twfe(panel, y, "year", "study_id", "first_treat", event_study=dyn)
             truth_v = np.nan
