@@ -115,6 +115,34 @@ def test_fast_matcher_equals_reference_and_respects_invariants(p):
             assert len(row) == 0
 
 
+def _poor_overlap(n, seed=0):
+    """20% treated, strong assignment (the city's situation: many treated where few controls are), the
+    propensity score as the distance, largest first (MatchIt's m.order = "largest")."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(n)
+    lin = -2.2 + 1.8 * x
+    t = rng.random(n) < 1 / (1 + np.exp(-lin))
+    d = 1 / (1 + np.exp(-lin))
+    order = np.flatnonzero(t)[np.argsort(-d[t], kind="stable")]
+    return d, t, order
+
+
+@pytest.mark.parametrize("ratio, replace", [(1, False), (10, False), (1, True), (10, True)])
+def test_match_work_is_near_linear_under_poor_overlap_with_a_caliper(ratio, replace):
+    """The kernel's elementary steps (pointers followed, comparisons with earlier matches) per treated unit
+    and match do not grow with n, from 2,000 to 32,000 rows: a quadratic path (a scan past used controls)
+    would do 16 times as many. Counted, not timed, so it holds on a loaded machine."""
+    per = []
+    for n in (2_000, 32_000):
+        d, t, order = _poor_overlap(n)
+        work = np.zeros(1, dtype=np.int64)
+        mm = match_fast(d, t, np.zeros(n, bool), order, ratio, 0.2 * d.std(), n if replace else 1, work=work)
+        if not replace:  # the caliper leaves some unmatched: the regime that was quadratic
+            assert (mm < 0).any() and (mm >= 0).any()
+        per.append(work[0] / (len(order) * ratio))
+    assert per[1] < 1.5 * per[0], per
+
+
 def test_every_treated_unit_matched_or_explained(lalonde):
     m = matchit(
         "treat ~ age + educ + race + married + nodegree + re74 + re75", lalonde, ratio=2, caliper=0.025

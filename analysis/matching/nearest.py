@@ -78,11 +78,14 @@ def match_reference(distance, treat, discarded, order, ratio, caliper, reuse_max
 
 
 @njit(cache=True)
-def _find(par, j, stop):
-    """Follow ``par`` from j to the first available position (par[x] == x), or ``stop``; compress."""
+def _find(par, j, stop, work):
+    """Follow ``par`` from j to the first available position (par[x] == x), or ``stop``; compress. The call
+    and each pointer followed count one in ``work[0]``."""
+    work[0] += 1
     root = j
     while root != stop and par[root] != root:
         root = par[root]
+        work[0] += 1
     while j != stop and par[j] != j:
         nxt = par[j]
         par[j] = root
@@ -91,8 +94,10 @@ def _find(par, j, stop):
 
 
 @njit(cache=True)
-def _in_row(mm, row, r, unit):
-    """Whether ``unit`` is already among the first r matches of treated row ``row``."""
+def _in_row(mm, row, r, unit, work):
+    """Whether ``unit`` is already among the first r matches of treated row ``row`` (r comparisons, counted
+    in ``work[0]``)."""
+    work[0] += r
     for q in range(r):
         if mm[row, q] == unit:
             return True
@@ -100,7 +105,8 @@ def _in_row(mm, row, r, unit):
 
 
 @njit(cache=True)
-def _match_stratum(t_rank, t_d, t_ok, t_pos, c_rank, c_d, c_unit, ratio, caliper, use_caliper, reuse_max, mm):
+def _match_stratum(t_rank, t_d, t_ok, t_pos, c_rank, c_d, c_unit, ratio, caliper, use_caliper, reuse_max, mm,
+                   work):
     nc = len(c_rank)
     left = np.arange(nc)
     right = np.arange(nc)
@@ -113,16 +119,16 @@ def _match_stratum(t_rank, t_d, t_ok, t_pos, c_rank, c_d, c_unit, ratio, caliper
             p = np.searchsorted(c_rank, t_rank[i])
             # left
             kl = -1
-            j = _find(left, p - 1, -1) if p - 1 >= 0 else -1
-            while j >= 0 and _in_row(mm, row, r, c_unit[j]):
-                j = _find(left, j - 1, -1) if j - 1 >= 0 else -1
+            j = _find(left, p - 1, -1, work) if p - 1 >= 0 else -1
+            while j >= 0 and _in_row(mm, row, r, c_unit[j], work):
+                j = _find(left, j - 1, -1, work) if j - 1 >= 0 else -1
             if j >= 0 and (not use_caliper or abs(t_d[i] - c_d[j]) <= caliper):
                 kl = j
             # right
             kr = -1
-            j = _find(right, p, nc) if p < nc else nc
-            while j < nc and _in_row(mm, row, r, c_unit[j]):
-                j = _find(right, j + 1, nc) if j + 1 < nc else nc
+            j = _find(right, p, nc, work) if p < nc else nc
+            while j < nc and _in_row(mm, row, r, c_unit[j], work):
+                j = _find(right, j + 1, nc, work) if j + 1 < nc else nc
             if j < nc and (not use_caliper or abs(t_d[i] - c_d[j]) <= caliper):
                 kr = j
             if kl >= 0 and kr >= 0:
@@ -141,8 +147,11 @@ def _match_stratum(t_rank, t_d, t_ok, t_pos, c_rank, c_d, c_unit, ratio, caliper
     return mm
 
 
-def match_fast(distance, treat, discarded, order, ratio, caliper, reuse_max, exact=None):
-    """Same result as :func:`match_reference`, near-linear in n."""
+def match_fast(distance, treat, discarded, order, ratio, caliper, reuse_max, exact=None, work=None):
+    """Same result as :func:`match_reference`, near-linear in n. ``work`` (a one-element int64 array, or
+    None): incremented by the kernel's elementary steps, the pointers followed and the comparisons with a
+    unit's earlier matches, so a test can see how the work grows with n without timing it."""
+    work = np.zeros(1, dtype=np.int64) if work is None else work
     distance = np.asarray(distance, dtype=np.float64)
     n1 = len(order)
     mm = np.full((n1, ratio), -1, dtype=np.int64)
@@ -164,5 +173,6 @@ def match_fast(distance, treat, discarded, order, ratio, caliper, reuse_max, exa
             caliper is not None,
             int(reuse_max),
             mm,
+            work,
         )
     return mm
