@@ -158,12 +158,13 @@ def pretest_before_screening(res: AttGtResult) -> float | None:
     return wald_pretest(res.att, res.V, res.inffunc.shape[0], early)[1]
 
 
-def _ratio_truth(panel, y: str, te) -> list[float]:
+def _ratio_truth(treated_years, y: str, te) -> list[float]:
     """The sample truth of ``poisson_etwfe``'s terms: the mean effect over the participants' observed years
-    after enrolment (``ATT``) and its share of their mean untreated outcome there (``ATT%``)."""
+    after enrolment (``ATT``) and its share of their mean untreated outcome there (``ATT%``);
+    ``treated_years``: the panel's rows of participants from their enrolment on."""
     if te is None:
         return [np.nan, np.nan]
-    rows = panel[(panel.first_treat > 0) & (panel.year >= panel.first_treat) & panel[y].notna()]
+    rows = treated_years[treated_years[y].notna()]
     effect = _te_at(te, rows.study_id, rows.year)
     return [float(effect.mean()), float(effect.sum() / (rows[y].to_numpy(float) - effect).sum())]
 
@@ -338,7 +339,7 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
                 excl["poisson_etwfe"] = {**r.exclusions, **({"notes": list(r.notes)} if r.notes else {})}
                 pretest["poisson_etwfe"] = r.pretest_p
                 frames.append(_rows(r.tidy(1 - dc.alp), **keys, design="poisson_etwfe", estimator="poisson_etwfe",
-                                    aggregation="simple", truth=_ratio_truth(panel, y, te),
+                                    aggregation="simple", truth=_ratio_truth(treated_years, y, te),
                                     n_treated=r.n_treated, n_control=r.n_control))
         for dyn in (False, True) if role in ("primary", "negative_control") else ():
             r = twfe(panel, y, "year", "study_id", "first_treat", event_study=dyn)
