@@ -52,6 +52,15 @@ PANEL_CLAIMS_OUTCOMES = (
 # the checkup measures the panel carries (from the G1E tables, not the phenotype file)
 CHECKUP_OUTCOMES = ("waist", "sbp", "dbp", "fasting_glucose", "bmi", "hdl", "triglycerides", "metabolic_syndrome")
 
+# what a matching design can adjust for: each person's covariates measured before the cohort's enrolment year,
+# the columns of analysis.matching.riskset.cohort_frame (analysis.panel.baseline_covariates, no_checkup_pre for
+# a person without a checkup before it, whose measures are set to the cohort mean); a plan's [covariates]
+# names terms of these (a name, or C(name) for a categorical)
+MATCHING_COVARIATES = (
+    "female", "age_pre", "district_pre", "disability_pre", "premium_decile_pre", "chronic_disease",
+    "bmi_pre", "waist_pre", "sbp_pre", "dbp_pre", "fasting_glucose_pre", "no_checkup_pre", "cost_pre1", "cost_pre2",
+)
+
 # the package's own outcomes (the synthetic truth carries each); a study plan can name these, and any other
 # outcome its phenotype file defines
 OUTCOMES = (

@@ -72,6 +72,7 @@ def run_pipeline(cfg: StudyConfig, out: str | Path, progress: bool = True) -> di
     print(f"  linkage: match rate {link.report['match_rate']:.2%}; panel: {panel_report['rows']:,} person-years",
           flush=True)
     panel = pd.read_parquet(out / "panel" / "panel.parquet")
+    cfg.did.check_panel(panel)
     truth_dir = out / "linkage" / "truth"
     t = time.perf_counter()
     match_step(cfg, out, panel, truth_dir, progress)
@@ -174,8 +175,9 @@ def match_step(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Path
     mc = cfg.matching
     mdir = out / "matching"
     mdir.mkdir(exist_ok=True)
-    published = published_design(panel, ratio=mc.ratio)
-    stacked = riskset_match(panel, ratio=mc.ratio, caliper=mc.caliper, std_caliper=mc.std_caliper,
+    published = published_design(panel, ratio=mc.ratio, covariates=cfg.covariates.published_design)
+    stacked = riskset_match(panel, covariates=cfg.covariates.riskset, ratio=mc.ratio, caliper=mc.caliper,
+                            std_caliper=mc.std_caliper,
                             replace=mc.replace, m_order=mc.m_order, distance=mc.distance)
     report = {"published_design": published.report, "riskset": stacked.report}
     for name, res in [("published", published.matches[2022])] + [

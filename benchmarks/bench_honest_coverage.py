@@ -96,8 +96,9 @@ def run_world(knobs: dict, seed: int, scale: float, tmp: Path, cfg) -> list[dict
     mc = cfg.matching
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        published = published_design(panel, ratio=mc.ratio).data
-        stacked = riskset_match(panel, ratio=mc.ratio, caliper=mc.caliper, std_caliper=mc.std_caliper,
+        published = published_design(panel, ratio=mc.ratio, covariates=cfg.covariates.published_design).data
+        stacked = riskset_match(panel, covariates=cfg.covariates.riskset, ratio=mc.ratio, caliper=mc.caliper,
+                                std_caliper=mc.std_caliper,
                                 replace=mc.replace, m_order=mc.m_order, distance=mc.distance).data
         est, excl = estimate_all(panel, cfg, stacked=stacked, published=published,
                                  truth=read_truth(tmp / "linked" / "truth"), bounds=plan_range(cfg.did))

@@ -32,7 +32,8 @@ panel = pd.read_parquet({panel!r})
 t0 = time.perf_counter()
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    checks = refutation_checks(panel, cfg, published_design(panel, ratio=cfg.matching.ratio).data,
+    checks = refutation_checks(panel, cfg, published_design(panel, ratio=cfg.matching.ratio,
+                                                             covariates=cfg.covariates.published_design).data,
                                read_truth({truth!r}))
 print(json.dumps({{"suite_s": round(time.perf_counter() - t0, 1), "checks": len(checks),
                   "passed": sum(c["passed"] for c in checks), "simulations": cfg.refutation.simulations,

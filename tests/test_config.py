@@ -48,3 +48,43 @@ def test_overrides_are_validated():
     assert cfg.with_world(scale=0.5, seed=None).world.scale == 0.5
     with pytest.raises(ConfigError, match="world.scenario"):
         cfg.with_world(scenario="optimistic")
+
+
+def test_covariates_name_columns_measured_before_enrolment():
+    cfg = parse_config({"covariates": {"riskset": ["female", "C(district_pre)", "cost_pre1"]}})
+    assert cfg.covariates.riskset == ("female", "C(district_pre)", "cost_pre1")
+    with pytest.raises(ConfigError, match=r"covariates.riskset: unknown term\(s\) \['shoe_size'\]"):
+        parse_config({"covariates": {"riskset": ["female", "shoe_size"]}})
+    with pytest.raises(ConfigError, match=r"covariates.published_design: unknown term\(s\) \['C\(study_id\)'\]"):
+        parse_config({"covariates": {"published_design": ["C(study_id)"]}})
+    with pytest.raises(ConfigError, match="covariates.published_design is empty"):
+        parse_config({"covariates": {"published_design": []}})
+    with pytest.raises(ConfigError, match=r"covariates.riskset: repeated term\(s\) \['female'\]"):
+        parse_config({"covariates": {"riskset": ["female", "female"]}})
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) in \[covariates\]: \['baseline'\]"):
+        parse_config({"covariates": {"baseline": ["female"]}})
+
+
+def test_values_that_would_fail_later_are_refused_at_load():
+    with pytest.raises(ConfigError, match="did.covariates: \\['study_id'\\] are identifiers"):
+        parse_config({"did": {"covariates": ["female", "study_id"]}})
+    with pytest.raises(ConfigError, match="did.covariates: \\['waist'\\] are outcomes"):
+        parse_config({"did": {"covariates": ["waist"]}})
+    with pytest.raises(ConfigError, match="did.anticipation = 50 leaves the 2021 cohort no base year"):
+        parse_config({"did": {"anticipation": 50}})
+    assert parse_config({"did": {"anticipation": 3}}).did.anticipation == 3
+    with pytest.raises(ConfigError, match="disclosure.min_residual_df must be >= 1; got -5"):
+        parse_config({"disclosure": {"min_residual_df": -5}})
+
+
+def test_did_covariates_are_checked_against_the_built_panel():
+    import pandas as pd
+
+    panel = pd.DataFrame({"female": [0, 1], "birth_year": [1960, 1960], "shoe": [1, 2]})
+    dc = parse_config({"did": {"covariates": ["female", "shoe_size"]}}).did
+    with pytest.raises(ConfigError, match=r"did.covariates: \['shoe_size'\] are not columns of the panel"):
+        dc.check_panel(panel)
+    dc = parse_config({"did": {"covariates": ["female", "birth_year"]}}).did
+    with pytest.raises(ConfigError, match=r"did.covariates: \['birth_year'\] take one value"):
+        dc.check_panel(panel)
+    parse_config({"did": {"covariates": ["female", "shoe"]}}).did.check_panel(panel)  # no error

@@ -302,3 +302,29 @@ def test_propensity_fit_equals_glm_binomial(lalonde):
     np.testing.assert_allclose(ours.params.to_numpy(), glm.params.to_numpy(), rtol=1e-7, atol=1e-10)
     np.testing.assert_allclose(ours.std_errors.to_numpy(), glm.bse.to_numpy(), rtol=1e-6)
     assert ours.converged and ours.nobs == 614
+
+
+def test_the_plans_covariates_drive_both_matching_designs(noselection_panel, tmp_path):
+    """``[covariates]`` reaches the propensity models the pipeline fits (the matching report and MatchIt's
+    balance tables show the plan's terms), and every column the plan may name is there for every cohort."""
+    import json
+
+    from analysis.config import parse_config
+    from analysis.definitions import MATCHING_COVARIATES
+    from analysis.matching.riskset import cohort_frame
+    from analysis.pipeline import match_step
+
+    for g in (2021, 2025):
+        frame = cohort_frame(noselection_panel.panel, g)
+        assert not frame[list(MATCHING_COVARIATES)].isna().any().any(), g
+    cfg = parse_config({"matching": {"ratio": 1},
+                        "covariates": {"riskset": ["female", "cost_pre1", "C(district_pre)"],
+                                       "published_design": ["female", "age_pre"]}})
+    match_step(cfg, tmp_path, noselection_panel.panel, tmp_path, progress=False)
+    report = json.loads((tmp_path / "matching" / "matching_report.json").read_text())
+    assert report["published_design"]["formula"] == "treated ~ female + age_pre"
+    assert report["riskset"]["formula"] == "treated ~ female + cost_pre1 + C(district_pre)"
+    pub = pd.read_csv(tmp_path / "matching" / "balance_published.csv")
+    assert set(pub["covariate"]) == {"distance", "female", "age_pre"}
+    cohort = pd.read_csv(tmp_path / "matching" / "balance_cohort_2021.csv")
+    assert "cost_pre1" in set(cohort["covariate"]) and "sbp_pre" not in set(cohort["covariate"])

@@ -56,13 +56,15 @@ def placebo_in_time(
 
 
 def published_event_study(panel: pd.DataFrame, yname: str, *, years: tuple[int, ...] = tuple(range(2017, 2024)),
-                          ratio: int = 10) -> MatchedDiDResult:
+                          ratio: int = 10, covariates: tuple[str, ...] | None = None) -> MatchedDiDResult:
     """The city's matched sample (2022 joiners, 1:10 on its five covariates) followed over ``years``:
     ``stacked_did`` with person and year effects, e = year - 2022, reference e = -1 (2021, the city's base
-    year). Controls are people not enrolled by the end of 2023, so the years stop at 2023."""
+    year). Controls are people not enrolled by the end of 2023, so the years stop at 2023. ``covariates``:
+    the propensity terms (default the city's)."""
     from analysis.matching.riskset import published_design
 
     if max(years) > 2023:
         raise DiDError("published_event_study: the city's controls are only unenrolled through 2023")
-    return stacked_did(published_design(panel, ratio=ratio, years=years).data, yname,
+    kw = {} if covariates is None else {"covariates": covariates}
+    return stacked_did(published_design(panel, ratio=ratio, years=years, **kw).data, yname,
                        table="published event study")

@@ -151,7 +151,8 @@ def refutation_checks(panel: pd.DataFrame, cfg: StudyConfig, published: pd.DataF
     guarded("main_estimate", pub, published_main)
 
     def published_es():
-        b, V, n_pre, n_post = event_study_inputs(published_event_study(panel, y))
+        b, V, n_pre, n_post = event_study_inputs(published_event_study(
+            panel, y, ratio=cfg.matching.ratio, covariates=cfg.covariates.published_design))
         W, p = _wald(b[:n_pre], V[:n_pre, :n_pre])
         pt = _check("pre_trend_test", pub, "the matched sample's event-study coefficients of 2017-2020 (relative "
                     "to 2021) are jointly zero: no sign of diverging trends before enrolment (Wald test)",

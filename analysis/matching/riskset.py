@@ -2,8 +2,8 @@
 
 For each cohort g, its enrollees are matched to people not enrolled by the start of g (never-enrolled and
 later enrollees alike), on covariates measured before g for everyone (``analysis.panel.baseline_covariates``):
-demographics and insurance the year before, the last pre-g checkup and the two prior years' costs, so that
-joining after a bad checkup or a costly year is matched on rather than mistaken for an effect. The result is
+demographics and insurance the year before and the last pre-g checkup, so that joining after a bad checkup
+is matched on rather than mistaken for an effect (the terms are the plan's ``[covariates]``). The result is
 one stacked data set (sub-experiment = cohort) with event time and matching weights, ready for DiD.
 """
 
@@ -13,28 +13,15 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from analysis.config import CovariatesConfig
+from analysis.definitions import MATCHING_COVARIATES
 from analysis.matching.matchit import MatchItResult, matchit
 from analysis.matching.propensity import MatchingError
 from analysis.panel import baseline_covariates
 
-CHECKUP_PRE = ("bmi_pre", "waist_pre", "sbp_pre", "fasting_glucose_pre")
-RISKSET_COVARIATES = (
-    "female",
-    "age_pre",
-    "C(district_pre)",
-    "disability_pre",
-    "premium_decile_pre",
-    "chronic_disease",
-    *CHECKUP_PRE,
-    "no_checkup_pre",
-)
-# Pre-period costs (cost_pre1, cost_pre2 in cohort_frame) are deliberately not matched on: the DiD already
-# differences out cost levels, and matching on noisy pre-period outcomes of populations with different means
-# builds regression to the mean into the post-period comparison (Daw and Hatfield 2018, Health Services
-# Research 53(6)). On the synthetic worlds it did: with them, stacked matched DiD missed the truth by -31k KRW
-# on average over 20 no-selection worlds (95% coverage 0.65; benchmarks/bench_did_coverage.py), and its
-# unmatched pre-periods e=-4/-3 dipped by 40-80k.
-PUBLISHED_COVARIATES = ("female", "age_pre", "disability_pre", "premium_decile_pre", "chronic_disease")
+# the propensity terms of each design: the plan's [covariates] (its defaults and why, in analysis.config)
+RISKSET_COVARIATES = CovariatesConfig().riskset
+PUBLISHED_COVARIATES = CovariatesConfig().published_design
 
 
 @dataclass(frozen=True)
@@ -76,7 +63,7 @@ def cohort_frame(panel: pd.DataFrame, g: int, control_first_treat_after: int | N
     df["treated"] = (df.first_treat == g).astype(int)
     # no checkup before g: an indicator, and the value set to the cohort mean (reported, not dropped)
     df["no_checkup_pre"] = df["baseline_checkup_year"].isna().astype(float)
-    for c in CHECKUP_PRE:
+    for c in ("bmi_pre", "waist_pre", "sbp_pre", "dbp_pre", "fasting_glucose_pre"):
         df[c] = df[c].astype(float).fillna(df[c].mean())
     for c in ("cost_pre1", "cost_pre2"):
         df[c] = df[c].fillna(0.0)
@@ -84,6 +71,9 @@ def cohort_frame(panel: pd.DataFrame, g: int, control_first_treat_after: int | N
     df["female"] = df["female"].astype(float)
     for c in ("age_pre", "premium_decile_pre"):
         df[c] = df[c].astype(float)
+    missing = [c for c in MATCHING_COVARIATES if c not in df]
+    if missing:  # the contract the plan's [covariates] is validated against
+        raise MatchingError(f"cohort {g}: the panel gives no {missing} (baseline_covariates changed?)")
     return df
 
 
@@ -160,15 +150,17 @@ def riskset_match(
 
 
 def published_design(panel: pd.DataFrame, ratio: int = 10, caliper: float | None = None,
-                     years: tuple[int, ...] = (2021, 2023)) -> StackedMatch:
+                     years: tuple[int, ...] = (2021, 2023),
+                     covariates: tuple[str, ...] = PUBLISHED_COVARIATES) -> StackedMatch:
     """Seoul's published design (2025-11): 2022 joiners vs people not enrolled by the end of 2023, 1:10
-    propensity matching on sex, age, disability, premium decile and chronic disease, pre 2021, post 2023.
+    propensity matching on ``covariates`` (the city's: sex, age, disability, premium decile and chronic
+    disease), pre 2021, post 2023.
 
     ``years``: the person-years kept for the matched persons (the published 2x2 uses 2021 and 2023; an event
     study of the same matched sample takes e.g. 2017-2023). Persons not present in all of them are left out
     and counted."""
     df = cohort_frame(panel, 2022, control_first_treat_after=2023)
-    m = matchit("treated ~ " + " + ".join(PUBLISHED_COVARIATES), df, ratio=ratio, caliper=caliper)
+    m = matchit("treated ~ " + " + ".join(covariates), df, ratio=ratio, caliper=caliper)
     md = m.matched_data()[["treated", "weights", "subclass"]]
     rows = panel[panel.study_id.isin(md.index) & panel.year.isin(years)]
     rows = rows.merge(md, left_on="study_id", right_index=True).assign(sub_experiment=2022)
@@ -176,6 +168,7 @@ def published_design(panel: pd.DataFrame, ratio: int = 10, caliper: float | None
     both = rows.groupby("study_id").year.transform("size") == len(set(years))
     report = {
         "design": "published",
+        "formula": "treated ~ " + " + ".join(covariates),
         "matched_treated": int((md.treated == 1).sum()),
         "matched_controls": int((md.treated == 0).sum()),
         "persons_without_all_years": int(rows.loc[~both, "study_id"].nunique()),
