@@ -267,11 +267,25 @@ class RefutationConfig:
             raise ConfigError(f"refutation.placebo_shift must be >= 1; got {self.placebo_shift}")
 
 
+# the package's disclosure floors: a plan may be stricter; weaker needs override_floors = true, and the
+# manifest and the report say so
+DISCLOSURE_FLOORS = {"min_cell": 10, "dominance": 0.5, "min_residual_df": 10}
+
+
 @dataclass(frozen=True)
 class DisclosureConfig:
     min_cell: int = 10
     dominance: float = 0.5
     min_residual_df: int = 10
+    override_floors: bool = False
+
+    @property
+    def below_floors(self) -> tuple[str, ...]:
+        """The rules this plan sets weaker than the package's floors (allowed only with override_floors)."""
+        weaker = {"min_cell": self.min_cell < DISCLOSURE_FLOORS["min_cell"],
+                  "dominance": self.dominance > DISCLOSURE_FLOORS["dominance"],
+                  "min_residual_df": self.min_residual_df < DISCLOSURE_FLOORS["min_residual_df"]}
+        return tuple(k for k, w in weaker.items() if w)
 
     def __post_init__(self) -> None:
         if self.min_cell < 1:
@@ -280,6 +294,12 @@ class DisclosureConfig:
             raise ConfigError(f"disclosure.dominance must be in (0, 1]; got {self.dominance}")
         if self.min_residual_df < 1:
             raise ConfigError(f"disclosure.min_residual_df must be >= 1; got {self.min_residual_df}")
+        if self.below_floors and not self.override_floors:
+            given = ", ".join(f"{k} = {getattr(self, k)} (floor {DISCLOSURE_FLOORS[k]})" for k in self.below_floors)
+            raise ConfigError(f"disclosure: {given} is weaker than the package's floor; a closed room may allow "
+                              "it, but only with override_floors = true, which the report and manifest state")
+        if self.override_floors and not self.below_floors:
+            raise ConfigError("disclosure.override_floors = true but no rule is below its floor; remove it")
 
 
 @dataclass(frozen=True)

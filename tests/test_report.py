@@ -35,7 +35,7 @@ def test_every_figure_in_png_and_svg_and_committed(default_run):
 
 def test_release_manifest_lists_every_output_and_figure_sources(default_run):
     m = json.loads((default_run["reports"] / "release_manifest.json").read_text())
-    assert m["rules"] == {"min_count": 10, "dominance": 0.5, "min_residual_df": 10}
+    assert m["rules"] == {"min_count": 10, "dominance": 0.5, "min_residual_df": 10, "floors_overridden": []}
     names = {o["name"]: o for o in m["outputs"]}
     assert set(FIGURE_NAMES) <= set(names)
     for name in FIGURE_NAMES:

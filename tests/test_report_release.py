@@ -24,8 +24,27 @@ def records(review: ReleaseReview, name: str) -> list[dict]:
 
 
 def test_from_config_reads_the_disclosure_section():
-    r = ReleaseReview.from_config(DisclosureConfig(min_cell=12, dominance=0.6, min_residual_df=20))
-    assert (r.min_count, r.dominance, r.min_residual_df) == (12, 0.6, 20)
+    r = ReleaseReview.from_config(DisclosureConfig(min_cell=12, dominance=0.4, min_residual_df=20))
+    assert (r.min_count, r.dominance, r.min_residual_df) == (12, 0.4, 20)
+    assert r.manifest()["rules"]["floors_overridden"] == []
+
+
+def test_rules_weaker_than_the_floors_need_an_explicit_override_that_the_release_states():
+    from analysis.config import ConfigError, parse_config
+    from analysis.report.text import methods_en, methods_ko
+
+    with pytest.raises(ConfigError, match=r"disclosure: min_cell = 5 \(floor 10\) is weaker"):
+        parse_config({"disclosure": {"min_cell": 5}})
+    with pytest.raises(ConfigError, match="override_floors = true but no rule is below its floor"):
+        parse_config({"disclosure": {"override_floors": True}})
+    dc = parse_config({"disclosure": {"min_cell": 5, "dominance": 0.7, "override_floors": True}}).disclosure
+    rules = ReleaseReview.from_config(dc).manifest()["rules"]
+    assert rules == {"min_count": 5, "dominance": 0.7, "min_residual_df": 10,
+                     "floors_overridden": ["min_cell", "dominance"]}
+    en, ko = methods_en({}, rules), methods_ko({}, rules)
+    assert "at least 5 persons, no person above 70% of a total" in en
+    assert "override_floors for min_cell, dominance" in en
+    assert "최소 5명, 1인 지배 70% 초과 금지" in ko and "override_floors: min_cell, dominance" in ko
 
 
 def test_min_count_boundary_nine_suppressed_ten_kept():
@@ -246,7 +265,7 @@ def test_manifest_round_trips_and_counts_by_rule(tmp_path):
         "suppressed_cells": 5,
         "by_rule": {"min_count": 2, "dominance": 1, "residual_df": 0, "exact_extreme": 1, "secondary": 1},
     }
-    assert m["rules"] == {"min_count": 10, "dominance": 0.5, "min_residual_df": 10}
+    assert m["rules"] == {"min_count": 10, "dominance": 0.5, "min_residual_df": 10, "floors_overridden": []}
     assert m["outputs"][1]["suppressed"][1]["detail"] == "one person contributes more than 50% of the total"  # 100 of 122
 
 

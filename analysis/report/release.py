@@ -75,11 +75,15 @@ class ReleaseReview:
         Largest share of a cell's total one person may contribute to a published sum or mean.
     min_residual_df : int
         Residual degrees of freedom a published model estimate must have.
+    floors_overridden : tuple of str
+        The plan's rules set below the package's floors (``disclosure.override_floors``), stated in the
+        manifest.
     """
 
     min_count: int = 10
     dominance: float = 0.5
     min_residual_df: int = 10
+    floors_overridden: tuple[str, ...] = ()
     _outputs: list[dict] = field(default_factory=list, init=False, repr=False)
     _blanked: dict[str, pd.DataFrame] = field(default_factory=dict, init=False, repr=False)
 
@@ -98,6 +102,7 @@ class ReleaseReview:
             min_count=disclosure.min_cell,
             dominance=disclosure.dominance,
             min_residual_df=disclosure.min_residual_df,
+            floors_overridden=disclosure.below_floors,
         )
 
     # ------------------------------------------------------------------ helpers
@@ -382,6 +387,7 @@ class ReleaseReview:
                 "min_count": int(self.min_count),
                 "dominance": float(self.dominance),
                 "min_residual_df": int(self.min_residual_df),
+                "floors_overridden": list(self.floors_overridden),
             },
             "outputs": outputs,
             "summary": {

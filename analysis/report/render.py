@@ -229,19 +229,19 @@ def render_html(study: Study, lang: str, hl: dict) -> str:
     val = _table(study, "value_for_money", value_table(study, hl), lang)
     spend = _table(study, "program_spending", spending_table(study), lang)
     checks = _checks_html(study, lang)
-    manifest = study.review.manifest()["summary"]  # after every table of the page was reviewed
+    manifest = study.review.manifest()  # after every table of the page was reviewed
     body = f"""<h1>{T['title']}</h1>
 <p class="note">{T['subtitle'].format(scenario=hl['scenario'], scale=hl['scale'])}{T['knobs'](hl['knobs'])}</p>
 <div class="answer">{T['answer'](hl)}</div>
 <h3>{T['t_headlines']}</h3><p>{T['headlines_intro']}</p>{by_outcome}
-<h2>{T['h_methods']}</h2>{T['methods'](hl)}
+<h2>{T['h_methods']}</h2>{T['methods'](hl, manifest['rules'])}
 <h3>{T['t_definitions']}</h3>{_definitions_html(study, lang)}
 <h2>{T['h_figures']}</h2>{figs}
 <h2>{T['h_diagnostics']}</h2><p>{T['diagnostics_intro']}</p>{checks}
 <h2>{T['h_tables']}</h2><h3>{T['t_estimates']}</h3>{est}
 <h3>{T['t_heterogeneity']}</h3>{het}<h3>{T['t_adherence']}</h3>{adh}
 <h3>{T['t_value']}</h3>{val}{spend}
-<h2>{T['h_release']}</h2><p>{T['release'](manifest)}</p>"""
+<h2>{T['h_release']}</h2><p>{T['release'](manifest['summary'])}</p>"""
     fonts = font_face_css(html.unescape(re.sub(r"<[^>]+>|data:[^\"']+", " ", body)) + T["title"])
     return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>{T["title"]}</title>'
             f"<style>{fonts}{CSS}</style></head><body>{body}</body></html>\n")

@@ -342,7 +342,26 @@ def answer_en(h: dict) -> str:
     return "".join(parts)
 
 
-def methods_ko(h: dict) -> str:
+def _rules_ko(r: dict) -> str:
+    text = (f"반출 심사 규칙(최소 {r['min_count']}명, 1인 지배 {r['dominance']:.0%} 초과 금지, 잔차 자유도 "
+            f"{r['min_residual_df']} 이상, 개인 최솟값·최댓값 비공개)을 거쳤습니다.")
+    if r["floors_overridden"]:
+        text += (" 단, 계획서가 패키지의 하한(최소 10명, 1인 지배 50%, 잔차 자유도 10)보다 약한 규칙을 명시적으로 "
+                 f"허용했습니다(override_floors: {', '.join(r['floors_overridden'])}).")
+    return text
+
+
+def _rules_en(r: dict) -> str:
+    text = (f"Every table and figure passed the release rules before it was written (at least {r['min_count']} "
+            f"persons, no person above {r['dominance']:.0%} of a total, at least {r['min_residual_df']} residual "
+            "degrees of freedom, no person's exact minimum or maximum).")
+    if r["floors_overridden"]:
+        text += (" The plan explicitly allowed rules weaker than the package's floors (10 persons, 50%, 10 "
+                 f"residual df): override_floors for {', '.join(r['floors_overridden'])}.")
+    return text
+
+
+def methods_ko(h: dict, rules: dict) -> str:
     return ("<p>프로그램 참여 기록과 국민건강보험공단의 건강검진·진료비 자료를 가명결합하여, 2017~2025년 1인 1년 단위 "
             "분석 자료를 만들었습니다. 참여 시기가 사람마다 다르므로(2021년 시범사업부터 2025년 상시 모집까지), 같은 시기에 "
             "아직 참여하지 않은 사람과 비교하는 Callaway-Sant'Anna 이중차분법을 주 설계로 하고, 서울시의 발표 설계, 적층 매칭 "
@@ -350,10 +369,10 @@ def methods_ko(h: dict) -> str:
             "규칙이 진단 결과만으로 정합니다: 진료비는 음성 대조 진료비로 보정한 설계, 검진 수치와 새 진단은 두 설계의 범위, "
             "참여 전 추세가 달랐던 결과는 Rambachan-Roth 범위(점추정 없음)입니다. 위약 검정, 음성 대조 결과, "
             "Rambachan-Roth 민감도 분석, E-값, DoWhy 반증 검정으로 결과를 점검했습니다. 모든 표와 그림은 공개 전 "
-            "반출 심사 규칙(최소 10명, 1인 지배 50% 초과 금지, 잔차 자유도 10 이상, 개인 최솟값·최댓값 비공개)을 거쳤습니다.</p>")
+            f"{_rules_ko(rules)}</p>")
 
 
-def methods_en(h: dict) -> str:
+def methods_en(h: dict, rules: dict) -> str:
     return ("<p>Program records were linked with the National Health Insurance Service's checkup and claims data "
             "by pseudonymised linkage into a person-year panel for 2017-2025. People joined at different times "
             "(from the 2021 pilot to rolling enrolment in 2025), so the main design is Callaway and Sant'Anna's "
@@ -364,8 +383,7 @@ def methods_en(h: dict) -> str:
             "diagnoses by the range of two designs, and outcomes whose pre-enrolment trends differed by a "
             "Rambachan-Roth range with no point claim. Placebo tests, a negative "
             "control outcome, Rambachan-Roth sensitivity bounds, the E-value and DoWhy's refuters check the result. "
-            "Every table and figure passed the release rules before it was written (at least 10 persons, no person "
-            "above 50% of a total, at least 10 residual degrees of freedom, no person's exact minimum or maximum).</p>")
+            f"{_rules_en(rules)}</p>")
 
 
 RULES = {"ko": {"min_count": "최소 인원", "dominance": "1인 지배", "residual_df": "잔차 자유도",
