@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     def common(p: argparse.ArgumentParser, world: bool = True) -> None:
         p.add_argument("--config", default=None, help="study plan (default: study.toml at the project root)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.add_argument("--debug", action="store_true", help="on an error, the Python traceback too")
         if world:
             p.add_argument("--scenario", choices=["default", "null", "no-selection"], default=None)
             p.add_argument("--scale", type=float, default=None, help="1.0 = all of Seoul (~8.2M adults)")
@@ -160,22 +161,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from analysis.did.drdid import DiDError
-    from analysis.linkage.keys import LinkageSecretError
-    from analysis.matching.propensity import MatchingError
-    from analysis.panel.schema import SchemaError
-    from analysis.report.release import ReleaseError
+    """Run one command; an error is one line on stderr (exit 2 for bad input, 1 for anything the package did
+    not expect), the traceback only with ``--debug``."""
+    from analysis.errors import StudyError
 
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except ConfigError as exc:
-        print(f"error in the study plan: {exc}", file=sys.stderr)
-        return 2
-    # each stage's own errors already say what and where: one line for the user, not a traceback
-    except (SchemaError, DiDError, MatchingError, LinkageSecretError, ReleaseError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"{args.command}: interrupted; the run folder is incomplete (rerun the command)", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        stage = getattr(exc, "stage", None)
+        where = f"{args.command}" + (f", {stage} stage" if stage and stage != args.command else "")
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, ConfigError):
+            print(f"error in the study plan: {message}", file=sys.stderr)
+            return 2
+        # each stage's own errors already say what and where: one line for the user, not a traceback
+        if isinstance(exc, StudyError | FileNotFoundError):
+            print(f"error ({where}): {message}", file=sys.stderr)
+            return 2
+        print(f"error ({where}): unexpected {type(exc).__name__}: {message}. The package does not check for "
+              "this input, or has a bug: rerun with --debug for the traceback and report it", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.errors import StudyError
+
 DEFAULT = Path(__file__).resolve().parent / "phenotypes.toml"
 KINDS = ("amount", "days", "drug", "new_diagnosis")
 AMOUNTS = ("EDEC_TRAMT", "EDEC_SBRDN_AMT", "EDEC_JBRDN_AMT")
@@ -30,7 +32,7 @@ _KEYS = {
 }
 
 
-class PhenotypeError(ValueError):
+class PhenotypeError(StudyError):
     """The phenotype file is malformed; the message names the file and the key."""
 
 

@@ -8,6 +8,7 @@ run of the same plan, scenario, scale and seed instead of recomputing it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -50,38 +51,43 @@ def run_pipeline(cfg: StudyConfig, out: str | Path, progress: bool = True) -> di
     t0 = time.perf_counter()
     times: dict[str, float] = {}
 
-    def stage(name: str, t: float) -> None:
-        times[name] = round(time.perf_counter() - t, 1)
+    @contextlib.contextmanager
+    def stage(name: str, timed: bool = True):
+        t = time.perf_counter()
+        try:
+            yield
+        except Exception as exc:
+            if getattr(exc, "stage", None) is None:  # the CLI names the stage that failed
+                exc.stage = name
+            raise
+        if timed:
+            times[name] = round(time.perf_counter() - t, 1)
 
     print(f"run: scenario {w.scenario!r}, scale {w.scale}, seed {w.seed} -> {out}", flush=True)
-    t = time.perf_counter()
     if w.changed_knobs:
         print(f"  world knobs set on top of {w.scenario!r}: {w.changed_knobs}", flush=True)
-    generate_world(out / "world", scale=w.scale, seed=w.seed, scenario=w.scenario, params=w.params,
-                   progress=progress)
-    stage("synth", t)
-    t = time.perf_counter()
-    secret = load_secret(cfg.linkage.secret_env, cfg.linkage.secret_file, synthetic_seed=w.seed)
-    link = link_world(out / "world", out / "linkage", cfg.linkage, secret, seed=w.seed, progress=progress)
-    stage("linkage", t)
-    t = time.perf_counter()
-    _, panel_report = build_panel_from_dir(
-        out / "linkage" / "linked", out / "panel", cfg.panel, progress=progress, return_panel=False
-    )
-    stage("panel", t)
+    with stage("synth"):
+        generate_world(out / "world", scale=w.scale, seed=w.seed, scenario=w.scenario, params=w.params,
+                       progress=progress)
+    with stage("linkage"):
+        secret = load_secret(cfg.linkage.secret_env, cfg.linkage.secret_file, synthetic_seed=w.seed)
+        link = link_world(out / "world", out / "linkage", cfg.linkage, secret, seed=w.seed, progress=progress)
+    with stage("panel"):
+        _, panel_report = build_panel_from_dir(
+            out / "linkage" / "linked", out / "panel", cfg.panel, progress=progress, return_panel=False
+        )
     print(f"  linkage: match rate {link.report['match_rate']:.2%}; panel: {panel_report['rows']:,} person-years",
           flush=True)
     panel = pd.read_parquet(out / "panel" / "panel.parquet")
     cfg.did.check_panel(panel)
     truth_dir = out / "linkage" / "truth"
-    t = time.perf_counter()
-    match_step(cfg, out, panel, truth_dir, progress)
-    stage("matching", t)
-    times.update(_did_beside_refutation(cfg, out, panel, truth_dir, progress))
-    t = time.perf_counter()
-    calib = calibration_report(out / "world")
-    (out / "calibration.json").write_text(json.dumps(calib, indent=2, sort_keys=True) + "\n")
-    stage("calibration", t)
+    with stage("matching"):
+        match_step(cfg, out, panel, truth_dir, progress)
+    with stage("did, refutation, heterogeneity", timed=False):  # it times its steps and their wall time
+        times.update(_did_beside_refutation(cfg, out, panel, truth_dir, progress))
+    with stage("calibration"):
+        calib = calibration_report(out / "world")
+        (out / "calibration.json").write_text(json.dumps(calib, indent=2, sort_keys=True) + "\n")
     print(
         f"  calibration: participants {calib['participants_female']:.1%} female; attendance when due "
         f"{calib['attendance_when_due']:.1%}; city design on this world {calib['published_design_did']:,.0f} KRW "
@@ -113,33 +119,56 @@ def _did_beside_refutation(cfg: StudyConfig, out: Path, panel: pd.DataFrame, tru
 
     def timed(name, step):
         t = time.perf_counter()
-        step(cfg, out, panel, truth_dir, progress)
+        try:
+            step(cfg, out, panel, truth_dir, progress)
+        except Exception as exc:
+            exc.stage = name
+            raise
         seconds[name] = round(time.perf_counter() - t, 1)
 
     beside = sys.platform.startswith("linux") and (os.cpu_count() or 1) >= 2
     with threadpool_limits(limits=1, user_api="blas"):
         if beside:
-            worker = multiprocessing.get_context("fork").Process(target=_did_worker, name="did",
-                                                                 args=(cfg, out, panel, truth_dir, progress))
+            (out / "did_error.json").unlink(missing_ok=True)
+            worker = multiprocessing.get_context("fork").Process(
+                target=_did_worker, name="did", args=(cfg, out, panel, truth_dir, progress, os.getpid()))
             worker.start()
         else:
             timed("did", did_step)
         try:
             timed("refutation", refute_step)
             timed("heterogeneity", heterogeneity_step)
+        except BaseException:
+            if beside:  # its results would be half a run's
+                worker.kill()
+            raise
         finally:
             if beside:
                 worker.join()
     if beside:
         if worker.exitcode != 0:
-            raise RuntimeError(f"pipeline: the DiD step failed in its process (exit code {worker.exitcode}); its "
-                               "error is printed above")
+            raise _worker_error(out / "did_error.json", worker.exitcode)
         seconds["did"] = json.loads((out / "did_seconds.json").read_text())
         (out / "did_seconds.json").unlink()
     seconds["did, refutation, heterogeneity (side by side)" if beside else "did, refutation, heterogeneity"] = round(
         time.perf_counter() - t0, 1)
     _merge_headlines(out)
     return seconds
+
+
+def _worker_error(path: Path, exitcode: int) -> Exception:
+    """The DiD worker's error as an exception of the same family (its traceback as a note, for --debug)."""
+    from analysis.errors import StudyError
+
+    if not path.exists():
+        exc: Exception = RuntimeError(f"the DiD step's process ended with exit code {exitcode} and no message")
+    else:
+        err = json.loads(path.read_text())
+        path.unlink()
+        exc = StudyError(err["message"]) if err["study_error"] else RuntimeError(f"{err['type']}: {err['message']}")
+        exc.add_note("in the DiD step's process:\n" + err["traceback"])
+    exc.stage = "did"
+    return exc
 
 
 def _merge_headlines(out: Path) -> None:
@@ -157,12 +186,31 @@ def _merge_headlines(out: Path) -> None:
     (out / "headline.json").write_text(json.dumps({**head, "outcomes": outcomes}, indent=1) + "\n")
 
 
-def _did_worker(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Path, progress: bool) -> None:
+def _did_worker(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Path, progress: bool,
+                parent: int) -> None:
+    """The DiD step in its forked process. It dies with its parent (a killed run must not go on writing
+    into the run folder), and hands an error to the parent as ``did_error.json`` for one clear message."""
+    import ctypes
+    import os
+    import signal
+    import traceback
+
     from threadpoolctl import threadpool_limits
 
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
     t = time.perf_counter()
-    with threadpool_limits(limits=1, user_api="blas"):
-        did_step(cfg, out, panel, truth_dir, progress)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            did_step(cfg, out, panel, truth_dir, progress)
+    except Exception as exc:
+        from analysis.errors import StudyError
+
+        (out / "did_error.json").write_text(json.dumps({
+            "type": type(exc).__name__, "message": str(exc), "study_error": isinstance(exc, StudyError),
+            "traceback": traceback.format_exc()}))
+        os._exit(1)
     (out / "did_seconds.json").write_text(json.dumps(round(time.perf_counter() - t, 1)))
 
 

@@ -76,4 +76,70 @@ def test_stage_errors_are_one_line_not_a_traceback(tmp_path):
     empty.mkdir()
     r = cli("panel", "--linked", str(empty), "--out", str(tmp_path / "out"), check=False)
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert r.stderr.startswith("error: linked extract: table 'persons' not found")
+    assert r.stderr.startswith("error (panel): linked extract: table 'persons' not found")
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_an_unexpected_error_is_one_line_and_its_traceback_needs_debug(tmp_path, monkeypatch, capsys):
+    import pytest
+
+    import analysis.cli
+
+    def broken(args):
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(analysis.cli, "cmd_synth", broken)
+    assert analysis.cli.main(["synth", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error (synth): unexpected ZeroDivisionError: float division by zero. ")
+    assert "--debug" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(ZeroDivisionError):
+        analysis.cli.main(["synth", "--out", str(tmp_path), "--debug"])
+
+
+def test_the_did_worker_dies_with_its_parent_and_hands_its_error_over(tmp_path):
+    """A killed run leaves no DiD process writing into the run folder; a failing one reports its error
+    through the parent, as an error of the same family and stage."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from analysis.errors import StudyError
+    from analysis.pipeline import _worker_error
+
+    script = f"""
+import os, signal, time
+from pathlib import Path
+import analysis.pipeline as pl
+out = Path({str(tmp_path)!r})
+def did(cfg, out, panel, truth_dir, progress):
+    (out / "worker.pid").write_text(str(os.getpid()))
+    time.sleep(20)
+    (out / "late.txt").write_text("written after the parent died")
+def refute(cfg, out, panel, truth_dir, progress):
+    while not (out / "worker.pid").exists():
+        time.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGKILL)
+pl.did_step, pl.refute_step = did, refute
+pl._did_beside_refutation(None, out, None, None, False)
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert r.returncode == -9, r.stderr
+    pid = int((tmp_path / "worker.pid").read_text())
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the DiD worker outlived its parent")
+    assert not (tmp_path / "late.txt").exists()
+
+    (tmp_path / "did_error.json").write_text(json.dumps({
+        "type": "DiDError", "message": "panel: column 'x' is constant", "study_error": True,
+        "traceback": "Traceback (most recent call last): ..."}))
+    exc = _worker_error(tmp_path / "did_error.json", 1)
+    assert isinstance(exc, StudyError) and str(exc) == "panel: column 'x' is constant" and exc.stage == "did"
+    assert not (tmp_path / "did_error.json").exists()

@@ -25,10 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analysis.errors import StudyError
+
 TRIM_LEVEL = 0.995
 
 
-class DiDError(ValueError):
+class DiDError(StudyError):
     """Bad input to a DiD estimator (names the table/column/rows and what to do)."""
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.errors import StudyError
+
 # key definitions: the fields joined (after normalisation) into each key, in order of preference
 KEY_FIELDS = {
     "key1": ("name", "birth_date", "sex"),
@@ -23,7 +25,7 @@ KEY_FIELDS = {
 }
 
 
-class LinkageSecretError(RuntimeError):
+class LinkageSecretError(StudyError, RuntimeError):
     """The linkage secret could not be read."""
 
 

@@ -11,8 +11,10 @@ import pandas as pd
 import statsmodels.api as sm
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
+from analysis.errors import StudyError
 
-class MatchingError(ValueError):
+
+class MatchingError(StudyError):
     """Bad input to matching or weighting (no treated, no controls, missing values, ...)."""
 
 

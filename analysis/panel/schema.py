@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis.errors import StudyError
+
 FIRST_YEAR, LAST_YEAR = 2017, 2025
 # FORM_CD values of NHIS claims (inpatient 02, 04, 06, 07, 10, 12; outpatient 03, 05, 08, 09, 11, 13, 20, 21)
 FORM_CODES = ("02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "20", "21")
@@ -158,7 +160,7 @@ READABLE = {
 }
 
 
-class SchemaError(ValueError):
+class SchemaError(StudyError):
     """A linked table does not meet the documented schema."""
 
 

@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.errors import StudyError
+
 IDENTIFIERS = frozenset({"study_id", "person_id", "name", "rrn", "phone"})  # compared case-insensitively
 EXTREME = re.compile(r"(?:^|[_. \-])(?:min|max|minimum|maximum|p0|p100)$", re.IGNORECASE)
 SUPPRESSION_RULES = ("min_count", "dominance", "residual_df", "exact_extreme", "secondary")
@@ -43,7 +45,7 @@ STATS = ("mean", "sum", "share", "count")
 TOTAL = "Total"
 
 
-class ReleaseError(ValueError):
+class ReleaseError(StudyError):
     """An output cannot be released as it stands (identifier column, unreviewed source, repeated name)."""
 
 

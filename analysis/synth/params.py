@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analysis.errors import StudyError
+
 YEARS = tuple(range(2017, 2026))
 T = len(YEARS)
 FIRST_YEAR = YEARS[0]
@@ -112,7 +114,7 @@ def knob(default: float, lo: float, hi: float):
     return dataclasses.field(default=default, metadata={"range": (lo, hi)})
 
 
-class KnobError(ValueError):
+class KnobError(StudyError):
     """A world knob has an unknown name, a wrong type or a value out of its range (``key`` names it)."""
 
     def __init__(self, key: str, message: str) -> None:
