@@ -407,6 +407,79 @@ def test_claim_level_consistency(tables, case):
         validate(t)
 
 
+# --- the person-year layout's cross-table and range cases (issue 18): each a clear error naming table, column
+# and rows; the table-driven list replays every way of corrupting an extract the issue found accepted
+
+
+def _participant(t, with_activity=True):
+    """Row of participation (and the person's first activity row) of a participant with activity."""
+    a = t["activity"]
+    row = t["participation"].index[t["participation"].STUDY_ID.isin(a.STUDY_ID)][0]
+    return row, a.index[a.STUDY_ID == t["participation"].STUDY_ID[row]][0]
+
+
+def _corrupt(t, case):
+    q, part, a = t["qualification"], t["participation"], t["activity"]
+    if case == "death_month_13":
+        q.loc[0, "DTH_YM"] = 202013
+        return r"table 'qualification', column 'DTH_YM': not a year-month \(month not in 1-12\) in 1 row\(s\), first at row\(s\) \[0\] \(e.g. 202013\)"
+    if case == "death_month_00":
+        q.loc[3, "DTH_YM"] = 202000
+        return r"table 'qualification', column 'DTH_YM': not a year-month .* \[3\]"
+    if case == "born_after_the_year":
+        pid = t["persons"].STUDY_ID[0]
+        t["persons"].loc[0, "BIRTH_YEAR"] = 2024
+        q.loc[q.STUDY_ID == pid, "BIRTH_YEAR"] = 2024
+        return r"table 'qualification', column 'BIRTH_YEAR': born after the year of the row"
+    if case == "birth_year_between_tables":
+        pid = t["persons"].STUDY_ID[1]
+        t["persons"].loc[1, "BIRTH_YEAR"] -= 1
+        return r"table 'qualification', column 'BIRTH_YEAR': differs from 'persons' in"
+    if case == "age_group":
+        q.loc[2, "AGE_GROUP"] = (q.loc[2, "AGE_GROUP"] + 3) % 18
+        return r"table 'qualification', column 'AGE_GROUP': not the 5-year band .* first at row\(s\) \[2\]"
+    if case == "enrolment_before_the_program":
+        part.loc[0, "enrol_month"] = "2019-03"
+        return r"table 'participation', column 'enrol_month': before the program's first enrolment \(2021-11\) .* \[0\]"
+    if case == "withdrawal_before_enrolment":
+        part.loc[1, "enrol_month"], part.loc[1, "withdrawal_month"] = "2024-05", "2023-01"
+        return r"table 'participation', column 'withdrawal_month': before enrol_month in 1 row\(s\), first at row\(s\) \[1\]"
+    if case == "activity_before_enrolment":
+        prow, arow = _participant(t)
+        a.loc[arow, "month"] = "2021-11"
+        part.loc[prow, "enrol_month"] = "2022-01"
+        return rf"table 'activity', column 'month': before the person's enrol_month in .* \[{arow}\]"
+    if case == "activity_of_a_non_participant":
+        never = t["persons"].STUDY_ID[~t["persons"].STUDY_ID.isin(part.STUDY_ID)].iloc[0]
+        a.loc[4, "STUDY_ID"] = never
+        return r"table 'activity', column 'STUDY_ID': activity of a person with no row in 'participation' .* \[4\]"
+    if case == "empty_qualification":
+        t["qualification"] = q.iloc[:0]
+        return r"table 'qualification' has no rows for the 2,000 persons read"
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case", ["death_month_13", "death_month_00", "born_after_the_year",
+                                  "birth_year_between_tables", "age_group", "enrolment_before_the_program",
+                                  "withdrawal_before_enrolment", "activity_before_enrolment",
+                                  "activity_of_a_non_participant", "empty_qualification"])
+def test_person_year_layout_consistency(tables, case):
+    t = _small(tables)
+    validate(t)  # clean before the corruption
+    pattern = _corrupt(t, case)
+    with pytest.raises(SchemaError, match=pattern):
+        validate(t)
+
+
+def test_persons_without_qualification_are_counted_and_every_person_accounted_for(tables):
+    t = _small(tables)
+    gone = t["persons"].STUDY_ID.iloc[:50]
+    t["qualification"] = t["qualification"][~t["qualification"].STUDY_ID.isin(gone)].reset_index(drop=True)
+    panel, report = build_panel(validate(t), PanelConfig())
+    assert report["exclusions"]["persons_without_qualification"] == 50
+    assert report["persons_in"] == 2000 == report["persons"] + 50 == panel.study_id.nunique() + 50
+
+
 # --- the loader takes the tables as delivered: Parquet, CSV (UTF-8 or CP949) or SAS7BDAT
 
 

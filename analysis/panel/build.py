@@ -273,6 +273,9 @@ def build_panel(tables: dict[str, pd.DataFrame], cfg: PanelConfig) -> tuple[pd.D
     panel["first_treat"] = panel["first_treat"].fillna(0).astype(np.int16)
     no_rows = ~p["study_id"].isin(panel["study_id"])
     report["exclusions"]["participants_without_qualification"] = int(no_rows.sum())
+    persons_in = tables["persons"]["STUDY_ID"]
+    report["persons_in"] = int(persons_in.nunique())
+    report["exclusions"]["persons_without_qualification"] = int((~persons_in.isin(q["study_id"])).sum())
 
     if "activity" in tables:
         a = tables["activity"].rename(columns=READABLE)
@@ -310,7 +313,16 @@ def build_panel(tables: dict[str, pd.DataFrame], cfg: PanelConfig) -> tuple[pd.D
             ),
         }
     )
+    _check_person_accounting(report)
     return panel, report
+
+
+def _check_person_accounting(report: dict) -> None:
+    """Persons in = persons in the panel + persons excluded (a person is lost only by a counted exclusion)."""
+    left_out = report["exclusions"]["persons_without_qualification"]
+    if report["persons_in"] != report["persons"] + left_out:
+        raise RuntimeError(f"panel: {report['persons_in']:,} persons in the extract but {report['persons']:,} in the "
+                           f"panel and {left_out:,} counted as excluded; a person was lost uncounted (a bug)")
 
 
 def baseline_covariates(panel: pd.DataFrame, reference: int | pd.Series) -> pd.DataFrame:
@@ -394,7 +406,7 @@ def _combine_reports(reports: list[dict]) -> dict:
     """The report of the whole panel from its chunks' reports: counts summed, years spanned."""
     out = dict(reports[0])
     out["exclusions"] = {k: sum(r["exclusions"][k] for r in reports) for k in reports[0]["exclusions"]}
-    for k in ("rows", "persons", "persons_without_baseline_checkup", "person_years_without_claims"):
+    for k in ("rows", "persons", "persons_in", "persons_without_baseline_checkup", "person_years_without_claims"):
         out[k] = sum(r[k] for r in reports)
     spans = [r["years"] for r in reports if r["years"] is not None]
     out["years"] = [min(s[0] for s in spans), max(s[1] for s in spans)] if spans else None
@@ -495,6 +507,7 @@ def build_panel_from_dir(
         partial.unlink(missing_ok=True)
         raise
     report = _combine_reports(reports)
+    _check_person_accounting(report)
     (out / "panel_report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     if not return_panel:
         return None, report

@@ -18,6 +18,9 @@ FIRST_YEAR, LAST_YEAR = 2017, 2025
 # FORM_CD values of NHIS claims (inpatient 02, 04, 06, 07, 10, 12; outpatient 03, 05, 08, 09, 11, 13, 20, 21)
 FORM_CODES = ("02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "20", "21")
 KCD7 = r"[A-Z][0-9]{2}[0-9A-Z]{0,4}"  # a letter, two digits, up to four more characters, no dot
+# the program's life: the pilot's enrolment opened 2021-11-01 (calibration.md section 1) [S]; program records
+# (enrolment, withdrawal, activity) before it cannot be the program's
+PROGRAM_FIRST_MONTH = "2021-11"
 
 
 @dataclass(frozen=True)
@@ -314,6 +317,34 @@ def validate_table(name: str, df: pd.DataFrame) -> pd.DataFrame:
                 f"table 'checkups', column 'HME_YYYYMM': month not in 1-12 in {_rows(bad, df.index)}"
             )
         df["_year"] = ym // 100
+    if name == "qualification":
+        bad = df["DTH_YM"].notna() & ~(df["DTH_YM"] % 100).between(1, 12)
+        if bad.any():
+            raise SchemaError(
+                f"table 'qualification', column 'DTH_YM': not a year-month (month not in 1-12) in "
+                f"{_rows(bad, df.index)} (e.g. {int(df['DTH_YM'][bad].iloc[0])})"
+            )
+        bad = df["STND_Y"] < df["BIRTH_YEAR"]
+        if bad.any():
+            raise SchemaError(f"table 'qualification', column 'BIRTH_YEAR': born after the year of the row (STND_Y) "
+                              f"in {_rows(bad, df.index)}")
+        # NHIS's AGE_GROUP is the 5-year band of the age in the year, 18 for 90 and over
+        band = np.minimum((df["STND_Y"] - df["BIRTH_YEAR"]) // 5, 18)
+        bad = df["AGE_GROUP"] != band
+        if bad.any():
+            raise SchemaError(f"table 'qualification', column 'AGE_GROUP': not the 5-year band of STND_Y - "
+                              f"BIRTH_YEAR in {_rows(bad, df.index)}")
+    if name == "participation":
+        for col in ("enrol_month", "withdrawal_month"):
+            bad = df[col].notna() & (df[col].astype(str) < PROGRAM_FIRST_MONTH)
+            if bad.any():
+                raise SchemaError(f"table 'participation', column {col!r}: before the program's first enrolment "
+                                  f"({PROGRAM_FIRST_MONTH}) in {_rows(bad, df.index)} "
+                                  f"(e.g. {df[col][bad].iloc[0]!r})")
+        bad = df["withdrawal_month"].notna() & (df["withdrawal_month"].astype(str) < df["enrol_month"].astype(str))
+        if bad.any():
+            raise SchemaError(f"table 'participation', column 'withdrawal_month': before enrol_month in "
+                              f"{_rows(bad, df.index)}")
     key = UNIQUE[name]
     if _has_duplicates(df, key):
         dup = df.duplicated(key, keep=False)
@@ -338,12 +369,28 @@ def validate(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
                 f"table {name!r}, column 'STUDY_ID': ids not in 'persons' in {_rows(orphan, df.index)}"
             )
     q = out["qualification"]
+    if len(q) == 0 and len(out["persons"]):
+        raise SchemaError(f"table 'qualification' has no rows for the {len(out['persons']):,} persons read: the "
+                          "panel's person-years are the qualification years, so nobody could enter it")
     p = out["persons"].set_index("STUDY_ID")
-    mism = q["SEX"].to_numpy() != p["SEX"].reindex(q["STUDY_ID"]).to_numpy()
-    if mism.any():
-        raise SchemaError(
-            f"table 'qualification', column 'SEX': differs from 'persons' in {_rows(mism, q.index)}"
-        )
+    for col in ("SEX", "BIRTH_YEAR"):
+        mism = q[col].to_numpy() != p[col].reindex(q["STUDY_ID"]).to_numpy()
+        if mism.any():
+            raise SchemaError(
+                f"table 'qualification', column {col!r}: differs from 'persons' in {_rows(mism, q.index)}"
+            )
+    if "activity" in out:
+        a = out["activity"]
+        part = out["participation"].set_index("STUDY_ID")
+        enrol = part["enrol_month"].reindex(a["STUDY_ID"]).to_numpy()
+        none = pd.isna(enrol)
+        if none.any():
+            raise SchemaError(f"table 'activity', column 'STUDY_ID': activity of a person with no row in "
+                              f"'participation' in {_rows(none, a.index)}")
+        before = a["month"].astype(str).to_numpy() < enrol.astype(str)
+        if before.any():
+            raise SchemaError(f"table 'activity', column 'month': before the person's enrol_month in "
+                              f"{_rows(before, a.index)}")
     c = out["claims"]
     over = c["EDEC_SBRDN_AMT"] > c["EDEC_TRAMT"]
     if over.any():
