@@ -523,6 +523,19 @@ def test_unreadable_table_file_names_the_table(tables, tmp_path):
         build_panel_from_dir(src, tmp_path / "p", PanelConfig(), progress=False)
 
 
+def test_a_failed_rebuild_leaves_no_panel_behind(tables, tmp_path):
+    """The previous panel of a folder is not left looking like the new extract's when the rebuild fails."""
+    t = _small(tables, n=100)
+    good = _write_extract(t, tmp_path / "good")
+    build_panel_from_dir(good, tmp_path / "p", PanelConfig(), progress=False)
+    assert (tmp_path / "p" / "panel.parquet").exists() and (tmp_path / "p" / "panel_report.json").exists()
+    t["qualification"].loc[0, "DTH_YM"] = 202013
+    bad = _write_extract(t, tmp_path / "bad")
+    with pytest.raises(SchemaError, match="DTH_YM"):
+        build_panel_from_dir(bad, tmp_path / "p", PanelConfig(), progress=False)
+    assert sorted(f.name for f in (tmp_path / "p").iterdir()) == ["phenotypes.toml"]
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(-3, 3), st.integers(0, 2), st.integers(-2**62, 2**62)), max_size=25),
        st.sampled_from([["a"], ["a", "b"], ["b", "c"], ["a", "b", "c"]]))

@@ -472,6 +472,10 @@ def build_panel_from_dir(
     defs = phenotypes.load(cfg.phenotypes or None)
     (out / "phenotypes.toml").write_text(Path(defs.source).read_text(encoding="utf-8"), encoding="utf-8")
     final, partial = out / "panel.parquet", out / "panel.parquet.partial"
+    # a rebuild that fails must not leave the previous panel looking like this extract's: the panel is
+    # renamed into place last, after its report, so its presence means a finished build
+    final.unlink(missing_ok=True)
+    (out / "panel_report.json").unlink(missing_ok=True)
     writer: pq.ParquetWriter | None = None
     reports, frames = [], []
     try:
@@ -500,15 +504,18 @@ def build_panel_from_dir(
                 frames.append(panel)
             del panel
         writer.close()
+        report = _combine_reports(reports)
+        _check_person_accounting(report)
+        text = out / "panel_report.json.partial"
+        text.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        os.replace(text, out / "panel_report.json")
         os.replace(partial, final)
     except BaseException:
         if writer is not None:
             writer.close()
         partial.unlink(missing_ok=True)
+        (out / "panel_report.json").unlink(missing_ok=True)
         raise
-    report = _combine_reports(reports)
-    _check_person_accounting(report)
-    (out / "panel_report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     if not return_panel:
         return None, report
     panel = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)

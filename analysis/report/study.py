@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.config import StudyConfig, load_config
+from analysis.errors import StudyError
 from analysis.paths import FIGURES, PROJECT_ROOT
 from analysis.pipeline import fingerprint, is_done, run_pipeline
 from analysis.report.release import ReleaseReview
@@ -40,7 +41,7 @@ class Study:
                                     "`python -m analysis run --out <folder>` or use Study.open")
         if not is_done(self.cfg, self.run_dir):
             rec = json.loads((self.run_dir / "run.json").read_text())
-            raise ValueError(f"{self.run_dir} was run with another plan or world (fingerprint {rec.get('fingerprint')}, "
+            raise StudyError(f"{self.run_dir} was run with another plan or world (fingerprint {rec.get('fingerprint')}, "
                              f"scenario {rec.get('scenario')!r}, scale {rec.get('scale')}, seed {rec.get('seed')}) "
                              f"than the one given ({fingerprint(self.cfg)}): its results would be reported under "
                              "the wrong plan; pass the run's own plan and world, or rerun it")
