@@ -182,3 +182,42 @@ def test_a_run_is_not_reported_under_another_plan(default_run):
     with pytest.raises(ValueError, match="another plan or world"):
         Study(load_config().with_world(seed=1), default_run["run"])
     assert Study(load_config(), default_run["run"]).headline["design"]
+
+
+def test_the_differencing_attacks_recover_nothing_from_the_default_release(default_run, tmp_path):
+    """Two attacks on the release (issue 18), replayed on the numbers the figures encode.
+
+    Figure 04 draws each group's bins as shares of the group: with exact counts the shares' ratios give the
+    released bins' sum S, and n_treated (estimates.csv) minus S is the suppressed bins' count. Figure 02's
+    match rates are linked / records: where 1-9 records of a group did not link, the rate is that fraction.
+    """
+    import numpy as np
+
+    from analysis.config import load_config
+    from analysis.report.figures import match_rate_table, overlap_table
+    from analysis.report.study import Study
+
+    cfg = load_config()
+    study = Study(cfg, default_run["run"], figures_dir=tmp_path)
+    t = overlap_table(study)
+    treated = t[t.group == "treated"]
+    assert treated.n.isna().any(), "the default release has no suppressed treated bin: nothing to attack"
+    released = treated.n.dropna().to_numpy()
+    assert (released % 5 == 0).all()  # as drawn: shares of these, whose sum is all the ratios give
+    d = study.parquet("matching", "distance_published.parquet")
+    n_treated = int(d.treated.sum())
+    k = len(released)
+    # each released count r stands for a true count in r-2..r+2: the suppressed bins hold n_treated minus
+    # a sum anywhere in sum(r) -/+ 2k; how many of the values a suppressed bin can take (1-9) remain
+    low, high = n_treated - released.sum() - 2 * k, n_treated - released.sum() + 2 * k
+    consistent = [s for s in range(1, cfg.disclosure.min_cell) if low <= s <= high]
+    assert len(consistent) >= 5, consistent
+
+    rates = match_rate_table(study)
+    cells = {(dim, str(c[dim])): c for dim, cs in study.linkage_report["match_rate_by"].items() for c in cs}
+    for row in rates.itertuples():
+        if np.isnan(row.match_rate):
+            continue
+        c = cells[(row.dimension, row.level)]
+        unlinked = c["records"] - c["linked"]
+        assert unlinked == 0 or unlinked >= cfg.disclosure.min_cell, (row.dimension, row.level, unlinked)

@@ -277,3 +277,19 @@ def test_same_review_twice_and_row_order_give_the_same_outputs():
     for a, b in zip(f1, f2, strict=True):
         pd.testing.assert_frame_equal(a, b)
     assert r1.manifest() == r2.manifest()
+
+
+def test_rounded_counts_and_the_parts_of_a_share():
+    r = ReleaseReview()
+    data = pd.DataFrame({"g": ["a"] * 12 + ["b"] * 17 + ["c"] * 3})
+    out = r.aggregate("bins", data, by=["g"], stat="count", round_to=5)
+    assert out.n.tolist()[:2] == [10.0, 15.0] and np.isnan(out.n.iloc[2])  # 12 -> 10, 17 -> 15, 3 suppressed
+    entry = next(o for o in r.manifest()["outputs"] if o["name"] == "bins")
+    assert entry["counts_rounded_to"] == 5 and entry["suppressed"][0]["rule"] == "min_count"
+    rates = pd.DataFrame({"level": ["x", "y", "z", "w"], "records": [50, 50, 50, 8], "linked": [50, 45, 36, 8]})
+    rates["rate"] = rates.linked / rates.records
+    out = r.table("rates", rates, count="records", parts=("linked",))
+    # x: all linked (0 unlinked) kept; y: 5 unlinked suppressed; z: 14 unlinked kept; w: 8 records suppressed
+    assert out.rate.notna().tolist() == [True, False, True, False]
+    details = [s["detail"] for s in records(r, "rates")]
+    assert details == ["records - linked < 10", "n < 10"]

@@ -48,3 +48,28 @@ def test_default_world_matches_committed_manifest(default_world):
         k: v["rows"] for k, v in manifest["files"].items()
     }
     assert _hashes(committed) == _hashes(manifest)
+
+
+def test_a_failed_regeneration_leaves_the_previous_world_whole(tmp_path, monkeypatch):
+    """Files are written under temporary names and renamed into place only when every chunk is done, so an
+    error (or a full disk, or a kill) in the middle of a regeneration leaves the world that was there."""
+    import pytest
+
+    import analysis.synth.world as world
+
+    monkeypatch.setattr(world, "CHUNK_PERSONS", 1_000)
+    first = generate_world(tmp_path, scale=0.0003, seed=1, scenario="default", progress=False)
+    before = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    real = world.generate_chunk
+
+    def fails_on_the_third(chunk, n, seed, params):
+        if chunk == 2:
+            raise OSError(28, "No space left on device")
+        return real(chunk, n, seed, params)
+
+    monkeypatch.setattr(world, "generate_chunk", fails_on_the_third)
+    with pytest.raises(OSError, match="No space left"):
+        generate_world(tmp_path, scale=0.0003, seed=2, scenario="default", progress=False)
+    after = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before and not list(tmp_path.rglob("*.partial"))
+    assert json.loads((tmp_path / "manifest.json").read_text())["seed"] == first["seed"] == 1

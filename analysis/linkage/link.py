@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from analysis.config import LinkageConfig
 from analysis.linkage.keys import KEY_FIELDS, Secret, claim_ids, derive_keys, keyed_seed, normalise
+from analysis.paths import staged
 
 STATUSES = ("linked", "no_match", "ambiguous", "conflict", "duplicate")
 # Seoul's 25 districts -> 5 regions (generalise_district = true); SGG then holds the region code 1-5
@@ -193,9 +194,16 @@ def link_world(
     """Link ``world`` (a synthetic world or real holders' files in the same layout) into ``out``.
 
     Writes ``out/linked/*.parquet`` (keyed by STUDY_ID only), ``out/linkage_report.json`` and
-    ``out/linkage_report.md``; with a synthetic world also ``out/truth/*.parquet`` keyed by STUDY_ID.
+    ``out/linkage_report.md``; with a synthetic world also ``out/truth/*.parquet`` keyed by STUDY_ID. The
+    files are renamed into place together at the end (``analysis.paths.staged``): a failed or killed
+    linkage leaves the previous output whole.
     """
-    world, out = Path(world), Path(out)
+    with staged() as stage:
+        return _link(Path(world), Path(out), cfg, secret, seed, progress, stage)
+
+
+def _link(world: Path, out: Path, cfg: LinkageConfig, secret: Secret, seed: int, progress: bool,
+          stage) -> LinkageResult:
     (out / "linked").mkdir(parents=True, exist_ok=True)
     # serials and study ids come from the secret (HMAC) and the seed: reproducible for the holder of the
     # secret, impossible to rebuild from the public seed and the NHIS id order
@@ -230,7 +238,7 @@ def link_world(
     gen = _generalise(persons, cfg).sort_values("STUDY_ID").reset_index(drop=True)
     pq.write_table(
         pa.Table.from_pandas(gen, preserve_index=False).replace_schema_metadata(None),
-        out / "linked/persons.parquet",
+        stage(out / "linked/persons.parquet"),
         compression="zstd",
     )
 
@@ -251,7 +259,7 @@ def link_world(
                                  ("t20", "claims", claim_table), ("t40", "diagnoses", claim_table),
                                  ("t60", "prescriptions", claim_table)):
         counts[name] = _rekey_table(
-            world / f"nhis/{src}.parquet", out / f"linked/{name}.parquet", study_id, transform=transform
+            world / f"nhis/{src}.parquet", stage(out / f"linked/{name}.parquet"), study_id, transform=transform
         )
         steps.update()
 
@@ -265,7 +273,7 @@ def link_world(
     participation = participation.sort_values("STUDY_ID").reset_index(drop=True)
     pq.write_table(
         pa.Table.from_pandas(participation, preserve_index=False).replace_schema_metadata(None),
-        out / "linked/participation.parquet",
+        stage(out / "linked/participation.parquet"),
         compression="zstd",
     )
     act = pd.read_parquet(world / "program/activity.parquet").merge(pmap, on="member_id", how="inner")
@@ -273,7 +281,7 @@ def link_world(
     act = act.sort_values(["STUDY_ID", "month"]).reset_index(drop=True)
     pq.write_table(
         pa.Table.from_pandas(act, preserve_index=False).replace_schema_metadata(None),
-        out / "linked/activity.parquet",
+        stage(out / "linked/activity.parquet"),
         compression="zstd",
     )
     counts["participation"] = len(participation)
@@ -284,9 +292,9 @@ def link_world(
     truth_dir = world / "truth"
     if truth_dir.exists():
         report["evaluation"] = _evaluate(truth_dir, links, n)
-        _write_truth(truth_dir, out / "truth", study_id)
-    (out / "linkage_report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    (out / "linkage_report.md").write_text(render_report(report))
+        _write_truth(truth_dir, out / "truth", study_id, stage)
+    stage(out / "linkage_report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    stage(out / "linkage_report.md").write_text(render_report(report))
     steps.update()
     steps.close()
     return LinkageResult(out=out, report=report)
@@ -365,7 +373,7 @@ def _evaluate(truth_dir: Path, links: pd.DataFrame, n_nhis: int) -> dict:
     }
 
 
-def _write_truth(truth_dir: Path, dst: Path, study_id: pd.Series) -> None:
+def _write_truth(truth_dir: Path, dst: Path, study_id: pd.Series, stage) -> None:
     """The synthetic truth keyed by STUDY_ID (no NHIS or program ids), for tests and the report."""
     dst.mkdir(parents=True, exist_ok=True)
     tp = pd.read_parquet(truth_dir / "persons.parquet")
@@ -383,10 +391,10 @@ def _write_truth(truth_dir: Path, dst: Path, study_id: pd.Series) -> None:
     tp = tp[keep].sort_values("STUDY_ID").reset_index(drop=True)
     pq.write_table(
         pa.Table.from_pandas(tp, preserve_index=False).replace_schema_metadata(None),
-        dst / "persons.parquet",
+        stage(dst / "persons.parquet"),
         compression="zstd",
     )
-    _rekey_table(truth_dir / "outcomes.parquet", dst / "outcomes.parquet", study_id)
+    _rekey_table(truth_dir / "outcomes.parquet", stage(dst / "outcomes.parquet"), study_id)
 
 
 def render_report(r: dict) -> str:

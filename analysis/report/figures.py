@@ -75,7 +75,9 @@ def _interval(ax, y, est, lo, hi, colour, label=None, marker="o"):
 def enrolment_table(study):
     def build(review):
         part = study.parquet("linkage", "linked", "participation.parquet")
-        return review.aggregate("enrolment_by_month", part, by=["enrol_month"], stat="count")
+        # cumulated, the curve's end is the released months' sum: beside the linked participants' total, the
+        # suppressed months' count would be its difference, so counts are released rounded to 5
+        return review.aggregate("enrolment_by_month", part, by=["enrol_month"], stat="count", round_to=5)
 
     return study.released("enrolment_by_month", build)
 
@@ -87,7 +89,7 @@ def match_rate_table(study):
             for c in cells:
                 rows.append({"dimension": dim, "level": str(c[dim]), "records": c["records"], "linked": c["linked"],
                              "match_rate": c["match_rate"]})
-        return review.table("linkage_match_rates", pd.DataFrame(rows), count="records")
+        return review.table("linkage_match_rates", pd.DataFrame(rows), count="records", parts=("linked",))
 
     return study.released("linkage_match_rates", build)
 
@@ -111,7 +113,9 @@ def overlap_table(study):
         d["bin_mid"] = ((edges[:-1] + edges[1:]) / 2)[d["bin"]].round(4)
         groups = pd.concat([d[d.treated == 1].assign(group="treated"), d[d.treated == 0].assign(group="control_all"),
                             d[(d.treated == 0) & (d.weights > 0)].assign(group="control_matched")])
-        return review.aggregate("propensity_overlap", groups, by=["group", "bin_mid"], stat="count")
+        # drawn as shares of each group: the heights' ratios give the released bins' sum, which beside
+        # n_treated would give a suppressed bin's count away, so counts are released rounded to 5
+        return review.aggregate("propensity_overlap", groups, by=["group", "bin_mid"], stat="count", round_to=5)
 
     return study.released("propensity_overlap", build)
 

@@ -148,6 +148,7 @@ class ReleaseReview:
         stat: str = "mean",
         margins: bool = False,
         dominance: bool | None = None,
+        round_to: int | None = None,
     ) -> pd.DataFrame:
         """Aggregate person-level data (one row per person) into reviewed cells.
 
@@ -173,6 +174,12 @@ class ReleaseReview:
             is non-negative (costs, visits). Pass False where one person cannot dominate, e.g. a mean of
             bounded checkup measurements (BMI, blood pressure). True with a negative value or another
             ``stat`` raises ValueError, since the rule is then undefined.
+        round_to : int or None
+            Release the published counts rounded to the nearest multiple of ``round_to`` (halves up), for
+            outputs whose cells are shares of a group total published elsewhere (a histogram of the treated
+            beside ``n_treated``): with exact counts, the released cells' ratios give their sum, and the total
+            minus that sum is the suppressed cells' count. Rounded, the difference is uncertain by up to
+            ``round_to / 2`` per released cell. Statistics (means, sums) are computed from the exact counts.
 
         Returns
         -------
@@ -259,16 +266,22 @@ class ReleaseReview:
         elif stat in ("mean", "share"):
             out[value] = np.divide(total, n, out=np.full(len(out), np.nan), where=n > 0)
         result = out[[*by, "n", *([value] if value is not None else [])]].copy()
+        if round_to is not None:
+            if round_to < 2:
+                raise ValueError(f"{name}: round_to must be at least 2; got {round_to}")
+            n = np.floor(n / round_to + 0.5) * round_to
         result["n"] = n
         stats = [c for c in result.columns if c not in by]
         result.loc[suppressed, stats] = np.nan
         blanked = pd.DataFrame(False, index=result.index, columns=result.columns)
         blanked.loc[suppressed, stats] = True
-        self._record(name, "table", len(result), [records[i] for i in sorted(records)], blanked)
+        extra = {} if round_to is None else {"counts_rounded_to": int(round_to)}
+        self._record(name, "table", len(result), [records[i] for i in sorted(records)], blanked, **extra)
         return result
 
     # ------------------------------------------------------------------ already-aggregated tables
-    def table(self, name: str, table: pd.DataFrame, count: str | None = None) -> pd.DataFrame:
+    def table(self, name: str, table: pd.DataFrame, count: str | None = None,
+              parts: tuple[str, ...] = ()) -> pd.DataFrame:
         """Review an already-aggregated table.
 
         Refuses identifier columns (``ReleaseError``), blanks min/max-like columns (``min``, ``max``,
@@ -277,11 +290,20 @@ class ReleaseReview:
         in rows whose count is below ``min_count`` or missing. Cell labels in the manifest are the row's
         non-numeric columns (its position when there are none). Secondary suppression needs to know the
         margins, so a table with totals should be built with :meth:`aggregate` instead.
+
+        ``parts``: count columns that are a subset of ``count`` (the linked among the records). A share
+        ``part / count`` gives both the part and its complement away where the count is small enough for the
+        fraction to be solved, so each must be 0 or at least ``min_count``, else the row is suppressed.
         """
         self._check_new(name)
         self._check_identifiers(name, [*table.columns, *table.index.names])
         if count is not None and count not in table.columns:
             raise ValueError(f"{name}: count column {count!r} not in table (has {list(table.columns)})")
+        if parts and count is None:
+            raise ValueError(f"{name}: parts {list(parts)} need the count they are part of")
+        absent = [c for c in parts if c not in table.columns]
+        if absent:
+            raise ValueError(f"{name}: part column(s) {absent} not in table (has {list(table.columns)})")
         out = table.copy()
         blanked = pd.DataFrame(False, index=out.index, columns=out.columns)
         suppressed = []
@@ -296,11 +318,16 @@ class ReleaseReview:
             numeric = list(out.select_dtypes("number").columns)
             labels = [col for col in out.columns if col not in numeric]
             small = ~(c >= self.min_count)  # a missing count cannot be checked: suppress
-            for i in np.flatnonzero(small):
+            details = {i: _below("n", c[i], self.min_count) for i in np.flatnonzero(small)}
+            for part in parts:
+                x = out[part].to_numpy(float)
+                for label, v in ((part, x), (f"{count} - {part}", c - x)):
+                    thin = ~small & ((v > 0) & (v < self.min_count) | np.isnan(v))
+                    details.update({i: _below(label, v[i], self.min_count) for i in np.flatnonzero(thin)})
+                    small |= thin
+            for i in sorted(details):
                 cell = {str(k): _plain(out[k].iloc[i]) for k in labels} or {"row": int(i)}
-                suppressed.append(
-                    {"cell": cell, "rule": "min_count", "detail": _below("n", c[i], self.min_count)}
-                )
+                suppressed.append({"cell": cell, "rule": "min_count", "detail": details[i]})
             out[numeric] = out[numeric].astype(float)
             blanked.loc[small, numeric] |= out.loc[small, numeric].notna()
             out.loc[small, numeric] = np.nan

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from analysis import __version__, phenotypes
 from analysis.definitions import OUTCOMES, metabolic_syndrome
+from analysis.paths import staged
 from analysis.synth.claims import claim_tables, diagnosis_truth
 from analysis.synth.health import (
     checkup_schedule,
@@ -470,7 +471,8 @@ def write_manifest(out: Path, meta: dict) -> dict:
         rel = path.relative_to(out).as_posix()
         files[rel] = {"rows": pq.ParquetFile(path).metadata.num_rows, "sha256": _sha256(path)}
     manifest = {**meta, "files": files}
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    with staged() as stage:
+        stage(out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
 
 
@@ -501,22 +503,23 @@ def generate_world(
     sizes = [CHUNK_PERSONS] * (total // CHUNK_PERSONS)
     if total % CHUNK_PERSONS:
         sizes.append(total % CHUNK_PERSONS)
-    writers: dict[str, pq.ParquetWriter] = {}
-    try:
-        for chunk, n in enumerate(tqdm(sizes, desc="synth: chunks", unit="chunk", disable=not progress)):
-            tables = generate_chunk(chunk, n, seed, params)
-            for name, df in tables.items():
-                schema = TABLES[name]
-                if name not in writers:
-                    path = out / f"{name}.parquet"
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    writers[name] = pq.ParquetWriter(path, schema, compression="zstd")
-                table = df.cast(schema) if isinstance(df, pa.Table) else pa.Table.from_pandas(
-                    df, schema=schema, preserve_index=False)
-                writers[name].write_table(table.replace_schema_metadata(None))
-    finally:
-        for w in writers.values():
-            w.close()
+    with staged() as stage:  # a failed regeneration leaves the previous world whole
+        writers: dict[str, pq.ParquetWriter] = {}
+        try:
+            for chunk, n in enumerate(tqdm(sizes, desc="synth: chunks", unit="chunk", disable=not progress)):
+                tables = generate_chunk(chunk, n, seed, params)
+                for name, df in tables.items():
+                    schema = TABLES[name]
+                    if name not in writers:
+                        path = out / f"{name}.parquet"
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        writers[name] = pq.ParquetWriter(stage(path), schema, compression="zstd")
+                    table = df.cast(schema) if isinstance(df, pa.Table) else pa.Table.from_pandas(
+                        df, schema=schema, preserve_index=False)
+                    writers[name].write_table(table.replace_schema_metadata(None))
+        finally:
+            for w in writers.values():
+                w.close()
     meta = {
         "generator": "analysis.synth",
         "version": __version__,
