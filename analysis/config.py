@@ -435,4 +435,7 @@ def load_config(path: str | Path | None = None) -> StudyConfig:
             raw = tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    if not any(raw.values()):  # every default taken silently would pass for a stated design
+        raise ConfigError(f"{path} sets no key: a study plan states its design; start from the project's "
+                          "study.toml, or give no --config to use it")
     return parse_config(raw)

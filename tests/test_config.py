@@ -88,3 +88,10 @@ def test_did_covariates_are_checked_against_the_built_panel():
     with pytest.raises(ConfigError, match=r"did.covariates: \['birth_year'\] take one value"):
         dc.check_panel(panel)
     parse_config({"did": {"covariates": ["female", "shoe"]}}).did.check_panel(panel)  # no error
+
+
+def test_an_empty_plan_is_refused(tmp_path):
+    for text in ("", "[world]\n[did]\n"):
+        (tmp_path / "plan.toml").write_text(text)
+        with pytest.raises(ConfigError, match="plan.toml sets no key: a study plan states its design"):
+            load_config(tmp_path / "plan.toml")
