@@ -140,6 +140,12 @@ class OutcomesConfig:
                                   f"{list(claims_outcomes)}")
 
     def __post_init__(self) -> None:
+        if self.primary in self.secondary:
+            raise ConfigError(f"outcomes.secondary: {self.primary!r} is the primary outcome; it cannot be a "
+                              "secondary one too (the multiplicity adjustment counts it once)")
+        if self.negative_control in {self.primary, *self.secondary}:
+            raise ConfigError(f"outcomes.negative_control: {self.negative_control!r} is a primary or secondary "
+                              "outcome; a negative control is an outcome the program cannot change")
         studied = sorted(set(self.negative_controls) & {self.primary, *self.secondary})
         if studied:
             raise ConfigError(f"outcomes.negative_controls: {studied} are also primary or secondary outcomes; a "
@@ -171,13 +177,11 @@ class CovariatesConfig:
             if not terms:
                 raise ConfigError(f"covariates.{key} is empty; a propensity model needs at least one term "
                                   "(the city's design uses five)")
-            dup = sorted({t for t in terms if terms.count(t) > 1})
             bad = [t for t in terms if _matching_column(t) not in MATCHING_COVARIATES]
-            if dup or bad:
+            if bad:
                 raise ConfigError(
-                    f"covariates.{key}: {'unknown term(s) ' + str(bad) if bad else 'repeated term(s) ' + str(dup)}"
-                    f"; allowed: a column of {list(MATCHING_COVARIATES)} (measured before each cohort's "
-                    "enrolment), or C(column) for a categorical")
+                    f"covariates.{key}: unknown term(s) {bad}; allowed: a column of {list(MATCHING_COVARIATES)} "
+                    "(measured before each cohort's enrolment), or C(column) for a categorical")
 
 
 def _matching_column(term: str) -> str:
@@ -247,10 +251,13 @@ class DidConfig:
         if design:
             raise ConfigError(f"did.covariates: {design} are identifiers or the design's own columns, not "
                               "covariates")
-        if not (0 < self.alp < 1):
-            raise ConfigError(f"did.alp must be in (0, 1); got {self.alp}")
-        if self.biters < 1:
-            raise ConfigError(f"did.biters must be >= 1; got {self.biters}")
+        if not (0 < self.alp <= 0.5):
+            raise ConfigError(f"did.alp must be in (0, 0.5] (0.05 for 95% intervals); got {self.alp}")
+        # the uniform band's critical value is a quantile of the draws: with fewer it is noise
+        if self.biters < 99:
+            raise ConfigError(f"did.biters must be >= 99 (R did's default is 1000); got {self.biters}")
+        if self.seed < 0:
+            raise ConfigError(f"did.seed must be a non-negative integer; got {self.seed}")
         if not (0 <= self.bounds_mbar <= 10):
             raise ConfigError(f"did.bounds_mbar must be within 0-10; got {self.bounds_mbar}")
 
@@ -266,6 +273,8 @@ class RefutationConfig:
             raise ConfigError(f"refutation.simulations must be >= 1; got {self.simulations}")
         if self.placebo_shift < 1:
             raise ConfigError(f"refutation.placebo_shift must be >= 1; got {self.placebo_shift}")
+        if self.seed < 0:
+            raise ConfigError(f"refutation.seed must be a non-negative integer; got {self.seed}")
 
 
 # the package's disclosure floors: a plan may be stricter; weaker needs override_floors = true, and the
@@ -375,6 +384,9 @@ def _check_value(section: str, name: str, value: Any, annotation: Any) -> Any:
     if origin is tuple:
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where} must be a list of strings; got {value!r}")
+        repeated = sorted({v for v in value if list(value).count(v) > 1})
+        if repeated:
+            raise ConfigError(f"{where}: {repeated} listed more than once")
         return tuple(value)
     if annotation is bool:
         if not isinstance(value, bool):

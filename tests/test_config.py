@@ -59,7 +59,7 @@ def test_covariates_name_columns_measured_before_enrolment():
         parse_config({"covariates": {"published_design": ["C(study_id)"]}})
     with pytest.raises(ConfigError, match="covariates.published_design is empty"):
         parse_config({"covariates": {"published_design": []}})
-    with pytest.raises(ConfigError, match=r"covariates.riskset: repeated term\(s\) \['female'\]"):
+    with pytest.raises(ConfigError, match=r"covariates.riskset: \['female'\] listed more than once"):
         parse_config({"covariates": {"riskset": ["female", "female"]}})
     with pytest.raises(ConfigError, match=r"unknown key\(s\) in \[covariates\]: \['baseline'\]"):
         parse_config({"covariates": {"baseline": ["female"]}})
@@ -95,3 +95,18 @@ def test_an_empty_plan_is_refused(tmp_path):
         (tmp_path / "plan.toml").write_text(text)
         with pytest.raises(ConfigError, match="plan.toml sets no key: a study plan states its design"):
             load_config(tmp_path / "plan.toml")
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"outcomes": {"secondary": ["medical_cost", "waist"]}}, "outcomes.secondary: 'medical_cost' is the primary"),
+    ({"outcomes": {"negative_control": "waist"}}, "outcomes.negative_control: 'waist' is a primary or secondary"),
+    ({"outcomes": {"secondary": ["waist", "waist"]}}, r"outcomes.secondary: \['waist'\] listed more than once"),
+    ({"did": {"covariates": ["female", "female"]}}, r"did.covariates: \['female'\] listed more than once"),
+    ({"did": {"alp": 0.9}}, r"did.alp must be in \(0, 0.5\]"),
+    ({"did": {"biters": 1}}, "did.biters must be >= 99"),
+    ({"did": {"seed": -1}}, "did.seed must be a non-negative integer"),
+    ({"refutation": {"seed": -3}}, "refutation.seed must be a non-negative integer"),
+])
+def test_plans_that_would_mislead_are_refused(raw, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config(raw)
