@@ -37,8 +37,6 @@ class WorldConfig:
     scenario: Literal["default", "null", "no-selection"] = "default"
     scale: float = 0.025
     seed: int = 9988
-    first_year: int = 2017
-    last_year: int = 2025
     # (knob, value) pairs in the plan's order, validated against WorldParams (see ``params``)
     knobs: tuple[tuple[str, Any], ...] = ()
 
@@ -47,11 +45,6 @@ class WorldConfig:
             raise ConfigError(f"world.scale must be in (0, 2]; got {self.scale!r}")
         if self.seed < 0:
             raise ConfigError(f"world.seed must be a non-negative integer; got {self.seed!r}")
-        if (self.first_year, self.last_year) != (2017, 2025):
-            raise ConfigError(
-                "world.first_year/last_year: the synthetic world covers 2017-2025 only; "
-                f"got {self.first_year}-{self.last_year}"
-            )
         self.params  # noqa: B018 -- validates every knob once, here
 
     @property
@@ -191,7 +184,8 @@ def _matching_column(term: str) -> str:
 
 @dataclass(frozen=True)
 class MatchingConfig:
-    method: Literal["nearest"] = "nearest"
+    """``[matching]``: nearest-neighbour propensity matching of the risk-set design (MatchIt's arguments)."""
+
     distance: Literal["glm", "logit"] = "glm"
     ratio: int = 10
     replace: bool = False
