@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis.matching import MatchingError, matchit
-from analysis.matching.nearest import _strata, match_fast, match_reference
+from analysis.matching.nearest import _prepare, match_fast, match_reference
 
 DATA = Path(__file__).parent / "data"
 REF = json.loads((DATA / "matchit_lalonde_reference.json").read_text())
@@ -97,9 +97,15 @@ def test_fast_matcher_equals_reference_and_respects_invariants(p):
     fast = match_fast(d, t, disc, order, ratio, caliper, reuse, exact)
     ref = match_reference(d, t, disc, order, ratio, caliper, reuse, exact)
     np.testing.assert_array_equal(fast, ref)
-    if exact is not None:  # both matchers take their strata from _strata: check it against the definition
-        for members, code in zip(_strata(len(d), exact), np.unique(exact), strict=True):
-            np.testing.assert_array_equal(members, np.flatnonzero(exact == code))
+    # both matchers take their strata from _prepare: check it against the definition
+    codes = [None] if exact is None else np.unique(exact)
+    strata = list(_prepare(d, t, disc, order, exact))
+    assert len(strata) == len(codes)
+    for (treated, controls, _), code in zip(strata, codes, strict=True):
+        member = np.ones(len(d), bool) if code is None else exact == code
+        np.testing.assert_array_equal(treated, order[member[order]])
+        pool = np.flatnonzero(member & ~t & ~disc)
+        np.testing.assert_array_equal(controls, pool[np.argsort(d[pool], kind="stable")])
     used = fast[fast >= 0]
     assert (~t[used]).all() and (~disc[used]).all()  # only available controls
     if reuse == 1:
@@ -328,3 +334,12 @@ def test_the_plans_covariates_drive_both_matching_designs(noselection_panel, tmp
     assert set(pub["covariate"]) == {"distance", "female", "age_pre"}
     cohort = pd.read_csv(tmp_path / "matching" / "balance_cohort_2021.csv")
     assert "cost_pre1" in set(cohort["covariate"]) and "sbp_pre" not in set(cohort["covariate"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(-3, 3, allow_nan=False), max_size=60), st.booleans())
+def test_stable_argsort_is_numpys_stable_sort(values, rounded):
+    from analysis.matching.nearest import stable_argsort
+
+    x = np.round(np.array(values, dtype=float), 1 if rounded else 12)  # rounded: many ties
+    np.testing.assert_array_equal(stable_argsort(x), np.argsort(x, kind="stable"))

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.matching.balance import COLUMNS, balance_table, ess, treated_sd
-from analysis.matching.nearest import match_fast
+from analysis.matching.nearest import match_fast, stable_argsort
 from analysis.matching.propensity import (
     MatchingError,
     PropensityModel,
@@ -254,9 +254,9 @@ def matchit(
     discarded = _common_support(d, t, discard)
     idx_t = np.flatnonzero(t)
     if m_order == "largest":
-        order = idx_t[np.argsort(-d[idx_t], kind="stable")]
+        order = idx_t[stable_argsort(-d[idx_t])]
     elif m_order == "smallest":
-        order = idx_t[np.argsort(d[idx_t], kind="stable")]
+        order = idx_t[stable_argsort(d[idx_t])]
     elif m_order == "random":
         if seed is None:
             raise MatchingError("m_order='random' needs a seed for reproducible matches")
@@ -344,6 +344,8 @@ def _unmatched_reasons(d, t, discarded, unmatched, cal, ex_codes) -> list[str]:
     every control per unmatched unit was quadratic exactly where many units go unmatched (poor overlap with
     a caliper)."""
     unmatched = np.asarray(unmatched, dtype=np.int64)
+    if not len(unmatched):
+        return []
     ctrl = np.flatnonzero(~t & ~discarded)
     codes = np.zeros(len(d), np.int64) if ex_codes is None else np.asarray(ex_codes, dtype=np.int64)
     # one sort key for (stratum, distance): the distance's dense rank within the stratum's code

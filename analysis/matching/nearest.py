@@ -17,26 +17,35 @@ import numpy as np
 from numba import njit
 
 
-def _strata(n: int, exact: np.ndarray | None):
-    """The units of each exact-matching stratum, in data order: one stable sort, so the cost does not grow
-    with the number of strata (a comparison of every unit per stratum would)."""
-    if exact is None:
-        return [np.arange(n)]
-    _, code = np.unique(exact, return_inverse=True)
-    order = np.argsort(code, kind="stable")
-    return np.split(order, np.cumsum(np.bincount(code))[:-1])
+def stable_argsort(x: np.ndarray) -> np.ndarray:
+    """``np.argsort(x, kind="stable")``, faster where ``x`` has no ties: an unstable sort is stable when no
+    two values are equal (continuous scores), and checking that costs one pass; scores with ties (discrete
+    covariates) take the stable sort."""
+    s = np.argsort(x)
+    xs = x[s]
+    return s if not (xs[1:] == xs[:-1]).any() else np.argsort(x, kind="stable")
 
 
 def _prepare(distance, treat, discarded, order, exact):
+    """Each exact-matching stratum's treated units in matching order and its usable controls in distance
+    order (ties in data order), with every unit's rank in the sort by distance. Two stable sorts serve every
+    stratum together, so the cost grows neither with the number of strata nor, without strata, beyond the
+    one sort by distance (``order`` is already the matching order)."""
+    by_d = stable_argsort(distance)
     rank = np.empty(len(distance), dtype=np.int64)
-    rank[np.argsort(distance, kind="stable")] = np.arange(len(distance))
-    in_order = np.empty(len(distance), dtype=np.int64)
-    in_order[order] = np.arange(len(order))
-    for members in _strata(len(distance), exact):
-        t = members[treat[members]]
-        t = t[np.argsort(in_order[t], kind="stable")]  # matching order restricted to the stratum
-        c = members[~treat[members] & ~discarded[members]]
-        c = c[np.argsort(rank[c], kind="stable")]
+    rank[by_d] = np.arange(len(distance))
+    controls = by_d[~treat[by_d] & ~discarded[by_d]]
+    if exact is None:
+        yield order, controls, rank
+        return
+    _, code = np.unique(exact, return_inverse=True)
+    code = code.ravel()
+    t_all = order[np.argsort(code[order], kind="stable")]
+    c_all = controls[np.argsort(code[controls], kind="stable")]
+    k = int(code.max()) + 1
+    t_split = np.cumsum(np.bincount(code[t_all], minlength=k))[:-1]
+    c_split = np.cumsum(np.bincount(code[c_all], minlength=k))[:-1]
+    for t, c in zip(np.split(t_all, t_split), np.split(c_all, c_split), strict=True):
         yield t, c, rank
 
 
