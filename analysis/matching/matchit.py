@@ -270,7 +270,8 @@ def matchit(
             raise MatchingError(f"exact column(s) {missing} not in the data")
         ex_codes = data.groupby(list(exact), sort=False, dropna=False).ngroup().to_numpy(np.int64)
     reuse_max = len(idx_t) if replace else 1
-    mm_order = match_fast(d, t, discarded, order, int(ratio), cal, reuse_max, ex_codes)
+    by_d = stable_argsort(d)  # one sort by distance for the matching and the reasons
+    mm_order = match_fast(d, t, discarded, order, int(ratio), cal, reuse_max, ex_codes, by_distance=by_d)
     # rows of the match matrix in data order of the treated units
     pos = np.empty(len(t), dtype=np.int64)
     pos[order] = np.arange(len(order))
@@ -305,7 +306,7 @@ def matchit(
         index=labels[idx_t],
         columns=list(range(1, int(ratio) + 1)),
     )
-    reasons = _unmatched_reasons(d, t, discarded, idx_t[~has], cal, ex_codes)
+    reasons = _unmatched_reasons(d, t, discarded, idx_t[~has], cal, ex_codes, by_d)
     method_label = f"{int(ratio)}:1 nearest neighbor matching {'with' if replace else 'without'} replacement"
     call = (
         f'matchit(formula = {formula}, method = "nearest", distance = {distance if isinstance(distance, str) else "user"}, '
@@ -336,7 +337,7 @@ def matchit(
     )
 
 
-def _unmatched_reasons(d, t, discarded, unmatched, cal, ex_codes) -> list[str]:
+def _unmatched_reasons(d, t, discarded, unmatched, cal, ex_codes, by_d) -> list[str]:
     """Why each unmatched treated unit got no match.
 
     The nearest control of each unit's stratum is found by one binary search in the controls sorted by
@@ -346,12 +347,16 @@ def _unmatched_reasons(d, t, discarded, unmatched, cal, ex_codes) -> list[str]:
     unmatched = np.asarray(unmatched, dtype=np.int64)
     if not len(unmatched):
         return []
-    ctrl = np.flatnonzero(~t & ~discarded)
     codes = np.zeros(len(d), np.int64) if ex_codes is None else np.asarray(ex_codes, dtype=np.int64)
-    # one sort key for (stratum, distance): the distance's dense rank within the stratum's code
-    _, rank = np.unique(d, return_inverse=True)
-    key = codes * (int(rank.max()) + 1) + rank
-    ctrl = ctrl[np.argsort(key[ctrl], kind="stable")]
+    # one sort key for (stratum, distance): the stratum's code, then the rank in the sort by distance (ties
+    # ranked in data order: a tied control on either side is at distance 0 all the same); by_d is the
+    # stable sort by distance
+    rank = np.empty(len(d), np.int64)
+    rank[by_d] = np.arange(len(d))
+    key = codes * len(d) + rank
+    ctrl = by_d[~t[by_d] & ~discarded[by_d]]
+    if ex_codes is not None:
+        ctrl = ctrl[np.argsort(codes[ctrl], kind="stable")]
     c_key, c_codes, c_d = key[ctrl], codes[ctrl], d[ctrl]
     live = np.flatnonzero(~discarded[unmatched])
     u = unmatched[live]

@@ -26,12 +26,13 @@ def stable_argsort(x: np.ndarray) -> np.ndarray:
     return s if not (xs[1:] == xs[:-1]).any() else np.argsort(x, kind="stable")
 
 
-def _prepare(distance, treat, discarded, order, exact):
+def _prepare(distance, treat, discarded, order, exact, by_distance=None):
     """Each exact-matching stratum's treated units in matching order and its usable controls in distance
     order (ties in data order), with every unit's rank in the sort by distance. Two stable sorts serve every
     stratum together, so the cost grows neither with the number of strata nor, without strata, beyond the
-    one sort by distance (``order`` is already the matching order)."""
-    by_d = stable_argsort(distance)
+    one sort by distance (``order`` is already the matching order; ``by_distance``, that sort if the caller
+    has it)."""
+    by_d = stable_argsort(distance) if by_distance is None else by_distance
     rank = np.empty(len(distance), dtype=np.int64)
     rank[by_d] = np.arange(len(distance))
     controls = by_d[~treat[by_d] & ~discarded[by_d]]
@@ -156,7 +157,8 @@ def _match_stratum(t_rank, t_d, t_ok, t_pos, c_rank, c_d, c_unit, ratio, caliper
     return mm
 
 
-def match_fast(distance, treat, discarded, order, ratio, caliper, reuse_max, exact=None, work=None):
+def match_fast(distance, treat, discarded, order, ratio, caliper, reuse_max, exact=None, work=None,
+               by_distance=None):
     """Same result as :func:`match_reference`, near-linear in n. ``work`` (a one-element int64 array, or
     None): incremented by the kernel's elementary steps, the pointers followed and the comparisons with a
     unit's earlier matches, so a test can see how the work grows with n without timing it."""
@@ -166,7 +168,7 @@ def match_fast(distance, treat, discarded, order, ratio, caliper, reuse_max, exa
     mm = np.full((n1, ratio), -1, dtype=np.int64)
     pos = np.full(len(distance), -1, dtype=np.int64)
     pos[order] = np.arange(n1)
-    for t, c, rank in _prepare(distance, treat, discarded, order, exact):
+    for t, c, rank in _prepare(distance, treat, discarded, order, exact, by_distance):
         if len(t) == 0 or len(c) == 0:
             continue
         _match_stratum(
