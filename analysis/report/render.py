@@ -215,8 +215,9 @@ text-align:right}th{background:#f5f5f5}td:first-child,th:first-child{text-align:
 
 def render_html(study: Study, lang: str, hl: dict) -> str:
     T = TEXT[lang]
+    notes = {n: T["figure_notes"][n].format(min_cell=study.review.min_count) for n in F.FIGURES}  # the plan's rule
     figs = "".join(f"<h3>{html.escape(T['figure_titles'][n])}</h3>" + _img(study.figures_dir / f"{n}.png", n)
-                   + f"<p class=\"caption\">{html.escape(T['figure_notes'][n])}</p>" for n in F.FIGURES)
+                   + f"<p class=\"caption\">{html.escape(notes[n])}</p>" for n in F.FIGURES)
     est_cols = ["outcome", "design", "estimate", "conf_low", "conf_high", "p_value", "p_adjusted", "n_treated",
                 "n_control", "truth"]
     est = _table(study, "headline_estimates", F.headline_estimates(study)[est_cols], lang)

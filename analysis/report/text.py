@@ -421,7 +421,7 @@ FIGURE_TITLES = {
 # One sentence under each figure: how to read it (not what it shows on one run: the same words serve any data).
 FIGURE_NOTES = {
     "ko": {
-        "01_enrolment_curve": "가명결합된 참여자를 참여 월별로 누적한 수입니다. 10명 미만인 달은 비공개 처리되어 0으로 세고, 월별 인원은 5 단위로 "
+        "01_enrolment_curve": "가명결합된 참여자를 참여 월별로 누적한 수입니다. {min_cell}명 미만인 달은 비공개 처리되어 0으로 세고, 월별 인원은 5 단위로 "
                               "반올림했습니다.",
         "02_linkage_match_rates": "집단별로 프로그램 기록이 건강보험 자료와 연결된 비율입니다. 연결되지 않은 참여자는 분석에서 비참여자로 "
                                   "남으므로, 연결률이 낮은 집단일수록 효과가 희석됩니다.",
@@ -444,7 +444,7 @@ FIGURE_NOTES = {
                            "설계로는 배제할 수 없습니다.",
     },
     "en": {
-        "01_enrolment_curve": "Linked participants by month of enrolment, cumulated; months with fewer than 10 joiners are "
+        "01_enrolment_curve": "Linked participants by month of enrolment, cumulated; months with fewer than {min_cell} joiners are "
                               "suppressed and count as 0, and monthly counts are rounded to 5.",
         "02_linkage_match_rates": "Share of program records linked to an NHIS person, by group; unlinked participants stay "
                                   "among the apparent non-participants, so a group with a lower rate has its effect diluted.",
