@@ -1,7 +1,7 @@
 """The report stage end to end on the default run, as `make report` does it: pipeline, notebooks, reports.
 
 One session-scoped run of the plan's default world (scale 0.025) feeds every test here: the committed
-``figures/estimates.csv`` must come out byte for byte, every notebook must execute, the reports must be
+``figures/estimates.csv`` must come out again (to 1e-8), every notebook must execute, the reports must be
 self-contained and say what the issue asks, and nothing personal may leave.
 """
 
@@ -20,10 +20,22 @@ from tests.conftest import cli
 
 
 def test_committed_estimates_are_what_the_code_produces(default_run):
-    """figures/estimates.csv is committed; a fresh run of the default plan reproduces it byte for byte."""
-    fresh = (default_run["figures"] / "estimates.csv").read_bytes()
-    assert fresh == (FIGURES / "estimates.csv").read_bytes(), (
-        "the committed figures/estimates.csv differs from a fresh default run: rerun `make report` and commit")
+    """figures/estimates.csv is committed; a fresh run of the default plan reproduces it: every row, label and
+    suppression exactly, every number to 1e-8 relative. (Byte for byte on one machine; between CPUs the
+    linear algebra's last bits differ, and the Rambachan-Roth bounds, an optimum found by SLSQP, moved in the
+    10th of the file's 10 significant digits from one machine to another.)"""
+    import numpy as np
+
+    fresh = pd.read_csv(default_run["figures"] / "estimates.csv")
+    committed = pd.read_csv(FIGURES / "estimates.csv")
+    hint = "the committed figures/estimates.csv differs from a fresh default run: rerun `make report` and commit"
+    assert list(fresh.columns) == list(committed.columns) and len(fresh) == len(committed), hint
+    numbers = fresh.select_dtypes("number").columns
+    pd.testing.assert_frame_equal(fresh.drop(columns=numbers), committed.drop(columns=numbers), obj=hint)
+    for col in numbers:
+        a, b = fresh[col].to_numpy(float), committed[col].to_numpy(float)
+        assert (np.isnan(a) == np.isnan(b)).all(), (hint, col)
+        assert np.allclose(a, b, rtol=1e-8, atol=0, equal_nan=True), (hint, col)
 
 
 def test_every_figure_in_png_and_svg_and_committed(default_run):
