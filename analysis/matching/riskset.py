@@ -18,6 +18,7 @@ from analysis.definitions import MATCHING_COVARIATES
 from analysis.matching.matchit import MatchItResult, matchit
 from analysis.matching.propensity import MatchingError
 from analysis.panel import baseline_covariates
+from analysis.panel.build import BASELINE_MEASURES
 
 # the propensity terms of each design: the plan's [covariates] (its defaults and why, in analysis.config)
 RISKSET_COVARIATES = CovariatesConfig().riskset
@@ -63,7 +64,7 @@ def cohort_frame(panel: pd.DataFrame, g: int, control_first_treat_after: int | N
     df["treated"] = (df.first_treat == g).astype(int)
     # no checkup before g: an indicator, and the value set to the cohort mean (reported, not dropped)
     df["no_checkup_pre"] = df["baseline_checkup_year"].isna().astype(float)
-    for c in ("bmi_pre", "waist_pre", "sbp_pre", "dbp_pre", "fasting_glucose_pre"):
+    for c in (f"{m}_pre" for m in BASELINE_MEASURES):
         df[c] = df[c].astype(float).fillna(df[c].mean())
     for c in ("cost_pre1", "cost_pre2"):
         df[c] = df[c].fillna(0.0)

@@ -10,7 +10,6 @@ report.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -26,6 +25,7 @@ from analysis.config import PanelConfig
 from analysis.definitions import metabolic_syndrome
 from analysis.panel.formats import convert, find_table
 from analysis.panel.schema import READABLE, SCHEMA, SchemaError, validate
+from analysis.paths import staged
 
 MEASURES = (
     "height",
@@ -471,51 +471,45 @@ def build_panel_from_dir(
     # the run keeps the outcome definitions it was built with (the report's methods print them)
     defs = phenotypes.load(cfg.phenotypes or None)
     (out / "phenotypes.toml").write_text(Path(defs.source).read_text(encoding="utf-8"), encoding="utf-8")
-    final, partial = out / "panel.parquet", out / "panel.parquet.partial"
-    # a rebuild that fails must not leave the previous panel looking like this extract's: the panel is
-    # renamed into place last, after its report, so its presence means a finished build
-    final.unlink(missing_ok=True)
+    # a rebuild that fails must not leave the previous panel looking like this extract's: the old one goes
+    # first, and the new one is renamed into place after its report, so its presence means a finished build
+    (out / "panel.parquet").unlink(missing_ok=True)
     (out / "panel_report.json").unlink(missing_ok=True)
-    writer: pq.ParquetWriter | None = None
     reports, frames = [], []
-    try:
-        for k in tqdm(range(extract.n_chunks), desc="panel", unit="chunk", disable=not progress):
-            try:
-                tables = validate(extract.read(k))
-            except SchemaError as exc:
-                if extract.n_chunks == 1:
-                    raise
-                raise SchemaError(
-                    f"{exc} [rows are the file's row numbers; counted among {extract.chunk_label(k)} (chunk "
-                    f"{k + 1} of {extract.n_chunks} of {extract.chunk_persons:,} persons); later chunks not "
-                    "checked]"
-                ) from None
-            panel, report = build_panel(tables, cfg)
-            del tables
-            reports.append(report)
-            if writer is None:
-                table = _arrow(panel, None)
-                writer = pq.ParquetWriter(partial, table.schema, compression="zstd")
-            else:
-                table = _arrow(panel, writer.schema)
-            writer.write_table(table)
-            del table
-            if return_panel:
-                frames.append(panel)
-            del panel
-        writer.close()
+    with staged() as stage:
+        report_path, panel_path = stage(out / "panel_report.json"), stage(out / "panel.parquet")
+        writer: pq.ParquetWriter | None = None
+        try:
+            for k in tqdm(range(extract.n_chunks), desc="panel", unit="chunk", disable=not progress):
+                try:
+                    tables = validate(extract.read(k))
+                except SchemaError as exc:
+                    if extract.n_chunks == 1:
+                        raise
+                    raise SchemaError(
+                        f"{exc} [rows are the file's row numbers; counted among {extract.chunk_label(k)} (chunk "
+                        f"{k + 1} of {extract.n_chunks} of {extract.chunk_persons:,} persons); later chunks not "
+                        "checked]"
+                    ) from None
+                panel, report = build_panel(tables, cfg)
+                del tables
+                reports.append(report)
+                if writer is None:
+                    table = _arrow(panel, None)
+                    writer = pq.ParquetWriter(panel_path, table.schema, compression="zstd")
+                else:
+                    table = _arrow(panel, writer.schema)
+                writer.write_table(table)
+                del table
+                if return_panel:
+                    frames.append(panel)
+                del panel
+        finally:
+            if writer is not None:
+                writer.close()
         report = _combine_reports(reports)
         _check_person_accounting(report)
-        text = out / "panel_report.json.partial"
-        text.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-        os.replace(text, out / "panel_report.json")
-        os.replace(partial, final)
-    except BaseException:
-        if writer is not None:
-            writer.close()
-        partial.unlink(missing_ok=True)
-        (out / "panel_report.json").unlink(missing_ok=True)
-        raise
+        report_path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     if not return_panel:
         return None, report
     panel = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import math
 
+from analysis.config import DISCLOSURE_FLOORS
 from analysis.did.designs import DESIGNS as REGISTRY
 
 MINUS = "\u2212"
@@ -343,21 +344,25 @@ def answer_en(h: dict) -> str:
 
 
 def _rules_ko(r: dict) -> str:
+    F = DISCLOSURE_FLOORS
     text = (f"반출 심사 규칙(최소 {r['min_count']}명, 1인 지배 {r['dominance']:.0%} 초과 금지, 잔차 자유도 "
             f"{r['min_residual_df']} 이상, 개인 최솟값·최댓값 비공개)을 거쳤습니다.")
     if r["floors_overridden"]:
-        text += (" 단, 계획서가 패키지의 하한(최소 10명, 1인 지배 50%, 잔차 자유도 10)보다 약한 규칙을 명시적으로 "
+        text += (f" 단, 계획서가 패키지의 하한(최소 {F['min_cell']}명, 1인 지배 {F['dominance']:.0%}, 잔차 자유도 "
+                 f"{F['min_residual_df']})보다 약한 규칙을 명시적으로 "
                  f"허용했습니다(override_floors: {', '.join(r['floors_overridden'])}).")
     return text
 
 
 def _rules_en(r: dict) -> str:
+    F = DISCLOSURE_FLOORS
     text = (f"Every table and figure passed the release rules before it was written (at least {r['min_count']} "
             f"persons, no person above {r['dominance']:.0%} of a total, at least {r['min_residual_df']} residual "
             "degrees of freedom, no person's exact minimum or maximum).")
     if r["floors_overridden"]:
-        text += (" The plan explicitly allowed rules weaker than the package's floors (10 persons, 50%, 10 "
-                 f"residual df): override_floors for {', '.join(r['floors_overridden'])}.")
+        text += (f" The plan explicitly allowed rules weaker than the package's floors ({F['min_cell']} persons, "
+                 f"{F['dominance']:.0%}, {F['min_residual_df']} residual df): override_floors for "
+                 f"{', '.join(r['floors_overridden'])}.")
     return text
 
 
