@@ -218,15 +218,11 @@ def match_step(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Path
     """The city's published design and risk-set matching of every cohort: balance tables, sample sizes and
     MatchIt-style summaries (``summary_<name>.txt``), the published design's propensity scores (for the
     overlap figure), the matched data, and a printed balance verdict."""
-    from analysis.matching.riskset import published_design, riskset_match
+    from analysis.matching.riskset import plan_designs
 
-    mc = cfg.matching
     mdir = out / "matching"
     mdir.mkdir(exist_ok=True)
-    published = published_design(panel, ratio=mc.ratio, covariates=cfg.covariates.published_design)
-    stacked = riskset_match(panel, covariates=cfg.covariates.riskset, ratio=mc.ratio, caliper=mc.caliper,
-                            std_caliper=mc.std_caliper,
-                            replace=mc.replace, m_order=mc.m_order, distance=mc.distance)
+    published, stacked = plan_designs(panel, cfg)
     report = {"published_design": published.report, "riskset": stacked.report}
     for name, res in [("published", published.matches[2022])] + [
         (f"cohort_{g}", m) for g, m in stacked.matches.items()
@@ -246,7 +242,7 @@ def match_step(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Path
     published.data.to_parquet(mdir / "published.parquet", index=False)
     (mdir / "matching_report.json").write_text(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
     pub = m.summary().max_abs_smd()
-    print(f"  matching: published design 1:{mc.ratio}, max |SMD| after {pub:.3f}; risk-set, by cohort:")
+    print(f"  matching: published design 1:{cfg.matching.ratio}, max |SMD| after {pub:.3f}; risk-set, by cohort:")
     for g, r in verdict.iterrows():
         flag = "ok" if r.max_abs_smd_after < 0.1 else "IMBALANCED"
         print(f"    {g}: {int(r.treated_matched):,}/{int(r.treated):,} enrollees matched to "
@@ -257,14 +253,13 @@ def match_step(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Path
 def did_step(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Path, progress: bool) -> None:
     """Every outcome by every DiD design (``estimates.csv`` and ``estimates.json``); on synthetic data the
     exact sample truth sits beside each estimate."""
-    from analysis.causal.sensitivity import plan_range
     from analysis.did.headline import mark_headlines, outcome_headlines
     from analysis.did.outcomes import estimate_all, read_truth
 
     stacked = pd.read_parquet(out / "matching" / "stacked.parquet")
     published = pd.read_parquet(out / "matching" / "published.parquet")
     est, exclusions = estimate_all(panel, cfg, stacked=stacked, published=published, truth=read_truth(truth_dir),
-                                   progress=progress, bounds=plan_range(cfg.did))
+                                   progress=progress)
     est.to_csv(out / "estimates.csv", index=False, float_format="%.10g")
     headlines = outcome_headlines(est, exclusions, cfg)
     marked = est.assign(headline=mark_headlines(est, headlines))

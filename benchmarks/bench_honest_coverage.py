@@ -45,13 +45,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analysis.causal.sensitivity import plan_range  # noqa: E402
 from analysis.config import load_config  # noqa: E402
 from analysis.did.headline import outcome_headlines  # noqa: E402
 from analysis.did.outcomes import HEADLINE, estimate_all, read_truth  # noqa: E402
 from analysis.linkage import link_world  # noqa: E402
 from analysis.linkage.keys import Secret  # noqa: E402
-from analysis.matching.riskset import published_design, riskset_match  # noqa: E402
+from analysis.matching.riskset import plan_designs  # noqa: E402
 from analysis.panel import build_panel_from_dir  # noqa: E402
 from analysis.synth import generate_world  # noqa: E402
 from analysis.synth.params import world_params  # noqa: E402
@@ -93,15 +92,11 @@ def run_world(knobs: dict, seed: int, scale: float, tmp: Path, cfg) -> list[dict
     link_world(tmp / "world", tmp / "linked", cfg.linkage, Secret(b"honest-coverage", "bench"), seed=seed,
                progress=False)
     panel, _ = build_panel_from_dir(tmp / "linked" / "linked", tmp / "panel", cfg.panel, progress=False)
-    mc = cfg.matching
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        published = published_design(panel, ratio=mc.ratio, covariates=cfg.covariates.published_design).data
-        stacked = riskset_match(panel, covariates=cfg.covariates.riskset, ratio=mc.ratio, caliper=mc.caliper,
-                                std_caliper=mc.std_caliper,
-                                replace=mc.replace, m_order=mc.m_order, distance=mc.distance).data
-        est, excl = estimate_all(panel, cfg, stacked=stacked, published=published,
-                                 truth=read_truth(tmp / "linked" / "truth"), bounds=plan_range(cfg.did))
+        published, stacked = plan_designs(panel, cfg)
+        est, excl = estimate_all(panel, cfg, stacked=stacked.data, published=published.data,
+                                 truth=read_truth(tmp / "linked" / "truth"))
     heads = outcome_headlines(est, excl, cfg)
     # each design's headline aggregation; the Rambachan-Roth range is over event times
     ranged = est.design == "rambachan_roth"

@@ -13,7 +13,7 @@ Designs (one row per outcome x design x estimator x aggregation x term):
   estimates are rows with role ``calibration_control``;
 - ``later_joiners``: ``att_gt`` on the people who ever enrol, against those not yet enrolled
   (``designs.py``);
-- ``rambachan_roth`` (where the plan's pre-test rejects, given ``bounds``): the Rambachan-Roth range of the
+- ``rambachan_roth`` (where the plan's pre-test rejects): the Rambachan-Roth range of the
   average post-enrolment effect, no point estimate;
 - ``stacked_matched``: ``stacked_did`` on the risk-set sub-experiments;
 - ``bracket`` (outcomes other than costs): the range spanned by the ``callaway_santanna`` and
@@ -246,7 +246,7 @@ def _multiplicity(df: pd.DataFrame, secondary: list[str], method: str) -> pd.Ser
 
 
 def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
-                  bounds=None) -> tuple[pd.DataFrame, dict]:
+                  bounds) -> tuple[pd.DataFrame, dict]:
     """``estimate_all``'s work, with the estimators' warnings left to the caller."""
     from analysis.did.twfe import twfe
 
@@ -286,7 +286,7 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
         adjusted = attempt(excl, "trend_adjusted", trend_adjusted, base)
         pretest["callaway_santanna_trend"] = adjusted.pretest_p if adjusted is not None else None
         pretest["before_screening"] = pretest_before_screening(res)
-        if bounds is not None and not _above(res.pretest_p, dc.alp) and not cfg.phenotypes.is_cost(y):
+        if not _above(res.pretest_p, dc.alp) and not cfg.phenotypes.is_cost(y):
             rng = attempt(excl, "rambachan_roth", bounds, base)
             if rng is not None:
                 truth_v = cs_truth(base, panel, y, te)[("dynamic", "overall")] if te is not None else np.nan
@@ -374,8 +374,13 @@ def estimate_all(
     ``y0_<outcome>``/``y1_<outcome>``. Returns (estimates frame with ``COLUMNS``, per-outcome exclusions).
     The estimators' warnings (rows dropped, cells not estimated) are silenced here because every one of
     them is in the returned exclusions. ``bounds``: a function of the never-treated, universal-base
-    ``att_gt`` result giving the (low, high) range reported where no design passes its pre-test (the
-    pipeline passes Rambachan-Roth's, from ``analysis.causal``; None: no range)."""
+    ``att_gt`` result giving the (low, high) range reported where the plan's pre-test rejects; by default
+    the plan's Rambachan-Roth range (``analysis.causal.sensitivity.plan_range``), as the headline rule
+    expects (without it a rejected outcome falls back to a cruder range, ``headline.py``)."""
+    if bounds is None:
+        from analysis.causal.sensitivity import plan_range  # causal builds on did: imported when called
+
+        bounds = plan_range(cfg.did)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return _estimate_all(panel, cfg, stacked, published, truth, progress, bounds)

@@ -175,3 +175,13 @@ def published_design(panel: pd.DataFrame, ratio: int = 10, caliper: float | None
         "persons_without_all_years": int(rows.loc[~both, "study_id"].nunique()),
     }
     return StackedMatch(data=rows.loc[both].reset_index(drop=True), matches={2022: m}, report=report)
+
+
+def plan_designs(panel: pd.DataFrame, cfg) -> tuple[StackedMatch, StackedMatch]:
+    """Both matching designs as the plan (``StudyConfig``) sets them: the city's published design and the
+    risk-set matching of every cohort, in that order."""
+    mc = cfg.matching
+    published = published_design(panel, ratio=mc.ratio, covariates=cfg.covariates.published_design)
+    stacked = riskset_match(panel, covariates=cfg.covariates.riskset, ratio=mc.ratio, caliper=mc.caliper,
+                            std_caliper=mc.std_caliper, replace=mc.replace, m_order=mc.m_order, distance=mc.distance)
+    return published, stacked
