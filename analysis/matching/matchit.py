@@ -217,20 +217,21 @@ def matchit(
     if treat_col not in data.columns:
         raise MatchingError(f"treatment column {treat_col!r} is not in the data")
     tr = data[treat_col]
-    if tr.isna().any() or not tr.isin([0, 1, True, False]).all():
+    v = tr.to_numpy()
+    binary = ((v == 0) | (v == 1)).all() if v.dtype.kind in "biuf" else tr.isin([0, 1, True, False]).all()
+    if tr.isna().any() or not binary:
         raise MatchingError(f"treatment column {treat_col!r} must be 0/1 without missing values")
     t = tr.to_numpy().astype(bool)
     if t.sum() == 0:
         raise MatchingError(f"no treated units ({treat_col} == 1) in the data")
     if (~t).sum() == 0:
         raise MatchingError(f"no control units ({treat_col} == 0) in the data")
-    X_model = covariate_frame(data, terms, drop_first=True)
     X_bal = covariate_frame(data, terms, drop_first=False)
     model = None
     if isinstance(distance, str):
         if distance not in ("glm", "logit"):
             raise MatchingError(f"distance={distance!r}; allowed: 'glm', 'logit' or a vector of scores")
-        model = fit_propensity(t, X_model)
+        model = fit_propensity(t, covariate_frame(data, terms, drop_first=True))
         d = model.score if distance == "glm" else model.linear_predictor
         dist_label = "Propensity score\n             - estimated with logistic regression"
         if distance == "logit":
@@ -253,10 +254,13 @@ def matchit(
         cal = float(caliper * np.std(d, ddof=1)) if std_caliper else float(caliper)
     discarded = _common_support(d, t, discard)
     idx_t = np.flatnonzero(t)
+    by_d = stable_argsort(d)  # one sort by distance for the matching order, the matching and the reasons
     if m_order == "largest":
-        order = idx_t[stable_argsort(-d[idx_t])]
+        order = by_d[t[by_d]][::-1]  # ties would come out in reverse data order: then sorted again
+        if (d[order[1:]] == d[order[:-1]]).any():
+            order = idx_t[stable_argsort(-d[idx_t])]
     elif m_order == "smallest":
-        order = idx_t[stable_argsort(d[idx_t])]
+        order = by_d[t[by_d]]
     elif m_order == "random":
         if seed is None:
             raise MatchingError("m_order='random' needs a seed for reproducible matches")
@@ -270,7 +274,6 @@ def matchit(
             raise MatchingError(f"exact column(s) {missing} not in the data")
         ex_codes = data.groupby(list(exact), sort=False, dropna=False).ngroup().to_numpy(np.int64)
     reuse_max = len(idx_t) if replace else 1
-    by_d = stable_argsort(d)  # one sort by distance for the matching and the reasons
     mm_order = match_fast(d, t, discarded, order, int(ratio), cal, reuse_max, ex_codes, by_distance=by_d)
     # rows of the match matrix in data order of the treated units
     pos = np.empty(len(t), dtype=np.int64)
@@ -347,22 +350,25 @@ def _unmatched_reasons(d, t, discarded, unmatched, cal, ex_codes, by_d) -> list[
     unmatched = np.asarray(unmatched, dtype=np.int64)
     if not len(unmatched):
         return []
-    codes = np.zeros(len(d), np.int64) if ex_codes is None else np.asarray(ex_codes, dtype=np.int64)
-    # one sort key for (stratum, distance): the stratum's code, then the rank in the sort by distance (ties
-    # ranked in data order: a tied control on either side is at distance 0 all the same); by_d is the
-    # stable sort by distance
-    rank = np.empty(len(d), np.int64)
-    rank[by_d] = np.arange(len(d))
-    key = codes * len(d) + rank
     ctrl = by_d[~t[by_d] & ~discarded[by_d]]
-    if ex_codes is not None:
-        ctrl = ctrl[np.argsort(codes[ctrl], kind="stable")]
-    c_key, c_codes, c_d = key[ctrl], codes[ctrl], d[ctrl]
     live = np.flatnonzero(~discarded[unmatched])
     u = unmatched[live]
-    start = np.searchsorted(c_codes, codes[u], "left")
-    stop = np.searchsorted(c_codes, codes[u], "right")
-    k = np.searchsorted(c_key, key[u])  # the first control of the stratum at or above the unit's distance
+    if ex_codes is None:  # one stratum: the controls in distance order are the search key
+        start, stop = np.zeros(len(u), np.int64), np.full(len(u), len(ctrl))
+        k = np.searchsorted(d[ctrl], d[u])  # the first control at or above the unit's distance
+    else:
+        # one sort key for (stratum, distance): the stratum's code, then the rank in the sort by distance
+        # (ties ranked in data order: a tied control on either side is at distance 0 all the same)
+        codes = np.asarray(ex_codes, dtype=np.int64)
+        rank = np.empty(len(d), np.int64)
+        rank[by_d] = np.arange(len(d))
+        key = codes * len(d) + rank
+        ctrl = ctrl[np.argsort(codes[ctrl], kind="stable")]
+        c_codes = codes[ctrl]
+        start = np.searchsorted(c_codes, codes[u], "left")
+        stop = np.searchsorted(c_codes, codes[u], "right")
+        k = np.searchsorted(key[ctrl], key[u])
+    c_d = d[ctrl]
     x = d[u]
     c_d = np.append(c_d, np.inf)  # a sentinel, so the neighbour lookups below never index an empty array
     left = np.where(k - 1 >= start, np.abs(x - c_d[np.maximum(k - 1, 0)]), np.inf)
@@ -372,14 +378,9 @@ def _unmatched_reasons(d, t, discarded, unmatched, cal, ex_codes, by_d) -> list[
     nearest[live] = np.minimum(left, right)
     has_pool = np.zeros(len(unmatched), bool)
     has_pool[live] = stop > start
-    out = []
-    for i, unit in enumerate(unmatched):
-        if discarded[unit]:
-            out.append("discarded: outside the controls' range of the distance (common support)")
-        elif not has_pool[i]:
-            out.append("no control in its exact-matching stratum")
-        elif cal is not None and not nearest[i] <= cal:
-            out.append("no control within the caliper")
-        else:
-            out.append("every control within reach was already used")
-    return out
+    gone = discarded[unmatched]
+    out = np.select([gone, ~has_pool, np.full(len(unmatched), cal is not None) & ~(nearest <= (cal or 0.0))],
+                    ["discarded: outside the controls' range of the distance (common support)",
+                     "no control in its exact-matching stratum", "no control within the caliper"],
+                    "every control within reach was already used")
+    return out.tolist()

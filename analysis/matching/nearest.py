@@ -18,12 +18,53 @@ from numba import njit
 
 
 def stable_argsort(x: np.ndarray) -> np.ndarray:
-    """``np.argsort(x, kind="stable")``, faster where ``x`` has no ties: an unstable sort is stable when no
-    two values are equal (continuous scores), and checking that costs one pass; scores with ties (discrete
-    covariates) take the stable sort."""
-    s = np.argsort(x)
-    xs = x[s]
-    return s if not (xs[1:] == xs[:-1]).any() else np.argsort(x, kind="stable")
+    """``np.argsort(x, kind="stable")`` for float data: a least-significant-digit radix sort of the values'
+    bits (8 bits a pass, passes over a digit every value shares skipped), stable by construction and, at a
+    million values, about twice as fast as numpy's unstable sort and four times its stable one. -0.0 sorts
+    as 0.0 and every NaN last, as numpy's."""
+    x = np.asarray(x, dtype=np.float64)
+    x = np.where(np.isnan(x), np.nan, x + 0.0)  # one NaN, and -0.0 + 0.0 is 0.0
+    return _radix_argsort(x.view(np.uint64))
+
+
+@njit(cache=True)
+def _radix_argsort(bits):
+    # a float's bits as an unsigned key that sorts as the float: negatives all bits flipped, the rest the
+    # sign bit set; then 8 stable counting passes of 8 bits, every pass's histogram from one read
+    n = len(bits)
+    sign = np.uint64(1) << np.uint64(63)
+    key = np.empty(n, np.uint64)
+    for i in range(n):
+        b = bits[i]
+        key[i] = ~b if b & sign else b | sign
+    mask = np.uint64(0xFF)
+    count = np.zeros((8, 256), np.int64)
+    for i in range(n):
+        k = key[i]
+        for p in range(8):
+            count[p, (k >> np.uint64(8 * p)) & mask] += 1
+    idx = np.arange(n)
+    key2 = np.empty(n, np.uint64)
+    idx2 = np.empty(n, np.int64)
+    for p in range(8):
+        shift = np.uint64(8 * p)
+        c = count[p]
+        if c.max() == n:
+            continue  # every value has this digit: the pass would not move anything
+        start = 0
+        for d in range(256):
+            m = c[d]
+            c[d] = start
+            start += m
+        for i in range(n):
+            d = (key[i] >> shift) & mask
+            j = c[d]
+            c[d] = j + 1
+            key2[j] = key[i]
+            idx2[j] = idx[i]
+        key, key2 = key2, key
+        idx, idx2 = idx2, idx
+    return idx
 
 
 def _prepare(distance, treat, discarded, order, exact, by_distance=None):
