@@ -20,6 +20,7 @@ from analysis.definitions import (
     NC_COST_OUTCOMES,
     PANEL_CLAIMS_OUTCOMES,
 )
+from analysis import formulas
 from analysis.errors import StudyError
 from analysis.paths import STUDY_TOML
 from analysis.synth.params import KnobError, WorldParams, knob_types, scenario_params, world_params
@@ -147,8 +148,9 @@ class OutcomesConfig:
 
 @dataclass(frozen=True)
 class CovariatesConfig:
-    """``[covariates]``: the propensity-score terms of the two matching designs, each a column of
-    ``analysis.definitions.MATCHING_COVARIATES`` or ``C(column)`` for a categorical."""
+    """``[covariates]``: the propensity-score terms of the two matching designs, each a term of R's formulas
+    (``analysis.formulas``: a column, ``C(column)``, ``I(age_pre^2)``, ``female:age_pre``, ``poly(bmi_pre, 2)``,
+    ...) reading only columns of ``analysis.definitions.MATCHING_COVARIATES``."""
 
     # the risk-set design matches each cohort on the last checkup before it (regression to the mean after an
     # abnormal checkup is matched on, not mistaken for an effect) but not on pre-period costs: the DiD
@@ -170,16 +172,17 @@ class CovariatesConfig:
             if not terms:
                 raise ConfigError(f"covariates.{key} is empty; a propensity model needs at least one term "
                                   "(the city's design uses five)")
-            bad = [t for t in terms if _matching_column(t) not in MATCHING_COVARIATES]
-            if bad:
-                raise ConfigError(
-                    f"covariates.{key}: unknown term(s) {bad}; allowed: a column of {list(MATCHING_COVARIATES)} "
-                    "(measured before each cohort's enrolment), or C(column) for a categorical")
-
-
-def _matching_column(term: str) -> str:
-    t = term.strip()
-    return t[2:-1].strip() if t.startswith("C(") and t.endswith(")") else t
+            for t in terms:
+                try:
+                    rhs = formulas.parse(t, f"covariates.{key} term")
+                except formulas.FormulaError as e:
+                    raise ConfigError(str(e)) from None
+                bad = [v for v in rhs.variables if v not in MATCHING_COVARIATES]
+                if bad or not rhs.terms:
+                    raise ConfigError(
+                        f"covariates.{key}: term {t!r} reads {bad or 'no column'}; allowed: terms of the columns "
+                        f"{list(MATCHING_COVARIATES)} (measured before each cohort's enrolment), e.g. 'age_pre', "
+                        "'C(district_pre)', 'I(age_pre^2)'")
 
 
 @dataclass(frozen=True)

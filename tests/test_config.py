@@ -51,12 +51,17 @@ def test_overrides_are_validated():
 
 
 def test_covariates_name_columns_measured_before_enrolment():
-    cfg = parse_config({"covariates": {"riskset": ["female", "C(district_pre)", "cost_pre1"]}})
-    assert cfg.covariates.riskset == ("female", "C(district_pre)", "cost_pre1")
-    with pytest.raises(ConfigError, match=r"covariates.riskset: unknown term\(s\) \['shoe_size'\]"):
+    cfg = parse_config({"covariates": {"riskset": ["female", "C(district_pre)", "cost_pre1", "I(age_pre^2)",
+                                                   "female:age_pre"]}})
+    assert cfg.covariates.riskset == ("female", "C(district_pre)", "cost_pre1", "I(age_pre^2)", "female:age_pre")
+    with pytest.raises(ConfigError, match=r"covariates.riskset: term 'shoe_size' reads \['shoe_size'\]"):
         parse_config({"covariates": {"riskset": ["female", "shoe_size"]}})
-    with pytest.raises(ConfigError, match=r"covariates.published_design: unknown term\(s\) \['C\(study_id\)'\]"):
+    with pytest.raises(ConfigError, match=r"covariates.published_design: term 'C\(study_id\)' reads \['study_id'\]"):
         parse_config({"covariates": {"published_design": ["C(study_id)"]}})
+    with pytest.raises(ConfigError, match=r"term 'I\(age_pre\^2\) \* bmi' reads \['bmi'\]"):
+        parse_config({"covariates": {"riskset": ["I(age_pre^2) * bmi"]}})
+    with pytest.raises(ConfigError, match=r"covariates.riskset term 'age_pre \+' cannot be read"):
+        parse_config({"covariates": {"riskset": ["age_pre +"]}})
     with pytest.raises(ConfigError, match="covariates.published_design is empty"):
         parse_config({"covariates": {"published_design": []}})
     with pytest.raises(ConfigError, match=r"covariates.riskset: \['female'\] listed more than once"):

@@ -296,11 +296,10 @@ def test_propensity_fit_equals_glm_binomial(lalonde):
     """The Newton fit is the maximum-likelihood fit of glm(family = binomial) (statsmodels GLM, IRLS)."""
     import statsmodels.api as sm
 
-    from analysis.matching.propensity import covariate_frame, fit_propensity
+    from analysis.matching.propensity import covariate_frame, fit_propensity, parse_formula
 
-    X = covariate_frame(
-        lalonde, ["age", "educ", "C(race)", "married", "nodegree", "re74", "re75"], drop_first=True
-    )
+    _, rhs = parse_formula("treat ~ age + educ + C(race) + married + nodegree + re74 + re75")
+    X = covariate_frame(lalonde, rhs, all_levels=False)
     ours = fit_propensity(lalonde.treat.to_numpy().astype(bool), X)
     glm = sm.GLM(lalonde.treat.astype(float), sm.add_constant(X), family=sm.families.Binomial()).fit(
         tol=1e-12

@@ -27,12 +27,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis import formulas
 from analysis.did.checks import check_units, complete_rows, int_column
 from analysis.did.drdid import PANEL, RC, DiDError, fit_logit, normalise, panel_prep
 from analysis.did.inference import TINY, Draws, bootstrap, draw
 from analysis.did.memo import Memo, digest
 from analysis.did.results import ResultMixin, fmt_table, stars
-from analysis.matching.propensity import covariate_frame
+from analysis.formulas import Rhs
 
 EST_METHODS = {"dr": "Doubly Robust", "ipw": "Inverse Probability Weighting", "reg": "Outcome Regression"}
 CONTROL_GROUPS = {"nevertreated": "Never Treated", "notyettreated": "Not Yet Treated"}
@@ -43,25 +44,18 @@ REFERENCE = (
 )
 
 
-def _terms(xformla: str | None) -> list[str]:
-    """``"~ x1 + C(x2)"`` -> [``"x1"``, ``"C(x2)"``]; ``None``, ``"~1"`` -> [] (intercept only)."""
-    if xformla is None:
-        return []
-    rhs = xformla.split("~", 1)[-1]
-    terms = [t.strip() for t in rhs.split("+") if t.strip() and t.strip() != "1"]
-    bad = [t for t in terms if any(c in t for c in "*:^/") or t.startswith("I(")]
-    if bad:
-        raise DiDError(f"xformla {xformla!r}: only main effects 'a + b + C(c)' are supported (got {bad})")
-    return terms
+def _rhs(xformla: str | None) -> Rhs:
+    """``xformla`` (``"~ x1 + I(x1^2) + C(x2)"``, R's formula through formulaic); ``None`` and ``"~1"``:
+    intercept only."""
+    try:
+        return formulas.parse("~1" if xformla is None else xformla, "xformla")
+    except formulas.FormulaError as e:
+        raise DiDError(str(e)) from None
 
 
 def _constant_within(a: np.ndarray) -> bool:
     """Every row (unit) of the units x periods array ``a`` holds one value."""
     return bool((a == a[:, :1]).all())
-
-
-def _var(term: str) -> str:
-    return term[2:-1] if term.startswith("C(") and term.endswith(")") else term
 
 
 # outcome-free fits of the cells (panel preps, repeated-cross-section propensity scores) by design digest
@@ -103,11 +97,15 @@ def prepare(
         raise DiDError("anticipation must be >= 0")
     if panel and idname is None:
         raise DiDError("panel=True needs idname")
-    terms = _terms(xformla)
+    rhs = _rhs(xformla)
+    try:  # before the other columns: a term naming an unknown function reads as a missing column
+        formulas.require_columns(data, rhs, "xformla", table)
+    except formulas.FormulaError as e:
+        raise DiDError(str(e)) from None
     clus = [c for c in (clustervars or []) if c != idname]
     if len(clus) > 1:
         raise DiDError(f"clustervars {clustervars}: at most one variable besides idname (as R did)")
-    df, excl = complete_rows(data, [idname, tname, gname, yname, weightsname, *clus, *map(_var, terms)], table)
+    df, excl = complete_rows(data, [idname, tname, gname, yname, weightsname, *clus, *rhs.variables], table)
     t = int_column(df[tname], table, tname)
     g = int_column(df[gname], table, gname)
     if (g < 0).any():
@@ -165,9 +163,12 @@ def prepare(
     # keep the normal equations well conditioned (birth years near 1960 and costs in KRW are not).
     def design(frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
         """Standardised design matrix (intercept first) and its column names."""
-        if not terms:
+        if not rhs.terms:
             return np.ones((len(frame), 1)), ["(Intercept)"]
-        Xf = covariate_frame(frame, terms, drop_first=True)
+        try:
+            Xf = formulas.design(frame, rhs, "xformla")
+        except formulas.FormulaError as e:
+            raise DiDError(f"{table}: {e}") from None
         X = np.column_stack([np.ones(len(frame)), Xf.to_numpy(float)])
         sd = X[:, 1:].std(axis=0)
         X[:, 1:] = (X[:, 1:] - X[:, 1:].mean(axis=0)) / np.where(sd > 0, sd, 1.0)
@@ -194,7 +195,7 @@ def prepare(
         n = len(order) // T
         first = order[::T]
         # covariates that do not vary within unit: one design row per unit (the memory-lean path)
-        inv = all(_constant_within(df[_var(v)].to_numpy()[order].reshape(n, T)) for v in terms)
+        inv = all(_constant_within(df[v].to_numpy()[order].reshape(n, T)) for v in rhs.variables)
         if inv:
             X, xnames = design(df.iloc[first])
         else:  # time-varying covariates: R did uses the earlier period's values of each comparison
@@ -451,7 +452,8 @@ def att_gt(
     ----------
     data : long data, one row per unit and period.
     yname, tname, idname, gname : outcome, period, unit id and first-treated period (0 = never treated).
-    xformla : covariates, ``"~ x1 + x2 + C(x3)"`` (None or ``"~1"``: unconditional parallel trends).
+    xformla : covariates, R's formula (``"~ x1 + I(x1^2) + C(x3)"``, ``analysis.formulas``; None or ``"~1"``:
+        unconditional parallel trends).
     panel : panel data (True) or repeated cross-sections (False).
     allow_unbalanced_panel : keep units not observed in every period (estimated as repeated cross-sections
         with the influence function summed by unit); otherwise they are dropped and counted.

@@ -181,7 +181,8 @@ def matchit(
 
     Parameters
     ----------
-    formula : ``"treat ~ x1 + x2 + C(x3)"`` (main effects; text and ``C()`` columns become indicators).
+    formula : R's formula, ``"treat ~ x1 + I(x1^2) + C(x3) + x1:x2"`` (``analysis.formulas``; text and ``C()``
+        columns become indicators).
     data : one row per unit; the treatment column holds 0/1 or booleans.
     method : ``"nearest"`` (greedy nearest neighbour).
     distance : ``"glm"`` (logistic-regression propensity score, matched on the probability scale, MatchIt's
@@ -213,7 +214,7 @@ def matchit(
         raise MatchingError(f"discard={discard!r}; allowed: {list(DISCARDS)}")
     if ratio < 1 or int(ratio) != ratio:
         raise MatchingError(f"ratio must be a positive integer; got {ratio!r}")
-    treat_col, terms = parse_formula(formula)
+    treat_col, rhs = parse_formula(formula)
     if treat_col not in data.columns:
         raise MatchingError(f"treatment column {treat_col!r} is not in the data")
     tr = data[treat_col]
@@ -226,12 +227,12 @@ def matchit(
         raise MatchingError(f"no treated units ({treat_col} == 1) in the data")
     if (~t).sum() == 0:
         raise MatchingError(f"no control units ({treat_col} == 0) in the data")
-    X_bal = covariate_frame(data, terms, drop_first=False)
+    X_bal = covariate_frame(data, rhs, all_levels=True)
     model = None
     if isinstance(distance, str):
         if distance not in ("glm", "logit"):
             raise MatchingError(f"distance={distance!r}; allowed: 'glm', 'logit' or a vector of scores")
-        model = fit_propensity(t, covariate_frame(data, terms, drop_first=True))
+        model = fit_propensity(t, covariate_frame(data, rhs, all_levels=False))
         d = model.score if distance == "glm" else model.linear_predictor
         dist_label = "Propensity score\n             - estimated with logistic regression"
         if distance == "logit":
@@ -332,7 +333,7 @@ def matchit(
         info={
             "method_label": method_label,
             "distance_label": dist_label,
-            "covariates": terms,
+            "covariates": list(rhs.terms),
             "m_order": m_order,
             "ratio": int(ratio),
             "replace": replace,

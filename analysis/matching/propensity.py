@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import warnings
 from dataclasses import dataclass
 
@@ -11,51 +10,31 @@ import pandas as pd
 import statsmodels.api as sm
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
+from analysis import formulas
 from analysis.errors import StudyError
+from analysis.formulas import Rhs
 
 
 class MatchingError(StudyError):
     """Bad input to matching or weighting (no treated, no controls, missing values, ...)."""
 
 
-def parse_formula(formula: str) -> tuple[str, list[str]]:
-    """``"treat ~ x1 + x2 + C(x3)"`` -> (``"treat"``, [``"x1"``, ``"x2"``, ``"C(x3)"``]); main effects only."""
-    if "~" not in formula:
-        raise MatchingError(f"formula {formula!r} must look like 'treat ~ x1 + x2'")
-    lhs, rhs = (s.strip() for s in formula.split("~", 1))
-    terms = [t.strip() for t in rhs.split("+") if t.strip()]
-    bad = [t for t in terms if re.search(r"[*:^/]|I\(", t)]
-    if bad or not lhs or not terms:
-        raise MatchingError(
-            f"formula {formula!r}: only main effects 'a + b + C(c)' are supported (got {bad})"
-        )
-    return lhs, terms
+def parse_formula(formula: str) -> tuple[str, Rhs]:
+    """``"treat ~ x1 + I(x1^2) + C(x3)"`` -> (``"treat"``, its right-hand side): R's formulas through
+    formulaic (``analysis.formulas``)."""
+    try:
+        return formulas.split(formula, "formula")
+    except formulas.FormulaError as e:
+        raise MatchingError(str(e)) from None
 
 
-def covariate_frame(data: pd.DataFrame, terms: list[str], drop_first: bool) -> pd.DataFrame:
-    """Numeric design columns: numbers and booleans as they are; ``C(x)``, text and categories expanded
-    to indicator columns named ``x<level>`` (all levels for balance tables, first dropped for the model)."""
-    cols = {}
-    for term in terms:
-        m = re.fullmatch(r"C\((\w+)\)", term)
-        name = m.group(1) if m else term
-        if name not in data.columns:
-            raise MatchingError(f"covariate {name!r} is not a column of the data")
-        s = data[name]
-        if s.isna().any():
-            rows = np.flatnonzero(s.isna().to_numpy())[:5].tolist()
-            raise MatchingError(
-                f"covariate {name!r} has {int(s.isna().sum())} missing value(s) (first rows {rows}); "
-                "impute or drop them explicitly before matching"
-            )
-        categorical = m is not None or not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s))
-        if categorical:
-            levels = sorted(s.astype(str).unique())
-            for lev in levels[1:] if drop_first else levels:
-                cols[f"{name}{lev}"] = (s.astype(str) == lev).to_numpy(float)
-        else:
-            cols[name] = s.to_numpy(float)
-    return pd.DataFrame(cols, index=data.index)
+def covariate_frame(data: pd.DataFrame, rhs: Rhs, all_levels: bool) -> pd.DataFrame:
+    """The design columns of the propensity model (``all_levels=False``: each categorical's reference level
+    left out) or of the balance tables (every level), named as R's ``model.matrix``."""
+    try:
+        return formulas.design(data, rhs, "formula", all_levels=all_levels)
+    except formulas.FormulaError as e:
+        raise MatchingError(str(e)) from None
 
 
 @dataclass(frozen=True)

@@ -93,13 +93,13 @@ def weightit(
         raise MatchingError(f"estimand={estimand!r}; allowed: {list(ESTIMANDS)}")
     if method != "glm":
         raise MatchingError(f"method={method!r}; allowed: ['glm']")
-    treat_col, terms = parse_formula(formula)
+    treat_col, rhs = parse_formula(formula)
     t = data[treat_col].to_numpy().astype(bool)
     if t.all() or (~t).all():
         raise MatchingError(f"{treat_col!r} must contain both treated and control units")
     model = None
     if ps is None:
-        model = fit_propensity(t, covariate_frame(data, terms, drop_first=True))
+        model = fit_propensity(t, covariate_frame(data, rhs, all_levels=False))
         p = model.score
     else:
         p = np.asarray(ps, dtype=float)
@@ -118,7 +118,7 @@ def weightit(
         treat=pd.Series(t, index=data.index, name=treat_col),
         ps=pd.Series(p, index=data.index, name="ps"),
         weights=pd.Series(w, index=data.index, name="weights"),
-        X=covariate_frame(data, terms, drop_first=False),
+        X=covariate_frame(data, rhs, all_levels=True),
         model=model,
     )
 
