@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from analysis import formulas
 from analysis.definitions import (
     CHECKUP_OUTCOMES,
     MATCHING_COVARIATES,
     NC_COST_OUTCOMES,
     PANEL_CLAIMS_OUTCOMES,
 )
-from analysis import formulas
 from analysis.errors import StudyError
 from analysis.paths import STUDY_TOML
 from analysis.synth.params import KnobError, WorldParams, knob_types, scenario_params, world_params
