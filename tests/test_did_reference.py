@@ -299,3 +299,16 @@ def test_summary_prints_like_r():
     t = ag.tidy()
     assert list(t.columns[:7]) == ["term", "estimate", "std_error", "statistic", "p_value", "conf_low",
                                    "conf_high"]
+
+
+def test_att_gt_result_has_r_names_and_refuses_a_band_at_another_level():
+    """R did's ``MP$group``, ``MP$t``, ``MP$att``, ``MP$se``; the simultaneous band exists only at 1 - alp."""
+    res = att_gt(MPDTA, "lemp", "year", "countyreal", "first.treat", biters=99, seed=1)
+    assert list(zip(res.group, res.t, strict=True)) == list(res.index)
+    np.testing.assert_array_equal(res.att, res.params.to_numpy())
+    np.testing.assert_array_equal(res.se, res.std_errors.to_numpy())
+    band = res.conf_int(level=0.95, uniform=True)
+    point = res.conf_int(level=0.95)
+    assert ((band.upper - band.lower) >= (point.upper - point.lower) - 1e-12).all()
+    with pytest.raises(ValueError, match=r"drawn at level 0.95 \(alp = 0.05\); refit with alp = 0.1"):
+        res.conf_int(level=0.9, uniform=True)

@@ -352,6 +352,16 @@ class AttGtResult(ResultMixin):
         return pd.MultiIndex.from_tuples([(c.group, c.time) for c in self.cells], names=["group", "time"])
 
     @property
+    def group(self) -> np.ndarray:
+        """Each cell's cohort (R did's ``MP$group``)."""
+        return np.array([c.group for c in self.cells])
+
+    @property
+    def t(self) -> np.ndarray:
+        """Each cell's period (R did's ``MP$t``)."""
+        return np.array([c.time for c in self.cells])
+
+    @property
     def params(self) -> pd.Series:
         return pd.Series(self.att, index=self.index, name="ATT(g,t)")
 
