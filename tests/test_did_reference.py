@@ -226,22 +226,22 @@ def test_propensity_fits_shared_across_outcomes_change_nothing(panel):
     """att_gt keeps each cell's outcome-free fits (propensity score, regression Gram matrix) for the next
     outcome with the same rows, covariates and weights: the second outcome's results must be exactly those
     of a cold start, and a different design must not pick up the first one's fits."""
-    from analysis.did import attgt
+    from analysis.did import cache_info, clear_caches
 
     d = MPDTA.assign(y2=MPDTA.lemp * 0.5 + np.sin(MPDTA.countyreal + MPDTA.year))
     kw = dict(xformla="~lpop", panel=panel, biters=200, seed=1)
-    attgt._PREPS.clear()
+    clear_caches()
     att_gt(d, "lemp", "year", "countyreal", "first.treat", **kw)
-    assert attgt._PREPS
+    assert cache_info()["att_gt_fits"]["items"]
     warm = att_gt(d, "y2", "year", "countyreal", "first.treat", **kw)
-    attgt._PREPS.clear()
+    clear_caches()
     cold = att_gt(d, "y2", "year", "countyreal", "first.treat", **kw)
     np.testing.assert_array_equal(warm.att, cold.att)
     np.testing.assert_array_equal(warm.se, cold.se)
     np.testing.assert_array_equal(warm.inffunc, cold.inffunc)
     other = d.assign(lpop=d.lpop + 0.1 * (d.countyreal % 3))  # other covariates: other fits
     fresh = att_gt(other, "y2", "year", "countyreal", "first.treat", **kw)
-    attgt._PREPS.clear()
+    clear_caches()
     np.testing.assert_array_equal(fresh.att, att_gt(other, "y2", "year", "countyreal", "first.treat", **kw).att)
     assert not np.array_equal(fresh.att, cold.att)
 
@@ -312,3 +312,15 @@ def test_att_gt_result_has_r_names_and_refuses_a_band_at_another_level():
     assert ((band.upper - band.lower) >= (point.upper - point.lower) - 1e-12).all()
     with pytest.raises(ValueError, match=r"drawn at level 0.95 \(alp = 0.05\); refit with alp = 0.1"):
         res.conf_int(level=0.9, uniform=True)
+
+
+def test_caches_are_bounded_listed_and_released():
+    from analysis.did import cache_info, clear_caches
+
+    att_gt(MPDTA, "lemp", "year", "countyreal", "first.treat", xformla="~lpop", biters=99, seed=3)
+    info = cache_info()
+    assert set(info) == {"bootstrap_weights", "att_gt_fits", "twfe_residuals"}
+    assert info["att_gt_fits"]["items"] and info["bootstrap_weights"]["bytes"] > 0
+    assert all(0 < c["max_bytes"] <= 1 << 30 for c in info.values())
+    clear_caches()
+    assert all(c["items"] == 0 and c["bytes"] == 0 for c in cache_info().values())

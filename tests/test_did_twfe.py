@@ -206,22 +206,22 @@ def test_fixed_effect_residuals_shared_across_outcomes_change_nothing():
     """fe_wls keeps the regressors' fixed-effect residuals for the next outcome with the same rows, effects
     and weights: the second outcome's estimates must be exactly those of a cold start, and other weights
     must not pick up the first ones' residuals."""
-    from analysis.did.twfe import _RESIDUALS
+    from analysis.did import cache_info, clear_caches
 
     df = simulate({0: 25, 3: 20, 5: 20}, T=7, te=growing_effect, noise=1.0, seed=21)
     df["y2"] = df["y"] * 0.3 + np.cos(df["id"] * df["year"])
     df["wt"] = 1.0 + (df["id"] % 4)
     for weights in (None, "wt"):
-        _RESIDUALS.clear()
+        clear_caches()
         twfe(df, "y", "year", "id", "g", event_study=True, weightsname=weights)
-        assert len(_RESIDUALS)
+        assert cache_info()["twfe_residuals"]["items"] and cache_info()["twfe_residuals"]["bytes"] > 0
         warm = twfe(df, "y2", "year", "id", "g", event_study=True, weightsname=weights)
-        _RESIDUALS.clear()
+        clear_caches()
         cold = twfe(df, "y2", "year", "id", "g", event_study=True, weightsname=weights)
         np.testing.assert_array_equal(warm.coef, cold.coef)
         np.testing.assert_array_equal(warm.V, cold.V)
     unweighted = twfe(df, "y2", "year", "id", "g", event_study=True)  # the weighted residuals are cached
-    _RESIDUALS.clear()
+    clear_caches()
     np.testing.assert_array_equal(unweighted.coef, twfe(df, "y2", "year", "id", "g", event_study=True).coef)
     assert not np.array_equal(unweighted.coef, cold.coef)
 

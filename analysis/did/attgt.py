@@ -59,7 +59,7 @@ def _constant_within(a: np.ndarray) -> bool:
 
 
 # outcome-free fits of the cells (panel preps, repeated-cross-section propensity scores) by design digest
-_PREPS = Memo(1 << 30)
+_PREPS = Memo("att_gt_fits", 1 << 30)
 
 
 @dataclass(frozen=True)

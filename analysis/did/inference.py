@@ -24,7 +24,7 @@ from analysis.did.memo import Memo
 TINY = np.sqrt(np.finfo(float).eps) * 10  # R did: SEs at or below this are NA
 _BLOCK = 1 << 16
 CACHE_BYTES = 1024**3  # Rademacher weights kept for reuse, as bits (1 GB: 999 draws x ~1,070,000 units)
-_SIGNS = Memo(CACHE_BYTES)
+_SIGNS = Memo("bootstrap_weights", CACHE_BYTES)
 
 
 @dataclass(frozen=True)

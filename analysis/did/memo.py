@@ -33,13 +33,36 @@ def _nbytes(obj) -> int:
     return sum(v.nbytes for v in parts if isinstance(v, np.ndarray))
 
 
+# every cache of the estimators by name, so that a caller can see what they hold and release it
+_CACHES: dict[str, Memo] = {}
+
+
+def cache_info() -> dict[str, dict[str, int]]:
+    """What each of the estimators' caches holds: ``items``, ``bytes`` and its bound ``max_bytes``."""
+    return {name: {"items": len(m), "bytes": m.nbytes, "max_bytes": m.max_bytes} for name, m in _CACHES.items()}
+
+
+def clear_caches() -> None:
+    """Release every cache of the estimators (the next fits make their parts again, with the same numbers)."""
+    for m in _CACHES.values():
+        m.clear()
+
+
 class Memo:
     """At most ``max_bytes`` of objects by key, least recently used first out (the last one made is always
-    kept, whatever its size)."""
+    kept, whatever its size); registered under ``name`` for ``cache_info`` and ``clear_caches``."""
 
-    def __init__(self, max_bytes: int):
+    def __init__(self, name: str, max_bytes: int):
+        if name in _CACHES:
+            raise ValueError(f"a cache named {name!r} exists already")
+        self.name = name
         self.max_bytes = max_bytes
         self._items: OrderedDict = OrderedDict()
+        _CACHES[name] = self
+
+    @property
+    def nbytes(self) -> int:
+        return sum(b for _, b in self._items.values())
 
     def get(self, key, make):
         """The object of ``key``, made by ``make()`` the first time."""

@@ -137,7 +137,7 @@ def twoway_residual(x: np.ndarray, unit: np.ndarray, period: np.ndarray, w: np.n
 
 ABSORBED = 1e-8  # a regressor keeping less than this share of its (weighted) variation is absorbed
 COLLINEAR = 1e10  # condition number of the regressors' correlation matrix above which a set is collinear
-_RESIDUALS = Memo(512 << 20)  # regressors' fixed-effect residuals by (effects, weights, column) digest
+_RESIDUALS = Memo("twfe_residuals", 512 << 20)  # regressors' fixed-effect residuals by (effects, weights, column) digest
 
 
 def fe_wls(y: np.ndarray, regressors: dict[str, dict[str, np.ndarray]], a: np.ndarray, b: np.ndarray,
