@@ -73,9 +73,9 @@ def parse(rhs: str, what: str) -> Rhs:
     if "1" not in labels:
         raise FormulaError(f"{what} {rhs!r}: the model always has an intercept; remove '- 1' / '0 +'")
     terms = tuple(t for t in labels if t != "1")
-    used = f.required_variables
-    variables = sorted(used, key=lambda v: (m.start() if (m := re.search(rf"\b{re.escape(v)}\b", text)) else 0, v))
-    return Rhs(text=text, terms=terms, variables=tuple(v for v in variables if v != "np"))
+    variables = sorted(f.required_variables,
+                       key=lambda v: (m.start() if (m := re.search(rf"\b{re.escape(v)}\b", text)) else 0, v))
+    return Rhs(text=text, terms=terms, variables=tuple(variables))
 
 
 def split(formula: str, what: str) -> tuple[str, Rhs]:
@@ -126,13 +126,12 @@ def design(data: pd.DataFrame, rhs: Rhs, what: str, *, all_levels: bool = False)
         where = f"term {bad!r}" if bad else f"{rhs.text!r}"
         raise FormulaError(f"{what}: {where} cannot be evaluated: {str(e).splitlines()[0]}") from None
     mm = mm.drop(columns=[c for c in mm.columns if c == "Intercept"])
-    out = pd.DataFrame(mm.to_numpy(dtype=float), index=data.index, columns=[_r_name(c) for c in mm.columns])
-    return out
+    return pd.DataFrame(mm.to_numpy(dtype=float), index=data.index, columns=[_r_name(c) for c in mm.columns])
 
 
 def _evaluates(term: str, data: pd.DataFrame) -> bool:
     try:
         model_matrix(term, data.head(50), na_action="ignore")
         return True
-    except (FormulaicError, Exception):  # noqa: BLE001 - any failure marks the term that fails
+    except Exception:  # noqa: BLE001 - any failure marks the term that fails
         return False
