@@ -159,10 +159,10 @@ def test_estimate_all_rows_truth_and_multiplicity(default_run):
                                 *cfg.outcomes.negative_controls}
     assert set(est.design) == {"callaway_santanna", "callaway_santanna_trend", "callaway_santanna_calibrated",
                                "later_joiners", "rambachan_roth", "published", "stacked_matched", "twfe", "bracket",
-                               "poisson_etwfe"}
+                               "poisson_etwfe", "screening_window", "screening_window_calibrated"}
     head = est[(est.outcome == "medical_cost") & (est.term.isin(["ATT", "overall"]))
                & est.aggregation.isin(["simple", "2x2", "static", "overall"])]
-    assert len(head) == 8 and head.truth.notna().all() and (head.truth < 0).all()
+    assert len(head) == 10 and head.truth.notna().all() and (head.truth < 0).all()
     # the ratio-scale DiD on the amounts and counts it is for, its share of the counterfactual a fraction
     ratio = est[est.design == "poisson_etwfe"]
     assert set(ratio.outcome) == {"medical_cost", "injury_visits"} and set(ratio.term) == {"ATT", "ATT%"}

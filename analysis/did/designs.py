@@ -11,27 +11,46 @@ The variant (Callaway and Sant'Anna 2021, J. Econometrics 225(2), with R ``did``
   no never-treated units R did's rule applies: the last cohort serves as the comparison only, and periods
   from its enrolment on have no comparison (counted in the notes).
 
+- ``screening_window``: the screening window set aside. NHIS screening is biennial and people join after
+  an abnormal result (the city even filled quotas with people with metabolic syndrome), so the years g-2,
+  g-1 and the enrolment year g itself can hold the screening that prompted joining: a comparison measured
+  from the year before enrolment reads the regression to the mean of that screening as an effect. Here
+  cohort g is measured from g-3 (R did's ``anticipation`` = 2), compared only with people not enrolled
+  within two years of the compared year, and its effect averaged from the year after enrolment (``aggte``'s
+  ``min_e`` = 1): the base period before the dip (Heckman, LaLonde and Smith 1999, Handbook of Labor
+  Economics 3A, ch. 31; Chabe-Ferret 2015, J. Econometrics 185(1), on selection on transitory shocks).
+
 And a range built from two designs:
 
-- ``bracket``: from the plan's Callaway-Sant'Anna design, which compares changes without regard to the
-  screening before enrolment, to the design matched on the last screening before enrolment
-  (``stacked_matched``). Where people join after an abnormal screening (transient shocks that regress to
-  the mean), the unmatched comparison overstates a fall and the matched one is right; where joiners differ
-  lastingly (a level, parallel afterwards), the unmatched one is right and matching on a noisy level
-  builds regression to the mean into the controls, biased the other way. Under either, the truth lies
-  between the two (Angrist and Pischke 2009, Mostly Harmless Econometrics, section 5.4; Ding and Li 2019,
-  Political Analysis 27(4); Daw and Hatfield 2018, Health Services Research 53(6) on matching in DiD).
-  No point estimate: the headline for checkup measures and new diagnoses (``headline.py``).
+- ``bracket``: from the plan's Callaway-Sant'Anna interval to the screening-window design's, both averaged
+  over the years after the enrolment year. Where people join after an abnormal screening the two err in
+  opposite directions. The plan's base year holds the screening that prompted joining, so part of a fall
+  from it is regression to the mean (it overstates a fall). The screening-window design measures from
+  before the window, but when a third of the city joins, not joining is itself selection: the comparisons
+  are people whose screenings in the compared years did not prompt them to join, so their measures there
+  are lower than everyone's and a fall is understated. Without selection on screenings both are
+  consistent and the range is their sampling spread; lasting differences in level are removed by both.
+  Neither sees trends that differ apart from the screenings: the headline rule takes the bracket only
+  where the years before the screening cycle were parallel (``headline.py``). No point estimate.
+  (Before 2026-12 the second arm was the design matched on the last screening before enrolment,
+  ``stacked_matched``, which at larger scales erred the same way as the plan's: README.)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-from analysis.did.attgt import AttGtResult, att_gt
+from analysis.did.attgt import AttGtResult, att_gt, wald_pretest
 from analysis.did.drdid import DiDError
+
+# NHIS general health screening is biennial for most adults: the screening that prompts joining can fall in
+# either of the two years before enrolment, or earlier in the enrolment year itself
+SCREENING_CYCLE = 2
+# the first event time after the screening window of a cohort enrolled in year g (years g-2, g-1 and g)
+FIRST_EFFECT = 1
 
 
 @dataclass(frozen=True)
@@ -63,9 +82,16 @@ DESIGNS: dict[str, DesignSpec] = {d.name: d for d in (
                "Rambachan-Roth 범위 · bounds", "#fd8d3c", "dynamic"),
     DesignSpec("stacked_matched", "적층 매칭 DiD", "stacked matched DiD", "적층 매칭 DiD · stacked matched",
                "#8856a7", "overall"),
-    DesignSpec("bracket", "매칭 전후 설계 사이 범위(점 추정 없음)",
-               "the range between the unmatched and the matched design (no point estimate)",
-               "매칭 전후 범위 · bracket", "#1b9e77", "overall"),
+    DesignSpec("screening_window", "검진 시기 제외 Callaway-Sant'Anna 설계",
+               "the Callaway-Sant'Anna design with the screening window set aside",
+               "검진 시기 제외 CS · screening window set aside", "#e6ab02", "simple"),
+    DesignSpec("screening_window_calibrated", "검진 시기 제외 설계(음성대조 보정)",
+               "the screening-window design calibrated by negative controls",
+               "검진 시기 제외 CS 보정 · screening window, calibrated", "#6a3d9a", "simple"),
+    DesignSpec("bracket", "검진 시기 처리가 다른 두 설계 사이 범위(점 추정 없음)",
+               "the range between the design measured from the year before enrolment and the one measured from "
+               "before the screening window (no point estimate)",
+               "두 설계 사이 범위 · bracket", "#1b9e77", "overall"),
     DesignSpec("poisson_etwfe", "비율 척도 DiD(포아송 확장 TWFE)",
                "the ratio-scale DiD (Wooldridge's Poisson extended TWFE)", "비율 척도 DiD · ratio-scale DiD",
                "#a6761d", "simple"),
@@ -81,3 +107,27 @@ def later_joiners(panel: pd.DataFrame, yname: str, xformla: str | None, **kwargs
         raise DiDError("later_joiners: needs at least two enrolment cohorts")
     kwargs = {**kwargs, "control_group": "notyettreated"}
     return att_gt(ever, yname, "year", "study_id", "first_treat", xformla, **kwargs)
+
+
+def screening_window(panel: pd.DataFrame, yname: str, xformla: str | None, *, anticipation: int = 0,
+                     **kwargs) -> AttGtResult:
+    """``att_gt`` with each cohort's screening window set aside: R did's ``att_gt`` with ``anticipation``
+    = ``SCREENING_CYCLE`` (plus the plan's own), so that cohort g is compared from year g-3, before any
+    screening that could have prompted joining, and only with people not enrolled within two years of the
+    compared year (whose own screening window does not touch it). Read it with ``aggte(..., min_e=
+    FIRST_EFFECT)``: the enrolment year is in the window too (a screening earlier that year can have prompted
+    joining, and most of it passed before enrolment). kwargs: att_gt's."""
+    return att_gt(panel, yname, "year", "study_id", "first_treat", xformla,
+                  anticipation=anticipation + SCREENING_CYCLE, **kwargs)
+
+
+def pretest_before(res: AttGtResult, periods: int) -> float | None:
+    """The pre-test of parallel trends (``wald_pretest``) on the pre-enrolment periods more than ``periods``
+    years before ``res``'s cohort year (event times <= -(periods + 1)), with a varying base period: whether
+    the outcome was drifting apart before a window of ``periods`` years ahead of treatment. None with a
+    universal base period (every pre-period is then measured against the last one) or where no such period
+    exists."""
+    if res.settings.get("base_period") != "varying":
+        return None
+    early = np.array([c.time - c.group <= -(periods + 1) for c in res.cells]) & np.isfinite(res.se)
+    return wald_pretest(res.att, res.V, res.inffunc.shape[0], early)[1]

@@ -8,16 +8,18 @@ Designs (one row per outcome x design x estimator x aggregation x term):
   ``simple``, ``group`` and ``dynamic`` (``aggte``);
 - ``callaway_santanna_trend``: group-time ATTs against the never-treated from one base period, net of
   each cohort's linear pre-trend (``trend_adjusted``), for when the pre-test rejects parallel trends;
-- ``callaway_santanna_calibrated`` (cost outcomes): the plan's ``callaway_santanna`` estimate calibrated
-  with the empirical null of its errors on the plan's negative-control costs (``calibration.py``), whose own
-  estimates are rows with role ``calibration_control``;
+- ``callaway_santanna_calibrated`` and ``screening_window_calibrated`` (cost outcomes): the design's estimate
+  calibrated with the empirical null of its errors on the plan's negative-control costs (``calibration.py``),
+  whose own estimates are rows with role ``calibration_control``;
+- ``screening_window``: ``att_gt`` measured from before the screening that can have prompted joining,
+  averaged from the year after enrolment (``designs.py``);
 - ``later_joiners``: ``att_gt`` on the people who ever enrol, against those not yet enrolled
   (``designs.py``);
 - ``rambachan_roth`` (where the plan's pre-test rejects): the Rambachan-Roth range of the
   average post-enrolment effect, no point estimate;
 - ``stacked_matched``: ``stacked_did`` on the risk-set sub-experiments;
 - ``bracket`` (outcomes other than costs): the range spanned by the ``callaway_santanna`` and
-  ``stacked_matched`` intervals, no point estimate (``designs.py``);
+  ``screening_window`` intervals over the years after the enrolment year, no point estimate (``designs.py``);
 - ``poisson_etwfe`` (the primary outcome and the negative control, where they are amounts or counts):
   Wooldridge's Poisson extended TWFE, a DiD under parallel trends in ratio (``etwfe.py``), terms ``ATT`` and
   ``ATT%`` (a share of the counterfactual mean); its pre-test is kept beside the others';
@@ -43,9 +45,15 @@ from statsmodels.stats.multitest import multipletests
 
 from analysis.config import StudyConfig
 from analysis.did.aggte import aggregate_values, aggte
-from analysis.did.attgt import AttGtResult, att_gt, wald_pretest
+from analysis.did.attgt import AttGtResult, att_gt
 from analysis.did.calibration import calibrate_att, fit_null, relative_att
-from analysis.did.designs import later_joiners
+from analysis.did.designs import (
+    FIRST_EFFECT,
+    SCREENING_CYCLE,
+    later_joiners,
+    pretest_before,
+    screening_window,
+)
 from analysis.did.drdid import DiDError
 from analysis.did.etwfe import poisson_etwfe
 from analysis.did.stacked import did_2x2, stacked_did
@@ -104,9 +112,10 @@ def truth_table(truth: pd.DataFrame | None, outcome: str) -> pd.Series | None:
     return pd.Series(te, index=_person_year(truth["study_id"], truth["year"]))
 
 
-def cs_truth(res: AttGtResult, panel: pd.DataFrame, yname: str, te: pd.Series) -> dict:
+def cs_truth(res: AttGtResult, panel: pd.DataFrame, yname: str, te: pd.Series, first_effect: int = 0) -> dict:
     """Sample truth of every ATT(g,t) (mean effect of cohort g's units in the estimation sample observed
-    at t) and of each aggregation (the same cohort-share weights applied to the true ATT(g,t))."""
+    at t) and of each aggregation (the same cohort-share weights applied to the true ATT(g,t));
+    ``first_effect``: the first event time the simple and group aggregations average (``aggte``'s min_e)."""
     d = res.design
     obs = panel.loc[panel[yname].notna(), ["study_id", "year"]]
     obs = obs[obs.study_id.isin(d.unit_id)]
@@ -116,7 +125,7 @@ def cs_truth(res: AttGtResult, panel: pd.DataFrame, yname: str, te: pd.Series) -
     true_att = np.array([cell_mean.get((c.group, c.time), np.nan) for c in res.cells])
     out = {("gt", (c.group, c.time)): v for c, v in zip(res.cells, true_att, strict=False)}
     for typ in ("simple", "group", "dynamic"):
-        ag = aggregate_values(res, true_att, typ)
+        ag = aggregate_values(res, true_att, typ, min_e=_min_e(typ, first_effect))
         out[(typ, "overall")] = ag.overall_att
         if ag.egt is not None:
             for e, v in zip(ag.egt, ag.att_egt, strict=False):
@@ -124,14 +133,21 @@ def cs_truth(res: AttGtResult, panel: pd.DataFrame, yname: str, te: pd.Series) -
     return out
 
 
-def _cs_rows(res: AttGtResult, panel, y: str, te, alp: float, keys: dict, design: str, estimator: str) -> list:
+def _min_e(typ: str, first_effect: int) -> float:
+    """``aggte``'s min_e for a design whose effects are read from event time ``first_effect`` on: the
+    simple and group averages start there; the event study shows every event time."""
+    return first_effect if typ != "dynamic" and first_effect > 0 else -np.inf
+
+
+def _cs_rows(res: AttGtResult, panel, y: str, te, alp: float, keys: dict, design: str, estimator: str,
+             first_effect: int = 0) -> list:
     """The simple, group and dynamic aggregations of one att_gt result, with their sample truth."""
-    tr = cs_truth(res, panel, y, te) if te is not None else {}
+    tr = cs_truth(res, panel, y, te, first_effect) if te is not None else {}
     n_t = {int(g): int((res.design.unit_g == g).sum()) for g in res.design.glist}
     n_all = sum(n_t.values())
     out = []
     for typ in ("simple", "group", "dynamic"):
-        ag = aggte(res, type=typ, na_rm=True)
+        ag = aggte(res, type=typ, na_rm=True, min_e=_min_e(typ, first_effect))
         comps = [] if ag.egt is None else [int(e) for e in ag.egt]
         out.append(_rows(
             ag.tidy(1 - alp), **keys, design=design, estimator=estimator, aggregation=typ,
@@ -141,21 +157,11 @@ def _cs_rows(res: AttGtResult, panel, y: str, te, alp: float, keys: dict, design
     return out
 
 
-# NHIS general health screening is biennial for most adults: the screening that prompts joining can be up to
-# two years before enrolment, so only periods before that can show trends that diverged on their own
-SCREENING_CYCLE = 2
-
-
 def pretest_before_screening(res: AttGtResult) -> float | None:
-    """The pre-test of parallel trends (``wald_pretest``) on the periods before the last screening cycle
-    ahead of enrolment (varying base period, event times <= -(SCREENING_CYCLE + 1)): whether the enrollees'
-    outcome was drifting apart before any screening could have prompted them to join. None with a universal
-    base period (every pre-period is then measured against the year before enrolment) or where no such
-    period exists."""
-    if res.settings.get("base_period") != "varying":
-        return None
-    early = np.array([c.time - c.group <= -(SCREENING_CYCLE + 1) for c in res.cells]) & np.isfinite(res.se)
-    return wald_pretest(res.att, res.V, res.inffunc.shape[0], early)[1]
+    """The plan's pre-test (``wald_pretest``) on the periods before the last screening cycle ahead of
+    enrolment (``designs.pretest_before``, event times <= -(SCREENING_CYCLE + 1)): whether the enrollees'
+    outcome was drifting apart before any screening could have prompted them to join."""
+    return pretest_before(res, SCREENING_CYCLE)
 
 
 def _ratio_truth(treated_years, y: str, te) -> list[float]:
@@ -173,64 +179,78 @@ def _above(p, alp: float) -> bool:
     return p is not None and np.isfinite(p) and p > alp
 
 
-def _bracket_row(plan: pd.Series, matched: pd.Series, keys: dict) -> pd.DataFrame:
-    """The ``bracket`` range: from the lower to the higher end of the plan's Callaway-Sant'Anna interval
-    (which ignores the screening before enrolment) and the stacked matched interval (which matches on it).
-    No point estimate; its truth is the plan design's."""
+def _bracket_row(plan: AttGtResult, window_row: pd.Series, alp: float, truth: float, keys: dict) -> pd.DataFrame:
+    """The ``bracket`` range: from the lower to the higher end of the plan's Callaway-Sant'Anna interval and
+    the screening-window design's (``designs.py``), both averaged over the years after the enrolment year
+    (the plan's from its own ATT(g,t), measured from the year before enrolment). No point estimate; its truth
+    is that estimand's."""
+    ag = aggte(plan, type="simple", na_rm=True, min_e=FIRST_EFFECT)
+    lo, hi = ag.tidy(1 - alp).iloc[0][["conf_low", "conf_high"]]
     return pd.DataFrame([{
         "term": "overall", "estimate": np.nan, "std_error": np.nan,
-        "conf_low": min(plan.conf_low, matched.conf_low), "conf_high": max(plan.conf_high, matched.conf_high),
-        "p_value": np.nan, **keys, "design": "bracket", "estimator": "callaway_santanna_simple+stacked_did_att",
-        "aggregation": "overall", "truth": plan.truth, "n_treated": plan.n_treated, "n_control": plan.n_control}])
+        "conf_low": min(lo, window_row.conf_low), "conf_high": max(hi, window_row.conf_high),
+        "p_value": np.nan, **keys, "design": "bracket", "estimator": "callaway_santanna+screening_window",
+        "aggregation": "overall", "truth": truth, "n_treated": window_row.n_treated,
+        "n_control": window_row.n_control}])
 
 
-def _calibrated_rows(panel, cfg: StudyConfig, targets: dict, roles: dict, truth, exclusions: dict, cs_args: dict,
+# the designs calibrated with the negative-control costs: name -> the first event time their simple average reads
+CALIBRATED_DESIGNS = {"callaway_santanna": 0, "screening_window": FIRST_EFFECT}
+
+
+def _calibrated_rows(panel, cfg: StudyConfig, targets: dict, roles: dict, truth, exclusions: dict, fits: dict,
                      progress: bool) -> list:
-    # cs_args: att_gt's settings as the plan runs it (each control's own panel balance is set here)
-    """The plan's design on each negative-control cost (role ``calibration_control``), the empirical null of
-    its proportional errors, and each cost outcome's calibrated estimate in KRW
-    (``callaway_santanna_calibrated``); the null's fit is kept in the outcome's exclusions entry
-    ``empirical_calibration``. A null that cannot be fitted is a reported exclusion, not a silent gap."""
+    """Each design of ``CALIBRATED_DESIGNS`` on each negative-control cost (role ``calibration_control``), the
+    empirical null of its proportional errors, and each cost outcome's calibrated estimate in KRW (design
+    ``<design>_calibrated``). ``targets``: design -> {cost outcome: its att_gt result}; ``fits``: design ->
+    a function (panel, outcome) giving its att_gt result as the plan runs it. The null's fit is kept in the
+    outcome's exclusions entry ``empirical_calibration`` (``empirical_calibration_<design>`` for designs
+    other than the plan's). A null that cannot be fitted is a reported exclusion, not a silent gap."""
     dc = cfg.did
-    design_name, est = "callaway_santanna", f"att_gt_{dc.est_method}"
-    out, names, rel, rel_se = [], [], [], []
+    est = f"att_gt_{dc.est_method}"
+    draws = {d: ([], [], []) for d in targets}  # names, relative errors, their standard errors
+    out = []
     for nc in (c for c in cfg.outcomes.negative_controls if c not in roles):
         if progress:
             print(f"  did: {nc} (negative control)", flush=True)
         excl = exclusions.setdefault(nc, {})
-        args = {**cs_args, "allow_unbalanced_panel": bool(panel[nc].isna().any())}
-        try:
-            res = att_gt(panel, nc, "year", "study_id", "first_treat", dc.xformla, base_period=dc.base_period,
-                         **args)
-            r = relative_att(res, panel, nc)
-        except DiDError as e:
-            excl["att_gt"] = {"not estimated": str(e)}
-            continue
-        excl["att_gt"] = dict(res.exclusions)
         te = truth_table(truth, nc)
-        rows = _cs_rows(res, panel, nc, te, dc.alp, dict(outcome=nc, role="calibration_control"), design_name, est)
-        out.append(rows[0])  # the simple aggregate: what the null is fitted on
-        names.append(nc)
-        rel.append(r["rel"])
-        rel_se.append(r["rel_se"])
-    for y, res in targets.items():
-        excl = exclusions.setdefault(y, {})
-        try:
-            null = fit_null(rel, rel_se, names)
-            c = calibrate_att(null, res, panel, y, level=1 - dc.alp)
-        except DiDError as e:
-            excl["empirical_calibration"] = {"not estimated": str(e)}
-            continue
-        excl["empirical_calibration"] = {"null": null.to_dict(), "target": c["target"],
-                                         "calibrated_relative": c["relative"]}
-        te = truth_table(truth, y)
-        truth_v = cs_truth(res, panel, y, te)[("simple", "overall")] if te is not None else np.nan
-        n_t = int((res.design.unit_g > 0).sum())
-        out.append(pd.DataFrame([{
-            "term": "overall", **{k: c[k] for k in ("estimate", "std_error", "conf_low", "conf_high", "p_value")},
-            "outcome": y, "role": roles[y], "design": "callaway_santanna_calibrated", "estimator": f"{est}_calibrated",
-            "aggregation": "simple", "truth": truth_v, "n_treated": n_t,
-            "n_control": int((res.design.unit_g == 0).sum())}]))
+        for design in targets:
+            key = "att_gt" if design == "callaway_santanna" else design
+            first = CALIBRATED_DESIGNS[design]
+            try:
+                res = fits[design](panel, nc)
+                r = relative_att(res, panel, nc, min_e=_min_e("simple", first))
+            except DiDError as e:
+                excl[key] = {"not estimated": str(e)}
+                continue
+            excl[key] = dict(res.exclusions)
+            rows = _cs_rows(res, panel, nc, te, dc.alp, dict(outcome=nc, role="calibration_control"), design, est,
+                            first)
+            out.append(rows[0])  # the simple aggregate: what the null is fitted on
+            for lst, v in zip(draws[design], (nc, r["rel"], r["rel_se"]), strict=True):
+                lst.append(v)
+    for design, by_outcome in targets.items():
+        first = CALIBRATED_DESIGNS[design]
+        key = "empirical_calibration" + ("" if design == "callaway_santanna" else f"_{design}")
+        names, rel, rel_se = draws[design]
+        for y, res in by_outcome.items():
+            excl = exclusions.setdefault(y, {})
+            try:
+                null = fit_null(rel, rel_se, names)
+                c = calibrate_att(null, res, panel, y, level=1 - dc.alp, min_e=_min_e("simple", first))
+            except DiDError as e:
+                excl[key] = {"not estimated": str(e)}
+                continue
+            excl[key] = {"null": null.to_dict(), "target": c["target"], "calibrated_relative": c["relative"]}
+            te = truth_table(truth, y)
+            truth_v = cs_truth(res, panel, y, te, first)[("simple", "overall")] if te is not None else np.nan
+            n_t = int((res.design.unit_g > 0).sum())
+            out.append(pd.DataFrame([{
+                "term": "overall", **{k: c[k] for k in ("estimate", "std_error", "conf_low", "conf_high", "p_value")},
+                "outcome": y, "role": roles[y], "design": f"{design}_calibrated", "estimator": f"{est}_calibrated",
+                "aggregation": "simple", "truth": truth_v, "n_treated": n_t,
+                "n_control": int((res.design.unit_g == 0).sum())}]))
     return out
 
 
@@ -257,7 +277,18 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
     twfe_n = {"n_treated": int((persons.first_treat > 0).sum()), "n_control": int((persons.first_treat == 0).sum())}
     treated_years = panel[(panel.first_treat > 0) & (panel.year >= panel.first_treat)]
     frames, exclusions = [], {}
-    calibrated: dict[str, AttGtResult] = {}  # cost outcomes' plan design, to calibrate once the controls are in
+    # cost outcomes' results of each calibrated design, to calibrate once the controls are in
+    calibrated: dict[str, dict[str, AttGtResult]] = {d: {} for d in CALIBRATED_DESIGNS}
+
+    def cs_args_for(y: str) -> dict:
+        return dict(control_group=dc.control_group, est_method=dc.est_method, anticipation=dc.anticipation,
+                    allow_unbalanced_panel=bool(panel[y].isna().any()), biters=dc.biters, alp=dc.alp,
+                    seed=dc.seed, table="panel")
+
+    fits = {"callaway_santanna": lambda p, y: att_gt(p, y, "year", "study_id", "first_treat", xformla,
+                                                     base_period=dc.base_period, **cs_args_for(y)),
+            "screening_window": lambda p, y: screening_window(p, y, xformla, base_period=dc.base_period,
+                                                              **cs_args_for(y))}
 
     def attempt(excl: dict, key: str, fn, *args):
         """A design's result, or None with the reason in the exclusions (never dropped silently)."""
@@ -273,10 +304,8 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
         te = truth_table(truth, y)
         excl = exclusions.setdefault(y, {})
         keys = dict(outcome=y, role=role)
-        cs_args = dict(control_group=dc.control_group, est_method=dc.est_method, anticipation=dc.anticipation,
-                       allow_unbalanced_panel=bool(panel[y].isna().any()), biters=dc.biters, alp=dc.alp,
-                       seed=dc.seed, table="panel")
-        res = att_gt(panel, y, "year", "study_id", "first_treat", xformla, base_period=dc.base_period, **cs_args)
+        cs_args = cs_args_for(y)
+        res = fits["callaway_santanna"](panel, y)
         excl["att_gt"] = {**res.exclusions, **({"not estimated": list(res.notes)} if res.notes else {})}
         pretest = excl.setdefault("pretest_p", {})  # what the headline rule (headline.py) reads
         pretest["callaway_santanna"] = res.pretest_p
@@ -300,15 +329,22 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
         joiners = attempt(excl, "later_joiners", functools.partial(later_joiners, **lj_args), panel, y, xformla)
         if joiners is not None:
             excl["later_joiners"] = {**joiners.exclusions, **({"notes": list(joiners.notes)} if joiners.notes else {})}
-        for design, r in (("callaway_santanna", res), ("callaway_santanna_trend", adjusted),
-                          ("later_joiners", joiners)):
+        window = attempt(excl, "screening_window", fits["screening_window"], panel, y)
+        if window is not None:
+            excl["screening_window"] = {**window.exclusions,
+                                        **({"not estimated": list(window.notes)} if window.notes else {})}
+            pretest["screening_window"] = pretest_before(window, SCREENING_CYCLE)
+        for design, r, first in (("callaway_santanna", res, 0), ("callaway_santanna_trend", adjusted, 0),
+                                 ("later_joiners", joiners, 0), ("screening_window", window, FIRST_EFFECT)):
             if r is not None:
-                rows = _cs_rows(r, panel, y, te, dc.alp, keys, design, f"att_gt_{dc.est_method}")
+                rows = _cs_rows(r, panel, y, te, dc.alp, keys, design, f"att_gt_{dc.est_method}", first)
                 frames += rows
-                if design == "callaway_santanna":
-                    plan_row = rows[0].iloc[0]  # the simple aggregation's overall row
+                if design == "screening_window" and not cfg.phenotypes.is_cost(y):
+                    frames.append(_bracket_row(res, rows[0].iloc[0], dc.alp, rows[0].iloc[0].truth, keys))
         if cfg.phenotypes.is_cost(y):
-            calibrated[y] = res
+            for design, r in (("callaway_santanna", res), ("screening_window", window)):
+                if r is not None:
+                    calibrated[design][y] = r
         r = attempt(excl, "did_2x2", did_2x2, published, y) if published is not None else None
         if r is not None:
             truth_v = published_truth(published, y, te) if te is not None else np.nan
@@ -329,9 +365,6 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
             frames.append(_rows(t, **keys, design="stacked_matched", estimator="stacked_did",
                                 aggregation=np.where(t.term == "ATT", "overall", "dynamic"), truth=truth_v,
                                 n_treated=r.n_treated, n_control=r.n_control))
-            if not cfg.phenotypes.is_cost(y):
-                matched = frames[-1]
-                frames.append(_bracket_row(plan_row, matched[matched.term == "ATT"].iloc[0], keys))
         if role in ("primary", "negative_control") and cfg.phenotypes.is_ratio_scale(y):
             r = attempt(excl, "poisson_etwfe", functools.partial(
                 poisson_etwfe, covariates=dc.covariates, anticipation=dc.anticipation), panel, y)
@@ -350,8 +383,9 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
             excl[f"twfe{'_dynamic' if dyn else ''}"] = {**r.exclusions, **({"notes": list(r.notes)} if r.notes else {})}
             frames.append(_rows(r.tidy(1 - dc.alp), **keys, design="twfe", estimator="twfe",
                                 aggregation="dynamic" if dyn else "static", truth=truth_v, **twfe_n))
+    calibrated = {d: by_y for d, by_y in calibrated.items() if by_y}
     if calibrated:
-        frames += _calibrated_rows(panel, cfg, calibrated, roles, truth, exclusions, cs_args, progress)
+        frames += _calibrated_rows(panel, cfg, calibrated, roles, truth, exclusions, fits, progress)
     df = pd.concat(frames, ignore_index=True)
     df["term"] = df["term"].astype(str)
     df.loc[df.term.isin(["D", "ATT"]), "term"] = "ATT"
