@@ -230,7 +230,7 @@ def test_headline_rule_on_constructed_diagnostics(outcome, pretest, controls, de
         row = EST[(EST.outcome == outcome) & (EST.design == design) & EST.term.isin(["ATT", "overall"])].iloc[0]
         assert (h["conf_low"], h["conf_high"]) == (row.conf_low, row.conf_high)
         if design == "bracket":  # a range: no point claim, but its row is the headline
-            assert h["estimate"] is None and h["p_value"] is None and "between the design" in h["reason"]
+            assert h["estimate"] is None and h["p_value"] is None and "within the span of three designs" in h["reason"]
         else:
             assert h["estimate"] == row.estimate
     flags = mark_headlines(est, [h])
@@ -262,9 +262,10 @@ def test_run_marks_one_headline_per_outcome(default_run):
     assert sorted(controls.outcome) == sorted(NC_COST_OUTCOMES) and (controls.truth == 0).all()
 
 
-def test_bracket_spans_the_plan_and_the_screening_window_interval(default_run):
+def test_bracket_spans_the_plan_the_screening_window_and_the_matched_interval(default_run):
     """The bracket of every outcome but costs is the span of the plan's Callaway-Sant'Anna interval over the
-    years after the enrolment year (recomputed here from the panel) and the screening-window design's."""
+    years after the enrolment year (recomputed here from the panel), the screening-window design's and the
+    stacked matched design's."""
     from analysis.config import load_config
     from analysis.did import aggte
 
@@ -277,16 +278,17 @@ def test_bracket_spans_the_plan_and_the_screening_window_interval(default_run):
     for b in brackets.itertuples():
         e = est[est.outcome == b.outcome]
         win = e[(e.design == "screening_window") & (e.aggregation == "simple") & (e.term == "overall")].iloc[0]
+        st = e[(e.design == "stacked_matched") & (e.term == "ATT")].iloc[0]
         assert np.isnan(b.estimate) and b.truth == win.truth
-        assert b.conf_low <= win.conf_low and b.conf_high >= win.conf_high
+        assert b.conf_low <= min(win.conf_low, st.conf_low) and b.conf_high >= max(win.conf_high, st.conf_high)
         if b.outcome != "waist":
             continue
         plan = att_gt(panel, "waist", "year", "study_id", "first_treat", dc.xformla, control_group=dc.control_group,
                       est_method=dc.est_method, base_period=dc.base_period, allow_unbalanced_panel=True,
                       biters=dc.biters, alp=dc.alp, seed=dc.seed)
         lo, hi = aggte(plan, "simple", min_e=1, na_rm=True).tidy(1 - dc.alp).iloc[0][["conf_low", "conf_high"]]
-        assert b.conf_low == pytest.approx(min(lo, win.conf_low), rel=1e-9)
-        assert b.conf_high == pytest.approx(max(hi, win.conf_high), rel=1e-9)
+        assert b.conf_low == pytest.approx(min(lo, win.conf_low, st.conf_low), rel=1e-9)
+        assert b.conf_high == pytest.approx(max(hi, win.conf_high, st.conf_high), rel=1e-9)
 
 
 def test_null_world_no_headline_claims_an_effect(null_panel):

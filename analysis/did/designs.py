@@ -20,20 +20,31 @@ The variant (Callaway and Sant'Anna 2021, J. Econometrics 225(2), with R ``did``
   ``min_e`` = 1): the base period before the dip (Heckman, LaLonde and Smith 1999, Handbook of Labor
   Economics 3A, ch. 31; Chabe-Ferret 2015, J. Econometrics 185(1), on selection on transitory shocks).
 
-And a range built from two designs:
+And a range built from three designs:
 
-- ``bracket``: from the plan's Callaway-Sant'Anna interval to the screening-window design's, both averaged
-  over the years after the enrolment year. Where people join after an abnormal screening the two err in
-  opposite directions. The plan's base year holds the screening that prompted joining, so part of a fall
-  from it is regression to the mean (it overstates a fall). The screening-window design measures from
-  before the window, but when a third of the city joins, not joining is itself selection: the comparisons
-  are people whose screenings in the compared years did not prompt them to join, so their measures there
-  are lower than everyone's and a fall is understated. Without selection on screenings both are
-  consistent and the range is their sampling spread; lasting differences in level are removed by both.
-  Neither sees trends that differ apart from the screenings: the headline rule takes the bracket only
-  where the years before the screening cycle were parallel (``headline.py``). No point estimate.
-  (Before 2026-12 the second arm was the design matched on the last screening before enrolment,
-  ``stacked_matched``, which at larger scales erred the same way as the plan's: README.)
+- ``bracket``: the span of three intervals, each from a design that is right under one account of why
+  people join and errs in a known direction under the others. The data cannot tell the accounts apart, so
+  the headline is the span, with no point estimate:
+
+  * the plan's Callaway-Sant'Anna design, averaged over the years after the enrolment year: right where
+    joiners differ lastingly (a level, parallel afterwards); where people join after an abnormal screening,
+    its base year holds that screening and part of a fall from it is regression to the mean (it overstates
+    a fall);
+  * the screening-window design: measured from before the window, so the joiners' screening does not
+    enter; but when a third of the city joins, not joining is itself selection, and its comparisons are
+    people whose screenings in the compared years did not prompt them to join (it understates a fall);
+  * the stacked matched design (``stacked_matched``: each cohort matched on its last screening and its
+    diagnoses before enrolment): right where the screening that prompted joining also changed what follows
+    it (a diagnosis made at that screening takes the person off the risk of a new one, which neither
+    unmatched design can see); where joiners differ lastingly, matching on a noisy level builds regression
+    to the mean into the controls (Daw and Hatfield 2018, Health Services Research 53(6)).
+
+  Without selection all three are consistent and the span is their sampling spread. Neither sees trends
+  that differ apart from the screening: the headline rule takes the bracket only where the years before the
+  screening cycle were parallel (``headline.py``). Its truth is the screening-window design's estimand (the
+  years after the enrolment year); the matched design's average includes the enrolment year, which only
+  widens the span. (Until 2026-12 the bracket was the plan's and the matched design's span, which at larger
+  scales erred the same way on the checkup measures: README.)
 """
 
 from __future__ import annotations
@@ -88,10 +99,9 @@ DESIGNS: dict[str, DesignSpec] = {d.name: d for d in (
     DesignSpec("screening_window_calibrated", "검진 시기 제외 설계(음성대조 보정)",
                "the screening-window design calibrated by negative controls",
                "검진 시기 제외 CS 보정 · screening window, calibrated", "#6a3d9a", "simple"),
-    DesignSpec("bracket", "검진 시기 처리가 다른 두 설계 사이 범위(점 추정 없음)",
-               "the range between the design measured from the year before enrolment and the one measured from "
-               "before the screening window (no point estimate)",
-               "두 설계 사이 범위 · bracket", "#1b9e77", "overall"),
+    DesignSpec("bracket", "참여 이유에 대한 세 가지 설명 각각에 맞는 세 설계의 범위(점 추정 없음)",
+               "the span of three designs, each right under one account of why people joined (no point estimate)",
+               "세 설계의 범위 · bracket", "#1b9e77", "overall"),
     DesignSpec("poisson_etwfe", "비율 척도 DiD(포아송 확장 TWFE)",
                "the ratio-scale DiD (Wooldridge's Poisson extended TWFE)", "비율 척도 DiD · ratio-scale DiD",
                "#a6761d", "simple"),

@@ -10,11 +10,10 @@ By outcome family:
 - **everything else** (checkup measures, new diagnoses, counts):
   1. if the plan's design's pre-test on the years before the last screening cycle ahead of enrolment does
      not reject (``outcomes.pretest_before_screening``: trends were parallel before any screening could
-     prompt joining), the ``bracket``: the range from the plan's Callaway-Sant'Anna interval to the
-     screening-window design's, both over the years after the enrolment year, no point claim. Where people
-     join after an abnormal screening, the first overstates a fall (its base year holds that screening)
-     and the second understates it (its comparisons are people whose screenings did not prompt them to
-     join); without such selection both are consistent (``designs.py``);
+     prompt joining), the ``bracket``: the span of the plan's, the screening-window design's and the stacked
+     matched design's intervals, no point claim. Each is right under one account of why people joined
+     (lasting differences; joining after an abnormal screening; a screening that also changed what followed
+     it) and errs in a known direction under the others (``designs.py``);
   2. where there is no bracket, the plan's Callaway-Sant'Anna design if its pre-test does not reject
      parallel trends;
   3. else **no point claim**: the headline is the Rambachan-Roth range (``rambachan_roth``, computed where
@@ -33,12 +32,11 @@ changed then and is scored on other worlds (``results_honest_coverage.md``). The
 (``results_honest_coverage_005.md``): it covered in 2 of 10 pairs, overshooting where people joined after
 an abnormal screening and undershooting where they differed lastingly, with the plan's design off in the
 opposite direction in most of those worlds; the bracket replaced it then and is scored on other cells and
-seeds (``results_honest_bracket_001.md``, ``results_honest_bracket_005.md``). That bracket's second arm was the
-design matched on the last screening before enrolment (``stacked_matched``); on a null world at 0.05 x Seoul
-(seed 11) both arms erred the same way and the brackets' upper ends sat just above 0, so with more people
-the bracket would have excluded the truth. Its second arm is now the screening-window design (2026-12),
-which errs the other way under selection on screenings; the rule is scored on worlds drawn after that
-change (README).
+seeds (``results_honest_bracket_001.md``, ``results_honest_bracket_005.md``). That bracket was the plan's and the matched design's span; on a null world at 0.05 x Seoul (seed 11) both
+erred the same way on the checkup measures and the brackets' upper ends sat just above 0, so with more
+people it would have excluded the truth. The screening-window design was added as a third arm in 2026-12
+(after that world and the null world at 0.1, seed 7, had been looked at); the rule is scored on worlds drawn
+after that change (README).
 """
 
 from __future__ import annotations
@@ -93,8 +91,8 @@ def outcome_headline(est: pd.DataFrame, outcome: str, pretest_p: dict, alp: floa
         return {"outcome": outcome, "design": "bracket", "estimate": None, "conf_low": lo, "conf_high": hi,
                 "p_value": None,
                 "reason": f"trends were parallel before any screening could prompt joining (p = {early:.3g}): "
-                          f"the effect lies between the design measured from the year before enrolment and the one "
-                          f"measured from before the screening window, {lo:.4g} to {hi:.4g}; no point claim"}
+                          f"the effect lies within the span of three designs, each right under one account of why people "
+                          f"joined, {lo:.4g} to {hi:.4g}; no point claim"}
     if bracket is None and _is_number(cs) and cs > alp and headline_row(est, outcome, "callaway_santanna") is not None:
         return pick("callaway_santanna", f"its pre-test does not reject parallel trends (p = {cs:.3g})")
     rr = headline_row(est, outcome, "rambachan_roth")

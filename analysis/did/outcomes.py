@@ -19,7 +19,8 @@ Designs (one row per outcome x design x estimator x aggregation x term):
   average post-enrolment effect, no point estimate;
 - ``stacked_matched``: ``stacked_did`` on the risk-set sub-experiments;
 - ``bracket`` (outcomes other than costs): the range spanned by the ``callaway_santanna`` and
-  ``screening_window`` intervals over the years after the enrolment year, no point estimate (``designs.py``);
+  ``screening_window`` intervals over the years after the enrolment year and the ``stacked_matched``
+  interval, no point estimate (``designs.py``);
 - ``poisson_etwfe`` (the primary outcome and the negative control, where they are amounts or counts):
   Wooldridge's Poisson extended TWFE, a DiD under parallel trends in ratio (``etwfe.py``), terms ``ATT`` and
   ``ATT%`` (a share of the counterfactual mean); its pre-test is kept beside the others';
@@ -179,18 +180,25 @@ def _above(p, alp: float) -> bool:
     return p is not None and np.isfinite(p) and p > alp
 
 
-def _bracket_row(plan: AttGtResult, window_row: pd.Series, alp: float, truth: float, keys: dict) -> pd.DataFrame:
-    """The ``bracket`` range: from the lower to the higher end of the plan's Callaway-Sant'Anna interval and
-    the screening-window design's (``designs.py``), both averaged over the years after the enrolment year
-    (the plan's from its own ATT(g,t), measured from the year before enrolment). No point estimate; its truth
-    is that estimand's."""
+def _bracket_row(plan: AttGtResult, window_row: pd.Series, matched_row: pd.Series | None, alp: float,
+                 keys: dict) -> pd.DataFrame:
+    """The ``bracket`` range: from the lowest to the highest end of three intervals, the plan's Callaway-
+    Sant'Anna design and the screening-window design's, both averaged over the years after the enrolment year
+    (the plan's from its own ATT(g,t), measured from the year before enrolment), and the stacked matched
+    design's (its average over every year from enrolment on; where there is no matched design, the two
+    others). No point estimate; its truth is the screening-window design's estimand's."""
     ag = aggte(plan, type="simple", na_rm=True, min_e=FIRST_EFFECT)
-    lo, hi = ag.tidy(1 - alp).iloc[0][["conf_low", "conf_high"]]
+    ends = [ag.tidy(1 - alp).iloc[0][["conf_low", "conf_high"]].to_numpy(float),
+            [window_row.conf_low, window_row.conf_high]]
+    if matched_row is not None:
+        ends.append([matched_row.conf_low, matched_row.conf_high])
+    ends = np.array(ends, dtype=float)
+    arms = "callaway_santanna+screening_window" + ("+stacked_did" if matched_row is not None else "")
     return pd.DataFrame([{
         "term": "overall", "estimate": np.nan, "std_error": np.nan,
-        "conf_low": min(lo, window_row.conf_low), "conf_high": max(hi, window_row.conf_high),
-        "p_value": np.nan, **keys, "design": "bracket", "estimator": "callaway_santanna+screening_window",
-        "aggregation": "overall", "truth": truth, "n_treated": window_row.n_treated,
+        "conf_low": ends[:, 0].min(), "conf_high": ends[:, 1].max(),
+        "p_value": np.nan, **keys, "design": "bracket", "estimator": arms,
+        "aggregation": "overall", "truth": window_row.truth, "n_treated": window_row.n_treated,
         "n_control": window_row.n_control}])
 
 
@@ -339,8 +347,8 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
             if r is not None:
                 rows = _cs_rows(r, panel, y, te, dc.alp, keys, design, f"att_gt_{dc.est_method}", first)
                 frames += rows
-                if design == "screening_window" and not cfg.phenotypes.is_cost(y):
-                    frames.append(_bracket_row(res, rows[0].iloc[0], dc.alp, rows[0].iloc[0].truth, keys))
+                if design == "screening_window":
+                    window_row = rows[0].iloc[0]  # the simple aggregation's overall row
         if cfg.phenotypes.is_cost(y):
             for design, r in (("callaway_santanna", res), ("screening_window", window)):
                 if r is not None:
@@ -352,6 +360,7 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
             frames.append(_rows(r.tidy(1 - dc.alp), **keys, design="published", estimator="did_2x2",
                                 aggregation="2x2", truth=truth_v, n_treated=r.n_treated, n_control=r.n_control))
         r = attempt(excl, "stacked_did", stacked_did, stacked, y) if stacked is not None else None
+        matched_row = None
         if r is not None:
             t = r.tidy(1 - dc.alp)
             truth_v = np.nan
@@ -365,6 +374,9 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
             frames.append(_rows(t, **keys, design="stacked_matched", estimator="stacked_did",
                                 aggregation=np.where(t.term == "ATT", "overall", "dynamic"), truth=truth_v,
                                 n_treated=r.n_treated, n_control=r.n_control))
+            matched_row = frames[-1][frames[-1].term == "ATT"].iloc[0]
+        if window is not None and not cfg.phenotypes.is_cost(y):
+            frames.append(_bracket_row(res, window_row, matched_row, dc.alp, keys))
         if role in ("primary", "negative_control") and cfg.phenotypes.is_ratio_scale(y):
             r = attempt(excl, "poisson_etwfe", functools.partial(
                 poisson_etwfe, covariates=dc.covariates, anticipation=dc.anticipation), panel, y)
