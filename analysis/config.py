@@ -117,6 +117,12 @@ class OutcomesConfig:
     negative_controls: tuple[str, ...] = NC_COST_OUTCOMES
     multiplicity: Literal["holm", "BH"] = "holm"
 
+    @property
+    def studied(self) -> tuple[str, ...]:
+        """Every outcome the plan estimates: the primary, the secondary, the negative control, then the
+        negative-control costs of the calibration."""
+        return tuple(dict.fromkeys([self.primary, *self.secondary, self.negative_control, *self.negative_controls]))
+
     def check_known(self, claims_outcomes) -> None:
         """Every outcome named is a checkup measure or a claims outcome of the study's phenotype file (the
         panel's columns); a study adds claims outcomes there, without code."""

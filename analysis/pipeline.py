@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from analysis.config import StudyConfig
 
@@ -127,6 +128,13 @@ def _did_beside_refutation(cfg: StudyConfig, out: Path, panel: pd.DataFrame, tru
         seconds[name] = round(time.perf_counter() - t, 1)
 
     beside = sys.platform.startswith("linux") and (os.cpu_count() or 1) >= 2
+    if beside:
+        need = SIDE_BY_SIDE_MEMORY * panel.memory_usage(deep=True).sum()
+        have = _available_memory()
+        if have is not None and have < need:
+            beside = False
+            print(f"  did, refutation, heterogeneity: one after the other ({have / 1e9:.1f} GB available; side by "
+                  f"side needs about {need / 1e9:.1f} GB at this panel's size)", flush=True)
     with threadpool_limits(limits=1, user_api="blas"):
         if beside:
             (out / "did_error.json").unlink(missing_ok=True)
@@ -154,6 +162,22 @@ def _did_beside_refutation(cfg: StudyConfig, out: Path, panel: pd.DataFrame, tru
         time.perf_counter() - t0, 1)
     _merge_headlines(out)
     return seconds
+
+
+# memory the DiD step beside the refutation and heterogeneity steps needs, as a multiple of the panel's
+# in-memory size (measured at 0.1 x Seoul, benchmarks/results_seoul.md): below it they run one after the other
+SIDE_BY_SIDE_MEMORY = 3.5
+
+
+def _available_memory() -> int | None:
+    """MemAvailable of /proc/meminfo in bytes (None where there is none)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
 
 
 def _worker_error(path: Path, exitcode: int) -> Exception:
@@ -250,16 +274,28 @@ def match_step(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Path
               f"{r.max_abs_smd_after:.3f} ({flag})")
 
 
+# what the DiD designs read of the matched data sets, besides the outcomes
+_MATCHED_COLUMNS = {"stacked": ["study_id", "year", "sub_experiment", "treated", "event_time", "weights"],
+                    "published": ["study_id", "year", "treated", "weights", "subclass"]}
+
+
+def matched_design(out: Path, name: str, cfg: StudyConfig) -> pd.DataFrame:
+    """``matching/<name>.parquet`` with only the columns the designs read (the stacked data repeat every
+    panel column for each sub-experiment: about 4 GB at 0.1 x Seoul, under 1 GB read this way)."""
+    path = out / "matching" / f"{name}.parquet"
+    names = set(pq.ParquetFile(path).schema_arrow.names)
+    return pd.read_parquet(path, columns=[c for c in (*_MATCHED_COLUMNS[name], *cfg.outcomes.studied) if c in names])
+
+
 def did_step(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Path, progress: bool) -> None:
     """Every outcome by every DiD design (``estimates.csv`` and ``estimates.json``); on synthetic data the
     exact sample truth sits beside each estimate."""
     from analysis.did.headline import mark_headlines, outcome_headlines
     from analysis.did.outcomes import estimate_all, read_truth
 
-    stacked = pd.read_parquet(out / "matching" / "stacked.parquet")
-    published = pd.read_parquet(out / "matching" / "published.parquet")
-    est, exclusions = estimate_all(panel, cfg, stacked=stacked, published=published, truth=read_truth(truth_dir),
-                                   progress=progress)
+    stacked, published = (matched_design(out, name, cfg) for name in ("stacked", "published"))
+    est, exclusions = estimate_all(panel, cfg, stacked=stacked, published=published,
+                                   truth=read_truth(truth_dir, cfg.outcomes.studied), progress=progress)
     est.to_csv(out / "estimates.csv", index=False, float_format="%.10g")
     headlines = outcome_headlines(est, exclusions, cfg)
     marked = est.assign(headline=mark_headlines(est, headlines))
@@ -284,8 +320,8 @@ def refute_step(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_dir: Pat
     from analysis.did.headline import calibrates
     from analysis.did.outcomes import read_truth
 
-    published = pd.read_parquet(out / "matching" / "published.parquet")
-    checks = refutation_checks(panel, cfg, published, read_truth(truth_dir), progress=progress)
+    published = pd.read_parquet(out / "matching" / "published.parquet")  # DoWhy reads its covariates
+    checks = refutation_checks(panel, cfg, published, read_truth(truth_dir, cfg.outcomes.studied), progress=progress)
     (out / "refutation.json").write_text(json.dumps(checks, indent=1) + "\n")
     design, reason = headline_design(checks, cfg.report.headline, calibrated=calibrates(cfg))
     (out / "headline.json").write_text(json.dumps({"design": design, "reason": reason}, indent=1) + "\n")
@@ -321,7 +357,7 @@ def heterogeneity_step(cfg: StudyConfig, out: Path, panel: pd.DataFrame, truth_d
     from analysis.did.heterogeneity import adherence_gap, subgroup_effects
     from analysis.did.outcomes import read_truth
 
-    truth = read_truth(truth_dir)
+    truth = read_truth(truth_dir, cfg.outcomes.studied)
     design = json.loads((out / "headline.json").read_text())["design"]
     if design not in ("callaway_santanna", "callaway_santanna_trend"):
         design = "callaway_santanna"  # subgroups are fitted with a Callaway-Sant'Anna design

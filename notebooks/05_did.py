@@ -56,10 +56,10 @@ study.figure("08_forest_all_outcomes");
 
 # %% [markdown]
 # The headline of every outcome, by the rule fixed in the plan (`analysis/did/headline.py`, decided from
-# diagnostics only): costs calibrated by negative controls; checkup measures and new diagnoses as the range
-# between the unmatched design and the one matched on the last screening before enrolment (the "bracket"),
-# where trends were parallel before the screening cycle; else a Rambachan-Roth range. Ranges carry no point
-# estimate.
+# diagnostics only): costs calibrated by negative controls; checkup measures and new diagnoses as the span of
+# three designs (the "bracket": the plan's, the one measured from before the screening window, and the one
+# matched on the last screening and diagnoses before enrolment), where trends were parallel before the
+# screening cycle; else a Rambachan-Roth range. Ranges carry no point estimate.
 
 # %%
 F.headline_by_outcome(study)

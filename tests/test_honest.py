@@ -259,36 +259,39 @@ def test_run_marks_one_headline_per_outcome(default_run):
     cal = payload["exclusions"]["medical_cost"]["empirical_calibration"]
     assert cal["null"]["n"] == len(NC_COST_OUTCOMES)
     controls = est[est.role == "calibration_control"]
-    assert sorted(controls.outcome) == sorted(NC_COST_OUTCOMES) and (controls.truth == 0).all()
+    for design in ("callaway_santanna", "screening_window"):  # each calibrated design on every control
+        assert sorted(controls[controls.design == design].outcome) == sorted(NC_COST_OUTCOMES)
+    assert set(controls.design) == {"callaway_santanna", "screening_window"} and (controls.truth == 0).all()
+    assert payload["exclusions"]["medical_cost"]["empirical_calibration_screening_window"]["null"]["n"] == len(
+        NC_COST_OUTCOMES)
 
 
 def test_bracket_spans_the_plan_the_screening_window_and_the_matched_interval(default_run):
-    """The bracket of every outcome but costs is the span of the plan's Callaway-Sant'Anna interval over the
-    years after the enrolment year (recomputed here from the panel), the screening-window design's and the
-    stacked matched design's."""
+    """The bracket of every outcome but costs is the span of the plan's Callaway-Sant'Anna interval, the
+    screening-window design's and the stacked matched design's; the window design recomputed here from the
+    panel (R did's att_gt with anticipation 2) gives the interval the run used."""
     from analysis.config import load_config
     from analysis.did import aggte
 
     est = pd.DataFrame(json.loads((default_run["run"] / "estimates.json").read_text())["estimates"])
     brackets = est[est.design == "bracket"]
     assert len(brackets) and not brackets.outcome.map(phenotypes.load().is_cost).any()
-    cfg = load_config()
-    dc = cfg.did
-    panel = pd.read_parquet(default_run["run"] / "panel" / "panel.parquet")
     for b in brackets.itertuples():
         e = est[est.outcome == b.outcome]
-        win = e[(e.design == "screening_window") & (e.aggregation == "simple") & (e.term == "overall")].iloc[0]
-        st = e[(e.design == "stacked_matched") & (e.term == "ATT")].iloc[0]
-        assert np.isnan(b.estimate) and b.truth == win.truth
-        assert b.conf_low <= min(win.conf_low, st.conf_low) and b.conf_high >= max(win.conf_high, st.conf_high)
-        if b.outcome != "waist":
-            continue
-        plan = att_gt(panel, "waist", "year", "study_id", "first_treat", dc.xformla, control_group=dc.control_group,
-                      est_method=dc.est_method, base_period=dc.base_period, allow_unbalanced_panel=True,
-                      biters=dc.biters, alp=dc.alp, seed=dc.seed)
-        lo, hi = aggte(plan, "simple", min_e=1, na_rm=True).tidy(1 - dc.alp).iloc[0][["conf_low", "conf_high"]]
-        assert b.conf_low == pytest.approx(min(lo, win.conf_low, st.conf_low), rel=1e-9)
-        assert b.conf_high == pytest.approx(max(hi, win.conf_high, st.conf_high), rel=1e-9)
+        arms = [e[(e.design == d) & (e.aggregation == "simple") & (e.term == "overall")].iloc[0]
+                for d in ("callaway_santanna", "screening_window")]
+        arms.append(e[(e.design == "stacked_matched") & (e.term == "ATT")].iloc[0])
+        assert np.isnan(b.estimate) and b.truth == arms[0].truth
+        assert b.conf_low == min(a.conf_low for a in arms) and b.conf_high == max(a.conf_high for a in arms)
+    dc = load_config().did
+    panel = pd.read_parquet(default_run["run"] / "panel" / "panel.parquet")
+    win = att_gt(panel, "waist", "year", "study_id", "first_treat", dc.xformla, control_group=dc.control_group,
+                 est_method=dc.est_method, base_period=dc.base_period, allow_unbalanced_panel=True, anticipation=2,
+                 biters=dc.biters, alp=dc.alp, seed=dc.seed)
+    lo, hi = aggte(win, "simple", na_rm=True).tidy(1 - dc.alp).iloc[0][["conf_low", "conf_high"]]
+    row = est[(est.outcome == "waist") & (est.design == "screening_window") & (est.aggregation == "simple")
+              & (est.term == "overall")].iloc[0]
+    assert (row.conf_low, row.conf_high) == pytest.approx((lo, hi), rel=1e-9)
 
 
 def test_null_world_no_headline_claims_an_effect(null_panel):
@@ -365,13 +368,13 @@ def _screened_panel(seed, dip=0.0, drift=0.0, n=300, depleted=0.0):
     return pd.DataFrame(rows, columns=["study_id", "year", "first_treat", "y"])
 
 
-def test_screening_window_sets_the_dip_aside_and_the_bracket_holds_the_effect():
-    """Joiners whose screening year before enrolment was 15 higher: measured from the year before enrolment
-    the effect of 100 reads as 85; measured from before the window, 100. Comparisons whose measures are 5
-    lower after 2023 (people whose screenings did not prompt joining) push the window design to 105 and the
-    plan's to 90: the effect lies between the two."""
+def test_screening_window_sets_the_dip_aside_and_errs_the_other_way():
+    """Joiners whose screening years before enrolment were 15 higher: measured from the year before
+    enrolment the effect of 100 reads as 85; measured from before the window, 100. Comparisons whose measures
+    are 5 lower from 2023 on (people whose screenings did not prompt joining) push the window design to 105
+    and the plan's to 90: the effect lies between the two."""
     from analysis.did import aggte
-    from analysis.did.designs import FIRST_EFFECT, SCREENING_CYCLE, screening_window
+    from analysis.did.designs import SCREENING_CYCLE, screening_window
 
     def both(panel):
         kw = dict(bstrap=False, cband=False)
@@ -379,34 +382,13 @@ def test_screening_window_sets_the_dip_aside_and_the_bracket_holds_the_effect():
         win = screening_window(panel, "y", None, **kw)
         assert win.settings["anticipation"] == SCREENING_CYCLE
         assert {(c.time, c.base) for c in win.cells if c.time >= 2023} == {(t, 2020) for t in range(2023, 2026)}
-        return (aggte(plan, "simple", min_e=FIRST_EFFECT).overall_att,
-                aggte(win, "simple", min_e=FIRST_EFFECT).overall_att)
+        return aggte(plan, "simple").overall_att, aggte(win, "simple").overall_att
 
     plan, win = both(_screened_panel(3, dip=15.0))
     assert plan == pytest.approx(85, abs=1.5) and win == pytest.approx(100, abs=1.5)
     plan, win = both(_screened_panel(3, dip=15.0, depleted=5.0))
     assert plan == pytest.approx(90, abs=1.5) and win == pytest.approx(105, abs=1.5)
     assert plan < 100 < win
-
-
-def test_aggte_min_e_reads_the_simple_and_group_averages_from_a_later_event_time():
-    from analysis.did import aggte
-
-    panel = _cohort_panel({2019: 80, 2021: 120}, never=300, seed=4)
-    res = att_gt(panel, "y", "year", "study_id", "first_treat", bstrap=False, cband=False)
-    cells = pd.DataFrame({"g": [c.group for c in res.cells], "t": [c.time for c in res.cells], "att": res.att})
-    late = cells[cells.t >= cells.g + 1]
-    share = {2019: 80 / 200, 2021: 120 / 200}
-    by_g = late.groupby("g").att.mean()
-    # simple: cells weighted by their cohort's size; group: the cohorts' averages weighted by size
-    w = late.g.map(share)
-    assert aggte(res, "simple", min_e=1).overall_att == pytest.approx(float((late.att * w).sum() / w.sum()))
-    assert aggte(res, "group", min_e=1).overall_att == pytest.approx(sum(share[g] * v for g, v in by_g.items()))
-    for typ in ("simple", "group"):  # min_e <= 0 is R did's aggregation
-        assert aggte(res, typ, min_e=0).overall_att == aggte(res, typ).overall_att
-        assert aggte(res, typ, min_e=0).overall_se == aggte(res, typ).overall_se
-    with pytest.raises(DiDError, match="no post-treatment ATT"):
-        aggte(res, "simple", min_e=9)
 
 
 def test_pretest_before_screening_sees_only_the_years_before_the_screening_cycle():

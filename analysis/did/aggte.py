@@ -150,10 +150,7 @@ def aggte(
     res : an ``att_gt`` result.
     type : ``"simple"``, ``"group"`` (default), ``"calendar"`` or ``"dynamic"``.
     balance_e : dynamic only: keep cohorts observed for at least ``balance_e`` periods after treatment.
-    min_e, max_e : dynamic: the event times reported (and averaged in the overall effect); simple and group:
-        the post-treatment event times averaged. R did applies ``max_e`` to all three and ``min_e`` to the
-        dynamic aggregation only; a ``min_e`` above 0 here leaves out the first post-treatment periods (a
-        design whose first period is a transition, ``designs.screening_window``).
+    min_e, max_e : dynamic only: the event times reported (and averaged in the overall effect).
     na_rm : drop ATT(g,t) that could not be estimated (otherwise an error).
     bstrap, biters, cband, alp, seed : inference settings; default to those of ``res``.
     """
@@ -204,12 +201,6 @@ def aggte(
 
     post = group <= t
     egt = att_e = se_e = F = None
-    if type in ("simple", "group") and min_e > 0:
-        post &= t >= group + min_e
-        if not post.any():
-            raise DiDError(f"aggte: no post-treatment ATT(g,t) at event times >= {min_e:g}")
-        glist = np.unique(group[post])
-        pgg = np.array([np.mean(w * (G == g)) for g in glist])
     if type == "simple":
         one, c_all = components([np.flatnonzero(post & (t <= group + max_e))], use_wif=True)
         overall, c_all = float(one[0]), c_all[:, 0]
@@ -270,8 +261,8 @@ def aggte(
                        min_e=min_e, max_e=max_e, balance_e=balance_e)
 
 
-def aggregate_values(res: AttGtResult, values: np.ndarray, type: str = "simple", min_e: float = -np.inf) -> AggteResult:
+def aggregate_values(res: AttGtResult, values: np.ndarray, type: str = "simple") -> AggteResult:
     """``type``'s point aggregation of other per-cell values (a cell's truth, its treated mean) with the
     weights ``res``'s own estimates get; cells ``res`` could not estimate stay out, as in its ATT."""
     fake = dataclasses.replace(res, att=np.where(np.isfinite(res.att), values, np.nan))
-    return aggte(fake, type=type, bstrap=False, cband=False, na_rm=True, min_e=min_e)
+    return aggte(fake, type=type, bstrap=False, cband=False, na_rm=True)

@@ -128,20 +128,19 @@ def calibrate(null: NullDistribution, estimate: float, std_error: float, level: 
             "p_value": float(calibrated_p(null, estimate, std_error))}
 
 
-def relative_att(res: AttGtResult, panel: pd.DataFrame, yname: str, min_e: float = -np.inf) -> dict:
-    """The simple aggregate ATT of ``res`` (from event time ``min_e`` on, ``aggte``'s) on the scale of its
-    counterfactual mean.
+def relative_att(res: AttGtResult, panel: pd.DataFrame, yname: str) -> dict:
+    """The simple aggregate ATT of ``res`` on the scale of its counterfactual mean.
 
     mu0 is the treated units' mean outcome over the post-period cells, with aggte's simple weights, minus
     the ATT. Returns ``att, att_se, mu0, rel, rel_se``."""
-    ag = aggte(res, type="simple", na_rm=True, min_e=min_e)
+    ag = aggte(res, type="simple", na_rm=True)
     d = res.design
     g_of = pd.Series(d.unit_g, index=d.unit_id)
     obs = panel.loc[panel[yname].notna() & panel.study_id.isin(d.unit_id), ["study_id", "year", yname]]
     obs = obs.assign(g=g_of.reindex(obs.study_id).to_numpy())
     cell_mean = obs[obs.g > 0].groupby(["g", "year"])[yname].mean()
     treated_mean = np.array([cell_mean.get((c.group, c.time), np.nan) for c in res.cells])
-    ybar1 = aggregate_values(res, treated_mean, min_e=min_e).overall_att
+    ybar1 = aggregate_values(res, treated_mean).overall_att
     mu0 = ybar1 - ag.overall_att
     if not np.isfinite(mu0) or mu0 <= 0:
         raise DiDError(f"relative_att: {yname}: the counterfactual mean ({mu0:.4g}) is not positive; a "
@@ -151,11 +150,11 @@ def relative_att(res: AttGtResult, panel: pd.DataFrame, yname: str, min_e: float
 
 
 def calibrate_att(null: NullDistribution, res: AttGtResult, panel: pd.DataFrame, yname: str,
-                  level: float = 0.95, min_e: float = -np.inf) -> dict:
+                  level: float = 0.95) -> dict:
     """The simple aggregate ATT of ``res`` calibrated with ``null`` on the proportional scale and turned back
     into the outcome's units with its counterfactual mean: ``estimate, std_error, conf_low, conf_high,
     p_value`` (units), ``relative`` (the calibrated proportional result) and ``target`` (``relative_att``)."""
-    r = relative_att(res, panel, yname, min_e=min_e)
+    r = relative_att(res, panel, yname)
     c = calibrate(null, r["rel"], r["rel_se"], level=level)
     mu0 = r["mu0"]
     return {**{k: c[k] * mu0 for k in ("estimate", "std_error", "conf_low", "conf_high")},

@@ -12,13 +12,15 @@ The variant (Callaway and Sant'Anna 2021, J. Econometrics 225(2), with R ``did``
   from its enrolment on have no comparison (counted in the notes).
 
 - ``screening_window``: the screening window set aside. NHIS screening is biennial and people join after
-  an abnormal result (the city even filled quotas with people with metabolic syndrome), so the years g-2,
-  g-1 and the enrolment year g itself can hold the screening that prompted joining: a comparison measured
-  from the year before enrolment reads the regression to the mean of that screening as an effect. Here
-  cohort g is measured from g-3 (R did's ``anticipation`` = 2), compared only with people not enrolled
-  within two years of the compared year, and its effect averaged from the year after enrolment (``aggte``'s
-  ``min_e`` = 1): the base period before the dip (Heckman, LaLonde and Smith 1999, Handbook of Labor
-  Economics 3A, ch. 31; Chabe-Ferret 2015, J. Econometrics 185(1), on selection on transitory shocks).
+  an abnormal result (the city even filled quotas with people with metabolic syndrome), so the two years
+  before enrolment can hold the screening that prompted joining, and a comparison measured from the year
+  before enrolment reads the regression to the mean of that screening as an effect. Here cohort g is
+  measured from g-3 (R did's ``anticipation`` = 2) and compared only with people not enrolled within two
+  years of the compared year: the base period before the dip (Heckman, LaLonde and Smith 1999, Handbook of
+  Labor Economics 3A, ch. 31; Chabe-Ferret 2015, J. Econometrics 185(1), on selection on transitory
+  shocks). Its effects are read from the enrolment year on, as every other design's; a screening earlier
+  in the enrolment year that prompted joining pulls that year toward the abnormal result, the way this
+  design already errs (below).
 
 And a range built from three designs:
 
@@ -26,7 +28,7 @@ And a range built from three designs:
   people join and errs in a known direction under the others. The data cannot tell the accounts apart, so
   the headline is the span, with no point estimate:
 
-  * the plan's Callaway-Sant'Anna design, averaged over the years after the enrolment year: right where
+  * the plan's Callaway-Sant'Anna design: right where
     joiners differ lastingly (a level, parallel afterwards); where people join after an abnormal screening,
     its base year holds that screening and part of a fall from it is regression to the mean (it overstates
     a fall);
@@ -41,9 +43,8 @@ And a range built from three designs:
 
   Without selection all three are consistent and the span is their sampling spread. Neither sees trends
   that differ apart from the screening: the headline rule takes the bracket only where the years before the
-  screening cycle were parallel (``headline.py``). Its truth is the screening-window design's estimand (the
-  years after the enrolment year); the matched design's average includes the enrolment year, which only
-  widens the span. (Until 2026-12 the bracket was the plan's and the matched design's span, which at larger
+  screening cycle were parallel (``headline.py``). All three average the effect from the enrolment year on;
+  its truth is the plan design's. (Until 2026-12 the bracket was the plan's and the matched design's span, which at larger
   scales erred the same way on the checkup measures: README.)
 """
 
@@ -60,8 +61,6 @@ from analysis.did.drdid import DiDError
 # NHIS general health screening is biennial for most adults: the screening that prompts joining can fall in
 # either of the two years before enrolment, or earlier in the enrolment year itself
 SCREENING_CYCLE = 2
-# the first event time after the screening window of a cohort enrolled in year g (years g-2, g-1 and g)
-FIRST_EFFECT = 1
 
 
 @dataclass(frozen=True)
@@ -124,9 +123,7 @@ def screening_window(panel: pd.DataFrame, yname: str, xformla: str | None, *, an
     """``att_gt`` with each cohort's screening window set aside: R did's ``att_gt`` with ``anticipation``
     = ``SCREENING_CYCLE`` (plus the plan's own), so that cohort g is compared from year g-3, before any
     screening that could have prompted joining, and only with people not enrolled within two years of the
-    compared year (whose own screening window does not touch it). Read it with ``aggte(..., min_e=
-    FIRST_EFFECT)``: the enrolment year is in the window too (a screening earlier that year can have prompted
-    joining, and most of it passed before enrolment). kwargs: att_gt's."""
+    compared year (whose own screening window does not touch it). kwargs: att_gt's."""
     return att_gt(panel, yname, "year", "study_id", "first_treat", xformla,
                   anticipation=anticipation + SCREENING_CYCLE, **kwargs)
 

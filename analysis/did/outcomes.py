@@ -12,15 +12,14 @@ Designs (one row per outcome x design x estimator x aggregation x term):
   calibrated with the empirical null of its errors on the plan's negative-control costs (``calibration.py``),
   whose own estimates are rows with role ``calibration_control``;
 - ``screening_window``: ``att_gt`` measured from before the screening that can have prompted joining,
-  averaged from the year after enrolment (``designs.py``);
+  against people not enrolled within two years of each compared year (``designs.py``);
 - ``later_joiners``: ``att_gt`` on the people who ever enrol, against those not yet enrolled
   (``designs.py``);
 - ``rambachan_roth`` (where the plan's pre-test rejects): the Rambachan-Roth range of the
   average post-enrolment effect, no point estimate;
 - ``stacked_matched``: ``stacked_did`` on the risk-set sub-experiments;
-- ``bracket`` (outcomes other than costs): the range spanned by the ``callaway_santanna`` and
-  ``screening_window`` intervals over the years after the enrolment year and the ``stacked_matched``
-  interval, no point estimate (``designs.py``);
+- ``bracket`` (outcomes other than costs): the range spanned by the ``callaway_santanna``,
+  ``screening_window`` and ``stacked_matched`` intervals, no point estimate (``designs.py``);
 - ``poisson_etwfe`` (the primary outcome and the negative control, where they are amounts or counts):
   Wooldridge's Poisson extended TWFE, a DiD under parallel trends in ratio (``etwfe.py``), terms ``ATT`` and
   ``ATT%`` (a share of the counterfactual mean); its pre-test is kept beside the others';
@@ -42,19 +41,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from statsmodels.stats.multitest import multipletests
 
 from analysis.config import StudyConfig
 from analysis.did.aggte import aggregate_values, aggte
 from analysis.did.attgt import AttGtResult, att_gt
 from analysis.did.calibration import calibrate_att, fit_null, relative_att
-from analysis.did.designs import (
-    FIRST_EFFECT,
-    SCREENING_CYCLE,
-    later_joiners,
-    pretest_before,
-    screening_window,
-)
+from analysis.did.designs import SCREENING_CYCLE, later_joiners, pretest_before, screening_window
 from analysis.did.drdid import DiDError
 from analysis.did.etwfe import poisson_etwfe
 from analysis.did.stacked import did_2x2, stacked_did
@@ -72,11 +66,18 @@ def _rows(tidy: pd.DataFrame, **keys) -> pd.DataFrame:
     return t
 
 
-def read_truth(truth_dir: str | Path) -> pd.DataFrame | None:
+def read_truth(truth_dir: str | Path, outcomes=None) -> pd.DataFrame | None:
     """The linked synthetic truth (``<linkage out>/truth/outcomes.parquet``, keyed by STUDY_ID) with the
-    panel's ``study_id`` name; None where there is none (real data)."""
+    panel's ``study_id`` name; None where there is none (real data). ``outcomes``: read only their
+    potential outcomes (at Seoul scale the whole table is about 27 GB in memory)."""
     path = Path(truth_dir) / "outcomes.parquet"
-    return pd.read_parquet(path).rename(columns={"STUDY_ID": "study_id"}) if path.exists() else None
+    if not path.exists():
+        return None
+    cols = None
+    if outcomes is not None:
+        names = set(pq.ParquetFile(path).schema_arrow.names)
+        cols = ["STUDY_ID", "year", *(c for y in dict.fromkeys(outcomes) for c in (f"y0_{y}", f"y1_{y}") if c in names)]
+    return pd.read_parquet(path, columns=cols).rename(columns={"STUDY_ID": "study_id"})
 
 
 def _person_year(ids, years) -> np.ndarray:
@@ -113,10 +114,9 @@ def truth_table(truth: pd.DataFrame | None, outcome: str) -> pd.Series | None:
     return pd.Series(te, index=_person_year(truth["study_id"], truth["year"]))
 
 
-def cs_truth(res: AttGtResult, panel: pd.DataFrame, yname: str, te: pd.Series, first_effect: int = 0) -> dict:
+def cs_truth(res: AttGtResult, panel: pd.DataFrame, yname: str, te: pd.Series) -> dict:
     """Sample truth of every ATT(g,t) (mean effect of cohort g's units in the estimation sample observed
-    at t) and of each aggregation (the same cohort-share weights applied to the true ATT(g,t));
-    ``first_effect``: the first event time the simple and group aggregations average (``aggte``'s min_e)."""
+    at t) and of each aggregation (the same cohort-share weights applied to the true ATT(g,t))."""
     d = res.design
     obs = panel.loc[panel[yname].notna(), ["study_id", "year"]]
     obs = obs[obs.study_id.isin(d.unit_id)]
@@ -126,7 +126,7 @@ def cs_truth(res: AttGtResult, panel: pd.DataFrame, yname: str, te: pd.Series, f
     true_att = np.array([cell_mean.get((c.group, c.time), np.nan) for c in res.cells])
     out = {("gt", (c.group, c.time)): v for c, v in zip(res.cells, true_att, strict=False)}
     for typ in ("simple", "group", "dynamic"):
-        ag = aggregate_values(res, true_att, typ, min_e=_min_e(typ, first_effect))
+        ag = aggregate_values(res, true_att, typ)
         out[(typ, "overall")] = ag.overall_att
         if ag.egt is not None:
             for e, v in zip(ag.egt, ag.att_egt, strict=False):
@@ -134,21 +134,14 @@ def cs_truth(res: AttGtResult, panel: pd.DataFrame, yname: str, te: pd.Series, f
     return out
 
 
-def _min_e(typ: str, first_effect: int) -> float:
-    """``aggte``'s min_e for a design whose effects are read from event time ``first_effect`` on: the
-    simple and group averages start there; the event study shows every event time."""
-    return first_effect if typ != "dynamic" and first_effect > 0 else -np.inf
-
-
-def _cs_rows(res: AttGtResult, panel, y: str, te, alp: float, keys: dict, design: str, estimator: str,
-             first_effect: int = 0) -> list:
+def _cs_rows(res: AttGtResult, panel, y: str, te, alp: float, keys: dict, design: str, estimator: str) -> list:
     """The simple, group and dynamic aggregations of one att_gt result, with their sample truth."""
-    tr = cs_truth(res, panel, y, te, first_effect) if te is not None else {}
+    tr = cs_truth(res, panel, y, te) if te is not None else {}
     n_t = {int(g): int((res.design.unit_g == g).sum()) for g in res.design.glist}
     n_all = sum(n_t.values())
     out = []
     for typ in ("simple", "group", "dynamic"):
-        ag = aggte(res, type=typ, na_rm=True, min_e=_min_e(typ, first_effect))
+        ag = aggte(res, type=typ, na_rm=True)
         comps = [] if ag.egt is None else [int(e) for e in ag.egt]
         out.append(_rows(
             ag.tidy(1 - alp), **keys, design=design, estimator=estimator, aggregation=typ,
@@ -180,30 +173,23 @@ def _above(p, alp: float) -> bool:
     return p is not None and np.isfinite(p) and p > alp
 
 
-def _bracket_row(plan: AttGtResult, window_row: pd.Series, matched_row: pd.Series | None, alp: float,
+def _bracket_row(plan_row: pd.Series, window_row: pd.Series, matched_row: pd.Series | None,
                  keys: dict) -> pd.DataFrame:
-    """The ``bracket`` range: from the lowest to the highest end of three intervals, the plan's Callaway-
-    Sant'Anna design and the screening-window design's, both averaged over the years after the enrolment year
-    (the plan's from its own ATT(g,t), measured from the year before enrolment), and the stacked matched
-    design's (its average over every year from enrolment on; where there is no matched design, the two
-    others). No point estimate; its truth is the screening-window design's estimand's."""
-    ag = aggte(plan, type="simple", na_rm=True, min_e=FIRST_EFFECT)
-    ends = [ag.tidy(1 - alp).iloc[0][["conf_low", "conf_high"]].to_numpy(float),
-            [window_row.conf_low, window_row.conf_high]]
-    if matched_row is not None:
-        ends.append([matched_row.conf_low, matched_row.conf_high])
-    ends = np.array(ends, dtype=float)
+    """The ``bracket`` range: from the lowest to the highest end of the plan's Callaway-Sant'Anna interval,
+    the screening-window design's and the stacked matched design's (where there is no matched design, the
+    two others). No point estimate; its truth is the plan design's estimand's (the screening-window design
+    averages the same cells)."""
+    rows = [r for r in (plan_row, window_row, matched_row) if r is not None]
     arms = "callaway_santanna+screening_window" + ("+stacked_did" if matched_row is not None else "")
     return pd.DataFrame([{
         "term": "overall", "estimate": np.nan, "std_error": np.nan,
-        "conf_low": ends[:, 0].min(), "conf_high": ends[:, 1].max(),
-        "p_value": np.nan, **keys, "design": "bracket", "estimator": arms,
-        "aggregation": "overall", "truth": window_row.truth, "n_treated": window_row.n_treated,
-        "n_control": window_row.n_control}])
+        "conf_low": min(r.conf_low for r in rows), "conf_high": max(r.conf_high for r in rows),
+        "p_value": np.nan, **keys, "design": "bracket", "estimator": arms, "aggregation": "overall",
+        "truth": plan_row.truth, "n_treated": plan_row.n_treated, "n_control": plan_row.n_control}])
 
 
-# the designs calibrated with the negative-control costs: name -> the first event time their simple average reads
-CALIBRATED_DESIGNS = {"callaway_santanna": 0, "screening_window": FIRST_EFFECT}
+# the designs calibrated with the negative-control costs
+CALIBRATED_DESIGNS = ("callaway_santanna", "screening_window")
 
 
 def _calibrated_rows(panel, cfg: StudyConfig, targets: dict, roles: dict, truth, exclusions: dict, fits: dict,
@@ -225,34 +211,31 @@ def _calibrated_rows(panel, cfg: StudyConfig, targets: dict, roles: dict, truth,
         te = truth_table(truth, nc)
         for design in targets:
             key = "att_gt" if design == "callaway_santanna" else design
-            first = CALIBRATED_DESIGNS[design]
             try:
                 res = fits[design](panel, nc)
-                r = relative_att(res, panel, nc, min_e=_min_e("simple", first))
+                r = relative_att(res, panel, nc)
             except DiDError as e:
                 excl[key] = {"not estimated": str(e)}
                 continue
             excl[key] = dict(res.exclusions)
-            rows = _cs_rows(res, panel, nc, te, dc.alp, dict(outcome=nc, role="calibration_control"), design, est,
-                            first)
+            rows = _cs_rows(res, panel, nc, te, dc.alp, dict(outcome=nc, role="calibration_control"), design, est)
             out.append(rows[0])  # the simple aggregate: what the null is fitted on
             for lst, v in zip(draws[design], (nc, r["rel"], r["rel_se"]), strict=True):
                 lst.append(v)
     for design, by_outcome in targets.items():
-        first = CALIBRATED_DESIGNS[design]
         key = "empirical_calibration" + ("" if design == "callaway_santanna" else f"_{design}")
         names, rel, rel_se = draws[design]
         for y, res in by_outcome.items():
             excl = exclusions.setdefault(y, {})
             try:
                 null = fit_null(rel, rel_se, names)
-                c = calibrate_att(null, res, panel, y, level=1 - dc.alp, min_e=_min_e("simple", first))
+                c = calibrate_att(null, res, panel, y, level=1 - dc.alp)
             except DiDError as e:
                 excl[key] = {"not estimated": str(e)}
                 continue
             excl[key] = {"null": null.to_dict(), "target": c["target"], "calibrated_relative": c["relative"]}
             te = truth_table(truth, y)
-            truth_v = cs_truth(res, panel, y, te, first)[("simple", "overall")] if te is not None else np.nan
+            truth_v = cs_truth(res, panel, y, te)[("simple", "overall")] if te is not None else np.nan
             n_t = int((res.design.unit_g > 0).sum())
             out.append(pd.DataFrame([{
                 "term": "overall", **{k: c[k] for k in ("estimate", "std_error", "conf_low", "conf_high", "p_value")},
@@ -342,13 +325,13 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
             excl["screening_window"] = {**window.exclusions,
                                         **({"not estimated": list(window.notes)} if window.notes else {})}
             pretest["screening_window"] = pretest_before(window, SCREENING_CYCLE)
-        for design, r, first in (("callaway_santanna", res, 0), ("callaway_santanna_trend", adjusted, 0),
-                                 ("later_joiners", joiners, 0), ("screening_window", window, FIRST_EFFECT)):
+        overall = {}  # each design's simple aggregation's overall row (the bracket's arms)
+        for design, r in (("callaway_santanna", res), ("callaway_santanna_trend", adjusted),
+                          ("later_joiners", joiners), ("screening_window", window)):
             if r is not None:
-                rows = _cs_rows(r, panel, y, te, dc.alp, keys, design, f"att_gt_{dc.est_method}", first)
+                rows = _cs_rows(r, panel, y, te, dc.alp, keys, design, f"att_gt_{dc.est_method}")
                 frames += rows
-                if design == "screening_window":
-                    window_row = rows[0].iloc[0]  # the simple aggregation's overall row
+                overall[design] = rows[0].iloc[0]
         if cfg.phenotypes.is_cost(y):
             for design, r in (("callaway_santanna", res), ("screening_window", window)):
                 if r is not None:
@@ -376,7 +359,7 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
                                 n_treated=r.n_treated, n_control=r.n_control))
             matched_row = frames[-1][frames[-1].term == "ATT"].iloc[0]
         if window is not None and not cfg.phenotypes.is_cost(y):
-            frames.append(_bracket_row(res, window_row, matched_row, dc.alp, keys))
+            frames.append(_bracket_row(overall["callaway_santanna"], overall["screening_window"], matched_row, keys))
         if role in ("primary", "negative_control") and cfg.phenotypes.is_ratio_scale(y):
             r = attempt(excl, "poisson_etwfe", functools.partial(
                 poisson_etwfe, covariates=dc.covariates, anticipation=dc.anticipation), panel, y)
