@@ -51,6 +51,7 @@ from analysis.did.calibration import calibrate_att, fit_null, relative_att
 from analysis.did.designs import SCREENING_CYCLE, later_joiners, pretest_before, screening_window
 from analysis.did.drdid import DiDError
 from analysis.did.etwfe import poisson_etwfe
+from analysis.did.memo import release_memory
 from analysis.did.stacked import did_2x2, stacked_did
 from analysis.did.trend import trend_adjusted
 
@@ -290,6 +291,7 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
             return None
 
     for y, role in roles.items():
+        release_memory()  # the previous outcome's designs are gone
         if progress:
             print(f"  did: {y}", flush=True)
         te = truth_table(truth, y)
