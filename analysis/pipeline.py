@@ -168,10 +168,10 @@ def _did_beside_refutation(cfg: StudyConfig, out: Path, panel: pd.DataFrame, tru
     return seconds
 
 
-# memory the DiD step beside the refutation and heterogeneity steps needs, as a multiple of the panel's
-# in-memory size: below it they run one after the other. At 0.1 x Seoul (a 4.4 GB panel) the two processes
-# left 1.9 GB of 24 available at their peak, about 4.8 times the panel in use
-SIDE_BY_SIDE_MEMORY = 5.5
+# memory the DiD step beside the refutation and heterogeneity steps needs, as a multiple of the panel frame's
+# size (``memory_usage(deep=True)``): below it they run one after the other. At 0.1 x Seoul (a 1.9 GB frame)
+# the two processes together used about 21 GB at their peak
+SIDE_BY_SIDE_MEMORY = 12
 
 
 def _available_memory() -> int | None:
