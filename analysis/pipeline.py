@@ -129,14 +129,7 @@ def _did_beside_refutation(cfg: StudyConfig, out: Path, panel: pd.DataFrame, tru
             raise
         seconds[name] = round(time.perf_counter() - t, 1)
 
-    beside = sys.platform.startswith("linux") and (os.cpu_count() or 1) >= 2
-    if beside:
-        need = SIDE_BY_SIDE_MEMORY * panel.memory_usage(deep=True).sum()
-        have = _available_memory()
-        if have is not None and have < need:
-            beside = False
-            print(f"  did, refutation, heterogeneity: one after the other ({have / 1e9:.1f} GB available; side by "
-                  f"side needs about {need / 1e9:.1f} GB at this panel's size)", flush=True)
+    beside = sys.platform.startswith("linux") and (os.cpu_count() or 1) >= 2 and _memory_for_both(panel)
     with threadpool_limits(limits=1, user_api="blas"):
         if beside:
             (out / "did_error.json").unlink(missing_ok=True)
@@ -172,6 +165,18 @@ def _did_beside_refutation(cfg: StudyConfig, out: Path, panel: pd.DataFrame, tru
 # size (``memory_usage(deep=True)``): below it they run one after the other. At 0.1 x Seoul (a 1.9 GB frame)
 # the two processes together used about 21 GB at their peak
 SIDE_BY_SIDE_MEMORY = 12
+
+
+def _memory_for_both(panel: pd.DataFrame) -> bool:
+    """Whether the memory available holds the DiD step beside the other two (``SIDE_BY_SIDE_MEMORY``); says
+    so on the console where it does not."""
+    need = SIDE_BY_SIDE_MEMORY * panel.memory_usage(deep=True).sum()
+    have = _available_memory()
+    if have is None or have >= need:
+        return True
+    print(f"  did, refutation, heterogeneity: one after the other ({have / 1e9:.1f} GB available; side by side "
+          f"needs about {need / 1e9:.1f} GB at this panel's size)", flush=True)
+    return False
 
 
 def _available_memory() -> int | None:

@@ -122,7 +122,7 @@ def refute(cfg, out, panel, truth_dir, progress):
         time.sleep(0.05)
     os.kill(os.getpid(), signal.SIGKILL)
 pl.did_step, pl.refute_step = did, refute
-pl._did_beside_refutation(None, out, None, None, False)
+pl._did_beside_refutation(None, out, __import__("pandas").DataFrame({{"a": [1]}}), None, False)
 """
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert r.returncode == -9, r.stderr
@@ -143,3 +143,19 @@ pl._did_beside_refutation(None, out, None, None, False)
     exc = _worker_error(tmp_path / "did_error.json", 1)
     assert isinstance(exc, StudyError) and str(exc) == "panel: column 'x' is constant" and exc.stage == "did"
     assert not (tmp_path / "did_error.json").exists()
+
+
+def test_the_did_step_runs_beside_the_others_only_where_memory_holds_both(monkeypatch, capsys):
+    import pandas as pd
+
+    from analysis import pipeline
+
+    panel = pd.DataFrame({"x": range(1000)})  # 8 kB
+    need = pipeline.SIDE_BY_SIDE_MEMORY * panel.memory_usage(deep=True).sum()
+    monkeypatch.setattr(pipeline, "_available_memory", lambda: need + 1)
+    assert pipeline._memory_for_both(panel) and capsys.readouterr().out == ""
+    monkeypatch.setattr(pipeline, "_available_memory", lambda: need - 1)
+    assert not pipeline._memory_for_both(panel)
+    assert "one after the other" in capsys.readouterr().out
+    monkeypatch.setattr(pipeline, "_available_memory", lambda: None)  # no /proc/meminfo: as before
+    assert pipeline._memory_for_both(panel)
