@@ -371,7 +371,7 @@ def methods_ko(h: dict, rules: dict) -> str:
             "분석 자료를 만들었습니다. 참여 시기가 사람마다 다르므로(2021년 시범사업부터 2025년 상시 모집까지), 같은 시기에 "
             "아직 참여하지 않은 사람과 비교하는 Callaway-Sant'Anna 이중차분법을 주 설계로 하고, 서울시의 발표 설계, 적층 매칭 "
             "이중차분법, 이원고정효과 회귀를 함께 보고합니다. 결과마다 어떤 설계를 앞세울지는 분석 전에 계획서(study.toml)에 정한 "
-            "규칙이 진단 결과만으로 정합니다: 진료비는 음성 대조 진료비로 보정한 설계, 검진 수치와 새 진단은 두 설계의 범위, "
+            "규칙이 진단 결과만으로 정합니다: 진료비는 음성 대조 진료비로 보정한 설계, 검진 수치와 새 진단은 참여 이유에 대한 서로 다른 가정 위에 선 세 설계의 범위, "
             "참여 전 추세가 달랐던 결과는 Rambachan-Roth 범위(점추정 없음)입니다. 위약 검정, 음성 대조 결과, "
             "Rambachan-Roth 민감도 분석, E-값, DoWhy 반증 검정으로 결과를 점검했습니다. 모든 표와 그림은 공개 전 "
             f"{_rules_ko(rules)}</p>")
@@ -385,7 +385,7 @@ def methods_en(h: dict, rules: dict) -> str:
             "published design, stacked matched DiD and two-way fixed effects are reported beside it. Which design leads "
             "each outcome is decided from diagnostics only, by a rule fixed in the study plan (study.toml) before "
             "the analysis: costs by the design calibrated on negative-control costs, checkup measures and new "
-            "diagnoses by the range of two designs, and outcomes whose pre-enrolment trends differed by a "
+            "diagnoses by the range of three designs, each right under a different account of why people joined, and outcomes whose pre-enrolment trends differed by a "
             "Rambachan-Roth range with no point claim. Placebo tests, a negative "
             "control outcome, Rambachan-Roth sensitivity bounds, the E-value and DoWhy's refuters check the result. "
             f"{_rules_en(rules)}</p>")
