@@ -36,7 +36,7 @@ seeds (``results_honest_bracket_001.md``, ``results_honest_bracket_005.md``). Th
 erred the same way on the checkup measures and the brackets' upper ends sat just above 0, so with more
 people it would have excluded the truth. The screening-window design was added as a third arm in 2026-12
 (after that world and the null world at 0.1, seed 7, had been looked at); the rule is scored on worlds drawn
-after that change (README).
+after that change (design seed 67, ``results_honest_span_d67_001.md``; README).
 """
 
 from __future__ import annotations
