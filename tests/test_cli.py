@@ -111,6 +111,7 @@ def test_the_did_worker_dies_with_its_parent_and_hands_its_error_over(tmp_path):
     script = f"""
 import os, signal, time
 from pathlib import Path
+import pandas as pd
 import analysis.pipeline as pl
 out = Path({str(tmp_path)!r})
 def did(cfg, out, panel, truth_dir, progress):
@@ -122,7 +123,7 @@ def refute(cfg, out, panel, truth_dir, progress):
         time.sleep(0.05)
     os.kill(os.getpid(), signal.SIGKILL)
 pl.did_step, pl.refute_step = did, refute
-pl._did_beside_refutation(None, out, __import__("pandas").DataFrame({{"a": [1]}}), None, False)
+pl._did_beside_refutation(None, out, pd.DataFrame({{"a": [1]}}), None, False)  # a panel to size the memory need by
 """
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert r.returncode == -9, r.stderr
