@@ -12,7 +12,11 @@ exact sample truth of the same people and years. The grid:
 
 The full factorial is 216 cells; with ``--cells K`` a balanced fraction of K cells is taken (every level of
 every knob equally often, the cells fixed by ``--design-seed`` before any world is drawn), each with
-``--seeds`` worlds. Results are appended to ``--results`` (JSON lines, one world each) after every world, so an
+``--seeds`` worlds. Every world draws its own people (world seed ``1000 * seed + cell``): studies run before
+2026-12-06 drew every cell of a pass from the same seed, so the cells of a pass shared their sampling noise
+and a pass of 24 cells counted, for anything driven by that noise, as one draw. Each record keeps the
+empirical calibrations' inputs (controls' estimates, standard errors and correlation; the target's) so that
+calibration variants can be scored on the same worlds. Results are appended to ``--results`` (JSON lines, one world each) after every world, so an
 interrupted study resumes where it stopped; the summary (``.md`` beside it) is rewritten each time.
 
 Targets (issue 13): headline intervals cover the truth for >= 90% of (world, outcome) pairs at 0.01 and
@@ -84,9 +88,9 @@ def cells(k: int | None, design_seed: int) -> list[dict]:
     return chosen
 
 
-def run_world(knobs: dict, seed: int, scale: float, tmp: Path, cfg) -> list[dict]:
+def run_world(knobs: dict, seed: int, scale: float, tmp: Path, cfg) -> tuple[list[dict], dict]:
     """One world through the plan's designs and the headline rule: a record per (outcome, design) and the
-    headline of each outcome."""
+    headline of each outcome; and the empirical calibrations' entries of the exclusions, by outcome."""
     params = world_params("default", knobs)
     generate_world(tmp / "world", scale=scale, seed=seed, scenario="default", params=params, progress=False)
     link_world(tmp / "world", tmp / "linked", cfg.linkage, Secret(b"honest-coverage", "bench"), seed=seed,
@@ -111,11 +115,13 @@ def run_world(knobs: dict, seed: int, scale: float, tmp: Path, cfg) -> list[dict
         truth = float(match.truth.iloc[0]) if len(match) else np.nan
         rows.append({"outcome": h["outcome"], "design": "headline", "chosen": h["design"], "estimate": h["estimate"],
                      "conf_low": h["conf_low"], "conf_high": h["conf_high"], "truth": truth})
-    return rows
+    calibration = {y: {k: v for k, v in e.items() if k.startswith("empirical_calibration")} for y, e in excl.items()}
+    return rows, {y: e for y, e in calibration.items() if e}
 
 
 def summarise(records: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame([{**{k: v for k, v in r.items() if k != "rows"}, **row} for r in records for row in r["rows"]])
+    df = pd.DataFrame([{**{k: v for k, v in r.items() if k not in ("rows", "calibration")}, **row}
+                       for r in records for row in r["rows"]])
     if df.empty:
         return df
     # records written before run_world fell back to the plan's truth for a range without a Rambachan-Roth row
@@ -230,11 +236,11 @@ def main() -> None:
             tmp = Path(tempfile.mkdtemp(prefix="honest_cov_"))
             t0 = time.perf_counter()
             try:
-                rows = run_world(knobs, seed, args.scale, tmp, cfg)
+                rows, calibration = run_world(knobs, 1000 * seed + c, args.scale, tmp, cfg)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-            rec = {"scale": args.scale, "cell": c, "seed": seed, **knobs, "seconds": round(time.perf_counter() - t0, 1),
-                   "rows": rows}
+            rec = {"scale": args.scale, "cell": c, "seed": seed, "world_seed": 1000 * seed + c, **knobs,
+                   "seconds": round(time.perf_counter() - t0, 1), "rows": rows, "calibration": calibration}
             with args.results.open("a") as fh:
                 fh.write(json.dumps(rec, default=float) + "\n")
             done.append(rec)

@@ -15,6 +15,19 @@ and its p-value is the probability of a value at least as far from 0 under that 
 (EmpiricalCalibration's ``calibrateP`` for a null fitted from negative controls; the se(mean)^2 term is the
 first-order part of what its MCMC option integrates over, and matters with few controls).
 
+``fitNull`` treats the controls' sampling errors as independent, as they are when each control is a
+different study population. Here every control and the target are estimated on the same people, so one
+person's unusual year moves several of them together: the controls' estimates are then a correlated sample,
+which looks like a tight agreement on a common error and under-states how uncertain its mean is. Given the
+sampling correlation R of the estimates (from their influence functions, ``sampling_correlation``) the
+null is fitted with the covariance sd^2 I + S R S (S = diag(se)), its mean is the generalised-least-squares
+mean (weights w) and the target's own sampling covariance c with the controls enters the variance:
+
+    var = se^2 + sd^2 + se(mean)^2 - 2 w'c,
+
+the variance of (estimate - w' controls) with the systematic errors drawn independently (a random-effects
+meta-analysis with correlated within-study errors). Without R it is ``fitNull``'s model exactly.
+
 Costs of different care differ in level, so a shared selection shows as a shared *proportional* error, not a
 shared KRW one: each outcome's ATT is put on the scale of its counterfactual mean, r = ATT / mu0 with
 mu0 = (treated mean) - ATT over the same post-period cells, calibrated there and turned back into KRW with
@@ -53,44 +66,95 @@ class NullDistribution:
     names: tuple[str, ...] = ()
     estimates: tuple[float, ...] = ()
     std_errors: tuple[float, ...] = ()
+    # the controls' sampling correlation the fit used (empty: independent) and the weights of ``mean``
+    correlation: tuple[tuple[float, ...], ...] = ()
+    weights: tuple[float, ...] = ()
 
     def __str__(self) -> str:
         rows = "\n".join(f"  {n:24s} {e:10.4f} {s:10.4f}" for n, e, s in
                          zip(self.names, self.estimates, self.std_errors, strict=True))
-        return (f"Empirical null distribution from {self.n} negative controls\n"
+        dep = "correlated sampling errors" if self.correlation else "independent sampling errors"
+        return (f"Empirical null distribution from {self.n} negative controls ({dep})\n"
                 f"  mean {self.mean:.4f} (SE {self.mean_se:.4f}), SD {self.sd:.4f}\n"
                 f"  {'control':24s} {'estimate':>10s} {'std.error':>10s}\n{rows}")
+
+    def cross(self, correlation_with_controls, std_error: float) -> np.ndarray:
+        """The covariance of a target estimate (standard error ``std_error``) with each control's, from
+        their sampling correlation (one value per control, in ``names`` order)."""
+        r = np.asarray(correlation_with_controls, dtype=float)
+        if r.shape != (self.n,):
+            raise DiDError(f"cross: {r.size} correlations for {self.n} negative controls")
+        return r * float(std_error) * np.asarray(self.std_errors, dtype=float)
+
+    def cross_variance(self, cross) -> float:
+        """``w'c``: the covariance of the null's mean with a target whose covariances with the controls are
+        ``cross`` (0 without them)."""
+        if cross is None:
+            return 0.0
+        w = np.asarray(self.weights, dtype=float) if self.weights else np.full(self.n, 1.0 / self.n)
+        return float(w @ np.asarray(cross, dtype=float))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
-def fit_null(estimates, std_errors, names=()) -> NullDistribution:
+def fit_null(estimates, std_errors, names=(), correlation=None) -> NullDistribution:
     """Maximum-likelihood fit of the empirical null to negative-control estimates and their standard errors.
 
-    For a given sd the likelihood's maximum in the mean is the precision-weighted mean, so the fit is a
-    one-dimensional search over sd >= 0 (sd = 0 is allowed: no systematic error beyond sampling error)."""
+    ``correlation``: the controls' sampling correlation matrix (``sampling_correlation``); None treats them
+    as independent (``fitNull``). For a given sd the likelihood's maximum in the mean is the generalised-
+    least-squares mean, so the fit is a one-dimensional search over sd >= 0 (sd = 0 is allowed: no
+    systematic error beyond sampling error)."""
     est = np.asarray(estimates, dtype=float)
     se = np.asarray(std_errors, dtype=float)
     ok = np.isfinite(est) & np.isfinite(se) & (se >= 0)
     if ok.sum() < MIN_CONTROLS:
         raise DiDError(f"fit_null: {int(ok.sum())} negative controls with an estimate and a standard error; "
                        f"at least {MIN_CONTROLS} are needed to fit the spread of the systematic error")
+    R = None
+    if correlation is not None:
+        R = np.asarray(correlation, dtype=float)
+        if R.shape != (len(est), len(est)) or not np.isfinite(R).all() or not np.allclose(R, R.T) \
+                or not np.allclose(np.diag(R), 1.0):
+            raise DiDError(f"fit_null: the correlation must be a symmetric {len(est)} x {len(est)} matrix with "
+                           "a unit diagonal, one row per control")
+        if np.linalg.eigvalsh(R).min() < -1e-8:
+            raise DiDError("fit_null: the controls' correlation matrix is not positive semi-definite")
+        R = R[np.ix_(ok, ok)]
     est, se = est[ok], se[ok]
     names = tuple(np.asarray(names, dtype=object)[ok]) if len(names) else ()
+    k = len(est)
+    S = np.eye(k) * se**2 if R is None else R * np.outer(se, se)
 
-    def mean_at(sd: float) -> tuple[float, float]:
-        """The likelihood's best mean given sd, and its standard error (exact controls, if any, decide)."""
-        v = sd**2 + se**2
-        if (v == 0).any():
-            return float(est[v == 0].mean()), 0.0
-        w = 1.0 / v
-        return float(w @ est / w.sum()), float(np.sqrt(1.0 / w.sum()))
+    def gls(sd: float) -> tuple[float, float, np.ndarray, float]:
+        """The likelihood's best mean given sd, its standard error, its weights and the negative log-
+        likelihood (exact controls, if any, decide the mean)."""
+        V = S + np.eye(k) * sd**2
+        if R is None:
+            v = np.diag(V)
+            if (v == 0).any():
+                w = (v == 0) / (v == 0).sum()
+                m, m_se = float(w @ est), 0.0
+            else:
+                p = 1.0 / v
+                w = p / p.sum()
+                m, m_se = float(w @ est), float(np.sqrt(1.0 / p.sum()))
+            v = np.maximum(v, 1e-300)
+            return m, m_se, w, 0.5 * float(np.sum(np.log(v) + (est - m) ** 2 / v))
+        # a correlated sample: V may be singular at sd = 0 (two controls that move as one); the
+        # pseudo-inverse then weighs their common direction once
+        vals, vecs = np.linalg.eigh(V)
+        keep = vals > vals.max() * 1e-12
+        Vi = (vecs[:, keep] / vals[keep]) @ vecs[:, keep].T
+        one = Vi.sum(axis=1)
+        w = one / one.sum()
+        m = float(w @ est)
+        r = est - m
+        nll = 0.5 * float(np.sum(np.log(vals[keep])) + r @ Vi @ r)
+        return m, float(np.sqrt(1.0 / one.sum())), w, nll
 
     def nll(sd: float) -> float:
-        m, _ = mean_at(sd)
-        v = np.maximum(sd**2 + se**2, 1e-300)
-        return float(0.5 * np.sum(np.log(v) + (est - m) ** 2 / v))
+        return gls(sd)[3]
 
     top = max(float(np.ptp(est)), float(se.max()), 1e-12) * 10
     grid = np.linspace(0.0, top, 201)  # a grid first: the likelihood in sd can have a corner at 0
@@ -100,39 +164,51 @@ def fit_null(estimates, std_errors, names=()) -> NullDistribution:
     sd = float(res.x) if nll(res.x) <= nll(best) else float(best)
     if sd < 1e-9 * top:
         sd = 0.0
-    m, m_se = mean_at(sd)
-    return NullDistribution(mean=m, sd=sd, mean_se=m_se, n=int(ok.sum()), names=names,
-                            estimates=tuple(map(float, est)), std_errors=tuple(map(float, se)))
+    m, m_se, w, _ = gls(sd)
+    return NullDistribution(mean=m, sd=sd, mean_se=m_se, n=k, names=names,
+                            estimates=tuple(map(float, est)), std_errors=tuple(map(float, se)),
+                            correlation=() if R is None else tuple(tuple(map(float, row)) for row in R),
+                            weights=tuple(map(float, w)))
 
 
 def calibrated_p(null: NullDistribution, estimate, std_error, two_sided: bool = True, upper: bool = True,
-                 with_mean_se: bool = True):
+                 with_mean_se: bool = True, cross=None):
     """Calibrated p-value(s) of ``estimate`` (as EmpiricalCalibration's ``calibrateP``; one-sided with
     ``two_sided=False``, for ``upper`` or lower alternatives). ``with_mean_se=False`` leaves out the null
-    mean's own uncertainty, which is what ``calibrateP`` does."""
+    mean's own uncertainty, which is what ``calibrateP`` does. ``cross``: the estimate's sampling covariance
+    with each control (``NullDistribution.cross``), for one estimate."""
     est, se = np.asarray(estimate, dtype=float), np.asarray(std_error, dtype=float)
-    sd = np.sqrt(se**2 + null.sd**2 + (null.mean_se**2 if with_mean_se else 0.0))
+    shared = 2 * null.cross_variance(cross) if with_mean_se else 0.0
+    sd = np.sqrt(se**2 + null.sd**2 + (null.mean_se**2 - shared if with_mean_se else 0.0))
     z = (est - null.mean) / sd
     upper_p = stats.norm.sf(z)
     p = 2 * np.minimum(upper_p, 1 - upper_p) if two_sided else (upper_p if upper else 1 - upper_p)
     return p if p.ndim else float(p)
 
 
-def calibrate(null: NullDistribution, estimate: float, std_error: float, level: float = 0.95) -> dict:
+def calibrate(null: NullDistribution, estimate: float, std_error: float, level: float = 0.95,
+              cross=None) -> dict:
     """The calibrated estimate, its standard error (sampling, systematic spread and the null mean's
-    uncertainty), interval at ``level`` and two-sided p-value."""
+    uncertainty, less twice the mean's sampling covariance with the estimate where ``cross`` gives it),
+    interval at ``level`` and two-sided p-value."""
     est = float(estimate) - null.mean
-    se = float(np.sqrt(std_error**2 + null.sd**2 + null.mean_se**2))
+    var = std_error**2 + null.sd**2 + null.mean_se**2 - 2 * null.cross_variance(cross)
+    if not var > 0:
+        raise DiDError(f"calibrate: the calibrated variance is {var:.4g}; the target's covariances with the "
+                       "controls do not fit their correlation")
+    se = float(np.sqrt(var))
     z = stats.norm.ppf(0.5 + level / 2)
     return {"estimate": est, "std_error": se, "conf_low": est - z * se, "conf_high": est + z * se,
-            "p_value": float(calibrated_p(null, estimate, std_error))}
+            "p_value": float(calibrated_p(null, estimate, std_error, cross=cross))}
 
 
 def relative_att(res: AttGtResult, panel: pd.DataFrame, yname: str) -> dict:
     """The simple aggregate ATT of ``res`` on the scale of its counterfactual mean.
 
     mu0 is the treated units' mean outcome over the post-period cells, with aggte's simple weights, minus
-    the ATT. Returns ``att, att_se, mu0, rel, rel_se``."""
+    the ATT. Returns ``att, att_se, mu0, rel, rel_se`` and ``influence``: the simple aggregate's influence
+    function per unit (summed per cluster where ``res`` clusters), indexed by unit id (cluster), for
+    ``sampling_correlation``."""
     ag = aggte(res, type="simple", na_rm=True)
     d = res.design
     g_of = pd.Series(d.unit_g, index=d.unit_id)
@@ -145,17 +221,37 @@ def relative_att(res: AttGtResult, panel: pd.DataFrame, yname: str) -> dict:
     if not np.isfinite(mu0) or mu0 <= 0:
         raise DiDError(f"relative_att: {yname}: the counterfactual mean ({mu0:.4g}) is not positive; a "
                        "proportional effect is not defined")
+    inf = pd.Series(ag.inf_overall, index=d.unit_id)
+    if d.unit_cluster is not None:
+        inf = inf.groupby(np.asarray(d.unit_cluster)).sum()
     return {"att": ag.overall_att, "att_se": ag.overall_se, "mu0": mu0, "rel": ag.overall_att / mu0,
-            "rel_se": ag.overall_se / mu0}
+            "rel_se": ag.overall_se / mu0, "influence": inf}
 
 
-def calibrate_att(null: NullDistribution, res: AttGtResult, panel: pd.DataFrame, yname: str,
-                  level: float = 0.95) -> dict:
-    """The simple aggregate ATT of ``res`` calibrated with ``null`` on the proportional scale and turned back
-    into the outcome's units with its counterfactual mean: ``estimate, std_error, conf_low, conf_high,
-    p_value`` (units), ``relative`` (the calibrated proportional result) and ``target`` (``relative_att``)."""
-    r = relative_att(res, panel, yname)
-    c = calibrate(null, r["rel"], r["rel_se"], level=level)
-    mu0 = r["mu0"]
+def sampling_correlation(influences) -> np.ndarray:
+    """The sampling correlation of estimates from their influence functions (``relative_att``'s
+    ``influence``), over the units (clusters) they share: an estimator is its estimand plus the mean of its
+    influence function, so two estimates covary by the sum of their influence functions' products over the
+    units both use (a unit one of them does not use adds nothing to it)."""
+    frame = pd.concat([pd.Series(f).rename(i) for i, f in enumerate(influences)], axis=1).fillna(0.0)
+    M = frame.to_numpy(dtype=float)
+    G = M.T @ M
+    scale = np.sqrt(np.diag(G))
+    if not (scale > 0).all():
+        raise DiDError("sampling_correlation: an estimate's influence function is zero everywhere")
+    R = G / np.outer(scale, scale)
+    np.fill_diagonal(R, 1.0)
+    return R
+
+
+def calibrate_att(null: NullDistribution, target: dict, level: float = 0.95, correlation=None) -> dict:
+    """A simple aggregate ATT (``relative_att``'s ``target``) calibrated with ``null`` on the proportional
+    scale and turned back into the outcome's units with its counterfactual mean: ``estimate, std_error,
+    conf_low, conf_high, p_value`` (units) and ``relative`` (the calibrated proportional result).
+    ``correlation``: the target's sampling correlation with each of the null's controls, in ``null.names``
+    order (None: independent)."""
+    cross = None if correlation is None else null.cross(correlation, target["rel_se"])
+    c = calibrate(null, target["rel"], target["rel_se"], level=level, cross=cross)
+    mu0 = target["mu0"]
     return {**{k: c[k] * mu0 for k in ("estimate", "std_error", "conf_low", "conf_high")},
-            "p_value": c["p_value"], "relative": c, "target": r}
+            "p_value": c["p_value"], "relative": c}
