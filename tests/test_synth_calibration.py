@@ -135,3 +135,21 @@ def test_point_rules_cap_and_new_rule():
     m = np.array([_month_index(2025, 12)])
     assert point_rules(np.zeros(1, int), m, np.array([22]), np.array([3])).tolist() == [100 * 22 + 500 * 3]
     assert point_rules(np.zeros(1, int), m, np.array([22]), np.array([0])).tolist() == [100 * 22]
+
+
+def test_claims_person_years_by_chunks_of_persons_is_the_whole(small_world, monkeypatch):
+    """Read a range of persons at a time (bounded memory at any scale), the person-years are those of the
+    whole tables read at once, row for row (persons are independent; all of a person's rows share a range)."""
+    import analysis.synth.calibration as cal
+
+    monkeypatch.setattr(cal, "CHUNK_PERSONS", 10**9)
+    whole = cal.claims_person_years(small_world)
+    monkeypatch.setattr(cal, "CHUNK_PERSONS", 997)
+    chunked = cal.claims_person_years(small_world)
+    assert chunked.PERSON_ID.nunique() > 997 * 3  # several ranges
+    key = ["PERSON_ID", "STND_Y"]
+    pd.testing.assert_frame_equal(chunked.sort_values(key).reset_index(drop=True),
+                                  whole.sort_values(key).reset_index(drop=True))
+    years = cal.claims_person_years(small_world, years=(2021, 2023))
+    pd.testing.assert_frame_equal(years.sort_values(key).reset_index(drop=True),
+                                  whole[whole.STND_Y.isin([2021, 2023])].sort_values(key).reset_index(drop=True))

@@ -71,17 +71,36 @@ def _read(world: Path, name: str, columns=None) -> pd.DataFrame:
     return pd.read_parquet(world / f"{name}.parquet", columns=columns)
 
 
-def claims_person_years(world: Path, qual: pd.DataFrame | None = None) -> pd.DataFrame:
+# persons per chunk of ``claims_person_years``: the claim tables of 100,000 persons are about a tenth of those
+# of 0.1 x Seoul, which read whole took the run past 20 GB
+CHUNK_PERSONS = 100_000
+
+
+def claims_person_years(world: Path, qual: pd.DataFrame | None = None, years=None) -> pd.DataFrame:
     """The world's claims outcomes per qualification person-year, by the package's phenotype file (what the
-    panel computes from the linked claims), keyed by ``PERSON_ID`` and ``STND_Y``."""
+    panel computes from the linked claims), keyed by ``PERSON_ID`` and ``STND_Y``; only ``years`` where given.
+
+    Read ``CHUNK_PERSONS`` persons at a time (a range of ``PERSON_ID``; all of a person's rows are in one
+    range, so the result is the same as from the whole tables): memory stays bounded at any scale, and the
+    world's tables, written in person order, are read once (Parquet row groups outside a range are skipped)."""
     if qual is None:
         qual = _read(world, "nhis/qualification", ["STND_Y", "PERSON_ID"])
+    defs = phenotypes.load()
     ren = {"PERSON_ID": "STUDY_ID"}
-    py, _ = phenotypes.person_years(
-        phenotypes.load(), qual[["PERSON_ID", "STND_Y"]].rename(columns=ren),
-        *(_read(world, f"nhis/{t}").rename(columns=ren) for t in ("t20", "t40", "t60")),
-    )
-    return py.rename(columns={"STUDY_ID": "PERSON_ID"})
+    ids = np.unique(qual["PERSON_ID"].to_numpy(np.int64))
+    bounds = ids[::CHUNK_PERSONS] if len(ids) else np.zeros(1, np.int64)
+    parts = []
+    for i, lo in enumerate(bounds):
+        hi = bounds[i + 1] if i + 1 < len(bounds) else None
+        # the first range is open below and the last above, so no claim row falls outside every range
+        filt = ([("PERSON_ID", ">=", int(lo))] if i else []) + ([("PERSON_ID", "<", int(hi))] if hi is not None else [])
+        pid = qual["PERSON_ID"].to_numpy(np.int64)
+        q = qual[((pid >= lo) | (i == 0)) & ((pid < hi) if hi is not None else True)]
+        tables = (pd.read_parquet(world / f"nhis/{t}.parquet", filters=filt or None).rename(columns=ren)
+                  for t in ("t20", "t40", "t60"))
+        py, _ = phenotypes.person_years(defs, q[["PERSON_ID", "STND_Y"]].rename(columns=ren), *tables)
+        parts.append(py if years is None else py[py.STND_Y.isin(years)])
+    return pd.concat(parts, ignore_index=True).rename(columns={"STUDY_ID": "PERSON_ID"})
 
 
 def stratified_did(df: pd.DataFrame, strata: list[str], treat: str, change: str) -> tuple[float, float, int]:
@@ -181,7 +200,7 @@ def published_design_check(
     balanced on sex, age, disability, premium decile, chronic disease; plus the exact truth for the same
     treated people and the active-vs-inactive gap. ``truth``: ``truth/outcomes`` with at least PERSON_ID,
     year and the medical-cost potential outcomes, if already read (else read here)."""
-    claims = claims_person_years(world, qual)
+    claims = claims_person_years(world, qual, years=(2021, 2023))
     c = claims[claims.STND_Y.isin([2021, 2023])].pivot(
         index="PERSON_ID", columns="STND_Y", values="medical_cost"
     )
