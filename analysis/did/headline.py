@@ -36,7 +36,9 @@ seeds (``results_honest_bracket_001.md``, ``results_honest_bracket_005.md``). Th
 erred the same way on the checkup measures and the brackets' upper ends sat just above 0, so with more
 people it would have excluded the truth. The screening-window design was added as a third arm in 2026-12
 (after that world and the null world at 0.1, seed 7, had been looked at); the rule is scored on worlds drawn
-after that change (design seed 67, ``results_honest_span_d67_001.md``; README).
+after that change (design seed 67, ``results_honest_span_d67_001.md``), and again on 24 worlds each drawn
+from its own seed once the study stopped sharing one draw across a pass's cells (design seed 71,
+``results_honest_corr_d71_001.md``; README).
 """
 
 from __future__ import annotations
