@@ -89,12 +89,12 @@ def claims_person_years(world: Path, qual: pd.DataFrame | None = None, years=Non
     ren = {"PERSON_ID": "STUDY_ID"}
     ids = np.unique(qual["PERSON_ID"].to_numpy(np.int64))
     bounds = ids[::CHUNK_PERSONS] if len(ids) else np.zeros(1, np.int64)
+    pid = qual["PERSON_ID"].to_numpy(np.int64)
     parts = []
     for i, lo in enumerate(bounds):
         hi = bounds[i + 1] if i + 1 < len(bounds) else None
         # the first range is open below and the last above, so no claim row falls outside every range
         filt = ([("PERSON_ID", ">=", int(lo))] if i else []) + ([("PERSON_ID", "<", int(hi))] if hi is not None else [])
-        pid = qual["PERSON_ID"].to_numpy(np.int64)
         q = qual[((pid >= lo) | (i == 0)) & ((pid < hi) if hi is not None else True)]
         tables = (pd.read_parquet(world / f"nhis/{t}.parquet", filters=filt or None).rename(columns=ren)
                   for t in ("t20", "t40", "t60"))
