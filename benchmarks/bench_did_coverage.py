@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from analysis.config import LinkageConfig, PanelConfig, StudyConfig, load_config  # noqa: E402
 from analysis.did import aggte, att_gt, did_2x2, stacked_did, trend_adjusted  # noqa: E402
-from analysis.did.calibration import calibrate_att, fit_null, relative_att, sampling_correlation  # noqa: E402
+from analysis.did.calibration import calibrate_with_controls, relative_att  # noqa: E402
 from analysis.did.outcomes import _te_at, cs_truth, published_truth, read_truth, truth_table  # noqa: E402
 from analysis.linkage import link_world  # noqa: E402
 from analysis.linkage.keys import Secret  # noqa: E402
@@ -65,13 +65,10 @@ def _world(scenario: str, seed: int, scale: float, tmp: Path):
 
 def _calibrated(plan, panel, te, cfg, kw) -> dict:
     xf = cfg.did.xformla
-    controls = [relative_att(att_gt(panel, nc, "year", "study_id", "first_treat", xf,
-                                    control_group=cfg.did.control_group, base_period=cfg.did.base_period, **kw),
-                             panel, nc) for nc in cfg.outcomes.negative_controls]
-    target = relative_att(plan, panel, Y)
-    R = sampling_correlation([*(c.pop("influence") for c in controls), target.pop("influence")])
-    null = fit_null([c["rel"] for c in controls], [c["rel_se"] for c in controls], correlation=R[:-1, :-1])
-    c = calibrate_att(null, target, correlation=R[-1, :-1])
+    controls = {nc: relative_att(att_gt(panel, nc, "year", "study_id", "first_treat", xf,
+                                        control_group=cfg.did.control_group, base_period=cfg.did.base_period,
+                                        **kw), panel, nc) for nc in cfg.outcomes.negative_controls}
+    null, c, _ = calibrate_with_controls(controls, relative_att(plan, panel, Y))
     return {"estimate": c["estimate"], "se": c["std_error"],
             "truth": cs_truth(plan, panel, Y, te)[("simple", "overall")], "null_mean": null.mean,
             "null_sd": null.sd}

@@ -255,3 +255,15 @@ def calibrate_att(null: NullDistribution, target: dict, level: float = 0.95, cor
     mu0 = target["mu0"]
     return {**{k: c[k] * mu0 for k in ("estimate", "std_error", "conf_low", "conf_high")},
             "p_value": c["p_value"], "relative": c}
+
+
+def calibrate_with_controls(controls: dict, target: dict, level: float = 0.95) -> tuple:
+    """The empirical null of the negative controls (name -> ``relative_att`` result) fitted with their
+    sampling correlation, and ``target`` (a ``relative_att`` result) calibrated with it: ``(null,
+    calibrate_att's result, the target's correlation with each of the null's controls)``."""
+    names = list(controls)
+    R = sampling_correlation([*(controls[n]["influence"] for n in names), target["influence"]])
+    null = fit_null([controls[n]["rel"] for n in names], [controls[n]["rel_se"] for n in names], names,
+                    correlation=R[:-1, :-1])
+    corr = R[-1, [names.index(n) for n in null.names]]
+    return null, calibrate_att(null, target, level=level, correlation=corr), corr

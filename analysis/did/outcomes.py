@@ -47,7 +47,7 @@ from statsmodels.stats.multitest import multipletests
 from analysis.config import StudyConfig
 from analysis.did.aggte import aggregate_values, aggte
 from analysis.did.attgt import AttGtResult, att_gt
-from analysis.did.calibration import calibrate_att, fit_null, relative_att, sampling_correlation
+from analysis.did.calibration import calibrate_with_controls, relative_att
 from analysis.did.designs import SCREENING_CYCLE, later_joiners, pretest_before, screening_window
 from analysis.did.drdid import DiDError
 from analysis.did.etwfe import poisson_etwfe
@@ -203,8 +203,7 @@ def _calibrated_rows(panel, cfg: StudyConfig, targets: dict, roles: dict, truth,
     other than the plan's). A null that cannot be fitted is a reported exclusion, not a silent gap."""
     dc = cfg.did
     est = f"att_gt_{dc.est_method}"
-    draws = {d: ([], [], []) for d in targets}  # names, relative errors, their standard errors
-    influence = {d: {} for d in targets}  # control -> its influence function: the controls share people
+    controls = {d: {} for d in targets}  # control -> its relative_att (with its influence function)
     out = []
     for nc in (c for c in cfg.outcomes.negative_controls if c not in roles):
         if progress:
@@ -222,26 +221,19 @@ def _calibrated_rows(panel, cfg: StudyConfig, targets: dict, roles: dict, truth,
             excl[key] = dict(res.exclusions)
             rows = _cs_rows(res, panel, nc, te, dc.alp, dict(outcome=nc, role="calibration_control"), design, est)
             out.append(rows[0])  # the simple aggregate: what the null is fitted on
-            influence[design][nc] = r.pop("influence")
-            for lst, v in zip(draws[design], (nc, r["rel"], r["rel_se"]), strict=True):
-                lst.append(v)
+            controls[design][nc] = r
     for design, by_outcome in targets.items():
         key = "empirical_calibration" + ("" if design == "callaway_santanna" else f"_{design}")
-        names, rel, rel_se = draws[design]
         for y, res in by_outcome.items():
             excl = exclusions.setdefault(y, {})
             try:
                 target = relative_att(res, panel, y)
-                # the controls' and the target's sampling correlation, the target last
-                R = sampling_correlation([*(influence[design][n] for n in names), target.pop("influence")])
-                null = fit_null(rel, rel_se, names, correlation=R[:-1, :-1])
-                kept = [names.index(n) for n in null.names]
-                c = calibrate_att(null, target, level=1 - dc.alp, correlation=R[-1, kept])
+                null, c, corr = calibrate_with_controls(controls[design], target, level=1 - dc.alp)
             except DiDError as e:
                 excl[key] = {"not estimated": str(e)}
                 continue
-            excl[key] = {"null": null.to_dict(), "target": target, "calibrated_relative": c["relative"],
-                         "target_correlation": [float(v) for v in R[-1, kept]]}
+            excl[key] = {"null": null.to_dict(), "target": {k: v for k, v in target.items() if k != "influence"},
+                         "calibrated_relative": c["relative"], "target_correlation": [float(v) for v in corr]}
             te = truth_table(truth, y)
             truth_v = cs_truth(res, panel, y, te)[("simple", "overall")] if te is not None else np.nan
             n_t = int((res.design.unit_g > 0).sum())

@@ -201,9 +201,7 @@ def published_design_check(
     treated people and the active-vs-inactive gap. ``truth``: ``truth/outcomes`` with at least PERSON_ID,
     year and the medical-cost potential outcomes, if already read (else read here)."""
     claims = claims_person_years(world, qual, years=(2021, 2023))
-    c = claims[claims.STND_Y.isin([2021, 2023])].pivot(
-        index="PERSON_ID", columns="STND_Y", values="medical_cost"
-    )
+    c = claims.pivot(index="PERSON_ID", columns="STND_Y", values="medical_cost")
     c = c.dropna()
     chronic = (
         claims[claims.STND_Y == 2021].set_index("PERSON_ID")[["hypertension_drug", "diabetes_drug", "lipid_drug"]]
