@@ -195,6 +195,29 @@ def test_rademacher_weights_are_numpys_bounded_draws():
         assert rng.integers(0, 1 << 30, 4).tolist() == rng_ref.integers(0, 1 << 30, 4).tolist()
 
 
+def test_rademacher_sums_are_the_signed_matrix_product():
+    """The tabulated signed sums (8 units a byte) equal the product of the -1/+1 weight matrix with the
+    influence functions, over block boundaries, a last byte with fewer than 8 units, several parts side by
+    side and a part without columns; cached and freshly drawn weights give the same numbers."""
+    from analysis.did import clear_caches, inference
+
+    rng = np.random.default_rng(3)
+    for m, biters in ((inference._BLOCK + 13, 9), (5, 999), (1, 3), (8, 2)):
+        parts = [rng.standard_normal((m, 3)), rng.standard_normal((m, 0)), rng.standard_normal((m, 2))]
+        v = np.hstack([b * 2.0 - 1.0 for b in inference._sign_blocks(np.random.default_rng(21), m, biters)])
+        want = v @ np.hstack(parts)
+        clear_caches()
+        got = inference.rademacher_draws(parts, biters, 21)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
+        np.testing.assert_array_equal(inference.rademacher_draws(parts, biters, 21), got)  # from the cache
+        cache = inference.CACHE_BYTES
+        try:
+            inference.CACHE_BYTES = 0  # too large to keep: drawn block by block
+            np.testing.assert_array_equal(inference.rademacher_draws(parts, biters, 21), got)
+        finally:
+            inference.CACHE_BYTES = cache
+
+
 @pytest.mark.parametrize("typ", ["simple", "group", "calendar", "dynamic"])
 def test_aggregations_reuse_att_gts_draws_exactly(typ):
     """aggte and trend_adjusted bootstrap by combining att_gt's draws of the cells' and cohort columns; that

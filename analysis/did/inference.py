@@ -17,13 +17,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numba import njit
 from scipy import stats
 
 from analysis.did.memo import Memo
 
 TINY = np.sqrt(np.finfo(float).eps) * 10  # R did: SEs at or below this are NA
-_BLOCK = 1 << 16
-CACHE_BYTES = 1024**3  # Rademacher weights kept for reuse, as bits (1 GB: 999 draws x ~1,070,000 units)
+_BLOCK = 1 << 16  # units per block of weights drawn; a multiple of 8 (weights are packed 8 units a byte)
+CACHE_BYTES = 1024**3  # Rademacher weights kept for reuse, packed 8 to a byte (1 GB: 999 draws x ~8.6M units)
 _SIGNS = Memo("bootstrap_weights", CACHE_BYTES)
 
 
@@ -40,7 +41,7 @@ def _sign_blocks(rng: np.random.Generator, m: int, biters: int):
     drawn in order from ``rng``: the numbers of ``rng.integers(0, 2, size=(biters, cols), dtype=np.int8)``
     per block, made from the same 32-bit stream 4 bytes at a time (numpy's bounded 8-bit draw with 2 values
     is the top bit of each successive byte of ``next_uint32``; tests check the two agree), several times
-    faster. Bits, not floats: an eighth of the memory to keep."""
+    faster."""
     for s in range(0, m, _BLOCK):
         cols = min(_BLOCK, m - s)
         size = biters * cols
@@ -48,35 +49,77 @@ def _sign_blocks(rng: np.random.Generator, m: int, biters: int):
         yield (u.astype("<u4", copy=False).view(np.uint8)[:size] >> 7).reshape(biters, cols)  # low byte first
 
 
+def _packed_blocks(rng: np.random.Generator, m: int, biters: int):
+    """``_sign_blocks`` packed 8 units to a byte (the first unit in the low bit), transposed to (bytes x
+    biters) so that one byte's draws are contiguous for ``_signed_sums``."""
+    for bits in _sign_blocks(rng, m, biters):
+        yield np.ascontiguousarray(np.packbits(bits, axis=1, bitorder="little").T)
+
+
 def _cached_signs(seed: int, m: int, biters: int) -> list[np.ndarray]:
-    """The weights of ``(seed, m, biters)``, kept for the next bootstrap of the same size: one study
+    """The packed weights of ``(seed, m, biters)``, kept for the next bootstrap of the same size: one study
     bootstraps many estimates of the same units with the same seed (every outcome, every aggregation),
     and drawing the weights was most of its time. At most ``CACHE_BYTES`` are kept (least recently used
     first out)."""
-    return _SIGNS.get((seed, m, biters), lambda: list(_sign_blocks(np.random.default_rng(seed), m, biters)))
+    return _SIGNS.get((seed, m, biters), lambda: list(_packed_blocks(np.random.default_rng(seed), m, biters)))
+
+
+@njit(cache=True, nogil=True)
+def _signed_sums(packed: np.ndarray, M: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover (compiled)
+    """``out[b] += sum_i v_bi * M[i]`` with v_bi = +1 where bit i of draw b is set, else -1; the bits of rows
+    8c..8c+7 are ``packed[c, b]`` (low bit first), rows past M's end count nothing.
+
+    The method of the four Russians: for each 8 rows, the 256 possible signed sums are tabulated once
+    (each from a smaller one, 256 x columns additions) and every draw adds the row of the table its byte
+    names, so the work is (draws + 256) x columns per 8 rows instead of the 16 x draws x columns of a
+    matrix product with -1/+1 floats: about 15x less time on one core, and the weights never become floats."""
+    m, k = M.shape
+    nbytes, biters = packed.shape
+    table = np.empty((256, k))
+    for c in range(nbytes):
+        r0 = 8 * c
+        n = min(8, m - r0)
+        for j in range(k):
+            t = 0.0
+            for i in range(n):
+                t += M[r0 + i, j]
+            table[0, j] = -t  # no bit set: every row with -1
+        for s in range(1, 256):
+            prev = s & (s - 1)  # s without its lowest set bit, whose row i turns from -1 to +1
+            low, i = s ^ prev, 0
+            while low > 1:
+                low >>= 1
+                i += 1
+            if i < n:
+                for j in range(k):
+                    table[s, j] = table[prev, j] + 2.0 * M[r0 + i, j]
+            else:
+                for j in range(k):
+                    table[s, j] = table[prev, j]
+        for b in range(biters):
+            row = packed[c, b]
+            for j in range(k):
+                out[b, j] += table[row, j]
 
 
 def rademacher_draws(parts: list[np.ndarray], biters: int, seed: int) -> np.ndarray:
     """``sum_i v_bi * M_i`` for ``biters`` Rademacher vectors v and the columns of the matrices in ``parts``
-    (all with the same rows), side by side (biters x all columns), in blocks of rows.
+    (all with the same rows), side by side (biters x all columns), block by block of rows in order (so the
+    same seed and inputs give the same numbers, whatever is cached).
 
     The weights depend only on (seed, rows, biters); up to ``CACHE_BYTES`` of them are reused across calls
-    (larger problems draw them afresh, block by block). Either way the numbers are the same. Each block's
-    bits become -1/+1 in one float buffer reused for every block."""
+    (larger problems draw them afresh, block by block)."""
     m = parts[0].shape[0]
-    outs = [np.zeros((biters, M.shape[1])) for M in parts]
-    if biters * m <= CACHE_BYTES:
+    M = np.ascontiguousarray(np.hstack(parts), dtype=float)
+    out = np.zeros((biters, M.shape[1]))
+    if biters * -(-m // 8) <= CACHE_BYTES:
         signs = _cached_signs(seed, m, biters)
     else:
-        signs = _sign_blocks(np.random.default_rng(seed), m, biters)
-    buf = np.empty(biters * min(m, _BLOCK))
-    for s, bits in zip(range(0, m, _BLOCK), signs, strict=False):
-        v = buf[: bits.size].reshape(bits.shape)
-        np.multiply(bits, 2.0, out=v)
-        v -= 1.0
-        for out, M in zip(outs, parts, strict=True):
-            out += v @ M[s : s + _BLOCK]
-    return np.hstack(outs)
+        signs = _packed_blocks(np.random.default_rng(seed), m, biters)
+    if M.shape[1]:
+        for s, packed in zip(range(0, m, _BLOCK), signs, strict=False):
+            _signed_sums(packed, M[s : s + _BLOCK], out)
+    return out
 
 
 @dataclass(frozen=True)
