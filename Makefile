@@ -18,7 +18,12 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
+# Spark's tests need Java 17: installed from Debian's packages where it is missing and apt-get can (as root);
+# elsewhere those tests are skipped with a message saying so
 test: $(STAMP)
+	@command -v java >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless >/dev/null; } || \
+	  echo "make test: no Java 17 could be installed; the Spark engine's tests will be skipped"
 	$(BIN)/python -m pytest -q
 
 # the main job: pipeline (into OUT, the closed room), notebooks (executed into OUT/notebooks, figures into

@@ -67,7 +67,7 @@ def cmd_panel(args: argparse.Namespace) -> None:
 
     cfg = _config(args)
     _, report = build_panel_from_dir(
-        args.linked, args.out, cfg.panel, progress=not args.quiet, return_panel=False
+        args.linked, args.out, cfg.panel, progress=not args.quiet, return_panel=False, engine=cfg.engine
     )
     print(
         f"panel: {report['rows']:,} person-years of {report['persons']:,} persons -> {args.out}/panel.parquet"

@@ -100,6 +100,24 @@ class PanelConfig:
 
 
 @dataclass(frozen=True)
+class EngineConfig:
+    """Where the claim-level work runs (``analysis.panel.engine``): the claims, diagnoses and prescriptions of
+    each chunk of persons become person-year outcomes on an embedded DuckDB (memory-limited, spilling to
+    the panel folder) or on Spark at ``master`` (``local[2]``, or a cluster's master URL). Both run the same
+    query and give identical panels."""
+
+    name: Literal["duckdb", "spark"] = "duckdb"
+    master: str = "local[2]"  # Spark only
+    memory_limit_gb: float = 4.0  # DuckDB: beyond it, it spills to <panel folder>/spill; Spark: driver memory
+
+    def __post_init__(self) -> None:
+        if not (0.1 <= self.memory_limit_gb <= 1024):
+            raise ConfigError(f"engine.memory_limit_gb must be within 0.1-1024; got {self.memory_limit_gb}")
+        if not self.master.strip():
+            raise ConfigError("engine.master must name a Spark master, such as \"local[2]\" or \"spark://host:7077\"")
+
+
+@dataclass(frozen=True)
 class OutcomesConfig:
     primary: str = "medical_cost"
     secondary: tuple[str, ...] = (
@@ -339,6 +357,7 @@ class StudyConfig:
     world: WorldConfig = field(default_factory=WorldConfig)
     linkage: LinkageConfig = field(default_factory=LinkageConfig)
     panel: PanelConfig = field(default_factory=PanelConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
     outcomes: OutcomesConfig = field(default_factory=OutcomesConfig)
     covariates: CovariatesConfig = field(default_factory=CovariatesConfig)
     matching: MatchingConfig = field(default_factory=MatchingConfig)

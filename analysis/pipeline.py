@@ -24,10 +24,12 @@ from analysis.config import StudyConfig
 
 def fingerprint(cfg: StudyConfig) -> str:
     """A hash of the whole plan (with the world's scenario, scale and seed) and of the outcome definitions it
-    uses: equal plans, equal runs."""
+    uses: equal plans, equal runs. Not the ``[engine]``: every engine gives the same panel."""
     from analysis.phenotypes import DEFAULT
 
-    text = json.dumps(dataclasses.asdict(cfg), sort_keys=True, default=str)
+    plan = dataclasses.asdict(cfg)
+    del plan["engine"]
+    text = json.dumps(plan, sort_keys=True, default=str)
     definitions = Path(cfg.panel.phenotypes or DEFAULT).read_bytes()
     return hashlib.sha256(text.encode() + definitions).hexdigest()[:16]
 
@@ -76,7 +78,8 @@ def run_pipeline(cfg: StudyConfig, out: str | Path, progress: bool = True) -> di
         link = link_world(out / "world", out / "linkage", cfg.linkage, secret, seed=w.seed, progress=progress)
     with stage("panel"):
         _, panel_report = build_panel_from_dir(
-            out / "linkage" / "linked", out / "panel", cfg.panel, progress=progress, return_panel=False
+            out / "linkage" / "linked", out / "panel", cfg.panel, progress=progress, return_panel=False,
+            engine=cfg.engine,
         )
     print(f"  linkage: match rate {link.report['match_rate']:.2%}; panel: {panel_report['rows']:,} person-years",
           flush=True)

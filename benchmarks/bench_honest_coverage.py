@@ -96,7 +96,8 @@ def run_world(knobs: dict, seed: int, scale: float, tmp: Path, cfg) -> tuple[lis
     generate_world(tmp / "world", scale=scale, seed=seed, scenario="default", params=params, progress=False)
     link_world(tmp / "world", tmp / "linked", cfg.linkage, Secret(b"honest-coverage", "bench"), seed=seed,
                progress=False)
-    panel, _ = build_panel_from_dir(tmp / "linked" / "linked", tmp / "panel", cfg.panel, progress=False)
+    panel, _ = build_panel_from_dir(tmp / "linked" / "linked", tmp / "panel", cfg.panel, progress=False,
+                                    engine=cfg.engine)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         published, stacked = plan_designs(panel, cfg)

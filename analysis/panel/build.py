@@ -9,6 +9,7 @@ report.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 from collections import Counter
@@ -21,8 +22,10 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from analysis import phenotypes
-from analysis.config import PanelConfig
+from analysis.config import EngineConfig, PanelConfig
 from analysis.definitions import metabolic_syndrome
+from analysis.panel.engine import make_engine
+from analysis.panel.engine import person_years as engine_person_years
 from analysis.panel.formats import convert, find_table
 from analysis.panel.schema import READABLE, SCHEMA, SchemaError, validate
 from analysis.paths import staged
@@ -199,8 +202,11 @@ def _rows_outside(panel: pd.DataFrame, other: pd.DataFrame, keys: list[str]) -> 
     return int((~pd.MultiIndex.from_frame(other[keys]).isin(pd.MultiIndex.from_frame(panel[keys]))).sum())
 
 
-def build_panel(tables: dict[str, pd.DataFrame], cfg: PanelConfig) -> tuple[pd.DataFrame, dict]:
-    """Person-year panel from validated linked tables; returns (panel, report with every exclusion)."""
+def build_panel(tables: dict[str, pd.DataFrame], cfg: PanelConfig, engine=None) -> tuple[pd.DataFrame, dict]:
+    """Person-year panel from validated linked tables; returns (panel, report with every exclusion).
+
+    ``engine`` (``analysis.panel.engine``) computes the claims outcomes; None: the reference implementation
+    in numpy (``phenotypes.person_years``), which gives the same panel."""
     report: dict = {"exclusions": {}}
     q = tables["qualification"].rename(columns=READABLE)
     panel = pd.DataFrame(
@@ -222,9 +228,9 @@ def build_panel(tables: dict[str, pd.DataFrame], cfg: PanelConfig) -> tuple[pd.D
     # claims outcomes by the phenotype file: claims of person-years outside the qualification years cannot
     # be placed and are excluded, with counts; a person-year without claims had no adjudicated care (0)
     defs = phenotypes.load(cfg.phenotypes or None)
-    py, excluded = phenotypes.person_years(
-        defs, tables["qualification"], tables["claims"], tables["diagnoses"], tables["prescriptions"]
-    )
+    claim_tables = (tables["qualification"], tables["claims"], tables["diagnoses"], tables["prescriptions"])
+    py, excluded = (phenotypes.person_years(defs, *claim_tables) if engine is None
+                    else engine_person_years(engine, defs, *claim_tables))
     report["exclusions"].update(excluded)
     report["phenotypes"] = {"version": defs.version, "source": Path(defs.source).name}
     report["person_years_without_claims"] = int(
@@ -443,6 +449,7 @@ def build_panel_from_dir(
     *,
     chunk_persons: int = CHUNK_PERSONS,
     return_panel: bool = True,
+    engine: EngineConfig | None = None,
 ) -> tuple[pd.DataFrame | None, dict]:
     """Read and validate ``linked_dir``, build the panel, write ``out/panel.parquet`` and its report.
 
@@ -460,6 +467,8 @@ def build_panel_from_dir(
     chunk_persons : persons per chunk (memory grows with it; the result does not change).
     return_panel : also return the whole panel as a DataFrame (it must then fit in memory); with False the
         panel is only written and None is returned in its place.
+    engine : the plan's ``[engine]`` (default DuckDB): where the claims become person-year outcomes. DuckDB
+        spills to ``out/spill`` beyond its memory limit (removed after the build).
 
     Returns
     -------
@@ -476,7 +485,10 @@ def build_panel_from_dir(
     (out / "panel.parquet").unlink(missing_ok=True)
     (out / "panel_report.json").unlink(missing_ok=True)
     reports, frames = [], []
-    with staged() as stage:
+    engine = engine or EngineConfig()
+    runner = make_engine(engine.name, master=engine.master, memory_limit_gb=engine.memory_limit_gb,
+                         spill=out / "spill")
+    with staged() as stage, contextlib.closing(runner):
         report_path, panel_path = stage(out / "panel_report.json"), stage(out / "panel.parquet")
         writer: pq.ParquetWriter | None = None
         try:
@@ -491,7 +503,7 @@ def build_panel_from_dir(
                         f"{k + 1} of {extract.n_chunks} of {extract.chunk_persons:,} persons); later chunks not "
                         "checked]"
                     ) from None
-                panel, report = build_panel(tables, cfg)
+                panel, report = build_panel(tables, cfg, runner)
                 del tables
                 reports.append(report)
                 if writer is None:
