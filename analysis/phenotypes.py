@@ -192,6 +192,12 @@ def load(path: str | Path | None = None) -> Definitions:
     return Definitions(version=raw["version"], source=str(path), forms=forms, drugs=drugs, outcomes=outcomes)
 
 
+def family_bounds(family: str) -> tuple[str, str]:
+    """The first and last three-character KCD-7 code of a family (``"I10-I15"`` -> I10, I15; ``"E78"`` -> E78, E78)."""
+    lo, hi = _FAMILY.match(family).groups()
+    return lo, hi or lo
+
+
 def code_in(codes: pd.Series | pd.Categorical, families: tuple[str, ...], exclude: tuple[str, ...] = ()
             ) -> np.ndarray:
     """Whether each KCD-7 code lies in one of ``families`` and in none of ``exclude`` (by its first three
@@ -202,8 +208,8 @@ def code_in(codes: pd.Series | pd.Categorical, families: tuple[str, ...], exclud
     def within(fams):
         hit = np.zeros(len(head), bool)
         for fam in fams:
-            lo, hi = _FAMILY.match(fam).groups()
-            hit |= (head >= lo) & (head <= (hi or lo))
+            lo, hi = family_bounds(fam)
+            hit |= (head >= lo) & (head <= hi)
         return hit
 
     ok = within(families) & ~within(exclude) if families else ~within(exclude)

@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 
 from analysis.errors import StudyError
-from analysis.phenotypes import _FAMILY, Definitions
+from analysis.phenotypes import Definitions, family_bounds
 
 TABLES = ("qualification", "claims", "diagnoses", "prescriptions")
 COLUMNS = {  # what the query reads of each table
@@ -54,8 +54,8 @@ def _code_in(col: str, families: tuple[str, ...], exclude: tuple[str, ...]) -> s
     def within(fams):
         parts = []
         for fam in fams:
-            lo, hi = _FAMILY.match(fam).groups()
-            parts.append(f"substr({col}, 1, 3) BETWEEN {_quote(lo)} AND {_quote(hi or lo)}")
+            lo, hi = family_bounds(fam)
+            parts.append(f"substr({col}, 1, 3) BETWEEN {_quote(lo)} AND {_quote(hi)}")
         return "(" + " OR ".join(parts) + ")"
 
     cond = [f"{col} IS NOT NULL"]
@@ -89,28 +89,22 @@ def person_years_sql(defs: Definitions) -> str:
                    | {p.confirm_drug for p in defs.outcomes.values() if p.kind == "new_diagnosis" and p.confirm_drug})
     any_dx = [p for p in defs.outcomes.values() if p.kind == "new_diagnosis" and p.position != "main"]
     ctes = ["y0 AS (SELECT MIN(STND_Y) AS y0 FROM qualification)"]
-    # per claim: its diagnoses' and prescriptions' flags (a claim has many rows of each)
-    if any_dx:
-        flags = ", ".join(f"MAX(CASE WHEN {_code_in('MCEX_SICK_SYM', p.diagnosis, p.exclude)} THEN 1 ELSE 0 END) "
-                          f"AS dx_{p.name}" for p in any_dx)
-        ctes.append(f"dxf AS (SELECT KEY_SEQ, {flags} FROM diagnoses GROUP BY KEY_SEQ)")
-    if drugs:
-        flags = ", ".join(f"MAX(CASE WHEN {_prefix_in('GNL_NM_CD', defs.drugs[d][1])} THEN 1 ELSE 0 END) AS rx_{d}"
-                          for d in drugs)
-        ctes.append(f"rxf AS (SELECT KEY_SEQ, {flags} FROM prescriptions GROUP BY KEY_SEQ)")
-    joins = (" LEFT JOIN dxf ON dxf.KEY_SEQ = c.KEY_SEQ" if any_dx else "") + (
-        " LEFT JOIN rxf ON rxf.KEY_SEQ = c.KEY_SEQ" if drugs else "")
-    ctes.append(
-        "c AS (SELECT c.*, CAST(FLOOR(c.RECU_FR_DT / 10000) AS INTEGER) AS CLAIM_Y FROM claims c)"
-    )
-    ctes.append(
-        "qk AS (SELECT DISTINCT STUDY_ID, STND_Y FROM qualification)"
-    )
-    ctes.append(
-        f"cq AS (SELECT c.*{', ' + ', '.join(f'COALESCE(dxf.dx_{p.name}, 0) AS dx_{p.name}' for p in any_dx) if any_dx else ''}"
-        f"{', ' + ', '.join(f'COALESCE(rxf.rx_{d}, 0) AS rx_{d}' for d in drugs) if drugs else ''} "
-        f"FROM c JOIN qk ON qk.STUDY_ID = c.STUDY_ID AND qk.STND_Y = c.CLAIM_Y{joins})"
-    )
+    # per claim: whether any of its diagnoses / prescriptions is of the family. The claims that have one are
+    # few, so each family's set is filtered first and the claims join those small sets
+    flags, joins = [], []
+    for p in any_dx:
+        ctes.append(f"dx_{p.name} AS (SELECT DISTINCT KEY_SEQ FROM diagnoses "
+                    f"WHERE {_code_in('MCEX_SICK_SYM', p.diagnosis, p.exclude)})")
+        joins.append(f"LEFT JOIN dx_{p.name} ON dx_{p.name}.KEY_SEQ = c.KEY_SEQ")
+        flags.append(f"CASE WHEN dx_{p.name}.KEY_SEQ IS NULL THEN 0 ELSE 1 END AS dx_{p.name}")
+    for d in drugs:
+        ctes.append(f"rx_{d} AS (SELECT DISTINCT KEY_SEQ FROM prescriptions WHERE {_prefix_in('GNL_NM_CD', defs.drugs[d][1])})")
+        joins.append(f"LEFT JOIN rx_{d} ON rx_{d}.KEY_SEQ = c.KEY_SEQ")
+        flags.append(f"CASE WHEN rx_{d}.KEY_SEQ IS NULL THEN 0 ELSE 1 END AS rx_{d}")
+    ctes.append("c AS (SELECT c.*, CAST(FLOOR(c.RECU_FR_DT / 10000) AS INTEGER) AS CLAIM_Y FROM claims c)")
+    ctes.append("qk AS (SELECT DISTINCT STUDY_ID, STND_Y FROM qualification)")
+    ctes.append(f"cq AS (SELECT c.*{''.join(', ' + f for f in flags)} FROM c JOIN qk ON qk.STUDY_ID = c.STUDY_ID "
+                f"AND qk.STND_Y = c.CLAIM_Y {' '.join(joins)})")
     aggs = []
     for p in defs.outcomes.values():
         if p.kind in ("amount", "days"):
@@ -276,7 +270,12 @@ class SparkEngine:
             schema = T.StructType([T.StructField(f.name, T.LongType() if pa.types.is_integer(f.type)
                                                  else T.StringType(), True) for f in table.schema])
             self.spark.createDataFrame(table.to_pandas(), schema=schema).createOrReplaceTempView(name)
-        return self.spark.sql(sql).toPandas()
+        try:
+            return self.spark.sql(sql).toPandas()
+        except Exception as exc:  # a Java error: its first line says what (out of memory, lost executor, ...)
+            first = next((line for line in str(exc).splitlines() if "Error" in line or "Exception" in line), str(exc))
+            raise EngineError(f"engine 'spark': the person-year query failed ({first.strip()[:300]}); with "
+                              "master local[*] raise [engine] memory_limit_gb (Spark's driver memory)") from None
 
     def close(self) -> None:
         pass
