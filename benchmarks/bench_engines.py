@@ -39,6 +39,16 @@ def one(engine_name: str, linked: Path, chunk_persons: int, out: Path, memory_gb
     from analysis.phenotypes import person_years as reference
 
     defs = load()
+    if engine_name.endswith("-files"):  # the engine reads the extract's files itself, in one query
+        from analysis.panel.engine import person_years_from_extract
+
+        engine = make_engine(engine_name.removesuffix("-files"), memory_limit_gb=memory_gb)
+        t0 = time.perf_counter()
+        py, ex = person_years_from_extract(engine, defs, linked)
+        step = time.perf_counter() - t0
+        py.to_parquet(out)
+        print(json.dumps({"step_s": round(step, 1), "chunks": 1, "excluded": ex["claims_rows_without_qualification"]}))
+        return
     extract = LinkedExtract(linked, chunk_persons)
     engine = None if engine_name == "numpy" else make_engine(engine_name, memory_limit_gb=memory_gb)
     step, frames, excluded = 0.0, [], 0
@@ -59,7 +69,9 @@ def main() -> None:
     ap.add_argument("--linked", type=Path, help="a linked extract (the folder of the tables); else one is made")
     ap.add_argument("--scale", type=float, default=0.025)
     ap.add_argument("--chunk-persons", type=int, default=100_000)
-    ap.add_argument("--engines", nargs="+", default=["numpy", "duckdb", "spark"])
+    ap.add_argument("--engines", nargs="+", default=["numpy", "duckdb", "spark", "duckdb-files", "spark-files"],
+                    help="numpy (the reference), duckdb, spark: chunk by chunk as the panel build; "
+                         "duckdb-files, spark-files: the engine reads the extract's Parquet files in one query")
     ap.add_argument("--memory-gb", type=float, default=4.0)
     ap.add_argument("--spark-chunk-persons", type=int, default=25_000,
                     help="Spark in local mode holds a chunk's tables in its driver: smaller chunks")
@@ -83,16 +95,17 @@ def main() -> None:
         tables = {}
         for name in args.engines:
             out = tmp / f"{name}.parquet"
-            chunk = args.spark_chunk_persons if name == "spark" else args.chunk_persons
+            chunk = {"spark": args.spark_chunk_persons, "duckdb-files": None, "spark-files": None}.get(name, args.chunk_persons)
             try:
                 r = _measure([sys.executable, __file__, "--one", name, "--linked", str(linked), "--out", str(out),
-                              "--chunk-persons", str(chunk), "--memory-gb", str(args.memory_gb)])
+                              "--chunk-persons", str(chunk or args.chunk_persons), "--memory-gb", str(args.memory_gb)])
             except RuntimeError as exc:
                 results["engines"][name] = {"failed": str(exc).splitlines()[-1][:300], "chunk_persons": chunk}
                 print(name, results["engines"][name], flush=True)
                 continue
             r.update(json.loads(r.pop("stdout").splitlines()[-1]), chunk_persons=chunk)
-            tables[name] = pd.read_parquet(out)
+            # in (person, year) order: the chunked paths keep the extract's order, the files paths sort
+            tables[name] = pd.read_parquet(out).sort_values(["STUDY_ID", "STND_Y"], kind="stable").reset_index(drop=True)
             first = next(iter(tables))
             try:
                 pd.testing.assert_frame_equal(tables[name], tables[first])
@@ -109,9 +122,10 @@ def main() -> None:
              "|---|---:|---:|---:|---:|---|"]
     for name, r in results["engines"].items():
         if "failed" in r:
-            lines.append(f"| {name} | {r['chunk_persons']:,} | failed: {r['failed']} | | | |")
+            lines.append(f"| {name} | {r['chunk_persons'] or 'whole extract'} | failed: {r['failed']} | | | |")
             continue
-        lines.append(f"| {name} | {r['chunk_persons']:,} | {r['wall_s']} | {r['step_s']} | {r['peak_rss_gb']} | "
+        per = f"{r['chunk_persons']:,}" if r["chunk_persons"] else "whole extract"
+        lines.append(f"| {name} | {per} | {r['wall_s']} | {r['step_s']} | {r['peak_rss_gb']} | "
                      f"{r.get('identical_to', 'DIFFERS: ' + r.get('differs_from', ''))} |")
     lines += ["", "Spark's JVM (driver memory = the memory limit) is a process of its own, not in its peak RSS."]
     OUT.with_suffix(".md").write_text("\n".join(lines) + "\n")

@@ -10,7 +10,13 @@ import pytest
 
 from analysis.config import ConfigError, EngineConfig, parse_config
 from analysis.panel.build import LinkedExtract, build_panel_from_dir
-from analysis.panel.engine import DuckDBEngine, EngineError, make_engine, person_years
+from analysis.panel.engine import (
+    DuckDBEngine,
+    EngineError,
+    make_engine,
+    person_years,
+    person_years_from_extract,
+)
 from analysis.panel.schema import validate
 from analysis.phenotypes import load
 from analysis.phenotypes import person_years as reference
@@ -101,12 +107,29 @@ def _spark_or_skip():
         pytest.skip(str(exc))
 
 
+def test_the_whole_extract_read_by_the_engine_is_the_reference(duck, small_linked):
+    """The cluster's path: the engine reads the extract's Parquet files itself; the table is the reference's
+    over all chunks, in (person, year) order."""
+    t = _small_tables(small_linked)
+    want, excluded = reference(DEFS, t["qualification"], t["claims"], t["diagnoses"], t["prescriptions"])
+    want = want.sort_values(["STUDY_ID", "STND_Y"], kind="stable").reset_index(drop=True)
+    got, got_excluded = person_years_from_extract(duck, DEFS, small_linked / "linked")
+    pd.testing.assert_frame_equal(got, want)
+    assert got_excluded == excluded
+    with pytest.raises(EngineError, match="not found"):
+        person_years_from_extract(duck, DEFS, small_linked)
+
+
 def test_spark_gives_duckdbs_person_years(duck, small_linked):
+    """Spark (local[2]) on both paths: a chunk's tables shipped with the query (hand-built histories), and
+    the whole small world's files read by Spark itself."""
     spark = _spark_or_skip()
-    t = _small_tables(small_linked, persons=1500)  # Spark in local mode takes its time: a twentieth of the world
-    args = (t["qualification"], t["claims"], t["diagnoses"], t["prescriptions"])
-    want = person_years(duck, DEFS, *args)
-    got = person_years(spark, DEFS, *args)
+    hist = _history(HISTORY, persons=(1, 2))
+    got, got_excluded = person_years(spark, DEFS, *hist)
+    pd.testing.assert_frame_equal(got, reference(DEFS, *hist)[0])
+    assert got_excluded == {"claims_rows_without_qualification": 1}
+    want = person_years_from_extract(duck, DEFS, small_linked / "linked")
+    got = person_years_from_extract(spark, DEFS, small_linked / "linked")
     pd.testing.assert_frame_equal(got[0], want[0])
     assert got[1] == want[1]
     assert (want[0].new_hypertension == 1).any() and want[0].hypertension_drug.any()

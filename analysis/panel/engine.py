@@ -181,9 +181,12 @@ def _frames(qualification, claims, diagnoses, prescriptions) -> dict[str, pa.Tab
     return out
 
 
-def _as_reference(result: pd.DataFrame, defs: Definitions, n_rows: int) -> pd.DataFrame:
-    """The engine's table in the reference's order and dtypes."""
-    if len(result) != n_rows or not (result["_ROW"].to_numpy() == np.arange(n_rows)).all():
+def _as_reference(result: pd.DataFrame, defs: Definitions, n_rows: int, numbered: bool = True) -> pd.DataFrame:
+    """The engine's table in the reference's order and dtypes (``numbered``: ``_ROW`` must be 0..n-1; else a
+    strictly increasing sort key)."""
+    rows = result["_ROW"].to_numpy()
+    in_order = (rows == np.arange(n_rows)).all() if numbered else (np.diff(rows) > 0).all()
+    if len(result) != n_rows or not in_order:
         raise EngineError("the engine returned a row count or order that does not match the qualification table "
                           "(duplicate STUDY_ID, STND_Y rows?)")
     out = {"STUDY_ID": result["STUDY_ID"].to_numpy(np.int64), "STND_Y": result["STND_Y"].to_numpy(np.int16)}
@@ -226,6 +229,11 @@ class DuckDBEngine:
             for name in tables:
                 self.con.unregister(name)
 
+    def query_files(self, sql: str, paths: dict[str, Path]) -> pd.DataFrame:
+        for name, path in paths.items():
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {_file_view(name, f'read_parquet({_quote(str(path))})')}")
+        return self.con.execute(sql).df()
+
     def close(self) -> None:
         self.con.close()
         if self._made_spill is not None:
@@ -254,7 +262,9 @@ class SparkEngine:
                            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                            .config("spark.driver.memory", f"{max(1, round(memory_limit_gb))}g")
                            .config("spark.sql.shuffle.partitions", "8")
-                           .config("spark.ui.enabled", "false").getOrCreate())
+                           .config("spark.ui.enabled", "false")
+                           .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+                session.sparkContext.setLogLevel("ERROR")
             except Exception as exc:  # no Java, a master that cannot be reached
                 raise EngineError(f"engine 'spark': cannot start a Spark session on {master!r} "
                                   f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); Spark "
@@ -277,8 +287,43 @@ class SparkEngine:
             raise EngineError(f"engine 'spark': the person-year query failed ({first.strip()[:300]}); with "
                               "master local[*] raise [engine] memory_limit_gb (Spark's driver memory)") from None
 
+    def query_files(self, sql: str, paths: dict[str, Path]) -> pd.DataFrame:
+        for name, path in paths.items():
+            self.spark.read.parquet(str(path)).createOrReplaceTempView(f"{name}_file")
+            self.spark.sql(_file_view(name, f"{name}_file")).createOrReplaceTempView(name)
+        try:
+            return self.spark.sql(sql).toPandas()
+        except Exception as exc:
+            first = next((line for line in str(exc).splitlines() if "Error" in line or "Exception" in line), str(exc))
+            raise EngineError(f"engine 'spark': the person-year query failed ({first.strip()[:300]})") from None
+
     def close(self) -> None:
         pass
+
+
+def _file_view(name: str, source: str) -> str:
+    """The columns the query reads of a table file; qualification's rows numbered in (person, year) order."""
+    cols = ", ".join(COLUMNS[name])
+    if name == "qualification":  # a sort key, not row_number(): a window without partitions is one task
+        return f"SELECT {cols}, CAST(STUDY_ID AS BIGINT) * 10000 + STND_Y AS _ROW FROM {source}"
+    return f"SELECT {cols} FROM {source}"
+
+
+def person_years_from_extract(engine, defs: Definitions, linked_dir: str | Path) -> tuple[pd.DataFrame, dict]:
+    """The person-years of a whole linked extract's Parquet files, read by the engine itself (on a cluster,
+    by Spark's executors; on DuckDB, within its memory limit), in (person, year) order, and the exclusion
+    count. The files are not validated here: the panel build validates every chunk (``analysis.panel.schema``)
+    and this path serves a validated extract."""
+    linked_dir = Path(linked_dir)
+    paths = {name: linked_dir / f"{name}.parquet" for name in TABLES}
+    missing = [str(p) for p in paths.values() if not p.exists()]
+    if missing:
+        raise EngineError(f"linked extract: {missing} not found (this path reads Parquet files)")
+    n_rows = engine.query_files("SELECT COUNT(*) AS n FROM qualification", {"qualification": paths["qualification"]})
+    result = engine.query_files(person_years_sql(defs), paths)
+    n = int(engine.query_files(excluded_sql(), paths)["n"].iloc[0])
+    return (_as_reference(result, defs, int(n_rows["n"].iloc[0]), numbered=False),
+            {"claims_rows_without_qualification": n})
 
 
 def make_engine(name: str, *, master: str = "local[2]", memory_limit_gb: float = 4.0,
