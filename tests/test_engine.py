@@ -144,3 +144,18 @@ def test_engine_keys_are_checked():
         parse_config({"engine": {"threads": 4}})
     with pytest.raises(EngineError, match="allowed"):
         make_engine("polars")
+
+
+def test_duckdb_under_a_small_memory_limit_spills_and_gives_the_same_table(duck, small_linked, tmp_path):
+    """A quarter of a GB for the small world's whole extract: DuckDB spills to the folder it was given (one
+    thread below 2 GB) and returns the table it returns with room; the folder it made is gone after."""
+    want = person_years_from_extract(duck, DEFS, small_linked / "linked")[0]
+    spill = tmp_path / "spill"
+    tight = DuckDBEngine(memory_limit_gb=0.25, spill=spill)
+    try:
+        got = person_years_from_extract(tight, DEFS, small_linked / "linked")[0]
+        assert any(spill.iterdir())  # it did spill
+    finally:
+        tight.close()
+    pd.testing.assert_frame_equal(got, want)
+    assert not spill.exists()
