@@ -44,6 +44,9 @@ class EngineError(StudyError):
     """The engine cannot run (not installed, no Java for Spark, a query that failed); the message says which."""
 
 
+_CLAIM_YEAR = "CAST(FLOOR(RECU_FR_DT / 10000) AS INTEGER)"  # the year of a claim's first day (YYYYMMDD)
+
+
 def _quote(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
@@ -101,7 +104,7 @@ def person_years_sql(defs: Definitions) -> str:
         ctes.append(f"rx_{d} AS (SELECT DISTINCT KEY_SEQ FROM prescriptions WHERE {_prefix_in('GNL_NM_CD', defs.drugs[d][1])})")
         joins.append(f"LEFT JOIN rx_{d} ON rx_{d}.KEY_SEQ = c.KEY_SEQ")
         flags.append(f"CASE WHEN rx_{d}.KEY_SEQ IS NULL THEN 0 ELSE 1 END AS rx_{d}")
-    ctes.append("c AS (SELECT c.*, CAST(FLOOR(c.RECU_FR_DT / 10000) AS INTEGER) AS CLAIM_Y FROM claims c)")
+    ctes.append(f"c AS (SELECT c.*, {_CLAIM_YEAR} AS CLAIM_Y FROM claims c)")
     ctes.append("qk AS (SELECT DISTINCT STUDY_ID, STND_Y FROM qualification)")
     ctes.append(f"cq AS (SELECT c.*{''.join(', ' + f for f in flags)} FROM c JOIN qk ON qk.STUDY_ID = c.STUDY_ID "
                 f"AND qk.STND_Y = c.CLAIM_Y {' '.join(joins)})")
@@ -158,8 +161,7 @@ def person_years_sql(defs: Definitions) -> str:
 def excluded_sql() -> str:
     """The count of claims rows whose person-year has no qualification row (left out of every outcome)."""
     return ("SELECT COUNT(*) AS n FROM claims c LEFT JOIN (SELECT DISTINCT STUDY_ID, STND_Y FROM qualification) q "
-            "ON q.STUDY_ID = c.STUDY_ID AND q.STND_Y = CAST(FLOOR(c.RECU_FR_DT / 10000) AS INTEGER) "
-            "WHERE q.STUDY_ID IS NULL")
+            f"ON q.STUDY_ID = c.STUDY_ID AND q.STND_Y = {_CLAIM_YEAR} WHERE q.STUDY_ID IS NULL")
 
 
 def _frames(qualification, claims, diagnoses, prescriptions) -> dict[str, pa.Table]:
@@ -211,17 +213,14 @@ def _threads(memory_limit_gb: float) -> int:
 class DuckDBEngine:
     """In-process DuckDB with ``memory_limit_gb`` and its spill folder ``spill`` (a temporary folder when None)."""
 
-    name = "duckdb"
-
     def __init__(self, memory_limit_gb: float = 4.0, spill: str | Path | None = None, threads: int | None = None):
         try:
             import duckdb
         except ImportError:  # pragma: no cover (a dependency)
             raise EngineError("engine 'duckdb': the duckdb package is not installed (pip install duckdb)") from None
-        if spill is None:
-            spill = tempfile.mkdtemp(prefix="wristdoctor-spill-")
-        spill = Path(spill)
-        self._made_spill = None if spill.exists() else spill  # removed on close when this engine made it
+        made = spill is None or not Path(spill).exists()
+        spill = Path(tempfile.mkdtemp(prefix="wristdoctor-spill-") if spill is None else spill)
+        self._made_spill = spill if made else None  # removed on close when this engine made it
         spill.mkdir(parents=True, exist_ok=True)
         self.con = duckdb.connect(config={"memory_limit": f"{memory_limit_gb}GB", "temp_directory": str(spill),
                                           "threads": threads or _threads(memory_limit_gb),
@@ -255,8 +254,6 @@ class SparkEngine:
     ``memory_limit_gb`` of driver memory (in local mode the whole of Spark's). One session per process,
     stopped at exit."""
 
-    name = "spark"
-
     def __init__(self, master: str = "local[2]", memory_limit_gb: float = 4.0):
         try:
             from pyspark.sql import SparkSession
@@ -287,22 +284,21 @@ class SparkEngine:
             schema = T.StructType([T.StructField(f.name, T.LongType() if pa.types.is_integer(f.type)
                                                  else T.StringType(), True) for f in table.schema])
             self.spark.createDataFrame(table.to_pandas(), schema=schema).createOrReplaceTempView(name)
+        return self._sql(sql)
+
+    def query_files(self, sql: str, paths: dict[str, Path]) -> pd.DataFrame:
+        for name, path in paths.items():
+            self.spark.read.parquet(str(path)).createOrReplaceTempView(f"{name}_file")
+            self.spark.sql(_file_view(name, f"{name}_file")).createOrReplaceTempView(name)
+        return self._sql(sql)
+
+    def _sql(self, sql: str) -> pd.DataFrame:
         try:
             return self.spark.sql(sql).toPandas()
         except Exception as exc:  # a Java error: its first line says what (out of memory, lost executor, ...)
             first = next((line for line in str(exc).splitlines() if "Error" in line or "Exception" in line), str(exc))
             raise EngineError(f"engine 'spark': the person-year query failed ({first.strip()[:300]}); with "
                               "master local[*] raise [engine] memory_limit_gb (Spark's driver memory)") from None
-
-    def query_files(self, sql: str, paths: dict[str, Path]) -> pd.DataFrame:
-        for name, path in paths.items():
-            self.spark.read.parquet(str(path)).createOrReplaceTempView(f"{name}_file")
-            self.spark.sql(_file_view(name, f"{name}_file")).createOrReplaceTempView(name)
-        try:
-            return self.spark.sql(sql).toPandas()
-        except Exception as exc:
-            first = next((line for line in str(exc).splitlines() if "Error" in line or "Exception" in line), str(exc))
-            raise EngineError(f"engine 'spark': the person-year query failed ({first.strip()[:300]})") from None
 
     def close(self) -> None:
         pass
