@@ -7,6 +7,7 @@ self-contained and say what the issue asks, and nothing personal may leave.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import warnings
@@ -16,6 +17,7 @@ import pytest
 
 from analysis.paths import FIGURES
 from analysis.report.figures import FIGURES as FIGURE_NAMES
+from analysis.report.text import fmt_krw, fmt_won
 from tests.conftest import cli
 
 
@@ -77,9 +79,10 @@ def test_reports_are_self_contained_and_answer_first(default_run):
         assert not re.search(r"""(src|href)=["']?(https?:|//|file:)""", page), "external resource in the report"
         assert page.count('src="data:image/png;base64,') == len(FIGURE_NAMES)
         assert "@font-face{font-family:'NanumGothic'" in page  # Korean reads without a system font
-        first = page[:page.index("<h2>")]  # the first screen: title, subtitle and the answer
+        first = page[:page.index("<h2>")]  # the first screen: title, subtitle, summary and the three-row table
+        assert "−45,345" in first and "95%" in first
         for phrase in must:
-            assert phrase in first, (lang, phrase)
+            assert phrase in page, (lang, phrase)
         assert "import " not in page and "def " not in page  # no code shown
         assert page.count('<p class="caption">') == len(FIGURE_NAMES)  # every figure says how to read it
     # the Korean report speaks Korean: no check's English meaning, name or raw key reaches it
@@ -103,7 +106,63 @@ def test_a_calibrated_headline_says_how_much_wider_calibration_made_it(default_r
              / (rows.conf_high - rows.conf_low)["callaway_santanna"])
     for lang, phrase in (("en", f"Its interval is {ratio:.1f} times as wide"), ("ko", f"구간보다 {ratio:.1f}배 넓습니다")):
         page = (default_run["reports"] / f"report_{lang}.html").read_text(encoding="utf-8")
-        assert phrase in page[:page.index("<h2>")], (lang, phrase)
+        detail = page[page.index('<div class="detail">'):]  # right under the first screen, before the methods
+        assert phrase in detail[:detail.index("<h2>")], (lang, phrase)
+
+
+def _visible(fragment: str) -> str:
+    """The text a reader sees in an HTML fragment (no tags, no embedded images, no style sheet)."""
+    fragment = re.sub(r"<style>.*?</style>|data:[^\"']+", " ", fragment, flags=re.S)
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", fragment))).strip()
+
+
+def test_first_screen_is_short_plain_and_matches_the_tables(default_run):
+    """Issue 16, item 1: one element with id "summary" (at most 100 English words or 400 Korean characters,
+    no method names, no exponents) that gives the headline's interval and the city's figure, then a
+    three-row table whose numbers are the released estimates'."""
+    from tests.test_report_text import EXPONENT, METHOD_WORDS
+
+    head = json.loads((default_run["run"] / "headline.json").read_text())
+    est = pd.read_csv(default_run["figures"] / "estimates.csv")
+    from analysis.report.figures import HEADLINE_AGG
+
+    est = est[(est.outcome == "medical_cost") & (est.section == "did") & est.term.isin(["ATT", "overall"])]
+    rows = est[est.aggregation == est.design.map(HEADLINE_AGG)].set_index("design")  # each design's headline row
+    lead, pub = rows.loc[head["design"]], rows.loc["published"]
+    krw = {"en": lambda v: f"KRW {abs(round(v)):,}", "ko": fmt_won}
+    for lang in ("en", "ko"):
+        page = (default_run["reports"] / f"report_{lang}.html").read_text(encoding="utf-8")
+        assert page.count('id="summary"') == 1
+        box = re.search(r'<div id="summary"[^>]*>(.*?)</div>', page, re.S).group(1)
+        text = _visible(box)
+        if lang == "en":
+            assert len(text.split()) <= 100, len(text.split())
+        else:
+            assert len(re.sub(r"\s", "", text)) <= 400
+        assert not [w for w in METHOD_WORDS if w in text] and not EXPONENT.search(text)
+        for v in (lead.conf_low, lead.conf_high, 45345, pub.estimate):  # the same numbers as the table below
+            assert krw[lang](abs(v)).lstrip("−") in text, (lang, v, text)
+        table = page[page.index("</div>", page.index('id="summary"')):page.index("<h2>")]
+        cells = [_visible(r) for r in re.findall(r"<tr>(.*?)</tr>", table, re.S)][1:]
+        assert len(cells) == 3  # the city's figure, its design on these data, this study's headline
+        assert "−45,345" in cells[0]
+        assert fmt_krw(pub.estimate) in cells[1] and f"{fmt_krw(pub.conf_low)} ~ {fmt_krw(pub.conf_high)}" in cells[1]
+        assert f"{fmt_krw(lead.conf_low)} ~ {fmt_krw(lead.conf_high)}" in cells[2]
+        assert cells[1].endswith(fmt_krw(pub.truth)) and cells[2].endswith(fmt_krw(lead.truth))  # synthetic: truth
+
+
+def test_reports_read_on_a_phone(default_run):
+    """Issue 16, item 7: the viewport is set, every table scrolls inside its own box, figures scale to the
+    screen, and no number is written with an exponent."""
+    from tests.test_report_text import EXPONENT
+
+    for lang in ("en", "ko"):
+        page = (default_run["reports"] / f"report_{lang}.html").read_text(encoding="utf-8")
+        assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
+        assert page.count("<table") == page.count('<div class="scroll"><table') > 0
+        assert ".scroll{overflow-x:auto" in page and "img{max-width:100%}" in page
+        found = EXPONENT.findall(_visible(page[page.index("<body>"):]))
+        assert not found, (lang, found[:5])
 
 
 def test_no_identifier_or_secret_leaves(default_run):

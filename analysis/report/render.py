@@ -38,6 +38,7 @@ from analysis.report.text import (
     fmt_p,
     grid_top,
     outcome_names,
+    summary,
 )
 from analysis.report.value import program_spending, value_for_money
 
@@ -105,8 +106,39 @@ def headline(study: Study) -> dict:
         "pretest": by.get(("callaway_santanna", "pre_trend_test")),
         "negative_control": by.get(("callaway_santanna", "negative_control_outcome")),
         "scale": cfg.world.scale, "scenario": cfg.world.scenario, "participants": cfg.report.participants,
-        "knobs": cfg.world.changed_knobs,
+        "knobs": cfg.world.changed_knobs, "health": _health(study),
     }
+
+
+def _health(study: Study) -> list[dict]:
+    """The headline interval of each health measure (the plan's secondary outcomes), named as the first
+    screen says them (the tables' names without their units)."""
+    names = {lang: outcome_names(study.phenotypes, lang) for lang in ("ko", "en")}
+    rows = F.headline_by_outcome(study).set_index("outcome")
+    return [{"outcome": o, "conf_low": float(rows.at[o, "conf_low"]), "conf_high": float(rows.at[o, "conf_high"]),
+             **{f"name_{lang}": re.split(r"\s*\(", names[lang][o])[0] for lang in names}}
+            for o in study.cfg.outcomes.secondary if o in rows.index]
+
+
+def _comparison_table(hl: dict, lang: str) -> str:
+    """The first screen's three rows: the city's published figure, the city's design on these data and this
+    study's headline, each per participant-year, with the planted truth beside them on synthetic data."""
+    T, pub = TEXT[lang], hl["published"]
+    synthetic = hl["truth"] is not None and not np.isnan(hl["truth"])
+
+    def interval(lo, hi) -> str:
+        return f"{fmt_krw(lo)} ~ {fmt_krw(hi)}"
+
+    rows = [[T["row_city"], fmt_krw(hl["city"]), "–", "–"]]
+    if pub is not None:
+        rows.append([T["row_city_here"], fmt_krw(pub.estimate), interval(pub.conf_low, pub.conf_high),
+                     fmt_krw(pub.truth)])
+    point = "–" if hl["estimate"] is None or np.isnan(hl["estimate"]) else fmt_krw(hl["estimate"])
+    rows.append([T["row_headline"], point, interval(hl["conf_low"], hl["conf_high"]), fmt_krw(hl["truth"])])
+    columns = ["figure", "per_participant_year", "interval", "truth"]
+    if not synthetic:
+        columns, rows = columns[:-1], [r[:-1] for r in rows]
+    return _html_table(columns, rows, lang, "compare")
 
 
 def _img(path: Path, alt: str) -> str:
@@ -119,7 +151,8 @@ def _html_table(columns, rows, lang: str, css_class: str = "") -> str:
     head = "".join(f"<th>{html.escape(COLUMN_NAMES[lang].get(str(c), str(c).replace('_', ' ')))}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in rows)
     cls = f' class="{css_class}"' if css_class else ""
-    return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    # a table wider than a phone scrolls inside its own box instead of widening the page
+    return f'<div class="scroll"><table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _table(study: Study, name: str, df: pd.DataFrame, lang: str) -> str:
@@ -203,7 +236,8 @@ def _checks_html(study: Study, lang: str) -> str:
 
 
 CSS = """body{font-family:NanumGothic,'Noto Sans KR','Malgun Gothic','Apple SD Gothic Neo',sans-serif;max-width:60em;
-margin:2em auto;padding:0 1em;line-height:1.55;color:#222}h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;
+margin:2em auto;padding:0 1em;line-height:1.55;color:#222;overflow-wrap:anywhere}
+.scroll{overflow-x:auto;max-width:100%}#summary{font-size:1.1em}h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;
 padding-bottom:.2em;margin-top:2em}.answer{background:#f3f7fb;border-left:5px solid #2c7fb8;padding:.8em 1.2em}
 .answer p{margin:.5em 0}.note{color:#666;font-size:.9em}figure{margin:1em 0 .3em}img{max-width:100%}
 .caption{color:#444;font-size:.9em;margin:0 0 1.5em}table.checks td:nth-child(7){text-align:left;min-width:22em}
@@ -232,8 +266,9 @@ def render_html(study: Study, lang: str, hl: dict) -> str:
     checks = _checks_html(study, lang)
     manifest = study.review.manifest()  # after every table of the page was reviewed
     body = f"""<h1>{T['title']}</h1>
-<p class="note">{T['subtitle'].format(scenario=hl['scenario'], scale=hl['scale'])}{T['knobs'](hl['knobs'])}</p>
-<div class="answer">{T['answer'](hl)}</div>
+<p class="note">{T['subtitle'](hl['scenario'], hl['scale'])}{T['knobs'](hl['knobs'])}</p>
+<div id="summary" class="answer">{summary(hl, lang)}</div>{_comparison_table(hl, lang)}
+<h2>{T['h_detail']}</h2><div class="detail">{T['answer'](hl)}</div>
 <h3>{T['t_headlines']}</h3><p>{T['headlines_intro']}</p>{by_outcome}
 <h2>{T['h_methods']}</h2>{T['methods'](hl, manifest['rules'])}
 <h3>{T['t_definitions']}</h3>{_definitions_html(study, lang)}
@@ -244,7 +279,9 @@ def render_html(study: Study, lang: str, hl: dict) -> str:
 <h3>{T['t_value']}</h3>{val}{spend}
 <h2>{T['h_release']}</h2><p>{T['release'](manifest['summary'])}</p>"""
     fonts = font_face_css(html.unescape(re.sub(r"<[^>]+>|data:[^\"']+", " ", body)) + T["title"])
-    return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>{T["title"]}</title>'
+    return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<title>{T["title"]}</title>'
             f"<style>{fonts}{CSS}</style></head><body>{body}</body></html>\n")
 
 

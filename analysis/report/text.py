@@ -18,7 +18,8 @@ def fmt_num(v: float) -> str:
     if v == 0:
         return "0"
     a = abs(v)
-    s = f"{a:,.0f}" if a >= 100 else f"{a:,.3g}" if a >= 0.001 else f"{a:.2e}"
+    # three significant digits as plain decimals: readers of the reports do not read 6.73e-04
+    s = f"{a:,.0f}" if a >= 100 else f"{a:.{max(2 - math.floor(math.log10(a)), 0)}f}".rstrip("0").rstrip(".")
     return (MINUS if v < 0 else "") + s
 
 
@@ -34,10 +35,21 @@ def fmt_krw(v: float) -> str:
 
 
 def fmt_eok(v: float, lang: str) -> str:
-    """Large KRW sums: 억 원 (1e8) in Korean, billion KRW in English."""
+    """Large KRW sums: 억 원 (1e8) and 조 (1e12) in Korean, billion KRW in English."""
     if lang == "ko":
-        return f"{fmt_num(round(v / 1e8))}억 원"
+        eok = round(v / 1e8)
+        jo, rest = divmod(abs(eok), 10_000)
+        words = (f"{jo:,}조 {rest:,}억" if rest else f"{jo:,}조") if jo else f"{rest:,}억"
+        return (MINUS if eok < 0 else "") + words + " 원"
     return f"KRW {fmt_num(round(v / 1e9, 1)) if abs(v) < 1e11 else fmt_num(round(v / 1e9))} billion"
+
+
+def fmt_won(v: float) -> str:
+    """A per-person amount as Korean readers say it: 51,775 -> '5만 1,775원' (만 = 10,000)."""
+    won = round(v)
+    man, rest = divmod(abs(won), 10_000)
+    words = (f"{man:,}만 {rest:,}원" if rest else f"{man:,}만 원") if man else f"{rest:,}원"
+    return (MINUS if won < 0 else "") + words
 
 
 DESIGNS = {"ko": {name: d.label_ko for name, d in REGISTRY.items()},
@@ -302,10 +314,12 @@ def _calibration_bias(lang: str) -> str:
 def answer_ko(h: dict) -> str:
     v = h["value"]
     pub = h["published"]
-    direction = "줄였" if h["conf_high"] < 0 else "늘렸" if h["conf_low"] > 0 else "바꿨다고 확신할 수 없"
+    verdict = ("구간 전체가 0보다 작아 의료비를 줄였다고 볼 수 있습니다" if h["conf_high"] < 0 else
+               "구간 전체가 0보다 커 의료비를 늘렸다고 볼 수 있습니다" if h["conf_low"] > 0 else
+               "구간이 0을 포함하므로 의료비가 줄었는지 늘었는지 이 자료로는 가릴 수 없습니다")
     parts = [
-        f"<p><b>프로그램은 참여자 1인당 연간 의료비를 {fmt_krw(h['estimate'])}원 바꾼 것으로 추정됩니다 "
-        f"(95% 신뢰구간 {fmt_krw(h['conf_low'])} ~ {fmt_krw(h['conf_high'])}원).</b> 즉 의료비를 {direction}습니다. "
+        f"<p><b>참여자 1인당 연간 의료비 차이의 추정치는 {fmt_krw(h['estimate'])}원, 95% 신뢰구간은 "
+        f"{fmt_krw(h['conf_low'])} ~ {fmt_krw(h['conf_high'])}원입니다.</b> {verdict}. "
         f"근거: {DESIGNS['ko'][h['design']]} ({reason_ko(h['reason'])}).{_calibration_limit(h, 'ko')}</p>",
         f"<p>서울시가 발표한 {fmt_krw(h['city'])}원과 비교하면: 같은 발표 설계(2022년 참여자와 1:10 매칭 비교군, "
         f"2021→2023)를 이 데이터에 적용하면 {fmt_krw(pub.estimate)}원이 나옵니다. {_why_differ(h, 'ko')}</p>",
@@ -325,12 +339,13 @@ def answer_ko(h: dict) -> str:
 def answer_en(h: dict) -> str:
     v = h["value"]
     pub = h["published"]
-    verdict = ("lowered" if h["conf_high"] < 0 else "raised" if h["conf_low"] > 0 else
-               "cannot be said to have changed")
+    verdict = ("The whole interval lies below 0: the program lowered costs" if h["conf_high"] < 0 else
+               "The whole interval lies above 0: the program raised costs" if h["conf_low"] > 0 else
+               "The interval includes 0: these data cannot tell whether costs fell or rose")
     parts = [
-        f"<p><b>The program changed participants' medical costs by an estimated KRW {fmt_krw(h['estimate'])} per "
-        f"person per year (95% CI {fmt_krw(h['conf_low'])} to {fmt_krw(h['conf_high'])}).</b> So it {verdict} "
-        f"costs. Basis: {DESIGNS['en'][h['design']]} ({h['reason']}).{_calibration_limit(h, 'en')}</p>",
+        f"<p><b>The estimated difference in a participant's yearly medical costs is KRW {fmt_krw(h['estimate'])} "
+        f"(95% CI {fmt_krw(h['conf_low'])} to {fmt_krw(h['conf_high'])}).</b> {verdict}. "
+        f"Basis: {DESIGNS['en'][h['design']]} ({h['reason']}).{_calibration_limit(h, 'en')}</p>",
         f"<p>Against the city's published KRW {fmt_krw(h['city'])}: the same published design (2022 joiners vs "
         f"1:10 matched non-participants, 2021 to 2023) gives KRW {fmt_krw(pub.estimate)} on these data. "
         f"{_why_differ(h, 'en')}</p>",
@@ -346,6 +361,119 @@ def answer_en(h: dict) -> str:
         parts.append(f"<p class=\"note\">This report is built on synthetic data. The true effect planted in this "
                      f"synthetic world is KRW {fmt_krw(h['truth'])} (unknowable with real data).</p>")
     return "".join(parts)
+
+
+# --- the first screen: three plain sentences, no method names (issue 16) ------------------------------------
+
+
+def _josa(word: str, with_final: str, without_final: str) -> str:
+    """``word`` and the particle its last syllable takes (은/는, 이/가, 과/와): Korean picks by whether the
+    syllable ends in a consonant. A digit is read as its Sino-Korean name (1 일, 3 삼, 6 육, 7 칠, 8 팔, 0 영 end in
+    one); a Latin letter as an acronym's vowel-final name (BMI: 비엠아이)."""
+    last = word.rstrip()[-1]
+    if "\uac00" <= last <= "\ud7a3":
+        final = (ord(last) - 0xAC00) % 28 != 0
+    else:
+        final = last in "136780"
+    return word + (with_final if final else without_final)
+
+
+def _share(v: float, city: float) -> str:
+    """``v`` as a whole-number percentage of the city's figure (both KRW per participant-year)."""
+    return f"{round(100 * v / city):,}%"
+
+
+def _cost_sentence_en(h: dict) -> str:
+    lo, hi, city = h["conf_low"], h["conf_high"], h["city"]
+    claim = f"the city's claimed KRW {fmt_krw(-city)} saving"
+    if hi < 0:
+        said = (f"lowered a participant's yearly medical costs by between KRW {fmt_krw(-hi)} and KRW {fmt_krw(-lo)} "
+                f"({_share(hi, city)} to {_share(lo, city)} of {claim})")
+    elif lo > 0:
+        said = (f"raised a participant's yearly medical costs by between KRW {fmt_krw(lo)} and KRW {fmt_krw(hi)} "
+                f"(against {claim})")
+    else:
+        said = (f"changed a participant's yearly medical costs by between a saving of KRW {fmt_krw(-lo)} and a rise "
+                f"of KRW {fmt_krw(hi)} ({_share(lo, city)} of {claim} to none of it), so no saving is shown")
+    return f"On these data the program {said}; {_health_clause(h, 'en')}."
+
+
+def _cost_sentence_ko(h: dict) -> str:
+    lo, hi, city = h["conf_low"], h["conf_high"], h["city"]
+    claim = f"서울시 발표 절감액 {fmt_won(-city)}"
+    if hi < 0:
+        said = (f"참여자 1인당 연간 의료비를 {fmt_won(-hi)}에서 {fmt_won(-lo)} 줄였고({claim}의 "
+                f"{_share(hi, city)}~{_share(lo, city)})")
+    elif lo > 0:
+        said = f"참여자 1인당 연간 의료비를 {fmt_won(lo)}에서 {fmt_won(hi)} 늘렸고({_josa(claim, '과', '와')} 반대 방향)"
+    else:
+        said = (f"참여자 1인당 연간 의료비를 최대 {fmt_won(-lo)} 줄였을 수도, {fmt_won(hi)} 늘렸을 수도 있어 "
+                f"절감이 확인되지 않으며({claim}의 {_share(lo, city)}에서 0%까지)")
+    return f"이 자료로 보면 프로그램은 {said}, {_health_clause(h, 'ko')}."
+
+
+def _health_clause(h: dict, lang: str) -> str:
+    """Which of the health measures changed clearly (an interval that excludes 0), by name."""
+    health = h["health"]
+    moved = [(m[f"name_{lang}"], m["conf_high"] < 0) for m in health if m["conf_low"] > 0 or m["conf_high"] < 0]
+    n = len(health)
+    if lang == "ko":
+        if not moved:
+            return f"건강 지표 {n}개 가운데 뚜렷이 달라진 것은 없습니다"
+        said = ", ".join(f"{_josa(name, '은', '는')} {'낮아졌' if fell else '높아졌'}" for name, fell in moved)
+        rest = n - len(moved)
+        return f"건강 지표 가운데 {said}고" + (f" 나머지 {rest}개는 뚜렷한 변화가 없습니다" if rest else "습니다")
+    if not moved:
+        return f"none of the {n} health measures changed clearly"
+    said = ", ".join(f"{name} {'fell' if fell else 'rose'}" for name, fell in moved)
+    rest = n - len(moved)
+    return f"of {n} health measures, {said} clearly" + (f" and the other {rest} did not" if rest else "")
+
+
+def _city_sentence(h: dict, lang: str) -> str:
+    """Why the city's figure differs: its own design on these data, and what the pre-enrolment years show."""
+    pub = h["published"]
+    if pub is None:
+        return ""
+    diverged = bool(h["pretest"]) and not h["pretest"]["passed"]
+    if lang == "ko":
+        what = f"{fmt_won(-pub.estimate)} 절감" if pub.estimate < 0 else f"{fmt_won(pub.estimate)} 증가"
+        why = ("참여자의 의료비는 참여 전부터 다른 사람과 다르게 변하고 있었고, 두 해만 비교하면 그 차이까지 프로그램 효과로 "
+               "세기 때문입니다" if diverged else
+               "그 차이는 비교 대상을 누구로 삼았는지와 우연에서 옵니다")
+        return f"같은 자료에 서울시의 두 해 비교 방식을 적용하면 {_josa(what, '이', '가')} 나오는데, {why}."
+    what = f"a saving of KRW {fmt_krw(-pub.estimate)}" if pub.estimate < 0 else f"a rise of KRW {fmt_krw(pub.estimate)}"
+    why = ("because joiners' costs were already changing differently before they joined" if diverged else
+           "the gap comes from whom each compares participants with and from chance")
+    return f"The city's two-year comparison gives {what} on these data, {why}."
+
+
+def _budget_sentence(h: dict, lang: str) -> str:
+    """What the cost effect means for the budget; no saving is stated as fact when its interval crosses 0."""
+    v = h["value"]
+    lo, hi, spend = v["savings_total_conf_low"], v["savings_total_conf_high"], v["spending_total"]
+    n = h["participants"]
+    if lang == "ko":
+        rng = f"연 {fmt_eok(lo, 'ko')}에서 {fmt_eok(hi, 'ko')} 사이의 절감"
+        verdict = ("이를 상쇄할 의료비 절감은 확인되지 않습니다" if lo <= 0 <= hi else
+                   f"의료비는 오히려 늘어납니다(연 {fmt_eok(-hi, 'ko')}~{fmt_eok(-lo, 'ko')})" if hi < 0 else
+                   f"{_josa(rng, '은', '는')} 비용을 넘어섭니다" if lo > spend else
+                   f"{_josa(rng, '은', '는')} 비용의 일부만 메웁니다" if hi < spend else
+                   f"{_josa(rng, '이', '가')} 비용을 메우는지는 알 수 없습니다")
+        return f"참여자 {n / 1e4:,.0f}만 명 기준 프로그램 비용은 연 {fmt_eok(spend, 'ko')}이며, {verdict}."
+    rng = f"the yearly saving of {fmt_eok(lo, 'en')} to {fmt_eok(hi, 'en')}"
+    verdict = ("no saving is shown to set against it" if lo <= 0 <= hi else
+               f"medical costs rise as well, by {fmt_eok(-hi, 'en')} to {fmt_eok(-lo, 'en')} a year" if hi < 0 else
+               f"{rng} more than covers it" if lo > spend else
+               f"{rng} covers only part of it" if hi < spend else
+               f"{rng} may or may not cover it")
+    return f"At {n / 1e6:g} million participants the program costs {fmt_eok(spend, 'en')} a year; {verdict}."
+
+
+def summary(h: dict, lang: str) -> str:
+    """The first screen's three sentences: costs and health, why the city's figure differs, the budget."""
+    first = _cost_sentence_ko(h) if lang == "ko" else _cost_sentence_en(h)
+    return "".join(f"<p>{html.escape(s)}</p>" for s in (first, _city_sentence(h, lang), _budget_sentence(h, lang)) if s)
 
 
 def _rules_ko(r: dict) -> str:
@@ -505,7 +633,7 @@ VALUE_LABELS = {
 OUTCOMES = {
     "ko": {"medical_cost": "의료비(원/년)", "waist": "허리둘레(cm)", "sbp": "수축기혈압(mmHg)",
            "fasting_glucose": "공복혈당(mg/dL)", "bmi": "체질량지수(kg/m²)", "metabolic_syndrome": "대사증후군(비율)",
-           "new_hypertension": "고혈압 신규(비율)", "new_diabetes": "당뇨 신규(비율)",
+           "new_hypertension": "고혈압 신규 발생(비율)", "new_diabetes": "당뇨 신규 발생(비율)",
            "injury_visits": "손상 진료 횟수(음성 대조)", "cost_dental": "치과 진료비(음성 대조, 원/년)",
            "cost_eye": "안과 진료비(음성 대조, 원/년)", "cost_skin": "피부 진료비(음성 대조, 원/년)",
            "cost_ear": "귀 진료비(음성 대조, 원/년)", "cost_preventive": "예방 진료비(음성 대조, 원/년)"},
@@ -542,9 +670,21 @@ def _knob_list(knobs: dict) -> str:
     return html.escape(", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in knobs.items()))
 
 
+WORLDS = {"ko": {"default": "기본 세계", "null": "프로그램 효과가 전혀 없는 세계", "no-selection": "자기 선택이 없는 세계"},
+          "en": {"default": "the default world", "null": "a world where the program does nothing",
+                 "no-selection": "a world where people do not select themselves into the program"}}
+
+
+def _pct(scale: float) -> str:
+    return f"{100 * scale:g}%"
+
+
 TEXT = {
     "ko": {
-        "title": "손목닥터9988은 의료비를 줄였는가?", "subtitle": "합성 연계 자료 재분석 (시나리오 {scenario}, 규모 {scale})",
+        "title": "손목닥터9988은 의료비를 줄였는가?", "subtitle": lambda sc, scale: (
+            f"합성 연계 자료로 한 재분석: 서울 성인의 {_pct(scale)} 규모로 만든 {WORLDS['ko'].get(sc, sc)}"),
+        "h_detail": "이 숫자의 근거", "row_city": "서울시 발표 (2022년 참여자 대 1:10 매칭 비참여자, 2021→2023년)",
+        "row_city_here": "같은 설계를 이 자료에 적용", "row_headline": "이 연구의 결론",
         "knobs": lambda k: f"; 시나리오 위에 바꾼 세계 설정: {_knob_list(k)}" if k else "",
         "answer": answer_ko, "methods": methods_ko, "release": _release("ko"), "h_methods": "방법",
         "h_figures": "그림", "h_diagnostics": "진단과 반증 검정", "h_tables": "전체 표", "h_release": "반출 심사",
@@ -571,7 +711,12 @@ TEXT = {
     },
     "en": {
         "title": "Did Wrist Doctor 9988 lower medical costs?",
-        "subtitle": "Re-analysis on synthetic linked data (scenario {scenario}, scale {scale})",
+        "subtitle": lambda sc, scale: (
+            f"Re-analysis on synthetic linked data: {WORLDS['en'].get(sc, sc)}, built like Seoul at {_pct(scale)} "
+            "of its adults"),
+        "h_detail": "What lies behind these numbers",
+        "row_city": "The city's published figure (2022 joiners vs 1:10 matched non-participants, 2021 to 2023)",
+        "row_city_here": "The city's design on these data", "row_headline": "This study's headline",
         "knobs": lambda k: f"; world knobs set on top of the scenario: {_knob_list(k)}" if k else "",
         "answer": answer_en, "methods": methods_en, "release": _release("en"), "h_methods": "Methods",
         "h_figures": "Figures", "h_diagnostics": "Diagnostics and refutation", "h_tables": "Full tables",
@@ -614,10 +759,12 @@ COLUMN_NAMES = {
            "truth": "참값(합성)", "subgroup": "하위집단", "level": "수준", "n": "인원", "mean_change": "평균 변화",
            "participants": "참여자", "participant_years": "참여 인년", "points_paid": "지급 포인트",
            "bands_lent": "대여 밴드", "device_cost": "밴드 단가", "spending": "총지출",
-           "spending_per_participant_year": "참여 인년당 지출"},
+           "spending_per_participant_year": "참여 인년당 지출", "figure": "수치",
+           "per_participant_year": "참여자 1인당 연간 의료비 차이(원)"},
     "en": {"conf_low": "95% low", "conf_high": "95% high", "p_value": "p", "p_adjusted": "p (adjusted)",
            "truth": "truth (synthetic)", "n_treated": "participants", "n_control": "comparison",
            "mean_change": "mean change", "interval": "95% interval", "participant_years": "participant-years",
            "points_paid": "points paid", "bands_lent": "bands lent", "device_cost": "KRW per band",
-           "spending_per_participant_year": "spending per participant-year"},
+           "spending_per_participant_year": "spending per participant-year", "figure": "",
+           "per_participant_year": "difference in yearly medical cost per participant (KRW)"},
 }
