@@ -292,3 +292,20 @@ def test_the_differencing_attacks_recover_nothing_from_the_default_release(defau
         c = cells[(row.dimension, row.level)]
         unlinked = c["records"] - c["linked"]
         assert unlinked == 0 or unlinked >= cfg.disclosure.min_cell, (row.dimension, row.level, unlinked)
+
+
+def test_value_for_money_speaks_for_the_payers(default_run):
+    """Issue 16, item 3: the break-even saving is the spending per participant-year, and a saving is
+    apportioned to the insurer and patients by their shares of participants' costs in program years."""
+    from analysis.config import load_config
+    from analysis.report.value import program_spending
+
+    panel = pd.read_parquet(default_run["run"] / "panel" / "panel.parquet")
+    years = panel[(panel.first_treat > 0) & (panel.program_months > 0)]
+    share = years.insurer_cost.sum() / (years.insurer_cost.sum() + years.patient_cost.sum())
+    per_py = program_spending(panel, load_config().report.device_cost).spending_per_participant_year.iloc[0]
+    en = (default_run["reports"] / "report_en.html").read_text(encoding="utf-8")
+    ko = (default_run["reports"] / "report_ko.html").read_text(encoding="utf-8")
+    assert f"National Health Insurance Service ({share:.0%}) and to patients ({1 - share:.0%})" in en
+    assert f"국민건강보험공단({share:.0%})과 환자 본인({1 - share:.0%})" in ko
+    assert f"by at least KRW {fmt_krw(per_py)} a year" in en and f"{fmt_won(per_py)} 이상 줄여야" in ko

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -86,3 +87,55 @@ def test_first_screen_says_the_range_in_plain_words(case):
             assert len(text.split()) <= 100, (case, len(text.split()))
         else:
             assert len(re.sub(r"\s", "", text)) <= 400, case
+
+
+def _value_headline(lo, hi, share=0.73, per_py=24226.0):
+    """A headline dict for the value paragraph: the effect's interval ``lo``..``hi`` in savings (KRW per
+    participant-year, positive = saving)."""
+    n = 2_500_000
+    return {"participants": n, "horizon": (2021, 2025),
+            "value": {"savings_conf_low": lo, "savings_conf_high": hi, "break_even_per_participant_year": per_py,
+                      "savings_total_conf_low": lo * n, "savings_total_conf_high": hi * n,
+                      "spending_total": per_py * n, "city_savings_claim": 113.4e9, "insurer_share": share,
+                      "savings_per_krw": (lo + hi) / 2 / per_py, "savings_per_krw_conf_low": lo / per_py,
+                      "savings_per_krw_conf_high": hi / per_py}}
+
+
+def test_value_for_money_states_break_even_payers_and_horizon_without_claiming_a_saving():
+    from analysis.report.text import _value_en, _value_ko
+
+    crossing = _value_headline(-10282.0, 51775.0)
+    en, ko = _value_en(crossing), _value_ko(crossing)
+    assert "at least KRW 24,226 a year" in en and "2만 4,226원 이상" in ko  # break-even = spending per participant-year
+    assert "from a saving of KRW 51,775 to a rise of KRW 10,282, includes it" in en
+    assert "(73%) and to patients (27%)" in en and "국민건강보험공단(73%)과 환자 본인(27%)" in ko
+    assert "from a saving of KRW 129 billion to a rise of KRW 25.7 billion" in en
+    assert "1,294억 원 절감에서 257억 원 증가 사이" in ko
+    assert "Horizon: 2021-2025" in en and "2021~2025년" in ko
+    assert "lies above that" in _value_en(_value_headline(30000.0, 50000.0))
+    assert "falls short of that" in _value_en(_value_headline(1000.0, 20000.0))
+    assert "그에 못 미칩니다" in _value_ko(_value_headline(1000.0, 20000.0))
+    suppressed = _value_headline(1000.0, 20000.0, share=float("nan"))  # the payer sums were withheld
+    assert "National Health Insurance" not in _value_en(suppressed) and "건강보험공단" not in _value_ko(suppressed)
+
+
+def test_payer_costs_are_participants_program_years_and_a_dominant_person_is_withheld():
+    from analysis.report.release import ReleaseReview
+    from analysis.report.value import payer_costs
+
+    rows = []
+    for i in range(30):  # participants from 2022: program years 2022-2023 count, 2021 does not
+        for year, months in ((2021, 0), (2022, 6), (2023, 12)):
+            rows.append((i, year, 2022, months, 100.0 + i, 20.0))
+    rows += [(99, 2022, 0, 0, 1e6, 1e6)]  # a non-participant's costs never count
+    panel = pd.DataFrame(rows, columns=["study_id", "year", "first_treat", "program_months", "insurer_cost",
+                                        "patient_cost"])
+    long = payer_costs(panel)
+    sums = long.groupby("payer").cost.sum()
+    assert sums["insurer"] == sum(2 * (100.0 + i) for i in range(30)) and sums["patient"] == 30 * 2 * 20.0
+    assert (long.groupby("payer").size() == 30).all()  # one row per participant and payer
+    out = ReleaseReview().aggregate("payer_costs", long, ["payer"], "cost", stat="sum").set_index("payer")
+    assert out.cost.notna().all()
+    panel.loc[(panel.study_id == 0) & (panel.year == 2023), "insurer_cost"] = 1e7  # one person above half
+    out = ReleaseReview().aggregate("payer_costs", payer_costs(panel), ["payer"], "cost", stat="sum").set_index("payer")
+    assert np.isnan(out.at["insurer", "cost"]) and out.at["patient", "cost"] == 1200.0

@@ -33,6 +33,7 @@ from analysis.report.text import (
     VALUE_LABELS,
     check_label,
     check_meaning,
+    fmt_eok,
     fmt_krw,
     fmt_num,
     fmt_p,
@@ -40,7 +41,7 @@ from analysis.report.text import (
     outcome_names,
     summary,
 )
-from analysis.report.value import program_spending, value_for_money
+from analysis.report.value import payer_costs, program_spending, value_for_money
 
 ESTIMATE_COLUMNS = ["section", "outcome", "role", "design", "estimator", "aggregation", "term", "subgroup",
                     "level", "estimate", "std_error", "conf_low", "conf_high", "p_value", "p_adjusted",
@@ -58,6 +59,18 @@ def released_estimates(study: Study) -> pd.DataFrame:
         subgroup="adherence_2023", term="mean_change")
     out = pd.concat([est, het, adh], ignore_index=True)
     return out.reindex(columns=ESTIMATE_COLUMNS)
+
+
+def payer_table(study: Study) -> pd.DataFrame:
+    """Participants' medical costs in their program years by payer (insurer, patient), reviewed sums."""
+    return study.released("payer_costs", lambda r: r.aggregate("payer_costs", payer_costs(study.panel), ["payer"],
+                                                               "cost", stat="sum"))
+
+
+def insurer_share(study: Study) -> float:
+    """The NHIS share of participants' medical costs (NaN where a payer's sum was suppressed)."""
+    t = payer_table(study).set_index("payer").cost
+    return float(t["insurer"] / (t["insurer"] + t["patient"]))
 
 
 def spending_table(study: Study) -> pd.DataFrame:
@@ -102,7 +115,8 @@ def headline(study: Study) -> dict:
         "conf_high": main.conf_high, "truth": main.truth, "city": cfg.report.published_did,
         "published": h.loc["published"] if "published" in h.index else None,
         "plan": h.loc["callaway_santanna"] if "callaway_santanna" in h.index else None,
-        "value": value_for_money(main, spend, cfg.report), "all_checks": checks,
+        "value": value_for_money(main, spend, cfg.report, insurer_share(study)), "all_checks": checks,
+        "horizon": (int(study.panel.loc[study.panel.first_treat > 0, "first_treat"].min()), int(study.panel.year.max())),
         "pretest": by.get(("callaway_santanna", "pre_trend_test")),
         "negative_control": by.get(("callaway_santanna", "negative_control_outcome")),
         "scale": cfg.world.scale, "scenario": cfg.world.scenario, "participants": cfg.report.participants,
@@ -184,6 +198,28 @@ def _table(study: Study, name: str, df: pd.DataFrame, lang: str) -> str:
     return _html_table(df.columns, rows, lang)
 
 
+_LARGE = ("points_paid", "spending", "savings_total", "savings_total_conf_low", "savings_total_conf_high",
+          "spending_total", "city_savings_claim")
+
+
+def _amounts(df: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """A value table as readers read it: city-wide sums in 억 원 / KRW billion, shares in per cent (a
+    value the release review blanked stays missing and reads 'suppressed')."""
+    out = df.copy().astype(object)
+
+    def show(key: str, v):
+        if isinstance(v, float) and np.isnan(v):
+            return v
+        return fmt_eok(v, lang) if key in _LARGE else f"{v:.0%}" if key.endswith("_share") else v
+
+    if "item" in out:  # one row per item
+        out["value"] = [show(k, v) for k, v in zip(out["item"], out["value"], strict=True)]
+    else:  # one column per item
+        for c in out.columns:
+            out[c] = [show(c, v) for v in out[c]]
+    return out
+
+
 def _definitions_html(study: Study, lang: str) -> str:
     """The outcome definitions the panel was built with (its copy of the phenotype file): code lists only,
     no person's data, so there is nothing for the release review to check."""
@@ -261,8 +297,8 @@ def render_html(study: Study, lang: str, hl: dict) -> str:
         ["subgroup", "level", "estimate", "conf_low", "conf_high", "n_treated", "n_control", "truth"]], lang)
     adh = _table(study, "adherence", F.adherence_table(study)[
         ["level", "n", "mean_change", "conf_low", "conf_high", "truth"]], lang)
-    val = _table(study, "value_for_money", value_table(study, hl), lang)
-    spend = _table(study, "program_spending", spending_table(study), lang)
+    val = _table(study, "value_for_money", _amounts(value_table(study, hl), lang), lang)
+    spend = _table(study, "program_spending", _amounts(spending_table(study), lang), lang)
     checks = _checks_html(study, lang)
     manifest = study.review.manifest()  # after every table of the page was reviewed
     body = f"""<h1>{T['title']}</h1>

@@ -311,8 +311,66 @@ def _calibration_bias(lang: str) -> str:
             "such as the onset of chronic disease, remain. Read a saving smaller than that as not shown.")
 
 
+def _effect_range_en(lo: float, hi: float, amount) -> str:
+    """An interval of savings (``lo`` to ``hi``, a negative saving being a rise) in words."""
+    if lo < 0 < hi:
+        return f"from a saving of {amount(hi)} to a rise of {amount(-lo)}"
+    return f"a saving of {amount(lo)} to {amount(hi)}" if lo >= 0 else f"a rise of {amount(-hi)} to {amount(-lo)}"
+
+
+def _effect_range_ko(lo: float, hi: float, amount) -> str:
+    if lo < 0 < hi:
+        return f"{amount(hi)} 절감에서 {amount(-lo)} 증가 사이"
+    return f"{amount(lo)}에서 {amount(hi)} 사이의 절감" if lo >= 0 else f"{amount(-hi)}에서 {amount(-lo)} 사이의 증가"
+
+
+def _value_en(h: dict) -> str:
+    """Value for money from the payer's and the city's side: spending, the break-even effect, who would get
+    a saving, the city-wide range and the horizon; no saving stated as fact where its interval crosses 0."""
+    v, n = h["value"], h["participants"]
+    lo, hi, be = v["savings_conf_low"], v["savings_conf_high"], v["break_even_per_participant_year"]
+    compare = ("the whole interval of the estimated saving lies above that" if lo > be else
+               f"even the largest saving the interval allows (KRW {fmt_krw(hi)}) falls short of that" if hi < be else
+               f"the estimated effect, {_effect_range_en(lo, hi, lambda x: f'KRW {fmt_krw(x)}')}, includes it")
+    total = _effect_range_en(v["savings_total_conf_low"], v["savings_total_conf_high"], lambda x: fmt_eok(x, "en"))
+    share = v["insurer_share"]
+    payer = ("" if math.isnan(share) else
+             f" Any saving accrues not to the city but to the National Health Insurance Service ({share:.0%}) and to "
+             f"patients ({1 - share:.0%}), by their shares of participants' medical costs.")
+    y0, y1 = h["horizon"]
+    return (f"<p>Value for money. The city pays for points and lent bands: KRW {fmt_krw(be)} per participant-year, "
+            f"{fmt_eok(v['spending_total'], 'en')} a year at {n / 1e6:g} million participants (administration, the app "
+            f"and publicity are not in the data and are left out). The program pays for itself only if it lowers each "
+            f"participant's medical costs by at least KRW {fmt_krw(be)} a year; {compare}.{payer} At {n / 1e6:g} million "
+            f"participants the yearly effect on medical costs ranges {total} (the city extrapolated a saving of "
+            f"{fmt_eok(v['city_savings_claim'], 'en')}). <b>Estimated savings per KRW spent: "
+            f"{fmt_ratio(v['savings_per_krw'])} (95% CI {fmt_ratio(v['savings_per_krw_conf_low'])} to "
+            f"{fmt_ratio(v['savings_per_krw_conf_high'])}).</b> Horizon: {y0}-{y1}, the years observed, in nominal KRW, "
+            "undiscounted.</p>")
+
+
+def _value_ko(h: dict) -> str:
+    v, n = h["value"], h["participants"]
+    lo, hi, be = v["savings_conf_low"], v["savings_conf_high"], v["break_even_per_participant_year"]
+    compare = ("추정 절감액의 구간 전체가 그보다 큽니다" if lo > be else
+               f"구간이 허용하는 가장 큰 절감({fmt_won(hi)})도 그에 못 미칩니다" if hi < be else
+               f"추정된 효과의 범위({_effect_range_ko(lo, hi, fmt_won)})가 그 금액을 포함합니다")
+    total = _effect_range_ko(v["savings_total_conf_low"], v["savings_total_conf_high"], lambda x: fmt_eok(x, "ko"))
+    share = v["insurer_share"]
+    payer = ("" if math.isnan(share) else
+             f" 절감이 있다면 그 몫은 서울시가 아니라 국민건강보험공단({share:.0%})과 환자 본인({1 - share:.0%})에게 "
+             "돌아갑니다(참여자 의료비의 부담 비율로 나눔).")
+    y0, y1 = h["horizon"]
+    return (f"<p>비용 대비 효과. 서울시는 포인트와 대여 밴드에 참여 인년당 {fmt_won(be)}, 참여자 {n / 1e4:,.0f}만 명 기준 연 "
+            f"{fmt_eok(v['spending_total'], 'ko')}을 씁니다(운영비·앱·홍보비는 자료에 없어 빠졌습니다). 프로그램이 제 비용을 "
+            f"뽑으려면 참여자 1인당 연간 의료비를 {fmt_won(be)} 이상 줄여야 하는데, {compare}.{payer} 참여자 "
+            f"{n / 1e4:,.0f}만 명 기준 연간 의료비 효과는 {total}입니다(서울시 환산치: 연 "
+            f"{fmt_eok(v['city_savings_claim'], 'ko')} 절감). <b>지출 1원당 절감액 추정치 {fmt_ratio(v['savings_per_krw'])}원 "
+            f"(95% 신뢰구간 {fmt_ratio(v['savings_per_krw_conf_low'])} ~ {fmt_ratio(v['savings_per_krw_conf_high'])}원).</b> "
+            f"기간: 관찰된 {y0}~{y1}년, 명목 금액, 할인하지 않음.</p>")
+
+
 def answer_ko(h: dict) -> str:
-    v = h["value"]
     pub = h["published"]
     verdict = ("구간 전체가 0보다 작아 의료비를 줄였다고 볼 수 있습니다" if h["conf_high"] < 0 else
                "구간 전체가 0보다 커 의료비를 늘렸다고 볼 수 있습니다" if h["conf_low"] > 0 else
@@ -324,11 +382,7 @@ def answer_ko(h: dict) -> str:
         f"<p>서울시가 발표한 {fmt_krw(h['city'])}원과 비교하면: 같은 발표 설계(2022년 참여자와 1:10 매칭 비교군, "
         f"2021→2023)를 이 데이터에 적용하면 {fmt_krw(pub.estimate)}원이 나옵니다. {_why_differ(h, 'ko')}</p>",
         f"<p>얼마나 확신할 수 있나: {_sentence_refutation(h, 'ko')} {_sentence_sensitivity(h, 'ko')}</p>",
-        f"<p>참여자 {h['participants'] / 1e4:,.0f}만 명 기준: 연간 의료비 절감 {fmt_eok(v['savings_total'], 'ko')} "
-        f"(95% 신뢰구간 {fmt_eok(v['savings_total_conf_low'], 'ko')} ~ {fmt_eok(v['savings_total_conf_high'], 'ko')}), "
-        f"프로그램 지출(실제 지급 포인트 + 대여 기기) 연 {fmt_eok(v['spending_total'], 'ko')}. "
-        f"<b>지출 1원당 절감액 {fmt_ratio(v['savings_per_krw'])}원 (95% 신뢰구간 {fmt_ratio(v['savings_per_krw_conf_low'])} ~ "
-        f"{fmt_ratio(v['savings_per_krw_conf_high'])}원).</b> 서울시의 환산치는 연 {fmt_eok(v['city_savings_claim'], 'ko')}이었습니다.</p>",
+        _value_ko(h),
     ]
     if h["truth"] is not None and not math.isnan(h["truth"]):
         parts.append(f"<p class=\"note\">이 보고서는 합성 데이터로 만든 것입니다. 이 합성 세계에 심어 둔 실제 효과는 "
@@ -337,7 +391,6 @@ def answer_ko(h: dict) -> str:
 
 
 def answer_en(h: dict) -> str:
-    v = h["value"]
     pub = h["published"]
     verdict = ("The whole interval lies below 0: the program lowered costs" if h["conf_high"] < 0 else
                "The whole interval lies above 0: the program raised costs" if h["conf_low"] > 0 else
@@ -350,12 +403,7 @@ def answer_en(h: dict) -> str:
         f"1:10 matched non-participants, 2021 to 2023) gives KRW {fmt_krw(pub.estimate)} on these data. "
         f"{_why_differ(h, 'en')}</p>",
         f"<p>How sure we are: {_sentence_refutation(h, 'en')} {_sentence_sensitivity(h, 'en')}</p>",
-        f"<p>At {h['participants'] / 1e6:g} million participants: yearly savings {fmt_eok(v['savings_total'], 'en')} (95% CI "
-        f"{fmt_eok(v['savings_total_conf_low'], 'en')} to {fmt_eok(v['savings_total_conf_high'], 'en')}), against "
-        f"yearly spending of {fmt_eok(v['spending_total'], 'en')} (points actually paid plus lent devices). "
-        f"<b>Savings per KRW spent: {fmt_ratio(v['savings_per_krw'])} (95% CI {fmt_ratio(v['savings_per_krw_conf_low'])} "
-        f"to {fmt_ratio(v['savings_per_krw_conf_high'])}).</b> The city extrapolated {fmt_eok(v['city_savings_claim'], 'en')} "
-        "a year.</p>",
+        _value_en(h),
     ]
     if h["truth"] is not None and not math.isnan(h["truth"]):
         parts.append(f"<p class=\"note\">This report is built on synthetic data. The true effect planted in this "
@@ -617,7 +665,9 @@ VALUE_LABELS = {
            "savings_per_krw_conf_high": "지출 1원당 절감액 95% 상한", "participants": "환산 기준 참여자 수",
            "savings_total": "연간 총 절감액(원)", "savings_total_conf_low": "연간 총 절감액 95% 하한",
            "savings_total_conf_high": "연간 총 절감액 95% 상한", "spending_total": "연간 총 지출(원)",
-           "city_savings_claim": "서울시 환산 연간 절감액(원)"},
+           "city_savings_claim": "서울시 환산 연간 절감액(원)",
+           "break_even_per_participant_year": "비용을 뽑는 1인당 연간 절감액(원)",
+           "insurer_share": "의료비 중 건강보험 부담 비율"},
     "en": {"savings_per_participant_year": "savings per participant-year (KRW)",
            "savings_conf_low": "savings per participant-year, 95% low",
            "savings_conf_high": "savings per participant-year, 95% high",
@@ -626,7 +676,9 @@ VALUE_LABELS = {
            "savings_per_krw_conf_high": "savings per KRW spent, 95% high", "participants": "participants extrapolated to",
            "savings_total": "yearly savings (KRW)", "savings_total_conf_low": "yearly savings, 95% low",
            "savings_total_conf_high": "yearly savings, 95% high", "spending_total": "yearly spending (KRW)",
-           "city_savings_claim": "the city's yearly savings claim (KRW)"},
+           "city_savings_claim": "the city's yearly savings claim (KRW)",
+           "break_even_per_participant_year": "break-even saving per participant-year (KRW)",
+           "insurer_share": "NHIS share of participants' medical costs"},
 }
 
 # outcomes in the tables, with the tables' units (the figures show costs in KRW 1,000)
