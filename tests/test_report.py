@@ -309,3 +309,22 @@ def test_value_for_money_speaks_for_the_payers(default_run):
     assert f"National Health Insurance Service ({share:.0%}) and to patients ({1 - share:.0%})" in en
     assert f"국민건강보험공단({share:.0%})과 환자 본인({1 - share:.0%})" in ko
     assert f"by at least KRW {fmt_krw(per_py)} a year" in en and f"{fmt_won(per_py)} 이상 줄여야" in ko
+
+
+def test_robustness_is_said_per_design_not_as_a_tally(default_run):
+    """Issue 16, item 4: what each check that can see self-selection found, design by design, with the
+    pre-tests' p-values as the diagnostics table has them; no 'passed k of n'; the checks any estimator
+    passes are named as such; the selection rule's own bias and the multiplicity method are said."""
+    from analysis.report.text import fmt_p
+
+    checks = json.loads((default_run["run"] / "refutation.json").read_text())
+    for lang, tally, pre in (("en", r"passed \d+ of its \d+", "before enrolment"), ("ko", r"\d+개 중 \d+개 통과", "참여 전")):
+        page = (default_run["reports"] / f"report_{lang}.html").read_text(encoding="utf-8")
+        detail = _visible(page[page.index('<div class="detail">'):page.index("<h2>", page.index('<div class="detail">'))])
+        assert not re.search(tally, detail)
+        assert "Roth 2022" in detail and "Holm" in detail and "DoWhy" in detail
+        for c in checks:
+            if c["name"] == "pre_trend_test" and c["design"] in ("callaway_santanna", "published"):
+                p = fmt_p(c["p_value"])
+                assert (f"p < {p[1:]}" if p.startswith("<") else f"p = {p}") in detail, (lang, c["design"])
+        assert pre in detail

@@ -118,9 +118,11 @@ def headline(study: Study) -> dict:
         "value": value_for_money(main, spend, cfg.report, insurer_share(study)), "all_checks": checks,
         "horizon": (int(study.panel.loc[study.panel.first_treat > 0, "first_treat"].min()), int(study.panel.year.max())),
         "pretest": by.get(("callaway_santanna", "pre_trend_test")),
+        "pretest_city": by.get(("published", "pre_trend_test")),
         "negative_control": by.get(("callaway_santanna", "negative_control_outcome")),
         "scale": cfg.world.scale, "scenario": cfg.world.scenario, "participants": cfg.report.participants,
-        "knobs": cfg.world.changed_knobs, "health": _health(study),
+        "knobs": cfg.world.changed_knobs, "health": _health(study), "placebo_shift": cfg.refutation.placebo_shift,
+        "multiplicity": cfg.outcomes.multiplicity,
     }
 
 

@@ -170,37 +170,87 @@ def fmt_ratio(v: float) -> str:
     return (MINUS if v < 0 else "") + f"{abs(v):.2f}"
 
 
-def _robustness(checks: list[dict], design: str) -> tuple[int, list[dict]]:
-    """A design's refutation and sensitivity checks (not its main estimate, whose 'passed' means an interval
-    that includes 0): how many passed, and those that failed."""
-    rob = [c for c in checks if c["design"] == design and c["name"] != "main_estimate"]
-    return sum(c["passed"] for c in rob), [c for c in rob if not c["passed"]]
+# Checks any estimator passes whatever the selection (DoWhy's refuters of the estimation step): they are
+# in the diagnostics table but say nothing about self-selection, so the report's text does not count them.
+MECHANICAL = ("placebo_treatment_refuter", "random_common_cause", "data_subset_refuter", "bootstrap_refuter",
+              "dummy_outcome_refuter")
 
 
-def _sentence_refutation(h: dict, lang: str) -> str:
-    """One sentence: how the headline design and the city's design fared in their checks, and the negative
-    control."""
-    checks, nc = h["all_checks"], h["negative_control"] or {}
-    # the plan's own checks too, for the designs built on it
+def _finding(c: dict, lang: str, shift: int) -> str | None:
+    """What one check that can see self-selection found, in a clause (None: a check the text leaves to the
+    table: a mechanical one, the smoothness bound, one not computed)."""
+    name, ok = c["name"], c["passed"]
+    if name in MECHANICAL or name == "honest_did_smoothness" or c["meaning"].startswith("not computed"):
+        return None
+    p = html.unescape(_p_words(c))  # "< 0.001", "= 0.615"; the sentence is escaped as a whole
+    ko = lang == "ko"
+    if name == "pre_trend_test" and c["design"] == "callaway_santanna_trend":
+        return (f"참여 전 추세 차이가 직선에서 벗어남은 검출되지 않음(p {p})" if ko else
+                f"no departure of the pre-enrolment difference from a straight line was detected (p {p})") if ok else (
+                f"참여 전 추세 차이가 직선이 아님(p {p})" if ko else
+                f"the pre-enrolment difference is not a straight line (p {p})")
+    if name == "pre_trend_test":
+        return (f"참여 전 추세 차이는 검출되지 않음(p {p})" if ko else
+                f"trends before enrolment did not differ detectably (p {p})") if ok else (
+                f"참여 전부터 추세가 달랐음(p {p})" if ko else f"trends already differed before enrolment (p {p})")
+    if name == "honest_did_relative_magnitudes" and c.get("grid"):
+        return (f"참여 후 추세 차이가 벌어지면 결론은 {_breakdown_phrase(c, 'ko')}" if ko else
+                f"if trends after enrolment may diverge, its conclusion {_breakdown_phrase(c, 'en')}")
+    if name == "e_value" and c.get("estimate") is not None:
+        ev = f"{c['estimate']:.2f}"
+        return (f"참여와 결과 양쪽에 위험비 {ev} 정도로 연관된 숨은 요인만으로도 설명될 수 있음" if ko else
+                f"a hidden factor tied to joining and to the outcome by a risk ratio of {ev} would explain it away") \
+            if not ok else (f"위험비 {ev}보다 강한 숨은 요인이어야 설명됨" if ko else
+                            f"only a hidden factor stronger than a risk ratio of {ev} would explain it away")
+    if name in ("placebo_in_time", "placebo_in_time_trend_adjusted"):
+        return (f"참여 시점을 {shift}년 앞당긴 가짜 참여에서 " + ("효과가 없음" if ok else "'효과'가 나타남") if ko else
+                f"a pretend enrolment {shift} years earlier finds " + ("nothing" if ok else "an 'effect'"))
+    if name == "negative_control_outcome":
+        return (("프로그램이 바꿀 수 없는 손상 진료에서 효과가 없음(이 대조는 진료 이용의 공통 추세만 봄)" if ok else
+                 "프로그램이 바꿀 수 없는 손상 진료에서도 '효과'가 나타나 선택 편향을 시사함") if ko else
+                ("injury visits, which the program cannot change, show no effect (this control sees only a shared "
+                 "trend in care use)" if ok else
+                 "injury visits, which the program cannot change, show an 'effect': a sign of selection"))
+    if name == "dowhy_identification":
+        return (("가정한 인과 그래프로 효과가 식별됨" if ok else "측정되지 않는 건강 관심이 참여와 결과 모두에 영향을 주는 한 "
+                 "효과가 식별되지 않음") if ko else
+                ("the assumed causal graph identifies the effect" if ok else "the effect is not identified while "
+                 "unmeasured health consciousness drives both joining and the outcome"))
+    if name == "add_unobserved_common_cause":
+        return (("모의 숨은 요인을 넣어도 부호가 유지됨" if ok else "크지 않은 모의 숨은 요인으로도 부호가 바뀜") if ko else
+                ("its sign holds under simulated hidden confounders" if ok else
+                 "simulated hidden confounders of modest strength flip its sign"))
+    return None
+
+
+MULTIPLICITY = {"ko": {"holm": "Holm 방법", "BH": "Benjamini-Hochberg 방법"},
+                "en": {"holm": "Holm's method", "BH": "the Benjamini-Hochberg method"}}
+
+
+def _sentence_refutation(h: dict, lang: str, shift: int = 2) -> str:
+    """What the checks that can see self-selection found, design by design (the headline's, the plan's for
+    the designs built on it, the city's), not a tally; the checks any estimator passes are named as such;
+    and the limits of the rule that chose the headline."""
+    checks = h["all_checks"]
     own = "callaway_santanna" if h["design"] in ("callaway_santanna_trend", "callaway_santanna_calibrated") else None
     parts = []
     for d in dict.fromkeys([h["design"], *([own] if own else []), "published"]):
-        k, failed = _robustness(checks, d)
-        n = k + len(failed)
-        if not n:
-            continue
-        names = ", ".join(check_label(c["name"], lang, d) for c in failed)
-        if lang == "ko":
-            parts.append(f"{DESIGNS['ko'][d]} 검정 {n}개 중 {k}개 통과" + (f"({names} 실패)" if failed else ""))
-        else:
-            parts.append(f"{DESIGNS['en'][d]} passed {k} of its {n} checks" + (f" (failing: {names})" if failed else ""))
+        found = [f for c in checks if c["design"] == d and c["name"] != "main_estimate"
+                 and (f := _finding(c, lang, shift))]
+        if found:
+            label = DESIGNS[lang][d]
+            parts.append(f"{label[0].upper()}{label[1:]}: " + ("; ".join(found) if lang == "en" else ", ".join(found)))
+    parts = [html.escape(x) for x in parts]  # p < 0.001 reads "<0.001"
     if lang == "ko":
-        tail = ("프로그램이 바꿀 수 없는 손상 진료(음성 대조)에서는 효과가 나타나지 않았습니다." if nc.get("passed") else
-                "프로그램이 바꿀 수 없는 손상 진료(음성 대조)에서도 '효과'가 나타나 선택 편향을 시사합니다.")
-        return "반증 검정: " + "; ".join(parts) + ". " + tail
-    tail = ("and injury visits, which the program cannot change (a negative control), show no effect." if nc.get("passed")
-            else "and injury visits, which the program cannot change, also show an 'effect': a sign of selection.")
-    return "Refutation: " + "; ".join(parts) + "; " + tail
+        return ("자기 선택을 볼 수 있는 검정의 결과는 이렇습니다. " + ". ".join(parts) + ". 참여를 무작위로 섞기, 무관한 변수 더하기, "
+                "부분표본, 재표본, 잡음 결과 같은 DoWhy 검정은 어떤 추정치든 통과하므로 아래 표에만 두었습니다. 사전 추세 "
+                "검정을 통과한 설계를 고르는 규칙에는 그 자체의 편향이 있으며(통과가 일부 우연일 수 있음, Roth 2022), 2차 결과의 "
+                f"p값은 {MULTIPLICITY['ko'][h['multiplicity']]}으로 보정했습니다.")
+    return ("What the checks that can see self-selection found. " + ". ".join(parts) + ". DoWhy's checks of shuffled "
+            "enrolment, an added random variable, subsets, resampling and a noise outcome pass whatever the selection, "
+            "so they are only in the table below. A rule that picks a design because it passed a pre-test has a bias "
+            f"of its own (passing is partly luck; Roth 2022), and the secondary outcomes' p-values are adjusted by "
+            f"{MULTIPLICITY['en'][h['multiplicity']]}.")
 
 
 def grid_top(check: dict) -> float:
@@ -227,16 +277,6 @@ def _breakdown_phrase(check: dict, lang: str) -> str:
             + (", no more than was already seen" if b <= 1 else ""))
 
 
-def _sentence_sensitivity(h: dict, lang: str) -> str:
-    """One sentence: the Rambachan-Roth breakdown of each design that has one."""
-    rm = [c for c in h["all_checks"] if c["name"] == "honest_did_relative_magnitudes" and c.get("grid")]
-    if lang == "ko":
-        parts = [f"{DESIGNS['ko'][c['design']]}의 결론은 {_breakdown_phrase(c, 'ko')}" for c in rm]
-        return "민감도 분석(Rambachan-Roth, 참여 후 추세 차이 허용): " + ", ".join(parts) + "."
-    parts = [f"the conclusion of {DESIGNS['en'][c['design']]} {_breakdown_phrase(c, 'en')}" for c in rm]
-    return "Sensitivity (Rambachan-Roth), as trends after enrolment are allowed to diverge: " + "; ".join(parts) + "."
-
-
 def reason_ko(reason: str) -> str:
     """The Korean of ``analysis.causal.refutation.headline_design``'s reasons."""
     if reason.startswith("chosen"):
@@ -249,21 +289,35 @@ def reason_ko(reason: str) -> str:
     return "어떤 설계도 사전 추세 검정을 통과하지 못함: 모든 추정치가 편향되었을 수 있음"
 
 
+def _p_words(check: dict) -> str:
+    """A check's p-value after "p": "< 0.001" or "= 0.615" (escaped for the page)."""
+    p = fmt_p(check.get("p_value"))
+    return html.escape(p.replace("<", "< ", 1) if p.startswith("<") else f"= {p}")
+
+
 def _why_differ(h: dict, lang: str) -> str:
     """Why the city's two-year design and the headline differ, from what the pre-tests found."""
     diverged = bool(h["pretest"]) and not h["pretest"]["passed"]
+    city = h.get("pretest_city")
     if lang == "ko":
         if diverged:
-            return ("참여자와 비교군의 의료비는 참여 전부터 다른 추세를 보였습니다(사전 추세 검정 기각). 예컨대 건강에 관심이 많은 "
+            seen = "" if not city else (
+                f" 서울시 설계의 2017~2020년 사전 추세 검정은 이를 {'검출하지 못했습니다' if city['passed'] else '검출했습니다'}"
+                f"(p {_p_words(city)}).")
+            return (f"참여자와 비교군의 의료비는 참여 전부터 다른 추세를 보였습니다(계획 설계의 사전 추세 검정 기각, "
+                    f"p {_p_words(h['pretest'])}).{seen} 예컨대 건강에 관심이 많은 "
                     "사람이 먼저 참여하고 그들의 의료비가 원래 다르게 변했다면, 두 해만 비교하는 발표 설계는 이 차이를 프로그램 "
-                    "효과로 셉니다. 참여 전 여러 해를 함께 보는 설계는 그 차이를 드러내고 보정합니다.")
+                    "효과로 셉니다. 참여 전 여러 해를 함께 보는 설계는 그 차이를 드러냅니다.")
         return ("참여 전 추세의 차이는 검출되지 않았으므로, 차이는 주로 비교군의 정의(아직 참여하지 않은 사람 전체 대 1:10 매칭)와 "
                 "표본 변동에서 옵니다.")
     if diverged:
-        return ("Participants' costs were already on a different path before they enrolled (the pre-trend test "
-                "rejects); if, say, health-conscious people join first and their costs were changing differently "
-                "anyway, a design that compares two years only counts that difference as a program effect. Designs that "
-                "use several years before enrolment reveal it and correct for it.")
+        seen = "" if not city else (
+            f" The city's own pre-trend test on its matched groups in 2017-2020 "
+            f"{'did not detect it' if city['passed'] else 'detected it too'} (p {_p_words(city)}).")
+        return (f"Participants' costs were already on a different path before they enrolled (the plan's pre-trend "
+                f"test rejects, p {_p_words(h['pretest'])}).{seen} If, say, health-conscious people join first and their costs were changing differently "
+                "anyway, a design that compares two years only counts that difference as a program effect. Designs "
+                "that use several years before enrolment reveal it.")
     return ("No difference in trends before enrolment was detected, so the gap comes mainly from the comparison group "
             "(everyone not yet enrolled rather than 1:10 matched controls) and sampling variation.")
 
@@ -381,7 +435,7 @@ def answer_ko(h: dict) -> str:
         f"근거: {DESIGNS['ko'][h['design']]} ({reason_ko(h['reason'])}).{_calibration_limit(h, 'ko')}</p>",
         f"<p>서울시가 발표한 {fmt_krw(h['city'])}원과 비교하면: 같은 발표 설계(2022년 참여자와 1:10 매칭 비교군, "
         f"2021→2023)를 이 데이터에 적용하면 {fmt_krw(pub.estimate)}원이 나옵니다. {_why_differ(h, 'ko')}</p>",
-        f"<p>얼마나 확신할 수 있나: {_sentence_refutation(h, 'ko')} {_sentence_sensitivity(h, 'ko')}</p>",
+        f"<p>얼마나 확신할 수 있나: {_sentence_refutation(h, 'ko', h['placebo_shift'])}</p>",
         _value_ko(h),
     ]
     if h["truth"] is not None and not math.isnan(h["truth"]):
@@ -402,7 +456,7 @@ def answer_en(h: dict) -> str:
         f"<p>Against the city's published KRW {fmt_krw(h['city'])}: the same published design (2022 joiners vs "
         f"1:10 matched non-participants, 2021 to 2023) gives KRW {fmt_krw(pub.estimate)} on these data. "
         f"{_why_differ(h, 'en')}</p>",
-        f"<p>How sure we are: {_sentence_refutation(h, 'en')} {_sentence_sensitivity(h, 'en')}</p>",
+        f"<p>How sure we are: {_sentence_refutation(h, 'en', h['placebo_shift'])}</p>",
         _value_en(h),
     ]
     if h["truth"] is not None and not math.isnan(h["truth"]):
