@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import hashlib
 import json
 import time
@@ -104,7 +105,9 @@ def run_pipeline(cfg: StudyConfig, out: str | Path, progress: bool = True) -> di
         f"(SE {calib['published_design_se']:,.0f}) vs true effect {calib['published_design_true_att']:,.0f}"
     )
     record = {"fingerprint": fingerprint(cfg), "scenario": w.scenario, "scale": w.scale, "seed": w.seed,
-              "knobs": w.changed_knobs, "world_params": dataclasses.asdict(w.params), "seconds": times}
+              "knobs": w.changed_knobs, "world_params": dataclasses.asdict(w.params), "seconds": times,
+              # the report's date (like the timings, not part of the results, which stay byte-identical)
+              "finished": datetime.datetime.now(datetime.UTC).date().isoformat()}
     (out / "run.json").write_text(json.dumps(record, indent=1) + "\n")
     print(f"run: done in {time.perf_counter() - t0:.0f} s", flush=True)
     return record

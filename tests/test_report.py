@@ -11,6 +11,7 @@ import html
 import json
 import re
 import warnings
+from datetime import date
 
 import pandas as pd
 import pytest
@@ -328,3 +329,33 @@ def test_robustness_is_said_per_design_not_as_a_tally(default_run):
                 p = fmt_p(c["p_value"])
                 assert (f"p < {p[1:]}" if p.startswith("<") else f"p = {p}") in detail, (lang, c["design"])
         assert pre in detail
+
+
+def test_reports_have_the_sections_of_a_published_evaluation(default_run):
+    """Issue 16, item 5: background, methods, data and participants (a drawn flow diagram, Table 1, missing
+    data and deaths), limitations, release, about (date, version, plan fingerprint, data access) and a RECORD
+    checklist whose every item points to a section the page has; Table 1's counts are the city's design's."""
+    from analysis import __version__
+    from analysis.report.sections import RECORD_ITEMS, SECTIONS
+
+    run = json.loads((default_run["run"] / "run.json").read_text())
+    sizes = pd.read_csv(default_run["run"] / "matching" / "sample_sizes_published.csv", index_col=0)
+    assert run["finished"] == date.today().isoformat() or run["finished"] < date.today().isoformat()
+    for lang in ("en", "ko"):
+        page = (default_run["reports"] / f"report_{lang}.html").read_text(encoding="utf-8")
+        for anchor in ("background", "methods", "data", "figures", "diagnostics", "tables", "limitations",
+                       "release", "about", "record"):
+            assert page.count(f'<a id="{anchor}"></a><h2>') == 1, (lang, anchor)
+        data = page[page.index('<a id="data">'):page.index('<a id="figures">')]
+        assert data.count('src="data:image/png;base64,') == 1  # the flow diagram, drawn
+        table1 = _visible(data[data.index("<table"):data.index("</table>")])
+        assert f"{int(sizes.at['All', 'Treated']):,} {int(sizes.at['All', 'Control']):,}" in table1
+        about = _visible(page[page.index('<a id="about">'):page.index('<a id="record">')])
+        assert run["fingerprint"] in about and __version__ in about and run["finished"] in about
+        record = page[page.index('<a id="record">'):]
+        rows = re.findall(r"<tr><td>([\d.]+)</td><td>[^<]*</td><td>([^<]*)</td></tr>", record)
+        assert [r[0] for r in rows] == [item for item, *_ in RECORD_ITEMS]
+        names = SECTIONS[lang]
+        for item, where, *_ in RECORD_ITEMS:  # every answer is in a section the page has
+            assert html.unescape(dict(rows)[item]) == names[where]
+            assert f'<a id="{where}"></a>' in page or (where == "summary" and 'id="summary"' in page)

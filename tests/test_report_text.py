@@ -139,3 +139,20 @@ def test_payer_costs_are_participants_program_years_and_a_dominant_person_is_wit
     panel.loc[(panel.study_id == 0) & (panel.year == 2023), "insurer_cost"] = 1e7  # one person above half
     out = ReleaseReview().aggregate("payer_costs", payer_costs(panel), ["payer"], "cost", stat="sum").set_index("payer")
     assert np.isnan(out.at["insurer", "cost"]) and out.at["patient", "cost"] == 1200.0
+
+
+def test_flow_cohorts_protect_a_small_year_from_subtraction_from_the_total():
+    """The flow diagram's enrolment years come with their total: a year under the minimum count is
+    suppressed, and so is a second cell, or the total minus the others would give it back."""
+    from analysis.report.figures import flow_cohort_table
+    from analysis.report.release import TOTAL, ReleaseReview
+
+    class Run:  # the two things flow_cohort_table asks of a Study
+        panel = pd.DataFrame({"study_id": np.arange(125), "first_treat": [2021] * 4 + [2022] * 21 + [0] * 100})
+
+        def released(self, name, build):
+            return build(ReleaseReview())
+
+    t = flow_cohort_table(Run()).set_index("cohort").n
+    assert np.isnan(t["2021"]) and t[TOTAL] == 125 and t["never"] == 100
+    assert np.isnan(t["2022"])  # the smallest other year, withheld to protect 2021

@@ -18,6 +18,7 @@ import pandas as pd
 from analysis.did.designs import DESIGNS
 from analysis.did.headline import headline_row
 from analysis.report.fonts import use_korean_font
+from analysis.report.release import TOTAL
 from analysis.report.text import outcome_names
 
 # from the design registry (analysis/did/designs.py), in its order
@@ -130,6 +131,76 @@ def balance_table(study):
         return review.model("balance_published", b.rename(columns={"all": "smd_all", "matched": "smd_matched"}))
 
     return study.released("balance_published", build)
+
+
+def flow_table(study):
+    """The participant and linkage flow (one row per box of the flow diagram): ``n`` and, where a box splits,
+    the part that goes on (``part``); the review withholds a row whose part or remainder is under the
+    minimum count, so no box can be had by subtraction."""
+    def build(review):
+        lk, pr = study.linkage_report, study.panel_report
+        lv = lk["linked_vs_unlinked"]
+        mr = study.matching_report["published_design"]
+        n_cand = int(study.csv("matching", "sample_sizes_published.csv").set_index("Unnamed: 0").at["All", "Control"])
+        # a box that does not split goes on whole (part = n)
+        rows = [
+            {"box": "program_records", "n": lv["linked"]["records"] + lv["unlinked"]["records"],
+             "part": lv["linked"]["records"]},
+            {"box": "unlinked", "n": lv["unlinked"]["records"], "part": lv["unlinked"]["records"],
+             "mean_age": lv["unlinked"]["mean_age_at_enrolment"]},
+            {"box": "linked", "n": lv["linked"]["records"], "part": lv["linked"]["records"],
+             "mean_age": lv["linked"]["mean_age_at_enrolment"]},
+            {"box": "nhis_persons", "n": pr["persons"], "part": pr["persons_in"]},
+            {"box": "person_years", "n": pr["rows"], "part": pr["rows"]},
+            {"box": "published_pool", "n": n_cand + mr["matched_treated"], "part": mr["matched_treated"]},
+            {"box": "published_matched", "n": n_cand, "part": mr["matched_controls"]},
+        ]
+        return review.table("flow", pd.DataFrame(rows), count="n", parts=("part",))
+
+    return study.released("flow", build)
+
+
+def flow_cohort_table(study):
+    """The panel's persons by year of enrolment (``never`` for those who did not join) with their total: the
+    review protects a suppressed year from subtraction from the total (secondary suppression)."""
+    def build(review):
+        persons = study.panel.drop_duplicates("study_id")
+        cohort = persons.first_treat.astype(int).astype(str).where(persons.first_treat > 0, "never")
+        return review.aggregate("flow_cohorts", pd.DataFrame({"cohort": cohort}), by=["cohort"], stat="count",
+                                margins=True)
+
+    return study.released("flow_cohorts", build)
+
+
+# Table 1: the city's design's people before enrolment (2022 joiners, every candidate, the matched)
+TABLE1_VARIABLES = ["female", "age_pre", "premium_decile_pre", "disability_pre", "chronic_disease", "bmi_pre",
+                    "sbp_pre", "fasting_glucose_pre", "cost_pre1"]
+TABLE1_MEASURED = ("bmi_pre", "sbp_pre", "fasting_glucose_pre")  # only where a checkup was had before
+
+
+def baseline_table(study):
+    """Table 1: means (shares for 0/1 variables) of the pre-enrolment characteristics of the city's
+    design's 2022 joiners, all its comparison candidates and the matched comparison group, reviewed
+    cell by cell (``n`` persons with a value; dominance for the means of non-negative values)."""
+    def build(review):
+        from analysis.matching.riskset import cohort_frame
+
+        frame = cohort_frame(study.panel, 2022, control_first_treat_after=2023)
+        matched = study.parquet("matching", "published.parquet")
+        matched = set(matched.loc[matched.treated == 0, "study_id"])
+        groups = {"joiners_2022": frame.treated == 1, "candidates": frame.treated == 0,
+                  "matched": (frame.treated == 0) & frame.index.isin(matched)}
+        parts = []
+        for v in TABLE1_VARIABLES:
+            x = frame[v].astype(float)
+            if v in TABLE1_MEASURED:
+                x = x.where(frame.no_checkup_pre == 0)
+            for g, keep in groups.items():
+                parts.append(pd.DataFrame({"variable": v, "group": g, "value": x[keep].dropna().to_numpy()}))
+        long = pd.concat(parts, ignore_index=True)
+        return review.aggregate("baseline_table", long, by=["variable", "group"], value="value", stat="mean")
+
+    return study.released("baseline_table", build)
 
 
 def att_gt_table(study):
@@ -432,6 +503,51 @@ def fig_causal_graph(study):
     return fig, []
 
 
+def fig_flow(study):
+    """The flow diagram (RECORD 13.1): program records to linked participants, NHIS persons to the panel,
+    the panel's enrolment cohorts, and the city's design's sample, from the reviewed flow table."""
+    plt = _plt()
+    t = flow_table(study).set_index("box")
+
+    def n(box: str, col: str = "n") -> str:
+        v = t.at[box, col] if box in t.index else np.nan
+        return "비공개 · suppressed" if np.isnan(v) else f"{v:,.0f}"
+
+    def share(box: str) -> str:
+        a, b = t.at[box, "part"], t.at[box, "n"]
+        return "" if np.isnan(a) or np.isnan(b) or not b else f" ({a / b:.1%})"
+
+    c = flow_cohort_table(study).set_index("cohort").n
+    years = " · ".join(f"{k}: {'비공개 · suppressed' if np.isnan(v) else f'{v:,.0f}'}" for k, v in c.items()
+                       if k not in ("never", TOTAL))
+    ages = [t.at[b, "mean_age"] for b in ("unlinked", "linked")]
+    age = ("" if np.isnan(ages).any() else
+           f"\n평균 나이 {ages[0]:.0f}세 (연결 {ages[1]:.0f}세) · mean age {ages[0]:.0f} (linked {ages[1]:.0f})")
+    boxes = {  # (x, y): centre in axes units
+        (0.25, 0.88): f"프로그램 참여 기록 · program records\n{n('program_records')}",
+        (0.36, 0.62): f"건강보험 자료와 연결 · linked\n{n('program_records', 'part')}{share('program_records')}",
+        (0.2, 0.38): f"연결 안 됨 · not linked: {n('unlinked')}{age}\n비참여자로 남음 · they stay among non-participants",
+        (0.75, 0.88): f"건강보험 자격자 · NHIS persons\n{n('nhis_persons')}",
+        (0.75, 0.62): f"분석 패널 · panel: {n('nhis_persons', 'part')}명 · persons\n{n('person_years')} 인년 · person-years",
+        (0.72, 0.38): f"참여 연도별 · by year of enrolment\n{years}\n미참여 · never: "
+                      + ("비공개 · suppressed" if np.isnan(c.get("never", np.nan)) else f"{c['never']:,.0f}"),
+        (0.5, 0.1): f"서울시 설계 · the city's design: 2022 참여자 · joiners {n('published_pool', 'part')}\n"
+                    f"비교 후보 · candidates {n('published_matched')}, 1:10 매칭 · matched {n('published_matched', 'part')}",
+    }
+    fig, ax = plt.subplots(figsize=(8.5, 5.6))
+    ax.set_axis_off()
+    for (x, y), text in boxes.items():
+        ax.text(x, y, text, ha="center", va="center", fontsize=8.5, transform=ax.transAxes,
+                bbox={"boxstyle": "round,pad=0.5", "fc": "#f3f7fb", "ec": "#2c7fb8"})
+    arrow = {"arrowstyle": "->", "color": "#555"}
+    for (x0, y0), (x1, y1) in [((0.27, 0.83), (0.34, 0.68)), ((0.23, 0.83), (0.2, 0.46)), ((0.75, 0.83), (0.75, 0.68)),
+                               ((0.47, 0.62), (0.58, 0.62)), ((0.75, 0.57), (0.74, 0.46)), ((0.7, 0.29), (0.56, 0.16))]:
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), xycoords="axes fraction", arrowprops=arrow)
+    ax.set_title("참여자와 가명결합 흐름 · Participant and linkage flow")
+    fig.tight_layout()
+    return fig, ["flow", "flow_cohorts"]
+
+
 FIGURES = {
     "01_enrolment_curve": fig_enrolment,
     "02_linkage_match_rates": fig_match_rates,
@@ -445,6 +561,7 @@ FIGURES = {
     "10_adherence_dose": fig_adherence,
     "11_sensitivity": fig_sensitivity,
     "12_causal_graph": fig_causal_graph,
+    "13_flow_diagram": fig_flow,
 }
 
 

@@ -23,6 +23,18 @@ import pandas as pd
 from analysis.config import StudyConfig
 from analysis.report import figures as F
 from analysis.report.fonts import font_face_css
+from analysis.report.sections import (
+    HEADINGS,
+    RECORD_ITEMS,
+    SECTIONS,
+    SHARE_VARIABLES,
+    TABLE1_LABELS,
+    about,
+    background,
+    data_text,
+    limitations,
+    missing_text,
+)
 from analysis.report.study import Study
 from analysis.report.text import (
     COLUMN_NAMES,
@@ -121,7 +133,7 @@ def headline(study: Study) -> dict:
         "pretest_city": by.get(("published", "pre_trend_test")),
         "negative_control": by.get(("callaway_santanna", "negative_control_outcome")),
         "scale": cfg.world.scale, "scenario": cfg.world.scenario, "participants": cfg.report.participants,
-        "knobs": cfg.world.changed_knobs, "health": _health(study), "placebo_shift": cfg.refutation.placebo_shift,
+        "knobs": cfg.world.changed_knobs, "health": _health(study), "years": tuple(study.panel_report["years"]), "placebo_shift": cfg.refutation.placebo_shift,
         "multiplicity": cfg.outcomes.multiplicity,
     }
 
@@ -285,11 +297,69 @@ text-align:right}th{background:#f5f5f5}td:first-child,th:first-child{text-align:
 @media print{h2{page-break-before:always}.answer{page-break-inside:avoid}}"""
 
 
+FLOW = "13_flow_diagram"  # drawn in the data section, not among the results' figures
+
+
+def _facts(study: Study, hl: dict) -> dict:
+    """The numbers the standard sections state, from the run's records and reviewed tables."""
+    from analysis import __version__
+
+    lk, pr, rec = study.linkage_report, study.panel_report, study.run_record
+    lv = lk["linked_vs_unlinked"]
+    dead = study.panel.loc[study.panel.died.astype(bool), "study_id"].nunique()
+    deaths = study.released("deaths", lambda r: r.table("deaths", pd.DataFrame([{"persons": dead}]), count="persons"))
+    dropped = study.exclusions.get(study.cfg.outcomes.primary, {}).get("att_gt", {})
+    return {
+        "participants": study.cfg.report.participants, "city": study.cfg.report.published_did,
+        "city_claim": study.cfg.report.published_savings, "keys": lk["key_definitions"],
+        "records": lv["linked"]["records"] + lv["unlinked"]["records"], "match_rate": lk["match_rate"],
+        "without_qualification": pr["exclusions"]["persons_without_qualification"], "persons": pr["persons_in"],
+        "deaths": deaths.persons.iloc[0],  # NaN where the review withheld it
+        "no_baseline_checkup": pr["persons_without_baseline_checkup"],
+        "dropped_unbalanced": sum(v for k, v in dropped.items() if k.startswith("units not observed")),
+        "synthetic": hl["truth"] is not None and not np.isnan(hl["truth"]),
+        "finished": rec.get("finished", "–"), "version": __version__, "fingerprint": rec["fingerprint"],
+        "phenotypes": pr["phenotypes"]["version"],
+    }
+
+
+def _baseline_html(study: Study, lang: str) -> str:
+    """Table 1: one row per characteristic, one column per group, shares in per cent, means to 3 significant
+    digits, the persons with a value on the first row."""
+    t = F.baseline_table(study)
+    hidden = study.review.suppressed("baseline_table")
+    t = t.assign(hidden=hidden.value.to_numpy())
+    groups = ["joiners_2022", "candidates", "matched"]
+
+    def show(v: str, x: float, hide: bool) -> str:
+        if hide or np.isnan(x):
+            return TEXT[lang]["suppressed"]
+        return f"{x:.1%}" if v in SHARE_VARIABLES else fmt_krw(x) if v == "cost_pre1" else fmt_num(x)
+
+    cell = {(r.variable, r.group): (r.value, r.n, r.hidden) for r in t.itertuples()}
+    n = [f"{cell[('female', g)][1]:,.0f}" if not cell[("female", g)][2] else TEXT[lang]["suppressed"] for g in groups]
+    rows = [[TABLE1_LABELS[lang]["n"], *n]]
+    rows += [[TABLE1_LABELS[lang][v], *(show(v, *[cell[(v, g)][i] for i in (0, 2)]) for g in groups)]
+             for v in F.TABLE1_VARIABLES]
+    return _html_table(["characteristic", *groups], rows, lang)
+
+
+def _record_html(lang: str) -> str:
+    heads = {**SECTIONS["ko" if lang == "ko" else "en"]}
+    rows = [[item, ko if lang == "ko" else en, heads[where]] for item, where, en, ko in RECORD_ITEMS]
+    return _html_table(["record_item", "record_asks", "record_where"], rows, lang)
+
+
 def render_html(study: Study, lang: str, hl: dict) -> str:
     T = TEXT[lang]
     notes = {n: T["figure_notes"][n].format(min_cell=study.review.min_count) for n in F.FIGURES}  # the plan's rule
-    figs = "".join(f"<h3>{html.escape(T['figure_titles'][n])}</h3>" + _img(study.figures_dir / f"{n}.png", n)
-                   + f"<p class=\"caption\">{html.escape(notes[n])}</p>" for n in F.FIGURES)
+
+    def figure(n: str) -> str:
+        return (f"<h3>{html.escape(T['figure_titles'][n])}</h3>" + _img(study.figures_dir / f"{n}.png", n)
+                + f"<p class=\"caption\">{html.escape(notes[n])}</p>")
+
+    figs = "".join(figure(n) for n in F.FIGURES if n != FLOW)
+    facts, H = _facts(study, hl), HEADINGS[lang]
     est_cols = ["outcome", "design", "estimate", "conf_low", "conf_high", "p_value", "p_adjusted", "n_treated",
                 "n_control", "truth"]
     est = _table(study, "headline_estimates", F.headline_estimates(study)[est_cols], lang)
@@ -302,20 +372,27 @@ def render_html(study: Study, lang: str, hl: dict) -> str:
     val = _table(study, "value_for_money", _amounts(value_table(study, hl), lang), lang)
     spend = _table(study, "program_spending", _amounts(spending_table(study), lang), lang)
     checks = _checks_html(study, lang)
+    baseline = _baseline_html(study, lang)
     manifest = study.review.manifest()  # after every table of the page was reviewed
     body = f"""<h1>{T['title']}</h1>
-<p class="note">{T['subtitle'](hl['scenario'], hl['scale'])}{T['knobs'](hl['knobs'])}</p>
+<p class="note">{T['subtitle'](hl['scenario'], hl['scale'], hl['years'])}{T['knobs'](hl['knobs'])}</p>
 <div id="summary" class="answer">{summary(hl, lang)}</div>{_comparison_table(hl, lang)}
 <h2>{T['h_detail']}</h2><div class="detail">{T['answer'](hl)}</div>
 <h3>{T['t_headlines']}</h3><p>{T['headlines_intro']}</p>{by_outcome}
-<h2>{T['h_methods']}</h2>{T['methods'](hl, manifest['rules'])}
+<a id="background"></a><h2>{H['background']}</h2>{background(facts, lang)}
+<a id="methods"></a><h2>{T['h_methods']}</h2>{T['methods'](hl, manifest['rules'])}
 <h3>{T['t_definitions']}</h3>{_definitions_html(study, lang)}
-<h2>{T['h_figures']}</h2>{figs}
-<h2>{T['h_diagnostics']}</h2><p>{T['diagnostics_intro']}</p>{checks}
-<h2>{T['h_tables']}</h2><h3>{T['t_estimates']}</h3>{est}
+<a id="data"></a><h2>{H['data']}</h2>{data_text(facts, lang)}{figure(FLOW)}
+<h3>{H['table1']}</h3>{baseline}<h3>{H['missing']}</h3>{missing_text(facts, lang)}
+<a id="figures"></a><h2>{T['h_figures']}</h2>{figs}
+<a id="diagnostics"></a><h2>{T['h_diagnostics']}</h2><p>{T['diagnostics_intro']}</p>{checks}
+<a id="tables"></a><h2>{T['h_tables']}</h2><h3>{T['t_estimates']}</h3>{est}
 <h3>{T['t_heterogeneity']}</h3>{het}<h3>{T['t_adherence']}</h3>{adh}
 <h3>{T['t_value']}</h3>{val}{spend}
-<h2>{T['h_release']}</h2><p>{T['release'](manifest['summary'])}</p>"""
+<a id="limitations"></a><h2>{H['limitations']}</h2>{limitations(facts, lang)}
+<a id="release"></a><h2>{T['h_release']}</h2><p>{T['release'](manifest['summary'])}</p>
+<a id="about"></a><h2>{H['about']}</h2>{about(facts, lang)}
+<a id="record"></a><h2>{H['record']}</h2>{_record_html(lang)}"""
     fonts = font_face_css(html.unescape(re.sub(r"<[^>]+>|data:[^\"']+", " ", body)) + T["title"])
     return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -101,6 +101,24 @@ class Study:
         return load(self._path("panel", "phenotypes.toml"))
 
     @functools.cached_property
+    def exclusions(self) -> dict:
+        """Each outcome's exclusions and notes from the DiD step (``estimates.json``)."""
+        return json.loads(self._path("estimates.json").read_text())["exclusions"]
+
+    @functools.cached_property
+    def run_record(self) -> dict:
+        """``run.json``: the plan's fingerprint, the world, the stages' timings and the date it finished."""
+        return json.loads(self._path("run.json").read_text())
+
+    @functools.cached_property
+    def panel_report(self) -> dict:
+        return json.loads(self._path("panel", "panel_report.json").read_text())
+
+    @functools.cached_property
+    def matching_report(self) -> dict:
+        return json.loads(self._path("matching", "matching_report.json").read_text())
+
+    @functools.cached_property
     def linkage_report(self) -> dict:
         return json.loads(self._path("linkage", "linkage_report.json").read_text())
 

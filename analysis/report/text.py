@@ -649,13 +649,15 @@ FIGURE_TITLES = {
            "05_love_plot": "매칭 전후 공변량 균형", "06_group_time_att": "집단-시점별 효과",
            "07_event_study": "사건연구: 참여 전후 효과", "08_forest_all_outcomes": "모든 결과, 모든 설계",
            "09_heterogeneity": "하위집단별 효과", "10_adherence_dose": "활동 수준별 비교(자기선택)",
-           "11_sensitivity": "민감도 분석", "12_causal_graph": "가정한 인과 그래프"},
+           "11_sensitivity": "민감도 분석", "12_causal_graph": "가정한 인과 그래프",
+           "13_flow_diagram": "참여자와 가명결합 흐름"},
     "en": {"01_enrolment_curve": "Enrolment curve", "02_linkage_match_rates": "Linkage match rates",
            "03_cost_trends_by_cohort": "Medical cost by enrolment cohort", "04_propensity_overlap": "Propensity overlap",
            "05_love_plot": "Covariate balance before and after matching", "06_group_time_att": "Group-time effects",
            "07_event_study": "Event study", "08_forest_all_outcomes": "Every outcome, every design",
            "09_heterogeneity": "Effects by subgroup", "10_adherence_dose": "Adherence (self-selection)",
-           "11_sensitivity": "Sensitivity analysis", "12_causal_graph": "Assumed causal graph"},
+           "11_sensitivity": "Sensitivity analysis", "12_causal_graph": "Assumed causal graph",
+           "13_flow_diagram": "Participant and linkage flow"},
 }
 
 # One sentence under each figure: how to read it (not what it shows on one run: the same words serve any data).
@@ -682,6 +684,8 @@ FIGURE_NOTES = {
                           "처음 0을 포함하는 점이 한계점입니다.",
         "12_causal_graph": "참여와 결과의 원인으로 가정한 관계입니다. 점선인 건강 관심도는 측정되지 않으므로, 측정된 변수만 보정하는 "
                            "설계로는 배제할 수 없습니다.",
+        "13_flow_diagram": "프로그램 기록이 건강보험 자료와 연결된 과정과 분석에 들어간 사람 수입니다. 연결되지 않은 참여자는 "
+                           "비참여자 속에 남아 효과를 희석합니다. {min_cell}명 미만의 칸은 비공개입니다.",
     },
     "en": {
         "01_enrolment_curve": "Linked participants by month of enrolment, cumulated; months with fewer than {min_cell} joiners are "
@@ -709,6 +713,9 @@ FIGURE_NOTES = {
                           "times the largest divergence before it; where the interval first reaches zero is the breakdown.",
         "12_causal_graph": "The assumed causes of enrolment and outcomes; health consciousness (dashed) is not measured, so "
                            "no design that adjusts only for measured variables can rule it out.",
+        "13_flow_diagram": "How program records were linked to NHIS data and who entered the analysis; unlinked "
+                           "participants stay among the apparent non-participants and dilute the effect. Boxes with "
+                           "fewer than {min_cell} persons are suppressed.",
     },
 }
 
@@ -787,8 +794,9 @@ def _pct(scale: float) -> str:
 
 TEXT = {
     "ko": {
-        "title": "손목닥터9988은 의료비를 줄였는가?", "subtitle": lambda sc, scale: (
-            f"합성 연계 자료로 한 재분석: 서울 성인의 {_pct(scale)} 규모로 만든 {WORLDS['ko'].get(sc, sc)}"),
+        "title": "손목닥터9988은 의료비를 줄였는가?", "subtitle": lambda sc, scale, years: (
+            f"합성 연계 자료로 한 재분석(서울, {years[0]}~{years[1]}년): 서울 성인의 {_pct(scale)} 규모로 만든 "
+            f"{WORLDS['ko'].get(sc, sc)}"),
         "h_detail": "이 숫자의 근거", "row_city": "서울시 발표 (2022년 참여자 대 1:10 매칭 비참여자, 2021→2023년)",
         "row_city_here": "같은 설계를 이 자료에 적용", "row_headline": "이 연구의 결론",
         "knobs": lambda k: f"; 시나리오 위에 바꾼 세계 설정: {_knob_list(k)}" if k else "",
@@ -799,7 +807,10 @@ TEXT = {
         "t_headlines": "결과별 결론",
         "t_definitions": "결과 변수 정의",
         "definitions_intro": "진료비·진단·투약 결과는 모두 청구 명세서(T20), 상병(T40), 처방(T60) 자료에서 결과 정의 파일"
-                             "(phenotypes.toml, 판 {version})의 규칙으로 만들었습니다. 진료비는 명목 금액(원)입니다.",
+                             "(phenotypes.toml, 판 {version})의 규칙으로 만들었습니다. 진료비는 명목 금액(원)입니다. 이 정의는 "
+                             "의무기록과 대조해 검증되지 않았으며, 패키지는 합성 세계의 실제 발생과 비교해 점검합니다"
+                             "(benchmarks/results_claims_world.md). 공변량은 분석 계획(study.toml)의 [covariates]와 [did]에 "
+                             "있습니다.",
         "headlines_intro": "결과마다 계획서에 미리 정한 규칙(진단 결과만으로 결정)에 따라 고른 설계입니다. 검진 수치와 새 진단은 "
                            "점 추정치 없이 범위로 보고합니다. 사람들이 참여한 이유는 자료만으로 가려낼 수 없습니다. 검진 결과가 나빠서 "
                            "참여한 사람은 다음 검진에서 저절로 좋아지고(평균 회귀), 원래부터 건강 상태가 다른 사람도 있으며, "
@@ -817,9 +828,9 @@ TEXT = {
     },
     "en": {
         "title": "Did Wrist Doctor 9988 lower medical costs?",
-        "subtitle": lambda sc, scale: (
-            f"Re-analysis on synthetic linked data: {WORLDS['en'].get(sc, sc)}, built like Seoul at {_pct(scale)} "
-            "of its adults"),
+        "subtitle": lambda sc, scale, years: (
+            f"Re-analysis on synthetic linked data (Seoul, {years[0]}-{years[1]}): {WORLDS['en'].get(sc, sc)}, built "
+            f"like Seoul at {_pct(scale)} of its adults"),
         "h_detail": "What lies behind these numbers",
         "row_city": "The city's published figure (2022 joiners vs 1:10 matched non-participants, 2021 to 2023)",
         "row_city_here": "The city's design on these data", "row_headline": "This study's headline",
@@ -834,7 +845,10 @@ TEXT = {
         "t_definitions": "Outcome definitions",
         "definitions_intro": "Every cost, diagnosis and drug outcome was computed from the claim headers (T20), "
                              "diagnoses (T40) and prescriptions (T60) by the rules of the outcome-definition file "
-                             "(phenotypes.toml, version {version}). Costs are nominal KRW.",
+                             "(phenotypes.toml, version {version}). Costs are nominal KRW. The definitions have not "
+                             "been validated against medical records; the package checks them against the synthetic "
+                             "world's true onsets (benchmarks/results_claims_world.md). The covariates are in the "
+                             "plan's (study.toml) [covariates] and [did] tables.",
         "headlines_intro": "For each outcome, the design chosen by the rule fixed in the study plan (decided from "
                            "diagnostics only). Checkup measures and new diagnoses are reported as ranges, with no point "
                            "estimate. People join for reasons the data cannot tell apart: some after a bad checkup, "
@@ -865,12 +879,17 @@ COLUMN_NAMES = {
            "truth": "참값(합성)", "subgroup": "하위집단", "level": "수준", "n": "인원", "mean_change": "평균 변화",
            "participants": "참여자", "participant_years": "참여 인년", "points_paid": "지급 포인트",
            "bands_lent": "대여 밴드", "device_cost": "밴드 단가", "spending": "총지출",
-           "spending_per_participant_year": "참여 인년당 지출", "figure": "수치",
+           "spending_per_participant_year": "참여 인년당 지출", "figure": "수치", "characteristic": "특성", "definition": "정의", "rule": "규칙",
+           "joiners_2022": "2022년 참여자", "candidates": "비교 후보 전체", "matched": "매칭된 비교군",
+           "record_item": "항목", "record_asks": "요구 내용", "record_where": "답한 곳",
            "per_participant_year": "참여자 1인당 연간 의료비 차이(원)"},
     "en": {"conf_low": "95% low", "conf_high": "95% high", "p_value": "p", "p_adjusted": "p (adjusted)",
            "truth": "truth (synthetic)", "n_treated": "participants", "n_control": "comparison",
            "mean_change": "mean change", "interval": "95% interval", "participant_years": "participant-years",
            "points_paid": "points paid", "bands_lent": "bands lent", "device_cost": "KRW per band",
            "spending_per_participant_year": "spending per participant-year", "figure": "",
+           "characteristic": "", "joiners_2022": "2022 joiners", "candidates": "all candidates",
+           "matched": "matched comparison", "record_item": "item", "record_asks": "asks for",
+           "record_where": "answered in",
            "per_participant_year": "difference in yearly medical cost per participant (KRW)"},
 }
