@@ -27,10 +27,15 @@ DESIGN_COLOURS = {name: d.colour for name, d in DESIGNS.items()}
 OUTCOME_LABELS = {
     "medical_cost": "의료비 (천원/년) · medical cost (KRW 1,000/yr)", "waist": "허리둘레 (cm) · waist",
     "sbp": "수축기혈압 (mmHg) · systolic BP", "fasting_glucose": "공복혈당 (mg/dL) · fasting glucose",
-    "bmi": "체질량지수 · BMI", "metabolic_syndrome": "대사증후군 · metabolic syndrome",
-    "new_hypertension": "고혈압 신규 · new hypertension", "new_diabetes": "당뇨 신규 · new diabetes",
-    "injury_visits": "손상 진료 (음성대조) · injury visits (negative control)",
+    "bmi": "체질량지수 · BMI", "metabolic_syndrome": "대사증후군 (%p) · metabolic syndrome (points)",
+    "new_hypertension": "고혈압 신규 (100인년당) · new hypertension per 100 person-years",
+    "new_diabetes": "당뇨 신규 (100인년당) · new diabetes per 100 person-years",
+    "injury_visits": "손상 진료 (100인년당, 음성대조) · injury visits per 100 person-years (negative control)",
 }
+# what the forest plot divides an outcome's effect by to draw it in its label's unit (shares and rates per
+# person-year read as per 100)
+FOREST_SCALE = {"medical_cost": 1e3, "metabolic_syndrome": 0.01, "new_hypertension": 0.01, "new_diabetes": 0.01,
+                "injury_visits": 0.01}
 SUBGROUP_LABELS = {"sex": "성별 · sex", "age": "나이 · age", "baseline_bmi": "기초 BMI · baseline BMI",
                    "baseline_activity": "기초 신체활동 · baseline activity", "device": "기기 · device"}
 MATCH_DIMENSIONS = {"sex": "성별 · sex", "age_band": "연령 · age", "district": "자치구 · district",
@@ -289,8 +294,11 @@ def fig_match_rates(study):
               for d, lv in zip(t.dimension, t.level, strict=True)]
     y = np.arange(len(t))[::-1]
     ax.barh(y, t.match_rate * 100, color="#2c7fb8")
+    for yi, r in zip(y, t.match_rate, strict=True):  # the rate written out: the axis starts at 0, not where it flatters
+        ax.text(101, yi, "비공개 · suppressed" if np.isnan(r) else f"{r:.1%}", va="center", fontsize=7)
     ax.set_yticks(y, labels, fontsize=8)
-    ax.set_xlim(min(90, np.nanmin(t.match_rate * 100) - 2) if t.match_rate.notna().any() else 0, 100)
+    ax.set_xlim(0, 120)
+    ax.set_xticks([0, 25, 50, 75, 100])
     ax.set_xlabel("연결률 (%) · match rate (%)")
     ax.set_title("가명결합 연결률 · Linkage match rate by group")
     fig.tight_layout()
@@ -337,17 +345,26 @@ def fig_overlap(study):
 def fig_love(study):
     plt = _plt()
     t = balance_table(study).sort_values("smd_all", key=np.abs)
-    fig, ax = plt.subplots(figsize=(6.5, 0.32 * len(t) + 1.4))
+    fig, ax = plt.subplots(figsize=(8.5, 0.32 * len(t) + 1.4))
     y = np.arange(len(t))
     ax.scatter(t.smd_all.abs(), y, facecolors="none", edgecolors="#c0392b", label="매칭 전 · all")
     ax.scatter(t.smd_matched.abs(), y, color="#2c3e50", label="매칭 후 · matched")
     ax.axvline(0.1, color="grey", ls="--", lw=1)
-    ax.set_yticks(y, t.covariate, fontsize=8)
+    ax.set_yticks(y, [_covariate_label(c) for c in t.covariate], fontsize=8)
     ax.set_xlabel("표준화 평균차 절댓값 · |standardized mean difference|")
-    ax.set_title("공변량 균형 (서울시 설계) · Balance, city's design")
+    ax.set_title("공변량 균형 (서울시 설계) · Balance, city's design", fontsize=10)
     ax.legend(fontsize=8, frameon=False, loc="lower right")
     fig.tight_layout()
     return fig, ["balance_published"]
+
+
+def _covariate_label(column: str) -> str:
+    """A covariate as readers call it (Table 1's words in both languages); a term of the plan's formula the
+    report has no words for keeps its own name."""
+    from analysis.report.sections import TABLE1_LABELS
+
+    ko, en = TABLE1_LABELS["ko"].get(column), TABLE1_LABELS["en"].get(column)
+    return f"{ko} · {en}" if ko and en else column
 
 
 def fig_att_gt(study):
@@ -396,28 +413,30 @@ def fig_forest(study):
     t = headline_estimates(study)
     present = list(dict.fromkeys(t.outcome))
     outcomes = [o for o in OUTCOME_LABELS if o in present] + [o for o in present if o not in OUTCOME_LABELS]
-    designs = [d for d in DESIGN_LABELS if d != "twfe"]
+    designs = list(DESIGN_LABELS)
+    markers = dict(zip(designs, "osv^<>PXhp*d", strict=False))  # told apart by shape and row, not colour alone
     ncol = 3
     nrow = int(np.ceil(len(outcomes) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(12, 2.3 * nrow + 0.8), squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(12, 2.7 * nrow + 0.8), squeeze=False)
     labelled: set[str] = set()  # each design in the legend once, where it first appears
     for ax, o in zip(axes.flat, outcomes, strict=False):
         s = t[t.outcome == o]
-        scale = 1e3 if o == "medical_cost" else 1.0
+        scale = FOREST_SCALE.get(o, 1.0)
         for i, d in enumerate(designs):
             r = s[s.design == d]
             if r.empty:
                 continue
             y = len(designs) - 1 - i
             _interval(ax, [y], r.estimate / scale, r.conf_low / scale, r.conf_high / scale, DESIGN_COLOURS[d],
-                      label=None if d in labelled else DESIGN_LABELS[d])
+                      label=None if d in labelled else DESIGN_LABELS[d], marker=markers[d])
             labelled.add(d)
             if np.isfinite(r.truth.iloc[0]):
                 ax.plot(r.truth / scale, [y], "kD", ms=4, label="참값 · truth" if (o == outcomes[0] and i == 0) else None)
         ax.axvline(0, color="k", lw=0.8)
         ax.set_yticks([])
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))  # small rates' labels would overlap
-        ax.set_title(OUTCOME_LABELS.get(o) or _added_outcome_label(study, o), fontsize=8)
+        title = OUTCOME_LABELS.get(o) or _added_outcome_label(study, o)
+        ax.set_title(title.replace(" · ", "\n", 1), fontsize=9)  # Korean above English: legible, no overlap
     for ax in list(axes.flat)[len(outcomes):]:
         ax.axis("off")
     fig.legend(loc="lower center", ncol=3, fontsize=8, frameon=False)
@@ -468,7 +487,7 @@ def fig_adherence(study):
     ax.set_ylabel("천원 · KRW 1,000")
     ax.set_title("2022년 참여자: 활동량별 비교 (자기선택) · 2022 joiners by adherence and steps (self-selection)",
                  fontsize=9)
-    ax.legend(fontsize=8, frameon=False)
+    ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1)  # off the bars
     fig.tight_layout()
     return fig, ["adherence"]
 
