@@ -41,7 +41,21 @@ pd.Series({"match rate": r["match_rate"], "false match rate": r["evaluation"]["f
 pd.DataFrame(r["linked_vs_unlinked"]).T
 
 # %%
-F.match_rate_table(study)
+from analysis.report import readable
+
+readable(F.match_rate_table(study))
 
 # %%
 study.figure("02_linkage_match_rates");
+
+# %% [markdown]
+# From program records to the study's people: the flow diagram of the reports (RECORD 6.3 and 13.1).
+
+# %%
+study.figure("13_flow_diagram");
+
+# %% [markdown]
+# **What this shows.** A false match rate of 0 and a missed match rate of a few per cent mean linkage adds
+# little error of its own; the missed participants stay among the apparent non-participants, which dilutes
+# any effect a little. Who is missed matters more than how many: older participants link less often (their
+# rate is in the figure), so the study's participants are slightly younger than the city's.

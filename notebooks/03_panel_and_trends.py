@@ -44,3 +44,8 @@ panel.drop_duplicates("study_id").first_treat.value_counts().sort_index().rename
 
 # %%
 study.figure("03_cost_trends_by_cohort");
+
+# %% [markdown]
+# **What this shows.** If the cohorts' lines were parallel before each joined, comparing them after would
+# measure the program. Lines whose slopes differ before enrolment warn that joiners differ in more than the
+# program: the designs of notebook 05 and the checks of notebook 06 are about exactly that difference.

@@ -40,7 +40,9 @@ study.run_dir
 print(study.text("matching", "summary_published.txt"))
 
 # %%
-F.balance_table(study)
+from analysis.report import readable
+
+readable(F.balance_table(study))
 
 # %%
 study.figure("04_propensity_overlap");
@@ -50,3 +52,26 @@ study.figure("05_love_plot");
 
 # %%
 study.csv("matching", "balance_verdict.csv")
+
+# %% [markdown]
+# The plan's matching settings (`[matching]` in the plan), then the city's design refitted here on the run's
+# panel with a tighter caliper (0.1 SD instead of none): change the arguments and rerun the cell to see how
+# many joiners keep a match and how balance moves. `matchit` takes MatchIt's arguments.
+
+# %%
+study.cfg.matching
+
+# %%
+from analysis.matching import matchit
+from analysis.matching.riskset import cohort_frame
+
+frame = cohort_frame(study.panel, 2022, control_first_treat_after=2023)
+formula = "treated ~ " + " + ".join(study.cfg.covariates.published_design)
+refit = matchit(formula, frame, ratio=study.cfg.matching.ratio, caliper=0.1, std_caliper=True)
+print(refit.summary())
+
+# %% [markdown]
+# **What this shows.** Matching balances only what it is given: the standardised differences after matching
+# are near 0 for the city's five covariates, and the caliper trades joiners kept for closer matches. Nothing
+# here can balance what was not measured (health consciousness), which is why a matched two-year comparison
+# can still be far from the truth.

@@ -34,9 +34,11 @@ study = Study.open(plan or None, scenario, scale, seed, run_dir or None, figures
 study.run_dir
 
 # %%
+from analysis.report import readable
+
 est = F.headline_estimates(study)
-est[est.outcome == study.cfg.outcomes.primary][["design", "estimate", "std_error", "conf_low", "conf_high",
-                                                "p_value", "truth"]]
+readable(est[est.outcome == study.cfg.outcomes.primary][["design", "estimate", "std_error", "conf_low", "conf_high",
+                                                         "p_value", "truth"]], study.phenotypes)
 
 # %% [markdown]
 # The plan's Callaway-Sant'Anna event study on the primary outcome as R's `did` prints it: every ATT(g,t)
@@ -62,7 +64,7 @@ study.figure("08_forest_all_outcomes");
 # screening cycle; else a Rambachan-Roth range. Ranges carry no point estimate.
 
 # %%
-F.headline_by_outcome(study)
+readable(F.headline_by_outcome(study), study.phenotypes)
 
 # %% [markdown]
 # The empirical null behind the cost headline: the plan's design on costs the program cannot change (dental,
@@ -72,3 +74,34 @@ F.headline_by_outcome(study)
 
 # %%
 print(study.empirical_null)
+
+# %% [markdown]
+# The plan's DiD settings (`[did]`), then the primary outcome refitted here with another comparison group
+# and estimator (never-treated people only, inverse-probability weighting; 199 bootstrap draws to stay
+# quick): change the arguments and rerun to see how much the answer rests on those choices. `att_gt` and
+# `aggte` take R `did`'s arguments.
+
+# %%
+study.cfg.did
+
+# %%
+from analysis.did import aggte, att_gt
+
+y = study.cfg.outcomes.primary
+refit = att_gt(study.panel, y, "year", "study_id", "first_treat", study.cfg.did.xformla,
+               control_group="nevertreated", est_method="ipw", biters=199, seed=study.cfg.did.seed,
+               allow_unbalanced_panel=bool(study.panel[y].isna().any()))
+print(aggte(refit, type="simple").summary())
+
+# %% [markdown]
+# **What this shows.** The first screen of the report, made by the same function from the same released
+# numbers (so this notebook and the report cannot disagree):
+
+# %%
+import html
+import re
+
+from analysis.report.render import headline
+from analysis.report.text import summary
+
+print(html.unescape(re.sub(r"<[^>]+>", "", summary(headline(study), "en").replace("</p>", "\n"))))

@@ -33,13 +33,21 @@ study = Study.open(plan or None, scenario, scale, seed, run_dir or None, figures
 study.run_dir
 
 # %%
-F.heterogeneity_table(study)
+from analysis.report import readable
+
+readable(F.heterogeneity_table(study))
 
 # %%
 study.figure("09_heterogeneity");
 
 # %%
-F.adherence_table(study)
+readable(F.adherence_table(study))
 
 # %%
 study.figure("10_adherence_dose");
+
+# %% [markdown]
+# **What this shows.** Subgroup intervals that overlap widely establish no difference between subgroups.
+# The adherence comparison is not a dose-response: who keeps walking is chosen, not assigned, so the gap
+# between the active and the inactive (red) is mostly who they are; on synthetic data the true effect
+# (green) shows how little of that gap the program made.

@@ -197,6 +197,14 @@ def test_notebooks_execute_on_the_run(default_run):
     assert len(done) == 7
     drawn = {p.stem for p in figs.glob("*.png")}
     assert drawn == set(FIGURE_NAMES)  # together the notebooks draw every figure
+    # one number everywhere (issue 16, item 2): notebook 05 ends with the report's own first screen
+    nb = json.loads((default_run["base"] / "notebooks" / "05_did.ipynb").read_text())
+    printed = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code"
+                      for o in c.get("outputs", []) if o.get("name") == "stdout")
+    page = (default_run["reports"] / "report_en.html").read_text(encoding="utf-8")
+    screen = re.search(r'<div id="summary"[^>]*>(.*?)</div>', page, re.S).group(1)
+    for sentence in re.findall(r"<p>(.*?)</p>", screen):
+        assert html.unescape(sentence) in printed, sentence
 
 
 def test_tables_tell_suppressed_from_not_applicable():

@@ -893,3 +893,28 @@ COLUMN_NAMES = {
            "record_where": "answered in",
            "per_participant_year": "difference in yearly medical cost per participant (KRW)"},
 }
+
+
+def readable(df, phenotypes=None, lang: str = "en"):
+    """A table as a reader (or a notebook) shows it: outcome, design, subgroup and level codes replaced by
+    their names, p-values as '<0.001'/'0.123', other numbers with thousands separators and 3 significant
+    digits (``fmt_num``), counts as integers; the same words and formats as the reports."""
+    import pandas as pd
+
+    names = {"design": DESIGNS[lang], "subgroup": SUBGROUPS[lang], "level": LEVELS[lang],
+             "outcome": outcome_names(phenotypes, lang) if phenotypes is not None else OUTCOMES[lang]}
+    out = pd.DataFrame(index=df.index)
+    for col in df.columns:
+        v = df[col]
+        if col in names:
+            out[col] = v.map(lambda x, m=names[col]: m.get(x, x))
+        elif col in ("p_value", "p_adjusted"):
+            out[col] = v.map(fmt_p)
+        elif pd.api.types.is_bool_dtype(v) or not pd.api.types.is_numeric_dtype(v):
+            out[col] = v
+        elif col == "n" or col.startswith("n_"):
+            out[col] = v.map(lambda x: "–" if pd.isna(x) else f"{x:,.0f}")
+        else:
+            out[col] = v.map(lambda x: fmt_num(float(x)) if pd.notna(x) else "–")
+    return out
+
