@@ -260,9 +260,13 @@ def _checks_html(study: Study, lang: str) -> str:
         v = fmt_num(r.estimate)
         if r.check == "e_value" and np.isfinite(r.conf_low):
             return f"{v} ({T['ci_limit']} {fmt_num(r.conf_low)})"
+        # a sensitivity check's value is its breakdown: its estimate is the event-study average, another
+        # number for the same design than the tables' (one number per design and outcome)
         if r.check == "honest_did_relative_magnitudes" and by_key[(r.design, r.check)].get("grid"):
             top = fmt_num(grid_top(by_key[(r.design, r.check)]))
-            return f"{v} ({T['breakdown']} {fmt_num(r.breakdown) if np.isfinite(r.breakdown) else '> ' + top})"
+            return f"{T['breakdown']} {fmt_num(r.breakdown) if np.isfinite(r.breakdown) else '> ' + top}"
+        if r.check == "honest_did_smoothness":
+            return f"{T['breakdown']} {fmt_num(r.breakdown)}" if np.isfinite(r.breakdown) else "–"
         return v
 
     def interval(r, h) -> str:
@@ -372,6 +376,10 @@ def render_html(study: Study, lang: str, hl: dict) -> str:
     val = _table(study, "value_for_money", _amounts(value_table(study, hl), lang), lang)
     spend = _table(study, "program_spending", _amounts(spending_table(study), lang), lang)
     checks = _checks_html(study, lang)
+    dowhy = next((c for c in study.checks if c["name"] == "dowhy_identification"), None)
+    pub = F.headline_estimates(study).query("design == 'published' and outcome == @study.cfg.outcomes.primary")
+    dowhy_note = ("" if dowhy is None or dowhy.get("estimate") is None or pub.empty else
+                  " " + T["dowhy_note"].format(dowhy=fmt_krw(dowhy["estimate"]), did=fmt_krw(pub.estimate.iloc[0])))
     baseline = _baseline_html(study, lang)
     manifest = study.review.manifest()  # after every table of the page was reviewed
     body = f"""<h1>{T['title']}</h1>
@@ -385,7 +393,7 @@ def render_html(study: Study, lang: str, hl: dict) -> str:
 <a id="data"></a><h2>{H['data']}</h2>{data_text(facts, lang)}{figure(FLOW)}
 <h3>{H['table1']}</h3>{baseline}<h3>{H['missing']}</h3>{missing_text(facts, lang)}
 <a id="figures"></a><h2>{T['h_figures']}</h2>{figs}
-<a id="diagnostics"></a><h2>{T['h_diagnostics']}</h2><p>{T['diagnostics_intro']}</p>{checks}
+<a id="diagnostics"></a><h2>{T['h_diagnostics']}</h2><p>{T['diagnostics_intro']}{dowhy_note}</p>{checks}
 <a id="tables"></a><h2>{T['h_tables']}</h2><h3>{T['t_estimates']}</h3>{est}
 <h3>{T['t_heterogeneity']}</h3>{het}<h3>{T['t_adherence']}</h3>{adh}
 <h3>{T['t_value']}</h3>{val}{spend}

@@ -804,6 +804,9 @@ TEXT = {
         "h_figures": "그림", "h_diagnostics": "진단과 반증 검정", "h_tables": "전체 표", "h_release": "반출 심사",
         "diagnostics_intro": "설계별 반증·민감도 검정입니다. '통과'는 결론이 그 검정을 견딘다는 뜻입니다. 주 추정치와 신뢰구간은 "
                              "아래 전체 표에 있습니다. '비공개'는 반출 심사에서 가려진 값, '–'는 해당 없는 값입니다.",
+        "dowhy_note": "DoWhy는 서울시 설계를 의료비 변화에 대한 참여 여부와 매칭 공변량의 회귀로 추정하므로, 그 값({dowhy}원)은 "
+                      "표의 두 해 비교 값({did}원)과 다릅니다. DoWhy 검정의 값은 이 회귀의 값과 견주어 읽습니다. 민감도 "
+                      "검정의 값은 효과가 아니라 한계점입니다.",
         "t_headlines": "결과별 결론",
         "t_definitions": "결과 변수 정의",
         "definitions_intro": "진료비·진단·투약 결과는 모두 청구 명세서(T20), 상병(T40), 처방(T60) 자료에서 결과 정의 파일"
@@ -841,6 +844,10 @@ TEXT = {
         "diagnostics_intro": "Each design's refutation and sensitivity checks; 'passed' means the conclusion survives "
                              "the check. The main estimates and their intervals are in the full tables below. "
                              "'suppressed' marks a value withheld by the release review, '–' one that does not apply.",
+        "dowhy_note": "DoWhy estimates the city's design by a regression of the cost change on enrolment and the "
+                      "matching covariates, so its number (KRW {dowhy}) differs from the two-year comparison in the "
+                      "tables (KRW {did}); read DoWhy's checks against its own number. A sensitivity check's value is "
+                      "its breakdown, not an effect.",
         "t_headlines": "Headline by outcome",
         "t_definitions": "Outcome definitions",
         "definitions_intro": "Every cost, diagnosis and drug outcome was computed from the claim headers (T20), "
