@@ -18,6 +18,7 @@ import pytest
 
 from analysis.paths import FIGURES
 from analysis.report.figures import FIGURES as FIGURE_NAMES
+from analysis.report.figures import LANGUAGES
 from analysis.report.text import fmt_krw, fmt_won
 from tests.conftest import cli
 
@@ -41,11 +42,35 @@ def test_committed_estimates_are_what_the_code_produces(default_run):
         assert np.allclose(a, b, rtol=1e-8, atol=0, equal_nan=True), (hint, col)
 
 
+FIGURE_FILES = [f"{n}_{lang}.{ext}" for n in FIGURE_NAMES for lang in LANGUAGES for ext in ("png", "svg")]
+
+
 def test_every_figure_in_png_and_svg_and_committed(default_run):
+    for file in FIGURE_FILES:
+        assert (default_run["figures"] / file).stat().st_size > 1000, file
+        assert (FIGURES / file).exists(), f"figures/{file} is not committed"
+
+
+def test_every_figure_speaks_one_language(default_run, tmp_path):
+    """Issue 16, item 6: a Korean and an English file of each figure, each in its own language: no label
+    left in the "한국어 · English" form, no Korean in the English figures (Korean ones may name methods in
+    English: Callaway-Sant'Anna, DiD, BMI)."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from analysis.config import load_config
+    from analysis.report.figures import draw
+    from analysis.report.study import Study
+
+    study = Study(load_config(), default_run["run"], figures_dir=tmp_path)
     for name in FIGURE_NAMES:
-        for ext in ("png", "svg"):
-            assert (default_run["figures"] / f"{name}.{ext}").stat().st_size > 1000, (name, ext)
-            assert (FIGURES / f"{name}.{ext}").exists(), f"figures/{name}.{ext} is not committed"
+        for lang in LANGUAGES:
+            fig = draw(study, name, save=False, lang=lang)
+            texts = [t.get_text() for t in fig.findobj(matplotlib.text.Text)]
+            texts += [t.get_text() for ax in fig.axes for t in (*ax.get_xticklabels(), *ax.get_yticklabels())]
+            plt.close(fig)
+            mixed = [t for t in texts if " · " in t or (lang == "en" and re.search("[\uac00-\ud7a3]", t))]
+            assert not mixed, (name, lang, mixed[:3])
 
 
 def test_release_manifest_lists_every_output_and_figure_sources(default_run):
@@ -180,7 +205,7 @@ def test_no_identifier_or_secret_leaves(default_run):
 def test_rerun_of_the_report_is_identical(default_run, tmp_path):
     fig, rep = tmp_path / "figures", tmp_path / "reports"
     cli("report", "--run", str(default_run["run"]), "--figures", str(fig), "--reports", str(rep), "--no-pdf")
-    for name in ("estimates.csv", *(f"{n}.png" for n in FIGURE_NAMES), *(f"{n}.svg" for n in FIGURE_NAMES)):
+    for name in ("estimates.csv", *FIGURE_FILES):
         assert (fig / name).read_bytes() == (default_run["figures"] / name).read_bytes(), name
     for name in ("report_ko.html", "report_en.html", "release_manifest.json"):
         assert (rep / name).read_bytes() == (default_run["reports"] / name).read_bytes(), name
@@ -195,7 +220,7 @@ def test_notebooks_execute_on_the_run(default_run):
               "figures_dir": str(figs)}
     done = execute_notebooks(default_run["base"] / "notebooks", params, progress=False)
     assert len(done) == 7
-    drawn = {p.stem for p in figs.glob("*.png")}
+    drawn = {p.stem.rsplit("_", 1)[0] for p in figs.glob("*.png")}
     assert drawn == set(FIGURE_NAMES)  # together the notebooks draw every figure
     # one number everywhere (issue 16, item 2): notebook 05 ends with the report's own first screen
     nb = json.loads((default_run["base"] / "notebooks" / "05_did.ipynb").read_text())

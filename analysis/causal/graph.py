@@ -114,8 +114,8 @@ ROLES_KO = {"treatment": "처치", "outcome": "결과", "confounder": "교란", 
 
 def draw_graph(graph: nx.DiGraph | None = None, korean: bool = False):
     """The graph drawn with its fixed layout (latent nodes grey, dashed outline and edges); a matplotlib
-    figure. ``korean``: each node's Korean label (``label_ko``) above its English one, for the reports (the
-    caller registers a Korean font)."""
+    figure. ``korean``: the nodes' Korean labels (``label_ko``) and roles, for the Korean report (the caller
+    registers a Korean font)."""
     import matplotlib.pyplot as plt
 
     g = load_graph() if graph is None else graph
@@ -134,11 +134,10 @@ def draw_graph(graph: nx.DiGraph | None = None, korean: bool = False):
                                alpha=0.35 if n in latent else 0.25, edgecolors=colour, linewidths=1.5)
         if n in latent:
             ax.collections[-1].set_linestyle("--")
-    labels = {n: (f"{d['label_ko']}\n{d['label']}" if korean and "label_ko" in d else d["label"])
-              for n, d in g.nodes(data=True)}
-    nx.draw_networkx_labels(g, pos, labels=labels, font_size=7 if korean else 8, ax=ax)
+    labels = {n: (d["label_ko"] if korean and "label_ko" in d else d["label"]) for n, d in g.nodes(data=True)}
+    nx.draw_networkx_labels(g, pos, labels=labels, font_size=8, ax=ax)
     handles = [plt.Line2D([], [], marker="o", ls="", color=c, alpha=0.6,
-                          label=f"{ROLES_KO[r]} · {r}" if korean else r) for r, c in ROLE_COLOURS.items()]
+                          label=ROLES_KO[r] if korean else r) for r, c in ROLE_COLOURS.items()]
     ax.legend(handles=handles, loc="lower center", ncol=5, frameon=False, bbox_to_anchor=(0.5, -0.06))
     ax.set_title("Assumed causal graph (dashed: unobserved)")
     ax.axis("off")

@@ -79,7 +79,7 @@ DESIGNS: dict[str, DesignSpec] = {d.name: d for d in (
     DesignSpec("published", "서울시 발표 설계", "the city's published design",
                "서울시 발표 설계 · city's published design", "#c0392b", "2x2"),
     DesignSpec("callaway_santanna", "Callaway-Sant'Anna 설계(계획)", "the plan's Callaway-Sant'Anna design",
-               "Callaway-Sant'Anna (계획 · plan)", "#2c7fb8", "simple"),
+               "Callaway-Sant'Anna 계획 설계 · Callaway-Sant'Anna (plan)", "#2c7fb8", "simple"),
     DesignSpec("callaway_santanna_trend", "추세 보정 Callaway-Sant'Anna 설계",
                "the trend-adjusted Callaway-Sant'Anna design", "추세 보정 CS · trend-adjusted CS", "#41ab5d",
                "simple"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.text
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
@@ -38,8 +39,8 @@ FOREST_SCALE = {"medical_cost": 1e3, "metabolic_syndrome": 0.01, "new_hypertensi
                 "injury_visits": 0.01}
 SUBGROUP_LABELS = {"sex": "성별 · sex", "age": "나이 · age", "baseline_bmi": "기초 BMI · baseline BMI",
                    "baseline_activity": "기초 신체활동 · baseline activity", "device": "기기 · device"}
-MATCH_DIMENSIONS = {"sex": "성별 · sex", "age_band": "연령 · age", "district": "자치구 · district",
-                    "wave": "모집 · wave"}
+MATCH_DIMENSIONS = {"sex": ("성별", "sex"), "age_band": ("연령", "age"), "district": ("자치구", "district"),
+                    "wave": ("모집", "wave")}
 SEOUL_DISTRICTS = {  # the administrative (SGG) codes of Seoul's 25 districts
     "11110": "종로구 Jongno", "11140": "중구 Jung", "11170": "용산구 Yongsan", "11200": "성동구 Seongdong",
     "11215": "광진구 Gwangjin", "11230": "동대문구 Dongdaemun", "11260": "중랑구 Jungnang", "11290": "성북구 Seongbuk",
@@ -50,6 +51,34 @@ SEOUL_DISTRICTS = {  # the administrative (SGG) codes of Seoul's 25 districts
     "11740": "강동구 Gangdong",
 }
 HEADLINE_AGG = {name: d.aggregation for name, d in DESIGNS.items()}
+
+
+LANGUAGES = ("ko", "en")  # every figure is drawn once per language: one language per file
+_LANG = "ko"  # the language ``draw`` is drawing in
+
+
+def tr(text: str) -> str:
+    """One language of a label written "한국어 · English", line by line (a line without the separator is
+    kept as it is)."""
+    out = []
+    for line in text.split("\n"):
+        if " · " in line:
+            ko, en = line.split(" · ", 1)
+            line = ko if _LANG == "ko" else en
+        out.append(line)
+    return "\n".join(out)
+
+
+def L(ko: str, en: str) -> str:
+    """A label whose two languages are not one "한국어 · English" string (numbers on both sides)."""
+    return ko if _LANG == "ko" else en
+
+
+def _layout(fig, **kw) -> None:
+    """``tight_layout`` remembered, so ``draw`` can lay the figure out again once its labels are in one
+    language (shorter labels, another layout)."""
+    fig.tight_layout(**kw)
+    fig._wd_layout = kw
 
 
 def _plt():
@@ -282,7 +311,7 @@ def fig_enrolment(study):
     note = int(t.n.isna().sum())
     if note:
         ax.text(0.01, 0.95, f"{note}개월 비공개 · {note} months suppressed", transform=ax.transAxes, fontsize=8)
-    fig.tight_layout()
+    _layout(fig)
     return fig, ["enrolment_by_month"]
 
 
@@ -290,7 +319,11 @@ def fig_match_rates(study):
     plt = _plt()
     t = match_rate_table(study)
     fig, ax = plt.subplots(figsize=(7, 0.28 * len(t) + 1.2))
-    labels = [f"{MATCH_DIMENSIONS.get(d, d)}: {SEOUL_DISTRICTS.get(lv, lv) if d == 'district' else lv}"
+    def district(code: str) -> str:
+        name = SEOUL_DISTRICTS.get(code)
+        return L(*name.split(" ", 1)) if name else code
+
+    labels = [f"{L(*MATCH_DIMENSIONS[d]) if d in MATCH_DIMENSIONS else d}: {district(lv) if d == 'district' else lv}"
               for d, lv in zip(t.dimension, t.level, strict=True)]
     y = np.arange(len(t))[::-1]
     ax.barh(y, t.match_rate * 100, color="#2c7fb8")
@@ -301,7 +334,7 @@ def fig_match_rates(study):
     ax.set_xticks([0, 25, 50, 75, 100])
     ax.set_xlabel("연결률 (%) · match rate (%)")
     ax.set_title("가명결합 연결률 · Linkage match rate by group")
-    fig.tight_layout()
+    _layout(fig)
     return fig, ["linkage_match_rates"]
 
 
@@ -319,7 +352,7 @@ def fig_cost_trends(study):
     ax.set_ylabel("1인당 의료비 (천원) · mean cost (KRW 1,000)")
     ax.set_title("참여 시기별 의료비 추이 · Medical cost by enrolment cohort")
     ax.legend(fontsize=7, frameon=False, ncol=2)
-    fig.tight_layout()
+    _layout(fig)
     return fig, ["cost_by_cohort_year"]
 
 
@@ -338,7 +371,7 @@ def fig_overlap(study):
     ax.set_ylabel("비율 · share of group")
     ax.set_title("서울시 설계의 성향점수 겹침 · Overlap in the city's design")
     ax.legend(fontsize=8, frameon=False)
-    fig.tight_layout()
+    _layout(fig)
     return fig, ["propensity_overlap"]
 
 
@@ -354,7 +387,7 @@ def fig_love(study):
     ax.set_xlabel("표준화 평균차 절댓값 · |standardized mean difference|")
     ax.set_title("공변량 균형 (서울시 설계) · Balance, city's design", fontsize=10)
     ax.legend(fontsize=8, frameon=False, loc="lower right")
-    fig.tight_layout()
+    _layout(fig)
     return fig, ["balance_published"]
 
 
@@ -382,7 +415,7 @@ def fig_att_gt(study):
     axes[-1, 0].set_xlabel("연도 · year")
     fig.supylabel("ATT(g,t), 천원 · KRW 1,000", fontsize=9)
     fig.suptitle("집단-시점별 효과와 균일 신뢰대 · Group-time ATTs, uniform 95% band", fontsize=10)
-    fig.tight_layout()
+    _layout(fig)
     return fig, ["att_gt_primary"]
 
 
@@ -398,7 +431,7 @@ def fig_event_study(study):
     ax.set_xlabel("참여 후 경과 연수 · years since enrolment")
     ax.set_ylabel("의료비 효과 (천원) · effect on cost (KRW 1,000)")
     ax.set_title("사건연구 (Callaway-Sant'Anna, 균일 95% 신뢰대) · Event study, uniform 95% band")
-    fig.tight_layout()
+    _layout(fig)
     return fig, ["event_study_primary"]
 
 
@@ -436,13 +469,13 @@ def fig_forest(study):
         ax.set_yticks([])
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))  # small rates' labels would overlap
         title = OUTCOME_LABELS.get(o) or _added_outcome_label(study, o)
-        ax.set_title(title.replace(" · ", "\n", 1), fontsize=9)  # Korean above English: legible, no overlap
+        ax.set_title(title, fontsize=9.5)
     for ax in list(axes.flat)[len(outcomes):]:
         ax.axis("off")
     fig.legend(loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle("모든 결과의 효과 추정 (95% 신뢰구간) · Every outcome, every design (95% CI) vs synthetic truth",
                  fontsize=10)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    _layout(fig, rect=(0, 0.08, 1, 0.97))
     return fig, ["headline_estimates"]
 
 
@@ -459,16 +492,16 @@ def fig_heterogeneity(study):
     ax.axvline(0, color="k", lw=0.8)
     ax.set_xlabel("의료비 효과 (천원/년) · effect on cost (KRW 1,000/yr)")
     design = t.design.iloc[0] if "design" in t and len(t) else ""
-    ax.set_title(f"하위집단별 효과 · Effects by subgroup ({DESIGN_LABELS.get(design, design)})", fontsize=9)
+    ax.set_title(L("하위집단별 효과", "Effects by subgroup") + f" ({tr(DESIGN_LABELS.get(design, design))})", fontsize=9)
     ax.legend(fontsize=8, frameon=False)
-    fig.tight_layout()
+    _layout(fig)
     return fig, ["heterogeneity"]
 
 
-ADHERENCE_LABELS = {"inactive": "비활동\ninactive", "active": "활동 (주 3일+)\nactive (3+ goal days/wk)",
-                    "steps: lowest third": "걸음 수 하위 1/3\nsteps, lowest third",
-                    "steps: middle third": "걸음 수 중간 1/3\nsteps, middle third",
-                    "steps: highest third": "걸음 수 상위 1/3\nsteps, highest third"}
+ADHERENCE_LABELS = {"inactive": "비활동 · inactive", "active": "활동 (주 3일+) · active (3+ goal days/wk)",
+                    "steps: lowest third": "걸음 수 하위 1/3 · steps, lowest third",
+                    "steps: middle third": "걸음 수 중간 1/3 · steps, middle third",
+                    "steps: highest third": "걸음 수 상위 1/3 · steps, highest third"}
 
 
 def fig_adherence(study):
@@ -488,7 +521,7 @@ def fig_adherence(study):
     ax.set_title("2022년 참여자: 활동량별 비교 (자기선택) · 2022 joiners by adherence and steps (self-selection)",
                  fontsize=9)
     ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1)  # off the bars
-    fig.tight_layout()
+    _layout(fig)
     return fig, ["adherence"]
 
 
@@ -509,7 +542,7 @@ def fig_sensitivity(study):
         ax.set_xlabel("Mbar: 사후 추세 위반 / 최대 사전 위반 · post violation / max pre violation", fontsize=8)
         ax.set_ylabel("평균 효과 강건 95% CI (천원) · robust 95% CI (KRW 1,000)", fontsize=8)
     fig.suptitle("민감도 분석 (Rambachan-Roth 상대적 크기) · Sensitivity, relative magnitudes", fontsize=10)
-    fig.tight_layout()
+    _layout(fig)
     return fig, ["sensitivity_relative_magnitudes"]
 
 
@@ -517,7 +550,7 @@ def fig_causal_graph(study):
     from analysis.causal.graph import draw_graph
 
     _plt()
-    fig = draw_graph(korean=True)
+    fig = draw_graph(korean=_LANG == "ko")
     fig.axes[0].set_title("가정한 인과 그래프 (점선: 관측되지 않음) · Assumed causal graph (dashed: unobserved)")
     return fig, []
 
@@ -527,43 +560,49 @@ def fig_flow(study):
     the panel's enrolment cohorts, and the city's design's sample, from the reviewed flow table."""
     plt = _plt()
     t = flow_table(study).set_index("box")
+    hidden = L("비공개", "suppressed")
 
     def n(box: str, col: str = "n") -> str:
         v = t.at[box, col] if box in t.index else np.nan
-        return "비공개 · suppressed" if np.isnan(v) else f"{v:,.0f}"
+        return hidden if np.isnan(v) else f"{v:,.0f}"
 
     def share(box: str) -> str:
         a, b = t.at[box, "part"], t.at[box, "n"]
         return "" if np.isnan(a) or np.isnan(b) or not b else f" ({a / b:.1%})"
 
     c = flow_cohort_table(study).set_index("cohort").n
-    years = " · ".join(f"{k}: {'비공개 · suppressed' if np.isnan(v) else f'{v:,.0f}'}" for k, v in c.items()
-                       if k not in ("never", TOTAL))
+    years = ", ".join(f"{k}: {hidden if np.isnan(v) else f'{v:,.0f}'}" for k, v in c.items()
+                      if k not in ("never", TOTAL))
+    never = hidden if np.isnan(c.get("never", np.nan)) else f"{c['never']:,.0f}"
     ages = [t.at[b, "mean_age"] for b in ("unlinked", "linked")]
     age = ("" if np.isnan(ages).any() else
-           f"\n평균 나이 {ages[0]:.0f}세 (연결 {ages[1]:.0f}세) · mean age {ages[0]:.0f} (linked {ages[1]:.0f})")
+           L(f"\n평균 나이 {ages[0]:.0f}세 (연결된 참여자 {ages[1]:.0f}세)", f"\nmean age {ages[0]:.0f} (linked {ages[1]:.0f})"))
     boxes = {  # (x, y): centre in axes units
-        (0.25, 0.88): f"프로그램 참여 기록 · program records\n{n('program_records')}",
-        (0.36, 0.62): f"건강보험 자료와 연결 · linked\n{n('program_records', 'part')}{share('program_records')}",
-        (0.2, 0.38): f"연결 안 됨 · not linked: {n('unlinked')}{age}\n비참여자로 남음 · they stay among non-participants",
-        (0.75, 0.88): f"건강보험 자격자 · NHIS persons\n{n('nhis_persons')}",
-        (0.75, 0.62): f"분석 패널 · panel: {n('nhis_persons', 'part')}명 · persons\n{n('person_years')} 인년 · person-years",
-        (0.72, 0.38): f"참여 연도별 · by year of enrolment\n{years}\n미참여 · never: "
-                      + ("비공개 · suppressed" if np.isnan(c.get("never", np.nan)) else f"{c['never']:,.0f}"),
-        (0.5, 0.1): f"서울시 설계 · the city's design: 2022 참여자 · joiners {n('published_pool', 'part')}\n"
-                    f"비교 후보 · candidates {n('published_matched')}, 1:10 매칭 · matched {n('published_matched', 'part')}",
+        (0.25, 0.88): L(f"프로그램 참여 기록\n{n('program_records')}건", f"program records\n{n('program_records')}"),
+        (0.36, 0.62): L("건강보험 자료와 연결", "linked to NHIS data") + f"\n{n('program_records', 'part')}"
+                      + share("program_records"),
+        (0.2, 0.38): L(f"연결 안 됨: {n('unlinked')}{age}\n비참여자로 남음",
+                       f"not linked: {n('unlinked')}{age}\nthey stay among non-participants"),
+        (0.75, 0.88): L(f"건강보험 자격자\n{n('nhis_persons')}명", f"NHIS persons\n{n('nhis_persons')}"),
+        (0.75, 0.62): L(f"분석 패널: {n('nhis_persons', 'part')}명\n{n('person_years')} 인년",
+                        f"panel: {n('nhis_persons', 'part')} persons\n{n('person_years')} person-years"),
+        (0.72, 0.38): L(f"참여 연도별\n{years}\n미참여: {never}", f"by year of enrolment\n{years}\nnever: {never}"),
+        (0.5, 0.1): L(f"서울시 설계: 2022년 참여자 {n('published_pool', 'part')}명\n"
+                      f"비교 후보 {n('published_matched')}명 중 1:10 매칭 {n('published_matched', 'part')}명",
+                      f"the city's design: 2022 joiners {n('published_pool', 'part')}\n"
+                      f"candidates {n('published_matched')}, matched 1:10 {n('published_matched', 'part')}"),
     }
     fig, ax = plt.subplots(figsize=(8.5, 5.6))
     ax.set_axis_off()
     for (x, y), text in boxes.items():
-        ax.text(x, y, text, ha="center", va="center", fontsize=8.5, transform=ax.transAxes,
+        ax.text(x, y, text, ha="center", va="center", fontsize=9, transform=ax.transAxes,
                 bbox={"boxstyle": "round,pad=0.5", "fc": "#f3f7fb", "ec": "#2c7fb8"})
     arrow = {"arrowstyle": "->", "color": "#555"}
     for (x0, y0), (x1, y1) in [((0.27, 0.83), (0.34, 0.68)), ((0.23, 0.83), (0.2, 0.46)), ((0.75, 0.83), (0.75, 0.68)),
                                ((0.47, 0.62), (0.58, 0.62)), ((0.75, 0.57), (0.74, 0.46)), ((0.7, 0.29), (0.56, 0.16))]:
         ax.annotate("", xy=(x1, y1), xytext=(x0, y0), xycoords="axes fraction", arrowprops=arrow)
-    ax.set_title("참여자와 가명결합 흐름 · Participant and linkage flow")
-    fig.tight_layout()
+    ax.set_title(L("참여자와 가명결합 흐름", "Participant and linkage flow"))
+    _layout(fig)
     return fig, ["flow", "flow_cohorts"]
 
 
@@ -584,15 +623,31 @@ FIGURES = {
 }
 
 
-def draw(study, name: str, save: bool = True):
-    """Draw figure ``name``, record it in the release manifest (once) and, with ``save``, write it to the
-    study's figures folder (PNG + SVG)."""
+def draw(study, name: str, save: bool = True, lang: str = "ko"):
+    """Draw figure ``name`` in ``lang`` (Korean or English: one language per figure), record it in the
+    release manifest (once, for both languages) and, with ``save``, write ``<name>_<lang>.png`` and ``.svg``
+    to the study's figures folder."""
+    global _LANG
     if name not in FIGURES:
         raise KeyError(f"unknown figure {name!r}; known: {list(FIGURES)}")
-    fig, sources = FIGURES[name](study)
+    if lang not in LANGUAGES:
+        raise KeyError(f"unknown language {lang!r}; known: {list(LANGUAGES)}")
+    _LANG, before = lang, _LANG
+    try:
+        fig, sources = FIGURES[name](study)
+        for text in fig.findobj(matplotlib.text.Text):  # every title, label, legend entry, note
+            if " · " in text.get_text():
+                text.set_text(tr(text.get_text()))
+        for axis in (a for ax in fig.axes for a in (ax.xaxis, ax.yaxis)):  # named ticks are redrawn from labels
+            labels = [t.get_text() for t in axis.get_ticklabels()]
+            if isinstance(axis.get_major_locator(), matplotlib.ticker.FixedLocator) and any(" · " in t for t in labels):
+                axis.set_ticklabels([tr(t) for t in labels])
+        fig.tight_layout(**getattr(fig, "_wd_layout", {}))
+    finally:
+        _LANG = before
     if name not in study.figures_reviewed:
         study.review.figure(name, sources)
         study.figures_reviewed.add(name)
     if save:
-        save_figure(fig, study.figures_dir, name)
+        save_figure(fig, study.figures_dir, f"{name}_{lang}")
     return fig

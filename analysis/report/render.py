@@ -359,7 +359,7 @@ def render_html(study: Study, lang: str, hl: dict) -> str:
     notes = {n: T["figure_notes"][n].format(min_cell=study.review.min_count) for n in F.FIGURES}  # the plan's rule
 
     def figure(n: str) -> str:
-        return (f"<h3>{html.escape(T['figure_titles'][n])}</h3>" + _img(study.figures_dir / f"{n}.png", n)
+        return (f"<h3>{html.escape(T['figure_titles'][n])}</h3>" + _img(study.figures_dir / f"{n}_{lang}.png", n)
                 + f"<p class=\"caption\">{html.escape(notes[n])}</p>")
 
     figs = "".join(figure(n) for n in F.FIGURES if n != FLOW)
@@ -438,9 +438,10 @@ def build_report(run: str | Path, cfg: StudyConfig, figures_dir: str | Path = "f
     study = Study(cfg, Path(run), Path(figures_dir))
     reports = Path(reports_dir)
     reports.mkdir(parents=True, exist_ok=True)
-    print(f"report: {len(F.FIGURES)} figures -> {study.figures_dir}", flush=True)
+    print(f"report: {len(F.FIGURES)} figures in {len(F.LANGUAGES)} languages -> {study.figures_dir}", flush=True)
     for name in F.FIGURES:
-        plt.close(study.figure(name))
+        for lang in F.LANGUAGES:
+            plt.close(study.figure(name, lang=lang))
     released_estimates(study).to_csv(study.figures_dir / "estimates.csv", index=False, float_format="%.10g")
     hl = headline(study)
     outputs = {}

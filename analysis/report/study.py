@@ -144,9 +144,10 @@ class Study:
             self._released[name] = build(self.review)
         return self._released[name]
 
-    def figure(self, name: str, save: bool = True):
-        """Draw figure ``name`` (see ``analysis.report.figures.FIGURES``) from released tables only and save
-        it to ``figures_dir`` as PNG and SVG; returns the matplotlib figure."""
+    def figure(self, name: str, save: bool = True, lang: str = "ko"):
+        """Draw figure ``name`` (see ``analysis.report.figures.FIGURES``) in ``lang`` ("ko" or "en") from
+        released tables only and save it to ``figures_dir`` as ``<name>_<lang>.png`` and ``.svg``; returns the
+        matplotlib figure."""
         from analysis.report import figures
 
-        return figures.draw(self, name, save=save)
+        return figures.draw(self, name, save=save, lang=lang)

@@ -634,7 +634,11 @@ RULES = {"ko": {"min_count": "최소 인원", "dominance": "1인 지배", "resid
 
 def _release(lang: str):
     def f(s: dict) -> str:
-        rules = ", ".join(f"{RULES[lang][k]} {v}" for k, v in s["by_rule"].items())
+        # counts of cells by the rule that withheld them ("3 under the minimum count"), never "minimum count 3",
+        # which reads as the rule's own threshold
+        used = {k: v for k, v in s["by_rule"].items() if v}
+        rules = ", ".join((f"{RULES[lang][k]} 기준 {v}개" if lang == "ko" else f"{v} under the {RULES[lang][k]} rule")
+                          for k, v in used.items()) or ("해당 없음" if lang == "ko" else "none")
         if lang == "ko":
             return (f"출력물 {s['outputs']}개를 심사했고 {s['suppressed_cells']}개 셀을 비공개 처리했습니다 ({rules}). "
                     "세부 내역은 reports/release_manifest.json에 있습니다. 비공개 셀은 표에 '비공개'로 표시됩니다.")
