@@ -392,3 +392,38 @@ def test_reports_have_the_sections_of_a_published_evaluation(default_run):
         for item, where, *_ in RECORD_ITEMS:  # every answer is in a section the page has
             assert html.unescape(dict(rows)[item]) == names[where]
             assert f'<a id="{where}"></a>' in page or (where == "summary" and 'id="summary"' in page)
+
+
+def test_reports_fit_a_phone_in_chromium(default_run, tmp_path):
+    """Issue 16, item 7, in a real browser where Debian's chromium is installed: each report laid out in a
+    390 px and a 1280 px wide frame has no horizontal overflow of the page (wide tables scroll in their own
+    box). Measured from a wrapper page that reads the framed report's widths (the report itself has no
+    script)."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    from analysis.report.render import chromium
+
+    exe = chromium()
+    if exe is None:
+        pytest.skip("no Chromium here (Debian's chromium): the phone layout is checked where it is installed")
+    for lang in ("ko", "en"):
+        shutil.copy(default_run["reports"] / f"report_{lang}.html", tmp_path / "report.html")
+        for width in (390, 1280):
+            wrap = tmp_path / f"wrap_{width}.html"
+            wrap.write_text(
+                '<!DOCTYPE html><html><head><meta charset="utf-8"></head><body style="margin:0">'
+                f'<iframe id="f" src="report.html" style="width:{width}px;height:2000px;border:0"></iframe><script>'
+                'document.getElementById("f").addEventListener("load",()=>{const d=document.getElementById("f")'
+                '.contentDocument.documentElement;document.title="W"+d.scrollWidth+"V"+d.clientWidth;});'
+                "</script></body></html>", encoding="utf-8")
+            with tempfile.TemporaryDirectory() as profile:
+                out = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                                      "--allow-file-access-from-files", f"--user-data-dir={profile}",
+                                      "--window-size=1400,2200", "--virtual-time-budget=5000", "--dump-dom",
+                                      wrap.resolve().as_uri()], capture_output=True, text=True, timeout=180).stdout
+            m = re.search(r"<title>W(\d+)V(\d+)</title>", out)
+            assert m, (lang, width, out[-300:])
+            scroll, client = int(m.group(1)), int(m.group(2))
+            assert scroll <= client, f"report_{lang}.html overflows a {width} px frame: {scroll} > {client} px"
