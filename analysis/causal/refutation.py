@@ -66,12 +66,17 @@ def _wald(b: np.ndarray, V: np.ndarray) -> tuple[float, float]:
     return W, float(stats.chi2.sf(W, len(b)))
 
 
+# the relative-magnitudes grid: steps of 0.1 up to twice the largest pre-period deviation, so a breakdown
+# reads to one decimal (with five points a breakdown of 0.5 was the grid's step, not a finding)
+MBAR_GRID = np.round(np.arange(0.0, 2.0 + 1e-9, 0.1), 10)
+
+
 def _rm_check(name, design, betahat, sigma, n_pre, n_post, alp, seed) -> dict:
     """Relative-magnitudes bounds of the average post-period effect; passes when the robust interval at
     Mbar = 1 excludes 0."""
     l_vec = np.full(n_post, 1.0 / n_post)
     h = honest_did(betahat, sigma, n_pre, n_post, method="relative_magnitudes", l_vec=l_vec, alpha=alp,
-                   Mvec=np.array([0.0, 0.5, MBAR_PASS, 1.5, 2.0]), seed=seed)
+                   Mvec=MBAR_GRID, seed=seed)
     at = int(np.flatnonzero(np.isclose(h.M, MBAR_PASS))[0])
     lo, hi = float(h.lb[at]), float(h.ub[at])
     return _check(name, design,
