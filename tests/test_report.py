@@ -427,3 +427,34 @@ def test_reports_fit_a_phone_in_chromium(default_run, tmp_path):
             assert m, (lang, width, out[-300:])
             scroll, client = int(m.group(1)), int(m.group(2))
             assert scroll <= client, f"report_{lang}.html overflows a {width} px frame: {scroll} > {client} px"
+
+
+def test_the_readme_quotes_the_committed_estimates():
+    """Issue 16, item 2: the README's numbers for the default world are figures/estimates.csv's (the cost
+    headline, the city's design, the checkup brackets), so no place says another number for a design."""
+    from analysis.paths import PROJECT_ROOT
+
+    readme = " ".join((PROJECT_ROOT / "README.md").read_text(encoding="utf-8").split())  # line breaks aside
+    est = pd.read_csv(FIGURES / "estimates.csv")
+    est = est[(est.section == "did") & est.term.isin(["ATT", "overall"])]
+
+    def row(outcome: str, design: str) -> pd.Series:
+        r = est[(est.outcome == outcome) & (est.design == design)]
+        return r[r.aggregation.isin(["simple", "overall", "2x2", "dynamic"])].iloc[0]
+
+    def krw(v: float) -> str:
+        return f"{round(v):,}"
+
+    cal, pub = row("medical_cost", "callaway_santanna_calibrated"), row("medical_cost", "published")
+    phrases = [f"calibrated design: {krw(cal.estimate)} KRW per participant-year (95% CI {krw(cal.conf_low)} to "
+               f"{krw(cal.conf_high)}) against a planted truth of {krw(cal.truth)}",
+               f"the city's design gives {krw(pub.estimate)} on the same data",
+               f"it gives {krw(cal.estimate)} ({krw(cal.conf_low)} to {krw(cal.conf_high)}) against a truth of "
+               f"{krw(cal.truth)}, the plan's design {krw(row('medical_cost', 'callaway_santanna').estimate)}"]
+    for outcome, name in (("waist", "waist"), ("sbp", "SBP"), ("bmi", "BMI")):
+        b = row(outcome, "bracket")
+        phrases.append(f"{name} {b.conf_low:.2f} to {b.conf_high:.2f}")
+    b = row("new_hypertension", "bracket")
+    phrases.append(f"new hypertension {100 * b.conf_low:.2f} to {100 * b.conf_high:.2f} per 100 person-years")
+    for p in phrases:
+        assert p in readme, p
