@@ -21,23 +21,24 @@ import networkx as nx
 GRAPH_PATH = Path(__file__).with_name("graph.dot")
 
 # Hand-set positions (x, y): baseline on the left, treatment and mediator in the middle, outcomes right.
-LAYOUT: dict[str, tuple[float, float]] = {
-    "female": (0.0, 6.0),
-    "age_pre": (0.0, 5.0),
-    "premium_decile_pre": (0.0, 4.0),
-    "disability_pre": (0.0, 3.0),
-    "chronic_disease": (1.3, 4.5),
-    "bmi_pre": (0.0, 2.0),
-    "sbp_pre": (0.0, 1.0),
-    "waist_pre": (0.0, 0.0),
-    "fasting_glucose_pre": (1.3, 0.5),
-    "cost_pre1": (1.3, 2.5),
-    "health_consciousness": (3.0, 6.3),
-    "treated": (3.0, 3.0),
-    "mean_daily_steps": (4.3, 4.6),
-    "medical_cost_change": (6.0, 4.5),
-    "bmi_change": (6.0, 3.0),
-    "sbp_change": (6.0, 1.5),
+LAYOUT: dict[str, tuple[float, float]] = {  # the baseline covariates staggered in two columns, so that an
+    # edge leaving one does not run through the others' labels
+    "female": (0.0, 6.4),
+    "age_pre": (0.8, 5.6),
+    "premium_decile_pre": (0.0, 4.8),
+    "disability_pre": (0.8, 4.0),
+    "bmi_pre": (0.0, 3.2),
+    "sbp_pre": (0.8, 2.4),
+    "waist_pre": (0.0, 1.6),
+    "fasting_glucose_pre": (0.8, 0.8),
+    "chronic_disease": (1.9, 5.2),
+    "cost_pre1": (1.9, 2.0),
+    "health_consciousness": (3.4, 6.6),
+    "treated": (3.4, 3.4),
+    "mean_daily_steps": (4.7, 5.0),
+    "medical_cost_change": (6.3, 4.8),
+    "bmi_change": (6.3, 3.3),
+    "sbp_change": (6.3, 1.8),
 }
 
 ROLE_COLOURS = {
@@ -121,7 +122,7 @@ def draw_graph(graph: nx.DiGraph | None = None, korean: bool = False):
     g = load_graph() if graph is None else graph
     pos = {n: LAYOUT[n] for n in g.nodes}
     latent = set(latent_nodes(g))
-    fig, ax = plt.subplots(figsize=(11, 7.5))
+    fig, ax = plt.subplots(figsize=(11, 8.5))
     solid = [(u, v) for u, v in g.edges() if u not in latent]
     dashed = [(u, v) for u, v in g.edges() if u in latent]
     common = dict(ax=ax, arrows=True, arrowstyle="-|>", arrowsize=12, node_size=2600,
