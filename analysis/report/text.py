@@ -684,8 +684,9 @@ FIGURE_NOTES = {
                             "않은 것입니다.",
         "10_adherence_dose": "2022년 참여자를 활동 여부와 걸음 수 3분위로 나눈 관찰된 의료비 변화(빨강)와 실제 프로그램 효과(초록)입니다. "
                              "둘의 차이는 걷기의 효과가 아니라 누가 걷기를 선택하는지를 보여 줍니다.",
-        "11_sensitivity": "참여 후 추세 차이를 참여 전 최대 차이의 Mbar배까지 허용할 때 평균 효과의 강건 95% 신뢰구간입니다. 구간이 "
-                          "처음 0을 포함하는 점이 한계점입니다.",
+        "11_sensitivity": "참여 후 추세 차이를 참여 전 최대 차이의 Mbar배까지 허용할 때 평균 효과의 강건 95% 신뢰구간입니다(Mbar 0.1 "
+                          "간격). 구간이 처음 0을 포함하는 점이 한계점입니다. 음성대조로 보정한 의료비 결론에는 사건연구가 없어 이 "
+                          "범위가 없으며, 그 불확실성은 보정이 더한 폭으로 나타납니다.",
         "12_causal_graph": "참여와 결과의 원인으로 가정한 관계입니다. 점선인 건강 관심도는 측정되지 않으므로, 측정된 변수만 보정하는 "
                            "설계로는 배제할 수 없습니다.",
         "13_flow_diagram": "프로그램 기록이 건강보험 자료와 연결된 과정과 분석에 들어간 사람 수입니다. 연결되지 않은 참여자는 "
@@ -715,7 +716,9 @@ FIGURE_NOTES = {
                              "the true program effect (green); the gap between them is who chooses to walk, not what "
                              "walking does.",
         "11_sensitivity": "Robust 95% intervals of the average effect as trends after enrolment may diverge by up to Mbar "
-                          "times the largest divergence before it; where the interval first reaches zero is the breakdown.",
+                          "times the largest divergence before it (Mbar in steps of 0.1); where the interval first reaches "
+                          "zero is the breakdown. The calibrated cost headline has no event study and so no such bounds: "
+                          "its uncertainty is the width calibration adds.",
         "12_causal_graph": "The assumed causes of enrolment and outcomes; health consciousness (dashed) is not measured, so "
                            "no design that adjusts only for measured variables can rule it out.",
         "13_flow_diagram": "How program records were linked to NHIS data and who entered the analysis; unlinked "
