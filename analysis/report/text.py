@@ -677,7 +677,9 @@ FIGURE_NOTES = {
                                  "매칭이 의미가 있습니다.",
         "05_love_plot": "서울시 매칭 전후 공변량별 표준화 평균차입니다. 0.1(점선) 미만이면 균형으로 보지만, 측정된 변수에 한해서입니다.",
         "06_group_time_att": "참여 집단과 연도별 효과와 균일 95% 신뢰대입니다. 참여 전(회색) 점들은 추세가 평행했다면 0 근처에 있어야 합니다.",
-        "07_event_study": "계획의 Callaway-Sant'Anna 설계로 본 참여 후 경과 연수별 효과입니다(음성대조 보정 결론에는 사건연구가 없습니다). 0년 이전에 기울기가 있으면 참여 전부터 집단이 벌어지고 있었다는 뜻이고, 이후 "
+        "07_event_study": "계획의 Callaway-Sant'Anna 설계로 본 참여 후 경과 연수별 효과로, 해마다 참여 전해와 비교했습니다(사건연구 그림은 "
+                          "고정 기준 시점으로 읽어야 하므로(Roth 2024) 추정치의 기준 시점과 다릅니다; 음성대조 보정 결론에는 "
+                          "사건연구가 없습니다). 0년 이전에 기울기가 있으면 참여 전부터 집단이 벌어지고 있었다는 뜻이고, 이후 "
                           "추정치에 그 추세가 섞입니다.",
         "08_forest_all_outcomes": "결과별·설계별 추정치와 95% 신뢰구간입니다. 합성 자료에서 검은 마름모는 심어 둔 실제 효과입니다.",
         "09_heterogeneity": "참여 전에 정해진 하위집단별 주 설계 추정치입니다. 구간이 넓고 서로 겹치면 하위집단 간 차이가 확인되지 "
@@ -706,7 +708,9 @@ FIGURE_NOTES = {
         "06_group_time_att": "Effect for each enrolment cohort and year with uniform 95% bands; points before enrolment "
                              "(grey) should sit near zero if trends were parallel.",
         "07_event_study": "Effect by years since enrolment, all cohorts together, by the plan's Callaway-Sant'Anna design "
-                          "(the calibrated cost headline has no event study); a slope before year 0 means the groups "
+                          "(the calibrated cost headline has no event study), each year against the year before "
+                          "enrolment (a universal base period, as event-study plots should be read: Roth 2024; the "
+                          "estimates use the plan's base period); a slope before year 0 means the groups "
                           "were already drifting apart, and the estimates after it carry that drift.",
         "08_forest_all_outcomes": "Every outcome's estimate by design with its 95% interval; on synthetic data the black "
                                   "diamond is the true effect planted in the world.",
