@@ -290,8 +290,8 @@ def _checks_html(study: Study, lang: str) -> str:
 
 
 CSS = """body{font-family:NanumGothic,'Noto Sans KR','Malgun Gothic','Apple SD Gothic Neo',sans-serif;max-width:60em;
-margin:2em auto;padding:0 1em;line-height:1.55;color:#222;overflow-wrap:anywhere}
-.scroll{overflow-x:auto;max-width:100%}#summary{font-size:1.1em}h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;
+margin:2em auto;padding:0 1em;line-height:1.55;color:#222;overflow-wrap:anywhere;word-break:keep-all}
+.scroll{overflow-x:auto;max-width:100%}td,th{overflow-wrap:normal}#summary{font-size:1.1em}h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;
 padding-bottom:.2em;margin-top:2em}.answer{background:#f3f7fb;border-left:5px solid #2c7fb8;padding:.8em 1.2em}
 .answer p{margin:.5em 0}.note{color:#666;font-size:.9em}figure{margin:1em 0 .3em}img{max-width:100%}
 .caption{color:#444;font-size:.9em;margin:0 0 1.5em}table.checks td:nth-child(7){text-align:left;min-width:22em}
