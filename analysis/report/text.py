@@ -353,16 +353,23 @@ def _calibration_bias(lang: str) -> str:
         return (" 보정은 음성 대조 진료비(치과·안과·피부·귀·예방)가 함께 겪는 편향만 없앱니다. 패키지의 합성 세계 검증에서 "
                 "보정한 추정치는 절감액을 평균 1만 3천 원가량 부풀렸고(서울의 1% 규모 세계 216개, "
                 "benchmarks/results_honest_entry_d47_001.md), 효과가 전혀 없는 서울의 10분의 1 규모 세계에서도 "
-                "1만 7,678원의 절감을 주장했습니다. 참여자와 비참여자의 진료비 수준이 다르면 대조 진료비의 편향과 "
+                "1만 7,678원의 절감을 주장했습니다. 서울의 5% 규모에서는 효과가 없는 세계 6개 중 3개에서 절감을 주장했고"
+                "(최대 5만 5,615원, benchmarks/results_honest_corr_d71_005.md), 건강 관심이 큰 사람이 많이 참여하지만 그들의 "
+                "의료비가 더 느리게 늘지는 않는 세계에서는 대조 진료비의 편향이 전체 진료비와 반대 방향이라 보정이 오히려 "
+                "추정치를 참값에서 멀어지게 했습니다. 참여자와 비참여자의 진료비 수준이 다르면 대조 진료비의 편향과 "
                 "전체 진료비의 편향이 같은 비율이 아니고, 만성질환 발생처럼 대조 진료비가 겪지 않는 차이도 남기 때문입니다. "
-                "이보다 작은 절감은 입증되지 않은 것으로 읽어야 합니다.")
+                "이 규모에서 절감을 주장하는 보정 추정치는 보정하지 않은 추정치와 함께 읽어야 합니다.")
     return (" Calibration removes only the bias the negative-control costs (dental, eye, skin, ear, preventive care) "
             "share. In the package's synthetic coverage study the calibrated estimate overstated the saving by about "
             "13,000 KRW per participant-year on average (216 worlds at 1% of Seoul, "
             "benchmarks/results_honest_entry_d47_001.md), and on a world with no effect at a tenth of Seoul it still "
-            "claimed a saving of 17,678 KRW: where participants' costs differ in level from everyone else's, the "
+            "claimed a saving of 17,678 KRW. At 5% of Seoul it claimed a saving on 3 of 6 worlds without effect (up to "
+            "55,615 KRW, benchmarks/results_honest_corr_d71_005.md): where many health-conscious people join but their "
+            "costs do not grow more slowly, the controls err the other way from the total cost and calibration moves "
+            "the estimate away from the truth. Where participants' costs differ in level from everyone else's, the "
             "controls' error is not the same share as the total cost's, and differences the controls do not share, "
-            "such as the onset of chronic disease, remain. Read a saving smaller than that as not shown.")
+            "such as the onset of chronic disease, remain. At this scale read a calibrated saving beside the "
+            "uncalibrated estimate, not alone.")
 
 
 def _effect_range_en(lo: float, hi: float, amount) -> str:
