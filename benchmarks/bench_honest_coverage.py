@@ -188,8 +188,10 @@ def write(records: list[dict], path: Path, seconds: float) -> None:
         lines += [f"## scale {scale:g}", "",
                   f"- headline covers the truth: {h.covered.mean():.3f} of {len(h)} (world, outcome) pairs "
                   "(target >= 0.90 at 0.01, >= 0.85 at 0.05)",
-                  f"- null worlds, headline excludes 0: {h[h.null].claims.mean():.3f} of {int(h.null.sum())} pairs "
-                  "(target <= 0.10)"]
+                  f"- null worlds, headline excludes 0: {h[h.null].claims.mean():.3f} of {int(h.null.sum())} pairs; "
+                  "the target (<= 0.10) holds for each outcome: "
+                  + ", ".join(f"{o} {int(x.claims.sum())}/{len(x)}" + (" (missed)" if x.claims.mean() > 0.10 else "")
+                              for o, x in h[h.null].groupby("outcome"))]
         nosel = g[(g.select_health_conscious == 0) & (g.select_abnormal_checkup == 0)]
         if len(nosel):
             w = nosel.pivot_table(index=["cell", "seed", "outcome"], columns="design", values="width")
