@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
@@ -131,12 +135,55 @@ def cli(*args, check: bool = True):
     return r
 
 
+# The default run is a third of the suite's time in one subprocess. It starts as soon as the tests are
+# collected (if any needs it) and those tests run last, so the others use the second core meanwhile.
+_BACKGROUND: dict = {}
+
+
+def _needs_default_run(item) -> bool:
+    return "default_run" in getattr(item, "fixturenames", ())
+
+
+def _start_default_run(base: Path) -> subprocess.Popen:
+    """``python -m analysis run`` then ``report`` (no PDF) into ``base``, without a linkage secret in the
+    environment (as `make report` on a fresh machine), output to ``base/stdout.txt`` and ``stderr.txt``."""
+    env = {k: v for k, v in os.environ.items() if k != "WRIST_LINKAGE_SECRET"}
+    py = shlex.quote(sys.executable)
+    run, fig, rep = (shlex.quote(str(base / d)) for d in ("run", "figures", "reports"))
+    script = (f"{py} -m analysis run --out {run} --quiet && "
+              f"{py} -m analysis report --run {run} --figures {fig} --reports {rep} --no-pdf")
+    with open(base / "stdout.txt", "w") as out, open(base / "stderr.txt", "w") as err:
+        return subprocess.Popen(["bash", "-c", script], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=err)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    need = [item for item in items if _needs_default_run(item)]
+    if not need:
+        return
+    items[:] = [item for item in items if not _needs_default_run(item)] + need  # stable: modules stay in order
+    base = Path(tempfile.mkdtemp(prefix="default_run_"))
+    _BACKGROUND["default_run"] = (_start_default_run(base), base)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    started = _BACKGROUND.pop("default_run", None)
+    if started:
+        proc, base = started
+        if proc.poll() is None:  # the session ended before a test waited for it
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(base, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def default_run(tmp_path_factory):
+def default_run():
     """The plan's default run (scale 0.025) and its report (no PDF) by the command line, in a temporary
-    folder: the `make report` job, shared by the CLI and report tests."""
-    base = tmp_path_factory.mktemp("default_run")
-    run, fig, rep = base / "run", base / "figures", base / "reports"
-    out = cli("run", "--out", str(run), "--quiet").stdout
-    out += cli("report", "--run", str(run), "--figures", str(fig), "--reports", str(rep), "--no-pdf").stdout
-    return {"run": run, "figures": fig, "reports": rep, "stdout": out, "base": base}
+    folder: the `make report` job, shared by the CLI and report tests (started at collection, above)."""
+    if "default_run" not in _BACKGROUND:  # not seen at collection (a plugin added the test): start it now
+        base = Path(tempfile.mkdtemp(prefix="default_run_"))
+        _BACKGROUND["default_run"] = (_start_default_run(base), base)
+    proc, base = _BACKGROUND["default_run"]
+    proc.wait()
+    assert proc.returncode == 0, (base / "stderr.txt").read_text()[-3000:]
+    return {"run": base / "run", "figures": base / "figures", "reports": base / "reports",
+            "stdout": (base / "stdout.txt").read_text(), "base": base}
