@@ -335,22 +335,23 @@ def _baseline_html(study: Study, lang: str) -> str:
     t = t.assign(hidden=hidden.value.to_numpy())
     groups = ["joiners_2022", "candidates", "matched"]
 
-    def show(v: str, x: float, hide: bool) -> str:
-        if hide or np.isnan(x):
-            return TEXT[lang]["suppressed"]
-        return f"{x:.1%}" if v in SHARE_VARIABLES else fmt_krw(x) if v == "cost_pre1" else fmt_num(x)
+    cell = {(r.variable, r.group): r for r in t.itertuples()}
 
-    cell = {(r.variable, r.group): (r.value, r.n, r.hidden) for r in t.itertuples()}
-    n = [f"{cell[('female', g)][1]:,.0f}" if not cell[("female", g)][2] else TEXT[lang]["suppressed"] for g in groups]
+    def show(v: str, g: str) -> str:
+        r = cell[(v, g)]
+        if r.hidden or np.isnan(r.value):
+            return TEXT[lang]["suppressed"]
+        return f"{r.value:.1%}" if v in SHARE_VARIABLES else fmt_krw(r.value) if v == "cost_pre1" else fmt_num(r.value)
+
+    # every person has a sex: its cells' counts are the groups' sizes
+    n = [TEXT[lang]["suppressed"] if cell[("female", g)].hidden else f"{cell[('female', g)].n:,.0f}" for g in groups]
     rows = [[TABLE1_LABELS[lang]["n"], *n]]
-    rows += [[TABLE1_LABELS[lang][v], *(show(v, *[cell[(v, g)][i] for i in (0, 2)]) for g in groups)]
-             for v in F.TABLE1_VARIABLES]
+    rows += [[TABLE1_LABELS[lang][v], *(show(v, g) for g in groups)] for v in F.TABLE1_VARIABLES]
     return _html_table(["characteristic", *groups], rows, lang)
 
 
 def _record_html(lang: str) -> str:
-    heads = {**SECTIONS["ko" if lang == "ko" else "en"]}
-    rows = [[item, ko if lang == "ko" else en, heads[where]] for item, where, en, ko in RECORD_ITEMS]
+    rows = [[item, ko if lang == "ko" else en, SECTIONS[lang][where]] for item, where, en, ko in RECORD_ITEMS]
     return _html_table(["record_item", "record_asks", "record_where"], rows, lang)
 
 
