@@ -43,7 +43,7 @@ pd.DataFrame(r["linked_vs_unlinked"]).T
 # %%
 from analysis.report import readable
 
-rates = F.match_rate_table(study)
+rates = F.match_rate_table(study).copy()  # the released table is shared with the figure below: never change it
 is_district = rates.dimension == "district"  # Seoul's districts by name, not SGG code
 rates.loc[is_district, "level"] = rates.loc[is_district, "level"].map(lambda c: F.SEOUL_DISTRICTS.get(c, c))
 readable(rates)
