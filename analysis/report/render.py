@@ -39,10 +39,7 @@ from analysis.report.study import Study
 from analysis.report.text import (
     COLUMN_NAMES,
     DESIGNS,
-    LEVELS,
-    SUBGROUPS,
     TEXT,
-    VALUE_LABELS,
     check_label,
     check_meaning,
     fmt_eok,
@@ -51,6 +48,7 @@ from analysis.report.text import (
     fmt_p,
     grid_top,
     outcome_names,
+    readable,
     summary,
 )
 from analysis.report.value import payer_costs, program_spending, value_for_money
@@ -187,29 +185,9 @@ def _table(study: Study, name: str, df: pd.DataFrame, lang: str) -> str:
     """An HTML table of the released output ``name`` (``df``: its rows and columns to show, possibly with
     readable labels put in): a value the release review blanked reads 'suppressed', a missing value that was
     never there (an unadjusted p-value, an interval a check does not have) reads '–'."""
-    T = TEXT[lang]
     blanked = study.review.suppressed(name).reindex(index=df.index, columns=df.columns, fill_value=False)
-
-    def cell(v, hidden: bool, column: str) -> str:
-        if hidden:
-            return T["suppressed"]
-        if column in ("p_value", "p_adjusted"):
-            return fmt_p(v)
-        if isinstance(v, int | np.integer):
-            return f"{v:,}"
-        if isinstance(v, float | np.floating):
-            return fmt_num(v)
-        return str(v)
-
-    df = df.copy()
-    labels = {"design": DESIGNS[lang], "subgroup": SUBGROUPS[lang], "level": LEVELS[lang], "item": VALUE_LABELS[lang],
-              "outcome": outcome_names(study.phenotypes, lang)}
-    for col, names in labels.items():
-        if col in df:
-            df[col] = df[col].map(lambda v, names=names: names.get(v, v))
-    rows = ([cell(v, h, c) for v, h, c in zip(row, hid, df.columns, strict=True)]
-            for row, hid in zip(df.itertuples(index=False), blanked.itertuples(index=False), strict=True))
-    return _html_table(df.columns, rows, lang)
+    shown = readable(df, study.phenotypes, lang).mask(blanked.to_numpy(), TEXT[lang]["suppressed"])
+    return _html_table(df.columns, shown.itertuples(index=False), lang)
 
 
 _LARGE = ("points_paid", "spending", "savings_total", "savings_total_conf_low", "savings_total_conf_high",

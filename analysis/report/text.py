@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 import math
 
+import numpy as np
+
 from analysis.config import DISCLOSURE_FLOORS
 from analysis.did.designs import DESIGNS as REGISTRY
 
@@ -921,26 +923,28 @@ COLUMN_NAMES = {
 }
 
 
+def format_cell(v, column: str) -> str:
+    """One value as the reports print it: p-values as '<0.001'/'0.123', integers with thousands separators,
+    other numbers by ``fmt_num`` (a missing one as '–'), text as it is."""
+    if column in ("p_value", "p_adjusted"):
+        return fmt_p(v)
+    if isinstance(v, bool | np.bool_):
+        return str(v)
+    if isinstance(v, int | np.integer):
+        return f"{v:,}"
+    if isinstance(v, float | np.floating):
+        return fmt_num(v)
+    return str(v)
+
+
 def readable(df, phenotypes=None, lang: str = "en"):
-    """A table as a reader (or a notebook) shows it: outcome, design, subgroup and level codes replaced by
-    their names, p-values as '<0.001'/'0.123', other numbers with thousands separators and 3 significant
-    digits (``fmt_num``), counts as integers; the same words and formats as the reports."""
-    import pandas as pd
-
-    names = {"design": DESIGNS[lang], "subgroup": SUBGROUPS[lang], "level": LEVELS[lang],
+    """A table as a reader (or a notebook) shows it, every cell a string in the reports' own format
+    (``format_cell``): outcome, design, subgroup, level and value-item codes replaced by their names."""
+    names = {"design": DESIGNS[lang], "subgroup": SUBGROUPS[lang], "level": LEVELS[lang], "item": VALUE_LABELS[lang],
              "outcome": outcome_names(phenotypes, lang) if phenotypes is not None else OUTCOMES[lang]}
-    out = pd.DataFrame(index=df.index)
-    for col in df.columns:
-        v = df[col]
+    out = df.copy().astype(object)
+    for col in out.columns:
         if col in names:
-            out[col] = v.map(lambda x, m=names[col]: m.get(x, x))
-        elif col in ("p_value", "p_adjusted"):
-            out[col] = v.map(fmt_p)
-        elif pd.api.types.is_bool_dtype(v) or not pd.api.types.is_numeric_dtype(v):
-            out[col] = v
-        elif col == "n" or col.startswith("n_"):
-            out[col] = v.map(lambda x: "–" if pd.isna(x) else f"{x:,.0f}")
-        else:
-            out[col] = v.map(lambda x: fmt_num(float(x)) if pd.notna(x) else "–")
+            out[col] = out[col].map(lambda x, m=names[col]: m.get(x, x))
+        out[col] = [format_cell(x, col) for x in out[col]]
     return out
-
