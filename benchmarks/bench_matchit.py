@@ -10,10 +10,12 @@ and with exact strata on sex x age band. The city's situation at Seoul scale (2.
 controls, 1:10, caliper 0.2 SD, poor overlap) is its own size, ``seoul``.
 
 MatchIt runs only where ``Rscript`` is on the PATH and ``packageVersion("MatchIt") == "4.7.2"``
-(``benchmarks/install_matchit.sh`` installs it from source tarballs the user supplies; Debian's 4.5.1 has
-broken calipers and is never compared with); otherwise its column says "not run".
+(``benchmarks/install_matchit.sh`` installs it from source tarballs or folders the user supplies; Debian's 4.5.1
+has broken calipers and is never compared with); otherwise its column says "not run". A MatchIt call that runs
+past ``--matchit-timeout`` seconds is stopped and reported as not finished within it.
 
-Each timing is the median of ``--repeats`` fresh processes. Results: ``benchmarks/results_matchit.json`` and
+Each timing is the median of ``--repeats`` fresh processes (MatchIt's too, except that a call over a minute is
+not repeated: the table says how many runs each median has). Results: ``benchmarks/results_matchit.json`` and
 ``.md`` (quoted in the README). Usage: ``python benchmarks/bench_matchit.py [--sizes 100k 1M seoul]``.
 """
 
@@ -90,7 +92,8 @@ t <- system.time(m <- do.call(matchit, args))[["elapsed"]]
 mm <- m$match.matrix
 write.csv(data.frame(treated = rep(as.integer(rownames(mm)), ncol(mm)), control = as.integer(c(mm))),
           "{pairs}", row.names = FALSE)
-cat(sprintf('{{"matchit_s": %f}}\\n', t))
+cat(sprintf('{{"matchit_s": %f, "matched_treated": %d, "matched_controls": %d}}\\n', t,
+            sum(m$weights > 0 & m$treat == 1), sum(m$weights > 0 & m$treat == 0)))
 """
 
 
@@ -131,7 +134,7 @@ def _ours(path: Path, reg: dict, pairs: Path | None) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def _matchit(path: Path, reg: dict, pairs: Path) -> dict:
+def _matchit(path: Path, reg: dict, pairs: Path, timeout: float) -> dict | None:
     csv = path.with_suffix(".csv")  # R reads the same rows (the score written at full precision)
     if not csv.exists():
         import pandas as pd
@@ -140,24 +143,28 @@ def _matchit(path: Path, reg: dict, pairs: Path) -> dict:
     code = R_SCRIPT.format(path=csv, ratio=reg["ratio"], r_replace="TRUE" if reg["replace"] else "FALSE",
                            r_caliper="TRUE" if reg["caliper"] else "FALSE", caliper_value=reg["caliper"] or 0,
                            r_exact="TRUE" if reg["exact"] else "FALSE", pairs=pairs)
-    r = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True)
+    try:
+        r = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
     if r.returncode:
         raise RuntimeError(r.stderr.strip().splitlines()[-1])
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def _same_pairs(ours: Path, theirs: Path) -> float:
-    """Share of MatchIt's (treated, control) pairs that ours has too (row numbers, 1-based in R)."""
+def _same_pairs(ours: Path, theirs: Path) -> tuple[float, bool]:
+    """Share of MatchIt's (treated, control) pairs that ours has too, and whether the two sets of pairs are
+    identical (row numbers, 1-based in R)."""
     import pandas as pd
 
     a = pd.read_csv(ours)
     b = pd.read_csv(theirs).dropna()
-    b = b.assign(treated=b.treated - 1, control=b.control - 1)
     keys_a = set(zip(a.treated, a.control, strict=True))
-    return sum((t, c) in keys_a for t, c in zip(b.treated, b.control, strict=True)) / max(len(b), 1)
+    keys_b = set(zip(b.treated - 1, b.control - 1, strict=True))
+    return len(keys_a & keys_b) / max(len(keys_b), 1), keys_a == keys_b
 
 
-def main(sizes: list[str], repeats: int) -> dict:
+def main(sizes: list[str], repeats: int, timeout: float) -> dict:
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     version = matchit_version()
     compare = version == "4.7.2"
@@ -171,13 +178,19 @@ def main(sizes: list[str], repeats: int) -> dict:
                    "ours_cold_s": statistics.median(r["cold_s"] for r in runs),
                    "ours_warm_s": statistics.median(r["warm_s"] for r in runs),
                    "matched_treated": runs[0]["matched_treated"], "matched_controls": runs[0]["matched_controls"]}
+            row["matchit_s"] = None
             if compare:
-                theirs = [_matchit(path, reg, WORK / "pairs_matchit.csv") for _ in range(repeats)]
-                row["matchit_s"] = statistics.median(t["matchit_s"] for t in theirs)
-                _ours(path, reg, WORK / "pairs_ours.csv")
-                row["same_pairs"] = _same_pairs(WORK / "pairs_ours.csv", WORK / "pairs_matchit.csv")
-            else:
-                row["matchit_s"] = None
+                row["matchit_timeout_s"] = timeout
+                theirs = [_matchit(path, reg, WORK / "pairs_matchit.csv", timeout)]
+                while theirs[-1] is not None and theirs[-1]["matchit_s"] < 60 and len(theirs) < repeats:
+                    theirs.append(_matchit(path, reg, WORK / "pairs_matchit.csv", timeout))
+                row["matchit_runs"] = len(theirs)
+                if theirs[-1] is not None:
+                    row["matchit_s"] = statistics.median(t["matchit_s"] for t in theirs)
+                    row["matchit_matched"] = [theirs[0]["matched_treated"], theirs[0]["matched_controls"]]
+                    _ours(path, reg, WORK / "pairs_ours.csv")
+                    row["same_pairs"], row["identical"] = _same_pairs(WORK / "pairs_ours.csv",
+                                                                      WORK / "pairs_matchit.csv")
             rows.append(row)
             print(size, json.dumps(row), flush=True)
         results[size] = rows
@@ -190,24 +203,38 @@ def _s(x) -> str:
     return "not run" if x is None else f"{x:.3g}"
 
 
+def _theirs(r: dict) -> str:
+    if r.get("matchit_runs") and r.get("matchit_s") is None:
+        return f"did not finish in {r['matchit_timeout_s']:.0f}"
+    return _s(r.get("matchit_s")) + (f" ({r['matchit_runs']})" if r.get("matchit_runs", 0) > 1 else "")
+
+
+def _ratio(theirs, ours) -> str:
+    return "-" if theirs is None else f"{theirs / ours:,.1f}x"
+
+
 def write_markdown(results: dict) -> None:
     lines = ["# Matching beside MatchIt (`benchmarks/bench_matchit.py`)", "",
              f"MatchIt on this machine: {results.get('matchit_version')} (compared only with 4.7.2). Match step "
-             "only, same data and score vector; seconds, median of fresh processes. Cold: ours as the first "
-             "call in a fresh process (numba's compiled-kernel cache load included); warm: a second call.", "",
+             "only, same data and score vector; seconds, median of fresh processes (MatchIt: the number of "
+             "runs in brackets where more than one). Cold: ours as the first call in a fresh process (numba's "
+             "compiled-kernel cache load included); warm: a second call. Same pairs: the share of MatchIt's "
+             "(treated, control) pairs ours has; identical: both sets of pairs equal.", "",
              "| n | overlap | caliper | ratio | replace | exact | matched treated / controls | ours cold | "
-             "ours warm | MatchIt 4.7.2 | same pairs |",
-             "|---:|---|---|---:|---|---|---:|---:|---:|---:|---:|"]
+             "ours warm | MatchIt 4.7.2 | MatchIt / cold | MatchIt / warm | same pairs | identical |",
+             "|---:|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for size, rows in results.items():
         if size == "matchit_version":
             continue
         for r in rows:
             same = "-" if r.get("same_pairs") is None else f"{r['same_pairs']:.4f}"
+            identical = "-" if r.get("identical") is None else ("yes" if r["identical"] else "**no**")
             lines.append(
                 f"| {r['n']:,} | {r['overlap']} | {r['caliper'] or 'none'} | {r['ratio']} | {r['replace']} | "
                 f"{'sex x age band' if r['exact'] else 'none'} | {r['matched_treated']:,} / "
                 f"{r['matched_controls']:,} | {_s(r['ours_cold_s'])} | {_s(r['ours_warm_s'])} | "
-                f"{_s(r['matchit_s'])} | {same} |")
+                f"{_theirs(r)} | {_ratio(r.get('matchit_s'), r['ours_cold_s'])} | "
+                f"{_ratio(r.get('matchit_s'), r['ours_warm_s'])} | {same} | {identical} |")
     RESULTS.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 
@@ -215,5 +242,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", nargs="+", default=["100k", "1M", "seoul"], choices=list(SIZES))
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--matchit-timeout", type=float, default=1800.0)
     args = ap.parse_args()
-    main(args.sizes, args.repeats)
+    main(args.sizes, args.repeats, args.matchit_timeout)
