@@ -221,11 +221,14 @@ def _merge_headlines(out: Path) -> None:
     """``headline.json``: the primary outcome's design and reason (from the refutation step) and every
     outcome's headline (from the DiD step). Where the refutation step chose the calibrated design and the DiD
     step could not fit the calibration (too few controls estimated), the primary falls back to that
-    outcome's own headline, and says why."""
+    outcome's own headline, and says why; where the calibrated design's controls err (the outcome's headline
+    is then the span of the calibrated and the uncalibrated intervals), the primary is that span."""
     head = json.loads((out / "headline.json").read_text())
     outcomes = json.loads((out / "estimates.json").read_text())["headlines"]
     primary = outcomes[0]
-    if head["design"] == "callaway_santanna_calibrated" and primary["design"] != head["design"]:
+    if head["design"] == "callaway_santanna_calibrated" and primary["design"] == "calibration_span":
+        head = {"design": primary["design"], "reason": primary["reason"]}
+    elif head["design"] == "callaway_santanna_calibrated" and primary["design"] != head["design"]:
         head = {"design": primary["design"] or "callaway_santanna",
                 "reason": "the calibration could not be fitted (see estimates.json, empirical_calibration); "
                           + primary["reason"]}

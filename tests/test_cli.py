@@ -52,8 +52,11 @@ def test_run_end_to_end(default_run):
     assert {"outcome", "design", "estimator", "aggregation", "term", "estimate", "std_error", "conf_low",
             "conf_high", "p_value", "n_treated", "n_control", "truth"} <= set(est.columns)
     assert set(est.design) <= set(DESIGNS) and {"published", "callaway_santanna", "callaway_santanna_trend",
-                                                 "callaway_santanna_calibrated", "later_joiners", "stacked_matched",
-                                                 "twfe"} <= set(est.design)
+                                                 "callaway_santanna_calibrated", "calibration_span", "later_joiners",
+                                                 "stacked_matched", "twfe"} <= set(est.design)
+    # every design is told apart in the figures by its own colour and marker
+    for attr in ("colour", "marker"):
+        assert len({getattr(d, attr) for d in DESIGNS.values()}) == len(DESIGNS), attr
     assert set(est.loc[est.design == "twfe", "outcome"]) == {"medical_cost", "injury_visits"}
     assert (tmp_path / "estimates.json").exists()
     assert "did: medical_cost" in stdout

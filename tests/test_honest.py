@@ -12,12 +12,12 @@ import pytest
 from scipy import stats
 
 from analysis import phenotypes
-from analysis.config import ConfigError, parse_config
+from analysis.config import ConfigError, load_config, parse_config
 from analysis.definitions import NC_COST_OUTCOMES
 from analysis.did import att_gt
 from analysis.did.calibration import calibrate, calibrated_p, fit_null, relative_att, sampling_correlation
 from analysis.did.drdid import DiDError
-from analysis.did.headline import mark_headlines, outcome_headline
+from analysis.did.headline import mark_headlines, outcome_headline, systematic_error_p
 from analysis.pipeline import fingerprint
 from analysis.synth.params import world_params
 from analysis.synth.world import generate_chunk
@@ -255,6 +255,7 @@ EST = _est([
     ("medical_cost", "callaway_santanna_calibrated", "simple", "overall", -10.0, -45.0, 25.0, 0.6),
     ("medical_cost", "callaway_santanna", "dynamic", "0", -40.0, -90.0, 10.0, 0.1),
     ("medical_cost", "bracket", "overall", "overall", np.nan, -95.0, 5.0, np.nan),  # never a cost's headline
+    ("medical_cost", "calibration_span", "overall", "overall", np.nan, -80.0, 25.0, np.nan),
     ("waist", "callaway_santanna", "simple", "overall", -0.6, -0.7, -0.5, 0.0),
     ("waist", "stacked_matched", "overall", "ATT", -0.15, -0.2, -0.1, 0.0),
     ("waist", "bracket", "overall", "overall", np.nan, -0.7, -0.1, np.nan),
@@ -305,6 +306,28 @@ def test_headline_rule_on_constructed_diagnostics(outcome, pretest, controls, de
     assert flags.sum() == (design is not None)
 
 
+@pytest.mark.parametrize("null, span", [
+    ({"mean": 0.03, "mean_se": 0.01}, True),     # z = 3: the controls err, the cost may not: the span
+    ({"mean": -0.03, "mean_se": 0.01}, True),
+    ({"mean": 0.015, "mean_se": 0.01}, False),   # z = 1.5 at level 0.05: the calibrated interval stands
+    ({"mean": 0.0, "mean_se": 0.0}, False),      # no error to test
+    (None, False),
+])
+def test_cost_headline_spans_calibrated_and_uncalibrated_where_the_controls_err(null, span):
+    h = outcome_headline(EST, "medical_cost", {"callaway_santanna": 0.5}, 0.05, 5, cost=True, calibration_null=null)
+    if span:  # the union of the calibrated (-45, 25) and the uncalibrated (-80, -20) intervals, no point claim
+        assert h["design"] == "calibration_span" and h["estimate"] is None and h["p_value"] is None
+        assert (h["conf_low"], h["conf_high"]) == (-80.0, 25.0)
+        assert f"{null['mean']:+.1%}" in h["reason"] and "p = 0.0027" in h["reason"]
+    else:
+        assert h["design"] == "callaway_santanna_calibrated" and (h["conf_low"], h["conf_high"]) == (-45.0, 25.0)
+    flags = mark_headlines(EST, [h])
+    assert flags.sum() == 1 and EST.design[flags].item() == h["design"]
+    # the test is two-sided at the plan's level: at 0.001, z = 3 (p = 0.0027) no longer rejects
+    strict = outcome_headline(EST, "medical_cost", {}, 0.001, 5, cost=True, calibration_null=null)
+    assert strict["design"] == "callaway_santanna_calibrated"
+
+
 def test_run_marks_one_headline_per_outcome(default_run):
     run = default_run["run"]
     payload = json.loads((run / "estimates.json").read_text())
@@ -318,13 +341,22 @@ def test_run_marks_one_headline_per_outcome(default_run):
         if h["design"] is not None:
             assert marked.design.iloc[0] == h["design"]
             assert (marked.conf_low.iloc[0], marked.conf_high.iloc[0]) == pytest.approx((h["conf_low"], h["conf_high"]))
-            if h["estimate"] is None:  # a range (the bracket) is a headline without a point estimate
-                assert h["design"] == "bracket" and np.isnan(marked.estimate.iloc[0])
+            if h["estimate"] is None:  # a range with its own row is a headline without a point estimate
+                assert h["design"] in ("bracket", "calibration_span") and np.isnan(marked.estimate.iloc[0])
             else:
                 assert marked.estimate.iloc[0] == pytest.approx(h["estimate"])
-    # the primary cost outcome is led by its calibrated design, with the null's fit recorded
-    assert head["design"] == by_outcome["medical_cost"]["design"] == "callaway_santanna_calibrated"
+    # the primary cost outcome is led by its calibrated design, or by the span of the calibrated and the
+    # uncalibrated intervals where the controls' mean error differs from 0, with the null's fit recorded
     cal = payload["exclusions"]["medical_cost"]["empirical_calibration"]
+    errs = systematic_error_p(cal["null"]) < load_config().did.alp
+    assert head["design"] == by_outcome["medical_cost"]["design"] == (
+        "calibration_span" if errs else "callaway_santanna_calibrated")
+    e = est[est.outcome == "medical_cost"]
+    arms = [e[(e.design == d) & (e.aggregation == "simple") & (e.term == "overall")].iloc[0]
+            for d in ("callaway_santanna", "callaway_santanna_calibrated")]
+    span = e[e.design == "calibration_span"].iloc[0]
+    assert np.isnan(span.estimate) and span.truth == arms[0].truth
+    assert span.conf_low == min(a.conf_low for a in arms) and span.conf_high == max(a.conf_high for a in arms)
     assert cal["null"]["n"] == len(NC_COST_OUTCOMES)
     controls = est[est.role == "calibration_control"]
     for design in ("callaway_santanna", "screening_window"):  # each calibrated design on every control
@@ -365,7 +397,8 @@ def test_bracket_spans_the_plan_the_screening_window_and_the_matched_interval(de
 def test_null_world_no_headline_claims_an_effect(null_panel):
     """On the null world at the test scale no outcome's headline, by the rule as the pipeline runs it (the
     risk-set matched design for the bracket, the plan's Rambachan-Roth range), excludes 0; the cost headline
-    is the calibrated design, where the plan's uncalibrated design is biased by the care-seeking selection."""
+    is the calibrated design or, where the controls' mean error differs from 0, its span with the
+    uncalibrated design (which the care-seeking selection biases)."""
     from analysis.config import load_config
     from analysis.did.headline import outcome_headlines
     from analysis.did.outcomes import estimate_all
@@ -381,7 +414,8 @@ def test_null_world_no_headline_claims_an_effect(null_panel):
     assert (est.truth.dropna() == 0).all()  # the world's exact truth: no effect anywhere
     claims = [h for h in heads if not h["conf_low"] <= 0 <= h["conf_high"]]
     assert not claims, claims
-    assert heads[0]["design"] == "callaway_santanna_calibrated"
+    errs = systematic_error_p(excl[cfg.outcomes.primary]["empirical_calibration"]["null"]) < cfg.did.alp
+    assert heads[0]["design"] == ("calibration_span" if errs else "callaway_santanna_calibrated")
 
 
 # --- the later-joiners design and the pre-test before the screening cycle ---------------------------------------

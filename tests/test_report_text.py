@@ -115,6 +115,11 @@ def test_value_for_money_states_break_even_payers_and_horizon_without_claiming_a
     assert "lies above that" in _value_en(_value_headline(30000.0, 50000.0))
     assert "falls short of that" in _value_en(_value_headline(1000.0, 20000.0))
     assert "그에 못 미칩니다" in _value_ko(_value_headline(1000.0, 20000.0))
+    span = _value_headline(-10282.0, 51775.0)  # a range without a point estimate: no point ratio either
+    span["value"]["savings_per_krw"] = float("nan")
+    assert "per KRW spent: between −0.42 and 2.14 (no point estimate)" in _value_en(span)
+    assert "지출 1원당 절감액 −0.42 ~ 2.14원 사이(점추정 없음)" in _value_ko(span) and "nan" not in _value_en(span)
+    assert "per KRW spent: 0.86 (95% CI −0.42 to 2.14)" in en
     suppressed = _value_headline(1000.0, 20000.0, share=float("nan"))  # the payer sums were withheld
     assert "National Health Insurance" not in _value_en(suppressed) and "건강보험공단" not in _value_ko(suppressed)
 

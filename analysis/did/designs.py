@@ -72,39 +72,43 @@ class DesignSpec:
     label_en: str
     figure_label: str  # bilingual, in figures
     colour: str
+    marker: str  # matplotlib marker in the forest plot: designs told apart by shape, not colour alone
     aggregation: str  # the headline aggregation in estimates.csv
 
 
 DESIGNS: dict[str, DesignSpec] = {d.name: d for d in (
     DesignSpec("published", "서울시 발표 설계", "the city's published design",
-               "서울시 발표 설계 · city's published design", "#c0392b", "2x2"),
+               "서울시 발표 설계 · city's published design", "#c0392b", "o", "2x2"),
     DesignSpec("callaway_santanna", "Callaway-Sant'Anna 설계(계획)", "the plan's Callaway-Sant'Anna design",
-               "Callaway-Sant'Anna 계획 설계 · Callaway-Sant'Anna (plan)", "#2c7fb8", "simple"),
+               "Callaway-Sant'Anna 계획 설계 · Callaway-Sant'Anna (plan)", "#2c7fb8", "s", "simple"),
     DesignSpec("callaway_santanna_trend", "추세 보정 Callaway-Sant'Anna 설계",
-               "the trend-adjusted Callaway-Sant'Anna design", "추세 보정 CS · trend-adjusted CS", "#41ab5d",
+               "the trend-adjusted Callaway-Sant'Anna design", "추세 보정 CS · trend-adjusted CS", "#41ab5d", "v",
                "simple"),
     DesignSpec("callaway_santanna_calibrated", "음성대조로 보정한 Callaway-Sant'Anna 설계",
                "the plan's Callaway-Sant'Anna design calibrated by negative controls",
-               "음성대조 보정 CS · CS calibrated by negative controls", "#e6550d", "simple"),
+               "음성대조 보정 CS · CS calibrated by negative controls", "#e6550d", "^", "simple"),
     DesignSpec("later_joiners", "나중 참여자 비교 설계", "the later-joiners comparison (volunteers against volunteers)",
-               "나중 참여자 비교 · later joiners", "#e7298a", "simple"),
+               "나중 참여자 비교 · later joiners", "#e7298a", "<", "simple"),
     DesignSpec("rambachan_roth", "Rambachan-Roth 범위(점 추정 없음)", "the Rambachan-Roth range (no point estimate)",
-               "Rambachan-Roth 범위 · bounds", "#fd8d3c", "dynamic"),
+               "Rambachan-Roth 범위 · bounds", "#fd8d3c", ">", "dynamic"),
     DesignSpec("stacked_matched", "적층 매칭 DiD", "stacked matched DiD", "적층 매칭 DiD · stacked matched",
-               "#8856a7", "overall"),
+               "#8856a7", "P", "overall"),
     DesignSpec("screening_window", "검진 시기 제외 Callaway-Sant'Anna 설계",
                "the Callaway-Sant'Anna design with the screening window set aside",
-               "검진 시기 제외 CS · screening window set aside", "#e6ab02", "simple"),
+               "검진 시기 제외 CS · screening window set aside", "#e6ab02", "X", "simple"),
     DesignSpec("screening_window_calibrated", "검진 시기 제외 설계(음성대조 보정)",
                "the screening-window design calibrated by negative controls",
-               "검진 시기 제외 CS 보정 · screening window, calibrated", "#6a3d9a", "simple"),
+               "검진 시기 제외 CS 보정 · screening window, calibrated", "#6a3d9a", "h", "simple"),
     DesignSpec("bracket", "참여 이유에 대한 세 가지 설명 각각에 맞는 세 설계의 범위(점 추정 없음)",
                "the span of three designs, each right under one account of why people joined (no point estimate)",
-               "세 설계의 범위 · bracket", "#1b9e77", "overall"),
+               "세 설계의 범위 · bracket", "#1b9e77", "p", "overall"),
+    DesignSpec("calibration_span", "음성대조 보정 전후 구간을 모두 아우르는 범위(점 추정 없음)",
+               "the span of the calibrated and the uncalibrated intervals (no point estimate)",
+               "보정 전후 범위 · calibrated-uncalibrated span", "#d95f02", "*", "overall"),
     DesignSpec("poisson_etwfe", "비율 척도 DiD(포아송 확장 TWFE)",
                "the ratio-scale DiD (Wooldridge's Poisson extended TWFE)", "비율 척도 DiD · ratio-scale DiD",
-               "#a6761d", "simple"),
-    DesignSpec("twfe", "이원고정효과(TWFE)", "two-way fixed effects (TWFE)", "TWFE", "#969696", "static"),
+               "#a6761d", "d", "simple"),
+    DesignSpec("twfe", "이원고정효과(TWFE)", "two-way fixed effects (TWFE)", "TWFE", "#969696", "H", "static"),
 )}
 
 

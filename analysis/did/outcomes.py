@@ -18,6 +18,9 @@ Designs (one row per outcome x design x estimator x aggregation x term):
 - ``rambachan_roth`` (where the plan's pre-test rejects): the Rambachan-Roth range of the
   average post-enrolment effect, no point estimate;
 - ``stacked_matched``: ``stacked_did`` on the risk-set sub-experiments;
+- ``calibration_span`` (cost outcomes with a calibrated estimate): the range spanned by the
+  ``callaway_santanna`` and ``callaway_santanna_calibrated`` intervals, no point estimate (the cost's
+  headline where the controls' mean error differs from 0: ``headline.py``);
 - ``bracket`` (outcomes other than costs): the range spanned by the ``callaway_santanna``,
   ``screening_window`` and ``stacked_matched`` intervals, no point estimate (``designs.py``);
 - ``poisson_etwfe`` (the primary outcome and the negative control, where they are amounts or counts):
@@ -187,6 +190,21 @@ def _bracket_row(plan_row: pd.Series, window_row: pd.Series, matched_row: pd.Ser
         "conf_low": min(r.conf_low for r in rows), "conf_high": max(r.conf_high for r in rows),
         "p_value": np.nan, **keys, "design": "bracket", "estimator": arms, "aggregation": "overall",
         "truth": plan_row.truth, "n_treated": plan_row.n_treated, "n_control": plan_row.n_control}])
+
+
+def _calibration_span_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The ``calibration_span`` of every outcome with a calibrated plan's estimate: from the lowest to the
+    highest end of the calibrated and the uncalibrated interval, no point estimate; its truth and counts are
+    the plan design's (both intervals are for the same cells)."""
+    cal = df[df.design == "callaway_santanna_calibrated"].set_index("outcome")
+    plan = df[(df.design == "callaway_santanna") & (df.aggregation == "simple") & (df.term == "overall")
+              & df.outcome.isin(cal.index)].set_index("outcome")
+    return pd.DataFrame([{
+        "term": "overall", "estimate": np.nan, "std_error": np.nan,
+        "conf_low": min(p.conf_low, cal.at[y, "conf_low"]), "conf_high": max(p.conf_high, cal.at[y, "conf_high"]),
+        "p_value": np.nan, "outcome": y, "role": p.role, "design": "calibration_span",
+        "estimator": f"{p.estimator}+calibrated", "aggregation": "overall", "truth": p.truth,
+        "n_treated": p.n_treated, "n_control": p.n_control} for y, p in plan.iterrows()], columns=df.columns)
 
 
 # the designs calibrated with the negative-control costs
@@ -384,6 +402,7 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
         frames += _calibrated_rows(panel, cfg, calibrated, roles, truth, exclusions, fits, progress)
     df = pd.concat(frames, ignore_index=True)
     df["term"] = df["term"].astype(str)
+    df = pd.concat([df, _calibration_span_rows(df)], ignore_index=True)
     df.loc[df.term.isin(["D", "ATT"]), "term"] = "ATT"
     df["p_adjusted"] = _multiplicity(df, list(oc.secondary), oc.multiplicity)
     return df[COLUMNS], exclusions

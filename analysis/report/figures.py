@@ -447,7 +447,6 @@ def fig_forest(study):
     present = list(dict.fromkeys(t.outcome))
     outcomes = [o for o in OUTCOME_LABELS if o in present] + [o for o in present if o not in OUTCOME_LABELS]
     designs = list(DESIGN_LABELS)
-    markers = dict(zip(designs, "osv^<>PXhp*d", strict=False))  # told apart by shape and row, not colour alone
     ncol = 3
     nrow = int(np.ceil(len(outcomes) / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(12, 2.7 * nrow + 0.8), squeeze=False)
@@ -461,7 +460,7 @@ def fig_forest(study):
                 continue
             y = len(designs) - 1 - i
             _interval(ax, [y], r.estimate / scale, r.conf_low / scale, r.conf_high / scale, DESIGN_COLOURS[d],
-                      label=None if d in labelled else DESIGN_LABELS[d], marker=markers[d])
+                      label=None if d in labelled else DESIGN_LABELS[d], marker=DESIGNS[d].marker)
             labelled.add(d)
             if np.isfinite(r.truth.iloc[0]):
                 ax.plot(r.truth / scale, [y], "kD", ms=4, label="참값 · truth" if (o == outcomes[0] and i == 0) else None)

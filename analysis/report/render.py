@@ -441,5 +441,6 @@ def build_report(run: str | Path, cfg: StudyConfig, figures_dir: str | Path = "f
         print(f"  {k}: {v}")
     print(f"  headline ({hl['design']}): {fmt_krw(hl['estimate'])} KRW per participant-year "
           f"({fmt_krw(hl['conf_low'])} to {fmt_krw(hl['conf_high'])}); savings per KRW spent "
-          f"{hl['value']['savings_per_krw']:.2f}")
+          f"{hl['value']['savings_per_krw']:.2f} ({hl['value']['savings_per_krw_conf_low']:.2f} to "
+          f"{hl['value']['savings_per_krw_conf_high']:.2f})")
     return manifest

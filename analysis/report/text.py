@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 
 import numpy as np
 
@@ -33,6 +34,9 @@ def fmt_p(v: float) -> str:
 
 
 def fmt_krw(v: float) -> str:
+    """Whole won with thousands separators; "–" where there is no number (a range has no point estimate)."""
+    if v is None or math.isnan(v):
+        return "–"
     return fmt_num(round(v))
 
 
@@ -234,7 +238,8 @@ def _sentence_refutation(h: dict, lang: str, shift: int = 2) -> str:
     the designs built on it, the city's), not a tally; the checks any estimator passes are named as such;
     and the limits of the rule that chose the headline."""
     checks = h["all_checks"]
-    own = "callaway_santanna" if h["design"] in ("callaway_santanna_trend", "callaway_santanna_calibrated") else None
+    own = ("callaway_santanna" if h["design"] in ("callaway_santanna_trend", "callaway_santanna_calibrated",
+                                                   "calibration_span") else None)
     parts = []
     for d in dict.fromkeys([h["design"], *([own] if own else []), "published"]):
         found = [f for c in checks if c["design"] == d and c["name"] != "main_estimate"
@@ -288,6 +293,9 @@ def reason_ko(reason: str) -> str:
                 "체계적 오차를 추정해 보정함")
     if reason.startswith("its pre-test"):
         return "사전 추세 검정을 통과"
+    if m := re.search(r"negative-control costs err by ([+-][\d.]+%) on average \(p = ([^)]+)\)", reason):
+        return (f"음성 대조 진료비가 평균 {m[1]} 어긋나 있고(p = {m[2]}) 이 진료비도 같은 만큼 어긋나는지는 자료로 확인할 수 "
+                "없으므로, 보정한 구간과 보정하지 않은 구간을 모두 아우르는 범위를 제시하고 점추정은 하지 않음")
     return "어떤 설계도 사전 추세 검정을 통과하지 못함: 모든 추정치가 편향되었을 수 있음"
 
 
@@ -401,14 +409,16 @@ def _value_en(h: dict) -> str:
              f" Any saving accrues not to the city but to the National Health Insurance Service ({share:.0%}) and to "
              f"patients ({1 - share:.0%}), by their shares of participants' medical costs.")
     y0, y1 = h["horizon"]
+    per_krw = (f"{fmt_ratio(v['savings_per_krw'])} (95% CI {fmt_ratio(v['savings_per_krw_conf_low'])} to "
+               f"{fmt_ratio(v['savings_per_krw_conf_high'])})" if math.isfinite(v['savings_per_krw']) else
+               f"between {fmt_ratio(v['savings_per_krw_conf_low'])} and {fmt_ratio(v['savings_per_krw_conf_high'])} "
+               "(no point estimate)")
     return (f"<p>Value for money. The city pays for points and lent bands: KRW {fmt_krw(be)} per participant-year, "
             f"{fmt_eok(v['spending_total'], 'en')} a year at {n / 1e6:g} million participants (administration, the app "
             f"and publicity are not in the data and are left out). The program pays for itself only if it lowers each "
             f"participant's medical costs by at least KRW {fmt_krw(be)} a year; {compare}.{payer} At {n / 1e6:g} million "
             f"participants the yearly effect on medical costs ranges {total} (the city extrapolated a saving of "
-            f"{fmt_eok(v['city_savings_claim'], 'en')}). <b>Estimated savings per KRW spent: "
-            f"{fmt_ratio(v['savings_per_krw'])} (95% CI {fmt_ratio(v['savings_per_krw_conf_low'])} to "
-            f"{fmt_ratio(v['savings_per_krw_conf_high'])}).</b> Horizon: {y0}-{y1}, the years observed, in nominal KRW, "
+            f"{fmt_eok(v['city_savings_claim'], 'en')}). <b>Estimated savings per KRW spent: {per_krw}.</b> Horizon: {y0}-{y1}, the years observed, in nominal KRW, "
             "undiscounted.</p>")
 
 
@@ -424,13 +434,20 @@ def _value_ko(h: dict) -> str:
              f" 절감이 있다면 그 몫은 서울시가 아니라 국민건강보험공단({share:.0%})과 환자 본인({1 - share:.0%})에게 "
              "돌아갑니다(참여자 의료비의 부담 비율로 나눔).")
     y0, y1 = h["horizon"]
+    per_krw = (f"추정치 {fmt_ratio(v['savings_per_krw'])}원(95% 신뢰구간 {fmt_ratio(v['savings_per_krw_conf_low'])} ~ "
+               f"{fmt_ratio(v['savings_per_krw_conf_high'])}원)" if math.isfinite(v['savings_per_krw']) else
+               f"{fmt_ratio(v['savings_per_krw_conf_low'])} ~ {fmt_ratio(v['savings_per_krw_conf_high'])}원 사이(점추정 없음)")
     return (f"<p>비용 대비 효과. 서울시는 포인트와 대여 밴드에 참여 인년당 {fmt_won(be)}, 참여자 {n / 1e4:,.0f}만 명 기준 연 "
             f"{fmt_eok(v['spending_total'], 'ko')}을 씁니다(운영비·앱·홍보비는 자료에 없어 빠졌습니다). 프로그램이 제 비용을 "
             f"뽑으려면 참여자 1인당 연간 의료비를 {fmt_won(be)} 이상 줄여야 하는데, {compare}.{payer} 참여자 "
             f"{n / 1e4:,.0f}만 명 기준 연간 의료비 효과는 {total}입니다(서울시 환산치: 연 "
-            f"{fmt_eok(v['city_savings_claim'], 'ko')} 절감). <b>지출 1원당 절감액 추정치 {fmt_ratio(v['savings_per_krw'])}원 "
-            f"(95% 신뢰구간 {fmt_ratio(v['savings_per_krw_conf_low'])} ~ {fmt_ratio(v['savings_per_krw_conf_high'])}원).</b> "
+            f"{fmt_eok(v['city_savings_claim'], 'ko')} 절감). <b>지출 1원당 절감액 {per_krw}.</b> "
             f"기간: 관찰된 {y0}~{y1}년, 명목 금액, 할인하지 않음.</p>")
+
+
+def _has_point(h: dict) -> bool:
+    """Whether the headline is a point estimate with its interval, not a range without one."""
+    return h["estimate"] is not None and not math.isnan(h["estimate"])
 
 
 def answer_ko(h: dict) -> str:
@@ -438,9 +455,12 @@ def answer_ko(h: dict) -> str:
     verdict = ("구간 전체가 0보다 작아 의료비를 줄였다고 볼 수 있습니다" if h["conf_high"] < 0 else
                "구간 전체가 0보다 커 의료비를 늘렸다고 볼 수 있습니다" if h["conf_low"] > 0 else
                "구간이 0을 포함하므로 의료비가 줄었는지 늘었는지 이 자료로는 가릴 수 없습니다")
+    lead = (f"참여자 1인당 연간 의료비 차이의 추정치는 {fmt_krw(h['estimate'])}원, 95% 신뢰구간은 "
+            f"{fmt_krw(h['conf_low'])} ~ {fmt_krw(h['conf_high'])}원입니다." if _has_point(h) else
+            f"이 자료로는 참여자 1인당 연간 의료비에 대한 효과를 자기 선택과 구별할 수 없습니다. 효과는 "
+            f"{fmt_krw(h['conf_low'])} ~ {fmt_krw(h['conf_high'])}원 사이에 있습니다(점추정 없음).")
     parts = [
-        f"<p><b>참여자 1인당 연간 의료비 차이의 추정치는 {fmt_krw(h['estimate'])}원, 95% 신뢰구간은 "
-        f"{fmt_krw(h['conf_low'])} ~ {fmt_krw(h['conf_high'])}원입니다.</b> {verdict}. "
+        f"<p><b>{lead}</b> {verdict}. "
         f"근거: {DESIGNS['ko'][h['design']]} ({reason_ko(h['reason'])}).{_calibration_limit(h, 'ko')}</p>",
         f"<p>서울시가 발표한 {fmt_krw(h['city'])}원과 비교하면: 같은 발표 설계(2022년 참여자와 1:10 매칭 비교군, "
         f"2021→2023)를 이 데이터에 적용하면 {fmt_krw(pub.estimate)}원이 나옵니다. {_why_differ(h, 'ko')}</p>",
@@ -458,9 +478,12 @@ def answer_en(h: dict) -> str:
     verdict = ("The whole interval lies below 0: the program lowered costs" if h["conf_high"] < 0 else
                "The whole interval lies above 0: the program raised costs" if h["conf_low"] > 0 else
                "The interval includes 0: these data cannot tell whether costs fell or rose")
+    lead = (f"The estimated difference in a participant's yearly medical costs is KRW {fmt_krw(h['estimate'])} "
+            f"(95% CI {fmt_krw(h['conf_low'])} to {fmt_krw(h['conf_high'])})." if _has_point(h) else
+            "These data cannot tell the effect on a participant's yearly medical costs apart from self-selection: "
+            f"it lies between KRW {fmt_krw(h['conf_low'])} and KRW {fmt_krw(h['conf_high'])} (no point estimate).")
     parts = [
-        f"<p><b>The estimated difference in a participant's yearly medical costs is KRW {fmt_krw(h['estimate'])} "
-        f"(95% CI {fmt_krw(h['conf_low'])} to {fmt_krw(h['conf_high'])}).</b> {verdict}. "
+        f"<p><b>{lead}</b> {verdict}. "
         f"Basis: {DESIGNS['en'][h['design']]} ({h['reason']}).{_calibration_limit(h, 'en')}</p>",
         f"<p>Against the city's published KRW {fmt_krw(h['city'])}: the same published design (2022 joiners vs "
         f"1:10 matched non-participants, 2021 to 2023) gives KRW {fmt_krw(pub.estimate)} on these data. "
@@ -615,7 +638,7 @@ def methods_ko(h: dict, rules: dict) -> str:
             "분석 자료를 만들었습니다. 참여 시기가 사람마다 다르므로(2021년 시범사업부터 2025년 상시 모집까지), 같은 시기에 "
             "아직 참여하지 않은 사람과 비교하는 Callaway-Sant'Anna 이중차분법을 주 설계로 하고, 서울시의 발표 설계, 적층 매칭 "
             "이중차분법, 이원고정효과 회귀를 함께 보고합니다. 결과마다 어떤 설계를 앞세울지는 분석 전에 계획서(study.toml)에 정한 "
-            "규칙이 진단 결과만으로 정합니다: 진료비는 음성 대조 진료비로 보정한 설계, 검진 수치와 새 진단은 참여 이유에 대한 서로 다른 가정 위에 선 세 설계의 범위, "
+            "규칙이 진단 결과만으로 정합니다: 진료비는 음성 대조 진료비로 보정한 설계(대조에 체계적 오차가 보이면 보정 전후 구간을 모두 아우르는 범위), 검진 수치와 새 진단은 참여 이유에 대한 서로 다른 가정 위에 선 세 설계의 범위, "
             "참여 전 추세가 달랐던 결과는 Rambachan-Roth 범위(점추정 없음)입니다. 위약 검정, 음성 대조 결과, "
             "Rambachan-Roth 민감도 분석, E-값, DoWhy 반증 검정으로 결과를 점검했습니다. 모든 표와 그림은 공개 전 "
             f"{_rules_ko(rules)}</p>")
@@ -628,7 +651,8 @@ def methods_en(h: dict, rules: dict) -> str:
             "difference-in-differences, comparing joiners with people not yet enrolled at the same time; the city's "
             "published design, stacked matched DiD and two-way fixed effects are reported beside it. Which design leads "
             "each outcome is decided from diagnostics only, by a rule fixed in the study plan (study.toml) before "
-            "the analysis: costs by the design calibrated on negative-control costs, checkup measures and new "
+            "the analysis: costs by the design calibrated on negative-control costs (or, where those controls show a "
+            "systematic error, the span of the calibrated and the uncalibrated intervals), checkup measures and new "
             "diagnoses by the range of three designs, each right under a different account of why people joined, and outcomes whose pre-enrolment trends differed by a "
             "Rambachan-Roth range with no point claim. Placebo tests, a negative "
             "control outcome, Rambachan-Roth sensitivity bounds, the E-value and DoWhy's refuters check the result. "
@@ -844,7 +868,8 @@ TEXT = {
                            "어긋나므로, 효과는 세 설계가 만드는 범위로 보고합니다. 검진이 참여를 이끌기 전부터 추세가 달랐다면 "
                            "Rambachan-Roth 범위(참여 후 추세 차이가 참여 전 최대 차이만큼 벌어질 수 있다고 할 때)를 씁니다. "
                            "범위 안에서는 효과와 자기 선택을 구별할 수 없습니다. 의료비는 프로그램이 바꿀 수 없는 진료비(음성 대조)로 보정하며, 보정은 그 대조군이 "
-                           "공유하는 편향만 제거합니다.",
+                           "공유하는 편향만 제거합니다. 대조에 체계적 오차가 보이면(평균 오차가 0과 다르면) 의료비도 같은 오차를 가지는지 "
+                           "확인할 수 없으므로, 보정한 구간과 보정하지 않은 구간을 모두 아우르는 범위로 보고합니다.",
         "t_estimates": "결과별·설계별 추정치", "t_heterogeneity": "하위집단", "t_adherence": "활동 수준별 비교",
         "t_value": "비용 대비 효과", "passed": "통과", "failed": "실패", "suppressed": "비공개",
         "breakdown": "한계점", "ci_limit": "신뢰한계", "figure_titles": FIGURE_TITLES["ko"],
@@ -891,7 +916,9 @@ TEXT = {
                            "(trends after enrolment may diverge as much as the largest divergence before it). Within a "
                            "range the effect cannot be told apart from self-selection. Costs "
                            "are calibrated with costs the program cannot change (negative controls); calibration "
-                           "removes only the bias those controls share.",
+                           "removes only the bias those controls share. Where the controls show a systematic error "
+                           "(their mean error differs from 0), whether a cost shares it cannot be checked, and the "
+                           "cost is reported as the span of the calibrated and the uncalibrated intervals.",
         "t_estimates": "Estimates by outcome and design", "t_heterogeneity": "Subgroups", "t_adherence": "Adherence",
         "t_value": "Value for money", "passed": "passed", "failed": "failed", "suppressed": "suppressed",
         "breakdown": "breakdown", "ci_limit": "CI limit", "figure_titles": FIGURE_TITLES["en"],
