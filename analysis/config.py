@@ -21,13 +21,9 @@ from analysis.definitions import (
     NC_COST_OUTCOMES,
     PANEL_CLAIMS_OUTCOMES,
 )
-from analysis.errors import StudyError
+from analysis.errors import ConfigError
 from analysis.paths import STUDY_TOML
 from analysis.synth.params import KnobError, WorldParams, knob_types, scenario_params, world_params
-
-
-class ConfigError(StudyError):
-    """A study-plan key is unknown, missing or has a bad value."""
 
 
 @dataclass(frozen=True)

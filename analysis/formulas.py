@@ -23,12 +23,7 @@ import pandas as pd
 from formulaic import Formula, model_matrix
 from formulaic.errors import FormulaicError
 
-from analysis.errors import StudyError
-
-
-class FormulaError(StudyError):
-    """A formula that cannot be read or evaluated on the data; the message names the term."""
-
+from analysis.errors import FormulaError
 
 _LEVEL = re.compile(r"(?:C\((\w+)(?:,[^\[\]]*)?\)|\b(\w+))\[(?:T\.)?([^\]]*)\]")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.errors import StudyError
+from analysis.errors import PhenotypeError
 
 DEFAULT = Path(__file__).resolve().parent / "phenotypes.toml"
 KINDS = ("amount", "days", "drug", "new_diagnosis")
@@ -30,10 +30,6 @@ _KEYS = {
     "new_diagnosis": _COMMON | {"diagnosis", "exclude", "position", "min_outpatient_claims", "min_inpatient_claims",
                                 "confirm_drug", "washout_years"},
 }
-
-
-class PhenotypeError(StudyError):
-    """The phenotype file is malformed; the message names the file and the key."""
 
 
 @dataclass(frozen=True)

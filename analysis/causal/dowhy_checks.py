@@ -43,6 +43,7 @@ from dowhy.causal_estimators.linear_regression_estimator import LinearRegression
 from dowhy.causal_identifier import construct_adjustment_estimand
 
 from analysis.causal.graph import dot_source, load_graph
+from analysis.errors import RefutationError
 
 ESTIMATOR_METHOD = "backdoor.analysis.causal.dowhy_checks.WeightedLinearRegressionEstimator"
 DEFAULT_COVARIATES = ("female", "age_pre", "premium_decile_pre", "disability_pre", "chronic_disease",
@@ -268,7 +269,7 @@ def restricted_graph(observed: list[str], treatment: str, outcome: str, graph: n
     g = (load_graph() if graph is None else graph).copy()
     for name in (treatment, outcome):
         if name not in g:
-            raise ValueError(f"{name!r} is not a node of the causal graph; nodes are {sorted(g.nodes)}")
+            raise RefutationError(f"{name!r} is not a node of the causal graph; nodes are {sorted(g.nodes)}")
     observed = set(observed) | {treatment, outcome}
     post = nx.descendants(g, treatment)
     for n in list(nx.topological_sort(g)):
@@ -395,7 +396,7 @@ def _dowhy_analysis(data, treatment, outcome, common_causes, weights, propensity
         raise KeyError(f"dowhy_analysis: columns {missing} are not in the data (it has {list(data.columns)})")
     unknown = set(refuters) - set(DEFAULT_REFUTERS)
     if unknown:
-        raise ValueError(f"dowhy_analysis: unknown refuters {sorted(unknown)}; allowed: {list(DEFAULT_REFUTERS)}")
+        raise RefutationError(f"dowhy_analysis: unknown refuters {sorted(unknown)}; allowed: {list(DEFAULT_REFUTERS)}")
 
     wcol = "_dowhy_weights"
     work = data[[treatment, outcome, *common_causes]].copy()
@@ -408,8 +409,8 @@ def _dowhy_analysis(data, treatment, outcome, common_causes, weights, propensity
     elif propensity is not None:
         p = np.asarray(data[propensity] if isinstance(propensity, str) else propensity, dtype=float)
         if np.any((p <= 0) | (p >= 1)):
-            raise ValueError("dowhy_analysis: propensity scores must lie strictly in (0, 1); got "
-                             f"min {np.nanmin(p)}, max {np.nanmax(p)}")
+            raise RefutationError("dowhy_analysis: propensity scores must lie strictly in (0, 1); got "
+                                  f"min {np.nanmin(p)}, max {np.nanmax(p)}")
         t = work[treatment].to_numpy(dtype=float)
         work[wcol] = t + (1 - t) * p / (1 - p)
     else:
@@ -420,7 +421,7 @@ def _dowhy_analysis(data, treatment, outcome, common_causes, weights, propensity
     work = work.dropna().reset_index(drop=True)
     work[wcol] = work[wcol].astype(float)
     if (work[wcol] < 0).any():
-        raise ValueError(f"dowhy_analysis: {int((work[wcol] < 0).sum())} negative weights; weights must be >= 0")
+        raise RefutationError(f"dowhy_analysis: {int((work[wcol] < 0).sum())} negative weights; weights must be >= 0")
     work[treatment] = work[treatment].astype(int)
 
     # identification: first under the full graph with its latent nodes unobserved (under the study graph
@@ -446,8 +447,8 @@ def _dowhy_analysis(data, treatment, outcome, common_causes, weights, propensity
         estimand = _in_sorted_order(model.identify_effect(proceed_when_unidentifiable=True))
     backdoor = sorted(estimand.get_backdoor_variables() or [])
     if not backdoor and common_causes:
-        raise ValueError(f"dowhy_analysis: DoWhy found no backdoor set for {treatment} -> {outcome} even without "
-                         f"the latent nodes; check the graph and common_causes {common_causes}")
+        raise RefutationError(f"dowhy_analysis: DoWhy found no backdoor set for {treatment} -> {outcome} even without "
+                              f"the latent nodes; check the graph and common_causes {common_causes}")
     if g is not None:
         identified = bool(e_full.get_backdoor_variables()) or backdoor_criterion(g_full, treatment, outcome, backdoor)
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import networkx as nx
 
+from analysis.errors import GraphError
+
 GRAPH_PATH = Path(__file__).with_name("graph.dot")
 
 # Hand-set positions (x, y): baseline on the left, treatment and mediator in the middle, outcomes right.
@@ -86,10 +88,10 @@ def load_graph(as_text: bool = False) -> nx.DiGraph | str:
         g.add_node(node, **clean)
     g.add_edges_from((u, v) for u, v in multi.edges() if u in g and v in g)
     if not nx.is_directed_acyclic_graph(g):
-        raise ValueError(f"{GRAPH_PATH}: the causal graph has a cycle; a causal graph must be acyclic")
+        raise GraphError(f"{GRAPH_PATH}: the causal graph has a cycle; a causal graph must be acyclic")
     missing = set(g.nodes) - set(LAYOUT)
     if missing:
-        raise ValueError(f"{GRAPH_PATH}: nodes {sorted(missing)} have no position in graph.LAYOUT; add them")
+        raise GraphError(f"{GRAPH_PATH}: nodes {sorted(missing)} have no position in graph.LAYOUT; add them")
     return g
 
 

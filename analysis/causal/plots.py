@@ -5,6 +5,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from analysis.errors import SensitivityError
+
 LABELS = {"published": "city's published design (2022 joiners, 1:10 matched)",
           "callaway_santanna": "Callaway-Sant'Anna (the plan)"}
 
@@ -14,7 +16,7 @@ def plot_sensitivity(checks: list[dict], path=None):
     panel per design, with the breakdown value marked; saved to ``path`` (PNG/SVG by suffix) if given."""
     rm = [c for c in checks if c["name"] == "honest_did_relative_magnitudes" and c.get("grid")]
     if not rm:
-        raise ValueError("plot_sensitivity: no relative-magnitudes check with a grid in the checks")
+        raise SensitivityError("plot_sensitivity: no relative-magnitudes check with a grid in the checks")
     fig, axes = plt.subplots(1, len(rm), figsize=(5.2 * len(rm), 3.6), squeeze=False)
     for ax, c in zip(axes[0], rm, strict=True):
         m = np.array([g["Mbar"] for g in c["grid"]])

@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from analysis.errors import ConvergenceWarning, SensitivityError, SettingWarning
+
 __all__ = ["EValueResult", "HonestDiDResult", "e_value", "event_study_inputs", "honest_did"]
 
 METHODS = {"relative_magnitudes": ("DeltaRM", "C-LF", "Mbar"), "smoothness": ("DeltaSD", "FLCI", "M")}
@@ -118,25 +120,25 @@ def _check_inputs(betahat, sigma, num_pre: int, num_post: int, l_vec, alpha: flo
     b = np.asarray(betahat, dtype=float).ravel()
     s = np.asarray(sigma, dtype=float)
     if int(num_pre) != num_pre or num_pre < 1:
-        raise ValueError(f"num_pre_periods must be a positive integer, got {num_pre!r}")
+        raise SensitivityError(f"num_pre_periods must be a positive integer, got {num_pre!r}")
     if int(num_post) != num_post or num_post < 1:
-        raise ValueError(f"num_post_periods must be a positive integer, got {num_post!r}")
+        raise SensitivityError(f"num_post_periods must be a positive integer, got {num_post!r}")
     n = num_pre + num_post
     if len(b) != n:
-        raise ValueError(f"betahat has {len(b)} entries but num_pre_periods + num_post_periods = {n}")
+        raise SensitivityError(f"betahat has {len(b)} entries but num_pre_periods + num_post_periods = {n}")
     if not np.all(np.isfinite(b)):
-        raise ValueError("betahat has missing or infinite values")
+        raise SensitivityError("betahat has missing or infinite values")
     if s.ndim != 2 or s.shape[0] != s.shape[1]:
-        raise ValueError(f"sigma must be a square matrix, got shape {s.shape}")
+        raise SensitivityError(f"sigma must be a square matrix, got shape {s.shape}")
     if s.shape[0] != n:
-        raise ValueError(f"sigma is {s.shape[0]} x {s.shape[1]} but betahat has {n} entries")
+        raise SensitivityError(f"sigma is {s.shape[0]} x {s.shape[1]} but betahat has {n} entries")
     if not np.all(np.isfinite(s)):
-        raise ValueError("sigma has missing or infinite values")
+        raise SensitivityError("sigma has missing or infinite values")
     scale = max(np.abs(s).max(), 1e-300)
     if not np.allclose(s, s.T, rtol=0, atol=1e-8 * scale):
-        raise ValueError("sigma must be symmetric")
+        raise SensitivityError("sigma must be symmetric")
     if np.linalg.eigvalsh((s + s.T) / 2).min() < -1e-8 * scale:
-        raise ValueError("sigma must be positive semi-definite")
+        raise SensitivityError("sigma must be positive semi-definite")
     s = (s + s.T) / 2
     if l_vec is None:
         lv = np.zeros(num_post)
@@ -144,11 +146,11 @@ def _check_inputs(betahat, sigma, num_pre: int, num_post: int, l_vec, alpha: flo
     else:
         lv = np.asarray(l_vec, dtype=float).ravel()
         if len(lv) != num_post:
-            raise ValueError(f"l_vec has {len(lv)} entries but num_post_periods = {num_post}")
+            raise SensitivityError(f"l_vec has {len(lv)} entries but num_post_periods = {num_post}")
         if not np.any(lv != 0):
-            raise ValueError("l_vec must not be all zeros")
+            raise SensitivityError("l_vec must not be all zeros")
     if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+        raise SensitivityError(f"alpha must be in (0, 1), got {alpha}")
     return b, s, lv
 
 
@@ -296,8 +298,8 @@ def _dual_vertices(sig_t: np.ndarray, x_t: np.ndarray) -> np.ndarray | None:
     rhs_r = u[:, :r].T @ rhs
     n_sub = np.prod([k - i for i in range(r)]) / np.prod(range(1, r + 1))
     if n_sub > _MAX_VERTEX_SUBSETS:
-        raise ValueError(f"too many post periods for vertex enumeration ({n_sub:.3g} subsets); "
-                         "reduce num_post_periods")
+        raise SensitivityError(f"too many post periods for vertex enumeration ({n_sub:.3g} subsets); "
+                               "reduce num_post_periods")
     subsets = np.array(list(itertools.combinations(range(k), r)), dtype=np.intp)
     mats = e_r[:, subsets].transpose(1, 0, 2)  # (n_sub, r, r)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -458,7 +460,7 @@ def honest_did(betahat, sigma, num_pre_periods: int, num_post_periods: int, *,
     HonestDiDResult
     """
     if method not in METHODS:
-        raise ValueError(f"method={method!r}; allowed: {list(METHODS)}")
+        raise SensitivityError(f"method={method!r}; allowed: {list(METHODS)}")
     b, s, lv = _check_inputs(betahat, sigma, num_pre_periods, num_post_periods, l_vec, alpha)
     npre, npost = int(num_pre_periods), int(num_post_periods)
     est, se, orig = _original_ci(b, s, npre, lv, alpha)
@@ -483,7 +485,7 @@ def honest_did(betahat, sigma, num_pre_periods: int, num_post_periods: int, *,
     else:
         mv = np.atleast_1d(np.asarray(Mvec, dtype=float))
         if mv.ndim != 1 or np.any(~np.isfinite(mv)) or np.any(mv < 0):
-            raise ValueError("Mvec must be a 1-D sequence of finite values >= 0")
+            raise SensitivityError("Mvec must be a 1-D sequence of finite values >= 0")
     lbs, ubs = np.empty(len(mv)), np.empty(len(mv))
     if method == "smoothness":
         # solved on a unit scale (outcome / c) and scaled back: the bounds are equivariant in the outcome's
@@ -495,12 +497,12 @@ def honest_did(betahat, sigma, num_pre_periods: int, num_post_periods: int, *,
             lbs[i], ubs[i] = lo * c, hi * c
     else:
         if grid_points < 2:
-            raise ValueError(f"grid_points must be at least 2, got {grid_points}")
+            raise SensitivityError(f"grid_points must be at least 2, got {grid_points}")
         dlo, dhi = _default_rm_grid(b, s, npre, npost, lv, float(mv.max()), est, se)
         glo = dlo if grid_lb is None else float(grid_lb)
         ghi = dhi if grid_ub is None else float(grid_ub)
         if not glo < ghi:
-            raise ValueError(f"grid_lb ({glo}) must be below grid_ub ({ghi})")
+            raise SensitivityError(f"grid_lb ({glo}) must be below grid_ub ({ghi})")
         grid = np.linspace(glo, ghi, grid_points)
         for i, m in enumerate(mv):
             tests = _rm_tests(b, s, npre, npost, lv, float(m), alpha, sims, seed)
@@ -519,7 +521,7 @@ def honest_did(betahat, sigma, num_pre_periods: int, num_post_periods: int, *,
             if acc[0] or acc[-1]:
                 msg = f"Mbar={m:g}: the confidence set reaches the end of the grid; widen grid_lb/grid_ub"
                 notes.append(msg)
-                warnings.warn(msg, stacklevel=2)
+                warnings.warn(msg, ConvergenceWarning, stacklevel=2)
             gaps = np.diff(np.flatnonzero(acc))
             if gaps.size and gaps.max() > 1:
                 notes.append(f"Mbar={m:g}: the accepted set is not an interval; [lb, ub] is its hull")
@@ -548,26 +550,26 @@ def event_study_inputs(result, ref: int = -1) -> tuple[np.ndarray, np.ndarray, i
         sigma = r.cov.loc[terms, terms].to_numpy(dtype=float)
     else:
         if getattr(r, "type", None) != "dynamic" or r.egt is None or r.inf_egt is None:
-            raise ValueError("result must be a dynamic aggregation (aggte(res, 'dynamic')) with influence "
-                             "functions, or a matched event study with its covariance")
+            raise SensitivityError("result must be a dynamic aggregation (aggte(res, 'dynamic')) with influence "
+                                   "functions, or a matched event study with its covariance")
         settings = getattr(r, "settings", {}) or {}
         if settings.get("base_period", "universal") != "universal":
             warnings.warn("the event study was not estimated with base_period='universal'; HonestDiD's "
-                          "restrictions assume it", stacklevel=2)
+                          "restrictions assume it", SettingWarning, stacklevel=2)
         egt = np.asarray(r.egt)
         inf = np.asarray(r.inf_egt, dtype=float)
         n = inf.shape[0]
         keep = egt != ref
         if keep.all():
-            warnings.warn(f"no e={ref} reference coefficient found; none dropped", stacklevel=2)
+            warnings.warn(f"no e={ref} reference coefficient found; none dropped", SettingWarning, stacklevel=2)
         e = egt[keep]
         beta = np.asarray(r.att_egt, dtype=float)[keep]
         f = inf[:, keep]
         sigma = f.T @ f / n / n
     if np.any(np.diff(e) <= 0):
-        raise ValueError("event times must be increasing")
+        raise SensitivityError("event times must be increasing")
     if np.any((e < ref) != (e < 0)):
-        raise ValueError(f"event times between the reference {ref} and 0 are not supported")
+        raise SensitivityError(f"event times between the reference {ref} and 0 are not supported")
     return beta, sigma, int((e < ref).sum()), int((e >= 0).sum())
 
 
@@ -655,17 +657,17 @@ def e_value(estimate: float, conf_low: float, conf_high: float, *, sd: float | N
     """
     vals = np.array([estimate, conf_low, conf_high], dtype=float)
     if not np.all(np.isfinite(vals)):
-        raise ValueError("estimate, conf_low and conf_high must be finite")
+        raise SensitivityError("estimate, conf_low and conf_high must be finite")
     if not conf_low <= estimate <= conf_high:
-        raise ValueError(f"need conf_low <= estimate <= conf_high, got {conf_low}, {estimate}, {conf_high}")
+        raise SensitivityError(f"need conf_low <= estimate <= conf_high, got {conf_low}, {estimate}, {conf_high}")
     if sd is None:
         if np.any(vals <= 0):
-            raise ValueError("a risk ratio and its limits must be positive; pass sd= for a difference in means")
+            raise SensitivityError("a risk ratio and its limits must be positive; pass sd= for a difference in means")
         rr, lo, hi = vals
         scale = "risk ratio"
     else:
         if not np.isfinite(sd) or sd <= 0:
-            raise ValueError(f"sd must be positive, got {sd}")
+            raise SensitivityError(f"sd must be positive, got {sd}")
         rr, lo, hi = np.exp(0.91 * vals / sd)
         scale = "standardised difference, RR = exp(0.91 d)"
     e_point = 1.0 if rr == 1 else _e_of_rr(rr)

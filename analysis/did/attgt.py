@@ -33,6 +33,7 @@ from analysis.did.drdid import PANEL, RC, DiDError, fit_logit, normalise, panel_
 from analysis.did.inference import TINY, Draws, bootstrap, draw
 from analysis.did.memo import Memo, digest
 from analysis.did.results import ResultMixin, fmt_table, stars
+from analysis.errors import ExclusionWarning, SettingWarning
 from analysis.formulas import Rhs
 
 EST_METHODS = {"dr": "Doubly Robust", "ipw": "Inverse Probability Weighting", "reg": "Outcome Regression"}
@@ -133,7 +134,8 @@ def prepare(
     if first.any():
         n_first = int(len(np.unique(ids[first])))
         excl["units already treated in the first period (dropped)"] = n_first
-        warnings.warn(f"{table}: dropped {n_first} units already treated in the first period", stacklevel=3)
+        warnings.warn(f"{table}: dropped {n_first} units already treated in the first period", ExclusionWarning,
+                      stacklevel=3)
         keep = ~first
         t, g, ids, y, w, df = t[keep], g[keep], ids[keep], y[keep], w[keep], df[keep]
     glist = np.unique(g[g > 0])
@@ -155,7 +157,7 @@ def prepare(
         excl["cohorts without a pre-treatment period (their post-treatment cells are not estimated)"] = int(
             len(no_pre))
         warnings.warn(f"{table}: cohorts {no_pre.tolist()} have no pre-treatment period; their "
-                      "post-treatment ATT(g,t) are not estimated", stacklevel=3)
+                      "post-treatment ATT(g,t) are not estimated", ExclusionWarning, stacklevel=3)
 
     # covariates: R's model.matrix with treatment contrasts (a factor's first level is the reference).
     # Non-constant columns are centred and scaled before estimation: every estimator here is invariant to
@@ -188,7 +190,7 @@ def prepare(
                 n_drop = len(counts) - len(complete)
                 excl["units not observed in every period (dropped to balance the panel)"] = int(n_drop)
                 warnings.warn(f"{table}: dropped {n_drop} units not observed in every period "
-                              "(allow_unbalanced_panel=True keeps them)", stacklevel=3)
+                              "(allow_unbalanced_panel=True keeps them)", ExclusionWarning, stacklevel=3)
     if panel:
         pos = np.flatnonzero(rows_keep)
         order = pos[np.lexsort((t[pos], ids[pos]))]
@@ -322,7 +324,7 @@ def compute_cells(d: Design, est_method: str, control_group: str, anticipation: 
             notes.append(f"ATT({g},{t_cur}): {e}; not estimated")
             inf[j] = np.nan
     for note in notes:
-        warnings.warn(note, stacklevel=3)
+        warnings.warn(note, ExclusionWarning, stacklevel=3)
     return cells, att, inf.T, notes  # units x cells (a Fortran-ordered view)
 
 
@@ -544,7 +546,8 @@ def inference(d: Design, cells, att: np.ndarray, inf: np.ndarray, notes: list[st
     crit = float(stats.norm.ppf(1 - alp / 2))
     if settings["bstrap"] or settings["cband"]:
         if settings["cband"] and not settings["bstrap"]:
-            warnings.warn("cband=True: the simultaneous band comes from the multiplier bootstrap", stacklevel=3)
+            warnings.warn("cband=True: the simultaneous band comes from the multiplier bootstrap", SettingWarning,
+                          stacklevel=3)
         if draws is None:
             draws = draw([inf, cohort_basis(d)], settings["biters"], settings["seed"], d.unit_cluster)
         bs = bootstrap(draws.columns(np.arange(len(att))), alp)

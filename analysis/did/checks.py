@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.did.drdid import DiDError
+from analysis.errors import ExclusionWarning
 
 
 def complete_rows(data: pd.DataFrame, needed: list[str], table: str) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -27,7 +28,7 @@ def complete_rows(data: pd.DataFrame, needed: list[str], table: str) -> tuple[pd
             if na[c].any():
                 excl[f"rows with missing {c}"] = int(na[c].sum())
         warnings.warn(f"{table}: dropped {int(na.any(axis=1).sum())} rows with missing values ({excl})",
-                      stacklevel=4)
+                      ExclusionWarning, stacklevel=4)
         df = df[~na.any(axis=1).to_numpy()]
     if df.empty:
         raise DiDError(f"{table}: no rows left after dropping missing values")

@@ -25,13 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.errors import StudyError
+from analysis.errors import DiDError
 
 TRIM_LEVEL = 0.995
-
-
-class DiDError(StudyError):
-    """Bad input to a DiD estimator (names the table/column/rows and what to do)."""
 
 
 @dataclass(frozen=True)

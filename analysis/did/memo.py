@@ -15,6 +15,8 @@ from collections import OrderedDict
 
 import numpy as np
 
+from analysis.errors import DiDError
+
 
 def digest(*arrays: np.ndarray | None) -> bytes:
     """A fingerprint of the arrays' contents, dtypes and shapes (blake2b)."""
@@ -67,7 +69,7 @@ class Memo:
 
     def __init__(self, name: str, max_bytes: int):
         if name in _CACHES:
-            raise ValueError(f"a cache named {name!r} exists already")
+            raise DiDError(f"a cache named {name!r} exists already")
         self.name = name
         self.max_bytes = max_bytes
         self._items: OrderedDict = OrderedDict()

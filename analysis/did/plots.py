@@ -5,6 +5,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from analysis.errors import ResultsError
+
 
 def band(ax, x, est, lo, hi, pre_mask, labels=(None, None)):
     """Estimates with their intervals ``[lo, hi]``: pre-treatment grey, post-treatment red (``labels`` for
@@ -34,7 +36,7 @@ def plot_att_gt(res, ax=None):
 def plot_aggte(res, ax=None):
     """Aggregated components with their band (event study for ``type='dynamic'``)."""
     if res.egt is None:
-        raise ValueError("a simple aggregation has no components to plot")
+        raise ResultsError("a simple aggregation has no components to plot")
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 3.5))
     x = np.asarray(res.egt)
     lo = res.att_egt - res.crit_val_egt * res.se_egt

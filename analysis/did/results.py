@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.errors import ResultsError
+
 TIDY_COLUMNS = ["term", "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
 
 
@@ -61,11 +63,11 @@ class ResultMixin:
         """Pointwise ``level`` intervals, or with ``uniform=True`` the simultaneous band (bootstrap sup-t
         critical value at the result's ``alp``, so ``level`` must be ``1 - alp`` then)."""
         if uniform and self._crit is None:
-            raise ValueError("no simultaneous critical value: fit with cband=True")
+            raise ResultsError("no simultaneous critical value: fit with cband=True")
         alp = (getattr(self, "settings", None) or {}).get("alp")
         if uniform and alp is not None and not np.isclose(level, 1 - alp):
-            raise ValueError(f"the simultaneous band was drawn at level {1 - alp:g} (alp = {alp:g}); "
-                             f"refit with alp = {1 - level:g} for a {level:g} band")
+            raise ResultsError(f"the simultaneous band was drawn at level {1 - alp:g} (alp = {alp:g}); "
+                               f"refit with alp = {1 - level:g} for a {level:g} band")
         t = normal_table(self.params, self.std_errors, level, self._crit if uniform else None)
         return t[["conf_low", "conf_high"]].rename(columns={"conf_low": "lower", "conf_high": "upper"})
 

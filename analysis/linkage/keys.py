@@ -16,17 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.errors import StudyError
+from analysis.errors import LinkageError, LinkageSecretError
 
 # key definitions: the fields joined (after normalisation) into each key, in order of preference
 KEY_FIELDS = {
     "key1": ("name", "birth_date", "sex"),
     "key2": ("birth_date", "sex", "phone"),
 }
-
-
-class LinkageSecretError(StudyError, RuntimeError):
-    """The linkage secret could not be read."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +76,7 @@ def claim_ids(key_seq: np.ndarray, secret: Secret) -> np.ndarray:
     cannot be matched back to NHIS's without the secret."""
     x = np.asarray(key_seq, dtype=np.uint64)
     if (x >= np.uint64(1 << 62)).any():
-        raise ValueError("KEY_SEQ values must be below 2**62 to be re-keyed")
+        raise LinkageError("KEY_SEQ values must be below 2**62 to be re-keyed")
     mask = np.uint64((1 << 31) - 1)
     left, right = x >> np.uint64(31), x & mask
     for r in range(4):
@@ -97,7 +93,8 @@ _SEX = {"1": "M", "M": "M", "MALE": "M", "남": "M", "2": "F", "F": "F", "FEMALE
 def normalise(df: pd.DataFrame, table: str) -> pd.DataFrame:
     """Canonical forms of name, birth date (YYYYMMDD), sex (M/F) and phone (digits, 010...).
 
-    Raises ``ValueError`` naming the table, column and rows for values that cannot be normalised.
+    Raises :class:`analysis.errors.LinkageError` naming the table, column and rows for values that cannot be
+    normalised.
     """
     out = pd.DataFrame(index=df.index)
     name = df["name"].astype(str).map(lambda s: unicodedata.normalize("NFKC", s))
@@ -106,12 +103,12 @@ def normalise(df: pd.DataFrame, table: str) -> pd.DataFrame:
     bad = bd.str.len() != 8
     if bad.any():
         rows = list(df.index[bad][:5])
-        raise ValueError(f"{table}.birth_date: {int(bad.sum())} value(s) are not a date (first rows: {rows})")
+        raise LinkageError(f"{table}.birth_date: {int(bad.sum())} value(s) are not a date (first rows: {rows})")
     out["birth_date"] = bd
     sex = df["sex"].astype(str).str.strip().str.upper().map(_SEX)
     if sex.isna().any():
         rows = list(df.index[sex.isna()][:5])
-        raise ValueError(
+        raise LinkageError(
             f"{table}.sex: {int(sex.isna().sum())} value(s) not in {sorted(_SEX)} (first rows: {rows})"
         )
     out["sex"] = sex

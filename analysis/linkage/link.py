@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from analysis.config import LinkageConfig
+from analysis.errors import LinkageError
 from analysis.linkage.keys import KEY_FIELDS, Secret, claim_ids, derive_keys, keyed_seed, normalise
 from analysis.paths import staged
 
@@ -128,7 +129,7 @@ def _rekey_table(src: Path, dst: Path, id_map: pd.Series, transform=None) -> int
             pos = np.clip(np.searchsorted(keys_arr, pid), 0, len(keys_arr) - 1)
             unknown = keys_arr[pos] != pid
             if unknown.any():
-                raise ValueError(
+                raise LinkageError(
                     f"{src.name}: {int(unknown.sum())} row(s) of row group {rg} have a PERSON_ID that is not in "
                     f"nhis/identifiers (first: {pid[unknown][:3].tolist()}); every NHIS table must cover the "
                     "same persons"
@@ -161,7 +162,7 @@ def _rekey_table(src: Path, dst: Path, id_map: pd.Series, transform=None) -> int
             writer.write_table(part)
             written += part.num_rows
         if writer is None:
-            raise ValueError(f"{src}: no rows to re-key")
+            raise LinkageError(f"{src}: no rows to re-key")
         writer.close()
     finally:
         for f in tmp.glob("*.arrow"):

@@ -8,15 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
+from statsmodels.tools.sm_exceptions import ConvergenceWarning as SmConvergenceWarning
+from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
 from analysis import formulas
-from analysis.errors import StudyError
+from analysis.errors import ConvergenceWarning, MatchingError
 from analysis.formulas import Rhs
-
-
-class MatchingError(StudyError):
-    """Bad input to matching or weighting (no treated, no controls, missing values, ...)."""
 
 
 def parse_formula(formula: str) -> tuple[str, Rhs]:
@@ -54,7 +51,8 @@ def fit_propensity(treat: np.ndarray, X: pd.DataFrame) -> PropensityModel:
     """Unpenalised logistic regression of treatment on covariates (statsmodels ``Logit``, Newton-Raphson):
     the maximum-likelihood fit R's ``glm(family = binomial)`` computes.
 
-    Raises :class:`MatchingError` for a constant covariate or perfect separation; warns on non-convergence.
+    Raises :class:`MatchingError` for a constant covariate or perfect separation; warns
+    (:class:`analysis.errors.ConvergenceWarning`) on non-convergence or near separation.
     """
     const = [c for c in X.columns if np.ptp(X[c].to_numpy()) == 0]
     if const:
@@ -71,13 +69,13 @@ def fit_propensity(treat: np.ndarray, X: pd.DataFrame) -> PropensityModel:
                 "perfect separation in the propensity model: some covariate values predict treatment "
                 "exactly; coarsen or drop the covariate, or match exactly on it (exact=)"
             )
-        if issubclass(w.category, ConvergenceWarning):
-            warnings.warn(f"propensity model did not converge: {w.message}", RuntimeWarning, stacklevel=2)
+        if issubclass(w.category, SmConvergenceWarning):
+            warnings.warn(f"propensity model did not converge: {w.message}", ConvergenceWarning, stacklevel=2)
     lp = design.to_numpy() @ res.params.to_numpy()
     score = 1 / (1 + np.exp(-lp))
     if ((score < 1e-10) | (score > 1 - 1e-10)).any():
         warnings.warn(
-            "propensity scores within 1e-10 of 0 or 1: near separation", RuntimeWarning, stacklevel=2
+            "propensity scores within 1e-10 of 0 or 1: near separation", ConvergenceWarning, stacklevel=2
         )
     return PropensityModel(
         params=res.params,

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from analysis import phenotypes
 from analysis.config import EngineConfig, PanelConfig
 from analysis.definitions import metabolic_syndrome
+from analysis.errors import PanelError
 from analysis.panel.engine import make_engine
 from analysis.panel.engine import person_years as engine_person_years
 from analysis.panel.formats import convert, find_table
@@ -103,7 +104,7 @@ class LinkedExtract:
         if chunk_persons is None or "STUDY_ID" not in pf.schema_arrow.names:
             return np.zeros(1, np.int64)
         if chunk_persons < 1:
-            raise ValueError(f"chunk_persons must be a positive number of persons; got {chunk_persons}")
+            raise PanelError(f"chunk_persons must be a positive number of persons; got {chunk_persons}")
         ids, whole = _numeric_ids(pf.read(columns=["STUDY_ID"]).column("STUDY_ID"))
         ids = np.unique(ids[whole].astype(np.int64))
         return ids[::chunk_persons] if len(ids) else np.zeros(1, np.int64)
@@ -347,7 +348,7 @@ def baseline_covariates(panel: pd.DataFrame, reference: int | pd.Series) -> pd.D
     if isinstance(reference, pd.Series):
         ref = sid.map(reference).to_numpy()
         if np.isnan(ref.astype(float)).any():
-            raise ValueError("baseline_covariates: reference has no year for some study_id values")
+            raise PanelError("baseline_covariates: reference has no year for some study_id values")
     else:
         ref = np.full(len(panel), int(reference))
     year = panel["year"].to_numpy()

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from analysis.errors import StudyError
+from analysis.errors import EngineError
 from analysis.phenotypes import Definitions, family_bounds
 
 TABLES = ("qualification", "claims", "diagnoses", "prescriptions")
@@ -38,10 +38,6 @@ COLUMNS = {  # what the query reads of each table
     "diagnoses": ("KEY_SEQ", "MCEX_SICK_SYM"),
     "prescriptions": ("KEY_SEQ", "GNL_NM_CD"),
 }
-
-
-class EngineError(StudyError):
-    """The engine cannot run (not installed, no Java for Spark, a query that failed); the message says which."""
 
 
 _CLAIM_YEAR = "CAST(FLOOR(RECU_FR_DT / 10000) AS INTEGER)"  # the year of a claim's first day (YYYYMMDD)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.errors import StudyError
+from analysis.errors import SchemaError
 
 FIRST_YEAR, LAST_YEAR = 2017, 2025
 # FORM_CD values of NHIS claims (inpatient 02, 04, 06, 07, 10, 12; outpatient 03, 05, 08, 09, 11, 13, 20, 21)
@@ -161,10 +161,6 @@ READABLE = {
     "Q_PA_WALK": "walking_days",
     "STUDY_ID": "study_id",
 }
-
-
-class SchemaError(StudyError):
-    """A linked table does not meet the documented schema."""
 
 
 def _rows(mask: np.ndarray | pd.Series, index: pd.Index, limit: int = 5) -> str:

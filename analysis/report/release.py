@@ -36,17 +36,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.errors import StudyError
+from analysis.errors import ReleaseError
 
 IDENTIFIERS = frozenset({"study_id", "person_id", "name", "rrn", "phone"})  # compared case-insensitively
 EXTREME = re.compile(r"(?:^|[_. \-])(?:min|max|minimum|maximum|p0|p100)$", re.IGNORECASE)
 SUPPRESSION_RULES = ("min_count", "dominance", "residual_df", "exact_extreme", "secondary")
 STATS = ("mean", "sum", "share", "count")
 TOTAL = "Total"
-
-
-class ReleaseError(StudyError):
-    """An output cannot be released as it stands (identifier column, unreviewed source, repeated name)."""
 
 
 def _plain(v: Any) -> Any:
@@ -91,11 +87,11 @@ class ReleaseReview:
 
     def __post_init__(self) -> None:
         if self.min_count < 1:
-            raise ValueError(f"min_count must be >= 1; got {self.min_count}")
+            raise ReleaseError(f"min_count must be >= 1; got {self.min_count}")
         if not 0 < self.dominance <= 1:
-            raise ValueError(f"dominance must be in (0, 1]; got {self.dominance}")
+            raise ReleaseError(f"dominance must be in (0, 1]; got {self.dominance}")
         if self.min_residual_df < 0:
-            raise ValueError(f"min_residual_df must be >= 0; got {self.min_residual_df}")
+            raise ReleaseError(f"min_residual_df must be >= 0; got {self.min_residual_df}")
 
     @classmethod
     def from_config(cls, disclosure) -> ReleaseReview:
@@ -173,7 +169,7 @@ class ReleaseReview:
             Apply the dominance rule. None (default): apply it for ``stat`` "sum"/"mean" when every value
             is non-negative (costs, visits). Pass False where one person cannot dominate, e.g. a mean of
             bounded checkup measurements (BMI, blood pressure). True with a negative value or another
-            ``stat`` raises ValueError, since the rule is then undefined.
+            ``stat`` raises ReleaseError, since the rule is then undefined.
         round_to : int or None
             Release the published counts rounded to the nearest multiple of ``round_to`` (halves up), for
             outputs whose cells are shares of a group total published elsewhere (a histogram of the treated
@@ -190,28 +186,28 @@ class ReleaseReview:
         self._check_new(name)
         by = list(by)
         if stat not in STATS:
-            raise ValueError(f"{name}: stat must be one of {STATS}; got {stat!r}")
+            raise ReleaseError(f"{name}: stat must be one of {STATS}; got {stat!r}")
         if (stat == "count") != (value is None):
-            raise ValueError(f"{name}: give a value column for stat {stat!r}, and none for 'count'")
+            raise ReleaseError(f"{name}: give a value column for stat {stat!r}, and none for 'count'")
         if value is not None and (value in by or value == "n"):
-            raise ValueError(f"{name}: value column {value!r} may not be a by column or 'n'")
+            raise ReleaseError(f"{name}: value column {value!r} may not be a by column or 'n'")
         cols = [*by, *([value] if value is not None else [])]
         missing = [c for c in cols if c not in data.columns]
         if missing:
-            raise ValueError(f"{name}: columns {missing} not in data (has {list(data.columns)})")
+            raise ReleaseError(f"{name}: columns {missing} not in data (has {list(data.columns)})")
         self._check_identifiers(name, cols)
         if not by:
-            raise ValueError(f"{name}: give at least one by column")
+            raise ReleaseError(f"{name}: give at least one by column")
         if data[by].isna().any().any():
-            raise ValueError(f"{name}: by columns {by} hold missing values; label them explicitly first")
+            raise ReleaseError(f"{name}: by columns {by} hold missing values; label them explicitly first")
         x = pd.Series(1.0, index=data.index) if value is None else data[value].astype(float)
         if stat == "share" and not x.dropna().isin([0.0, 1.0]).all():
-            raise ValueError(f"{name}: stat 'share' needs a 0/1 value; {value!r} has other values")
+            raise ReleaseError(f"{name}: stat 'share' needs a 0/1 value; {value!r} has other values")
         nonneg = bool((x.dropna() >= 0).all())
         if dominance is None:
             dominance = stat in ("sum", "mean") and nonneg
         elif dominance and (stat not in ("sum", "mean") or not nonneg):
-            raise ValueError(f"{name}: dominance applies to a sum or mean of a non-negative value only")
+            raise ReleaseError(f"{name}: dominance applies to a sum or mean of a non-negative value only")
 
         work = data[by].assign(_x=x)
 
@@ -268,7 +264,7 @@ class ReleaseReview:
         result = out[[*by, "n", *([value] if value is not None else [])]].copy()
         if round_to is not None:
             if round_to < 2:
-                raise ValueError(f"{name}: round_to must be at least 2; got {round_to}")
+                raise ReleaseError(f"{name}: round_to must be at least 2; got {round_to}")
             n = np.floor(n / round_to + 0.5) * round_to
         result["n"] = n
         stats = [c for c in result.columns if c not in by]
@@ -298,12 +294,12 @@ class ReleaseReview:
         self._check_new(name)
         self._check_identifiers(name, [*table.columns, *table.index.names])
         if count is not None and count not in table.columns:
-            raise ValueError(f"{name}: count column {count!r} not in table (has {list(table.columns)})")
+            raise ReleaseError(f"{name}: count column {count!r} not in table (has {list(table.columns)})")
         if parts and count is None:
-            raise ValueError(f"{name}: parts {list(parts)} need the count they are part of")
+            raise ReleaseError(f"{name}: parts {list(parts)} need the count they are part of")
         absent = [c for c in parts if c not in table.columns]
         if absent:
-            raise ValueError(f"{name}: part column(s) {absent} not in table (has {list(table.columns)})")
+            raise ReleaseError(f"{name}: part column(s) {absent} not in table (has {list(table.columns)})")
         out = table.copy()
         blanked = pd.DataFrame(False, index=out.index, columns=out.columns)
         suppressed = []
@@ -358,7 +354,7 @@ class ReleaseReview:
         need = [n_treated, n_control, *([df_resid] if df_resid is not None else [])]
         missing = [c for c in need if c not in estimates.columns]
         if missing:
-            raise ValueError(f"{name}: columns {missing} not in estimates (has {list(estimates.columns)})")
+            raise ReleaseError(f"{name}: columns {missing} not in estimates (has {list(estimates.columns)})")
         out = estimates.copy()
         nt, nc = out[n_treated].to_numpy(float), out[n_control].to_numpy(float)
         df = out[df_resid].to_numpy(float) if df_resid is not None else nt + nc - n_params

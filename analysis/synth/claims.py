@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from analysis.definitions import CARE_CATEGORIES
+from analysis.errors import SynthError
 from analysis.phenotypes import Definitions, at_risk_grid
 
 FORM_INPATIENT, FORM_OUTPATIENT, FORM_DENTAL, FORM_PHARMACY = "02", "03", "05", "21"
@@ -87,10 +88,10 @@ def diagnosis_truth(o, present: np.ndarray, defs: Definitions) -> dict[str, np.n
         out[DRUG_OUTCOMES[k]] = visible_rx
         p = defs.outcomes[DISEASE_OUTCOMES[k]]
         if p.position != "any" or p.exclude:
-            raise ValueError(f"the world's diagnosis truth follows position 'any' without exclusions; "
+            raise SynthError(f"the world's diagnosis truth follows position 'any' without exclusions; "
                              f"{p.name} in {defs.source} asks otherwise")
         if p.confirm_drug not in (None, drugs[k]):
-            raise ValueError(f"{p.name}: the world prescribes {drugs[k]} for it, not {p.confirm_drug}")
+            raise SynthError(f"{p.name}: the world prescribes {drugs[k]} for it, not {p.confirm_drug}")
         seen = disease & ((k_out > 0) | (k_inp > 0))
         met = disease & ((k_out >= p.min_outpatient_claims) | (k_inp >= p.min_inpatient_claims))
         if p.confirm_drug:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.errors import StudyError
+from analysis.errors import KnobError
 
 YEARS = tuple(range(2017, 2026))
 T = len(YEARS)
@@ -112,14 +112,6 @@ def knob(default: float, lo: float, hi: float):
     """A settable numeric knob with its allowed range (inclusive): wide enough for any stress test, narrow
     enough that a typo (a cost trend of 3 = x20 a year) is an error rather than a world."""
     return dataclasses.field(default=default, metadata={"range": (lo, hi)})
-
-
-class KnobError(StudyError):
-    """A world knob has an unknown name, a wrong type or a value out of its range (``key`` names it)."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key = key
 
 
 @dataclass(frozen=True)

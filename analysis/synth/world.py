@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from analysis import __version__, phenotypes
 from analysis.definitions import OUTCOMES, metabolic_syndrome
+from analysis.errors import SynthError
 from analysis.paths import staged
 from analysis.synth.claims import claim_tables, diagnosis_truth
 from analysis.synth.health import (
@@ -492,12 +493,12 @@ def generate_world(
     """
     params = params or scenario_params(scenario)
     if params.scenario != scenario:
-        raise ValueError(f"params.scenario {params.scenario!r} differs from scenario {scenario!r}")
+        raise SynthError(f"params.scenario {params.scenario!r} differs from scenario {scenario!r}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     total = n_persons(scale)
     if total < 1000:
-        raise ValueError(
+        raise SynthError(
             f"scale {scale} gives {total} persons; use a scale of at least 0.000122 (1,000 persons)"
         )
     sizes = [CHUNK_PERSONS] * (total // CHUNK_PERSONS)
