@@ -15,9 +15,11 @@ import pandas as pd
 
 from analysis.matching.balance import COLUMNS, balance_table, ess, treated_sd
 from analysis.matching.nearest import match_fast, stable_argsort
+from analysis.formulas import Rhs
 from analysis.matching.propensity import (
     MatchingError,
     PropensityModel,
+    check_covariates,
     covariate_frame,
     fit_propensity,
     parse_formula,
@@ -82,7 +84,7 @@ class MatchItResult:
     subclass: pd.Series
     unmatched: pd.DataFrame
     caliper: float | None
-    X: pd.DataFrame = field(repr=False)
+    rhs: Rhs = field(repr=False)
     data: pd.DataFrame = field(repr=False)
     model: PropensityModel | None = field(default=None, repr=False)
     info: dict = field(default_factory=dict)
@@ -101,6 +103,12 @@ class MatchItResult:
         the percent-improvement table)."""
         full = self._summary
         return full if improvement else dataclasses.replace(full, improvement=full.improvement.iloc[:0])
+
+    @functools.cached_property
+    def X(self) -> pd.DataFrame:
+        """The balance tables' covariates: every model term, each categorical with all its levels, named as
+        R's ``model.matrix`` (built on first use: matching needs only the distance)."""
+        return covariate_frame(self.data, self.rhs, all_levels=True)
 
     @functools.cached_property
     def _summary(self) -> MatchItSummary:
@@ -227,7 +235,7 @@ def matchit(
         raise MatchingError(f"no treated units ({treat_col} == 1) in the data")
     if (~t).sum() == 0:
         raise MatchingError(f"no control units ({treat_col} == 0) in the data")
-    X_bal = covariate_frame(data, rhs, all_levels=True)
+    check_covariates(data, rhs)  # bad columns fail here, not when the balance table is first asked for
     model = None
     if isinstance(distance, str):
         if distance not in ("glm", "logit"):
@@ -288,7 +296,7 @@ def matchit(
     has = k > 0
     w[idx_t[has]] = 1.0
     rows, cols = np.nonzero(mm >= 0)
-    np.add.at(w, mm[rows, cols], 1.0 / k[rows])
+    w += np.bincount(mm[rows, cols], weights=1.0 / k[rows], minlength=n)
     ctrl = ~t & (w > 0)
     if ctrl.any():
         w[ctrl] *= ctrl.sum() / w[ctrl].sum()
@@ -301,15 +309,11 @@ def matchit(
         for j in range(mm.shape[1]):
             ok = mm[:, j] >= 0
             sc[mm[ok, j]] = sc[idx_t[ok]]
-        subclass = pd.Series(np.where(sc > 0, sc, 0), index=data.index).astype("Int64")
-        subclass[sc <= 0] = pd.NA
+        subclass = pd.Series(pd.arrays.IntegerArray(np.where(sc > 0, sc, 0), sc <= 0), index=data.index)
 
     labels = data.index.to_numpy()
     mm_lab = pd.DataFrame(
-        np.where(mm >= 0, labels[np.clip(mm, 0, None)], None),
-        index=labels[idx_t],
-        columns=list(range(1, int(ratio) + 1)),
-    )
+        {j + 1: _labels_or_na(labels, mm[:, j]) for j in range(mm.shape[1])}, index=labels[idx_t])
     reasons = _unmatched_reasons(d, t, discarded, idx_t[~has], cal, ex_codes, by_d)
     method_label = f"{int(ratio)}:1 nearest neighbor matching {'with' if replace else 'without'} replacement"
     call = (
@@ -327,7 +331,7 @@ def matchit(
         subclass=subclass,
         unmatched=pd.DataFrame({"reason": reasons}, index=labels[idx_t[~has]]),
         caliper=cal,
-        X=X_bal,
+        rhs=rhs,
         data=data,
         model=model,
         info={
@@ -339,6 +343,16 @@ def matchit(
             "replace": replace,
         },
     )
+
+
+def _labels_or_na(labels: np.ndarray, rows: np.ndarray):
+    """The data's row labels at ``rows``, missing where a row is -1 (no match): integer labels as a nullable
+    integer column (an object column of a million labels costs more than the matching), others as objects."""
+    miss = rows < 0
+    picked = labels[np.where(miss, 0, rows)]
+    if labels.dtype.kind in "iu":
+        return pd.arrays.IntegerArray(picked.astype(np.int64), miss)
+    return np.where(miss, None, picked)
 
 
 def _unmatched_reasons(d, t, discarded, unmatched, cal, ex_codes, by_d) -> list[str]:

@@ -25,6 +25,14 @@ def parse_formula(formula: str) -> tuple[str, Rhs]:
         raise MatchingError(str(e)) from None
 
 
+def check_covariates(data: pd.DataFrame, rhs: Rhs) -> None:
+    """Every column the formula reads is in ``data`` without missing values (the error names the term)."""
+    try:
+        formulas.check_columns(data, rhs, "formula")
+    except formulas.FormulaError as e:
+        raise MatchingError(str(e)) from None
+
+
 def covariate_frame(data: pd.DataFrame, rhs: Rhs, all_levels: bool) -> pd.DataFrame:
     """The design columns of the propensity model (``all_levels=False``: each categorical's reference level
     left out) or of the balance tables (every level), named as R's ``model.matrix``."""
