@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from analysis.formulas import Rhs
 from analysis.matching.balance import COLUMNS, balance_table, ess, treated_sd
 from analysis.matching.nearest import match_fast, stable_argsort
-from analysis.formulas import Rhs
 from analysis.matching.propensity import (
     MatchingError,
     PropensityModel,
