@@ -100,15 +100,27 @@ class EngineConfig:
     """Where the claim-level work runs (``analysis.panel.engine``): the claims, diagnoses and prescriptions of
     each chunk of persons become person-year outcomes on an embedded DuckDB (memory-limited, spilling to
     the panel folder) or on Spark at ``master`` (``local[2]``, or a cluster's master URL). Both run the same
-    query and give identical panels."""
+    query and give identical panels. ``cache_limit_gb`` bounds the memory the DiD estimators keep for the
+    next outcome (``analysis.did.set_cache_limit``); like the engine, it changes the time, not the numbers."""
 
     name: Literal["duckdb", "spark"] = "duckdb"
     master: str = "local[2]"  # Spark only
     memory_limit_gb: float = 4.0  # DuckDB: beyond it, it spills to <panel folder>/spill; Spark: driver memory
+    # GiB the estimators' caches hold together (att_gt's fits, twfe's residuals, the bootstrap's weights in
+    # the proportions 2:1:2); 0 keeps only each cache's last object
+    cache_limit_gb: float = 2.5
+
+    @property
+    def cache_limit_bytes(self) -> int:
+        """``cache_limit_gb`` in bytes (GiB of 2**30 bytes)."""
+        return int(self.cache_limit_gb * 2**30)
 
     def __post_init__(self) -> None:
         if not (0.1 <= self.memory_limit_gb <= 1024):
             raise ConfigError(f"engine.memory_limit_gb must be within 0.1-1024; got {self.memory_limit_gb}")
+        if not (0 <= self.cache_limit_gb <= 1024):
+            raise ConfigError(f"engine.cache_limit_gb must be within 0-1024 (GiB the DiD estimators' caches hold "
+                              f"together; 2.5 by default); got {self.cache_limit_gb}")
         if not self.master.strip():
             raise ConfigError("engine.master must name a Spark master, such as \"local[2]\" or \"spark://host:7077\"")
 

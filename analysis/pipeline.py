@@ -43,6 +43,7 @@ def is_done(cfg: StudyConfig, out: str | Path) -> bool:
 
 def run_pipeline(cfg: StudyConfig, out: str | Path, progress: bool = True) -> dict:
     """Run every stage into ``out``; returns the run record (also written to ``out/run.json``)."""
+    from analysis.did import set_cache_limit
     from analysis.did.memo import clear_caches, release_memory
     from analysis.linkage import link_world, load_secret
     from analysis.panel import build_panel_from_dir
@@ -53,6 +54,7 @@ def run_pipeline(cfg: StudyConfig, out: str | Path, progress: bool = True) -> di
     out.mkdir(parents=True, exist_ok=True)
     (out / "run.json").unlink(missing_ok=True)
     w = cfg.world
+    set_cache_limit(cfg.engine.cache_limit_bytes)  # the plan's bound on what the estimators keep
     t0 = time.perf_counter()
     times: dict[str, float] = {}
 
@@ -106,6 +108,8 @@ def run_pipeline(cfg: StudyConfig, out: str | Path, progress: bool = True) -> di
     )
     record = {"fingerprint": fingerprint(cfg), "scenario": w.scenario, "scale": w.scale, "seed": w.seed,
               "knobs": w.changed_knobs, "world_params": dataclasses.asdict(w.params), "seconds": times,
+              # like the engine, not in the fingerprint: it bounds the estimators' caches, not their numbers
+              "cache_limit_gb": cfg.engine.cache_limit_gb,
               # the report's date (like the timings, not part of the results, which stay byte-identical)
               "finished": datetime.datetime.now(datetime.UTC).date().isoformat()}
     (out / "run.json").write_text(json.dumps(record, indent=1) + "\n")

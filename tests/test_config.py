@@ -115,3 +115,26 @@ def test_an_empty_plan_is_refused(tmp_path):
 def test_plans_that_would_mislead_are_refused(raw, message):
     with pytest.raises(ConfigError, match=message):
         parse_config(raw)
+
+
+def test_cache_limit_is_a_plan_key_the_run_applies():
+    from analysis.did import cache_info, set_cache_limit
+
+    engine = parse_config({"engine": {"cache_limit_gb": 1.25}}).engine
+    assert engine.cache_limit_gb == 1.25 and engine.cache_limit_bytes == 5 * 2**28
+    assert load_config(STUDY_TOML).engine.cache_limit_gb == 2.5  # the plan states the default
+    with pytest.raises(ConfigError, match="engine.cache_limit_gb must be within 0-1024"):
+        parse_config({"engine": {"cache_limit_gb": -1}})
+    with pytest.raises(ConfigError, match="engine.cache_limit_gb must be a number; got '2GB'"):
+        parse_config({"engine": {"cache_limit_gb": "2GB"}})
+    before = {name: c["max_bytes"] for name, c in cache_info().items()}
+    assert set(before) == {"att_gt_fits", "twfe_residuals", "bootstrap_weights"}
+    try:
+        # what run_pipeline does first: the total is shared in the caches' own proportions (2:1:2)
+        assert set_cache_limit(engine.cache_limit_bytes) == before
+        after = {name: c["max_bytes"] for name, c in cache_info().items()}
+        assert after == {"att_gt_fits": 2**29, "twfe_residuals": 2**28, "bootstrap_weights": 2**29}
+        assert sum(after.values()) == engine.cache_limit_bytes
+    finally:
+        set_cache_limit(sum(before.values()))
+    assert {name: c["max_bytes"] for name, c in cache_info().items()} == before

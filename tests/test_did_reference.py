@@ -199,7 +199,7 @@ def test_rademacher_sums_are_the_signed_matrix_product():
     """The tabulated signed sums (8 units a byte) equal the product of the -1/+1 weight matrix with the
     influence functions, over block boundaries, a last byte with fewer than 8 units, several parts side by
     side and a part without columns; cached and freshly drawn weights give the same numbers."""
-    from analysis.did import clear_caches, inference
+    from analysis.did import clear_caches, inference, set_cache_limit
 
     rng = np.random.default_rng(3)
     for m, biters in ((inference._BLOCK + 13, 9), (5, 999), (1, 3), (8, 2)):
@@ -210,12 +210,11 @@ def test_rademacher_sums_are_the_signed_matrix_product():
         got = inference.rademacher_draws(parts, biters, 21)
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
         np.testing.assert_array_equal(inference.rademacher_draws(parts, biters, 21), got)  # from the cache
-        cache = inference.CACHE_BYTES
+        before = set_cache_limit(0)  # too large to keep: drawn block by block
         try:
-            inference.CACHE_BYTES = 0  # too large to keep: drawn block by block
             np.testing.assert_array_equal(inference.rademacher_draws(parts, biters, 21), got)
         finally:
-            inference.CACHE_BYTES = cache
+            set_cache_limit(sum(before.values()))
 
 
 @pytest.mark.parametrize("typ", ["simple", "group", "calendar", "dynamic"])

@@ -256,18 +256,45 @@ def test_tables_tell_suppressed_from_not_applicable():
 def test_korean_font_registered_and_minus_renders(tmp_path):
     import matplotlib.pyplot as plt
 
-    from analysis.report.fonts import FAMILY, font_files, use_korean_font
+    from analysis.report.fonts import FAMILY, font_files, korean_font
 
-    assert use_korean_font() == FAMILY
     assert any(f.name == "NanumGothic.ttf" for f in font_files())
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, korean_font():
         warnings.simplefilter("always")
+        assert plt.rcParams["font.family"][0] == FAMILY
         fig, ax = plt.subplots()
         ax.plot([-2, 0, 2], [-45345, 0, 1000])
         ax.set_title("의료비 차이 −45,345원")
         fig.savefig(tmp_path / "k.png")
         plt.close(fig)
     assert not [w for w in caught if "missing from font" in str(w.message)]
+
+
+def test_figures_leave_the_callers_matplotlib_settings_alone(tmp_path):
+    """Issue 17, item 5: the Korean font holds inside ``draw``'s ``rc_context`` only; the figure keeps it
+    when shown after (a notebook displays it once the cell has run), and the files are what they were."""
+    from types import SimpleNamespace
+
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from analysis.report.figures import draw
+    from analysis.report.fonts import FAMILY, korean_font_rc
+    from analysis.report.release import ReleaseReview
+
+    before = {k: matplotlib.rcParams[k] for k in korean_font_rc()}
+    study = SimpleNamespace(review=ReleaseReview(), figures_reviewed=set(), figures_dir=tmp_path)
+    fig = draw(study, "12_causal_graph", lang="ko")  # a figure that reads no run
+    assert {k: matplotlib.rcParams[k] for k in before} == before
+    assert FAMILY not in matplotlib.rcParams["font.family"]
+    assert {t.get_fontfamily()[0] for t in fig.findobj(matplotlib.text.Text) if t.get_text()} == {FAMILY}
+    with warnings.catch_warnings(record=True) as caught:  # drawn outside the context: still Korean glyphs
+        warnings.simplefilter("always")
+        fig.savefig(tmp_path / "shown.png")
+        plt.close(fig)
+    assert not [w for w in caught if "missing from font" in str(w.message)]
+    assert (tmp_path / "12_causal_graph_ko.png").read_bytes() == (FIGURES / "12_causal_graph_ko.png").read_bytes()
+    assert (tmp_path / "12_causal_graph_ko.svg").read_bytes() == (FIGURES / "12_causal_graph_ko.svg").read_bytes()
 
 
 def test_pdf_by_headless_chromium_where_there_is_one(default_run, tmp_path):

@@ -431,33 +431,70 @@ def honest_did(betahat, sigma, num_pre_periods: int, num_post_periods: int, *,
 
     Parameters
     ----------
-    betahat : pre-period then post-period coefficients (reference period excluded), earliest first.
-    sigma : their covariance matrix (square, symmetric, positive semi-definite).
-    num_pre_periods, num_post_periods : how many of ``betahat`` are pre and post coefficients.
-    method : ``"relative_magnitudes"`` (Delta^RM(Mbar): each post-period change in the trend difference is
-        at most Mbar times the largest pre-period change; inference by the ARP conditional /
-        least-favourable hybrid, HonestDiD's default "C-LF") or ``"smoothness"`` (Delta^SD(M): the slope
-        of the trend difference changes by at most M per period; the optimal FLCI, HonestDiD's default).
-    Mvec : the grid of Mbar (or M). Defaults as HonestDiD: ten Mbar from 0 to 2; for smoothness ten
-        values from 0 to the upper 1-alpha bound of the largest pre-period second difference
+    betahat : array_like
+        Pre-period then post-period coefficients (reference period excluded), earliest first.
+    sigma : array_like
+        Their covariance matrix (square, symmetric, positive semi-definite).
+    num_pre_periods, num_post_periods : int
+        How many of ``betahat`` are pre and post coefficients.
+    method : {"relative_magnitudes", "smoothness"}, default "relative_magnitudes"
+        Delta^RM(Mbar): each post-period change in the trend difference is at most Mbar times the largest
+        pre-period change; inference by the ARP conditional / least-favourable hybrid, HonestDiD's default
+        "C-LF". Or Delta^SD(M): the slope of the trend difference changes by at most M per period; the
+        optimal FLCI, HonestDiD's default.
+    Mvec : array_like, optional
+        The grid of Mbar (or M). Defaults as HonestDiD: ten Mbar from 0 to 2; for smoothness ten values
+        from 0 to the upper 1-alpha bound of the largest pre-period second difference
         (``DeltaSD_upperBound_Mpre``), or to the first pre-coefficient's s.e. with one pre-period.
-    l_vec : weights of the target ``theta = l_vec' tau_post``; default the first post period.
-    alpha : 1 - coverage.
-    grid_points, grid_lb, grid_ub : relative magnitudes only: the theta grid on which the test is inverted
-        (HonestDiD: 1000 points; its bounds default to 0 +- 20 s.e. in the 2022 releases; ours default to
-        the estimate +- (20 s.e. + the identified set's reach at the largest Mbar + margin)). Reported
-        bounds are grid points, so they are exact only to the grid spacing.
-    refine : relative magnitudes only: bisect between the outermost accepted grid point and its rejected
+    l_vec : array_like, optional
+        Weights of the target ``theta = l_vec' tau_post``; default the first post period.
+    alpha : float, default 0.05
+        1 - coverage.
+    grid_points : int, default 1000
+        Relative magnitudes only: the points of the theta grid on which the test is inverted (as HonestDiD).
+    grid_lb, grid_ub : float, optional
+        Relative magnitudes only: the grid's bounds (HonestDiD defaults to 0 +- 20 s.e. in the 2022
+        releases; ours to the estimate +- (20 s.e. + the identified set's reach at the largest Mbar +
+        margin)). Reported bounds are grid points, so they are exact only to the grid spacing.
+    refine : bool, default True
+        Relative magnitudes only: bisect between the outermost accepted grid point and its rejected
         neighbour for the boundary (to about 1e-12 of the grid spacing). ``refine=False`` reports grid points
         as HonestDiD does (needed to reproduce its printed numbers digit for digit).
-    sims, seed : draws and seed for the least-favourable critical value (HonestDiD: 1000 draws). The
-        bounds are sensitive to it where the LF truncation binds: with 1000 draws, a different seed can move
-        a bound by a grid step. On the HonestDiD README example, 20000 draws gave the printed grid bounds for
-        9 of 10 seeds (one moved one bound by a grid step) and 100000 draws for all 12 seeds tried.
+    sims : int, default 20000
+        Draws for the least-favourable critical value (HonestDiD: 1000). The bounds are sensitive to it
+        where the LF truncation binds: with 1000 draws, a different seed can move a bound by a grid step. On
+        the HonestDiD README example, 20000 draws gave the printed grid bounds for 9 of 10 seeds (one moved
+        one bound by a grid step) and 100000 draws for all 12 seeds tried.
+    seed : int, default 0
+        Seed of those draws.
 
     Returns
     -------
     HonestDiDResult
+        The robust interval at each M (``M``, ``lb``, ``ub``), the original one, the ``breakdown`` value,
+        ``tidy()`` and ``summary()``.
+
+    References
+    ----------
+    Rambachan, A. and Roth, J. (2023). A More Credible Approach to Parallel Trends. Review of Economic
+    Studies 90(5), 2555-2591.
+
+    Examples
+    --------
+    Two pre-period coefficients near 0 and two post-period ones near 0.5 (independent, variances 0.01 and
+    0.02); the first post period's effect, if trends may diverge after enrolment by up to Mbar times their
+    largest divergence before it:
+
+    >>> import numpy as np
+    >>> from analysis.causal import honest_did
+    >>> res = honest_did([0.02, -0.01, 0.5, 0.6], np.diag([0.01, 0.01, 0.02, 0.02]), 2, 2,
+    ...                  Mvec=[0, 1], grid_points=200, sims=1000)
+    >>> [(float(m), round(float(lo), 2), round(float(hi), 2)) for m, lo, hi in zip(res.M, res.lb, res.ub)]
+    [(0.0, 0.22, 0.78), (1.0, 0.13, 0.87)]
+    >>> sd = honest_did([0.02, -0.01, 0.5, 0.6], np.diag([0.01, 0.01, 0.02, 0.02]), 2, 2,
+    ...                 method="smoothness", Mvec=[0.05])
+    >>> round(float(sd.lb[0]), 3), round(float(sd.ub[0]), 3)
+    (0.184, 0.823)
     """
     if method not in METHODS:
         raise SensitivityError(f"method={method!r}; allowed: {list(METHODS)}")
@@ -645,15 +682,36 @@ def e_value(estimate: float, conf_low: float, conf_high: float, *, sd: float | N
 
     Parameters
     ----------
-    estimate, conf_low, conf_high : a risk ratio (``sd=None``; use it also for an odds or hazard ratio of
-        a rare outcome) or, with ``sd``, a difference in means of a continuous outcome and its limits.
-    sd : the outcome's standard deviation: the difference is standardised, d = estimate / sd, and mapped
-        to RR ~ exp(0.91 d) (VanderWeele & Ding 2017, after Chinn 2000); the limits likewise.
+    estimate, conf_low, conf_high : float
+        A risk ratio (``sd=None``; use it also for an odds or hazard ratio of a rare outcome) or, with
+        ``sd``, a difference in means of a continuous outcome and its limits.
+    sd : float, optional
+        The outcome's standard deviation: the difference is standardised, d = estimate / sd, and mapped to
+        RR ~ exp(0.91 d) (VanderWeele & Ding 2017, after Chinn 2000); the limits likewise.
 
     Returns
     -------
-    EValueResult : ``e_point = RR + sqrt(RR (RR - 1))`` (RR inverted first if below 1) and ``e_ci`` for the
-        limit closer to 1, which is 1 if the interval includes the null.
+    EValueResult
+        ``e_point = RR + sqrt(RR (RR - 1))`` (RR inverted first if below 1) and ``e_ci`` for the limit
+        closer to 1, which is 1 if the interval includes the null.
+
+    References
+    ----------
+    VanderWeele, T. J. and Ding, P. (2017). Sensitivity Analysis in Observational Research: Introducing the
+    E-Value. Annals of Internal Medicine 167(4), 268-274.
+
+    Examples
+    --------
+    >>> from analysis.causal import e_value
+    >>> ev = e_value(1.5, 1.2, 1.9)
+    >>> round(ev.e_point, 3), round(ev.e_ci, 3)
+    (2.366, 1.69)
+
+    A saving of 0.2 standard deviations whose interval includes no effect:
+
+    >>> ev = e_value(-2.0, -4.5, 0.5, sd=10.0)
+    >>> round(ev.rr, 3), round(ev.e_point, 3), ev.e_ci
+    (0.834, 1.689, 1.0)
     """
     vals = np.array([estimate, conf_low, conf_high], dtype=float)
     if not np.all(np.isfinite(vals)):

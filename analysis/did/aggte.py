@@ -147,12 +147,46 @@ def aggte(
 
     Parameters
     ----------
-    res : an ``att_gt`` result.
-    type : ``"simple"``, ``"group"`` (default), ``"calendar"`` or ``"dynamic"``.
-    balance_e : dynamic only: keep cohorts observed for at least ``balance_e`` periods after treatment.
-    min_e, max_e : dynamic only: the event times reported (and averaged in the overall effect).
-    na_rm : drop ATT(g,t) that could not be estimated (otherwise an error).
-    bstrap, biters, cband, alp, seed : inference settings; default to those of ``res``.
+    res : AttGtResult
+        An ``att_gt`` result (its influence functions and bootstrap draws are reused: no refit).
+    type : {"simple", "group", "calendar", "dynamic"}, default "group"
+        The average of all post-treatment cells weighted by cohort size, by cohort, by calendar period, or
+        by event time (an event study).
+    balance_e : int, optional
+        Dynamic only: keep cohorts observed for at least ``balance_e`` periods after treatment.
+    min_e, max_e : float, default -inf and inf
+        Dynamic only: the event times reported (and averaged in the overall effect).
+    na_rm : bool, default False
+        Drop ATT(g,t) that could not be estimated (otherwise an error).
+    bstrap, biters, cband, alp, seed : optional
+        Inference settings (as ``att_gt``'s); default to those of ``res``.
+
+    Returns
+    -------
+    AggteResult
+        ``overall_att`` and ``overall_se``; for group, calendar and dynamic also each component
+        (``egt``, ``att_egt``, ``se_egt`` and the band's ``crit_val_egt``), labelled in ``params``.
+
+    References
+    ----------
+    Callaway, B. and Sant'Anna, P. H. C. (2021). Difference-in-Differences with Multiple Time Periods.
+    Journal of Econometrics 225(2), 200-230.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from analysis.did import aggte, att_gt
+    >>> rng = np.random.default_rng(1)
+    >>> ids, year = np.repeat(np.arange(1, 13), 4), np.tile(np.arange(2020, 2024), 12)
+    >>> g = np.repeat([0] * 4 + [2022] * 4 + [2023] * 4, 4)
+    >>> y = 0.1 * ids + 0.5 * (year - 2020) + 2.0 * ((g > 0) & (year >= g)) + rng.normal(0, 0.1, 48)
+    >>> res = att_gt(pd.DataFrame({"id": ids, "year": year, "g": g, "y": y}), "y", "year", "id", "g",
+    ...              biters=100, seed=1)
+    >>> round(float(aggte(res, "simple").overall_att), 3)
+    2.055
+    >>> dyn = aggte(res, "dynamic")
+    >>> [(int(e), round(float(a), 3)) for e, a in zip(dyn.egt, dyn.att_egt)]
+    [(-2, 0.038), (-1, 0.034), (0, 2.053), (1, 2.061)]
     """
     if type not in TYPES:
         raise DiDError(f"type={type!r}; allowed: {list(TYPES)}")

@@ -462,25 +462,67 @@ def att_gt(
 
     Parameters
     ----------
-    data : long data, one row per unit and period.
-    yname, tname, idname, gname : outcome, period, unit id and first-treated period (0 = never treated).
-    xformla : covariates, R's formula (``"~ x1 + I(x1^2) + C(x3)"``, ``analysis.formulas``; None or ``"~1"``:
+    data : pandas.DataFrame
+        Long data, one row per unit and period.
+    yname, tname, idname, gname : str
+        Outcome, period, unit id and first-treated period (0 = never treated) columns. ``idname`` may be
+        None for repeated cross-sections (``panel=False``).
+    xformla : str, optional
+        Covariates, R's formula (``"~ x1 + I(x1^2) + C(x3)"``, ``analysis.formulas``; None or ``"~1"``:
         unconditional parallel trends).
-    panel : panel data (True) or repeated cross-sections (False).
-    allow_unbalanced_panel : keep units not observed in every period (estimated as repeated cross-sections
-        with the influence function summed by unit); otherwise they are dropped and counted.
-    control_group : ``"nevertreated"`` (default) or ``"notyettreated"``.
-    anticipation : periods before treatment in which units may already react.
-    weightsname : time-invariant sampling weights.
-    alp : significance level. bstrap, biters, cband : multiplier bootstrap (Rademacher), its draws, and a
-        uniform band over all ATT(g,t); ``seed`` makes the draws reproducible.
-    clustervars : cluster the bootstrap by ``idname`` and at most one other time-invariant variable.
-    est_method : ``"dr"`` (locally efficient doubly robust, default), ``"ipw"``, ``"reg"``.
-    base_period : ``"varying"`` (default) or ``"universal"``.
+    panel : bool, default True
+        Panel data (True) or repeated cross-sections (False).
+    allow_unbalanced_panel : bool, default False
+        Keep units not observed in every period (estimated as repeated cross-sections with the influence
+        function summed by unit); otherwise they are dropped and counted.
+    control_group : {"nevertreated", "notyettreated"}, default "nevertreated"
+        The comparison units of each ATT(g,t).
+    anticipation : int, default 0
+        Periods before treatment in which units may already react.
+    weightsname : str, optional
+        Time-invariant sampling weights column.
+    alp : float, default 0.05
+        Significance level.
+    bstrap, cband : bool, default True
+        Multiplier bootstrap (Rademacher) standard errors, and a uniform band over all ATT(g,t) from it.
+    biters : int, default 1000
+        Bootstrap draws.
+    clustervars : list of str, optional
+        Cluster the bootstrap by ``idname`` and at most one other time-invariant variable.
+    est_method : {"dr", "ipw", "reg"}, default "dr"
+        Locally efficient doubly robust, inverse probability weighting, or outcome regression.
+    base_period : {"varying", "universal"}, default "varying"
+        Pre-period cells against the period before (varying) or all cells against g - 1 - anticipation.
+    seed : int, default 0
+        Seed of the bootstrap draws (the same seed gives the same numbers).
+    table : str, default "data"
+        Name of ``data`` in error messages.
 
     Returns
     -------
-    AttGtResult with ``summary()``, ``tidy()``, ``conf_int()``, ``aggte()``, ``plot()``.
+    AttGtResult
+        ``att``, ``se``, ``group``, ``t`` (R's names), ``params``/``std_errors`` by (group, time), the
+        influence functions, ``summary()``, ``tidy()``, ``conf_int()``; aggregate with ``aggte``.
+
+    References
+    ----------
+    Callaway, B. and Sant'Anna, P. H. C. (2021). Difference-in-Differences with Multiple Time Periods.
+    Journal of Econometrics 225(2), 200-230.
+
+    Examples
+    --------
+    Twelve units over four years, cohorts 2022 and 2023 and never-treated ones, an effect of 2:
+
+    >>> import numpy as np, pandas as pd
+    >>> from analysis.did import att_gt
+    >>> rng = np.random.default_rng(1)
+    >>> ids, year = np.repeat(np.arange(1, 13), 4), np.tile(np.arange(2020, 2024), 12)
+    >>> g = np.repeat([0] * 4 + [2022] * 4 + [2023] * 4, 4)
+    >>> y = 0.1 * ids + 0.5 * (year - 2020) + 2.0 * ((g > 0) & (year >= g)) + rng.normal(0, 0.1, 48)
+    >>> df = pd.DataFrame({"id": ids, "year": year, "g": g, "y": y})
+    >>> res = att_gt(df, "y", "year", "id", "g", biters=100, seed=1)
+    >>> [(int(g), int(t), round(float(a), 3)) for g, t, a in zip(res.group, res.t, res.att) if t >= g]
+    [(2022, 2022, 2.169), (2022, 2023, 2.061), (2023, 2023, 1.936)]
     """
     if base_period not in ("varying", "universal"):
         raise DiDError(f"base_period={base_period!r}; allowed: ['varying', 'universal']")

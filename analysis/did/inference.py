@@ -24,7 +24,9 @@ from analysis.did.memo import Memo
 
 TINY = np.sqrt(np.finfo(float).eps) * 10  # R did: SEs at or below this are NA
 _BLOCK = 1 << 16  # units per block of weights drawn; a multiple of 8 (weights are packed 8 units a byte)
-CACHE_BYTES = 1024**3  # Rademacher weights kept for reuse, packed 8 to a byte (1 GB: 999 draws x ~8.6M units)
+# Rademacher weights kept for reuse, packed 8 to a byte (1 GiB: 999 draws x ~8.6M units); the plan's
+# engine.cache_limit_gb rescales it (memo.set_cache_limit)
+CACHE_BYTES = 1024**3
 _SIGNS = Memo("bootstrap_weights", CACHE_BYTES)
 
 
@@ -59,7 +61,7 @@ def _packed_blocks(rng: np.random.Generator, m: int, biters: int):
 def _cached_signs(seed: int, m: int, biters: int) -> list[np.ndarray]:
     """The packed weights of ``(seed, m, biters)``, kept for the next bootstrap of the same size: one study
     bootstraps many estimates of the same units with the same seed (every outcome, every aggregation),
-    and drawing the weights was most of its time. At most ``CACHE_BYTES`` are kept (least recently used
+    and drawing the weights was most of its time. At most ``_SIGNS.max_bytes`` are kept (least recently used
     first out)."""
     return _SIGNS.get((seed, m, biters), lambda: list(_packed_blocks(np.random.default_rng(seed), m, biters)))
 
@@ -108,12 +110,13 @@ def rademacher_draws(parts: list[np.ndarray], biters: int, seed: int) -> np.ndar
     (all with the same rows), side by side (biters x all columns), block by block of rows in order (so the
     same seed and inputs give the same numbers, whatever is cached).
 
-    The weights depend only on (seed, rows, biters); up to ``CACHE_BYTES`` of them are reused across calls
+    The weights depend only on (seed, rows, biters); up to the cache's bound (``CACHE_BYTES``, or the plan's
+    share of ``engine.cache_limit_gb``) of them are reused across calls
     (larger problems draw them afresh, block by block)."""
     m = parts[0].shape[0]
     M = np.ascontiguousarray(np.hstack(parts), dtype=float)
     out = np.zeros((biters, M.shape[1]))
-    if biters * -(-m // 8) <= CACHE_BYTES:
+    if biters * -(-m // 8) <= _SIGNS.max_bytes:
         signs = _cached_signs(seed, m, biters)
     else:
         signs = _packed_blocks(np.random.default_rng(seed), m, biters)

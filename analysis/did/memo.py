@@ -46,6 +46,42 @@ def cache_info() -> dict[str, dict[str, int]]:
     return {name: {"items": len(m), "bytes": m.nbytes, "max_bytes": m.max_bytes} for name, m in _CACHES.items()}
 
 
+def set_cache_limit(total_bytes: int) -> dict[str, int]:
+    """Bound the estimators' caches at ``total_bytes`` together (the plan's ``engine.cache_limit_gb``).
+
+    The total is shared in the proportions of the caches' own bounds (1 GiB for ``att_gt``'s fits, 512 MiB
+    for ``twfe``'s residuals, 1 GiB for the bootstrap's weights: their 2.5 GiB total gives them back
+    exactly); a cache holding more than its new bound lets its least recently used objects go at once.
+    The numbers the estimators give do not depend on it, only the time they take.
+
+    Parameters
+    ----------
+    total_bytes : int
+        The bound of all the caches together, in bytes (0: each keeps only the last object it made, and
+        the bootstrap draws its weights afresh).
+
+    Returns
+    -------
+    dict of str to int
+        Each cache's bound before the call, by name (as ``cache_info()`` names them).
+
+    Examples
+    --------
+    >>> from analysis.did import cache_info, set_cache_limit
+    >>> before = set_cache_limit(5 * 2**30)
+    >>> cache_info()["twfe_residuals"]["max_bytes"] == 1 << 30
+    True
+    >>> _ = set_cache_limit(sum(before.values()))
+    """
+    if isinstance(total_bytes, bool) or not isinstance(total_bytes, int | np.integer) or total_bytes < 0:
+        raise DiDError(f"set_cache_limit: total_bytes must be a non-negative integer; got {total_bytes!r}")
+    before = {name: m.max_bytes for name, m in _CACHES.items()}
+    shares = sum(m.default_bytes for m in _CACHES.values())
+    for m in _CACHES.values():
+        m.resize(int(total_bytes) * m.default_bytes // shares if shares else 0)
+    return before
+
+
 def clear_caches() -> None:
     """Release every cache of the estimators (the next fits make their parts again, with the same numbers)."""
     for m in _CACHES.values():
@@ -72,6 +108,7 @@ class Memo:
             raise DiDError(f"a cache named {name!r} exists already")
         self.name = name
         self.max_bytes = max_bytes
+        self.default_bytes = max_bytes  # its share of a total set by ``set_cache_limit``
         self._items: OrderedDict = OrderedDict()
         _CACHES[name] = self
 
@@ -85,9 +122,17 @@ class Memo:
             return self[key]
         obj = make()
         self._items[key] = (obj, _nbytes(obj))
-        while len(self._items) > 1 and sum(b for _, b in self._items.values()) > self.max_bytes:
-            self._items.popitem(last=False)
+        self._trim()
         return obj
+
+    def resize(self, max_bytes: int) -> None:
+        """Hold at most ``max_bytes`` from now on (least recently used objects go at once beyond it)."""
+        self.max_bytes = int(max_bytes)
+        self._trim()
+
+    def _trim(self) -> None:
+        while len(self._items) > 1 and self.nbytes > self.max_bytes:
+            self._items.popitem(last=False)
 
     def __getitem__(self, key):
         self._items.move_to_end(key)

@@ -79,6 +79,50 @@ def stacked_did(
     the event study from ``treated x 1(event_time = e)`` for every e except ``ref``. Rows with a missing
     outcome are excluded and counted; an event study that cannot be estimated where the average can (no
     enrollee observed at ``ref``) is reported in ``exclusions`` and the result has ``ATT`` only.
+
+    Parameters
+    ----------
+    stacked : pandas.DataFrame
+        The stacked sub-experiments: ``sub_experiment``, ``treated`` (0/1), ``event_time`` (period minus the
+        sub-experiment's enrolment period), the id, period, outcome and weight columns.
+    yname : str
+        Outcome column.
+    idname : str, default "study_id"
+        Person column; standard errors are clustered by it (a person may be in several sub-experiments).
+    tname : str, default "year"
+        Period column.
+    ref : int, default -1
+        The event study's reference event time (left out).
+    weightsname : str, default "weights"
+        Matching weights column.
+    table : str, default "stacked"
+        Name of ``stacked`` in error messages.
+
+    Returns
+    -------
+    MatchedDiDResult
+        ``params``/``std_errors`` by term (``ATT``, then ``e=k``), ``cov`` of the event-study terms, the
+        counts of treated and comparison persons, ``nobs`` (rows) and ``exclusions``.
+
+    References
+    ----------
+    Cengiz, D., Dube, A., Lindner, A. and Zipperer, B. (2019). The Effect of Minimum Wages on Low-Wage
+    Jobs. Quarterly Journal of Economics 134(3), 1405-1454.
+
+    Examples
+    --------
+    One sub-experiment (enrolment in 2022), five enrollees and five matched persons, an effect of 1.5:
+
+    >>> import numpy as np, pandas as pd
+    >>> from analysis.did import stacked_did
+    >>> rng = np.random.default_rng(7)
+    >>> year, treated = np.tile(np.arange(2020, 2024), 10), np.repeat([1] * 5 + [0] * 5, 4)
+    >>> st = pd.DataFrame({"sub_experiment": 2022, "study_id": np.repeat(np.arange(1, 11), 4), "year": year,
+    ...                    "treated": treated, "event_time": year - 2022, "weights": 1.0})
+    >>> st["y"] = 0.5 * (year - 2020) + 1.5 * treated * (year >= 2022) + rng.normal(0, 0.1, 40)
+    >>> res = stacked_did(st, "y")
+    >>> {term: round(float(b), 3) for term, b in res.params.items()}
+    {'ATT': 1.57, 'e=-2': 0.061, 'e=0': 1.613, 'e=1': 1.587}
     """
     _check(stacked, [yname, idname, tname, "sub_experiment", "treated", "event_time", weightsname], table)
     d = stacked[[yname, idname, tname, "sub_experiment", "treated", "event_time", weightsname]]
@@ -136,7 +180,47 @@ def did_2x2(
 ) -> MatchedDiDResult:
     """The city's published design: (post - pre) change of the treated minus the matching-weighted change
     of their matched controls; SEs clustered by matched set (``subclass``). People without the outcome in
-    both years are excluded and counted."""
+    both years are excluded and counted.
+
+    Parameters
+    ----------
+    published : pandas.DataFrame
+        The matched sample in long form: ``treated`` (0/1), ``subclass`` (the matched set), the id, period,
+        outcome and weight columns (``analysis.matching`` gives it).
+    yname : str
+        Outcome column.
+    idname : str, default "study_id"
+        Person column.
+    tname : str, default "year"
+        Period column.
+    pre, post : int, default 2021 and 2023
+        The two periods compared.
+    weightsname : str, default "weights"
+        Matching weights column (constant within person).
+    table : str, default "published"
+        Name of ``published`` in error messages.
+
+    Returns
+    -------
+    MatchedDiDResult
+        ``params``/``std_errors`` with one term, ``ATT``; ``nobs`` the persons with the outcome in both
+        periods, the counts of treated and comparison persons and ``exclusions``.
+
+    Examples
+    --------
+    Six treated persons, each matched to one comparison person, an effect of -1:
+
+    >>> import numpy as np, pandas as pd
+    >>> from analysis.did import did_2x2
+    >>> rng = np.random.default_rng(11)
+    >>> year, treated = np.tile([2021, 2023], 12), np.repeat([1] * 6 + [0] * 6, 2)
+    >>> pub = pd.DataFrame({"study_id": np.repeat(np.arange(1, 13), 2), "year": year, "treated": treated,
+    ...                     "weights": 1.0, "subclass": np.repeat(np.r_[1:7, 1:7], 2)})
+    >>> pub["y"] = 10 + 0.5 * (year == 2023) - 1.0 * treated * (year == 2023) + rng.normal(0, 0.1, 24)
+    >>> res = did_2x2(pub, "y")
+    >>> round(float(res.params["ATT"]), 3), res.n_treated, res.n_control
+    (-1.061, 6, 6)
+    """
     _check(published, [yname, idname, tname, "treated", weightsname, "subclass"], table)
     d = published[published[tname].isin([pre, post])]
     wide = d.pivot_table(index=idname, columns=tname, values=yname, aggfunc="first")

@@ -472,22 +472,33 @@ def twfe(
 
     Parameters
     ----------
-    data : DataFrame, one row per unit and period.
-    yname : outcome column.
-    tname : period column (whole numbers).
-    idname : unit id column (whole numbers); the clusters.
-    gname : first treated period of the unit, 0 for never treated (R ``did``'s convention); constant
-        within unit.
-    event_study : fit relative-time indicators instead of ``D``.
-    leads : the lower bin is ``e <= -leads`` (>= 2, so that the bin excludes the reference -1).
-    lags : the upper bin is ``e >= lags`` (>= 0).
-    weightsname : optional sampling weight column (constant within unit); weighted least squares.
-    table : name of ``data`` in error messages.
+    data : pandas.DataFrame
+        One row per unit and period.
+    yname : str
+        Outcome column.
+    tname : str
+        Period column (whole numbers).
+    idname : str
+        Unit id column (whole numbers); the clusters.
+    gname : str
+        First treated period of the unit, 0 for never treated (R ``did``'s convention); constant within
+        unit.
+    event_study : bool, default False
+        Fit relative-time indicators instead of ``D``.
+    leads : int, default 4
+        The lower bin is ``e <= -leads`` (>= 2, so that the bin excludes the reference -1).
+    lags : int, default 4
+        The upper bin is ``e >= lags`` (>= 0).
+    weightsname : str, optional
+        Sampling weight column (constant within unit); weighted least squares.
+    table : str, default "data"
+        Name of ``data`` in error messages.
 
     Returns
     -------
     TwfeResult
-        With the negative-weight diagnostic (``negative_weights``, see ``negative_weights``) for the static model.
+        ``params``, ``std_errors``, ``cov`` by term, with the negative-weight diagnostic
+        (``negative_weights``, see ``negative_weights``) for the static model.
 
     Raises
     ------
@@ -500,6 +511,22 @@ def twfe(
     ----------
     de Chaisemartin, C. and D'Haultfoeuille, X. (2020). American Economic Review 110(9), 2964-2996.
     Sun, L. and Abraham, S. (2021). Journal of Econometrics 225(2), 175-199.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from analysis.did import twfe
+    >>> rng = np.random.default_rng(1)
+    >>> ids, year = np.repeat(np.arange(1, 13), 4), np.tile(np.arange(2020, 2024), 12)
+    >>> g = np.repeat([0] * 4 + [2022] * 4 + [2023] * 4, 4)
+    >>> y = 0.1 * ids + 0.5 * (year - 2020) + 2.0 * ((g > 0) & (year >= g)) + rng.normal(0, 0.1, 48)
+    >>> df = pd.DataFrame({"id": ids, "year": year, "g": g, "y": y})
+    >>> res = twfe(df, "y", "year", "id", "g")
+    >>> round(float(res.params["D"]), 3), round(float(res.std_errors["D"]), 3)
+    (2.063, 0.054)
+    >>> es = twfe(df, "y", "year", "id", "g", event_study=True, leads=2, lags=1)
+    >>> {term: round(float(b), 3) for term, b in es.params.items()}
+    {'e<=-2': -0.009, 'e=0': 2.061, 'e>=1': 2.053}
     """
     if event_study and (int(leads) != leads or int(lags) != lags or leads < 2 or lags < 0):
         raise DiDError(f"leads={leads!r}, lags={lags!r}: need whole numbers with leads >= 2 (the bin "

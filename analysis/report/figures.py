@@ -15,10 +15,11 @@ import matplotlib.text
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
+from matplotlib import font_manager
 
 from analysis.did.designs import DESIGNS
 from analysis.did.headline import headline_row
-from analysis.report.fonts import use_korean_font
+from analysis.report.fonts import korean_font_rc
 from analysis.report.release import TOTAL
 from analysis.report.text import outcome_names
 
@@ -82,9 +83,9 @@ def _layout(fig, **kw) -> None:
 
 
 def _plt():
+    """pyplot (the Korean font comes from ``draw``'s ``rc_context``, never from the global settings)."""
     import matplotlib.pyplot as plt
 
-    use_korean_font()
     return plt
 
 
@@ -625,12 +626,33 @@ FIGURES = {
 def draw(study, name: str, save: bool = True, lang: str = "ko"):
     """Draw figure ``name`` in ``lang`` (Korean or English: one language per figure), record it in the
     release manifest (once, for both languages) and, with ``save``, write ``<name>_<lang>.png`` and ``.svg``
-    to the study's figures folder."""
-    global _LANG
+    to the study's figures folder. The font settings hold inside ``matplotlib.rc_context`` while the figure
+    is drawn and saved: the caller's ``rcParams`` are the same afterwards."""
     if name not in FIGURES:
         raise KeyError(f"unknown figure {name!r}; known: {list(FIGURES)}")
     if lang not in LANGUAGES:
         raise KeyError(f"unknown language {lang!r}; known: {list(LANGUAGES)}")
+    with matplotlib.rc_context(korean_font_rc()):
+        return _draw(study, name, save, lang)
+
+
+def _pin_fonts(fig) -> None:
+    """Name the fonts of every text that asks for a generic family ("sans-serif", as networkx's labels do) as
+    the settings in force resolve it, so the figure shows the same outside ``draw``'s ``rc_context`` (a
+    notebook displays it after the cell has run)."""
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    generic = {"sans": "sans-serif", "sans serif": "sans-serif"}
+    for text in fig.findobj(matplotlib.text.Text):
+        families = text.get_fontfamily()
+        if any(f in font_manager.font_family_aliases for f in families):
+            named = [n for f in families for n in (
+                [m for m in matplotlib.rcParams[f"font.{generic.get(f, f)}"] if m in installed]
+                if f in font_manager.font_family_aliases else [f])]
+            text.set_fontfamily(list(dict.fromkeys(named)))
+
+
+def _draw(study, name: str, save: bool, lang: str):
+    global _LANG
     _LANG, before = lang, _LANG
     try:
         fig, sources = FIGURES[name](study)
@@ -642,6 +664,7 @@ def draw(study, name: str, save: bool = True, lang: str = "ko"):
             if isinstance(axis.get_major_locator(), matplotlib.ticker.FixedLocator) and any(" · " in t for t in labels):
                 axis.set_ticklabels([tr(t) for t in labels])
         fig.tight_layout(**getattr(fig, "_wd_layout", {}))
+        _pin_fonts(fig)
     finally:
         _LANG = before
     if name not in study.figures_reviewed:

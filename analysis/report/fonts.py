@@ -31,19 +31,36 @@ def font_files() -> list[Path]:
     return files
 
 
-def use_korean_font() -> str:
-    """Register NanumGothic (regular and bold) with matplotlib and make it the default sans-serif family,
-    DejaVu Sans behind it for the glyphs it lacks. Idempotent; returns the family name."""
+def register_korean_font() -> str:
+    """Register NanumGothic (regular and bold) with matplotlib's font manager (which fonts exist, not which
+    one is used: no setting changes). Idempotent; returns the family name."""
     known = {f.fname for f in font_manager.fontManager.ttflist}
     for f in font_files():
         if str(f) not in known:
             font_manager.fontManager.addfont(str(f))
-    matplotlib.rcParams["font.family"] = [FAMILY, "DejaVu Sans"]  # a list: matplotlib falls back per glyph
-    rest = [f for f in matplotlib.rcParams["font.sans-serif"] if f not in (FAMILY, "DejaVu Sans")]
-    matplotlib.rcParams["font.sans-serif"] = [FAMILY, "DejaVu Sans", *rest]  # for code that asks "sans-serif"
-    matplotlib.rcParams["axes.unicode_minus"] = True
-    matplotlib.rcParams["svg.fonttype"] = "path"  # SVGs carry the glyph outlines: no font needed to view them
     return FAMILY
+
+
+def korean_font_rc() -> dict[str, object]:
+    """The settings that draw a figure in NanumGothic, DejaVu Sans behind it for the glyphs it lacks, for
+    ``matplotlib.rc_context`` (the font is registered first): the caller's own ``rcParams`` stay as they are.
+
+    A figure keeps the font its texts were made with, so one made inside the context shows in it after
+    the context ends too (in a notebook, for instance); the SVG setting applies to files saved inside it."""
+    register_korean_font()
+    rest = [f for f in matplotlib.rcParams["font.sans-serif"] if f not in (FAMILY, "DejaVu Sans")]
+    return {
+        "font.family": [FAMILY, "DejaVu Sans"],  # a list: matplotlib falls back per glyph
+        "font.sans-serif": [FAMILY, "DejaVu Sans", *rest],  # for code that asks for "sans-serif"
+        "axes.unicode_minus": True,
+        "svg.fonttype": "path",  # SVGs carry the glyph outlines: no font needed to view them
+    }
+
+
+def korean_font():
+    """``matplotlib.rc_context(korean_font_rc())``: ``with korean_font(): ...`` draws in the Korean font and
+    leaves the global settings untouched afterwards."""
+    return matplotlib.rc_context(korean_font_rc())
 
 
 def font_face_css(text: str) -> str:
