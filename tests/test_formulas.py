@@ -76,6 +76,59 @@ def test_att_gt_xformla_with_a_squared_term_equals_the_hand_built_column():
     np.testing.assert_allclose(a.se, b.se, rtol=1e-7)
 
 
+def _quadratic_trend_panel(n: int = 2000, seed: int = 17) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """A noiseless panel, periods 1-5, groups 3, 4 and never treated (0). Untreated outcomes
+    y_it(0) = a_i + lambda_t + t * (0.5 x_i + 0.3 x_i^2): each unit's trend is quadratic in x, so parallel
+    trends hold given (x, x^2) and not given x alone; treatment is more likely for large x and x^2 (the
+    groups differ in x). Effects known: ATT(g,t) = 1 + 0.5 (t - g) + 0.1 g from t = g on, 0 before."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    treated = rng.random(n) < 1 / (1 + np.exp(1.0 - 0.8 * x - 0.4 * x ** 2))
+    g = np.where(treated, np.where(rng.random(n) < 0.5, 3, 4), 0)
+    a, lam = rng.normal(size=n), [0.0, 0.4, -0.2, 0.7, 1.1]
+    d = pd.concat([pd.DataFrame({
+        "id": np.arange(n), "t": t, "g": g, "x": x,
+        "y": a + lam[t - 1] + t * (0.5 * x + 0.3 * x ** 2) + _tau(g, t),
+    }) for t in range(1, 6)], ignore_index=True)
+    return d, x, g
+
+
+def _tau(g, t):
+    g, t = np.asarray(g), np.asarray(t)
+    return np.where((g > 0) & (t >= g), 1.0 + 0.5 * (t - g) + 0.1 * g, 0.0)
+
+
+@pytest.mark.parametrize("square", ["I(x**2)", "I(x^2)"])
+@pytest.mark.parametrize("est_method", ["reg", "dr"])
+def test_att_gt_xformla_with_a_square_recovers_att_under_quadratic_trends(square, est_method):
+    """With ``~ x + I(x^2)`` the outcome model of the comparison group's change is exact (no noise), so
+    reg and dr return every ATT(g,t) exactly, pre-periods 0; with ``~ x`` alone they do not."""
+    d, _, _ = _quadratic_trend_panel()
+    kw = dict(yname="y", tname="t", idname="id", gname="g", est_method=est_method, bstrap=False, cband=False)
+    r = att_gt(d, xformla=f"~ x + {square}", **kw)
+    assert len(r.att) == 8  # groups 3 and 4, periods 2-5 (varying base period)
+    np.testing.assert_allclose(r.att, _tau(r.group, r.t), rtol=0, atol=1e-10)
+    # omitting x^2: the bias is visible in every cell, pre-periods included
+    short = att_gt(d, xformla="~ x", **kw)
+    assert np.abs(short.att - _tau(short.group, short.t)).min() > 0.2
+
+
+def test_att_gt_xformla_without_the_square_has_the_omitted_variable_bias():
+    """Outcome regression with ``~ x`` only: each cell is off by exactly the part of 0.3 x^2 that a line
+    in x fitted on the never treated does not predict for group g, once for each period between the base
+    period and t (base t - 1 before g, g - 1 from g on)."""
+    d, x, g = _quadratic_trend_panel()
+    r = att_gt(d, "y", "t", "id", "g", xformla="~ x", est_method="reg", bstrap=False, cband=False)
+    c = g == 0
+    slope, intercept = np.polyfit(x[c], x[c] ** 2, 1)
+    per_period = {gg: 0.3 * (np.mean(x[g == gg] ** 2) - intercept - slope * np.mean(x[g == gg]))
+                  for gg in (3, 4)}
+    base = np.where(r.t < r.group, r.t - 1, r.group - 1)
+    bias = np.array([per_period[gg] for gg in r.group]) * (r.t - base)
+    np.testing.assert_allclose(r.att, _tau(r.group, r.t) + bias, rtol=0, atol=1e-10)
+    assert min(per_period.values()) > 0.3
+
+
 def test_formula_errors_name_the_term(lalonde):
     with pytest.raises(MatchingError, match=r"term 'foo\(age\)' uses 'foo'"):
         matchit("treat ~ age + foo(age)", lalonde)
