@@ -164,14 +164,15 @@ def _same_pairs(ours: Path, theirs: Path) -> tuple[float, bool]:
     return len(keys_a & keys_b) / max(len(keys_b), 1), keys_a == keys_b
 
 
-def main(sizes: list[str], repeats: int, timeout: float) -> dict:
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+def main(sizes: list[str], repeats: int, timeout: float, overlap: str | None = None, ratio: int | None = None,
+         results_path: Path = RESULTS) -> dict:
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
     version = matchit_version()
     compare = version == "4.7.2"
     results["matchit_version"] = version or "not installed"
     for size in sizes:
         rows = []
-        for reg in regimes(size):
+        for reg in (r for r in regimes(size) if overlap in (None, r["overlap"]) and ratio in (None, r["ratio"])):
             path = _data(size, reg["overlap"])
             runs = [_ours(path, reg, None) for _ in range(repeats)]
             row = {**reg, "n": SIZES[size][0],
@@ -194,8 +195,8 @@ def main(sizes: list[str], repeats: int, timeout: float) -> dict:
             rows.append(row)
             print(size, json.dumps(row), flush=True)
         results[size] = rows
-        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
-    write_markdown(results)
+        results_path.write_text(json.dumps(results, indent=1) + "\n")
+    write_markdown(results, results_path.with_suffix(".md"))
     return results
 
 
@@ -213,7 +214,7 @@ def _ratio(theirs, ours) -> str:
     return "-" if theirs is None else f"{theirs / ours:,.1f}x"
 
 
-def write_markdown(results: dict) -> None:
+def write_markdown(results: dict, path: Path) -> None:
     lines = ["# Matching beside MatchIt (`benchmarks/bench_matchit.py`)", "",
              f"MatchIt on this machine: {results.get('matchit_version')} (compared only with 4.7.2). Match step "
              "only, same data and score vector; seconds, median of fresh processes (MatchIt: the number of "
@@ -235,7 +236,7 @@ def write_markdown(results: dict) -> None:
                 f"{r['matched_controls']:,} | {_s(r['ours_cold_s'])} | {_s(r['ours_warm_s'])} | "
                 f"{_theirs(r)} | {_ratio(r.get('matchit_s'), r['ours_cold_s'])} | "
                 f"{_ratio(r.get('matchit_s'), r['ours_warm_s'])} | {same} | {identical} |")
-    RESULTS.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
@@ -243,5 +244,8 @@ if __name__ == "__main__":
     ap.add_argument("--sizes", nargs="+", default=["100k", "1M", "seoul"], choices=list(SIZES))
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--matchit-timeout", type=float, default=1800.0)
+    ap.add_argument("--overlap", choices=["good", "poor"], help="only the regimes of this overlap")
+    ap.add_argument("--ratio", type=int, choices=[1, 10], help="only the regimes of this ratio")
+    ap.add_argument("--results", type=Path, default=RESULTS, help="results file (.json; the .md beside it)")
     args = ap.parse_args()
-    main(args.sizes, args.repeats, args.matchit_timeout)
+    main(args.sizes, args.repeats, args.matchit_timeout, args.overlap, args.ratio, args.results)
