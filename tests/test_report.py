@@ -458,7 +458,7 @@ def test_reports_fit_a_phone_in_chromium(default_run, tmp_path):
 
 def test_the_readme_quotes_the_committed_estimates():
     """Issue 16, item 2: the README's numbers for the default world are figures/estimates.csv's (the cost
-    headline, the city's design, the checkup brackets), so no place says another number for a design."""
+    headline's span and its calibrated arm, the city's design, the checkup brackets), so no place says another number for a design."""
     from analysis.paths import PROJECT_ROOT
 
     readme = " ".join((PROJECT_ROOT / "README.md").read_text(encoding="utf-8").split())  # line breaks aside
@@ -473,7 +473,9 @@ def test_the_readme_quotes_the_committed_estimates():
         return f"{round(v):,}"
 
     cal, pub = row("medical_cost", "callaway_santanna_calibrated"), row("medical_cost", "published")
-    phrases = [f"calibrated design: {krw(cal.estimate)} KRW per participant-year (95% CI {krw(cal.conf_low)} to "
+    span = row("medical_cost", "calibration_span")
+    phrases = [f"calibration span, {krw(span.conf_low)} to {krw(span.conf_high)} KRW per participant-year",
+               f"calibrated design: {krw(cal.estimate)} KRW per participant-year (95% CI {krw(cal.conf_low)} to "
                f"{krw(cal.conf_high)}) against a planted truth of {krw(cal.truth)}",
                f"the city's design gives {krw(pub.estimate)} on the same data",
                f"it gives {krw(cal.estimate)} ({krw(cal.conf_low)} to {krw(cal.conf_high)}) against a truth of "
