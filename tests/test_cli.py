@@ -67,7 +67,8 @@ def test_run_end_to_end(default_run):
     assert all(isinstance(c["passed"], bool) and c["meaning"] for c in checks)
     assert "refutation:" in stdout and "heterogeneity:" in stdout
     head = json.loads((tmp_path / "headline.json").read_text())
-    assert head["design"] in {"callaway_santanna", "callaway_santanna_trend", "callaway_santanna_calibrated"}
+    assert head["design"] in {"callaway_santanna", "callaway_santanna_trend", "callaway_santanna_calibrated",
+                              "calibration_span"}
     assert head["reason"]
     for name in ("refutation/att_gt.csv", "refutation/event_study.csv", "heterogeneity.csv", "adherence.csv",
                  "calibration.json", "run.json"):

@@ -159,7 +159,7 @@ def test_estimate_all_rows_truth_and_multiplicity(default_run):
                                 *cfg.outcomes.negative_controls}
     assert set(est.design) == {"callaway_santanna", "callaway_santanna_trend", "callaway_santanna_calibrated",
                                "later_joiners", "rambachan_roth", "published", "stacked_matched", "twfe", "bracket",
-                               "poisson_etwfe", "screening_window", "screening_window_calibrated"}
+                               "poisson_etwfe", "screening_window", "screening_window_calibrated", "calibration_span"}
     head = est[(est.outcome == "medical_cost") & (est.term.isin(["ATT", "overall"]))
                & est.aggregation.isin(["simple", "2x2", "static", "overall"])]
     assert len(head) == 10 and head.truth.notna().all() and (head.truth < 0).all()

@@ -98,8 +98,11 @@ def test_released_estimates_have_no_small_cells(default_run):
 
 
 def test_reports_are_self_contained_and_answer_first(default_run):
-    for lang, must in (("ko", ["손목닥터9988", "−45,345", "1원당", "95% 신뢰구간"]),
-                       ("en", ["Wrist Doctor 9988", "−45,345", "per KRW spent", "95% CI"])):
+    point = json.loads((default_run["run"] / "headline.json").read_text())["outcomes"][0]["estimate"] is not None
+    # a point estimate comes with its confidence interval; a range (no point claim) says it has none
+    for lang, must in (("ko", ["손목닥터9988", "−45,345", "1원당", "95% 신뢰구간" if point else "점추정 없음"]),
+                       ("en", ["Wrist Doctor 9988", "−45,345", "per KRW spent", "95% CI" if point else
+                               "no point estimate"])):
         page = (default_run["reports"] / f"report_{lang}.html").read_text(encoding="utf-8")
         assert "<script" not in page.lower()
         assert not re.search(r"""(src|href)=["']?(https?:|//|file:)""", page), "external resource in the report"
@@ -122,12 +125,24 @@ def test_reports_are_self_contained_and_answer_first(default_run):
 
 def test_a_calibrated_headline_says_how_much_wider_calibration_made_it(default_run):
     """Coverage bought by width is said, with the width: the ratio of the calibrated interval to the plan's
-    uncalibrated one, from the released estimates."""
+    uncalibrated one, from the released estimates; where the headline is the span of the two (the controls
+    err), the report says there is no point estimate, gives the span and why, in both languages."""
     head = json.loads((default_run["run"] / "headline.json").read_text())
-    assert head["design"] == "callaway_santanna_calibrated"  # the plan's cost headline (headline.py)
+    assert head["design"] in ("callaway_santanna_calibrated", "calibration_span")  # the cost rule (headline.py)
     est = pd.read_csv(default_run["figures"] / "estimates.csv")
-    rows = est[(est.outcome == "medical_cost") & (est.aggregation == "simple") & (est.term == "overall")
+    rows = est[(est.outcome == "medical_cost") & (est.aggregation.isin(["simple", "overall"])) & (est.term == "overall")
                & (est.section == "did")].set_index("design")
+    if head["design"] == "calibration_span":
+        lo, hi = rows.loc["calibration_span", ["conf_low", "conf_high"]]
+        for lang, phrase, why in (
+                ("en", f"it lies between KRW {fmt_krw(lo)} and KRW {fmt_krw(hi)} (no point estimate)",
+                 "negative-control costs err by"),
+                ("ko", f"효과는 {fmt_krw(lo)} ~ {fmt_krw(hi)}원 사이에 있습니다(점추정 없음)", "음성 대조 진료비가 평균")):
+            page = (default_run["reports"] / f"report_{lang}.html").read_text(encoding="utf-8")
+            detail = page[page.index('<div class="detail">'):]
+            detail = detail[:detail.index("<h2>")]
+            assert phrase in detail and why in detail, (lang, phrase)
+        return
     ratio = ((rows.conf_high - rows.conf_low)["callaway_santanna_calibrated"]
              / (rows.conf_high - rows.conf_low)["callaway_santanna"])
     for lang, phrase in (("en", f"Its interval is {ratio:.1f} times as wide"), ("ko", f"구간보다 {ratio:.1f}배 넓습니다")):
