@@ -162,7 +162,8 @@ def test_estimate_all_rows_truth_and_multiplicity(default_run):
                                "poisson_etwfe", "screening_window", "screening_window_calibrated", "calibration_span"}
     head = est[(est.outcome == "medical_cost") & (est.term.isin(["ATT", "overall"]))
                & est.aggregation.isin(["simple", "2x2", "static", "overall"])]
-    assert len(head) == 10 and head.truth.notna().all() and (head.truth < 0).all()
+    # one headline row per design that estimates costs (the calibration span among them), each with its truth
+    assert len(head) == 11 and head.truth.notna().all() and (head.truth < 0).all()
     # the ratio-scale DiD on the amounts and counts it is for, its share of the counterfactual a fraction
     ratio = est[est.design == "poisson_etwfe"]
     assert set(ratio.outcome) == {"medical_cost", "injury_visits"} and set(ratio.term) == {"ATT", "ATT%"}
