@@ -177,34 +177,33 @@ def _above(p, alp: float) -> bool:
     return p is not None and np.isfinite(p) and p > alp
 
 
+def _span(arms: list[pd.Series], design: str, estimator: str, keys: dict) -> dict:
+    """A range design's row: from the lowest to the highest end of its arms' intervals, no point estimate;
+    its truth and counts are the first arm's (the plan design's: the arms average the same cells)."""
+    plan = arms[0]
+    return {"term": "overall", "estimate": np.nan, "std_error": np.nan,
+            "conf_low": min(r.conf_low for r in arms), "conf_high": max(r.conf_high for r in arms),
+            "p_value": np.nan, **keys, "design": design, "estimator": estimator, "aggregation": "overall",
+            "truth": plan.truth, "n_treated": plan.n_treated, "n_control": plan.n_control}
+
+
 def _bracket_row(plan_row: pd.Series, window_row: pd.Series, matched_row: pd.Series | None,
                  keys: dict) -> pd.DataFrame:
-    """The ``bracket`` range: from the lowest to the highest end of the plan's Callaway-Sant'Anna interval,
-    the screening-window design's and the stacked matched design's (where there is no matched design, the
-    two others). No point estimate; its truth is the plan design's estimand's (the screening-window design
-    averages the same cells)."""
+    """The ``bracket`` range: the plan's Callaway-Sant'Anna interval, the screening-window design's and the
+    stacked matched design's (where there is no matched design, the two others)."""
     rows = [r for r in (plan_row, window_row, matched_row) if r is not None]
     arms = "callaway_santanna+screening_window" + ("+stacked_did" if matched_row is not None else "")
-    return pd.DataFrame([{
-        "term": "overall", "estimate": np.nan, "std_error": np.nan,
-        "conf_low": min(r.conf_low for r in rows), "conf_high": max(r.conf_high for r in rows),
-        "p_value": np.nan, **keys, "design": "bracket", "estimator": arms, "aggregation": "overall",
-        "truth": plan_row.truth, "n_treated": plan_row.n_treated, "n_control": plan_row.n_control}])
+    return pd.DataFrame([_span(rows, "bracket", arms, keys)])
 
 
 def _calibration_span_rows(df: pd.DataFrame) -> pd.DataFrame:
-    """The ``calibration_span`` of every outcome with a calibrated plan's estimate: from the lowest to the
-    highest end of the calibrated and the uncalibrated interval, no point estimate; its truth and counts are
-    the plan design's (both intervals are for the same cells)."""
+    """The ``calibration_span`` of every outcome with a calibrated plan's estimate: its calibrated and its
+    uncalibrated interval."""
     cal = df[df.design == "callaway_santanna_calibrated"].set_index("outcome")
     plan = df[(df.design == "callaway_santanna") & (df.aggregation == "simple") & (df.term == "overall")
               & df.outcome.isin(cal.index)].set_index("outcome")
-    return pd.DataFrame([{
-        "term": "overall", "estimate": np.nan, "std_error": np.nan,
-        "conf_low": min(p.conf_low, cal.at[y, "conf_low"]), "conf_high": max(p.conf_high, cal.at[y, "conf_high"]),
-        "p_value": np.nan, "outcome": y, "role": p.role, "design": "calibration_span",
-        "estimator": f"{p.estimator}+calibrated", "aggregation": "overall", "truth": p.truth,
-        "n_treated": p.n_treated, "n_control": p.n_control} for y, p in plan.iterrows()], columns=df.columns)
+    return pd.DataFrame([_span([p, cal.loc[y]], "calibration_span", f"{p.estimator}+calibrated",
+                               {"outcome": y, "role": p.role}) for y, p in plan.iterrows()], columns=df.columns)
 
 
 # the designs calibrated with the negative-control costs
