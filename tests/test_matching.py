@@ -101,11 +101,14 @@ def test_fast_matcher_equals_reference_and_respects_invariants(p):
     codes = [None] if exact is None else np.unique(exact)
     strata = list(_prepare(d, t, disc, order, exact))
     assert len(strata) == len(codes)
-    for (treated, controls, _), code in zip(strata, codes, strict=True):
+    for (treated, controls, start), code in zip(strata, codes, strict=True):
         member = np.ones(len(d), bool) if code is None else exact == code
         np.testing.assert_array_equal(treated, order[member[order]])
         pool = np.flatnonzero(member & ~t & ~disc)
         np.testing.assert_array_equal(controls, pool[np.argsort(d[pool], kind="stable")])
+        # where each treated unit's search starts: the pool's controls before it in (distance, data order)
+        before = [int(((d[pool] < d[u]) | ((d[pool] == d[u]) & (pool < u))).sum()) for u in treated]
+        np.testing.assert_array_equal(start, before)
     used = fast[fast >= 0]
     assert (~t[used]).all() and (~disc[used]).all()  # only available controls
     if reuse == 1:
@@ -382,5 +385,5 @@ def test_stable_argsort_is_numpys_stable_sort(values, rounded):
     if rounded:  # many ties, -0.0 among them
         x = np.round(np.clip(x, -3, 3), 1)
     np.testing.assert_array_equal(stable_argsort(x), np.argsort(x, kind="stable"))
-    y = np.random.default_rng(len(values)).standard_normal(5000) * 10.0 ** len(values) % 7  # every digit pass
+    y = np.random.default_rng(len(values)).standard_normal(5000) * 10.0 ** len(values) % 7  # long tie runs
     np.testing.assert_array_equal(stable_argsort(y), np.argsort(y, kind="stable"))

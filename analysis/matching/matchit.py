@@ -15,7 +15,7 @@ import pandas as pd
 
 from analysis.formulas import Rhs
 from analysis.matching.balance import COLUMNS, balance_table, ess, treated_sd
-from analysis.matching.nearest import match_fast, stable_argsort
+from analysis.matching.nearest import match_fast, sort_units, stable_argsort
 from analysis.matching.propensity import (
     MatchingError,
     PropensityModel,
@@ -263,7 +263,8 @@ def matchit(
         cal = float(caliper * np.std(d, ddof=1)) if std_caliper else float(caliper)
     discarded = _common_support(d, t, discard)
     idx_t = np.flatnonzero(t)
-    by_d = stable_argsort(d)  # one sort by distance for the matching order, the matching and the reasons
+    units = sort_units(d, t, discarded)  # one sort by distance for the matching order, the matching, the reasons
+    by_d = units.by_distance
     if m_order == "largest":
         order = by_d[t[by_d]][::-1]  # ties would come out in reverse data order: then sorted again
         if (d[order[1:]] == d[order[:-1]]).any():
@@ -283,7 +284,7 @@ def matchit(
             raise MatchingError(f"exact column(s) {missing} not in the data")
         ex_codes = data.groupby(list(exact), sort=False, dropna=False).ngroup().to_numpy(np.int64)
     reuse_max = len(idx_t) if replace else 1
-    mm_order = match_fast(d, t, discarded, order, int(ratio), cal, reuse_max, ex_codes, by_distance=by_d)
+    mm_order = match_fast(d, t, discarded, order, int(ratio), cal, reuse_max, ex_codes, units=units)
     # rows of the match matrix in data order of the treated units
     pos = np.empty(len(t), dtype=np.int64)
     pos[order] = np.arange(len(order))
@@ -291,30 +292,28 @@ def matchit(
 
     # weights (MatchIt's weights_matrixC) and subclasses
     n = len(t)
-    w = np.zeros(n)
     k = (mm >= 0).sum(axis=1)
     has = k > 0
-    w[idx_t[has]] = 1.0
-    rows, cols = np.nonzero(mm >= 0)
-    w += np.bincount(mm[rows, cols], weights=1.0 / k[rows], minlength=n)
-    ctrl = ~t & (w > 0)
-    if ctrl.any():
-        w[ctrl] *= ctrl.sum() / w[ctrl].sum()
     if not has.any():
         raise MatchingError("no treated unit was matched (check the caliper, exact strata and discard)")
-    subclass = pd.Series(pd.NA, index=data.index, dtype="Int64")
-    if not replace:
-        sc = np.full(n, -1)
+    rows, cols = np.nonzero(mm >= 0)
+    w = np.bincount(mm[rows, cols], weights=1.0 / k[rows], minlength=n)  # only controls are matched
+    w *= np.count_nonzero(w) / w.sum()
+    w[idx_t[has]] = 1.0
+    if replace:
+        subclass = pd.Series(pd.NA, index=data.index, dtype="Int64")
+    else:
+        sc = np.zeros(n, dtype=np.int64)
         sc[idx_t[has]] = np.arange(1, has.sum() + 1)
         for j in range(mm.shape[1]):
             ok = mm[:, j] >= 0
             sc[mm[ok, j]] = sc[idx_t[ok]]
-        subclass = pd.Series(pd.arrays.IntegerArray(np.where(sc > 0, sc, 0), sc <= 0), index=data.index)
+        subclass = pd.Series(pd.arrays.IntegerArray(sc, sc == 0), index=data.index)
 
     labels = data.index.to_numpy()
     mm_lab = pd.DataFrame(
         {j + 1: _labels_or_na(labels, mm[:, j]) for j in range(mm.shape[1])}, index=labels[idx_t])
-    reasons = _unmatched_reasons(d, t, discarded, idx_t[~has], cal, ex_codes, by_d)
+    reasons = _unmatched_reasons(d, discarded, idx_t[~has], cal, ex_codes, units)
     method_label = f"{int(ratio)}:1 nearest neighbor matching {'with' if replace else 'without'} replacement"
     call = (
         f'matchit(formula = {formula}, method = "nearest", distance = {distance if isinstance(distance, str) else "user"}, '
@@ -355,42 +354,42 @@ def _labels_or_na(labels: np.ndarray, rows: np.ndarray):
     return np.where(miss, None, picked)
 
 
-def _unmatched_reasons(d, t, discarded, unmatched, cal, ex_codes, by_d) -> list[str]:
+def _unmatched_reasons(d, discarded, unmatched, cal, ex_codes, units) -> list[str]:
     """Why each unmatched treated unit got no match.
 
-    The nearest control of each unit's stratum is found by one binary search in the controls sorted by
-    (stratum, distance), so the cost is O(n log n) whatever the overlap and the number of strata: scanning
-    every control per unmatched unit was quadratic exactly where many units go unmatched (poor overlap with
-    a caliper)."""
+    The nearest control of each unit's stratum is found next to the unit's place among the controls sorted
+    by (stratum, distance), so the cost is O(n log n) whatever the overlap and the number of strata, and,
+    without strata, proportional to the unmatched units alone: scanning every control per unmatched unit was
+    quadratic exactly where many units go unmatched (poor overlap with a caliper)."""
     unmatched = np.asarray(unmatched, dtype=np.int64)
     if not len(unmatched):
         return []
-    ctrl = by_d[~t[by_d] & ~discarded[by_d]]
+    ctrl = units.controls
     live = np.flatnonzero(~discarded[unmatched])
     u = unmatched[live]
-    if ex_codes is None:  # one stratum: the controls in distance order are the search key
+    if ex_codes is None:  # one stratum: the controls below each unit in the distance order
         start, stop = np.zeros(len(u), np.int64), np.full(len(u), len(ctrl))
-        k = np.searchsorted(d[ctrl], d[u])  # the first control at or above the unit's distance
+        k = units.controls_below[units.rank[u]]
     else:
         # one sort key for (stratum, distance): the stratum's code, then the rank in the sort by distance
         # (ties ranked in data order: a tied control on either side is at distance 0 all the same)
         codes = np.asarray(ex_codes, dtype=np.int64)
-        rank = np.empty(len(d), np.int64)
-        rank[by_d] = np.arange(len(d))
-        key = codes * len(d) + rank
+        key = codes * len(d) + units.rank
         ctrl = ctrl[np.argsort(codes[ctrl], kind="stable")]
         c_codes = codes[ctrl]
         start = np.searchsorted(c_codes, codes[u], "left")
         stop = np.searchsorted(c_codes, codes[u], "right")
         k = np.searchsorted(key[ctrl], key[u])
-    c_d = d[ctrl]
     x = d[u]
-    c_d = np.append(c_d, np.inf)  # a sentinel, so the neighbour lookups below never index an empty array
-    left = np.where(k - 1 >= start, np.abs(x - c_d[np.maximum(k - 1, 0)]), np.inf)
-    right = np.where(k < stop, np.abs(c_d[k] - x), np.inf)
+
+    def gap(at, ok):  # distance to the control at position ``at`` among ``ctrl``, inf where ``ok`` is false
+        if not len(ctrl):
+            return np.full(len(at), np.inf)
+        return np.where(ok, np.abs(d[ctrl[np.where(ok, at, 0)]] - x), np.inf)
+
     # for each unit: distance to the nearest control of its stratum (inf where the stratum has none)
     nearest = np.full(len(unmatched), np.inf)
-    nearest[live] = np.minimum(left, right)
+    nearest[live] = np.minimum(gap(k - 1, k - 1 >= start), gap(k, k < stop))
     has_pool = np.zeros(len(unmatched), bool)
     has_pool[live] = stop > start
     gone = discarded[unmatched]
