@@ -106,6 +106,10 @@ def regimes(size: str) -> list[dict]:
                    {"overlap": "poor", "caliper": 0.2, "ratio": 1, "replace": False, "exact": True}]
 
 
+def _key(reg: dict) -> tuple:
+    return tuple(reg[k] for k in ("overlap", "caliper", "ratio", "replace", "exact"))
+
+
 def _data(size: str, overlap: str) -> Path:
     n, share = SIZES[size]
     path = WORK / f"matchit_{size}_{overlap}.parquet"
@@ -194,7 +198,10 @@ def main(sizes: list[str], repeats: int, timeout: float, overlap: str | None = N
                                                                       WORK / "pairs_matchit.csv")
             rows.append(row)
             print(size, json.dumps(row), flush=True)
-        results[size] = rows
+        # a rerun of some regimes (--overlap, --ratio) replaces their rows and keeps the others
+        new = {_key(r): r for r in rows}
+        kept = {_key(r): r for r in results.get(size, []) if _key(r) not in new}
+        results[size] = [{**kept, **new}[_key(r)] for r in regimes(size) if _key(r) in kept | new]
         results_path.write_text(json.dumps(results, indent=1) + "\n")
     write_markdown(results, results_path.with_suffix(".md"))
     return results

@@ -6,39 +6,26 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
-from typing import NamedTuple
 
 import pandas as pd
 import pytest
 
-from analysis.config import LinkageConfig, PanelConfig
-from analysis.linkage import link_world, load_secret
+from analysis.config import LinkageConfig
+from analysis.linkage import link_world
 from analysis.linkage.keys import synthetic_default_secret
-from analysis.panel import build_panel_from_dir
 from analysis.paths import PROJECT_ROOT
 from analysis.synth import generate_world
 
+from .worlds import DEFAULT_SEED, SMALL_SCALE, load
+from .worlds import secret as _test_secret
+
 DEFAULT_SCALE = 0.025  # the default world of study.toml (205,000 persons)
-DEFAULT_SEED = 9988
-SMALL_SCALE = 0.004  # 32,800 persons
-TEST_SECRET = "test-secret-not-for-real-use-5f2c"
-
-
-def _test_secret():
-    """The test linkage secret, loaded through the environment as a user would (environment restored)."""
-    old = os.environ.get("WRIST_LINKAGE_SECRET")
-    os.environ["WRIST_LINKAGE_SECRET"] = TEST_SECRET
-    try:
-        return load_secret("WRIST_LINKAGE_SECRET")
-    finally:
-        if old is None:
-            del os.environ["WRIST_LINKAGE_SECRET"]
-        else:
-            os.environ["WRIST_LINKAGE_SECRET"] = old
 
 
 # The default world, its linkage and its panel are the ones the plan's default run builds (`default_run`,
@@ -83,45 +70,15 @@ def small_linked(small_world, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def null_world(tmp_path_factory):
-    out = tmp_path_factory.mktemp("null_world")
-    generate_world(out, scale=SMALL_SCALE * 5, seed=DEFAULT_SEED, scenario="null", progress=False)
-    return out
+def noselection_panel():
+    """The no-selection world (everyone equally likely to enrol), linked, with its panel and truth."""
+    return load(_wait("noselection_panel"))
 
 
 @pytest.fixture(scope="session")
-def noselection_world(tmp_path_factory):
-    out = tmp_path_factory.mktemp("noselection_world")
-    generate_world(out, scale=SMALL_SCALE * 5, seed=DEFAULT_SEED, scenario="no-selection", progress=False)
-    return out
-
-
-class LinkedWorld(NamedTuple):
-    panel: pd.DataFrame  # the analysis panel
-    truth: pd.DataFrame  # linked truth outcomes (y0_/y1_ per person-year), keyed by study_id
-    persons: pd.DataFrame  # linked person-level truth (cohort, latent health consciousness), keyed by study_id
-
-
-def _link_and_panel(world, tmp_path_factory, name) -> LinkedWorld:
-    """Link a generated world with the test secret and build its panel."""
-    from analysis.did.outcomes import read_truth
-
-    linked = tmp_path_factory.mktemp(f"{name}_linked")
-    link_world(world, linked, LinkageConfig(), _test_secret(), seed=DEFAULT_SEED, progress=False)
-    panel, _ = build_panel_from_dir(linked / "linked", tmp_path_factory.mktemp(f"{name}_panel"), PanelConfig(),
-                                    progress=False)
-    persons = pd.read_parquet(linked / "truth" / "persons.parquet").rename(columns={"STUDY_ID": "study_id"})
-    return LinkedWorld(panel, read_truth(linked / "truth"), persons)
-
-
-@pytest.fixture(scope="session")
-def noselection_panel(noselection_world, tmp_path_factory):
-    return _link_and_panel(noselection_world, tmp_path_factory, "noselection")
-
-
-@pytest.fixture(scope="session")
-def null_panel(null_world, tmp_path_factory):
-    return _link_and_panel(null_world, tmp_path_factory, "null")
+def null_panel():
+    """The null world (the program does nothing), linked, with its panel and truth."""
+    return load(_wait("null_panel"))
 
 
 def cli(*args, check: bool = True):
@@ -135,43 +92,79 @@ def cli(*args, check: bool = True):
     return r
 
 
-# The default run is a third of the suite's time in one subprocess. It starts as soon as the tests are
-# collected (if any needs it) and those tests run last, so the others use the second core meanwhile.
-_BACKGROUND: dict = {}
+# The default run is a third of the suite's time and the two shared scenario worlds another fifth. Where a
+# collected test needs them, they are built one after another in one background process started at
+# collection, the worlds first; the tests that need them run last (the worlds' before the default run's), so
+# the other tests use the second core meanwhile. Each job leaves its exit code in ``rc`` in its folder.
+_JOBS: dict[str, tuple[subprocess.Popen, Path]] = {}
+_BASES: list[Path] = []
+_ORDER = ("null_panel", "noselection_panel", "default_run")  # the order the jobs run and their tests come
 
 
-def _needs_default_run(item) -> bool:
-    return "default_run" in getattr(item, "fixturenames", ())
-
-
-def _start_default_run(base: Path) -> subprocess.Popen:
-    """``python -m analysis run`` then ``report`` (no PDF) into ``base``, without a linkage secret in the
-    environment (as `make report` on a fresh machine), output to ``base/stdout.txt`` and ``stderr.txt``."""
-    env = {k: v for k, v in os.environ.items() if k != "WRIST_LINKAGE_SECRET"}
+def _command(name: str, d: Path) -> str:
+    """The shell command of a background job writing into ``d``; none has a linkage secret in its
+    environment (the default run links as `make report` on a fresh machine; the worlds load the test secret
+    themselves)."""
     py = shlex.quote(sys.executable)
-    run, fig, rep = (shlex.quote(str(base / d)) for d in ("run", "figures", "reports"))
-    script = (f"{py} -m analysis run --out {run} --quiet && "
-              f"{py} -m analysis report --run {run} --figures {fig} --reports {rep} --no-pdf")
-    with open(base / "stdout.txt", "w") as out, open(base / "stderr.txt", "w") as err:
-        return subprocess.Popen(["bash", "-c", script], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=err)
+    if name == "default_run":
+        run, fig, rep = (shlex.quote(str(d / sub)) for sub in ("run", "figures", "reports"))
+        return (f"{py} -m analysis run --out {run} --quiet && "
+                f"{py} -m analysis report --run {run} --figures {fig} --reports {rep} --no-pdf")
+    scenario = {"null_panel": "null", "noselection_panel": "no-selection"}[name]
+    return f"{py} -m tests.worlds {scenario} {shlex.quote(str(d))}"
 
 
+def _start(names: list[str]) -> None:
+    base = Path(tempfile.mkdtemp(prefix="test_worlds_"))
+    _BASES.append(base)
+    steps = []
+    for name in names:
+        d = base / name
+        d.mkdir()
+        out, err, rc = (shlex.quote(str(d / f)) for f in ("stdout.txt", "stderr.txt", "rc"))
+        steps.append(f"( {_command(name, d)} ) > {out} 2> {err}; echo $? > {rc}")
+    env = {k: v for k, v in os.environ.items() if k != "WRIST_LINKAGE_SECRET"}
+    # a session of its own, so that ending the session stops the whole chain, not only its shell
+    proc = subprocess.Popen(["bash", "-c", "; ".join(steps)], cwd=PROJECT_ROOT, env=env, start_new_session=True)
+    for name in names:
+        _JOBS[name] = (proc, base / name)
+
+
+def _wait(name: str) -> Path:
+    """The folder of a finished background job (started now if collection did not see a test needing it);
+    fails the test with the job's stderr unless it succeeded."""
+    if name not in _JOBS:
+        _start([name])
+    proc, d = _JOBS[name]
+    while not (d / "rc").exists() and proc.poll() is None:
+        time.sleep(0.5)
+    rc = (d / "rc").read_text().strip() if (d / "rc").exists() else "the background process ended first"
+    assert rc == "0", f"{name}: {rc}\n" + (d / "stderr.txt").read_text()[-3000:]
+    return d
+
+
+def _needs(item) -> str | None:
+    """The last background job (in ``_ORDER``) a test needs, None if it needs none."""
+    used = getattr(item, "fixturenames", ())
+    return next((name for name in reversed(_ORDER) if name in used), None)
+
+
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected: start only what the selected tests need
 def pytest_collection_modifyitems(session, config, items):
-    need = [item for item in items if _needs_default_run(item)]
-    if not need:
-        return
-    items[:] = [item for item in items if not _needs_default_run(item)] + need  # stable: modules stay in order
-    base = Path(tempfile.mkdtemp(prefix="default_run_"))
-    _BACKGROUND["default_run"] = (_start_default_run(base), base)
+    rank = {None: -1, **{name: i for i, name in enumerate(_ORDER)}}
+    items[:] = sorted(items, key=lambda item: rank[_needs(item)])  # stable: modules stay in order
+    used = {name for item in items for name in getattr(item, "fixturenames", ())}
+    if used & set(_ORDER):
+        _start([name for name in _ORDER if name in used])
 
 
 def pytest_sessionfinish(session, exitstatus):
-    started = _BACKGROUND.pop("default_run", None)
-    if started:
-        proc, base = started
+    for proc, _ in set(_JOBS.values()):
         if proc.poll() is None:  # the session ended before a test waited for it
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+    _JOBS.clear()
+    for base in _BASES:
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -179,11 +172,6 @@ def pytest_sessionfinish(session, exitstatus):
 def default_run():
     """The plan's default run (scale 0.025) and its report (no PDF) by the command line, in a temporary
     folder: the `make report` job, shared by the CLI and report tests (started at collection, above)."""
-    if "default_run" not in _BACKGROUND:  # not seen at collection (a plugin added the test): start it now
-        base = Path(tempfile.mkdtemp(prefix="default_run_"))
-        _BACKGROUND["default_run"] = (_start_default_run(base), base)
-    proc, base = _BACKGROUND["default_run"]
-    proc.wait()
-    assert proc.returncode == 0, (base / "stderr.txt").read_text()[-3000:]
-    return {"run": base / "run", "figures": base / "figures", "reports": base / "reports",
-            "stdout": (base / "stdout.txt").read_text(), "base": base}
+    d = _wait("default_run")
+    return {"run": d / "run", "figures": d / "figures", "reports": d / "reports",
+            "stdout": (d / "stdout.txt").read_text(), "base": d}

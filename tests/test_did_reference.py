@@ -336,6 +336,28 @@ def test_att_gt_result_has_r_names_and_refuses_a_band_at_another_level():
         res.conf_int(level=0.9, uniform=True)
 
 
+@pytest.mark.parametrize("typ", [None, "simple", "group", "calendar", "dynamic"])
+def test_cov_is_the_influence_function_covariance_behind_the_analytic_errors(typ):
+    """``cov`` (as linearmodels' results): symmetric, indexed like ``params``, its diagonal the analytic
+    standard errors squared; a dynamic aggregation's is the matrix HonestDiD takes (e = -1 dropped)."""
+    from analysis.causal.sensitivity import event_study_inputs
+
+    res = att_gt(MPDTA, *ARGS, bstrap=False, cband=False, base_period="universal")
+    r = res if typ is None else aggte(res, type=typ, bstrap=False, cband=False)
+    cov = r.cov
+    assert cov.index.equals(r.params.index) and cov.columns.equals(r.params.index)
+    ok = np.isfinite(r.std_errors.to_numpy())
+    c = cov.to_numpy()[np.ix_(ok, ok)]
+    np.testing.assert_allclose(c, c.T, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(np.sqrt(np.diag(c)), r.std_errors.to_numpy()[ok], rtol=1e-12)
+    if typ == "dynamic":
+        beta, sigma, npre, npost = event_study_inputs(r)
+        keep = r.params.index != -1
+        np.testing.assert_array_equal(beta, r.params.to_numpy()[keep])
+        np.testing.assert_array_equal(sigma, cov.to_numpy()[np.ix_(keep, keep)])
+        assert (npre, npost) == ((r.params.index < -1).sum(), (r.params.index >= 0).sum())
+
+
 def test_caches_are_bounded_listed_and_released():
     from analysis.did import cache_info, clear_caches
 

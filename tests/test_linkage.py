@@ -18,7 +18,8 @@ from analysis.linkage.keys import KEY_FIELDS, LinkageSecretError, Secret, derive
 from analysis.linkage.link import STATUSES, key_agency
 from analysis.panel import build_panel, read_linked
 
-from .conftest import DEFAULT_SEED, TEST_SECRET, default_run_secret
+from .conftest import DEFAULT_SEED, default_run_secret
+from .worlds import TEST_SECRET
 
 
 def test_every_record_accounted_for(default_linked, default_world):

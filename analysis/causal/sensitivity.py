@@ -579,30 +579,30 @@ def event_study_inputs(result, ref: int = -1) -> tuple[np.ndarray, np.ndarray, i
     functions (as HonestDiD's ``honest_did.AGGTEobj``), whose diagonal equals the analytic ``se_egt``
     squared. A matched event study omits e = ``ref`` already and gives its clustered covariance.
     """
+    from analysis.did.aggte import AggteResult  # here: analysis.did imports this module
+
     r = result
-    if getattr(r, "cov", None) is not None:
-        terms = [t for t in r.cov.index if int(t[2:]) != ref]
-        e = np.array([int(t[2:]) for t in terms])
-        beta = r.params[terms].to_numpy(dtype=float)
-        sigma = r.cov.loc[terms, terms].to_numpy(dtype=float)
-    else:
-        if getattr(r, "type", None) != "dynamic" or r.egt is None or r.inf_egt is None:
-            raise SensitivityError("result must be a dynamic aggregation (aggte(res, 'dynamic')) with influence "
-                                   "functions, or a matched event study with its covariance")
-        settings = getattr(r, "settings", {}) or {}
-        if settings.get("base_period", "universal") != "universal":
+    if isinstance(r, AggteResult):
+        if r.type != "dynamic" or r.egt is None:
+            raise SensitivityError("an aggregation must be the dynamic one (aggte(res, 'dynamic'))")
+        if r.settings.get("base_period", "universal") != "universal":
             warnings.warn("the event study was not estimated with base_period='universal'; HonestDiD's "
                           "restrictions assume it", SettingWarning, stacklevel=2)
         egt = np.asarray(r.egt)
-        inf = np.asarray(r.inf_egt, dtype=float)
-        n = inf.shape[0]
         keep = egt != ref
         if keep.all():
             warnings.warn(f"no e={ref} reference coefficient found; none dropped", SettingWarning, stacklevel=2)
         e = egt[keep]
         beta = np.asarray(r.att_egt, dtype=float)[keep]
-        f = inf[:, keep]
-        sigma = f.T @ f / n / n
+        sigma = r.cov.to_numpy(dtype=float)[np.ix_(keep, keep)]
+    elif getattr(r, "cov", None) is not None:
+        terms = [t for t in r.cov.index if int(t[2:]) != ref]
+        e = np.array([int(t[2:]) for t in terms])
+        beta = r.params[terms].to_numpy(dtype=float)
+        sigma = r.cov.loc[terms, terms].to_numpy(dtype=float)
+    else:
+        raise SensitivityError("result must be a dynamic aggregation (aggte(res, 'dynamic')) with influence "
+                               "functions, or a matched event study with its covariance")
     if np.any(np.diff(e) <= 0):
         raise SensitivityError("event times must be increasing")
     if np.any((e < ref) != (e < 0)):

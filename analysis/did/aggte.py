@@ -81,6 +81,15 @@ class AggteResult(ResultMixin):
         return self.crit_val_egt if self.egt is not None and self.settings["cband"] else None
 
     @property
+    def cov(self) -> pd.DataFrame:
+        """Covariance of ``params`` from their influence functions, ``inf'inf / n^2`` (the matrix HonestDiD
+        takes from an event study). Its diagonal gives the analytical standard errors; with ``bstrap=True``
+        ``std_errors`` are the multiplier bootstrap's instead."""
+        inf = self.inf_overall[:, None] if self.egt is None else self.inf_egt
+        n = inf.shape[0]
+        return pd.DataFrame(inf.T @ inf / n / n, index=self.params.index, columns=self.params.index)
+
+    @property
     def overall(self) -> pd.Series:
         """The overall estimate as ``estimate, std_error, statistic, p_value, conf_low, conf_high``."""
         t = normal_table(pd.Series([self.overall_att]), pd.Series([self.overall_se]), 1 - self.settings["alp"])

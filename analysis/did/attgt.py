@@ -376,7 +376,15 @@ class AttGtResult(ResultMixin):
         return self.crit_val if self.settings["cband"] else None
 
     @property
+    def cov(self) -> pd.DataFrame:
+        """Covariance of the ATT(g,t) from their influence functions, ``V / n`` (R did's ``V_analytical / n``;
+        NaN for cells not estimated). Its diagonal gives the analytical standard errors; with
+        ``bstrap=True`` ``std_errors`` are the multiplier bootstrap's instead."""
+        return pd.DataFrame(self.V / self.inffunc.shape[0], index=self.index, columns=self.index)
+
+    @property
     def nobs(self) -> int:
+        """The number of units (R did's ``n``), not of unit-periods."""
         return len(self.design.unit_id)
 
     @property
