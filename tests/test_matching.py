@@ -275,7 +275,8 @@ def test_weightit_definitions_and_overlap_exact_balance(lalonde):
     np.testing.assert_allclose(ate.weights[t], t.mean() / p[t])
     # overlap weights balance every covariate of a logistic model exactly (Li, Morgan & Zaslavsky 2018)
     ato = weightit(f, lalonde, estimand="ATO")
-    smd = ato.summary()["Std. Mean Diff."].drop(index="prop.score")
+    smd = ato.bal_tab()["Std. Mean Diff."].drop(index="prop.score")
+    assert ato.summary().tables["Balance"].equals(ato.bal_tab()) and "Balance after weighting:" in ato.summary()
     assert smd.abs().max() < 1e-6
     assert att.ess()["Treated"] == pytest.approx(185)
     assert 0 < att.ess()["Control"] < 429

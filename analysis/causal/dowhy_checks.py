@@ -44,6 +44,7 @@ from dowhy.causal_identifier import construct_adjustment_estimand
 
 from analysis.causal.graph import dot_source, load_graph
 from analysis.errors import RefutationError
+from analysis.summary import Summary
 
 ESTIMATOR_METHOD = "backdoor.analysis.causal.dowhy_checks.WeightedLinearRegressionEstimator"
 DEFAULT_COVARIATES = ("female", "age_pre", "premium_decile_pre", "disability_pre", "chronic_disease",
@@ -91,8 +92,9 @@ class _WlsFit:
     def predict(self, exog) -> np.ndarray:
         return np.asarray(exog, float) @ self.params.to_numpy()
 
-    def summary(self) -> str:
-        return f"WLS by least squares, {self.nobs} observations; coefficients {self.params.to_dict()}"
+    def summary(self) -> Summary:
+        return Summary(f"WLS by least squares, {self.nobs} observations; coefficients {self.params.to_dict()}",
+                       {"Coefficients": self.params.to_frame("estimate")})
 
     def __getattr__(self, name: str):
         if name.startswith("_"):
@@ -215,7 +217,7 @@ class DoWhyResult:
             lines.append(f"Rows dropped for missing values: {self.dropped}")
         lines.append("Estimand:")
         lines.append(self.estimand)
-        return "\n".join(lines)
+        return Summary("\n".join(lines), {"Refuters": pd.DataFrame(list(self.checks))})
 
     def __str__(self) -> str:
         return self.summary()
@@ -226,7 +228,7 @@ class DoWhyResult:
         return pd.DataFrame([{c: ck.get(c) for c in cols} for ck in self.checks], columns=cols)
 
     def _repr_html_(self) -> str:
-        return "<pre>" + self.summary().replace("&", "&amp;").replace("<", "&lt;") + "</pre>"
+        return self.summary().as_html()
 
 
 def change_score_frame(design_data: pd.DataFrame, outcomes: tuple[str, ...] = ("medical_cost",),

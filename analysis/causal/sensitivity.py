@@ -34,6 +34,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from analysis.errors import ConvergenceWarning, SensitivityError, SettingWarning
+from analysis.summary import Summary
 
 __all__ = ["EValueResult", "HonestDiDResult", "e_value", "event_study_inputs", "honest_did"]
 
@@ -88,7 +89,7 @@ class HonestDiDResult:
         covers = (self.lb <= 0) & (self.ub >= 0)
         return float(self.M[np.argmax(covers)]) if covers.any() else None
 
-    def summary(self) -> str:
+    def summary(self) -> Summary:
         name = METHODS[self.method][2]
         lvl = f"{100 * (1 - self.alpha):g}%"
         lines = [f"Honest DiD sensitivity ({self.delta}, {self.inference}, {lvl} robust intervals)",
@@ -103,13 +104,13 @@ class HonestDiDResult:
         bd = self.breakdown
         lines.append(f"breakdown {name}: {'none in the grid (every interval excludes 0)' if bd is None else f'{bd:.4g}'}")
         lines.extend(f"note: {n}" for n in self.notes)
-        return "\n".join(lines)
+        return Summary("\n".join(lines), {"Robust intervals": self.tidy()})
 
     def __str__(self) -> str:
         return self.summary()
 
     def _repr_html_(self) -> str:
-        return f"<pre>{self.summary()}</pre>"
+        return self.summary().as_html()
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -658,18 +659,18 @@ class EValueResult:
     def _limit(self) -> float:
         return self.rr_low if self.rr >= 1 else self.rr_high
 
-    def summary(self) -> str:
-        return (f"E-value ({self.scale}): RR {self.rr:.4g} [{self.rr_low:.4g}, {self.rr_high:.4g}]\n"
+    def summary(self) -> Summary:
+        return Summary(f"E-value ({self.scale}): RR {self.rr:.4g} [{self.rr_low:.4g}, {self.rr_high:.4g}]\n"
                 f"  point: {self.e_point:.4g}  (an unmeasured confounder associated with treatment and outcome "
                 f"by a risk ratio of {self.e_point:.3g} each could explain the estimate away)\n"
                 f"  confidence limit: {self.e_ci:.4g}" + ("  (the interval already includes the null)"
-                                                         if self.e_ci == 1 else ""))
+                                                         if self.e_ci == 1 else ""), {"E-value": self.tidy()})
 
     def __str__(self) -> str:
         return self.summary()
 
     def _repr_html_(self) -> str:
-        return f"<pre>{self.summary()}</pre>"
+        return self.summary().as_html()
 
 
 def _e_of_rr(rr: float) -> float:

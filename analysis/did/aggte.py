@@ -21,6 +21,7 @@ from analysis.did.attgt import CONTROL_GROUPS, EST_METHODS, TREND_NOTE, AttGtRes
 from analysis.did.drdid import DiDError
 from analysis.did.inference import TINY, bootstrap, multiplier_bootstrap, sup_t_crit
 from analysis.did.results import ResultMixin, fmt_table, normal_table, stars
+from analysis.summary import Summary
 
 TYPES = ("simple", "group", "calendar", "dynamic")
 _TITLES = {
@@ -81,6 +82,11 @@ class AggteResult(ResultMixin):
         return self.crit_val_egt if self.egt is not None and self.settings["cband"] else None
 
     @property
+    def nobs(self) -> int:
+        """The number of units behind the aggregation (as ``att_gt``'s), not of unit-periods."""
+        return int(self.inf_overall.shape[0])
+
+    @property
     def cov(self) -> pd.DataFrame:
         """Covariance of ``params`` from their influence functions, ``inf'inf / n^2`` (the matrix HonestDiD
         takes from an event study). Its diagonal gives the analytical standard errors; with ``bstrap=True``
@@ -108,7 +114,7 @@ class AggteResult(ResultMixin):
             rows.append(t)
         return pd.concat(rows, ignore_index=True)
 
-    def summary(self) -> str:
+    def summary(self) -> Summary:
         s = self.settings
         lvl = round(100 * (1 - s["alp"]))
         z = stats.norm.ppf(1 - s["alp"] / 2)
@@ -117,6 +123,7 @@ class AggteResult(ResultMixin):
                              f"[ {lvl}% ": [lo], "Conf. Int.]": [hi]})
         head[""] = stars(pd.Series([lo]), pd.Series([hi])).to_numpy()
         lines = ["", _TITLES[self.type], fmt_table(head), ""]
+        tables = {_TITLES[self.type].rstrip(":"): head}
         if self.egt is not None:
             band = "Simult. " if s["cband"] else "Pointwise"
             blo = self.att_egt - self.crit_val_egt * self.se_egt
@@ -126,11 +133,12 @@ class AggteResult(ResultMixin):
             tab[""] = stars(pd.Series(blo), pd.Series(bhi)).to_numpy()
             lines += ["", _SECTION[self.type], fmt_table(tab), "---",
                       "Signif. codes: `*' confidence band does not cover 0", ""]
+            tables[_SECTION[self.type].rstrip(":")] = tab
         lines += [f"Control Group:  {CONTROL_GROUPS[s['control_group']]},  Anticipation Periods:  "
                   f"{s['anticipation']}", f"Estimation Method:  {EST_METHODS[s['est_method']]}"]
         if s.get("trend") == "linear":
             lines.append(TREND_NOTE)
-        return "\n".join(lines)
+        return Summary("\n".join(lines), tables)
 
     def plot(self, ax=None):
         """Components with their (uniform) band; for ``dynamic`` the event-study plot."""

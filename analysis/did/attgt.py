@@ -35,6 +35,7 @@ from analysis.did.memo import Memo, digest
 from analysis.did.results import ResultMixin, fmt_table, stars
 from analysis.errors import ExclusionWarning, SettingWarning
 from analysis.formulas import Rhs
+from analysis.summary import Summary
 
 EST_METHODS = {"dr": "Doubly Robust", "ipw": "Inverse Probability Weighting", "reg": "Outcome Regression"}
 CONTROL_GROUPS = {"nevertreated": "Never Treated", "notyettreated": "Not Yet Treated"}
@@ -392,21 +393,21 @@ class AttGtResult(ResultMixin):
         return dict(self.design.exclusions)
 
     def tidy(self, level: float = 0.95) -> pd.DataFrame:
-        """One row per ATT(g,t): ``term, group, time, event_time, post, estimate, std_error, statistic,
-        p_value, conf_low, conf_high`` (pointwise), ``band_low, band_high`` (uniform band when cband),
-        ``n_treated, n_control``."""
+        """One row per ATT(g,t): ``term, estimate, std_error, statistic, p_value, conf_low, conf_high``
+        (pointwise; the columns every result's ``tidy`` starts with), then ``group, time, event_time, post``,
+        ``band_low, band_high`` (uniform band when cband), ``n_treated, n_control``."""
         t = super().tidy(level)
-        t.insert(1, "group", [c.group for c in self.cells])
-        t.insert(2, "time", [c.time for c in self.cells])
-        t.insert(3, "event_time", t["time"] - t["group"])
-        t.insert(4, "post", [c.post for c in self.cells])
+        t["group"] = [c.group for c in self.cells]
+        t["time"] = [c.time for c in self.cells]
+        t["event_time"] = t["time"] - t["group"]
+        t["post"] = [c.post for c in self.cells]
         t["band_low"] = self.att - self.crit_val * self.se
         t["band_high"] = self.att + self.crit_val * self.se
         t["n_treated"] = [c.n_treated for c in self.cells]
         t["n_control"] = [c.n_control for c in self.cells]
         return t
 
-    def summary(self) -> str:
+    def summary(self) -> Summary:
         s = self.settings
         band = "Simult. " if s["cband"] else "Pointwise"
         lvl = round(100 * (1 - s["alp"]))
@@ -428,7 +429,7 @@ class AttGtResult(ResultMixin):
             lines.append("Exclusions: " + "; ".join(f"{k}: {v}" for k, v in self.design.exclusions.items()))
         if self.notes:
             lines += ["Not estimated:", *("  " + n for n in self.notes)]
-        return "\n".join(lines)
+        return Summary("\n".join(lines), {"Group-Time Average Treatment Effects": tab})
 
     def aggte(self, type: str = "group", **kwargs):
         """``aggte(self, type, ...)``; see ``analysis.did.aggte.aggte``."""

@@ -42,6 +42,7 @@ from scipy import stats
 
 from analysis.did.drdid import DiDError
 from analysis.did.results import ResultMixin, fmt_table, normal_table
+from analysis.summary import Summary
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class EtwfeResult(ResultMixin):
     exclusions: dict = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
-    def summary(self) -> str:
+    def summary(self) -> Summary:
         t = normal_table(self.params, self.std_errors)
         t.insert(0, "term", self.params.index)
         pre = ("not available" if self.pretest_p is None else
@@ -81,7 +82,7 @@ class EtwfeResult(ResultMixin):
         if self.exclusions:
             lines.append("Exclusions: " + "; ".join(f"{k}: {v}" for k, v in self.exclusions.items()))
         lines += list(self.notes)
-        return "\n".join(lines)
+        return Summary("\n".join(lines), {"Effects": t.reset_index(drop=True)})
 
 
 def _poisson_fit(X: np.ndarray, ysum: np.ndarray, n: np.ndarray, table: str, yname: str) -> np.ndarray:

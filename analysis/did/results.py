@@ -8,6 +8,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.errors import ResultsError
+from analysis.summary import Summary
 
 TIDY_COLUMNS = ["term", "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
 
@@ -78,10 +79,10 @@ class ResultMixin:
         return t.reset_index(drop=True)[TIDY_COLUMNS]
 
     def _repr_html_(self) -> str:
-        return f"<pre>{self.summary()}</pre>"
+        return self.summary().as_html()
 
     def __str__(self) -> str:
         return str(self.summary())
 
-    def summary(self) -> str:  # pragma: no cover - overridden
+    def summary(self) -> Summary:  # pragma: no cover - overridden
         raise NotImplementedError

@@ -25,6 +25,7 @@ import statsmodels.api as sm
 from analysis.did.drdid import DiDError
 from analysis.did.results import ResultMixin, fmt_table, normal_table
 from analysis.did.twfe import fe_wls
+from analysis.summary import Summary
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class MatchedDiDResult(ResultMixin):
     notes: tuple[str, ...] = ()
     cov: pd.DataFrame | None = None  # covariance of the event-study terms (``e=k``), where there are any
 
-    def summary(self) -> str:
+    def summary(self) -> Summary:
         t = normal_table(self.params, self.std_errors)
         t.insert(0, "term", self.params.index)
         lines = ["", "Call:", self.call, "", f"Design: {self.design}",
@@ -52,7 +53,7 @@ class MatchedDiDResult(ResultMixin):
         if self.exclusions:
             lines.append("Exclusions: " + "; ".join(f"{k}: {v}" for k, v in self.exclusions.items()))
         lines += list(self.notes)
-        return "\n".join(lines)
+        return Summary("\n".join(lines), {"Coefficients": t.reset_index(drop=True)})
 
 
 def _check(data: pd.DataFrame, cols: list[str], table: str) -> None:

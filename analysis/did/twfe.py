@@ -42,6 +42,7 @@ from analysis.did.checks import check_units, complete_rows, int_column
 from analysis.did.drdid import DiDError
 from analysis.did.memo import Memo, digest
 from analysis.did.results import ResultMixin, fmt_table, stars
+from analysis.summary import Summary
 
 REFERENCE_DCDH = (
     "de Chaisemartin, Clement and Xavier D'Haultfoeuille. \"Two-Way Fixed Effects Estimators with "
@@ -225,7 +226,7 @@ class NegativeWeightsResult:
     exclusions: dict = field(default_factory=dict)
     call: str = ""
 
-    def summary(self) -> str:
+    def summary(self) -> Summary:
         neg = self.cells[self.cells["weight"] < 0]
         lines = [
             "Negative weights (de Chaisemartin and D'Haultfoeuille 2020):",
@@ -243,13 +244,13 @@ class NegativeWeightsResult:
             lines.append(f"  Cells with negative total weight: {cells}{more}.")
         if self.call and self.exclusions:
             lines.append("  Exclusions: " + "; ".join(f"{k}: {v}" for k, v in self.exclusions.items()))
-        return "\n".join(lines)
+        return Summary("\n".join(lines), {"Weights of the treated (g, t) cells": self.cells})
 
     def __str__(self) -> str:
         return self.summary()
 
     def _repr_html_(self) -> str:
-        return f"<pre>{self.summary()}</pre>"
+        return self.summary().as_html()
 
 
 def _negative_weights(d: TwfeData) -> NegativeWeightsResult:
@@ -383,14 +384,14 @@ class TwfeResult(ResultMixin):
 
     def tidy(self, level: float = 0.95) -> pd.DataFrame:
         """Long frame ``term, estimate, std_error, statistic, p_value, conf_low, conf_high, n_obs``
-        (``event_time`` too for the event study); ``n_obs`` counts the treated observations of a term."""
+        (then ``event_time`` for the event study); ``n_obs`` counts the treated observations of a term."""
         t = super().tidy(level)
-        if self.event_study:
-            t.insert(1, "event_time", self.event_time().to_numpy())
         t["n_obs"] = [self.term_obs.get(x, 0) for x in self.terms]
+        if self.event_study:
+            t["event_time"] = self.event_time().to_numpy()
         return t
 
-    def summary(self) -> str:
+    def summary(self) -> Summary:
         ci = self.conf_int()
         tab = pd.DataFrame({"Term": list(self.terms), "Estimate": self.coef, "Std. Error": self.se,
                             "[95% Pointwise": ci["lower"].to_numpy(), "Conf. Int.]": ci["upper"].to_numpy(),
@@ -417,7 +418,7 @@ class TwfeResult(ResultMixin):
             lines += ["", self.negative_weights.summary(), "Reference: " + REFERENCE_DCDH]
         lines += ["", "TWFE is biased under staggered adoption when effects vary across cohorts or with "
                   "exposure; compare att_gt/aggte."]
-        return "\n".join(lines)
+        return Summary("\n".join(lines), {"Coefficients": tab})
 
     def plot(self, ax=None, level: float = 0.95):
         """Event-study plot: estimates with pointwise ``level`` intervals by relative time, the reference

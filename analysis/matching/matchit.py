@@ -6,7 +6,6 @@ Inference, J. Stat. Softw. 42(8); semantics of MatchIt >= 4.7 (``method = "neare
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from dataclasses import dataclass, field
 
@@ -24,47 +23,51 @@ from analysis.matching.propensity import (
     fit_propensity,
     parse_formula,
 )
+from analysis.summary import Summary
 
 M_ORDERS = ("largest", "smallest", "random", "data")
 DISCARDS = ("none", "treated", "control", "both")
 
 
-@dataclass(frozen=True)
-class MatchItSummary:
-    """Balance before and after matching, percent improvement and sample sizes, printed like R."""
+_BALANCE = ("Summary of Balance for All Data", "Summary of Balance for Matched Data", "Percent Balance Improvement",
+            "Sample Sizes")
 
-    call: str
-    sum_all: pd.DataFrame
-    sum_matched: pd.DataFrame
-    improvement: pd.DataFrame
-    nn: pd.DataFrame
 
-    def __str__(self) -> str:
+class MatchItSummary(Summary):
+    """Balance before and after matching, percent improvement and sample sizes, printed like R's
+    ``summary.matchit`` (``sum_all``, ``sum_matched``, ``improvement``, ``nn`` as MatchIt names them)."""
+
+    @classmethod
+    def build(cls, call: str, sum_all: pd.DataFrame, sum_matched: pd.DataFrame, improvement: pd.DataFrame | None,
+              nn: pd.DataFrame) -> MatchItSummary:
         def fmt(df: pd.DataFrame, digits: int = 4) -> str:
             return df.round(digits).to_string(na_rep=".", float_format=lambda v: f"{v:.{digits}f}")
 
-        return "\n".join(
-            [
-                "",
-                "Call:",
-                self.call,
-                "",
-                "Summary of Balance for All Data:",
-                fmt(self.sum_all),
-                "",
-                "Summary of Balance for Matched Data:",
-                fmt(self.sum_matched),
-                "",
-                "Percent Balance Improvement:",
-                fmt(self.improvement, 1),
-                "",
-                "Sample Sizes:",
-                self.nn.to_string(float_format=lambda v: f"{v:g}"),
-                "",
-            ]
-        )
+        tables = dict(zip(_BALANCE, (sum_all, sum_matched, improvement, nn), strict=True))
+        lines = ["", "Call:", call]
+        for title, df in tables.items():
+            if df is not None:
+                body = (df.to_string(float_format=lambda v: f"{v:g}") if df is nn
+                        else fmt(df, 1 if df is improvement else 4))
+                lines += ["", f"{title}:", body]
+        return cls("\n".join([*lines, ""]), {k: v for k, v in tables.items() if v is not None})
 
-    __repr__ = __str__
+    @property
+    def sum_all(self) -> pd.DataFrame:
+        return self.tables[_BALANCE[0]]
+
+    @property
+    def sum_matched(self) -> pd.DataFrame:
+        return self.tables[_BALANCE[1]]
+
+    @property
+    def improvement(self) -> pd.DataFrame | None:
+        """None where the summary was asked for without it (``improvement=False``)."""
+        return self.tables.get(_BALANCE[2])
+
+    @property
+    def nn(self) -> pd.DataFrame:
+        return self.tables[_BALANCE[3]]
 
     def max_abs_smd(self, matched: bool = True) -> float:
         df = self.sum_matched if matched else self.sum_all
@@ -102,7 +105,7 @@ class MatchItResult:
         """Balance before and after matching (computed once per result; ``improvement=False`` leaves out
         the percent-improvement table)."""
         full = self._summary
-        return full if improvement else dataclasses.replace(full, improvement=full.improvement.iloc[:0])
+        return full if improvement else MatchItSummary.build(self.call, full.sum_all, full.sum_matched, None, full.nn)
 
     @functools.cached_property
     def X(self) -> pd.DataFrame:
@@ -138,7 +141,7 @@ class MatchItResult:
         nn = pd.DataFrame(nn)
         if np.allclose(w[w > 0], w[w > 0][0]):
             nn = nn.drop(index="Matched (ESS)")
-        return MatchItSummary(self.call, all_[COLUMNS], matched[COLUMNS], imp, nn)
+        return MatchItSummary.build(self.call, all_[COLUMNS], matched[COLUMNS], imp, nn)
 
     def _repr_html_(self) -> str:
         s = self.summary()
@@ -225,31 +228,9 @@ def matchit(
     treat_col, rhs = parse_formula(formula)
     if treat_col not in data.columns:
         raise MatchingError(f"treatment column {treat_col!r} is not in the data")
-    tr = data[treat_col]
-    v = tr.to_numpy()
-    binary = ((v == 0) | (v == 1)).all() if v.dtype.kind in "biuf" else tr.isin([0, 1, True, False]).all()
-    if tr.isna().any() or not binary:
-        raise MatchingError(f"treatment column {treat_col!r} must be 0/1 without missing values")
-    t = tr.to_numpy().astype(bool)
-    if t.sum() == 0:
-        raise MatchingError(f"no treated units ({treat_col} == 1) in the data")
-    if (~t).sum() == 0:
-        raise MatchingError(f"no control units ({treat_col} == 0) in the data")
+    t = _treatment(data, treat_col)
     check_covariates(data, rhs)  # bad columns fail here, not when the balance table is first asked for
-    model = None
-    if isinstance(distance, str):
-        if distance not in ("glm", "logit"):
-            raise MatchingError(f"distance={distance!r}; allowed: 'glm', 'logit' or a vector of scores")
-        model = fit_propensity(t, covariate_frame(data, rhs, all_levels=False))
-        d = model.score if distance == "glm" else model.linear_predictor
-        dist_label = "Propensity score\n             - estimated with logistic regression"
-        if distance == "logit":
-            dist_label += " (matched on the linear predictor)"
-    else:
-        d = np.asarray(distance, dtype=float)
-        if d.shape != (len(data),) or np.isnan(d).any():
-            raise MatchingError(f"distance vector must have {len(data)} non-missing values")
-        dist_label = "user-supplied"
+    d, model, dist_label = _distance(distance, data, rhs, t)
     if m_order is None:
         m_order = "largest"
     if m_order not in M_ORDERS:
@@ -264,19 +245,7 @@ def matchit(
     discarded = _common_support(d, t, discard)
     idx_t = np.flatnonzero(t)
     units = sort_units(d, t, discarded)  # one sort by distance for the matching order, the matching, the reasons
-    by_d = units.by_distance
-    if m_order == "largest":
-        order = by_d[t[by_d]][::-1]  # ties would come out in reverse data order: then sorted again
-        if (d[order[1:]] == d[order[:-1]]).any():
-            order = idx_t[stable_argsort(-d[idx_t])]
-    elif m_order == "smallest":
-        order = by_d[t[by_d]]
-    elif m_order == "random":
-        if seed is None:
-            raise MatchingError("m_order='random' needs a seed for reproducible matches")
-        order = idx_t[np.random.default_rng(seed).permutation(len(idx_t))]
-    else:
-        order = idx_t
+    order = _matching_order(m_order, d, t, units, seed)
     ex_codes = None
     if exact:
         missing = [c for c in exact if c not in data.columns]
@@ -290,25 +259,14 @@ def matchit(
     pos[order] = np.arange(len(order))
     mm = mm_order[pos[idx_t]]
 
-    # weights (MatchIt's weights_matrixC) and subclasses
-    n = len(t)
-    k = (mm >= 0).sum(axis=1)
-    has = k > 0
+    has = (mm >= 0).any(axis=1)
     if not has.any():
         raise MatchingError("no treated unit was matched (check the caliper, exact strata and discard)")
-    rows, cols = np.nonzero(mm >= 0)
-    w = np.bincount(mm[rows, cols], weights=1.0 / k[rows], minlength=n)  # only controls are matched
-    w *= np.count_nonzero(w) / w.sum()
-    w[idx_t[has]] = 1.0
+    w = _weights(mm, idx_t, len(t))
     if replace:
         subclass = pd.Series(pd.NA, index=data.index, dtype="Int64")
     else:
-        sc = np.zeros(n, dtype=np.int64)
-        sc[idx_t[has]] = np.arange(1, has.sum() + 1)
-        for j in range(mm.shape[1]):
-            ok = mm[:, j] >= 0
-            sc[mm[ok, j]] = sc[idx_t[ok]]
-        subclass = pd.Series(pd.arrays.IntegerArray(sc, sc == 0), index=data.index)
+        subclass = pd.Series(_subclasses(mm, idx_t, len(t)), index=data.index)
 
     labels = data.index.to_numpy()
     mm_lab = pd.DataFrame(
@@ -342,6 +300,75 @@ def matchit(
             "replace": replace,
         },
     )
+
+
+def _treatment(data: pd.DataFrame, treat_col: str) -> np.ndarray:
+    """The treatment column as booleans; 0/1 (or booleans) without missing values, both groups present."""
+    tr = data[treat_col]
+    v = tr.to_numpy()
+    binary = ((v == 0) | (v == 1)).all() if v.dtype.kind in "biuf" else tr.isin([0, 1, True, False]).all()
+    if tr.isna().any() or not binary:
+        raise MatchingError(f"treatment column {treat_col!r} must be 0/1 without missing values")
+    t = v.astype(bool)
+    if t.sum() == 0:
+        raise MatchingError(f"no treated units ({treat_col} == 1) in the data")
+    if (~t).sum() == 0:
+        raise MatchingError(f"no control units ({treat_col} == 0) in the data")
+    return t
+
+
+def _distance(distance, data: pd.DataFrame, rhs: Rhs, t: np.ndarray):
+    """``(distance vector, fitted propensity model or None, label for the print)``."""
+    if not isinstance(distance, str):
+        d = np.asarray(distance, dtype=float)
+        if d.shape != (len(data),) or np.isnan(d).any():
+            raise MatchingError(f"distance vector must have {len(data)} non-missing values")
+        return d, None, "user-supplied"
+    if distance not in ("glm", "logit"):
+        raise MatchingError(f"distance={distance!r}; allowed: 'glm', 'logit' or a vector of scores")
+    model = fit_propensity(t, covariate_frame(data, rhs, all_levels=False))
+    label = "Propensity score\n             - estimated with logistic regression"
+    if distance == "logit":
+        return model.linear_predictor, model, label + " (matched on the linear predictor)"
+    return model.score, model, label
+
+
+def _matching_order(m_order: str, d: np.ndarray, t: np.ndarray, units, seed: int | None) -> np.ndarray:
+    """The treated units in the order they are matched (ties in data order), from the one sort by distance."""
+    by_d, idx_t = units.by_distance, np.flatnonzero(t)
+    if m_order == "largest":
+        order = by_d[t[by_d]][::-1]  # ties would come out in reverse data order: then sorted again
+        return idx_t[stable_argsort(-d[idx_t])] if (d[order[1:]] == d[order[:-1]]).any() else order
+    if m_order == "smallest":
+        return by_d[t[by_d]]
+    if m_order == "random":
+        if seed is None:
+            raise MatchingError("m_order='random' needs a seed for reproducible matches")
+        return idx_t[np.random.default_rng(seed).permutation(len(idx_t))]
+    return idx_t
+
+
+def _weights(mm: np.ndarray, idx_t: np.ndarray, n: int) -> np.ndarray:
+    """MatchIt's ``weights_matrixC``: a matched treated unit 1; a control the sum of 1/k over the treated
+    units it serves (k their numbers of matches), scaled to sum to the number of matched controls."""
+    k = (mm >= 0).sum(axis=1)
+    rows, cols = np.nonzero(mm >= 0)
+    w = np.bincount(mm[rows, cols], weights=1.0 / k[rows], minlength=n)  # only controls are matched
+    w *= np.count_nonzero(w) / w.sum()
+    w[idx_t[k > 0]] = 1.0
+    return w
+
+
+def _subclasses(mm: np.ndarray, idx_t: np.ndarray, n: int) -> pd.arrays.IntegerArray:
+    """Without replacement: each matched treated unit's set numbered 1, 2, ... in data order, its controls
+    in its set; missing for the unmatched."""
+    has = (mm >= 0).any(axis=1)
+    sc = np.zeros(n, dtype=np.int64)
+    sc[idx_t[has]] = np.arange(1, has.sum() + 1)
+    for j in range(mm.shape[1]):
+        ok = mm[:, j] >= 0
+        sc[mm[ok, j]] = sc[idx_t[ok]]
+    return pd.arrays.IntegerArray(sc, sc == 0)
 
 
 def _labels_or_na(labels: np.ndarray, rows: np.ndarray):

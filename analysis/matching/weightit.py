@@ -21,6 +21,7 @@ from analysis.matching.propensity import (
     fit_propensity,
     parse_formula,
 )
+from analysis.summary import Summary
 
 ESTIMANDS = ("ATT", "ATE", "ATO")
 
@@ -41,8 +42,17 @@ class WeightItResult:
         w = self.weights.to_numpy()
         return pd.Series({"Control": ess(w[~t]), "Treated": ess(w[t])})
 
-    def summary(self) -> pd.DataFrame:
-        """Balance after weighting (MatchIt/cobalt columns), SD denominator by estimand."""
+    def summary(self) -> Summary:
+        """The weights' ranges and effective sample sizes, and the balance after weighting, printed like R
+        (tables ``"Balance"`` and ``"Effective sample sizes"``)."""
+        bal = self.bal_tab()
+        text = (f"{self}\n\nBalance after weighting:\n"
+                + bal.round(4).to_string(na_rep=".", float_format=lambda v: f"{v:.4f}"))
+        return Summary(text, {"Balance": bal, "Effective sample sizes": self.ess().to_frame("ESS")})
+
+    def bal_tab(self) -> pd.DataFrame:
+        """Balance after weighting (MatchIt/cobalt columns, as cobalt's ``bal.tab``), SD denominator by
+        estimand."""
         t = self.treat.to_numpy()
         Xd = pd.concat([self.ps.rename("prop.score").to_frame(), self.X], axis=1)
         sd = {}

@@ -1,0 +1,75 @@
+"""One results contract: every estimator's ``summary()`` is a ``Summary`` (its text the R-style print, its
+tables rendered as HTML and LaTeX), and the estimators with coefficients share ``params``, ``std_errors``,
+``cov``, ``conf_int`` and the ``tidy`` columns. Small public data (MPDTA, lalonde), each result built once."""
+
+from __future__ import annotations
+
+from html import escape as html_escape
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.causal.sensitivity import e_value, event_study_inputs, honest_did
+from analysis.did import aggte, att_gt
+from analysis.did.results import TIDY_COLUMNS
+from analysis.did.twfe import twfe
+from analysis.matching import matchit, weightit
+from analysis.summary import Summary
+
+DATA = Path(__file__).parent / "data"
+MPDTA = pd.read_csv(DATA / "did_reference" / "mpdta.csv")
+ARGS = ("lemp", "year", "countyreal", "first.treat")
+
+
+def _lalonde() -> pd.DataFrame:
+    d = pd.read_csv(DATA / "lalonde.csv")
+    d["race"] = np.where(d.black == 1, "black", np.where(d.hispan == 1, "hispan", "white"))
+    return d
+
+
+@pytest.fixture(scope="module")
+def results() -> dict:
+    res = att_gt(MPDTA, *ARGS, bstrap=False, cband=False, base_period="universal")
+    dyn = aggte(res, "dynamic", bstrap=False, cband=False)
+    out = {"att_gt": res, "aggte_dynamic": dyn, "aggte_group": aggte(res, "group", bstrap=False, cband=False),
+           "twfe": twfe(MPDTA, *ARGS), "twfe_event_study": twfe(MPDTA, *ARGS, event_study=True, leads=3, lags=3)}
+    out["honest_did"] = honest_did(*event_study_inputs(dyn), method="relative_magnitudes", Mvec=[0.5, 1.0])
+    out["e_value"] = e_value(0.2, 0.05, 0.35, sd=1.0)
+    lalonde = _lalonde()
+    out["matchit"] = matchit("treat ~ age + educ + C(race) + married", lalonde, caliper=0.2)
+    out["weightit"] = weightit("treat ~ age + educ + C(race) + married", lalonde, estimand="ATT")
+    return out
+
+
+ESTIMATORS = ["att_gt", "aggte_dynamic", "aggte_group", "twfe", "twfe_event_study"]
+
+
+@pytest.mark.parametrize("name", [*ESTIMATORS, "honest_did", "e_value", "matchit", "weightit"])
+def test_summary_is_one_object_with_text_html_and_latex(results, name):
+    s = results[name].summary()
+    assert isinstance(s, Summary)
+    assert s.as_text() == str(s) and len(s.as_text()) > 40
+    assert s.tables and all(isinstance(t, pd.DataFrame) and len(t) for t in s.tables.values())
+    html = s.as_html()
+    assert html.count("<table") == len(s.tables) and s._repr_html_() == html
+    assert all(html_escape(title) in html for title in s.tables)
+    assert s.as_latex().count("\\begin{tabular}") == len(s.tables)
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_estimators_share_params_cov_conf_int_and_tidy(results, name):
+    r = results[name]
+    params, se = r.params, r.std_errors
+    assert params.index.equals(se.index) and r.cov.index.equals(params.index)
+    ok = np.isfinite(se.to_numpy())
+    np.testing.assert_allclose(np.sqrt(np.diag(r.cov.to_numpy())[ok]), se.to_numpy()[ok], rtol=1e-10)
+    for level in (0.9, 0.95):
+        ci = r.conf_int(level=level)
+        assert list(ci.columns) == ["lower", "upper"]
+        np.testing.assert_allclose((ci.upper - ci.lower).to_numpy()[ok],
+                                   2 * se.to_numpy()[ok] * {0.9: 1.6448536269514722, 0.95: 1.959963984540054}[level])
+    t = r.tidy()
+    assert list(t.columns[: len(TIDY_COLUMNS)]) == list(TIDY_COLUMNS)
+    assert isinstance(r.nobs, int) and r.nobs > 0
