@@ -161,3 +161,22 @@ def test_flow_cohorts_protect_a_small_year_from_subtraction_from_the_total():
     t = flow_cohort_table(Run()).set_index("cohort").n
     assert np.isnan(t["2021"]) and t[TOTAL] == 125 and t["never"] == 100
     assert np.isnan(t["2022"])  # the smallest other year, withheld to protect 2021
+
+
+def test_every_outcome_a_plan_can_name_has_its_names_and_figure_label():
+    """The outcome registry: each of the package's outcomes and of the default phenotype file's has a name in
+    the tables in both languages, and the package's own a figure label and scale (an outcome the plan names
+    never reaches a table or figure without a label)."""
+    from analysis.config import load_config
+    from analysis.definitions import OUTCOME_SPECS, OUTCOMES
+    from analysis.report.figures import FOREST_SCALE, OUTCOME_LABELS
+    from analysis.report.text import outcome_names
+
+    defs = load_config().phenotypes
+    for lang in ("ko", "en"):
+        names = outcome_names(defs, lang)
+        assert set(OUTCOMES) | set(defs.outcomes) <= set(names)
+        assert all(isinstance(v, str) and v for v in names.values())
+    assert len({o.ko for o in OUTCOME_SPECS.values()}) == len({o.en for o in OUTCOME_SPECS.values()}) == len(OUTCOMES)
+    assert set(OUTCOME_LABELS) == set(FOREST_SCALE) == set(OUTCOMES)
+    assert all(s > 0 for s in FOREST_SCALE.values())

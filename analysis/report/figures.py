@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import font_manager
 
+from analysis.definitions import OUTCOME_SPECS
 from analysis.did.designs import DESIGNS
 from analysis.did.headline import headline_row
 from analysis.report.fonts import korean_font_rc
@@ -26,18 +27,9 @@ from analysis.report.text import outcome_names
 # from the design registry (analysis/did/designs.py), in its order
 DESIGN_LABELS = {name: d.figure_label for name, d in DESIGNS.items()}
 DESIGN_COLOURS = {name: d.colour for name, d in DESIGNS.items()}
-OUTCOME_LABELS = {
-    "medical_cost": "의료비 (천원/년) · medical cost (KRW 1,000/yr)", "waist": "허리둘레 (cm) · waist",
-    "sbp": "수축기혈압 (mmHg) · systolic BP", "fasting_glucose": "공복혈당 (mg/dL) · fasting glucose",
-    "bmi": "체질량지수 · BMI", "metabolic_syndrome": "대사증후군 (%p) · metabolic syndrome (points)",
-    "new_hypertension": "고혈압 신규 (100인년당) · new hypertension per 100 person-years",
-    "new_diabetes": "당뇨 신규 (100인년당) · new diabetes per 100 person-years",
-    "injury_visits": "손상 진료 (100인년당, 음성대조) · injury visits per 100 person-years (negative control)",
-}
-# what the forest plot divides an outcome's effect by to draw it in its label's unit (shares and rates per
-# person-year read as per 100)
-FOREST_SCALE = {"medical_cost": 1e3, "metabolic_syndrome": 0.01, "new_hypertension": 0.01, "new_diabetes": 0.01,
-                "injury_visits": 0.01}
+# from the outcome registry (analysis/definitions.py): each outcome's label and the factor its effect is drawn by
+OUTCOME_LABELS = {name: o.figure for name, o in OUTCOME_SPECS.items()}
+FOREST_SCALE = {name: o.figure_scale for name, o in OUTCOME_SPECS.items()}
 SUBGROUP_LABELS = {"sex": "성별 · sex", "age": "나이 · age", "baseline_bmi": "기초 BMI · baseline BMI",
                    "baseline_activity": "기초 신체활동 · baseline activity", "device": "기기 · device"}
 MATCH_DIMENSIONS = {"sex": ("성별", "sex"), "age_band": ("연령", "age"), "district": ("자치구", "district"),

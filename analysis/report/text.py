@@ -9,6 +9,7 @@ import re
 import numpy as np
 
 from analysis.config import DISCLOSURE_FLOORS
+from analysis.definitions import OUTCOME_SPECS
 from analysis.did.designs import DESIGNS as REGISTRY
 
 MINUS = "\u2212"
@@ -787,23 +788,8 @@ VALUE_LABELS = {
            "insurer_share": "NHIS share of participants' medical costs"},
 }
 
-# outcomes in the tables, with the tables' units (the figures show costs in KRW 1,000)
-OUTCOMES = {
-    "ko": {"medical_cost": "의료비(원/년)", "waist": "허리둘레(cm)", "sbp": "수축기혈압(mmHg)",
-           "fasting_glucose": "공복혈당(mg/dL)", "bmi": "체질량지수(kg/m²)", "metabolic_syndrome": "대사증후군(비율)",
-           "new_hypertension": "고혈압 신규 발생(비율)", "new_diabetes": "당뇨 신규 발생(비율)",
-           "injury_visits": "손상 진료 횟수(음성 대조)", "cost_dental": "치과 진료비(음성 대조, 원/년)",
-           "cost_eye": "안과 진료비(음성 대조, 원/년)", "cost_skin": "피부 진료비(음성 대조, 원/년)",
-           "cost_ear": "귀 진료비(음성 대조, 원/년)", "cost_preventive": "예방 진료비(음성 대조, 원/년)"},
-    "en": {"medical_cost": "medical cost (KRW/yr)", "waist": "waist (cm)", "sbp": "systolic BP (mmHg)",
-           "fasting_glucose": "fasting glucose (mg/dL)", "bmi": "BMI (kg/m²)", "metabolic_syndrome": "metabolic syndrome (share)",
-           "new_hypertension": "new hypertension (share)", "new_diabetes": "new diabetes (share)",
-           "injury_visits": "injury visits (negative control)", "cost_dental": "dental care cost (negative control, KRW/yr)",
-           "cost_eye": "eye care cost (negative control, KRW/yr)", "cost_skin": "skin care cost (negative control, KRW/yr)",
-           "cost_ear": "ear care cost (negative control, KRW/yr)",
-           "cost_preventive": "preventive care cost (negative control, KRW/yr)"},
-}
-
+# outcomes in the tables, with the tables' units, from the outcome registry (analysis/definitions.py)
+OUTCOMES = {lang: {name: getattr(o, lang) for name, o in OUTCOME_SPECS.items()} for lang in ("ko", "en")}
 
 
 def outcome_names(defs, lang: str) -> dict[str, str]:
