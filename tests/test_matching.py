@@ -101,9 +101,10 @@ def test_fast_matcher_equals_reference_and_respects_invariants(p):
     codes = [None] if exact is None else np.unique(exact)
     strata = list(_prepare(d, t, disc, order, exact))
     assert len(strata) == len(codes)
-    for (treated, controls, start), code in zip(strata, codes, strict=True):
+    for (treated, rows, controls, start), code in zip(strata, codes, strict=True):
         member = np.ones(len(d), bool) if code is None else exact == code
         np.testing.assert_array_equal(treated, order[member[order]])
+        np.testing.assert_array_equal(order[rows], treated)
         pool = np.flatnonzero(member & ~t & ~disc)
         np.testing.assert_array_equal(controls, pool[np.argsort(d[pool], kind="stable")])
         # where each treated unit's search starts: the pool's controls before it in (distance, data order)

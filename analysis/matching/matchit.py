@@ -254,23 +254,23 @@ def matchit(
         ex_codes = data.groupby(list(exact), sort=False, dropna=False).ngroup().to_numpy(np.int64)
     reuse_max = len(idx_t) if replace else 1
     mm_order = match_fast(d, t, discarded, order, int(ratio), cal, reuse_max, ex_codes, units=units)
-    # rows of the match matrix in data order of the treated units
-    pos = np.empty(len(t), dtype=np.int64)
-    pos[order] = np.arange(len(order))
-    mm = mm_order[pos[idx_t]]
+    # rows of the match matrix in data order of the treated units (idx_t is sorted: no unit-sized array)
+    mm = np.empty_like(mm_order)
+    mm[np.searchsorted(idx_t, order)] = mm_order
 
     has = (mm >= 0).any(axis=1)
     if not has.any():
         raise MatchingError("no treated unit was matched (check the caliper, exact strata and discard)")
     w = _weights(mm, idx_t, len(t))
     if replace:
-        subclass = pd.Series(pd.NA, index=data.index, dtype="Int64")
+        missing = pd.arrays.IntegerArray(np.zeros(len(t), np.int64), np.ones(len(t), bool))  # pandas' own
+        subclass = pd.Series(missing, index=data.index, copy=False)  # fill of NA repeats it unit by unit
     else:
         subclass = pd.Series(_subclasses(mm, idx_t, len(t)), index=data.index)
 
-    labels = data.index.to_numpy()
+    labels = data.index
     mm_lab = pd.DataFrame(
-        {j + 1: _labels_or_na(labels, mm[:, j]) for j in range(mm.shape[1])}, index=labels[idx_t])
+        {j + 1: _labels_or_na(labels, mm[:, j]) for j in range(mm.shape[1])}, index=labels.take(idx_t))
     reasons = _unmatched_reasons(d, discarded, idx_t[~has], cal, ex_codes, units)
     method_label = f"{int(ratio)}:1 nearest neighbor matching {'with' if replace else 'without'} replacement"
     call = (
@@ -278,15 +278,16 @@ def matchit(
         f'ratio = {ratio}, replace = {replace}, m_order = "{m_order}", caliper = {caliper}, '
         f'std_caliper = {std_caliper}, discard = "{discard}", exact = {exact})'
     )
+    # the arrays are this call's own (a user's distance vector was copied): the Series need not copy them
     return MatchItResult(
         call=call,
-        treat=pd.Series(t, index=data.index, name=treat_col),
-        distance=pd.Series(d, index=data.index, name="distance"),
-        discarded=pd.Series(discarded, index=data.index, name="discarded"),
+        treat=pd.Series(t, index=data.index, name=treat_col, copy=False),
+        distance=pd.Series(d, index=data.index, name="distance", copy=False),
+        discarded=pd.Series(discarded, index=data.index, name="discarded", copy=False),
         match_matrix=mm_lab,
-        weights=pd.Series(w, index=data.index, name="weights"),
+        weights=pd.Series(w, index=data.index, name="weights", copy=False),
         subclass=subclass,
-        unmatched=pd.DataFrame({"reason": reasons}, index=labels[idx_t[~has]]),
+        unmatched=pd.DataFrame({"reason": reasons}, index=labels.take(idx_t[~has])),
         caliper=cal,
         rhs=rhs,
         data=data,
@@ -320,7 +321,7 @@ def _treatment(data: pd.DataFrame, treat_col: str) -> np.ndarray:
 def _distance(distance, data: pd.DataFrame, rhs: Rhs, t: np.ndarray):
     """``(distance vector, fitted propensity model or None, label for the print)``."""
     if not isinstance(distance, str):
-        d = np.asarray(distance, dtype=float)
+        d = np.array(distance, dtype=float)  # a copy: the result's distance column must not be the caller's array
         if d.shape != (len(data),) or np.isnan(d).any():
             raise MatchingError(f"distance vector must have {len(data)} non-missing values")
         return d, None, "user-supplied"
@@ -371,11 +372,11 @@ def _subclasses(mm: np.ndarray, idx_t: np.ndarray, n: int) -> pd.arrays.IntegerA
     return pd.arrays.IntegerArray(sc, sc == 0)
 
 
-def _labels_or_na(labels: np.ndarray, rows: np.ndarray):
+def _labels_or_na(labels: pd.Index, rows: np.ndarray):
     """The data's row labels at ``rows``, missing where a row is -1 (no match): integer labels as a nullable
     integer column (an object column of a million labels costs more than the matching), others as objects."""
     miss = rows < 0
-    picked = labels[np.where(miss, 0, rows)]
+    picked = labels.take(np.where(miss, 0, rows)).to_numpy()
     if labels.dtype.kind in "iu":
         return pd.arrays.IntegerArray(picked.astype(np.int64), miss)
     return np.where(miss, None, picked)

@@ -52,31 +52,53 @@ class SortedUnits:
 
 def sort_units(distance, treat, discarded) -> SortedUnits:
     by_d = stable_argsort(distance)
-    rank = np.empty(len(by_d), dtype=np.int64)
-    rank[by_d] = np.arange(len(by_d))
-    usable = ~treat[by_d] & ~discarded[by_d]
-    return SortedUnits(by_d, rank, by_d[usable], np.cumsum(usable) - usable)
+    return SortedUnits(by_d, *_pool(by_d, np.asarray(treat, bool), np.asarray(discarded, bool)))
+
+
+@njit(cache=True)
+def _pool(by_d, treat, discarded):
+    # two passes in distance order instead of numpy's chain of unit-sized temporaries: each is fresh memory
+    # the system must map, which at a million units was a third of a second call's time
+    n = len(by_d)
+    rank = np.empty(n, np.int64)
+    below = np.empty(n, np.int64)
+    nc = 0
+    for p in range(n):
+        u = by_d[p]
+        rank[u] = p
+        below[p] = nc
+        if not treat[u] and not discarded[u]:
+            nc += 1
+    controls = np.empty(nc, np.int64)
+    k = 0
+    for p in range(n):
+        u = by_d[p]
+        if not treat[u] and not discarded[u]:
+            controls[k] = u
+            k += 1
+    return rank, controls, below
 
 
 def _prepare(distance, treat, discarded, order, exact, units=None):
-    """Each exact-matching stratum's treated units in matching order, its usable controls in distance order
-    (ties in data order) and, for each treated unit, how many of those controls sort before it (where its
-    search for neighbours starts). Two stable sorts serve every stratum together, so the cost grows neither
-    with the number of strata nor, without strata, beyond the one sort by distance (``order`` is already the
-    matching order; ``units``, the sort if the caller has it)."""
+    """Each exact-matching stratum's treated units in matching order with their positions in ``order``, its
+    usable controls in distance order (ties in data order) and, for each treated unit, how many of those
+    controls sort before it (where its search for neighbours starts). Two stable sorts serve every stratum
+    together, so the cost grows neither with the number of strata nor, without strata, beyond the one sort
+    by distance (``order`` is already the matching order; ``units``, the sort if the caller has it)."""
     units = sort_units(distance, treat, discarded) if units is None else units
     if exact is None:
-        yield order, units.controls, units.controls_below[units.rank[order]]
+        yield order, np.arange(len(order)), units.controls, units.controls_below[units.rank[order]]
         return
     _, code = np.unique(exact, return_inverse=True)
     code = code.ravel()
-    t_all = order[np.argsort(code[order], kind="stable")]
+    rows = np.argsort(code[order], kind="stable")
     c_all = units.controls[np.argsort(code[units.controls], kind="stable")]
     k = int(code.max()) + 1
-    t_split = np.cumsum(np.bincount(code[t_all], minlength=k))[:-1]
+    t_split = np.cumsum(np.bincount(code[order], minlength=k))[:-1]
     c_split = np.cumsum(np.bincount(code[c_all], minlength=k))[:-1]
-    for t, c in zip(np.split(t_all, t_split), np.split(c_all, c_split), strict=True):
-        yield t, c, np.searchsorted(units.rank[c], units.rank[t])
+    for r, c in zip(np.split(rows, t_split), np.split(c_all, c_split), strict=True):
+        t = order[r]
+        yield t, r, c, np.searchsorted(units.rank[c], units.rank[t])
 
 
 def match_reference(distance, treat, discarded, order, ratio, caliper, reuse_max, exact=None):
@@ -86,7 +108,7 @@ def match_reference(distance, treat, discarded, order, ratio, caliper, reuse_max
     mm = np.full((n1, ratio), -1, dtype=np.int64)
     rank = np.empty(len(distance), dtype=np.int64)
     rank[np.argsort(distance, kind="stable")] = np.arange(len(distance))
-    for t, c, _ in _prepare(distance, treat, discarded, order, exact):
+    for t, _, c, _ in _prepare(distance, treat, discarded, order, exact):
         times = np.zeros(len(c), dtype=np.int64)
         c_rank = rank[c]
         for r in range(ratio):
@@ -194,18 +216,15 @@ def match_fast(distance, treat, discarded, order, ratio, caliper, reuse_max, exa
     units sorted by distance (:func:`sort_units`) if the caller has them."""
     work = np.zeros(1, dtype=np.int64) if work is None else work
     distance = np.asarray(distance, dtype=np.float64)
-    n1 = len(order)
-    mm = np.full((n1, ratio), -1, dtype=np.int64)
-    pos = np.full(len(distance), -1, dtype=np.int64)
-    pos[order] = np.arange(n1)
-    for t, c, start in _prepare(distance, treat, discarded, order, exact, units):
+    mm = np.full((len(order), ratio), -1, dtype=np.int64)
+    for t, rows, c, start in _prepare(distance, treat, discarded, order, exact, units):
         if len(t) == 0 or len(c) == 0:
             continue
         _match_stratum(
             start,
             distance[t],
             ~discarded[t],
-            pos[t],
+            rows,
             distance[c],
             np.asarray(c, dtype=np.int64),
             int(ratio),
