@@ -1,4 +1,5 @@
-"""Shared worlds for the tests: generated once per session at a scale the suite can afford."""
+"""Shared worlds for the tests: generated once per session at a scale the suite can afford (the heavy ones
+in a background process started at collection, see below)."""
 
 from __future__ import annotations
 
