@@ -202,6 +202,38 @@ def test_equals_linearmodels_panelols(weighted, event_study):
     np.testing.assert_allclose(r.cov, ref.cov, rtol=1e-8, atol=1e-14)
 
 
+@pytest.mark.parametrize("event_study", [False, True])
+def test_covariates_by_formula_equal_linearmodels_panelols_exog(event_study):
+    """``xformla``: time-varying covariates (a square and an interaction through formulaic) beside the effects
+    give PanelOLS's numbers with those columns as exogenous variables; a covariate constant within units is
+    an error naming the absorbed term."""
+    from linearmodels import PanelOLS
+
+    df = simulate({0: 25, 3: 20, 5: 20, 7: 15}, T=8, te=growing_effect, noise=1.0, seed=21)
+    rng = np.random.default_rng(22)
+    df["x"] = rng.normal(size=len(df)) + 0.1 * df["year"]
+    df["z"] = rng.normal(size=len(df))
+    df["y"] = df["y"] + 0.8 * df["x"] - 0.3 * df["x"] ** 2 + 0.5 * df["x"] * df["z"]
+    r = twfe(df, "y", "year", "id", "g", event_study=event_study, leads=3, lags=3, xformla="~ x + I(x^2) + x:z")
+    if event_study:
+        ebin = np.clip(df["year"] - df["g"], -3, 3)
+        X = pd.DataFrame({name: ((df["g"] > 0) & (ebin == k)).astype(float) for k, name in
+                          [(-3, "e<=-3"), (-2, "e=-2"), (0, "e=0"), (1, "e=1"), (2, "e=2"), (3, "e>=3")]})
+    else:
+        X = df[["D"]].copy()
+    X["x"], X["I(x ** 2)"], X["x:z"] = df["x"], df["x"] ** 2, df["x"] * df["z"]  # formulaic's names
+    idx = pd.MultiIndex.from_arrays([df["id"], df["year"]])
+    ref = PanelOLS(df["y"].set_axis(idx), X.set_axis(idx), entity_effects=True, time_effects=True).fit(
+        cov_type="clustered", cluster_entity=True, debiased=True, group_debias=True)
+    assert list(r.params.index) == list(ref.params.index)
+    np.testing.assert_allclose(r.params, ref.params, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(r.std_errors, ref.std_errors, rtol=1e-9)
+    assert r.negative_weights is None and "x:z" in r.summary()
+    df["u"] = df["id"] % 3  # constant within each unit
+    with pytest.raises(DiDError, match=r"\['u'\] absorbed .*a covariate constant within units"):
+        twfe(df, "y", "year", "id", "g", xformla="~ x + u")
+
+
 def test_fixed_effect_residuals_shared_across_outcomes_change_nothing():
     """fe_wls keeps the regressors' fixed-effect residuals for the next outcome with the same rows, effects
     and weights: the second outcome's estimates must be exactly those of a cold start, and other weights

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from analysis import formulas
 from analysis.did.checks import check_units, complete_rows, int_column
 from analysis.did.drdid import DiDError
 from analysis.did.memo import Memo, digest
@@ -60,18 +61,24 @@ class TwfeData:
     frame: pd.DataFrame  # columns i, t, g, y, w, D (one row per unit and period)
     names: dict  # idname, tname, gname, yname, weightsname
     exclusions: dict = field(default_factory=dict)
+    covariates: pd.DataFrame | None = None  # the xformla's design columns, rows as ``frame``'s
 
 
 def prepare_twfe(
     data: pd.DataFrame, yname: str, tname: str, idname: str, gname: str, weightsname: str | None = None,
-    table: str = "data",
+    table: str = "data", xformla: str | None = None,
 ) -> TwfeData:
     """Check the data and lay out the regression sample; every dropped row is counted in ``exclusions``.
 
     Rows with a missing value in a needed column are dropped and counted by column (a warning says so).
     Duplicate (idname, tname) pairs, a ``gname`` (or weight) that varies within a unit, negative cohorts or
     weights and a non-numeric outcome raise ``DiDError`` naming the table, the column and example ids."""
-    df, excl = complete_rows(data, [idname, tname, gname, yname, weightsname], table)
+    rhs = None
+    if xformla is not None:
+        rhs = formulas.parse(xformla, "xformla")
+        formulas.require_columns(data, rhs, "xformla", table)
+    df, excl = complete_rows(data, [idname, tname, gname, yname, weightsname, *(rhs.variables if rhs else ())],
+                             table)
     ids = int_column(df[idname], table, idname)
     t = int_column(df[tname], table, tname)
     g = int_column(df[gname], table, gname)
@@ -95,7 +102,13 @@ def prepare_twfe(
     frame = pd.DataFrame({"i": ids, "t": t, "g": g, "y": y, "w": w,
                           "D": ((g > 0) & (t >= g)).astype(float)})
     names = {"idname": idname, "tname": tname, "gname": gname, "yname": yname, "weightsname": weightsname}
-    return TwfeData(frame=frame, names=names, exclusions=excl)
+    cov = None
+    if rhs is not None and rhs.terms:
+        cov = formulas.design(df.iloc[order].reset_index(drop=True), rhs, "xformla")
+        clash = [c for c in cov.columns if c == "D" or c.startswith("e=") or c.startswith("e<") or c.startswith("e>")]
+        if clash:
+            raise DiDError(f"{table}: xformla term(s) {clash} are named like the treatment terms; rename them")
+    return TwfeData(frame=frame, names=names, exclusions=excl, covariates=cov)
 
 
 def _codes(v: np.ndarray) -> tuple[np.ndarray, int]:
@@ -379,14 +392,15 @@ class TwfeResult(ResultMixin):
         """Relative time of each event-study term (bins at their end point), indexed by term."""
         if not self.event_study:
             raise DiDError("the static model has no event-time terms; fit with event_study=True")
-        m = dict((n, k) for k, n in event_terms(self.leads, self.lags))
-        return pd.Series([m[t] for t in self.terms], index=pd.Index(self.terms, name="term"), name="e")
+        m = dict((n, k) for k, n in event_terms(self.leads, self.lags))  # covariates' terms: NaN
+        return pd.Series([m.get(t, np.nan) for t in self.terms], index=pd.Index(self.terms, name="term"),
+                         name="e")
 
     def tidy(self, level: float = 0.95) -> pd.DataFrame:
         """Long frame ``term, estimate, std_error, statistic, p_value, conf_low, conf_high, n_obs``
         (then ``event_time`` for the event study); ``n_obs`` counts the treated observations of a term."""
         t = super().tidy(level)
-        t["n_obs"] = [self.term_obs.get(x, 0) for x in self.terms]
+        t["n_obs"] = [self.term_obs.get(x, np.nan) for x in self.terms]  # NaN for a covariate
         if self.event_study:
             t["event_time"] = self.event_time().to_numpy()
         return t
@@ -395,7 +409,7 @@ class TwfeResult(ResultMixin):
         ci = self.conf_int()
         tab = pd.DataFrame({"Term": list(self.terms), "Estimate": self.coef, "Std. Error": self.se,
                             "[95% Pointwise": ci["lower"].to_numpy(), "Conf. Int.]": ci["upper"].to_numpy(),
-                            "N treated obs": [self.term_obs.get(x, 0) for x in self.terms]})
+                            "N treated obs": [self.term_obs.get(x, np.nan) for x in self.terms]})
         tab[""] = stars(ci["lower"].reset_index(drop=True), ci["upper"].reset_index(drop=True)).to_numpy()
         if self.event_study:
             design = (f"Event study: indicators of e = t - g for treated units, reference e = -1 omitted, "
@@ -459,6 +473,7 @@ def twfe(
     leads: int = 4,
     lags: int = 4,
     weightsname: str | None = None,
+    xformla: str | None = None,
     table: str = "data",
 ) -> TwfeResult:
     """Two-way fixed effects regression for staggered adoption (static or event study).
@@ -492,6 +507,11 @@ def twfe(
         The upper bin is ``e >= lags`` (>= 0).
     weightsname : str, optional
         Sampling weight column (constant within unit); weighted least squares.
+    xformla : str, optional
+        Time-varying covariates as R's one-sided formula (``"~ x1 + I(x1^2)"``, read by formulaic as
+        ``att_gt``'s), added to the regression after the treatment terms (PanelOLS's exogenous variables
+        beside the effects). A covariate constant within every unit is absorbed by the unit effects: an
+        error names it. With covariates the static model has no negative-weight decomposition.
     table : str, default "data"
         Name of ``data`` in error messages.
 
@@ -533,7 +553,7 @@ def twfe(
         raise DiDError(f"leads={leads!r}, lags={lags!r}: need whole numbers with leads >= 2 (the bin "
                        "e <= -leads must not contain the reference e = -1) and lags >= 0")
     leads, lags = int(leads), int(lags)
-    d = prepare_twfe(data, yname, tname, idname, gname, weightsname, table)
+    d = prepare_twfe(data, yname, tname, idname, gname, weightsname, table, xformla)
     f = d.frame
     g, t = f["g"].to_numpy(), f["t"].to_numpy()
     treated = g > 0
@@ -568,7 +588,12 @@ def twfe(
             raise DiDError(f"{table}: no treated observation ({gname} > 0 and {tname} >= {gname})")
         X = pd.DataFrame({"D": f["D"].to_numpy()})
         term_obs = {"D": int(f["D"].sum())}
-        nw = _negative_weights(d)
+        nw = _negative_weights(d) if d.covariates is None else None
+    if d.covariates is not None:
+        X = pd.concat([X, d.covariates], axis=1)
+        if not event_study:
+            notes.append("with covariates the static coefficient has no negative-weight decomposition "
+                         "(de Chaisemartin and D'Haultfoeuille's Theorem 1 is for the model without them)")
 
     terms = tuple(X.columns)
     unit = f["i"].to_numpy()
@@ -576,15 +601,20 @@ def twfe(
         ((coef, se, V),) = fe_wls(f["y"].to_numpy(), {"model": {k: X[k].to_numpy() for k in terms}}, unit, t,
                                   f["w"].to_numpy(), pd.factorize(unit)[0], count_effects=True)
     except DiDError as e:
-        raise DiDError(f"{table}: {e} (unit and period effects); with event_study=True and no never-treated "
-                       "units, bin more relative times (smaller leads/lags) or add never-treated units") from e
+        hints = (["a covariate constant within units or within periods is absorbed: drop it"]
+                 if d.covariates is not None else [])
+        if event_study:
+            hints.append("without never-treated units, bin more relative times (smaller leads/lags) or add "
+                         "never-treated units")
+        raise DiDError(f"{table}: {e} (unit and period effects)" + "".join(f"; {h}" for h in hints)) from e
     coef, se, V = coef.to_numpy(float), se.to_numpy(float), V.to_numpy(float)
     if nw is not None and abs(nw.beta - coef[0]) > 1e-6 * (1 + abs(nw.beta)):
         notes.append(f"the dCDH decomposition gives {nw.beta:.6g}, the regression {coef[0]:.6g}"
                      " (numerical issue: check the panel for disconnected units and periods)")
     settings = {"yname": yname, "tname": tname, "idname": idname, "gname": gname, "event_study": event_study,
-                "leads": leads, "lags": lags, "weightsname": weightsname}
-    shown = {k: v for k, v in settings.items() if event_study or k not in ("leads", "lags")}
+                "leads": leads, "lags": lags, "weightsname": weightsname, "xformla": xformla}
+    shown = {k: v for k, v in settings.items() if (event_study or k not in ("leads", "lags"))
+             and (k != "xformla" or xformla is not None)}
     call = "twfe(" + ", ".join(f"{k} = {v!r}" for k, v in shown.items()) + ")"
     return TwfeResult(
         call=call, terms=terms, coef=coef, se=se, V=V, nobs=len(f), n_units=int(f["i"].nunique()),
