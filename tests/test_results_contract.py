@@ -73,3 +73,22 @@ def test_estimators_share_params_cov_conf_int_and_tidy(results, name):
     t = r.tidy()
     assert list(t.columns[: len(TIDY_COLUMNS)]) == list(TIDY_COLUMNS)
     assert isinstance(r.nobs, int) and r.nobs > 0
+
+
+def test_checks_and_headlines_tidy_to_the_same_columns():
+    """Refutation checks and headline choices are typed records whose ``tidy`` starts with the same columns;
+    a range headline has no estimate, a check without statistics none either, and nothing is dropped."""
+    from analysis.causal.refutation import tidy_checks
+    from analysis.did.headline import tidy_headlines
+
+    checks = [{"name": "pretest", "design": "cs", "passed": True, "meaning": "m", "estimate": 2.0,
+               "std_error": 0.5, "p_value": 0.3, "conf_low": 1.0, "conf_high": 3.0},
+              {"name": "dowhy_identification", "design": "published", "passed": False, "meaning": "not computed"}]
+    heads = [{"outcome": "medical_cost", "design": None, "estimate": None, "conf_low": -5.0, "conf_high": 2.0,
+              "p_value": None, "reason": "a range"}]
+    tc, th = tidy_checks(checks), tidy_headlines(heads)
+    for t in (tc, th):
+        assert list(t.columns[: len(TIDY_COLUMNS)]) == list(TIDY_COLUMNS)
+    assert list(tc.term) == ["pretest", "dowhy_identification"] and tc.statistic.iloc[0] == 4.0
+    assert tc.iloc[1][["estimate", "p_value"]].isna().all() and list(tc.passed) == [True, False]
+    assert th.term.iloc[0] == "medical_cost" and th.estimate.isna().all() and th.conf_low.iloc[0] == -5.0

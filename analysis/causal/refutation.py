@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -37,16 +38,39 @@ from analysis.causal.sensitivity import e_value, event_study_inputs, honest_did
 from analysis.config import StudyConfig
 from analysis.did import aggte, att_gt, did_2x2, trend_adjusted
 from analysis.did.drdid import DiDError
+from analysis.did.results import tidy_records
 
 E_VALUE_BAR = 2.0  # an unmeasured confounder doubling both enrolment and the outcome is not implausible here
 MBAR_PASS = 1.0  # the sign must survive post-period violations as large as the largest pre-period one
+
+
+class Check(TypedDict, total=False):
+    """One check as ``refutation.json`` stores it: always ``name``, ``design``, ``passed`` and ``meaning``;
+    the statistics where the check has them (a grid, a breakdown value or a DoWhy refuter's fields for some)."""
+
+    name: str
+    design: str
+    passed: bool
+    meaning: str
+    estimate: float | None
+    std_error: float | None
+    conf_low: float | None
+    conf_high: float | None
+    p_value: float | None
+    truth: float | None
+
+
+def tidy_checks(checks: list[Check]) -> pd.DataFrame:
+    """The checks as one frame: ``term`` (the check's name), ``estimate, std_error, statistic, p_value,
+    conf_low, conf_high`` (as every result's ``tidy``), then ``design, passed, meaning, truth``."""
+    return tidy_records(checks, "name", ["design", "passed", "meaning", "truth"])
 
 
 def _num(x) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
-def _check(name: str, design: str, meaning: str, passed: bool, **values) -> dict:
+def _check(name: str, design: str, meaning: str, passed: bool, **values) -> Check:
     return {"name": name, "design": design, **{k: _num(v) if isinstance(v, (int, float, np.floating)) and
                                                 not isinstance(v, bool) else v for k, v in values.items()},
             "passed": bool(passed), "meaning": meaning}

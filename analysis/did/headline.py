@@ -53,6 +53,7 @@ seed 73, ``results_honest_corr_d73_005.md``).
 from __future__ import annotations
 
 import math
+from typing import TypedDict
 
 import pandas as pd
 from scipy.stats import norm
@@ -60,6 +61,7 @@ from scipy.stats import norm
 from analysis.config import StudyConfig
 from analysis.did.calibration import MIN_CONTROLS
 from analysis.did.outcomes import HEADLINE
+from analysis.did.results import tidy_records
 
 CALIBRATED = "callaway_santanna_calibrated"
 SPAN = "calibration_span"
@@ -92,14 +94,33 @@ def systematic_error_p(null: dict | None) -> float | None:
     return float(2 * norm.sf(abs(null["mean"]) / null["mean_se"]))
 
 
+class Headline(TypedDict):
+    """One outcome's headline: the design it rests on (None for a range without a row of its own), the
+    point estimate and p-value (None for a range: no point claim), the interval and the reason."""
+
+    outcome: str
+    design: str | None
+    estimate: float | None
+    conf_low: float
+    conf_high: float
+    p_value: float | None
+    reason: str
+
+
+def tidy_headlines(headlines: list[Headline]) -> pd.DataFrame:
+    """The headlines as one frame: ``term`` (the outcome), the columns every result's ``tidy`` starts with,
+    then ``design`` and ``reason``."""
+    return tidy_records(headlines, "outcome", ["design", "reason"])
+
+
 def outcome_headline(est: pd.DataFrame, outcome: str, pretest_p: dict, alp: float, n_controls: int, *,
-                     cost: bool, calibration_null: dict | None = None) -> dict:
+                     cost: bool, calibration_null: dict | None = None) -> Headline:
     """The headline of one outcome (``cost``: whether it is a cost in KRW): ``design`` (``bracket`` and
     ``calibration_span`` for ranges with a row of their own, None for any other range), ``estimate`` and ``p_value``
     (None for a range: no point claim), ``conf_low``, ``conf_high`` and ``reason``. ``calibration_null``:
     the outcome's empirical null (its ``mean`` and ``mean_se``), which decides between the calibrated
     interval and the span of the calibrated and uncalibrated ones."""
-    def pick(design: str, reason: str) -> dict:
+    def pick(design: str, reason: str) -> Headline:
         r = headline_row(est, outcome, design)
         return {"outcome": outcome, "design": design, "estimate": float(r.estimate), "conf_low": float(r.conf_low),
                 "conf_high": float(r.conf_high), "p_value": float(r.p_value), "reason": reason}
@@ -146,7 +167,7 @@ def outcome_headline(est: pd.DataFrame, outcome: str, pretest_p: dict, alp: floa
                       f"between {lo:.4g} and {hi:.4g} ({how}); no point claim"}
 
 
-def outcome_headlines(est: pd.DataFrame, exclusions: dict, cfg: StudyConfig) -> list[dict]:
+def outcome_headlines(est: pd.DataFrame, exclusions: dict, cfg: StudyConfig) -> list[Headline]:
     """The headline of every outcome of the plan (primary, secondary, negative control), in plan order."""
     oc = cfg.outcomes
     outcomes = dict.fromkeys([oc.primary, *oc.secondary, oc.negative_control])

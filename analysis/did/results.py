@@ -40,6 +40,20 @@ def fmt_table(df: pd.DataFrame, digits: int = 4) -> str:
     return out.to_string(index=False)
 
 
+def tidy_records(records: list, term: str, rest: list[str]) -> pd.DataFrame:
+    """Records (refutation checks, headlines) as one long frame with the columns every result's ``tidy``
+    starts with (``term`` from each record's ``term`` key; ``statistic`` the estimate over its standard
+    error where a record has both; missing where a record has none), then the records' own ``rest``."""
+    rows = []
+    for r in records:
+        est, se = r.get("estimate"), r.get("std_error")
+        stat = est / se if isinstance(est, float) and isinstance(se, float) and se > 0 else None
+        rows.append({"term": r[term], "estimate": est, "std_error": se, "statistic": stat,
+                     "p_value": r.get("p_value"), "conf_low": r.get("conf_low"), "conf_high": r.get("conf_high"),
+                     **{k: r.get(k) for k in rest}})
+    return pd.DataFrame(rows, columns=[*TIDY_COLUMNS, *rest])
+
+
 def stars(low: pd.Series, high: pd.Series) -> pd.Series:
     """R did's significance mark: ``*`` where the interval does not cover zero."""
     return pd.Series(np.where((low > 0) | (high < 0), "*", ""), index=low.index)
