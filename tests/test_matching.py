@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis.matching import MatchingError, matchit
-from analysis.matching.nearest import _prepare, match_fast, match_reference
+from analysis.matching.nearest import _prepare, match_fast, match_reference, sort_units
 
 DATA = Path(__file__).parent / "data"
 REF = json.loads((DATA / "matchit_lalonde_reference.json").read_text())
@@ -101,9 +101,13 @@ def test_fast_matcher_equals_reference_and_respects_invariants(p):
     codes = [None] if exact is None else np.unique(exact)
     strata = list(_prepare(d, t, disc, order, exact))
     assert len(strata) == len(codes)
+    units = sort_units(d, t, disc)
     for (treated, rows, controls, start), code in zip(strata, codes, strict=True):
         member = np.ones(len(d), bool) if code is None else exact == code
         np.testing.assert_array_equal(treated, order[member[order]])
+        if code is None:  # one stratum: the kernel takes rows 0, 1, ... and starts from the sorted units
+            assert rows is None and start is None
+            rows, start = np.arange(len(order)), units.controls_below[units.rank[treated]]
         np.testing.assert_array_equal(order[rows], treated)
         pool = np.flatnonzero(member & ~t & ~disc)
         np.testing.assert_array_equal(controls, pool[np.argsort(d[pool], kind="stable")])

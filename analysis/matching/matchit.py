@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from analysis.formulas import Rhs
 from analysis.matching.balance import COLUMNS, balance_table, ess, treated_sd
@@ -254,19 +255,18 @@ def matchit(
         ex_codes = data.groupby(list(exact), sort=False, dropna=False).ngroup().to_numpy(np.int64)
     reuse_max = len(idx_t) if replace else 1
     mm_order = match_fast(d, t, discarded, order, int(ratio), cal, reuse_max, ex_codes, units=units)
-    # rows of the match matrix in data order of the treated units (idx_t is sorted: no unit-sized array)
-    mm = np.empty_like(mm_order)
-    mm[np.searchsorted(idx_t, order)] = mm_order
+    # rows of the match matrix in data order of the treated units: ``order`` sorted is ``idx_t``
+    mm = mm_order[np.argsort(order)]
 
     has = (mm >= 0).any(axis=1)
     if not has.any():
         raise MatchingError("no treated unit was matched (check the caliper, exact strata and discard)")
-    w = _weights(mm, idx_t, len(t))
+    w, sc = _weights_and_subclasses(mm, idx_t, len(t), subclasses=not replace)
     if replace:
         missing = pd.arrays.IntegerArray(np.zeros(len(t), np.int64), np.ones(len(t), bool))  # pandas' own
         subclass = pd.Series(missing, index=data.index, copy=False)  # fill of NA repeats it unit by unit
     else:
-        subclass = pd.Series(_subclasses(mm, idx_t, len(t)), index=data.index)
+        subclass = pd.Series(sc, index=data.index, copy=False)
 
     labels = data.index
     mm_lab = pd.DataFrame(
@@ -349,27 +349,60 @@ def _matching_order(m_order: str, d: np.ndarray, t: np.ndarray, units, seed: int
     return idx_t
 
 
-def _weights(mm: np.ndarray, idx_t: np.ndarray, n: int) -> np.ndarray:
+def _weights_and_subclasses(mm: np.ndarray, idx_t: np.ndarray, n: int, subclasses: bool):
     """MatchIt's ``weights_matrixC``: a matched treated unit 1; a control the sum of 1/k over the treated
-    units it serves (k their numbers of matches), scaled to sum to the number of matched controls."""
-    k = (mm >= 0).sum(axis=1)
-    rows, cols = np.nonzero(mm >= 0)
-    w = np.bincount(mm[rows, cols], weights=1.0 / k[rows], minlength=n)  # only controls are matched
-    w *= np.count_nonzero(w) / w.sum()
-    w[idx_t[k > 0]] = 1.0
-    return w
+    units it serves (k their numbers of matches), scaled to sum to the number of matched controls. Without
+    replacement also the subclasses: each matched treated unit's set numbered 1, 2, ... in data order, its
+    controls in its set, missing for the unmatched (None with replacement). ``mm``: the match matrix in data
+    order of the treated units ``idx_t``."""
+    # numpy's allocation (large pages; its zeros would not ask for them), zeroed and filled by the compiled
+    # pass (see nearest.sort_units)
+    w, sc = np.empty(n), np.empty(n if subclasses else 0, dtype=np.int64)
+    _tally(mm, idx_t, w, sc, subclasses)
+    return w, (pd.arrays.IntegerArray(sc, sc == 0) if subclasses else None)
 
 
-def _subclasses(mm: np.ndarray, idx_t: np.ndarray, n: int) -> pd.arrays.IntegerArray:
-    """Without replacement: each matched treated unit's set numbered 1, 2, ... in data order, its controls
-    in its set; missing for the unmatched."""
-    has = (mm >= 0).any(axis=1)
-    sc = np.zeros(n, dtype=np.int64)
-    sc[idx_t[has]] = np.arange(1, has.sum() + 1)
-    for j in range(mm.shape[1]):
-        ok = mm[:, j] >= 0
-        sc[mm[ok, j]] = sc[idx_t[ok]]
-    return pd.arrays.IntegerArray(sc, sc == 0)
+@njit(cache=True)
+def _tally(mm, idx_t, w, sc, subclasses):
+    w[:] = 0.0
+    sc[:] = 0
+    n1, ratio = mm.shape
+    matched = 0
+    for i in range(n1):
+        k = 0
+        for j in range(ratio):
+            k += mm[i, j] >= 0
+        if k == 0:
+            continue
+        matched += 1
+        for j in range(ratio):
+            c = mm[i, j]
+            if c >= 0:
+                w[c] += 1.0 / k
+                if subclasses:
+                    sc[c] = matched
+        if subclasses:
+            sc[idx_t[i]] = matched
+    # the matched controls' number and weight sum, each control once: its weight is negated when counted
+    distinct, total = 0, 0.0
+    for i in range(n1):
+        for j in range(ratio):
+            c = mm[i, j]
+            if c >= 0 and w[c] > 0:
+                total += w[c]
+                w[c] = -w[c]
+                distinct += 1
+    scale = distinct / total if total > 0 else 0.0
+    for i in range(n1):
+        k = 0
+        for j in range(ratio):
+            c = mm[i, j]
+            if c >= 0:
+                k += 1
+                if w[c] < 0:
+                    w[c] = -w[c] * scale
+        if k:
+            w[idx_t[i]] = 1.0
 
 
 def _labels_or_na(labels: pd.Index, rows: np.ndarray):

@@ -26,9 +26,9 @@ def stable_argsort(x: np.ndarray) -> np.ndarray:
     -0.0 ties with 0.0 and every NaN sorts last in data order, as in numpy's stable sort."""
     x = np.asarray(x, dtype=np.float64)
     idx = np.argsort(x)
-    s = x[idx]
-    tie = (s[1:] == s[:-1]) | (np.isnan(s[1:]) & np.isnan(s[:-1]))
-    if tie.any():
+    if _has_ties(x, idx):
+        s = x[idx]
+        tie = (s[1:] == s[:-1]) | (np.isnan(s[1:]) & np.isnan(s[:-1]))
         at = np.flatnonzero(tie)
         member = np.zeros(len(x), bool)
         member[at] = member[at + 1] = True
@@ -50,33 +50,48 @@ class SortedUnits:
     controls_below: np.ndarray  # at each position of that order, how many usable controls come before it
 
 
+@njit(cache=True)
+def _has_ties(x, idx):
+    # whether two neighbours in the sort are equal (or both NaN), without a copy of the sorted values
+    for p in range(len(idx) - 1):
+        a, b = x[idx[p]], x[idx[p + 1]]
+        if a == b or (a != a and b != b):
+            return True
+    return False
+
+
 def sort_units(distance, treat, discarded) -> SortedUnits:
     by_d = stable_argsort(distance)
-    return SortedUnits(by_d, *_pool(by_d, np.asarray(treat, bool), np.asarray(discarded, bool)))
+    treat, discarded = np.asarray(treat, bool), np.asarray(discarded, bool)
+    # Every array here and in the matcher is allocated by numpy and filled by the compiled loops: numpy asks
+    # the system for large pages, so fresh memory costs a few page faults, not one per 4 KB (at a million
+    # units, memory a call touches for the first time was most of a second call's time).
+    rank, below = np.empty(len(by_d), np.int64), np.empty(len(by_d), np.int64)
+    controls = np.empty(_rank_and_count(by_d, treat, discarded, rank, below), np.int64)
+    _usable(by_d, treat, discarded, controls)
+    return SortedUnits(by_d, rank, controls, below)
 
 
 @njit(cache=True)
-def _pool(by_d, treat, discarded):
-    # two passes in distance order instead of numpy's chain of unit-sized temporaries: each is fresh memory
-    # the system must map, which at a million units was a third of a second call's time
-    n = len(by_d)
-    rank = np.empty(n, np.int64)
-    below = np.empty(n, np.int64)
+def _rank_and_count(by_d, treat, discarded, rank, below):
     nc = 0
-    for p in range(n):
+    for p in range(len(by_d)):
         u = by_d[p]
         rank[u] = p
         below[p] = nc
         if not treat[u] and not discarded[u]:
             nc += 1
-    controls = np.empty(nc, np.int64)
+    return nc
+
+
+@njit(cache=True)
+def _usable(by_d, treat, discarded, controls):
     k = 0
-    for p in range(n):
+    for p in range(len(by_d)):
         u = by_d[p]
         if not treat[u] and not discarded[u]:
             controls[k] = u
             k += 1
-    return rank, controls, below
 
 
 def _prepare(distance, treat, discarded, order, exact, units=None):
@@ -86,8 +101,8 @@ def _prepare(distance, treat, discarded, order, exact, units=None):
     together, so the cost grows neither with the number of strata nor, without strata, beyond the one sort
     by distance (``order`` is already the matching order; ``units``, the sort if the caller has it)."""
     units = sort_units(distance, treat, discarded) if units is None else units
-    if exact is None:
-        yield order, np.arange(len(order)), units.controls, units.controls_below[units.rank[order]]
+    if exact is None:  # rows and starts follow from ``order`` and ``units``: the kernel reads them there
+        yield order, None, units.controls, None
         return
     _, code = np.unique(exact, return_inverse=True)
     code = code.ravel()
@@ -168,33 +183,37 @@ def _in_row(mm, row, r, unit, work):
 
 
 @njit(cache=True)
-def _match_stratum(t_start, t_d, t_ok, t_pos, c_d, c_unit, ratio, caliper, use_caliper, reuse_max, mm, work):
+def _match_stratum(t_unit, t_row, t_start, whole, distance, discarded, rank, below, c_d, c_unit, ratio, caliper,
+                   use_caliper, reuse_max, mm, work, left, right, times):
+    # ``whole``: one stratum of every treated unit in matching order, whose rows are 0, 1, ... and whose
+    # searches start below[rank[unit]] (no per-unit arrays to build); else the stratum's t_row and t_start.
+    # left, right: arange(nc), times: room for nc counts, from the caller (numpy's allocation, see sort_units)
     nc = len(c_d)
-    left = np.arange(nc)
-    right = np.arange(nc)
-    times = np.zeros(nc, dtype=np.int64)
+    times[:] = 0
     for r in range(ratio):
-        for i in range(len(t_d)):
-            if not t_ok[i]:
+        for i in range(len(t_unit)):
+            u = t_unit[i]
+            if discarded[u]:
                 continue
-            row = t_pos[i]
-            p = t_start[i]
+            row = i if whole else t_row[i]
+            p = below[rank[u]] if whole else t_start[i]
+            td = distance[u]
             # left
             kl = -1
             j = _find(left, p - 1, -1, work) if p - 1 >= 0 else -1
             while j >= 0 and _in_row(mm, row, r, c_unit[j], work):
                 j = _find(left, j - 1, -1, work) if j - 1 >= 0 else -1
-            if j >= 0 and (not use_caliper or abs(t_d[i] - c_d[j]) <= caliper):
+            if j >= 0 and (not use_caliper or abs(td - c_d[j]) <= caliper):
                 kl = j
             # right
             kr = -1
             j = _find(right, p, nc, work) if p < nc else nc
             while j < nc and _in_row(mm, row, r, c_unit[j], work):
                 j = _find(right, j + 1, nc, work) if j + 1 < nc else nc
-            if j < nc and (not use_caliper or abs(t_d[i] - c_d[j]) <= caliper):
+            if j < nc and (not use_caliper or abs(td - c_d[j]) <= caliper):
                 kr = j
             if kl >= 0 and kr >= 0:
-                k = kl if abs(c_d[kl] - t_d[i]) <= abs(c_d[kr] - t_d[i]) else kr
+                k = kl if abs(c_d[kl] - td) <= abs(c_d[kr] - td) else kr
             elif kl >= 0:
                 k = kl
             elif kr >= 0:
@@ -217,14 +236,20 @@ def match_fast(distance, treat, discarded, order, ratio, caliper, reuse_max, exa
     work = np.zeros(1, dtype=np.int64) if work is None else work
     distance = np.asarray(distance, dtype=np.float64)
     mm = np.full((len(order), ratio), -1, dtype=np.int64)
+    units = sort_units(distance, treat, discarded) if units is None else units
+    none = np.empty(0, dtype=np.int64)
     for t, rows, c, start in _prepare(distance, treat, discarded, order, exact, units):
         if len(t) == 0 or len(c) == 0:
             continue
         _match_stratum(
-            start,
-            distance[t],
-            ~discarded[t],
-            rows,
+            t,
+            none if rows is None else rows,
+            none if start is None else start,
+            rows is None,
+            distance,
+            np.asarray(discarded, dtype=bool),
+            units.rank,
+            units.controls_below,
             distance[c],
             np.asarray(c, dtype=np.int64),
             int(ratio),
@@ -233,5 +258,8 @@ def match_fast(distance, treat, discarded, order, ratio, caliper, reuse_max, exa
             int(reuse_max),
             mm,
             work,
+            np.arange(len(c)),
+            np.arange(len(c)),
+            np.empty(len(c), dtype=np.int64),  # zeroed by the kernel: numpy's zeros would not ask for large pages
         )
     return mm
