@@ -71,15 +71,27 @@ def small_linked(small_world, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def noselection_world():
+    """The no-selection world's raw folder (everyone equally likely to enrol)."""
+    return _wait("noselection") / "world"
+
+
+@pytest.fixture(scope="session")
 def noselection_panel():
-    """The no-selection world (everyone equally likely to enrol), linked, with its panel and truth."""
-    return load(_wait("noselection_panel"))
+    """The no-selection world, linked, with its panel and truth."""
+    return load(_wait("noselection"))
+
+
+@pytest.fixture(scope="session")
+def null_world():
+    """The null world's raw folder (the program does nothing)."""
+    return _wait("null") / "world"
 
 
 @pytest.fixture(scope="session")
 def null_panel():
-    """The null world (the program does nothing), linked, with its panel and truth."""
-    return load(_wait("null_panel"))
+    """The null world, linked, with its panel and truth."""
+    return load(_wait("null"))
 
 
 def cli(*args, check: bool = True):
@@ -99,7 +111,9 @@ def cli(*args, check: bool = True):
 # the other tests use the second core meanwhile. Each job leaves its exit code in ``rc`` in its folder.
 _JOBS: dict[str, tuple[subprocess.Popen, Path]] = {}
 _BASES: list[Path] = []
-_ORDER = ("null_panel", "noselection_panel", "default_run")  # the order the jobs run and their tests come
+_ORDER = ("null", "noselection", "default_run")  # the order the jobs run and their tests come
+_FIXTURES = {"null_world": "null", "null_panel": "null", "noselection_world": "noselection",
+             "noselection_panel": "noselection", "default_run": "default_run"}  # fixture -> its job
 
 
 def _command(name: str, d: Path) -> str:
@@ -111,7 +125,7 @@ def _command(name: str, d: Path) -> str:
         run, fig, rep = (shlex.quote(str(d / sub)) for sub in ("run", "figures", "reports"))
         return (f"{py} -m analysis run --out {run} --quiet && "
                 f"{py} -m analysis report --run {run} --figures {fig} --reports {rep} --no-pdf")
-    scenario = {"null_panel": "null", "noselection_panel": "no-selection"}[name]
+    scenario = {"null": "null", "noselection": "no-selection"}[name]
     return f"{py} -m tests.worlds {scenario} {shlex.quote(str(d))}"
 
 
@@ -144,18 +158,22 @@ def _wait(name: str) -> Path:
     return d
 
 
+def _jobs(item) -> set[str]:
+    return {_FIXTURES[f] for f in getattr(item, "fixturenames", ()) if f in _FIXTURES}
+
+
 def _needs(item) -> str | None:
     """The last background job (in ``_ORDER``) a test needs, None if it needs none."""
-    used = getattr(item, "fixturenames", ())
-    return next((name for name in reversed(_ORDER) if name in used), None)
+    jobs = _jobs(item)
+    return next((name for name in reversed(_ORDER) if name in jobs), None)
 
 
 @pytest.hookimpl(trylast=True)  # after -k and -m have deselected: start only what the selected tests need
 def pytest_collection_modifyitems(session, config, items):
     rank = {None: -1, **{name: i for i, name in enumerate(_ORDER)}}
     items[:] = sorted(items, key=lambda item: rank[_needs(item)])  # stable: modules stay in order
-    used = {name for item in items for name in getattr(item, "fixturenames", ())}
-    if used & set(_ORDER):
+    used = set().union(*(_jobs(item) for item in items))
+    if used:
         _start([name for name in _ORDER if name in used])
 
 
