@@ -105,7 +105,7 @@ def prepare_twfe(
     cov = None
     if rhs is not None and rhs.terms:
         cov = formulas.design(df.iloc[order].reset_index(drop=True), rhs, "xformla")
-        clash = [c for c in cov.columns if c == "D" or c.startswith("e=") or c.startswith("e<") or c.startswith("e>")]
+        clash = [c for c in cov.columns if c == "D" or c.startswith(("e=", "e<", "e>"))]
         if clash:
             raise DiDError(f"{table}: xformla term(s) {clash} are named like the treatment terms; rename them")
     return TwfeData(frame=frame, names=names, exclusions=excl, covariates=cov)

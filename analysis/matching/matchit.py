@@ -262,11 +262,7 @@ def matchit(
     if not has.any():
         raise MatchingError("no treated unit was matched (check the caliper, exact strata and discard)")
     w, sc = _weights_and_subclasses(mm, idx_t, len(t), subclasses=not replace)
-    if replace:
-        missing = pd.arrays.IntegerArray(np.zeros(len(t), np.int64), np.ones(len(t), bool))  # pandas' own
-        subclass = pd.Series(missing, index=data.index, copy=False)  # fill of NA repeats it unit by unit
-    else:
-        subclass = pd.Series(sc, index=data.index, copy=False)
+    subclass = pd.Series(sc, index=data.index, copy=False)
 
     labels = data.index
     mm_lab = pd.DataFrame(
@@ -353,13 +349,15 @@ def _weights_and_subclasses(mm: np.ndarray, idx_t: np.ndarray, n: int, subclasse
     """MatchIt's ``weights_matrixC``: a matched treated unit 1; a control the sum of 1/k over the treated
     units it serves (k their numbers of matches), scaled to sum to the number of matched controls. Without
     replacement also the subclasses: each matched treated unit's set numbered 1, 2, ... in data order, its
-    controls in its set, missing for the unmatched (None with replacement). ``mm``: the match matrix in data
-    order of the treated units ``idx_t``."""
+    controls in its set, missing for the unmatched (all missing with replacement). ``mm``: the match matrix in
+    data order of the treated units ``idx_t``."""
     # numpy's allocation (large pages; its zeros would not ask for them), zeroed and filled by the compiled
     # pass (see nearest.sort_units)
     w, sc = np.empty(n), np.empty(n if subclasses else 0, dtype=np.int64)
     _tally(mm, idx_t, w, sc, subclasses)
-    return w, (pd.arrays.IntegerArray(sc, sc == 0) if subclasses else None)
+    if not subclasses:  # built directly: pandas' fill of NA repeats it unit by unit (40 ms at 1M)
+        return w, pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, bool))
+    return w, pd.arrays.IntegerArray(sc, sc == 0)
 
 
 @njit(cache=True)
