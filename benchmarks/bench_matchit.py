@@ -169,14 +169,15 @@ def _same_pairs(ours: Path, theirs: Path) -> tuple[float, bool]:
 
 
 def main(sizes: list[str], repeats: int, timeout: float, overlap: str | None = None, ratio: int | None = None,
-         results_path: Path = RESULTS) -> dict:
+         results_path: Path = RESULTS, replace: bool | None = None) -> dict:
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     version = matchit_version()
     compare = version == "4.7.2"
     results["matchit_version"] = version or "not installed"
     for size in sizes:
         rows = []
-        for reg in (r for r in regimes(size) if overlap in (None, r["overlap"]) and ratio in (None, r["ratio"])):
+        for reg in (r for r in regimes(size) if overlap in (None, r["overlap"]) and ratio in (None, r["ratio"])
+                    and replace in (None, r["replace"])):
             path = _data(size, reg["overlap"])
             runs = [_ours(path, reg, None) for _ in range(repeats)]
             row = {**reg, "n": SIZES[size][0],
@@ -253,6 +254,7 @@ if __name__ == "__main__":
     ap.add_argument("--matchit-timeout", type=float, default=1800.0)
     ap.add_argument("--overlap", choices=["good", "poor"], help="only the regimes of this overlap")
     ap.add_argument("--ratio", type=int, choices=[1, 10], help="only the regimes of this ratio")
+    ap.add_argument("--replace", action="store_true", default=None, help="only the regimes with replacement")
     ap.add_argument("--results", type=Path, default=RESULTS, help="results file (.json; the .md beside it)")
     args = ap.parse_args()
-    main(args.sizes, args.repeats, args.matchit_timeout, args.overlap, args.ratio, args.results)
+    main(args.sizes, args.repeats, args.matchit_timeout, args.overlap, args.ratio, args.results, args.replace)

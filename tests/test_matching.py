@@ -12,7 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis.matching import MatchingError, matchit
-from analysis.matching.nearest import _prepare, match_fast, match_reference, sort_units
+from analysis.matching.nearest import (
+    _prepare,
+    match_fast,
+    match_reference,
+    match_with_replacement,
+    sort_units,
+)
 
 DATA = Path(__file__).parent / "data"
 REF = json.loads((DATA / "matchit_lalonde_reference.json").read_text())
@@ -114,6 +120,13 @@ def test_fast_matcher_equals_reference_and_respects_invariants(p):
         # where each treated unit's search starts: the pool's controls before it in (distance, data order)
         before = [int(((d[pool] < d[u]) | ((d[pool] == d[u]) & (pool < u))).sum()) for u in treated]
         np.testing.assert_array_equal(start, before)
+    if exact is None and reuse >= len(order):  # matchit's path with replacement: rows in data order
+        mm, controls, below = match_with_replacement(d, t, disc, ratio, caliper)
+        np.testing.assert_array_equal(mm[np.searchsorted(np.flatnonzero(t), order)], ref)
+        pool = np.flatnonzero(~t & ~disc)
+        np.testing.assert_array_equal(controls, pool[np.argsort(d[pool], kind="stable")])
+        before = [int(((d[pool] < d[u]) | ((d[pool] == d[u]) & (pool < u))).sum()) for u in np.flatnonzero(t)]
+        np.testing.assert_array_equal(below, before)
     used = fast[fast >= 0]
     assert (~t[used]).all() and (~disc[used]).all()  # only available controls
     if reuse == 1:
@@ -214,9 +227,10 @@ def test_every_treated_unit_matched_or_explained(lalonde):
     assert m2.summary().nn.loc["Discarded", "Treated"] == 2
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(8))
 def test_unmatched_reasons_follow_their_definition(seed):
-    """Each unmatched treated unit's reason equals its definition, checked against every control."""
+    """Each unmatched treated unit's reason equals its definition, checked against every control (the last
+    two draws with replacement: without strata that is its own path)."""
     rng = np.random.default_rng(seed)
     n = 400
     d = np.round(rng.beta(2, 5, n), 2)  # ties on purpose: a control at exactly the caliper counts
@@ -227,7 +241,7 @@ def test_unmatched_reasons_follow_their_definition(seed):
     cal = (None, 0.005, 0.01, 0.05)[seed % 4]
     exact = ["stratum"] if seed % 2 else None
     m = matchit("treat ~ x", df, distance=d, exact=exact, caliper=cal, std_caliper=False,
-                discard=("none", "treated")[seed % 3 == 0])
+                discard=("none", "treated")[seed % 3 == 0], replace=seed >= 6)
     discarded = m.discarded.to_numpy()
     ctrl = ~t & ~discarded
     assert len(m.unmatched) + m.match_matrix[1].notna().sum() == t.sum()
@@ -385,11 +399,18 @@ def test_the_plans_covariates_drive_both_matching_designs(noselection_panel, tmp
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=60), st.booleans())
 def test_stable_argsort_is_numpys_stable_sort(values, rounded):
-    from analysis.matching.nearest import stable_argsort
+    from analysis.matching.nearest import sort_with_order, stable_argsort
 
     x = np.array(values, dtype=float)
     if rounded:  # many ties, -0.0 among them
         x = np.round(np.clip(x, -3, 3), 1)
     np.testing.assert_array_equal(stable_argsort(x), np.argsort(x, kind="stable"))
-    y = np.random.default_rng(len(values)).standard_normal(5000) * 10.0 ** len(values) % 7  # long tie runs
+    rng = np.random.default_rng(len(values))
+    y = rng.standard_normal(5000) * 10.0 ** len(values) % 7  # long tie runs
     np.testing.assert_array_equal(stable_argsort(y), np.argsort(y, kind="stable"))
+    # values a few units in the last place apart (the sort keys keep only the high bits) and of both signs
+    base = rng.standard_normal()
+    z = base + rng.integers(-3, 4, 2000) * np.spacing(base)
+    order, z_sorted = sort_with_order(z)
+    np.testing.assert_array_equal(order, np.argsort(z, kind="stable"))
+    np.testing.assert_array_equal(z_sorted, z[order])

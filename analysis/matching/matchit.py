@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
 from analysis.formulas import Rhs
 from analysis.matching.balance import COLUMNS, balance_table, ess, treated_sd
-from analysis.matching.nearest import match_fast, sort_units, stable_argsort
+from analysis.matching.nearest import match_fast, match_with_replacement, sort_units, stable_argsort
 from analysis.matching.propensity import (
     MatchingError,
     PropensityModel,
@@ -245,18 +244,23 @@ def matchit(
         cal = float(caliper * np.std(d, ddof=1)) if std_caliper else float(caliper)
     discarded = _common_support(d, t, discard)
     idx_t = np.flatnonzero(t)
-    units = sort_units(d, t, discarded)  # one sort by distance for the matching order, the matching, the reasons
-    order = _matching_order(m_order, d, t, units, seed)
     ex_codes = None
     if exact:
         missing = [c for c in exact if c not in data.columns]
         if missing:
             raise MatchingError(f"exact column(s) {missing} not in the data")
         ex_codes = data.groupby(list(exact), sort=False, dropna=False).ngroup().to_numpy(np.int64)
-    reuse_max = len(idx_t) if replace else 1
-    mm_order = match_fast(d, t, discarded, order, int(ratio), cal, reuse_max, ex_codes, units=units)
-    # rows of the match matrix in data order of the treated units: ``order`` sorted is ``idx_t``
-    mm = mm_order[np.argsort(order)]
+    rank = None
+    if replace and ex_codes is None:  # nothing is used up: no matching order, no sort of every unit
+        mm, ctrl, below = match_with_replacement(d, t, discarded, int(ratio), cal)
+    else:
+        units = sort_units(d, t, discarded)  # one sort by distance for the matching order, the matching, the reasons
+        order = _matching_order(m_order, d, t, units, seed)
+        reuse_max = len(idx_t) if replace else 1
+        mm_order = match_fast(d, t, discarded, order, int(ratio), cal, reuse_max, ex_codes, units=units)
+        # rows of the match matrix in data order of the treated units: ``order`` sorted is ``idx_t``
+        mm = mm_order[np.argsort(order)]
+        ctrl, below, rank = units.controls, units.controls_below[units.rank[idx_t]], units.rank
 
     has = (mm >= 0).any(axis=1)
     if not has.any():
@@ -267,7 +271,7 @@ def matchit(
     labels = data.index
     mm_lab = pd.DataFrame(
         {j + 1: _labels_or_na(labels, mm[:, j]) for j in range(mm.shape[1])}, index=labels.take(idx_t))
-    reasons = _unmatched_reasons(d, discarded, idx_t[~has], cal, ex_codes, units)
+    reasons = _unmatched_reasons(d, discarded, idx_t[~has], cal, ctrl, below[~has], ex_codes, rank)
     method_label = f"{int(ratio)}:1 nearest neighbor matching {'with' if replace else 'without'} replacement"
     call = (
         f'matchit(formula = {formula}, method = "nearest", distance = {distance if isinstance(distance, str) else "user"}, '
@@ -350,57 +354,29 @@ def _weights_and_subclasses(mm: np.ndarray, idx_t: np.ndarray, n: int, subclasse
     units it serves (k their numbers of matches), scaled to sum to the number of matched controls. Without
     replacement also the subclasses: each matched treated unit's set numbered 1, 2, ... in data order, its
     controls in its set, missing for the unmatched (all missing with replacement). ``mm``: the match matrix in
-    data order of the treated units ``idx_t``."""
-    # numpy's allocation (large pages; its zeros would not ask for them), zeroed and filled by the compiled
-    # pass (see nearest.sort_units)
-    w, sc = np.empty(n), np.empty(n if subclasses else 0, dtype=np.int64)
-    _tally(mm, idx_t, w, sc, subclasses)
+    data order of the treated units ``idx_t``.
+
+    numpy only: the first call of any numba kernel in a process loads numba's typing registries (0.3-0.6 s),
+    which matching with replacement, whose matcher is numpy too, would otherwise pay for this step alone."""
+    used = mm >= 0
+    k = used.sum(axis=1)
+    matched = k > 0
+    c = mm[used]  # row by row: each control's shares are added in the order of the treated units
+    w = np.empty(n)
+    w.fill(0.0)
+    np.add.at(w, c, np.broadcast_to((1.0 / np.maximum(k, 1))[:, None], mm.shape)[used])
+    total = w.sum()
+    if total > 0:
+        w *= np.count_nonzero(w) / total
+    w[idx_t[matched]] = 1.0
     if not subclasses:  # built directly: pandas' fill of NA repeats it unit by unit (40 ms at 1M)
         return w, pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, bool))
+    number = np.cumsum(matched)  # each matched treated unit's set, 1, 2, ... in data order
+    sc = np.empty(n, np.int64)
+    sc.fill(0)
+    sc[c] = np.broadcast_to(number[:, None], mm.shape)[used]
+    sc[idx_t[matched]] = number[matched]
     return w, pd.arrays.IntegerArray(sc, sc == 0)
-
-
-@njit(cache=True)
-def _tally(mm, idx_t, w, sc, subclasses):
-    w[:] = 0.0
-    sc[:] = 0
-    n1, ratio = mm.shape
-    matched = 0
-    for i in range(n1):
-        k = 0
-        for j in range(ratio):
-            k += mm[i, j] >= 0
-        if k == 0:
-            continue
-        matched += 1
-        for j in range(ratio):
-            c = mm[i, j]
-            if c >= 0:
-                w[c] += 1.0 / k
-                if subclasses:
-                    sc[c] = matched
-        if subclasses:
-            sc[idx_t[i]] = matched
-    # the matched controls' number and weight sum, each control once: its weight is negated when counted
-    distinct, total = 0, 0.0
-    for i in range(n1):
-        for j in range(ratio):
-            c = mm[i, j]
-            if c >= 0 and w[c] > 0:
-                total += w[c]
-                w[c] = -w[c]
-                distinct += 1
-    scale = distinct / total if total > 0 else 0.0
-    for i in range(n1):
-        k = 0
-        for j in range(ratio):
-            c = mm[i, j]
-            if c >= 0:
-                k += 1
-                if w[c] < 0:
-                    w[c] = -w[c] * scale
-        if k:
-            w[idx_t[i]] = 1.0
 
 
 def _labels_or_na(labels: pd.Index, rows: np.ndarray):
@@ -413,27 +389,28 @@ def _labels_or_na(labels: pd.Index, rows: np.ndarray):
     return np.where(miss, None, picked)
 
 
-def _unmatched_reasons(d, discarded, unmatched, cal, ex_codes, units) -> list[str]:
+def _unmatched_reasons(d, discarded, unmatched, cal, ctrl, below, ex_codes=None, rank=None) -> list[str]:
     """Why each unmatched treated unit got no match.
 
-    The nearest control of each unit's stratum is found next to the unit's place among the controls sorted
-    by (stratum, distance), so the cost is O(n log n) whatever the overlap and the number of strata, and,
-    without strata, proportional to the unmatched units alone: scanning every control per unmatched unit was
-    quadratic exactly where many units go unmatched (poor overlap with a caliper)."""
+    ``ctrl``: the usable controls in distance order (ties in data order); ``below``: for each unmatched unit,
+    how many of them sort before it; with exact strata, ``ex_codes`` and every unit's ``rank`` in the sort by
+    distance instead. The nearest control of each unit's stratum is found next to the unit's place among the
+    controls sorted by (stratum, distance), so the cost is O(n log n) whatever the overlap and the number of
+    strata, and, without strata, proportional to the unmatched units alone: scanning every control per
+    unmatched unit was quadratic exactly where many units go unmatched (poor overlap with a caliper)."""
     unmatched = np.asarray(unmatched, dtype=np.int64)
     if not len(unmatched):
         return []
-    ctrl = units.controls
     live = np.flatnonzero(~discarded[unmatched])
     u = unmatched[live]
     if ex_codes is None:  # one stratum: the controls below each unit in the distance order
         start, stop = np.zeros(len(u), np.int64), np.full(len(u), len(ctrl))
-        k = units.controls_below[units.rank[u]]
+        k = np.asarray(below)[live]
     else:
         # one sort key for (stratum, distance): the stratum's code, then the rank in the sort by distance
         # (ties ranked in data order: a tied control on either side is at distance 0 all the same)
         codes = np.asarray(ex_codes, dtype=np.int64)
-        key = codes * len(d) + units.rank
+        key = codes * len(d) + rank
         ctrl = ctrl[np.argsort(codes[ctrl], kind="stable")]
         c_codes = codes[ctrl]
         start = np.searchsorted(c_codes, codes[u], "left")
