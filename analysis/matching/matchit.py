@@ -362,9 +362,7 @@ def _weights_and_subclasses(mm: np.ndarray, idx_t: np.ndarray, n: int, subclasse
     k = used.sum(axis=1)
     matched = k > 0
     c = mm[used]  # row by row: each control's shares are added in the order of the treated units
-    w = np.empty(n)
-    w.fill(0.0)
-    np.add.at(w, c, np.broadcast_to((1.0 / np.maximum(k, 1))[:, None], mm.shape)[used])
+    w = np.bincount(c, weights=np.repeat(1.0 / np.maximum(k, 1), k), minlength=n)
     total = w.sum()
     if total > 0:
         w *= np.count_nonzero(w) / total
@@ -374,7 +372,7 @@ def _weights_and_subclasses(mm: np.ndarray, idx_t: np.ndarray, n: int, subclasse
     number = np.cumsum(matched)  # each matched treated unit's set, 1, 2, ... in data order
     sc = np.empty(n, np.int64)
     sc.fill(0)
-    sc[c] = np.broadcast_to(number[:, None], mm.shape)[used]
+    sc[c] = np.repeat(number, k)
     sc[idx_t[matched]] = number[matched]
     return w, pd.arrays.IntegerArray(sc, sc == 0)
 
