@@ -32,6 +32,8 @@ from analysis.errors import SynthError
 from analysis.paths import staged
 from analysis.synth.claims import claim_tables, diagnosis_truth
 from analysis.synth.health import (
+    HealthDraws,
+    Outcomes,
     checkup_schedule,
     draw_health,
     natural_steps,
@@ -45,8 +47,8 @@ from analysis.synth.params import (
     WorldParams,
     scenario_params,
 )
-from analysis.synth.population import GIVEN_SYLLABLES, korean_names, make_persons, phone_numbers
-from analysis.synth.program import enrol, program_activity
+from analysis.synth.population import GIVEN_SYLLABLES, Persons, korean_names, make_persons, phone_numbers
+from analysis.synth.program import Enrolment, Program, enrol, program_activity
 
 # component streams: each part of the world draws from its own generator, so a change in one part does
 # not shift the random numbers of the others, and the scenarios share the same population
@@ -202,14 +204,48 @@ def _month_str(m: np.ndarray) -> np.ndarray:
     return np.datetime_as_string((m + (FIRST_YEAR - 1970) * 12).astype("datetime64[M]"), unit="M")
 
 
+@dataclasses.dataclass(frozen=True)
+class _ChunkWorld:
+    """One chunk's simulated persons and both potential worlds, before any table is written: ``y0``
+    without the program, ``y1`` (observed) with it."""
+
+    p: Persons
+    d: HealthDraws
+    attended: np.ndarray
+    hme_month: np.ndarray
+    lipids: np.ndarray
+    e: Enrolment
+    steps0: np.ndarray
+    prog: Program
+    y0: Outcomes
+    y1: Outcomes
+
+
 def generate_chunk(chunk: int, n: int, seed: int, params: WorldParams) -> dict[str, pd.DataFrame | pa.Table]:
     """All tables of one chunk of ``n`` persons; deterministic in (chunk, seed, params). The claim tables
     (``nhis/t20``, ``t40``, ``t60``) are Arrow tables (tens of millions of rows at the default scale)."""
     ss = np.random.SeedSequence([seed, chunk])
     rngs = dict(zip(STREAMS, (np.random.default_rng(s) for s in ss.spawn(len(STREAMS))), strict=True))
+    w = _simulate(rngs, chunk, n, params)
+    p = w.p
+    ii, tt = np.nonzero(p.present)
+    years = np.asarray(YEARS)
+    tables, member_id, faults = _identifier_tables(rngs["identifiers"], chunk, w)
+    tables["nhis/qualification"] = _qualification(p, ii, tt, years)
+    tables.update(
+        claim_tables(rngs["claims"], chunk, p.person_id, ii, tt, years, p.death_year, p.death_month, w.y1,
+                     w.d.injury)
+    )
+    tables["nhis/checkups"] = _checkups(rngs["measurement"], w, years)
+    tables["truth/outcomes"] = _truth_outcomes(w, ii, tt, years)
+    tables["truth/persons"] = _truth_persons(w, member_id, faults)
+    return tables
+
+
+def _simulate(rngs: dict, chunk: int, n: int, params: WorldParams) -> _ChunkWorld:
     p = make_persons(rngs["persons"], n, id_offset=10_000_001 + chunk * CHUNK_PERSONS)
     d = draw_health(rngs["health"], p)
-    due, attended, hme_month, lipids = checkup_schedule(rngs["checkups"], p, params)
+    _, attended, hme_month, lipids = checkup_schedule(rngs["checkups"], p, params)
     zeros = np.zeros((n, len(YEARS)))
     # follow-up after an abnormal screening is derived from the world without the program; the world
     # with it reuses the same years (pre-enrolment values are the same in both worlds)
@@ -226,25 +262,24 @@ def generate_chunk(chunk: int, n: int, seed: int, params: WorldParams) -> dict[s
     y1 = simulate_outcomes(
         p, d, prog.dose_checkup, prog.cumdose, params, attended, followup=abnormal_attended
     )
+    return _ChunkWorld(p, d, attended, hme_month, lipids, e, steps0, prog, y0, y1)
 
-    ids = p.person_id
-    present = p.present
-    ii, tt = np.nonzero(present)
-    years = np.asarray(YEARS)
-    sex_code = np.where(p.female, 2, 1).astype(np.int8)
 
-    # --- identifiers (NHIS: the reference) and program copies with realistic faults
-    r = rngs["identifiers"]
+def _identifier_tables(r: np.random.Generator, chunk: int, w: _ChunkWorld):
+    """NHIS's identifiers (the reference) and the program's copies with realistic faults, the program's
+    activity; also each person's member id (-1 if never enrolled) and the faults (name, phone, birth date,
+    format variant: 4 x n) for the truth."""
+    p, e, prog = w.p, w.e, w.prog
+    n = len(p.person_id)
     names = korean_names(r, n)
     phones = phone_numbers(r, n)
-    bdate = _fmt_date(p.birth_date)
     tables: dict[str, pd.DataFrame] = {}
     tables["nhis/identifiers"] = pd.DataFrame(
-        {"PERSON_ID": ids, "NAME": names, "BIRTH_DATE": bdate, "SEX": sex_code, "PHONE": phones}
+        {"PERSON_ID": p.person_id, "NAME": names, "BIRTH_DATE": _fmt_date(p.birth_date), "SEX": _sex_code(p),
+         "PHONE": phones}
     )
 
-    enrolled = e.enrol_month >= 0
-    pidx = np.flatnonzero(enrolled)
+    pidx = np.flatnonzero(e.enrol_month >= 0)
     k = len(pidx)
     member_id = np.full(n, -1, dtype=np.int64)
     member_id[pidx] = 50_000_001 + chunk * CHUNK_PERSONS + r.permutation(k)
@@ -305,15 +340,25 @@ def generate_chunk(chunk: int, n: int, seed: int, params: WorldParams) -> dict[s
             "points": act["points"].to_numpy(),
         }
     )
+    faults = np.zeros((4, n), dtype=bool)
+    for j, f in enumerate((fault_name, fault_phone, fault_bdate, variant)):
+        faults[j, pidx] = f
+    return tables, member_id, faults
 
-    # --- NHIS qualification
+
+def _sex_code(p: Persons) -> np.ndarray:
+    return np.where(p.female, 2, 1).astype(np.int8)
+
+
+def _qualification(p: Persons, ii: np.ndarray, tt: np.ndarray, years: np.ndarray) -> pd.DataFrame:
+    """NHIS qualification: one row per person-year present in Seoul."""
     dth = np.where(p.death_year > 0, p.death_year * 100 + p.death_month, 0)
     dth_y = np.where(years[tt] == p.death_year[ii], dth[ii], 0)
-    tables["nhis/qualification"] = pd.DataFrame(
+    out = pd.DataFrame(
         {
             "STND_Y": years[tt],
-            "PERSON_ID": ids[ii],
-            "SEX": sex_code[ii],
+            "PERSON_ID": p.person_id[ii],
+            "SEX": _sex_code(p)[ii],
             "BIRTH_YEAR": p.birth_year[ii],
             "AGE_GROUP": np.minimum(p.age[ii, tt] // 5, 18),
             "SIDO": 11,
@@ -324,21 +369,20 @@ def generate_chunk(chunk: int, n: int, seed: int, params: WorldParams) -> dict[s
             "DTH_YM": pd.array(np.where(dth_y > 0, dth_y, 0), dtype="Int32"),
         }
     )
-    tables["nhis/qualification"].loc[dth_y == 0, "DTH_YM"] = pd.NA
+    out.loc[dth_y == 0, "DTH_YM"] = pd.NA
+    return out
 
-    # --- NHIS claims (observed world = y1), claim by claim
-    tables.update(
-        claim_tables(rngs["claims"], chunk, ids, ii, tt, years, p.death_year, p.death_month, y1, d.injury)
-    )
 
-    # --- NHIS checkups (observed world = y1), measured with rounding
-    ci, ct = np.nonzero(attended)
-    rm = rngs["measurement"]
-    mm = y1.measures
+def _checkups(rm: np.random.Generator, w: _ChunkWorld, years: np.ndarray) -> pd.DataFrame:
+    """NHIS general health screenings of the observed world (``y1``), measured with rounding."""
+    p, prog = w.p, w.prog
+    n = len(p.person_id)
+    ci, ct = np.nonzero(w.attended)
+    mm = w.y1.measures
     nc = len(ci)
-    lip = lipids[ci, ct]
+    lip = w.lipids[ci, ct]
     male = ~p.female[ci]
-    steps_obs = steps0[ci, ct] + prog.dose[ci, ct] * 1000
+    steps_obs = w.steps0[ci, ct] + prog.dose[ci, ct] * 1000
 
     def meas(name, dec=1):
         return np.round(mm[name][ci, ct], dec)
@@ -357,10 +401,10 @@ def generate_chunk(chunk: int, n: int, seed: int, params: WorldParams) -> dict[s
     smoke_thr = np.where(male, 0.33, 1.62) + 0.025 * (years[ct] - 2021) + 0.012 * np.abs(age_c - 40)
     current = smoke_latent > smoke_thr
     former = ~current & (smoke_latent > smoke_thr - np.where(male, 0.6, 0.2))
-    tables["nhis/checkups"] = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "PERSON_ID": ids[ci],
-            "HME_YYYYMM": years[ct] * 100 + hme_month[ci, ct],
+            "PERSON_ID": p.person_id[ci],
+            "HME_YYYYMM": years[ct] * 100 + w.hme_month[ci, ct],
             "G1E_HGHT": meas("height"),
             "G1E_WGHT": meas("weight"),
             "G1E_BMI": meas("bmi"),
@@ -389,15 +433,19 @@ def generate_chunk(chunk: int, n: int, seed: int, params: WorldParams) -> dict[s
         }
     )
 
-    # --- truth
-    # new diagnoses and drug use as the claims show them (the phenotype file's rule on each world)
-    defs = phenotypes.load()
-    shown = {w: diagnosis_truth(o, present, defs) for w, o in (("y0", y0), ("y1", y1))}
-    n_nc = {w: sum((v > 0).astype(np.int64) for v in o.nc_costs.values()) for w, o in (("y0", y0), ("y1", y1))}
 
-    def mets(w, o, rows, cols):
+def _truth_outcomes(w: _ChunkWorld, ii: np.ndarray, tt: np.ndarray, years: np.ndarray) -> pd.DataFrame:
+    """Every outcome in both worlds per person-year, new diagnoses and drug use as the claims show them
+    (the phenotype file's rule on each world); estimators never read it."""
+    p, d, prog = w.p, w.d, w.prog
+    defs = phenotypes.load()
+    worlds = (("y0", w.y0), ("y1", w.y1))
+    shown = {k: diagnosis_truth(o, p.present, defs) for k, o in worlds}
+    n_nc = {k: sum((v > 0).astype(np.int64) for v in o.nc_costs.values()) for k, o in worlds}
+
+    def mets(k, o, rows, cols):
         mm_ = o.measures
-        rx = shown[w]
+        rx = shown[k]
         return metabolic_syndrome(
             p.female[rows],
             mm_["waist"][rows, cols],
@@ -411,51 +459,53 @@ def generate_chunk(chunk: int, n: int, seed: int, params: WorldParams) -> dict[s
             rx["lipid_drug"][rows, cols],
         )
 
-    truth = {"PERSON_ID": ids[ii], "year": years[tt], "dose": prog.dose[ii, tt]}
-    for w, o in (("y0", y0), ("y1", y1)):
+    truth = {"PERSON_ID": p.person_id[ii], "year": years[tt], "dose": prog.dose[ii, tt]}
+    for k, o in worlds:
         mo = o.measures
-        truth[f"{w}_medical_cost"] = o.cost[ii, tt]
+        truth[f"{k}_medical_cost"] = o.cost[ii, tt]
         # every outpatient claim's visit days: general care, injuries, the negative-control categories
-        truth[f"{w}_outpatient_visits"] = (o.outpatient_visits + d.injury + n_nc[w])[ii, tt]
-        truth[f"{w}_waist"] = mo["waist"][ii, tt]
-        truth[f"{w}_sbp"] = mo["sbp"][ii, tt]
-        truth[f"{w}_dbp"] = mo["dbp"][ii, tt]
-        truth[f"{w}_fasting_glucose"] = mo["fbs"][ii, tt]
-        truth[f"{w}_bmi"] = mo["bmi"][ii, tt]
-        truth[f"{w}_hdl"] = mo["hdl"][ii, tt]
-        truth[f"{w}_triglycerides"] = mo["tg"][ii, tt]
-        truth[f"{w}_metabolic_syndrome"] = mets(w, o, ii, tt)
+        truth[f"{k}_outpatient_visits"] = (o.outpatient_visits + d.injury + n_nc[k])[ii, tt]
+        truth[f"{k}_waist"] = mo["waist"][ii, tt]
+        truth[f"{k}_sbp"] = mo["sbp"][ii, tt]
+        truth[f"{k}_dbp"] = mo["dbp"][ii, tt]
+        truth[f"{k}_fasting_glucose"] = mo["fbs"][ii, tt]
+        truth[f"{k}_bmi"] = mo["bmi"][ii, tt]
+        truth[f"{k}_hdl"] = mo["hdl"][ii, tt]
+        truth[f"{k}_triglycerides"] = mo["tg"][ii, tt]
+        truth[f"{k}_metabolic_syndrome"] = mets(k, o, ii, tt)
         for name in ("new_hypertension", "new_diabetes", "new_dyslipidaemia"):
-            truth[f"{w}_{name}"] = shown[w][name][ii, tt]
-        truth[f"{w}_injury_visits"] = d.injury[ii, tt]
-        for k, v in o.nc_costs.items():
-            truth[f"{w}_{k}"] = v[ii, tt]
+            truth[f"{k}_{name}"] = shown[k][name][ii, tt]
+        truth[f"{k}_injury_visits"] = d.injury[ii, tt]
+        for name, v in o.nc_costs.items():
+            truth[f"{k}_{name}"] = v[ii, tt]
         for name, attr in ONSETS.items():
-            truth[f"{w}_{name}"] = getattr(o, attr)[ii, tt]
-        truth[f"{w}_steps"] = steps0[ii, tt] + (prog.dose[ii, tt] * 1000 if w == "y1" else 0.0)
-    tables["truth/outcomes"] = pd.DataFrame(truth)
-    first_treat = np.where(enrolled, FIRST_YEAR + e.enrol_month // 12, 0)
-    fault = np.zeros((4, n), dtype=bool)
-    for j, f in enumerate((fault_name, fault_phone, fault_bdate, variant)):
-        fault[j, pidx] = f
-    tables["truth/persons"] = pd.DataFrame(
+            truth[f"{k}_{name}"] = getattr(o, attr)[ii, tt]
+        truth[f"{k}_steps"] = w.steps0[ii, tt] + (prog.dose[ii, tt] * 1000 if k == "y1" else 0.0)
+    return pd.DataFrame(truth)
+
+
+def _truth_persons(w: _ChunkWorld, member_id: np.ndarray, faults: np.ndarray) -> pd.DataFrame:
+    """Each person's enrolment, program use, latent health consciousness and identifier faults."""
+    p, e, prog = w.p, w.e, w.prog
+    enrolled = e.enrol_month >= 0
+    out = pd.DataFrame(
         {
-            "PERSON_ID": ids,
+            "PERSON_ID": p.person_id,
             "member_id": pd.array(np.where(enrolled, member_id, 0), dtype="Int64"),
-            "first_treat": first_treat,
+            "first_treat": np.where(enrolled, FIRST_YEAR + e.enrol_month // 12, 0),
             "enrol_month": np.where(enrolled, _month_str(np.maximum(e.enrol_month, 0)), ""),
             "wave": e.wave.astype(str),
             "device": prog.device,
             "health_consciousness": p.z["H"],
             "active_2023": prog.active_2023,
-            "fault_name": fault[0],
-            "fault_phone": fault[1],
-            "fault_birth_date": fault[2],
-            "format_variant": fault[3],
+            "fault_name": faults[0],
+            "fault_phone": faults[1],
+            "fault_birth_date": faults[2],
+            "format_variant": faults[3],
         }
     )
-    tables["truth/persons"].loc[~enrolled, "member_id"] = pd.NA
-    return tables
+    out.loc[~enrolled, "member_id"] = pd.NA
+    return out
 
 
 def _sha256(path: Path) -> str:
