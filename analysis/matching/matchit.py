@@ -217,50 +217,18 @@ def matchit(
     (without replacement), ``unmatched`` (treated units left unmatched, with the reason), ``summary()``,
     ``matched_data()``.
     """
-    if method != "nearest":
-        raise MatchingError(f"method={method!r} is not available; allowed: ['nearest']")
-    if estimand != "ATT":
-        raise MatchingError(f"estimand={estimand!r} is not available for matching; allowed: ['ATT']")
-    if discard not in DISCARDS:
-        raise MatchingError(f"discard={discard!r}; allowed: {list(DISCARDS)}")
-    if ratio < 1 or int(ratio) != ratio:
-        raise MatchingError(f"ratio must be a positive integer; got {ratio!r}")
+    m_order = _check_options(method, estimand, discard, ratio, m_order, replace)
     treat_col, rhs = parse_formula(formula)
     if treat_col not in data.columns:
         raise MatchingError(f"treatment column {treat_col!r} is not in the data")
     t = _treatment(data, treat_col)
     check_covariates(data, rhs)  # bad columns fail here, not when the balance table is first asked for
     d, model, dist_label = _distance(distance, data, rhs, t)
-    if m_order is None:
-        m_order = "largest"
-    if m_order not in M_ORDERS:
-        raise MatchingError(f"m_order={m_order!r}; allowed: {list(M_ORDERS)}")
-    if replace:
-        m_order = "data"  # MatchIt: with replacement the order does not matter
-    cal = None
-    if caliper is not None:
-        if caliper <= 0:
-            raise MatchingError(f"caliper must be positive; got {caliper}")
-        cal = float(caliper * np.std(d, ddof=1)) if std_caliper else float(caliper)
+    cal = _caliper(caliper, std_caliper, d)
     discarded = _common_support(d, t, discard)
+    ex_codes = _exact_codes(data, exact)
     idx_t = np.flatnonzero(t)
-    ex_codes = None
-    if exact:
-        missing = [c for c in exact if c not in data.columns]
-        if missing:
-            raise MatchingError(f"exact column(s) {missing} not in the data")
-        ex_codes = data.groupby(list(exact), sort=False, dropna=False).ngroup().to_numpy(np.int64)
-    rank = None
-    if replace and ex_codes is None:  # nothing is used up: no matching order, no sort of every unit
-        mm, ctrl, below = match_with_replacement(d, t, discarded, int(ratio), cal)
-    else:
-        units = sort_units(d, t, discarded)  # one sort by distance for the matching order, the matching, the reasons
-        order = _matching_order(m_order, d, t, units, seed)
-        reuse_max = len(idx_t) if replace else 1
-        mm_order = match_fast(d, t, discarded, order, int(ratio), cal, reuse_max, ex_codes, units=units)
-        # rows of the match matrix in data order of the treated units: ``order`` sorted is ``idx_t``
-        mm = mm_order[np.argsort(order)]
-        ctrl, below, rank = units.controls, units.controls_below[units.rank[idx_t]], units.rank
+    mm, ctrl, below, rank = _match(d, t, discarded, m_order, int(ratio), cal, replace, ex_codes, seed)
 
     has = (mm >= 0).any(axis=1)
     if not has.any():
@@ -301,6 +269,58 @@ def matchit(
             "replace": replace,
         },
     )
+
+
+def _check_options(method, estimand, discard, ratio, m_order, replace) -> str:
+    """The options' values checked; the matching order to use (``"data"`` with replacement, as in MatchIt,
+    where the order does not matter)."""
+    if method != "nearest":
+        raise MatchingError(f"method={method!r} is not available; allowed: ['nearest']")
+    if estimand != "ATT":
+        raise MatchingError(f"estimand={estimand!r} is not available for matching; allowed: ['ATT']")
+    if discard not in DISCARDS:
+        raise MatchingError(f"discard={discard!r}; allowed: {list(DISCARDS)}")
+    if ratio < 1 or int(ratio) != ratio:
+        raise MatchingError(f"ratio must be a positive integer; got {ratio!r}")
+    m_order = "largest" if m_order is None else m_order
+    if m_order not in M_ORDERS:
+        raise MatchingError(f"m_order={m_order!r}; allowed: {list(M_ORDERS)}")
+    return "data" if replace else m_order
+
+
+def _caliper(caliper: float | None, std_caliper: bool, d: np.ndarray) -> float | None:
+    """The caliper on the distance's scale (with ``std_caliper``, in SDs of the distance over all units)."""
+    if caliper is None:
+        return None
+    if caliper <= 0:
+        raise MatchingError(f"caliper must be positive; got {caliper}")
+    return float(caliper * np.std(d, ddof=1)) if std_caliper else float(caliper)
+
+
+def _exact_codes(data: pd.DataFrame, exact: list[str] | None) -> np.ndarray | None:
+    """Each unit's exact-matching stratum as an integer code (None without ``exact``)."""
+    if not exact:
+        return None
+    missing = [c for c in exact if c not in data.columns]
+    if missing:
+        raise MatchingError(f"exact column(s) {missing} not in the data")
+    return data.groupby(list(exact), sort=False, dropna=False).ngroup().to_numpy(np.int64)
+
+
+def _match(d, t, discarded, m_order, ratio, cal, replace, ex_codes, seed):
+    """``(mm, controls, below, rank)``: the match matrix in data order of the treated units; the usable
+    controls in distance order and, per treated unit, how many of them sort before it; every unit's rank
+    in the sort by distance (None where the path sorted only the controls), for the unmatched reasons."""
+    if replace and ex_codes is None:  # nothing is used up: no matching order, no sort of every unit
+        mm, ctrl, below = match_with_replacement(d, t, discarded, ratio, cal)
+        return mm, ctrl, below, None
+    idx_t = np.flatnonzero(t)
+    units = sort_units(d, t, discarded)  # one sort by distance for the matching order, the matching, the reasons
+    order = _matching_order(m_order, d, t, units, seed)
+    reuse_max = len(idx_t) if replace else 1
+    mm_order = match_fast(d, t, discarded, order, ratio, cal, reuse_max, ex_codes, units=units)
+    # rows of the match matrix in data order of the treated units: ``order`` sorted is ``idx_t``
+    return mm_order[np.argsort(order)], units.controls, units.controls_below[units.rank[idx_t]], units.rank
 
 
 def _treatment(data: pd.DataFrame, treat_col: str) -> np.ndarray:
