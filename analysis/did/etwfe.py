@@ -198,6 +198,23 @@ def poisson_etwfe(
     (0.22, 15.39)
     """
     covariates = list(covariates)
+    d, y, x, excl = _usable_rows(data, yname, tname, idname, gname, covariates, anticipation, table)
+    c = _Cells.build(d, y, x, d[gname].to_numpy(np.int64), d[tname].to_numpy(np.int64), d[idname], table, yname)
+    X, _, mu, hess_inv = c.fit([])
+    params, ses, m0 = c.att(X, mu, hess_inv)
+    stat, p_pre, n_pre, notes = c.pretest()
+    persons = d.drop_duplicates(idname)
+    return EtwfeResult(
+        call=f"poisson_etwfe(data, yname={yname!r}, covariates={covariates!r}, anticipation={anticipation})",
+        params=params, std_errors=ses, cells=c.cell_table(mu), pretest_p=p_pre, pretest_stat=stat,
+        pretest_df=n_pre, nobs=len(d), n_treated=int((persons[gname] > 0).sum()),
+        n_control=int((persons[gname] == 0).sum()), counterfactual_mean=m0, exclusions=excl, notes=notes)
+
+
+def _usable_rows(data, yname, tname, idname, gname, covariates, anticipation, table):
+    """``(rows, outcome, standardised covariates, exclusions)``: the rows with an outcome, a person with
+    first-year covariates, and outside the anticipation years, each exclusion counted; a negative or
+    infinite outcome, a missing column or a constant covariate is an error."""
     need = [idname, tname, gname, yname, *covariates]
     miss = [c for c in need if c not in data.columns]
     if miss:
@@ -236,90 +253,121 @@ def poisson_etwfe(
     ahead = (g > 0) & (t >= g - anticipation) & (t < g)
     if ahead.any():
         excl[f"rows in the {anticipation} anticipation year(s) before enrolment"] = int(ahead.sum())
-        keep = ~ahead
-        d, y, x, g, t = d[keep], y[keep], x[keep], g[keep], t[keep]
-    post = (g > 0) & (t >= g)
-    if not post.any():
-        raise DiDError(f"{table}: no participant is observed after enrolment")
-    years = np.unique(t)
-    cohorts = np.unique(g[g > 0])
-    has_never = bool((g == 0).any())
-    gi = np.searchsorted(cohorts, g) + 1
-    gi[g == 0] = 0
-    ti = np.searchsorted(years, t)
-    unit = pd.factorize(d[idname])[0]
-    # the distinct (cohort, year, covariates) cells, with their rows and outcome totals
-    key = pd.DataFrame({"gi": gi, "ti": ti, **{f"x{j}": x[:, j] for j in range(x.shape[1])}})
-    grp = key.groupby(list(key.columns), sort=True).ngroup().to_numpy()
-    n_grp = np.bincount(grp).astype(float)
-    firsts = np.unique(grp, return_index=True)[1]
-    ggi, gti, gx, gpost = gi[firsts], ti[firsts], x[firsts], post[firsts]
-    scale = y[~post].mean()
-    if not scale > 0:
-        raise DiDError(f"{table}.{yname}: every untreated observation is zero")
-    ys = y / scale
-    ysum = np.bincount(grp, weights=ys)
+        d, y, x = d[~ahead], y[~ahead], x[~ahead]
+    return d, y, x, excl
 
-    def fit(pre: list[tuple[int, int]]):
-        X = _design(ggi, gti, gx, len(cohorts), len(years), pre, has_never)
-        u = ~gpost
-        beta = _poisson_fit(X[u], ysum[u], n_grp[u], table, yname)
-        mu = np.exp(X @ beta)  # per cell, in units of scale
-        hess_inv = np.linalg.inv((X[u] * (n_grp[u] * mu[u])[:, None]).T @ X[u])
+
+@dataclass(frozen=True)
+class _Cells:
+    """The rows reduced to their distinct (cohort, year, covariates) cells: each row's cell ``grp`` and
+    person ``unit``, each cell's row count and outcome total, the outcome in units of ``scale`` (the
+    untreated mean, so the Newton steps are well scaled)."""
+
+    table: str
+    yname: str
+    years: np.ndarray
+    cohorts: np.ndarray
+    has_never: bool
+    post: np.ndarray  # per row: a participant after enrolment
+    unit: np.ndarray
+    grp: np.ndarray
+    ys: np.ndarray
+    n_grp: np.ndarray
+    ysum: np.ndarray
+    ggi: np.ndarray  # per cell: cohort index (0 = never enrolled), year index, covariates, post-enrolment
+    gti: np.ndarray
+    gx: np.ndarray
+    gpost: np.ndarray
+    scale: float
+
+    @classmethod
+    def build(cls, d, y, x, g, t, ids, table, yname) -> _Cells:
+        post = (g > 0) & (t >= g)
+        if not post.any():
+            raise DiDError(f"{table}: no participant is observed after enrolment")
+        years = np.unique(t)
+        cohorts = np.unique(g[g > 0])
+        gi = np.searchsorted(cohorts, g) + 1
+        gi[g == 0] = 0
+        ti = np.searchsorted(years, t)
+        key = pd.DataFrame({"gi": gi, "ti": ti, **{f"x{j}": x[:, j] for j in range(x.shape[1])}})
+        grp = key.groupby(list(key.columns), sort=True).ngroup().to_numpy()
+        firsts = np.unique(grp, return_index=True)[1]
+        scale = y[~post].mean()
+        if not scale > 0:
+            raise DiDError(f"{table}.{yname}: every untreated observation is zero")
+        ys = y / scale
+        return cls(table, yname, years, cohorts, bool((g == 0).any()), post, pd.factorize(ids)[0], grp, ys,
+                   np.bincount(grp).astype(float), np.bincount(grp, weights=ys), gi[firsts], ti[firsts],
+                   x[firsts], post[firsts], float(scale))
+
+    def fit(self, pre: list[tuple[int, int]]):
+        """The Poisson fit on the untreated cells (with dummies for the ``pre`` (cohort, year) cells):
+        design per cell, coefficients, fitted mean per cell (in units of scale), inverse Hessian."""
+        X = _design(self.ggi, self.gti, self.gx, len(self.cohorts), len(self.years), pre, self.has_never)
+        u = ~self.gpost
+        beta = _poisson_fit(X[u], self.ysum[u], self.n_grp[u], self.table, self.yname)
+        mu = np.exp(X @ beta)
+        hess_inv = np.linalg.inv((X[u] * (self.n_grp[u] * mu[u])[:, None]).T @ X[u])
         return X, beta, mu, hess_inv
 
-    def unit_scores(X, mu, hess_inv, vecs: np.ndarray) -> np.ndarray:
+    def unit_scores(self, X, mu, hess_inv, vecs: np.ndarray) -> np.ndarray:
         """Per person: each column of ``hess_inv @ vecs`` dotted with the person's Poisson score (their
         untreated rows' x * (y - mu)), without forming the rows' design."""
-        resid = np.where(post, 0.0, ys - mu[grp])
+        resid = np.where(self.post, 0.0, self.ys - mu[self.grp])
         a = X @ (hess_inv @ vecs)
-        return np.column_stack([np.bincount(unit, weights=a[grp, j] * resid, minlength=unit.max() + 1)
+        return np.column_stack([np.bincount(self.unit, weights=a[self.grp, j] * resid, minlength=self.unit.max() + 1)
                                 for j in range(a.shape[1])])
 
-    X, beta, mu, hess_inv = fit([])
-    n_t = post.sum()
-    ybar = ys[post].mean()
-    m0 = (n_grp[gpost] * mu[gpost]).sum() / n_t
-    att, rel = ybar - m0, ybar / m0 - 1
-    g0 = (X[gpost] * (n_grp[gpost] * mu[gpost])[:, None]).sum(axis=0) / n_t  # d m0 / d beta
-    theta = unit_scores(X, mu, hess_inv, g0[:, None])[:, 0]
-    d_ybar = np.bincount(unit, weights=np.where(post, ys - ybar, 0.0)) / n_t
-    d_m0 = np.bincount(unit, weights=np.where(post, mu[grp] - m0, 0.0)) / n_t + theta
-    if_att = d_ybar - d_m0
-    if_rel = d_ybar / m0 - ybar * d_m0 / m0**2
-    params = pd.Series([att * scale, rel], index=["ATT", "ATT%"])
-    ses = pd.Series([np.sqrt(if_att @ if_att) * scale, np.sqrt(if_rel @ if_rel)], index=params.index)
+    def att(self, X, mu, hess_inv) -> tuple[pd.Series, pd.Series, float]:
+        """``ATT`` and ``ATT%`` with their standard errors (from each person's influence function) and the
+        counterfactual mean of the treated observations, from the fit without pre-enrolment dummies."""
+        post, gpost, ys, unit, grp = self.post, self.gpost, self.ys, self.unit, self.grp
+        n_t = post.sum()
+        ybar = ys[post].mean()
+        m0 = (self.n_grp[gpost] * mu[gpost]).sum() / n_t
+        att, rel = ybar - m0, ybar / m0 - 1
+        g0 = (X[gpost] * (self.n_grp[gpost] * mu[gpost])[:, None]).sum(axis=0) / n_t  # d m0 / d beta
+        theta = self.unit_scores(X, mu, hess_inv, g0[:, None])[:, 0]
+        d_ybar = np.bincount(unit, weights=np.where(post, ys - ybar, 0.0)) / n_t
+        d_m0 = np.bincount(unit, weights=np.where(post, mu[grp] - m0, 0.0)) / n_t + theta
+        if_att = d_ybar - d_m0
+        if_rel = d_ybar / m0 - ybar * d_m0 / m0**2
+        params = pd.Series([att * self.scale, rel], index=["ATT", "ATT%"])
+        ses = pd.Series([np.sqrt(if_att @ if_att) * self.scale, np.sqrt(if_rel @ if_rel)], index=params.index)
+        return params, ses, float(m0 * self.scale)
 
-    cell = pd.DataFrame({"group": cohorts[ggi[gpost] - 1], "time": years[gti[gpost]], "n": n_grp[gpost],
-                         "y": ysum[gpost] * scale, "y0": n_grp[gpost] * mu[gpost] * scale})
-    cells = cell.groupby(["group", "time"], as_index=False).sum()
-    cells = cells.assign(mean=cells.y / cells.n, counterfactual=cells.y0 / cells.n)
-    cells = cells.assign(att=cells["mean"] - cells.counterfactual, n=cells.n.astype(np.int64))
-    cells = cells[["group", "time", "n", "mean", "counterfactual", "att"]]
+    def cell_table(self, mu: np.ndarray) -> pd.DataFrame:
+        """Each treated (group, time): observations, mean, counterfactual mean (``mu``: the fitted cell
+        means) and their difference."""
+        gpost = self.gpost
+        cell = pd.DataFrame({"group": self.cohorts[self.ggi[gpost] - 1], "time": self.years[self.gti[gpost]],
+                             "n": self.n_grp[gpost], "y": self.ysum[gpost] * self.scale,
+                             "y0": self.n_grp[gpost] * mu[gpost] * self.scale})
+        cells = cell.groupby(["group", "time"], as_index=False).sum()
+        cells = cells.assign(mean=cells.y / cells.n, counterfactual=cells.y0 / cells.n)
+        cells = cells.assign(att=cells["mean"] - cells.counterfactual, n=cells.n.astype(np.int64))
+        return cells[["group", "time", "n", "mean", "counterfactual", "att"]]
 
-    # pre-test: each cohort's untreated years but the last as dummies, jointly zero
-    pre = []
-    for c in range(1, len(cohorts) + 1):
-        seen = np.unique(gti[(ggi == c) & ~gpost])
-        pre += [(c, int(s)) for s in seen[:-1]]
-    notes = []
-    p_pre = stat = None
-    if pre:
-        Xp, bp, mup, hip = fit(pre)
+    def pretest(self) -> tuple[float | None, float | None, int, tuple[str, ...]]:
+        """``(statistic, p-value, df, notes)``: each cohort's untreated years but the last as dummies,
+        jointly zero by a cluster-robust Wald test."""
+        pre = []
+        for c in range(1, len(self.cohorts) + 1):
+            seen = np.unique(self.gti[(self.ggi == c) & ~self.gpost])
+            pre += [(c, int(s)) for s in seen[:-1]]
+        if not pre:
+            return None, None, 0, ()
+        Xp, bp, mup, hip = self.fit(pre)
         k = Xp.shape[1] - len(pre)
         sel = np.zeros((Xp.shape[1], len(pre)))
         sel[k + np.arange(len(pre)), np.arange(len(pre))] = 1.0
-        scores = unit_scores(Xp, mup, hip, sel)  # rows of hess_inv for the pre dummies, times each score
+        scores = self.unit_scores(Xp, mup, hip, sel)  # rows of hess_inv for the pre dummies, times each score
         vcov = scores.T @ scores
         b = bp[k:]
         try:
             stat = float(b @ np.linalg.solve(vcov, b))
-            p_pre = float(stats.chi2.sf(stat, len(pre)))
         except np.linalg.LinAlgError:
-            notes.append("pre-test not available: the pre-enrolment dummies' covariance is singular")
-    persons = d.drop_duplicates(idname)
-    return EtwfeResult(
-        call=f"poisson_etwfe(data, yname={yname!r}, covariates={covariates!r}, anticipation={anticipation})",
-        params=params, std_errors=ses, cells=cells, pretest_p=p_pre, pretest_stat=stat, pretest_df=len(pre),
-        nobs=len(d), n_treated=int((persons[gname] > 0).sum()), n_control=int((persons[gname] == 0).sum()),
-        counterfactual_mean=float(m0 * scale), exclusions=excl, notes=tuple(notes))
+            return None, None, len(pre), ("pre-test not available: the pre-enrolment dummies' covariance is singular",)
+        return stat, float(stats.chi2.sf(stat, len(pre))), len(pre), ()
+
