@@ -211,87 +211,114 @@ def aggte(
     for k, v in (("bstrap", bstrap), ("biters", biters), ("cband", cband), ("alp", alp), ("seed", seed)):
         if v is not None:
             s[k] = v
-    group = np.array([c.group for c in res.cells], dtype=np.int64)
-    t = np.array([c.time for c in res.cells], dtype=np.int64)
-    att = res.att
-    cell = np.arange(len(att))  # positions in res.cells
-    if np.isnan(att).any():
-        if not na_rm:
-            raise DiDError("missing values in ATT(g,t) (see the att_gt notes); set na_rm=True to drop them")
-        cell = np.flatnonzero(~np.isnan(att))
-        group, t, att = group[cell], t[cell], att[cell]
-    d = res.design
-    G, w = d.unit_g, d.unit_w
-    n = len(G)
-    glist = np.unique(group)
-    pgg = np.array([np.mean(w * (G == g)) for g in glist])
-    pg = pgg[np.searchsorted(glist, group)]
-    alp_ = s["alp"]
-    # R did recodes the cells' periods and cohorts to 1..K: the first and last of them, in years
-    maxT, minT = t.max(), min(t.min(), group.min())
-    # every influence function here is a linear combination of the cells' (res.inffunc) and of the cohort
-    # columns w * 1(G = g), g in d.glist (cohort_basis): kept as coefficients (cells + cohorts), so that the
-    # bootstrap can reuse att_gt's draws of those columns
-    nc = len(res.cells)
+    cells = _Cells.of(res, na_rm)
+    egt, att_e, overall, C = cells.aggregate(type, balance_e, min_e, max_e)
+    F, f_all, ses, crit = _inference(res, C, s, components=egt is not None)
+    return AggteResult(type=type, overall_att=overall, overall_se=float(ses[-1]), egt=egt, att_egt=att_e,
+                       se_egt=None if F is None else ses[:-1], crit_val_egt=crit, inf_overall=f_all, inf_egt=F,
+                       settings=s, min_e=min_e, max_e=max_e, balance_e=balance_e)
 
-    def coef(which: np.ndarray, wts: np.ndarray, use_wif: bool) -> np.ndarray:
+
+@dataclass(frozen=True)
+class _Cells:
+    """The ATT(g,t) being aggregated (``cell``: their positions in ``res.cells``) with each one's cohort
+    share ``pg``. Every influence function of an aggregate is a linear combination of the cells' (the
+    result's ``inffunc``) and of the cohort columns w * 1(G = g), g in the design's ``glist``
+    (``cohort_basis``): aggregates are kept as those coefficients (cells, then cohorts), so that the
+    bootstrap can reuse att_gt's draws of the same columns."""
+
+    group: np.ndarray
+    t: np.ndarray
+    att: np.ndarray
+    cell: np.ndarray
+    pg: np.ndarray
+    pgg: np.ndarray  # each cohort's share, cohorts ``glist``
+    glist: np.ndarray
+    glist_design: np.ndarray
+    n_cells: int
+
+    @classmethod
+    def of(cls, res: AttGtResult, na_rm: bool) -> _Cells:
+        group = np.array([c.group for c in res.cells], dtype=np.int64)
+        t = np.array([c.time for c in res.cells], dtype=np.int64)
+        att = res.att
+        cell = np.arange(len(att))
+        if np.isnan(att).any():
+            if not na_rm:
+                raise DiDError("missing values in ATT(g,t) (see the att_gt notes); set na_rm=True to drop them")
+            cell = np.flatnonzero(~np.isnan(att))
+            group, t, att = group[cell], t[cell], att[cell]
+        d = res.design
+        glist = np.unique(group)
+        pgg = np.array([np.mean(d.unit_w * (d.unit_g == g)) for g in glist])
+        return cls(group, t, att, cell, pgg[np.searchsorted(glist, group)], pgg, glist, d.glist, len(res.cells))
+
+    def coef(self, which: np.ndarray, wts: np.ndarray, use_wif: bool) -> np.ndarray:
         """Coefficients of the weighted average ``att[which] @ wts`` (plus the weights' influence function)."""
-        c = np.zeros(nc + len(d.glist))
-        c[cell[which]] = wts
+        c = np.zeros(self.n_cells + len(self.glist_design))
+        c[self.cell[which]] = wts
         if use_wif:
-            c[nc:] = _wif_coef(pg[which], group[which], att[which], d.glist)
+            c[self.n_cells:] = _wif_coef(self.pg[which], self.group[which], self.att[which], self.glist_design)
         return c
 
-    def components(sets: list[np.ndarray], use_wif: bool):
+    def components(self, sets: list[np.ndarray], use_wif: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Each set's cohort-share-weighted average ATT and its coefficients (one column per set)."""
         atts, cs = [], []
         for which in sets:
-            wts = pg[which] / pg[which].sum()
-            atts.append(float(att[which] @ wts))
-            cs.append(coef(which, wts, use_wif))
+            wts = self.pg[which] / self.pg[which].sum()
+            atts.append(float(self.att[which] @ wts))
+            cs.append(self.coef(which, wts, use_wif))
         return np.array(atts), np.column_stack(cs)
 
-    post = group <= t
-    egt = att_e = se_e = F = None
-    if type == "simple":
-        one, c_all = components([np.flatnonzero(post & (t <= group + max_e))], use_wif=True)
-        overall, c_all = float(one[0]), c_all[:, 0]
-    elif type == "group":
-        sets = [np.flatnonzero((group == g) & post & (t <= group + max_e)) for g in glist]
-        att_e, F = components(sets, use_wif=False)
-        egt = glist
-        wts = pgg / pgg.sum()
-        overall = float(att_e @ wts)
-        c_all = F @ wts
-        c_all[nc:] += _wif_coef(pgg, glist, att_e, d.glist)
-    elif type == "calendar":
-        tl = np.unique(t)
-        tl = tl[tl >= group.min()]
-        sets = [np.flatnonzero((t == tt) & post) for tt in tl]
-        att_e, F = components(sets, use_wif=True)
-        egt = tl
-        overall = float(att_e.mean())
-        c_all = F @ np.full(len(tl), 1 / len(tl))
-    else:  # dynamic
+    def aggregate(self, type: str, balance_e, min_e, max_e):
+        """``(egt, att_egt, overall, C)`` as R did's ``compute.aggte``: the components (None for "simple"),
+        their ATTs, the overall ATT, and the coefficients of every component's and (last) the overall
+        effect's influence function."""
+        group, t, nc = self.group, self.t, self.n_cells
+        post = group <= t
+        if type == "simple":
+            one, c_all = self.components([np.flatnonzero(post & (t <= group + max_e))], use_wif=True)
+            return None, None, float(one[0]), c_all
+        if type == "group":
+            sets = [np.flatnonzero((group == g) & post & (t <= group + max_e)) for g in self.glist]
+            att_e, F = self.components(sets, use_wif=False)
+            wts = self.pgg / self.pgg.sum()
+            c_all = F @ wts
+            c_all[nc:] += _wif_coef(self.pgg, self.glist, att_e, self.glist_design)
+            return self.glist, att_e, float(att_e @ wts), np.column_stack([F, c_all])
+        if type == "calendar":
+            tl = np.unique(t)
+            tl = tl[tl >= group.min()]
+            att_e, F = self.components([np.flatnonzero((t == tt) & post) for tt in tl], use_wif=True)
+            return tl, att_e, float(att_e.mean()), np.column_stack([F, F @ np.full(len(tl), 1 / len(tl))])
+        # dynamic; R did recodes the cells' periods and cohorts to 1..K: the first and last of them, in years
+        maxT, minT = t.max(), min(t.min(), group.min())
         e_all = t - group
-        include = np.ones(len(att), bool)
+        include = np.ones(len(self.att), bool)
         eseq = np.unique(e_all)
         if balance_e is not None:
             include = (maxT - group) >= balance_e
             eseq = np.unique(e_all[include])
             eseq = eseq[(eseq <= balance_e) & (eseq >= balance_e - maxT + minT)]
         eseq = eseq[(eseq >= min_e) & (eseq <= max_e)]
-        sets = [np.flatnonzero((e_all == e) & include) for e in eseq]
-        att_e, F = components(sets, use_wif=True)
-        egt = eseq
+        att_e, F = self.components([np.flatnonzero((e_all == e) & include) for e in eseq], use_wif=True)
         epos = eseq >= 0
-        overall = float(att_e[epos].mean())
         c_all = F[:, epos] @ np.full(epos.sum(), 1 / epos.sum())
-    C = c_all[:, None] if F is None else np.column_stack([F, c_all])  # coefficients of every column
+        return eseq, att_e, float(att_e[epos].mean()), np.column_stack([F, c_all])
+
+
+def _inference(res: AttGtResult, C: np.ndarray, s: dict, components: bool):
+    """``(F, f_all, ses, crit)``: the components' and the overall effect's influence functions from their
+    coefficients ``C``, the standard errors of every column (the overall effect's last) and the critical
+    value of the components' band. Analytic ``sqrt(mean(IF^2)/n)``, or the multiplier bootstrap with
+    common draws for the overall effect and every component (R draws afresh for each; the marginal
+    distributions are the same)."""
+    d = res.design
+    nc = len(res.cells)
     used = np.flatnonzero(C[:nc].any(axis=1))
     cols = res.inffunc[:, used] @ C[used] + cohort_basis(d) @ C[nc:]
-    F, f_all = (None, cols[:, 0]) if F is None else (cols[:, :-1], cols[:, -1])
-    # standard errors: analytic sqrt(mean(IF^2)/n), or the multiplier bootstrap with common draws for the
-    # overall effect and every component (R draws afresh for each; the marginal distributions are the same)
+    F, f_all = (cols[:, :-1], cols[:, -1]) if components else (None, cols[:, 0])
+    alp_ = s["alp"]
     crit = float(stats.norm.ppf(1 - alp_ / 2))
     if s["bstrap"] or (s["cband"] and F is not None):
         drawn = res.draws
@@ -302,14 +329,8 @@ def aggte(
         if F is not None and s["cband"]:
             c = sup_t_crit(bs.bres, bs.sigma, np.arange(F.shape[1]), alp_)
             crit = c if np.isfinite(c) else crit
-    ses = bs.se if s["bstrap"] else np.sqrt(np.mean(cols**2, axis=0) / n)
-    ses = np.where(ses > TINY, ses, np.nan)
-    overall_se = float(ses[-1])
-    if F is not None:
-        se_e = ses[:-1]
-    return AggteResult(type=type, overall_att=overall, overall_se=overall_se, egt=egt, att_egt=att_e,
-                       se_egt=se_e, crit_val_egt=crit, inf_overall=f_all, inf_egt=F, settings=s,
-                       min_e=min_e, max_e=max_e, balance_e=balance_e)
+    ses = bs.se if s["bstrap"] else np.sqrt(np.mean(cols**2, axis=0) / len(d.unit_g))
+    return F, f_all, np.where(ses > TINY, ses, np.nan), crit
 
 
 def aggregate_values(res: AttGtResult, values: np.ndarray, type: str = "simple") -> AggteResult:
