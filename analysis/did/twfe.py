@@ -555,51 +555,13 @@ def twfe(
     leads, lags = int(leads), int(lags)
     d = prepare_twfe(data, yname, tname, idname, gname, weightsname, table, xformla)
     f = d.frame
-    g, t = f["g"].to_numpy(), f["t"].to_numpy()
-    treated = g > 0
-    notes: list[str] = []
-    always = f.loc[treated, ["i", "t", "g"]].groupby("i").agg(t=("t", "min"), g=("g", "first"))
-    n_always = int((always["g"] <= always["t"]).sum())
-    if n_always:
-        notes.append(f"{n_always} units are treated in every period they are observed: their D is absorbed "
-                     "by the unit effects, they act as comparison units (R did drops them)")
-    if not treated.any():
-        raise DiDError(f"{table}: no treated unit ({gname!r} > 0)")
-    if (g == 0).sum() == 0:
-        notes.append("no never-treated units: identification comes from timing alone (early cohorts' late "
-                     "periods are controls for later cohorts)")
-
-    if event_study:
-        ebin = np.clip(t - g, -leads, lags)
-        cols, term_obs = {}, {}
-        for k, name in event_terms(leads, lags):
-            x = (treated & (ebin == k)).astype(float)
-            if x.sum() == 0:
-                notes.append(f"term {name} dropped: no treated observation at that relative time")
-                continue
-            cols[name] = x
-            term_obs[name] = int(x.sum())
-        if not cols:
-            raise DiDError(f"{table}: no event-study indicator has an observation")
-        X = pd.DataFrame(cols)
-        nw = None
-    else:
-        if f["D"].sum() == 0:
-            raise DiDError(f"{table}: no treated observation ({gname} > 0 and {tname} >= {gname})")
-        X = pd.DataFrame({"D": f["D"].to_numpy()})
-        term_obs = {"D": int(f["D"].sum())}
-        nw = _negative_weights(d) if d.covariates is None else None
-    if d.covariates is not None:
-        X = pd.concat([X, d.covariates], axis=1)
-        if not event_study:
-            notes.append("with covariates the static coefficient has no negative-weight decomposition "
-                         "(de Chaisemartin and D'Haultfoeuille's Theorem 1 is for the model without them)")
-
+    notes = _sample_notes(f, table, gname)
+    X, term_obs, nw = _regressors(d, event_study, leads, lags, notes, table, gname, tname)
     terms = tuple(X.columns)
     unit = f["i"].to_numpy()
     try:
-        ((coef, se, V),) = fe_wls(f["y"].to_numpy(), {"model": {k: X[k].to_numpy() for k in terms}}, unit, t,
-                                  f["w"].to_numpy(), pd.factorize(unit)[0], count_effects=True)
+        ((coef, se, V),) = fe_wls(f["y"].to_numpy(), {"model": {k: X[k].to_numpy() for k in terms}}, unit,
+                                  f["t"].to_numpy(), f["w"].to_numpy(), pd.factorize(unit)[0], count_effects=True)
     except DiDError as e:
         hints = (["a covariate constant within units or within periods is absorbed: drop it"]
                  if d.covariates is not None else [])
@@ -621,3 +583,55 @@ def twfe(
         n_periods=int(f["t"].nunique()), n_clusters=int(f["i"].nunique()), event_study=event_study,
         leads=leads, lags=lags, settings=settings, exclusions=dict(d.exclusions), term_obs=term_obs,
         negative_weights=nw, notes=tuple(notes))
+
+
+def _sample_notes(f: pd.DataFrame, table: str, gname: str) -> list[str]:
+    """What the sample means for the estimate: units treated in every period they are observed, no
+    never-treated units; no treated unit at all is an error."""
+    treated = f["g"].to_numpy() > 0
+    notes: list[str] = []
+    always = f.loc[treated, ["i", "t", "g"]].groupby("i").agg(t=("t", "min"), g=("g", "first"))
+    n_always = int((always["g"] <= always["t"]).sum())
+    if n_always:
+        notes.append(f"{n_always} units are treated in every period they are observed: their D is absorbed "
+                     "by the unit effects, they act as comparison units (R did drops them)")
+    if not treated.any():
+        raise DiDError(f"{table}: no treated unit ({gname!r} > 0)")
+    if not (f["g"] == 0).any():
+        notes.append("no never-treated units: identification comes from timing alone (early cohorts' late "
+                     "periods are controls for later cohorts)")
+    return notes
+
+
+def _regressors(d, event_study: bool, leads: int, lags: int, notes: list[str], table: str, gname: str, tname: str):
+    """``(X, term_obs, negative_weights)``: the treatment terms (``D``, or the binned relative-time
+    indicators, each with its treated observations; a term without any is dropped with a note), then the
+    covariates; the negative-weight diagnostic for the static model without covariates (else None)."""
+    f = d.frame
+    g, t = f["g"].to_numpy(), f["t"].to_numpy()
+    nw = None
+    if event_study:
+        ebin = np.clip(t - g, -leads, lags)
+        cols, term_obs = {}, {}
+        for k, name in event_terms(leads, lags):
+            x = ((g > 0) & (ebin == k)).astype(float)
+            if x.sum() == 0:
+                notes.append(f"term {name} dropped: no treated observation at that relative time")
+                continue
+            cols[name] = x
+            term_obs[name] = int(x.sum())
+        if not cols:
+            raise DiDError(f"{table}: no event-study indicator has an observation")
+        X = pd.DataFrame(cols)
+    else:
+        if f["D"].sum() == 0:
+            raise DiDError(f"{table}: no treated observation ({gname} > 0 and {tname} >= {gname})")
+        X = pd.DataFrame({"D": f["D"].to_numpy()})
+        term_obs = {"D": int(f["D"].sum())}
+        nw = _negative_weights(d) if d.covariates is None else None
+    if d.covariates is not None:
+        X = pd.concat([X, d.covariates], axis=1)
+        if not event_study:
+            notes.append("with covariates the static coefficient has no negative-weight decomposition "
+                         "(de Chaisemartin and D'Haultfoeuille's Theorem 1 is for the model without them)")
+    return X, term_obs, nw
