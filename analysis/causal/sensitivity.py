@@ -504,35 +504,11 @@ def honest_did(betahat, sigma, num_pre_periods: int, num_post_periods: int, *,
     est, se, orig = _original_ci(b, s, npre, lv, alpha)
     delta, inference, _ = METHODS[method]
     notes: list[str] = []
-    if Mvec is None:
-        if method == "relative_magnitudes":
-            mv = np.linspace(0, 2, 10)
-        elif npre == 1:
-            mv = np.linspace(0, np.sqrt(s[0, 0]), 10)
-        else:
-            full = np.concatenate([b[:npre], [0.0]])
-            n = npre + 1
-            a2 = np.zeros((n - 2, n))
-            for i in range(n - 2):
-                a2[i, i:i + 3] = [1, -2, 1]
-            a2 = a2[:, :npre]  # the reference period's column is 0
-            sd2 = np.sqrt(np.diag(a2 @ s[:npre, :npre] @ a2.T))
-            # both signs, as HonestDiD's .create_A_SD stacks A and -A
-            mub = float(np.max(np.abs(a2 @ full[:npre]) + stats.norm.ppf(1 - alpha) * sd2))
-            mv = np.linspace(0, mub, 10)
-    else:
-        mv = np.atleast_1d(np.asarray(Mvec, dtype=float))
-        if mv.ndim != 1 or np.any(~np.isfinite(mv)) or np.any(mv < 0):
-            raise SensitivityError("Mvec must be a 1-D sequence of finite values >= 0")
-    lbs, ubs = np.empty(len(mv)), np.empty(len(mv))
+    mv = _default_mvec(method, b, s, npre, alpha) if Mvec is None else np.atleast_1d(np.asarray(Mvec, dtype=float))
+    if mv.ndim != 1 or np.any(~np.isfinite(mv)) or np.any(mv < 0):
+        raise SensitivityError("Mvec must be a 1-D sequence of finite values >= 0")
     if method == "smoothness":
-        # solved on a unit scale (outcome / c) and scaled back: the bounds are equivariant in the outcome's
-        # units, while the optimisation is not (on KRW costs, variances ~1e9, the M = 0 system was solved
-        # wrongly by lstsq's cut-off)
-        c = float(np.sqrt(np.mean(np.diag(s)))) or 1.0
-        for i, m in enumerate(mv):
-            lo, hi = _flci(b / c, s / c**2, npre, npost, lv, float(m) / c, alpha)
-            lbs[i], ubs[i] = lo * c, hi * c
+        lbs, ubs = _sd_bounds(b, s, npre, npost, lv, mv, alpha)
     else:
         if grid_points < 2:
             raise SensitivityError(f"grid_points must be at least 2, got {grid_points}")
@@ -541,31 +517,72 @@ def honest_did(betahat, sigma, num_pre_periods: int, num_post_periods: int, *,
         ghi = dhi if grid_ub is None else float(grid_ub)
         if not glo < ghi:
             raise SensitivityError(f"grid_lb ({glo}) must be below grid_ub ({ghi})")
-        grid = np.linspace(glo, ghi, grid_points)
-        for i, m in enumerate(mv):
-            tests = _rm_tests(b, s, npre, npost, lv, float(m), alpha, sims, seed)
-            acc = _union_accept(tests, grid)
-            if not acc.any():
-                lbs[i] = ubs[i] = np.nan
-                notes.append(f"Mbar={m:g}: no grid point accepted (empty confidence set)")
-                continue
-            i_lo, i_hi = np.flatnonzero(acc)[[0, -1]]
-            lbs[i], ubs[i] = grid[i_lo], grid[i_hi]
-            if refine:
-                if i_lo > 0:
-                    lbs[i] = _refine(tests, grid[i_lo], grid[i_lo - 1])
-                if i_hi < len(grid) - 1:
-                    ubs[i] = _refine(tests, grid[i_hi], grid[i_hi + 1])
-            if acc[0] or acc[-1]:
-                msg = f"Mbar={m:g}: the confidence set reaches the end of the grid; widen grid_lb/grid_ub"
-                notes.append(msg)
-                warnings.warn(msg, ConvergenceWarning, stacklevel=2)
-            gaps = np.diff(np.flatnonzero(acc))
-            if gaps.size and gaps.max() > 1:
-                notes.append(f"Mbar={m:g}: the accepted set is not an interval; [lb, ub] is its hull")
+        lbs, ubs = _rm_bounds(b, s, npre, npost, lv, mv, alpha, np.linspace(glo, ghi, grid_points), refine, sims,
+                              seed, notes)
     return HonestDiDResult(method=method, delta=delta, inference=inference, M=mv, lb=lbs, ub=ubs,
                            estimate=est, std_error=se, original=orig, l_vec=lv, alpha=alpha,
                            num_pre_periods=npre, num_post_periods=npost, notes=tuple(notes))
+
+
+def _default_mvec(method: str, b: np.ndarray, s: np.ndarray, npre: int, alpha: float) -> np.ndarray:
+    """HonestDiD's default grid: ten Mbar from 0 to 2; for smoothness ten M from 0 to the upper 1-alpha
+    bound of the largest pre-period second difference, or to the first pre-coefficient's s.e. with one
+    pre-period."""
+    if method == "relative_magnitudes":
+        return np.linspace(0, 2, 10)
+    if npre == 1:
+        return np.linspace(0, np.sqrt(s[0, 0]), 10)
+    full = np.concatenate([b[:npre], [0.0]])
+    n = npre + 1
+    a2 = np.zeros((n - 2, n))
+    for i in range(n - 2):
+        a2[i, i:i + 3] = [1, -2, 1]
+    a2 = a2[:, :npre]  # the reference period's column is 0
+    sd2 = np.sqrt(np.diag(a2 @ s[:npre, :npre] @ a2.T))
+    # both signs, as HonestDiD's .create_A_SD stacks A and -A
+    mub = float(np.max(np.abs(a2 @ full[:npre]) + stats.norm.ppf(1 - alpha) * sd2))
+    return np.linspace(0, mub, 10)
+
+
+def _sd_bounds(b, s, npre, npost, lv, mv, alpha) -> tuple[np.ndarray, np.ndarray]:
+    """The optimal FLCI under Delta^SD(M) at each M. Solved on a unit scale (outcome / c) and scaled back:
+    the bounds are equivariant in the outcome's units, while the optimisation is not (on KRW costs,
+    variances ~1e9, the M = 0 system was solved wrongly by lstsq's cut-off)."""
+    c = float(np.sqrt(np.mean(np.diag(s)))) or 1.0
+    lbs, ubs = np.empty(len(mv)), np.empty(len(mv))
+    for i, m in enumerate(mv):
+        lo, hi = _flci(b / c, s / c**2, npre, npost, lv, float(m) / c, alpha)
+        lbs[i], ubs[i] = lo * c, hi * c
+    return lbs, ubs
+
+
+def _rm_bounds(b, s, npre, npost, lv, mv, alpha, grid, refine, sims, seed,
+               notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The ARP hybrid confidence set under Delta^RM(Mbar) at each Mbar, inverted on ``grid`` (its hull;
+    each boundary bisected with ``refine``); what the grid could not show goes to ``notes``."""
+    lbs, ubs = np.empty(len(mv)), np.empty(len(mv))
+    for i, m in enumerate(mv):
+        tests = _rm_tests(b, s, npre, npost, lv, float(m), alpha, sims, seed)
+        acc = _union_accept(tests, grid)
+        if not acc.any():
+            lbs[i] = ubs[i] = np.nan
+            notes.append(f"Mbar={m:g}: no grid point accepted (empty confidence set)")
+            continue
+        i_lo, i_hi = np.flatnonzero(acc)[[0, -1]]
+        lbs[i], ubs[i] = grid[i_lo], grid[i_hi]
+        if refine:
+            if i_lo > 0:
+                lbs[i] = _refine(tests, grid[i_lo], grid[i_lo - 1])
+            if i_hi < len(grid) - 1:
+                ubs[i] = _refine(tests, grid[i_hi], grid[i_hi + 1])
+        if acc[0] or acc[-1]:
+            msg = f"Mbar={m:g}: the confidence set reaches the end of the grid; widen grid_lb/grid_ub"
+            notes.append(msg)
+            warnings.warn(msg, ConvergenceWarning, stacklevel=3)  # at honest_did's caller
+        gaps = np.diff(np.flatnonzero(acc))
+        if gaps.size and gaps.max() > 1:
+            notes.append(f"Mbar={m:g}: the accepted set is not an interval; [lb, ub] is its hull")
+    return lbs, ubs
 
 
 def event_study_inputs(result, ref: int = -1) -> tuple[np.ndarray, np.ndarray, int, int]:
