@@ -183,8 +183,47 @@ class ReleaseReview:
             ``[*by, "n", value]`` (``[*by, "n"]`` for count), sorted by ``by``; suppressed cells keep their
             row with NaN ``n`` and statistic.
         """
-        self._check_new(name)
         by = list(by)
+        x, dominance = self._aggregate_inputs(name, data, by, value, stat, dominance)
+        out = _cells(data[by].assign(_x=x), x, by, margins)
+        n = out["n"].to_numpy(float)
+        total = out["total"].to_numpy(float)
+        largest = out["largest"].to_numpy(float)
+        suppressed = np.zeros(len(out), dtype=bool)
+        records: dict[int, dict] = {}
+        for i in range(len(out)):
+            cell = {c: _plain(out.at[i, c]) for c in by}
+            if n[i] < self.min_count:
+                records[i] = {"cell": cell, "rule": "min_count", "detail": _below("n", n[i], self.min_count)}
+            elif dominance and total[i] > 0 and largest[i] > self.dominance * total[i]:
+                detail = f"one person contributes more than {self.dominance:.0%} of the total"
+                records[i] = {"cell": cell, "rule": "dominance", "detail": detail}
+            suppressed[i] = i in records
+        if margins:
+            _protect_from_totals(out, by, n, suppressed, records)
+
+        if stat == "sum":
+            out[value] = total
+        elif stat in ("mean", "share"):
+            out[value] = np.divide(total, n, out=np.full(len(out), np.nan), where=n > 0)
+        result = out[[*by, "n", *([value] if value is not None else [])]].copy()
+        if round_to is not None:
+            if round_to < 2:
+                raise ReleaseError(f"{name}: round_to must be at least 2; got {round_to}")
+            n = np.floor(n / round_to + 0.5) * round_to
+        result["n"] = n
+        stats = [c for c in result.columns if c not in by]
+        result.loc[suppressed, stats] = np.nan
+        blanked = pd.DataFrame(False, index=result.index, columns=result.columns)
+        blanked.loc[suppressed, stats] = True
+        extra = {} if round_to is None else {"counts_rounded_to": int(round_to)}
+        self._record(name, "table", len(result), [records[i] for i in sorted(records)], blanked, **extra)
+        return result
+
+    def _aggregate_inputs(self, name, data, by, value, stat, dominance) -> tuple[pd.Series, bool]:
+        """``aggregate``'s arguments checked: the value summarised (1 per person for counts) and whether
+        the dominance rule applies."""
+        self._check_new(name)
         if stat not in STATS:
             raise ReleaseError(f"{name}: stat must be one of {STATS}; got {stat!r}")
         if (stat == "count") != (value is None):
@@ -205,75 +244,10 @@ class ReleaseReview:
             raise ReleaseError(f"{name}: stat 'share' needs a 0/1 value; {value!r} has other values")
         nonneg = bool((x.dropna() >= 0).all())
         if dominance is None:
-            dominance = stat in ("sum", "mean") and nonneg
-        elif dominance and (stat not in ("sum", "mean") or not nonneg):
+            return x, stat in ("sum", "mean") and nonneg
+        if dominance and (stat not in ("sum", "mean") or not nonneg):
             raise ReleaseError(f"{name}: dominance applies to a sum or mean of a non-negative value only")
-
-        work = data[by].assign(_x=x)
-
-        def cells(keys: list[str]) -> pd.DataFrame:
-            if not keys:
-                return pd.DataFrame({"n": [x.count()], "total": [x.sum()], "largest": [x.max()]})
-            g = work.groupby(keys, sort=True, observed=True)["_x"]
-            return pd.DataFrame({"n": g.count(), "total": g.sum(), "largest": g.max()}).reset_index()
-
-        out = cells(by).assign(_total=False)
-        groups = by[:-1]
-        if margins:
-            tot = cells(groups).assign(**{by[-1]: TOTAL, "_total": True})
-            out[by[-1]] = out[by[-1]].astype(object)
-            out = pd.concat([out, tot[out.columns]], ignore_index=True)
-            out["_pos"] = np.arange(len(out))
-            out = out.sort_values([*groups, "_total", "_pos"], kind="stable").reset_index(drop=True)
-
-        n = out["n"].to_numpy(float)
-        total = out["total"].to_numpy(float)
-        largest = out["largest"].to_numpy(float)
-        suppressed = np.zeros(len(out), dtype=bool)
-        records: dict[int, dict] = {}
-        for i in range(len(out)):
-            cell = {c: _plain(out.at[i, c]) for c in by}
-            if n[i] < self.min_count:
-                records[i] = {"cell": cell, "rule": "min_count", "detail": _below("n", n[i], self.min_count)}
-            elif dominance and total[i] > 0 and largest[i] > self.dominance * total[i]:
-                detail = f"one person contributes more than {self.dominance:.0%} of the total"
-                records[i] = {"cell": cell, "rule": "dominance", "detail": detail}
-            suppressed[i] = i in records
-
-        if margins:  # one suppressed cell beside a published total is recoverable: protect it
-            is_total = out["_total"].to_numpy()
-            grouped = out.groupby(groups, sort=False, observed=True) if groups else [(None, out)]
-            for _, grp in grouped:
-                idx = grp.index.to_numpy()
-                inner, tot_i = idx[~is_total[idx]], idx[is_total[idx]][0]
-                primary = inner[suppressed[inner]]
-                if suppressed[tot_i] or len(primary) != 1:
-                    continue
-                free = inner[~suppressed[inner]]
-                j = free[np.argmin(n[free])] if len(free) else tot_i  # first of ties, in `by` order
-                protected = ", ".join(f"{k}={v}" for k, v in records[primary[0]]["cell"].items())
-                cell = {c: _plain(out.at[j, c]) for c in by}
-                detail = f"protects the suppressed cell {protected} from subtraction from the total"
-                records[j] = {"cell": cell, "rule": "secondary", "detail": detail}
-                suppressed[j] = True
-
-        if stat == "sum":
-            out[value] = total
-        elif stat in ("mean", "share"):
-            out[value] = np.divide(total, n, out=np.full(len(out), np.nan), where=n > 0)
-        result = out[[*by, "n", *([value] if value is not None else [])]].copy()
-        if round_to is not None:
-            if round_to < 2:
-                raise ReleaseError(f"{name}: round_to must be at least 2; got {round_to}")
-            n = np.floor(n / round_to + 0.5) * round_to
-        result["n"] = n
-        stats = [c for c in result.columns if c not in by]
-        result.loc[suppressed, stats] = np.nan
-        blanked = pd.DataFrame(False, index=result.index, columns=result.columns)
-        blanked.loc[suppressed, stats] = True
-        extra = {} if round_to is None else {"counts_rounded_to": int(round_to)}
-        self._record(name, "table", len(result), [records[i] for i in sorted(records)], blanked, **extra)
-        return result
+        return x, dominance
 
     # ------------------------------------------------------------------ already-aggregated tables
     def table(self, name: str, table: pd.DataFrame, count: str | None = None,
@@ -427,3 +401,47 @@ class ReleaseReview:
         path = Path(path)
         path.write_text(json.dumps(self.manifest(), indent=1, ensure_ascii=False, sort_keys=False) + "\n")
         return path
+
+
+
+def _cells(work: pd.DataFrame, x: pd.Series, by: list[str], margins: bool) -> pd.DataFrame:
+    """Each cell's count, total and largest value, sorted by ``by``; with ``margins`` a total row after
+    each group of all but the last ``by`` column (``_total`` marks them)."""
+
+    def cells(keys: list[str]) -> pd.DataFrame:
+        if not keys:
+            return pd.DataFrame({"n": [x.count()], "total": [x.sum()], "largest": [x.max()]})
+        g = work.groupby(keys, sort=True, observed=True)["_x"]
+        return pd.DataFrame({"n": g.count(), "total": g.sum(), "largest": g.max()}).reset_index()
+
+    out = cells(by).assign(_total=False)
+    if not margins:
+        return out
+    groups = by[:-1]
+    tot = cells(groups).assign(**{by[-1]: TOTAL, "_total": True})
+    out[by[-1]] = out[by[-1]].astype(object)
+    out = pd.concat([out, tot[out.columns]], ignore_index=True)
+    out["_pos"] = np.arange(len(out))
+    return out.sort_values([*groups, "_total", "_pos"], kind="stable").reset_index(drop=True)
+
+
+def _protect_from_totals(out: pd.DataFrame, by: list[str], n: np.ndarray, suppressed: np.ndarray,
+                         records: dict[int, dict]) -> None:
+    """Secondary suppression, in place: one suppressed cell beside a published total is recoverable by
+    subtraction, so the smallest other cell of its group (or the total) is suppressed too."""
+    groups = by[:-1]
+    is_total = out["_total"].to_numpy()
+    grouped = out.groupby(groups, sort=False, observed=True) if groups else [(None, out)]
+    for _, grp in grouped:
+        idx = grp.index.to_numpy()
+        inner, tot_i = idx[~is_total[idx]], idx[is_total[idx]][0]
+        primary = inner[suppressed[inner]]
+        if suppressed[tot_i] or len(primary) != 1:
+            continue
+        free = inner[~suppressed[inner]]
+        j = free[np.argmin(n[free])] if len(free) else tot_i  # first of ties, in `by` order
+        protected = ", ".join(f"{k}={v}" for k, v in records[primary[0]]["cell"].items())
+        cell = {c: _plain(out.at[j, c]) for c in by}
+        detail = f"protects the suppressed cell {protected} from subtraction from the total"
+        records[j] = {"cell": cell, "rule": "secondary", "detail": detail}
+        suppressed[j] = True
