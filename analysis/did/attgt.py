@@ -20,6 +20,7 @@ periods. Journal of Econometrics 225(2), 200-230.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass, field
 
@@ -107,119 +108,150 @@ def prepare(
     clus = [c for c in (clustervars or []) if c != idname]
     if len(clus) > 1:
         raise DiDError(f"clustervars {clustervars}: at most one variable besides idname (as R did)")
-    df, excl = complete_rows(data, [idname, tname, gname, yname, weightsname, *clus, *rhs.variables], table)
-    t = int_column(df[tname], table, tname)
-    g = int_column(df[gname], table, gname)
-    if (g < 0).any():
-        raise DiDError(f"{table}: {gname!r} must be 0 (never treated) or the first treated period; "
-                       f"{int((g < 0).sum())} negative values")
-    # repeated cross-sections: every row is its own unit (R did's .rowid), whatever idname says
-    ids = int_column(df[idname], table, idname) if idname and panel else np.arange(len(df), dtype=np.int64)
-    y = pd.to_numeric(df[yname], errors="coerce").to_numpy(float)
-    if not np.isfinite(y).all():
-        raise DiDError(f"{table}: outcome {yname!r} is not numeric in {int((~np.isfinite(y)).sum())} rows")
-    w = df[weightsname].to_numpy(float) if weightsname else np.ones(len(df))
-    if (w < 0).any():
-        raise DiDError(f"{table}: weights {weightsname!r} negative in {int((w < 0).sum())} rows")
-    if idname and panel:
-        constant = {gname: g, **({weightsname: w} if weightsname else {}), **{c: df[c].to_numpy() for c in clus}}
-        check_units(ids, t, constant, idname, tname, gname, table)
+    rows, excl = _Rows.read(data, yname, tname, idname, gname, weightsname, clus, rhs, panel, table)
+    rows, tlist, glist = _cohorts(rows, excl, control_group, anticipation, table, gname)
+    if panel:
+        counts = pd.Series(rows.ids).value_counts()
+        complete = counts.index[counts.to_numpy() == len(tlist)]
+        if len(complete) < len(counts):
+            if allow_unbalanced_panel:
+                panel = False  # R did: unbalanced panel through the repeated cross-section code
+            else:
+                n_drop = len(counts) - len(complete)
+                excl["units not observed in every period (dropped to balance the panel)"] = int(n_drop)
+                warnings.warn(f"{table}: dropped {n_drop} units not observed in every period "
+                              "(allow_unbalanced_panel=True keeps them)", ExclusionWarning, stacklevel=3)
+                rows = rows.keep(np.isin(rows.ids, complete.to_numpy()))
+    cl = rows.df[clus[0]].to_numpy() if clus else None
+    if panel:
+        return _panel_design(rows, cl, rhs, tlist, glist, excl, table)
+    Xall, xnames = _covariates(rows.df, rhs, table)
+    uid, row_unit = np.unique(rows.ids, return_inverse=True)
+    first_row = np.full(len(uid), -1)
+    first_row[row_unit[::-1]] = np.arange(len(rows.ids))[::-1]
+    # per-unit weight: the mean over the unit's rows (R did aggregates by id with mean)
+    unit_w = np.bincount(row_unit, weights=rows.w) / np.bincount(row_unit)
+    return Design(
+        panel=False, tlist=tlist, glist=glist, unit_id=uid, unit_g=rows.g[first_row], unit_w=unit_w,
+        unit_cluster=None if cl is None else cl[first_row], Y=None, X=None, x_invariant=False,
+        row_unit=row_unit, row_t=rows.t, row_y=rows.y, row_X=Xall, row_w=rows.w, xnames=xnames, exclusions=excl,
+    )
 
-    # cohorts first treated after the last period are never treated within the data (R did)
+
+@dataclass(frozen=True)
+class _Rows:
+    """The usable rows: the frame (for covariates and clusters) and its period, cohort, unit, outcome and
+    weight as arrays."""
+
+    df: pd.DataFrame
+    t: np.ndarray
+    g: np.ndarray
+    ids: np.ndarray
+    y: np.ndarray
+    w: np.ndarray
+
+    @classmethod
+    def read(cls, data, yname, tname, idname, gname, weightsname, clus, rhs, panel, table) -> tuple[_Rows, dict]:
+        """The complete rows (the others counted in the exclusions returned), their columns checked."""
+        df, excl = complete_rows(data, [idname, tname, gname, yname, weightsname, *clus, *rhs.variables], table)
+        t = int_column(df[tname], table, tname)
+        g = int_column(df[gname], table, gname)
+        if (g < 0).any():
+            raise DiDError(f"{table}: {gname!r} must be 0 (never treated) or the first treated period; "
+                           f"{int((g < 0).sum())} negative values")
+        # repeated cross-sections: every row is its own unit (R did's .rowid), whatever idname says
+        ids = int_column(df[idname], table, idname) if idname and panel else np.arange(len(df), dtype=np.int64)
+        y = pd.to_numeric(df[yname], errors="coerce").to_numpy(float)
+        if not np.isfinite(y).all():
+            raise DiDError(f"{table}: outcome {yname!r} is not numeric in {int((~np.isfinite(y)).sum())} rows")
+        w = df[weightsname].to_numpy(float) if weightsname else np.ones(len(df))
+        if (w < 0).any():
+            raise DiDError(f"{table}: weights {weightsname!r} negative in {int((w < 0).sum())} rows")
+        if idname and panel:
+            constant = {gname: g, **({weightsname: w} if weightsname else {}), **{c: df[c].to_numpy() for c in clus}}
+            check_units(ids, t, constant, idname, tname, gname, table)
+        return cls(df, t, g, ids, y, w), excl
+
+    def keep(self, mask: np.ndarray) -> _Rows:
+        return _Rows(self.df[mask], self.t[mask], self.g[mask], self.ids[mask], self.y[mask], self.w[mask])
+
+
+def _cohorts(rows: _Rows, excl: dict, control_group: str, anticipation: int, table: str, gname: str):
+    """``(rows, tlist, glist)`` as R did recodes them: cohorts first treated after the last period are never
+    treated; units treated in the first period are dropped; without never-treated units the last cohort
+    becomes the comparison and its periods are dropped. Each change is counted in ``excl``."""
+    t, g, ids = rows.t, rows.g, rows.ids
     late = g > t.max()
     if late.any():
         excl["units treated after the last period, recoded never-treated"] = int(len(np.unique(ids[late])))
-        g = np.where(late, 0, g)
-    tlist = np.unique(t)
-    first = (g > 0) & (g <= tlist[0])
+        rows = dataclasses.replace(rows, g=np.where(late, 0, g))
+    tlist = np.unique(rows.t)
+    first = (rows.g > 0) & (rows.g <= tlist[0])
     if first.any():
-        n_first = int(len(np.unique(ids[first])))
+        n_first = int(len(np.unique(rows.ids[first])))
         excl["units already treated in the first period (dropped)"] = n_first
         warnings.warn(f"{table}: dropped {n_first} units already treated in the first period", ExclusionWarning,
-                      stacklevel=3)
-        keep = ~first
-        t, g, ids, y, w, df = t[keep], g[keep], ids[keep], y[keep], w[keep], df[keep]
-    glist = np.unique(g[g > 0])
+                      stacklevel=4)
+        rows = rows.keep(~first)
+    glist = np.unique(rows.g[rows.g > 0])
     if len(glist) == 0:
         raise DiDError(f"{table}: no treated cohort in {gname!r}")
-    if not (g == 0).any():
+    if not (rows.g == 0).any():
         if control_group == "nevertreated":
             raise DiDError(f"{table}: there is no never-treated group ({gname}=0); use "
                            "control_group='notyettreated' or add never-treated units")
         last = glist.max()
-        keep = t < last - anticipation
+        keep = rows.t < last - anticipation
         excl[f"rows in periods >= {last - anticipation} (no comparison units: no never-treated group)"] = int(
             (~keep).sum())
-        t, g, ids, y, w, df = t[keep], g[keep], ids[keep], y[keep], w[keep], df[keep]
-        g = np.where(g == last, 0, g)
-        tlist, glist = np.unique(t), np.unique(g[g > 0])
+        rows = rows.keep(keep)
+        rows = dataclasses.replace(rows, g=np.where(rows.g == last, 0, rows.g))
+        tlist, glist = np.unique(rows.t), np.unique(rows.g[rows.g > 0])
     no_pre = glist[glist - anticipation <= tlist[0]]
     if len(no_pre):
         excl["cohorts without a pre-treatment period (their post-treatment cells are not estimated)"] = int(
             len(no_pre))
         warnings.warn(f"{table}: cohorts {no_pre.tolist()} have no pre-treatment period; their "
-                      "post-treatment ATT(g,t) are not estimated", ExclusionWarning, stacklevel=3)
+                      "post-treatment ATT(g,t) are not estimated", ExclusionWarning, stacklevel=4)
+    return rows, tlist, glist
 
-    # covariates: R's model.matrix with treatment contrasts (a factor's first level is the reference).
-    # Non-constant columns are centred and scaled before estimation: every estimator here is invariant to
-    # an affine change of the covariates (same fitted scores and regressions), and standardised columns
-    # keep the normal equations well conditioned (birth years near 1960 and costs in KRW are not).
-    def design(frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-        """Standardised design matrix (intercept first) and its column names."""
-        if not rhs.terms:
-            return np.ones((len(frame), 1)), ["(Intercept)"]
-        try:
-            Xf = formulas.design(frame, rhs, "xformla")
-        except formulas.FormulaError as e:
-            raise DiDError(f"{table}: {e}") from None
-        X = np.column_stack([np.ones(len(frame)), Xf.to_numpy(float)])
-        sd = X[:, 1:].std(axis=0)
-        X[:, 1:] = (X[:, 1:] - X[:, 1:].mean(axis=0)) / np.where(sd > 0, sd, 1.0)
-        return X, ["(Intercept)", *Xf.columns]
 
-    cl = df[clus[0]].to_numpy() if clus else None
+def _covariates(frame: pd.DataFrame, rhs, table: str) -> tuple[np.ndarray, list[str]]:
+    """The covariates' design matrix (intercept first) and its column names: R's model.matrix with treatment
+    contrasts (a factor's first level is the reference). Non-constant columns are centred and scaled: every
+    estimator here is invariant to an affine change of the covariates (same fitted scores and regressions),
+    and standardised columns keep the normal equations well conditioned (birth years near 1960 and costs in
+    KRW are not)."""
+    if not rhs.terms:
+        return np.ones((len(frame), 1)), ["(Intercept)"]
+    try:
+        Xf = formulas.design(frame, rhs, "xformla")
+    except formulas.FormulaError as e:
+        raise DiDError(f"{table}: {e}") from None
+    X = np.column_stack([np.ones(len(frame)), Xf.to_numpy(float)])
+    sd = X[:, 1:].std(axis=0)
+    X[:, 1:] = (X[:, 1:] - X[:, 1:].mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    return X, ["(Intercept)", *Xf.columns]
+
+
+def _panel_design(rows: _Rows, cl, rhs, tlist, glist, excl, table) -> Design:
+    """A balanced panel laid out unit by period (``Y`` is periods x units)."""
     T = len(tlist)
-    rows_keep = np.ones(len(ids), bool)
-    if panel:
-        counts = pd.Series(ids).value_counts()
-        complete = counts.index[counts.to_numpy() == T]
-        if len(complete) < len(counts):
-            if allow_unbalanced_panel:
-                panel = False  # R did: unbalanced panel through the repeated cross-section code
-            else:
-                rows_keep = np.isin(ids, complete.to_numpy())
-                n_drop = len(counts) - len(complete)
-                excl["units not observed in every period (dropped to balance the panel)"] = int(n_drop)
-                warnings.warn(f"{table}: dropped {n_drop} units not observed in every period "
-                              "(allow_unbalanced_panel=True keeps them)", ExclusionWarning, stacklevel=3)
-    if panel:
-        pos = np.flatnonzero(rows_keep)
-        order = pos[np.lexsort((t[pos], ids[pos]))]
-        n = len(order) // T
-        first = order[::T]
-        # covariates that do not vary within unit: one design row per unit (the memory-lean path)
-        inv = all(_constant_within(df[v].to_numpy()[order].reshape(n, T)) for v in rhs.variables)
-        if inv:
-            X, xnames = design(df.iloc[first])
-        else:  # time-varying covariates: R did uses the earlier period's values of each comparison
-            X, xnames = design(df.iloc[order])
-            X = X.reshape(n, T, -1).transpose(1, 0, 2).copy()
-        return Design(
-            panel=True, tlist=tlist, glist=glist, unit_id=ids[first], unit_g=g[first], unit_w=w[first],
-            unit_cluster=None if cl is None else cl[first], Y=np.ascontiguousarray(y[order].reshape(n, T).T),
-            X=X, x_invariant=inv, row_unit=None, row_t=None, row_y=None, row_X=None, row_w=None,
-            xnames=xnames, exclusions=excl,
-        )
-    Xall, xnames = design(df)
-    uid, row_unit = np.unique(ids, return_inverse=True)
-    first_row = np.full(len(uid), -1)
-    first_row[row_unit[::-1]] = np.arange(len(ids))[::-1]
-    # per-unit weight: the mean over the unit's rows (R did aggregates by id with mean)
-    unit_w = np.bincount(row_unit, weights=w) / np.bincount(row_unit)
+    order = np.lexsort((rows.t, rows.ids))
+    n = len(order) // T
+    first = order[::T]
+    # covariates that do not vary within unit: one design row per unit (the memory-lean path)
+    inv = all(_constant_within(rows.df[v].to_numpy()[order].reshape(n, T)) for v in rhs.variables)
+    if inv:
+        X, xnames = _covariates(rows.df.iloc[first], rhs, table)
+    else:  # time-varying covariates: R did uses the earlier period's values of each comparison
+        X, xnames = _covariates(rows.df.iloc[order], rhs, table)
+        X = X.reshape(n, T, -1).transpose(1, 0, 2).copy()
     return Design(
-        panel=False, tlist=tlist, glist=glist, unit_id=uid, unit_g=g[first_row], unit_w=unit_w,
-        unit_cluster=None if cl is None else cl[first_row], Y=None, X=None, x_invariant=False,
-        row_unit=row_unit, row_t=t, row_y=y, row_X=Xall, row_w=w, xnames=xnames, exclusions=excl,
+        panel=True, tlist=tlist, glist=glist, unit_id=rows.ids[first], unit_g=rows.g[first], unit_w=rows.w[first],
+        unit_cluster=None if cl is None else cl[first], Y=np.ascontiguousarray(rows.y[order].reshape(n, T).T),
+        X=X, x_invariant=inv, row_unit=None, row_t=None, row_y=None, row_X=None, row_w=None,
+        xnames=xnames, exclusions=excl,
     )
 
 
