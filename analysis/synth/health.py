@@ -207,35 +207,15 @@ def abnormal_checkup(m: dict[str, np.ndarray]) -> np.ndarray:
     return (m["bmi"] >= 25) | (m["sbp"] >= 130) | (m["fbs"] >= 100)
 
 
-def simulate_outcomes(
-    p: Persons,
-    d: HealthDraws,
-    dose_checkup: np.ndarray,
-    cumdose: np.ndarray,
-    params: WorldParams,
-    attended: np.ndarray,
-    followup: np.ndarray | None = None,
-) -> Outcomes:
-    """One world's yearly outcomes given the program dose (thousand extra steps/day, (n, T)).
-
-    ``dose_checkup`` is the mean over the 12 months up to the year's checkup month (checkup measures and
-    new-diagnosis hazards, diagnoses following the screening: no effect before exposure, even within the
-    enrolment year; a checkup in the enrolment month counts as exposed), ``cumdose`` the cumulative
-    calendar-year dose (costs, annual). Both are zero for the world without the program and carry
-    ``params.effect_scale`` already. Years with an attended (``attended``, (n, T)) abnormal checkup
-    get follow-up care that raises that year's outpatient cost (the cost side of regression to the mean)
-    [A]; ``followup`` gives those years, or ``None`` to derive them from this world's own measures (the
-    world without the program). The years used are returned as ``Outcomes.followup``.
-    """
-    (htn, dm, dl), (new_htn, new_dm, new_dl) = _diseases(p, d, dose_checkup, params)
-    rx = [d.u_drug[:, 0] < 0.85, d.u_drug[:, 1] < 0.8, d.u_drug[:, 2] < 0.6]
-    htn_rx, dm_rx, dl_rx = htn & rx[0][:, None], dm & rx[1][:, None], dl & rx[2][:, None]
-
+def _measures(p: Persons, d: HealthDraws, dose_checkup, params: WorldParams, h_trend, disease, drugs) -> dict:
+    """The checkup measures of every person-year: sex- and age-specific means and drift, a persistent and
+    a transient part, the program's effect at the checkup dose, the health-conscious' own trend, COVID,
+    disease and its drugs; clipped to what a checkup can show."""
+    (htn, dm, dl), (htn_rx, dm_rx, dl_rx) = disease, drugs
     female = p.female[:, None]
     age_c = (p.age - AGE_CENTRE) / 10
     working_men = (~female) & (p.age < 65)
     covid_bump = COVID[None, :] * np.where(working_men, 1.0, 0.4)
-    h_trend = params.trend_profile()
     eff = {
         "bmi": params.eff_bmi,
         "waist": params.eff_waist,
@@ -285,10 +265,16 @@ def simulate_outcomes(
     m["dbp"] = np.clip(m["dbp"], 40.0, m["sbp"] - 15)
     m["tc"] = np.maximum(m["tc"], 80.0)
     m["ldl"] = np.maximum(m["ldl"], 10.0)
-    if followup is None:
-        followup = attended & abnormal_checkup(m)
+    return m
 
-    # --- medical costs (KRW per person-year) [A/S: calibration.md section 2, medical costs]
+
+def _costs(p: Persons, d: HealthDraws, cumdose, params: WorldParams, h_trend, disease, followup):
+    """``(outpatient, inpatient, negative-control categories, visit days, inpatient days, patient share)``
+    per person-year in KRW (unrounded), zero where the person is not in the data [A/S: calibration.md
+    section 2, medical costs]."""
+    htn, dm, dl = disease
+    female = p.female[:, None]
+    age_c = (p.age - AGE_CENTRE) / 10
     chronic = htn.astype(float) + dm + dl
     disab = (p.disability > 0)[:, None]
     z = p.z
@@ -329,10 +315,41 @@ def simulate_outcomes(
     share = np.where(aid, 0.03 * cost, np.minimum(0.3 * (outp + nc_total) + 0.2 * inp,
                                                   0.3 * (outp + nc_total) + 6_000_000))
     dead_or_minor = ~p.present
-    for arr in (cost, outp, inp, share, *nc.values()):
+    for arr in (outp, inp, share, *nc.values()):
         arr[dead_or_minor] = 0.0
     visits[dead_or_minor] = 0
     inp_days[dead_or_minor] = 0
+    return outp, inp, nc, visits, inp_days, share
+
+
+def simulate_outcomes(
+    p: Persons,
+    d: HealthDraws,
+    dose_checkup: np.ndarray,
+    cumdose: np.ndarray,
+    params: WorldParams,
+    attended: np.ndarray,
+    followup: np.ndarray | None = None,
+) -> Outcomes:
+    """One world's yearly outcomes given the program dose (thousand extra steps/day, (n, T)).
+
+    ``dose_checkup`` is the mean over the 12 months up to the year's checkup month (checkup measures and
+    new-diagnosis hazards, diagnoses following the screening: no effect before exposure, even within the
+    enrolment year; a checkup in the enrolment month counts as exposed), ``cumdose`` the cumulative
+    calendar-year dose (costs, annual). Both are zero for the world without the program and carry
+    ``params.effect_scale`` already. Years with an attended (``attended``, (n, T)) abnormal checkup
+    get follow-up care that raises that year's outpatient cost (the cost side of regression to the mean)
+    [A]; ``followup`` gives those years, or ``None`` to derive them from this world's own measures (the
+    world without the program). The years used are returned as ``Outcomes.followup``.
+    """
+    (htn, dm, dl), (new_htn, new_dm, new_dl) = _diseases(p, d, dose_checkup, params)
+    rx = [d.u_drug[:, 0] < 0.85, d.u_drug[:, 1] < 0.8, d.u_drug[:, 2] < 0.6]
+    htn_rx, dm_rx, dl_rx = htn & rx[0][:, None], dm & rx[1][:, None], dl & rx[2][:, None]
+    h_trend = params.trend_profile()
+    m = _measures(p, d, dose_checkup, params, h_trend, (htn, dm, dl), (htn_rx, dm_rx, dl_rx))
+    if followup is None:
+        followup = attended & abnormal_checkup(m)
+    outp, inp, nc, visits, inp_days, share = _costs(p, d, cumdose, params, h_trend, (htn, dm, dl), followup)
     m["height"] = _height(p, d)
     m["weight"] = m["bmi"] * (m["height"] / 100) ** 2
     return Outcomes(
