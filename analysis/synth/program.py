@@ -195,6 +195,80 @@ def _month_start(m: np.ndarray) -> np.ndarray:
     return (np.asarray(m) + (FIRST_YEAR - 1970) * 12).astype("datetime64[M]").astype("datetime64[D]")
 
 
+def _increment_and_adherence(rng, p: Persons, params: WorldParams, e: Enrolment, device, steps_nat, bmi0):
+    """Each person's step increment at full engagement (heterogeneous) and adherence (self-selected on
+    health consciousness) [A]."""
+    n = p.n
+    t0 = np.clip(e.enrol_month // 12, 0, T - 1)
+    rows = np.arange(n)
+    base_steps = steps_nat[rows, np.clip(t0 - 1, 0, T - 1)]
+    base_bmi = bmi0[rows, np.clip(t0 - 1, 0, T - 1)]
+    age_join = p.age[rows, t0]
+    # heterogeneity [A]: larger for the inactive, overweight and older; smaller for phone-only users
+    increment = (
+        params.step_increment
+        * params.effect_scale
+        * (1 + 0.5 * (base_steps < 5000))
+        * (1 + 0.2 * (base_bmi >= 25))
+        * (1 + 0.2 * (age_join >= 60))
+        * np.where(device == "phone", 0.65, 1.0)
+    )
+    adherence = expit(0.3 + 0.9 * p.z["H"] + 0.3 * (age_join >= 60) + 0.5 * rng.standard_normal(n))
+    return increment, adherence
+
+
+def _membership(rng, p: Persons, e: Enrolment, adherence):
+    """``(withdrawal month or -1, last active month)``: withdrawal at a monthly hazard falling with
+    adherence; death and the data's end stop activity too."""
+    enrolled = e.enrol_month >= 0
+    u_w = rng.random(p.n)
+    hazard = np.clip(0.012 * (1.6 - adherence), 1e-4, 0.5)
+    dur = np.ceil(np.log(1 - u_w) / np.log(1 - hazard)).astype(np.int64)
+    withdraw = np.where(enrolled, e.enrol_month + dur, -1)
+    death_m = np.where(p.death_year > 0, (p.death_year - FIRST_YEAR) * 12 + p.death_month - 1, 10**6)
+    end = np.minimum(np.minimum(np.where(enrolled, withdraw - 1, -1), death_m), LAST_MONTH)
+    return np.where(enrolled & (withdraw <= LAST_MONTH), withdraw, -1), end
+
+
+def _goal_days(rng, p: Persons, e: Enrolment, idx, k, month, steps):
+    """Per active month: days the step goal was met, of which on weekends, and the days counted (the
+    first month from the enrolment day)."""
+    t = month // 12
+    start = _month_start(month)
+    start = np.where(k == 0, start + (e.enrol_day[idx] - 1).astype("timedelta64[D]"), start)
+    stop = _month_start(month + 1)
+    weekdays = np.busday_count(start, stop)
+    weekend = (stop - start).astype(np.int64) - weekdays
+    wd_mean = steps * 7 / (5 + 2 * WEEKEND_RATIO)
+    year = FIRST_YEAR + t
+    goal = np.where((year >= 2024) & (p.age[idx, t] >= 70), 5000, 8000)  # [S]
+    mu_shift = DAILY_SDLOG**2 / 2
+
+    def p_goal(mean):
+        return norm.sf((np.log(goal) - np.log(mean) + mu_shift) / DAILY_SDLOG)
+
+    g_wd = rng.binomial(weekdays, p_goal(wd_mean))
+    g_we = rng.binomial(weekend, p_goal(wd_mean * WEEKEND_RATIO))
+    return g_wd + g_we, g_we, weekdays + weekend
+
+
+def _doses(n: int, idx, month, inc, checkup_month):
+    """``(dose, dose_checkup)``, (n, T) in thousand steps/day: the calendar year's mean, and the mean over
+    the 12 months up to and including the year's checkup month (this year's months up to it, last year's
+    from the same month on)."""
+    t = month // 12
+    dose = np.zeros((n, T))
+    np.add.at(dose, (idx, t), inc / 12 / 1000)
+    dose_checkup = np.zeros((n, T))
+    this = month <= t * 12 + checkup_month[idx, t] - 1
+    np.add.at(dose_checkup, (idx[this], t[this]), inc[this] / 12 / 1000)
+    nxt = np.flatnonzero(t + 1 < T)
+    tn = t[nxt] + 1
+    last = month[nxt] >= tn * 12 + checkup_month[idx[nxt], tn] - 1 - 11
+    np.add.at(dose_checkup, (idx[nxt][last], tn[last]), inc[nxt][last] / 12 / 1000)
+    return dose, dose_checkup
+
+
 def program_activity(
     rng: np.random.Generator,
     p: Persons,
@@ -214,30 +288,8 @@ def program_activity(
     device = np.where(~enrolled, "", np.where(~late, "band", np.where(u_dev < 0.27, "watch", "phone")))
     # watch owners walk more by themselves [S: ~+400 steps/day]: a person trait, not a program effect
     steps_nat = steps0 * np.where(device == "watch", 1.06, 1.0)[:, None]
-
-    t0 = np.clip(e.enrol_month // 12, 0, T - 1)
-    rows = np.arange(n)
-    base_steps = steps_nat[rows, np.clip(t0 - 1, 0, T - 1)]
-    base_bmi = bmi0[rows, np.clip(t0 - 1, 0, T - 1)]
-    age_join = p.age[rows, t0]
-    # heterogeneity [A]: larger for the inactive, overweight and older; smaller for phone-only users
-    increment = (
-        params.step_increment
-        * params.effect_scale
-        * (1 + 0.5 * (base_steps < 5000))
-        * (1 + 0.2 * (base_bmi >= 25))
-        * (1 + 0.2 * (age_join >= 60))
-        * np.where(device == "phone", 0.65, 1.0)
-    )
-    # adherence: self-selection on health consciousness [A]
-    adherence = expit(0.3 + 0.9 * p.z["H"] + 0.3 * (age_join >= 60) + 0.5 * rng.standard_normal(n))
-    u_w = rng.random(n)
-    hazard = np.clip(0.012 * (1.6 - adherence), 1e-4, 0.5)
-    dur = np.ceil(np.log(1 - u_w) / np.log(1 - hazard)).astype(np.int64)
-    withdraw = np.where(enrolled, e.enrol_month + dur, -1)
-    death_m = np.where(p.death_year > 0, (p.death_year - FIRST_YEAR) * 12 + p.death_month - 1, 10**6)
-    end = np.minimum(np.minimum(np.where(enrolled, withdraw - 1, -1), death_m), LAST_MONTH)
-    withdraw = np.where(enrolled & (withdraw <= LAST_MONTH), withdraw, -1)
+    increment, adherence = _increment_and_adherence(rng, p, params, e, device, steps_nat, bmi0)
+    withdraw, end = _membership(rng, p, e, adherence)
 
     who = np.flatnonzero(enrolled & (end >= e.enrol_month))
     lengths = end[who] - e.enrol_month[who] + 1
@@ -258,44 +310,13 @@ def program_activity(
     )
     inc = increment[idx] * engage
     steps = steps_nat[idx, t] * MONTH_SEASON[month % 12] * np.exp(0.1 * rng.standard_normal(len(idx))) + inc
-
-    # days in the month (first month from the enrolment day), weekdays vs weekend days
-    start = _month_start(month)
-    first = k == 0
-    start = np.where(first, start + (e.enrol_day[idx] - 1).astype("timedelta64[D]"), start)
-    stop = _month_start(month + 1)
-    weekdays = np.busday_count(start, stop)
-    weekend = (stop - start).astype(np.int64) - weekdays
-    wd_mean = steps * 7 / (5 + 2 * WEEKEND_RATIO)
-    year = FIRST_YEAR + t
-    goal = np.where((year >= 2024) & (p.age[idx, t] >= 70), 5000, 8000)  # [S]
-    mu_shift = DAILY_SDLOG**2 / 2
-
-    def p_goal(mean):
-        return norm.sf((np.log(goal) - np.log(mean) + mu_shift) / DAILY_SDLOG)
-
-    g_wd = rng.binomial(weekdays, p_goal(wd_mean))
-    g_we = rng.binomial(weekend, p_goal(wd_mean * WEEKEND_RATIO))
-    goal_days = g_wd + g_we
-
+    goal_days, g_we, days = _goal_days(rng, p, e, idx, k, month, steps)
     points = point_rules(idx, month, goal_days, g_we)
-
-    dose = np.zeros((n, T))
-    np.add.at(dose, (idx, t), inc / 12 / 1000)
-    # exposure seen by a checkup: the 12 months up to and including its month (this year's months up to
-    # the checkup month, last year's months from the same month on)
-    dose_checkup = np.zeros((n, T))
-    this = month <= t * 12 + checkup_month[idx, t] - 1
-    np.add.at(dose_checkup, (idx[this], t[this]), inc[this] / 12 / 1000)
-    nxt = np.flatnonzero(t + 1 < T)
-    tn = t[nxt] + 1
-    last = month[nxt] >= tn * 12 + checkup_month[idx[nxt], tn] - 1 - 11
-    np.add.at(dose_checkup, (idx[nxt][last], tn[last]), inc[nxt][last] / 12 / 1000)
-    cumdose = np.cumsum(dose, axis=1)
+    dose, dose_checkup = _doses(n, idx, month, inc, checkup_month)
     in_2023 = t == 2023 - FIRST_YEAR
     gd = np.bincount(idx[in_2023], weights=goal_days[in_2023], minlength=n)
-    days = np.bincount(idx[in_2023], weights=(weekdays + weekend)[in_2023], minlength=n)
-    active_2023 = (days > 0) & (gd / np.maximum(days, 1) * 7 >= 3)
+    days_2023 = np.bincount(idx[in_2023], weights=days[in_2023], minlength=n)
+    active_2023 = (days_2023 > 0) & (gd / np.maximum(days_2023, 1) * 7 >= 3)
 
     activity = pd.DataFrame(
         {
@@ -312,6 +333,6 @@ def program_activity(
         activity=activity,
         dose=dose,
         dose_checkup=dose_checkup,
-        cumdose=cumdose,
+        cumdose=np.cumsum(dose, axis=1),
         active_2023=active_2023,
     )
