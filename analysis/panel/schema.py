@@ -210,6 +210,7 @@ def validate_table(name: str, df: pd.DataFrame) -> pd.DataFrame:
     # shallow: columns are replaced, never written into, so the caller's frame stays as it was
     df = df.copy(deep=False) if df.index.is_unique else df.reset_index(drop=True)
     for col, c in spec.items():
+        where = f"table {name!r}, column {col!r}"
         s = df[col]
         if c.kind == "str":
             # checked once per distinct value: claim tables repeat a few thousand codes millions of times
@@ -220,133 +221,151 @@ def validate_table(name: str, df: pd.DataFrame) -> pd.DataFrame:
         else:
             null = s.isna()
         if null.any() and not c.nullable:
-            raise SchemaError(f"table {name!r}, column {col!r}: missing values in {_rows(null, df.index)}")
+            raise SchemaError(f"{where}: missing values in {_rows(null, df.index)}")
         if c.kind in ("int", "float"):
-            if c.kind == "int" and pd.api.types.is_integer_dtype(s) and not null.any():
-                v = s.to_numpy()  # already whole numbers: only the range to check
-                out = np.zeros(len(v), bool)
-                if c.lo is not None:
-                    out |= v < c.lo
-                if c.hi is not None:
-                    out |= v > c.hi
-                if c.allowed is not None:
-                    out |= ~np.isin(v, c.allowed)
-                if out.any():
-                    rng = f"allowed {list(c.allowed)}" if c.allowed else f"range [{c.lo}, {c.hi}]"
-                    raise SchemaError(
-                        f"table {name!r}, column {col!r}: impossible or out-of-range values ({rng}) in "
-                        f"{_rows(out, df.index)} (e.g. {float(v[out][0])})"
-                    )
-                df[col] = s.astype(np.int64)
-                continue
-            if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
-                num = pd.to_numeric(s, errors="coerce")
-                bad = num.isna() & ~s.isna()
-                if bad.any():
-                    raise SchemaError(
-                        f"table {name!r}, column {col!r}: expected numbers, got text in {_rows(bad, df.index)} "
-                        f"(e.g. {s[bad].iloc[0]!r})"
-                    )
-                s = num
-            s = s.astype(float)
-            if c.kind == "int":
-                frac = s.notna() & (s != np.floor(s))
-                if frac.any():
-                    raise SchemaError(
-                        f"table {name!r}, column {col!r}: expected integers; {_rows(frac, df.index)}"
-                    )
-            out = pd.Series(False, index=df.index)
-            if c.lo is not None:
-                out |= s < c.lo
-            if c.hi is not None:
-                out |= s > c.hi
-            if c.allowed is not None:
-                out |= s.notna() & ~s.isin(c.allowed)
-            if out.any():
-                rng = f"allowed {list(c.allowed)}" if c.allowed else f"range [{c.lo}, {c.hi}]"
-                raise SchemaError(
-                    f"table {name!r}, column {col!r}: impossible or out-of-range values ({rng}) in "
-                    f"{_rows(out, df.index)} (e.g. {float(s[out].iloc[0])})"
-                )
-            df[col] = s if c.kind == "float" else s.astype("Int64" if c.nullable else np.int64)
+            df[col] = _numeric_column(where, c, s, null)
         else:
-            def fails(ok: np.ndarray, codes=codes, null=null) -> pd.Series:
-                """Rows whose (non-missing) value is not ``ok`` (a flag per distinct value)."""
-                return pd.Series(~np.append(ok, True)[codes] & ~null.to_numpy(), index=df.index)
-
-            if c.pattern is not None:
-                bad = fails(uniques.str.fullmatch(c.pattern).to_numpy(bool))
-                if bad.any():
-                    raise SchemaError(
-                        f"table {name!r}, column {col!r}: not of the form {c.pattern} in {_rows(bad, df.index)} "
-                        f"(e.g. {s[bad].iloc[0]!r})"
-                    )
-            if c.allowed is not None:
-                out = fails(uniques.isin(c.allowed).to_numpy(bool))
-                if out.any():
-                    raise SchemaError(
-                        f"table {name!r}, column {col!r}: values not in {list(c.allowed)} in {_rows(out, df.index)}"
-                    )
-            if c.nullable and null.any():
-                df[col] = s.where(~null, None)  # empty text and missing are one thing, whatever the file format
-            if "month" in col:
-                bad = ~null & ~_valid_month(s)
-                if bad.any():
-                    raise SchemaError(
-                        f"table {name!r}, column {col!r}: not a YYYY-MM month within {FIRST_YEAR - 1}-{LAST_YEAR} "
-                        f"in {_rows(bad, df.index)} (e.g. {s[bad].iloc[0]!r})"
-                    )
-    if name == "claims":
-        dates = pd.unique(df["RECU_FR_DT"])
-        real = dates[pd.to_datetime(pd.Series(dates).astype(str), format="%Y%m%d", errors="coerce").notna()]
-        bad = ~df["RECU_FR_DT"].isin(real)
-        if bad.any():
-            raise SchemaError(
-                f"table 'claims', column 'RECU_FR_DT': not a date (YYYYMMDD) in {_rows(bad, df.index)} "
-                f"(e.g. {int(df['RECU_FR_DT'][bad].iloc[0])})"
-            )
-    if name == "checkups":
-        ym = df["HME_YYYYMM"]
-        bad = ~(ym % 100).between(1, 12)
-        if bad.any():
-            raise SchemaError(
-                f"table 'checkups', column 'HME_YYYYMM': month not in 1-12 in {_rows(bad, df.index)}"
-            )
-        df["_year"] = ym // 100
-    if name == "qualification":
-        bad = df["DTH_YM"].notna() & ~(df["DTH_YM"] % 100).between(1, 12)
-        if bad.any():
-            raise SchemaError(
-                f"table 'qualification', column 'DTH_YM': not a year-month (month not in 1-12) in "
-                f"{_rows(bad, df.index)} (e.g. {int(df['DTH_YM'][bad].iloc[0])})"
-            )
-        bad = df["STND_Y"] < df["BIRTH_YEAR"]
-        if bad.any():
-            raise SchemaError(f"table 'qualification', column 'BIRTH_YEAR': born after the year of the row (STND_Y) "
-                              f"in {_rows(bad, df.index)}")
-        # NHIS's AGE_GROUP is the 5-year band of the age in the year, 18 for 90 and over
-        band = np.minimum((df["STND_Y"] - df["BIRTH_YEAR"]) // 5, 18)
-        bad = df["AGE_GROUP"] != band
-        if bad.any():
-            raise SchemaError(f"table 'qualification', column 'AGE_GROUP': not the 5-year band of STND_Y - "
-                              f"BIRTH_YEAR in {_rows(bad, df.index)}")
-    if name == "participation":
-        for col in ("enrol_month", "withdrawal_month"):
-            bad = df[col].notna() & (df[col].astype(str) < PROGRAM_FIRST_MONTH)
-            if bad.any():
-                raise SchemaError(f"table 'participation', column {col!r}: before the program's first enrolment "
-                                  f"({PROGRAM_FIRST_MONTH}) in {_rows(bad, df.index)} "
-                                  f"(e.g. {df[col][bad].iloc[0]!r})")
-        bad = df["withdrawal_month"].notna() & (df["withdrawal_month"].astype(str) < df["enrol_month"].astype(str))
-        if bad.any():
-            raise SchemaError(f"table 'participation', column 'withdrawal_month': before enrol_month in "
-                              f"{_rows(bad, df.index)}")
+            df[col] = _text_column(where, col, c, s, codes, uniques, null)
+    df = _TABLE_RULES[name](df) if name in _TABLE_RULES else df
     key = UNIQUE[name]
     if _has_duplicates(df, key):
         dup = df.duplicated(key, keep=False)
         what = "person-year" if "STND_Y" in key or "_year" in key else " + ".join(key)
         raise SchemaError(f"table {name!r}: duplicate {what} ({key}) in {_rows(dup, df.index)}")
     return df.drop(columns=["_year"], errors="ignore")
+
+
+def _out_of_range(where: str, c, v, out, index) -> None:
+    if out.any():
+        rng = f"allowed {list(c.allowed)}" if c.allowed else f"range [{c.lo}, {c.hi}]"
+        first = v[out][0] if isinstance(v, np.ndarray) else v[out].iloc[0]
+        raise SchemaError(f"{where}: impossible or out-of-range values ({rng}) in {_rows(out, index)} "
+                          f"(e.g. {float(first)})")
+
+
+def _numeric_column(where: str, c, s: pd.Series, null: pd.Series) -> pd.Series:
+    """A number column checked (text that is not a number, fractions in a whole-number column, values out
+    of range or not allowed) and returned as int64, nullable Int64 or float."""
+    if c.kind == "int" and pd.api.types.is_integer_dtype(s) and not null.any():
+        v = s.to_numpy()  # already whole numbers: only the range to check
+        out = np.zeros(len(v), bool)
+        if c.lo is not None:
+            out |= v < c.lo
+        if c.hi is not None:
+            out |= v > c.hi
+        if c.allowed is not None:
+            out |= ~np.isin(v, c.allowed)
+        _out_of_range(where, c, v, out, s.index)
+        return s.astype(np.int64)
+    if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
+        num = pd.to_numeric(s, errors="coerce")
+        bad = num.isna() & ~s.isna()
+        if bad.any():
+            raise SchemaError(f"{where}: expected numbers, got text in {_rows(bad, s.index)} "
+                              f"(e.g. {s[bad].iloc[0]!r})")
+        s = num
+    s = s.astype(float)
+    if c.kind == "int":
+        frac = s.notna() & (s != np.floor(s))
+        if frac.any():
+            raise SchemaError(f"{where}: expected integers; {_rows(frac, s.index)}")
+    out = pd.Series(False, index=s.index)
+    if c.lo is not None:
+        out |= s < c.lo
+    if c.hi is not None:
+        out |= s > c.hi
+    if c.allowed is not None:
+        out |= s.notna() & ~s.isin(c.allowed)
+    _out_of_range(where, c, s, out, s.index)
+    return s if c.kind == "float" else s.astype("Int64" if c.nullable else np.int64)
+
+
+def _text_column(where: str, col: str, c, s: pd.Series, codes: np.ndarray, uniques: pd.Series,
+                 null: pd.Series) -> pd.Series:
+    """A text column checked against its pattern, its allowed values and (a ``*month*`` column) the study's
+    months, each distinct value once; empty text returned as missing."""
+
+    def fails(ok: np.ndarray) -> pd.Series:
+        """Rows whose (non-missing) value is not ``ok`` (a flag per distinct value)."""
+        return pd.Series(~np.append(ok, True)[codes] & ~null.to_numpy(), index=s.index)
+
+    if c.pattern is not None:
+        bad = fails(uniques.str.fullmatch(c.pattern).to_numpy(bool))
+        if bad.any():
+            raise SchemaError(f"{where}: not of the form {c.pattern} in {_rows(bad, s.index)} "
+                              f"(e.g. {s[bad].iloc[0]!r})")
+    if c.allowed is not None:
+        out = fails(uniques.isin(c.allowed).to_numpy(bool))
+        if out.any():
+            raise SchemaError(f"{where}: values not in {list(c.allowed)} in {_rows(out, s.index)}")
+    if "month" in col:
+        bad = ~null & ~_valid_month(s)
+        if bad.any():
+            raise SchemaError(f"{where}: not a YYYY-MM month within {FIRST_YEAR - 1}-{LAST_YEAR} "
+                              f"in {_rows(bad, s.index)} (e.g. {s[bad].iloc[0]!r})")
+    if c.nullable and null.any():
+        return s.where(~null, None)  # empty text and missing are one thing, whatever the file format
+    return s
+
+
+def _claims_rules(df: pd.DataFrame) -> pd.DataFrame:
+    dates = pd.unique(df["RECU_FR_DT"])
+    real = dates[pd.to_datetime(pd.Series(dates).astype(str), format="%Y%m%d", errors="coerce").notna()]
+    bad = ~df["RECU_FR_DT"].isin(real)
+    if bad.any():
+        raise SchemaError(
+            f"table 'claims', column 'RECU_FR_DT': not a date (YYYYMMDD) in {_rows(bad, df.index)} "
+            f"(e.g. {int(df['RECU_FR_DT'][bad].iloc[0])})"
+        )
+    return df
+
+
+def _checkups_rules(df: pd.DataFrame) -> pd.DataFrame:
+    ym = df["HME_YYYYMM"]
+    bad = ~(ym % 100).between(1, 12)
+    if bad.any():
+        raise SchemaError(f"table 'checkups', column 'HME_YYYYMM': month not in 1-12 in {_rows(bad, df.index)}")
+    df["_year"] = ym // 100  # for the person-year key; dropped before the table is returned
+    return df
+
+
+def _qualification_rules(df: pd.DataFrame) -> pd.DataFrame:
+    bad = df["DTH_YM"].notna() & ~(df["DTH_YM"] % 100).between(1, 12)
+    if bad.any():
+        raise SchemaError(
+            f"table 'qualification', column 'DTH_YM': not a year-month (month not in 1-12) in "
+            f"{_rows(bad, df.index)} (e.g. {int(df['DTH_YM'][bad].iloc[0])})"
+        )
+    bad = df["STND_Y"] < df["BIRTH_YEAR"]
+    if bad.any():
+        raise SchemaError(f"table 'qualification', column 'BIRTH_YEAR': born after the year of the row (STND_Y) "
+                          f"in {_rows(bad, df.index)}")
+    # NHIS's AGE_GROUP is the 5-year band of the age in the year, 18 for 90 and over
+    band = np.minimum((df["STND_Y"] - df["BIRTH_YEAR"]) // 5, 18)
+    bad = df["AGE_GROUP"] != band
+    if bad.any():
+        raise SchemaError(f"table 'qualification', column 'AGE_GROUP': not the 5-year band of STND_Y - "
+                          f"BIRTH_YEAR in {_rows(bad, df.index)}")
+    return df
+
+
+def _participation_rules(df: pd.DataFrame) -> pd.DataFrame:
+    for col in ("enrol_month", "withdrawal_month"):
+        bad = df[col].notna() & (df[col].astype(str) < PROGRAM_FIRST_MONTH)
+        if bad.any():
+            raise SchemaError(f"table 'participation', column {col!r}: before the program's first enrolment "
+                              f"({PROGRAM_FIRST_MONTH}) in {_rows(bad, df.index)} "
+                              f"(e.g. {df[col][bad].iloc[0]!r})")
+    bad = df["withdrawal_month"].notna() & (df["withdrawal_month"].astype(str) < df["enrol_month"].astype(str))
+    if bad.any():
+        raise SchemaError(f"table 'participation', column 'withdrawal_month': before enrol_month in "
+                          f"{_rows(bad, df.index)}")
+    return df
+
+
+# rules across a table's columns, after each column passed its own checks
+_TABLE_RULES = {"claims": _claims_rules, "checkups": _checkups_rules, "qualification": _qualification_rules,
+                "participation": _participation_rules}
 
 
 def validate(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
