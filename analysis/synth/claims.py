@@ -163,6 +163,49 @@ def claim_tables(rng: np.random.Generator, chunk: int, ids: np.ndarray, ii: np.n
 
 
 def _claim_block(rng, key_base, ids, ii, tt, years, death_year, death_month, o, injury) -> dict[str, pa.Table]:
+    has_py = {k: getattr(o, k)[ii, tt] for k in CHRONIC_CODES}
+    rx_py = {"htn": o.htn_rx[ii, tt], "dm": o.dm_rx[ii, tt], "dl": o.dl_rx[ii, tt]}
+    col = _claims(rng, ii, tt, years, death_year, death_month, o, injury, has_py, rx_py)
+    py, kind, main, n = col["py"], col["kind"], col["main"], len(col["py"])
+    # the patient share over all claims of the person-year, by cost
+    share_total = o.patient_share[ii, tt].astype(np.int64)
+    if (share_total > np.bincount(py, weights=col["cost"], minlength=len(ii)) + 0.5).any():
+        raise AssertionError("synth: a person-year's patient share exceeds its cost")
+    share = _apportion(share_total, py, col["cost"].astype(np.float64))
+    if (share > col["cost"]).any():
+        raise AssertionError("synth: a claim's patient share exceeds its cost")
+    # the claim id: random within the chunk, so that its order does not reveal NHIS's person order
+    if n >= BLOCK_KEYS:
+        raise AssertionError("synth: more claims in a block of persons than its KEY_SEQ range holds")
+    key = key_base + 1 + rng.permutation(n).astype(np.int64)
+    pid = ids[ii[py]]
+    dx, offset = _diagnoses(rng, py, kind, main, has_py)
+    rows = np.diff(np.append(offset, len(dx)))  # diagnoses per claim
+    of_dx = np.repeat(np.arange(n), rows)
+    sub_sick = np.where(rows > 1, dx[np.minimum(offset + 1, len(dx) - 1)], 0)
+    drug, rx_off = _prescriptions(rng, py, kind, rx_py, ii, len(ids))
+    of_rx = np.repeat(np.arange(n), np.diff(np.append(rx_off, len(drug))))
+
+    def text(ix, vocab):
+        return pa.DictionaryArray.from_arrays(pa.array(ix.astype(np.int16)), pa.array(list(vocab))).cast(pa.string())
+
+    t20 = pa.table({
+        "KEY_SEQ": key, "PERSON_ID": pid, "RECU_FR_DT": col["date"].astype(np.int32),
+        "FORM_CD": text(col["form"], FORMS), "MAIN_SICK": text(main, VOCAB), "SUB_SICK": text(sub_sick, VOCAB),
+        "VSCN": col["vscn"].astype(np.int32), "EDEC_TRAMT": col["cost"], "EDEC_SBRDN_AMT": share,
+        "EDEC_JBRDN_AMT": col["cost"] - share,
+    })
+    t40 = pa.table({"KEY_SEQ": key[of_dx], "SEQ_NO": (np.arange(len(dx)) - offset[of_dx] + 1).astype(np.int16),
+                    "PERSON_ID": pid[of_dx], "MCEX_SICK_SYM": text(dx, VOCAB)})
+    t60 = pa.table({"KEY_SEQ": key[of_rx], "SEQ_NO": (np.arange(len(drug)) - rx_off[of_rx] + 1).astype(np.int16),
+                    "PERSON_ID": pid[of_rx], "GNL_NM_CD": text(drug, DRUG_VOCAB),
+                    "MDCN_EXEC_FREQ": np.where(rng.random(len(drug)) < 0.6, 30, 90).astype(np.int16)})
+    return {"nhis/t20": t20, "nhis/t40": t40, "nhis/t60": t60}
+
+
+def _claims(rng, ii, tt, years, death_year, death_month, o, injury, has_py, rx_py) -> dict[str, np.ndarray]:
+    """Every claim of the person-years, sorted by person-year: ``py`` (its person-year), ``kind``, ``form``,
+    ``vscn`` (visit or supply days), ``cost``, ``main`` (main diagnosis, vocabulary index) and ``date``."""
     n_py = len(ii)
     G = o.outpatient_cost[ii, tt].astype(np.int64)
     V = o.outpatient_visits[ii, tt].astype(np.int64)
@@ -171,9 +214,6 @@ def _claim_block(rng, key_base, ids, ii, tt, years, death_year, death_month, o, 
     inj = injury[ii, tt].astype(np.int64)
     cats = [c[0] for c in CARE_CATEGORIES]
     nc = np.stack([o.nc_costs[f"cost_{c}"][ii, tt].astype(np.int64) for c in cats], axis=1)
-    share_total = o.patient_share[ii, tt].astype(np.int64)
-    has_py = {k: getattr(o, k)[ii, tt] for k in CHRONIC_CODES}
-    rx_py = {"htn": o.htn_rx[ii, tt], "dm": o.dm_rx[ii, tt], "dl": o.dl_rx[ii, tt]}
     year_py = years[tt]
     last_month = np.where(death_year[ii] == year_py, death_month[ii], 12)
 
@@ -220,24 +260,15 @@ def _claim_block(rng, key_base, ids, ii, tt, years, death_year, death_month, o, 
                    "form": np.full(disp.sum(), 3, np.int8), "cost": ph_cost, "main": g["main"][disp],
                    "date": g["date"][disp],
                    "vscn": np.where(treated[disp], np.where(rng.random(disp.sum()) < 0.6, 30, 90), 3)})
-
     order = np.argsort(np.concatenate([b["py"] for b in blocks]), kind="stable")
-    col = {k: np.concatenate([b[k] for b in blocks])[order] for k in blocks[0]}
-    py, kind, main, n = col["py"], col["kind"], col["main"], len(order)
-    # the patient share over all claims of the person-year, by cost
-    if (share_total > np.bincount(py, weights=col["cost"], minlength=n_py) + 0.5).any():
-        raise AssertionError("synth: a person-year's patient share exceeds its cost")
-    share = _apportion(share_total, py, col["cost"].astype(np.float64))
-    if (share > col["cost"]).any():
-        raise AssertionError("synth: a claim's patient share exceeds its cost")
-    # the claim id: random within the chunk, so that its order does not reveal NHIS's person order
-    if n >= BLOCK_KEYS:
-        raise AssertionError("synth: more claims in a block of persons than its KEY_SEQ range holds")
-    key = key_base + 1 + rng.permutation(n).astype(np.int64)
-    pid = ids[ii[py]]
+    return {k: np.concatenate([b[k] for b in blocks])[order] for k in blocks[0]}
 
-    # T40: the main diagnosis first, then each chronic disease not already the main one (on general and
-    # inpatient claims), then other conditions treated alongside (none a disease or category of the phenotypes)
+
+def _diagnoses(rng, py, kind, main, has_py) -> tuple[np.ndarray, np.ndarray]:
+    """T40 as ``(codes, each claim's first row)``: the main diagnosis first, then each chronic disease not
+    already the main one (on general and inpatient claims), then other conditions treated alongside (none a
+    disease or category of the phenotypes)."""
+    n = len(py)
     chronic_here = (kind == GENERAL) | (kind == INPATIENT)
     with_k = {k: chronic_here & has_py[k][py] & (main != _AT[codes[0]]) for k, codes in CHRONIC_CODES.items()}
     n_chr = sum(v.astype(np.int64) for v in with_k.values())
@@ -256,10 +287,13 @@ def _claim_block(rng, key_base, ids, ii, tt, years, death_year, death_month, o, 
     for j in range(3):
         sel = extra > j
         dx[offset[sel] + 1 + n_chr[sel] + j] = sub_ix[(start[sel] + j) % len(SUB_CODES)]
-    of_dx = np.repeat(np.arange(n), rows)
-    sub_sick = np.where(rows > 1, dx[np.minimum(offset + 1, len(dx) - 1)], 0)
+    return dx, offset
 
-    # T60: each treated disease's drug (one per person, kept over the years) on every general claim
+
+def _prescriptions(rng, py, kind, rx_py, ii, n_persons: int) -> tuple[np.ndarray, np.ndarray]:
+    """T60 as ``(drug codes, each claim's first row)``: each treated disease's drug (one per person, kept
+    over the years) on every general claim."""
+    n = len(py)
     gen = kind == GENERAL
     per = {k: gen & rx_py[k][py] for k in DRUG_CODES}
     n_rx = sum(v.astype(np.int64) for v in per.values())
@@ -268,25 +302,9 @@ def _claim_block(rng, key_base, ids, ii, tt, years, death_year, death_month, o, 
     done = np.zeros(n, np.int64)
     first_code = 0
     for k, codes in DRUG_CODES.items():
-        choice = rng.integers(0, len(codes), len(ids))  # the person's drug of the class
+        choice = rng.integers(0, len(codes), n_persons)  # the person's drug of the class
         sel = per[k]
         drug[rx_off[sel] + done[sel]] = first_code + choice[ii[py[sel]]]
         done += sel
         first_code += len(codes)
-    of_rx = np.repeat(np.arange(n), n_rx)
-
-    def text(ix, vocab):
-        return pa.DictionaryArray.from_arrays(pa.array(ix.astype(np.int16)), pa.array(list(vocab))).cast(pa.string())
-
-    t20 = pa.table({
-        "KEY_SEQ": key, "PERSON_ID": pid, "RECU_FR_DT": col["date"].astype(np.int32),
-        "FORM_CD": text(col["form"], FORMS), "MAIN_SICK": text(main, VOCAB), "SUB_SICK": text(sub_sick, VOCAB),
-        "VSCN": col["vscn"].astype(np.int32), "EDEC_TRAMT": col["cost"], "EDEC_SBRDN_AMT": share,
-        "EDEC_JBRDN_AMT": col["cost"] - share,
-    })
-    t40 = pa.table({"KEY_SEQ": key[of_dx], "SEQ_NO": (np.arange(len(dx)) - offset[of_dx] + 1).astype(np.int16),
-                    "PERSON_ID": pid[of_dx], "MCEX_SICK_SYM": text(dx, VOCAB)})
-    t60 = pa.table({"KEY_SEQ": key[of_rx], "SEQ_NO": (np.arange(len(drug)) - rx_off[of_rx] + 1).astype(np.int16),
-                    "PERSON_ID": pid[of_rx], "GNL_NM_CD": text(drug, DRUG_VOCAB),
-                    "MDCN_EXEC_FREQ": np.where(rng.random(len(drug)) < 0.6, 30, 90).astype(np.int16)})
-    return {"nhis/t20": t20, "nhis/t40": t40, "nhis/t60": t60}
+    return drug, rx_off
