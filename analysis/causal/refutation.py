@@ -38,6 +38,7 @@ from analysis.causal.sensitivity import e_value, event_study_inputs, honest_did
 from analysis.config import StudyConfig
 from analysis.did import aggte, att_gt, did_2x2, trend_adjusted
 from analysis.did.drdid import DiDError
+from analysis.did.outcomes import cs_truth, published_truth, truth_table
 from analysis.did.results import tidy_records
 
 E_VALUE_BAR = 2.0  # an unmeasured confounder doubling both enrolment and the outcome is not implausible here
@@ -131,153 +132,157 @@ def refutation_checks(panel: pd.DataFrame, cfg: StudyConfig, published: pd.DataF
                       truth: pd.DataFrame | None = None, progress: bool = False) -> list[dict]:
     """Every check of the module docstring on ``panel`` (the analysis panel) and ``published`` (the city's
     matched 2x2 data, ``published_design(panel).data``); ``truth``: the linked synthetic truth."""
-    from analysis.did.outcomes import cs_truth, published_truth, truth_table
+    r = _Refuter(panel, cfg, published, truth, progress)
+    r.say("published design")
+    r.guarded("main_estimate", _PUB, r.published_main)
+    r.guarded("pre_trend_test", _PUB, r.published_pretrend)
+    r.say("DoWhy refuters")
+    r.guarded("dowhy_identification", _PUB, r.published_dowhy)
+    r.say("Callaway-Sant'Anna")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        r.guarded("main_estimate", _CS, r.cs_main)
+        r.guarded("placebo_in_time", _CS, lambda: r.cs_placebo(trend=False))
+        r.guarded("placebo_in_time_trend_adjusted", _CS + "_trend", lambda: r.cs_placebo(trend=True))
+        r.guarded("main_estimate", _CS + "_trend", r.cs_trend_main)
+        r.say("negative control")
+        r.guarded("negative_control_outcome", _CS, r.negative_control)
+    return [_clean(c) for c in r.checks]
 
-    dc, rc, oc = cfg.did, cfg.refutation, cfg.outcomes
-    y, alp = oc.primary, dc.alp
-    xf = dc.xformla
-    te = truth_table(truth, y)
-    checks: list[dict] = []
 
-    def guarded(name, design, fn):
+_PUB, _CS = "published", "callaway_santanna"
+
+
+class _Refuter:
+    """The checks of one study, design by design; each method returns its check(s), ``guarded`` records a
+    check that could not be computed as failed, with the reason."""
+
+    def __init__(self, panel, cfg: StudyConfig, published, truth, progress: bool):
+        self.panel, self.cfg, self.published, self.truth, self.progress = panel, cfg, published, truth, progress
+        self.y, self.alp, self.xf = cfg.outcomes.primary, cfg.did.alp, cfg.did.xformla
+        self.te = truth_table(truth, self.y)
+        dc = cfg.did
+        self.kw = dict(control_group=dc.control_group, est_method=dc.est_method, anticipation=dc.anticipation,
+                       bstrap=False, cband=False, alp=self.alp, table="panel")
+        self.checks: list[dict] = []
+
+    def guarded(self, name: str, design: str, fn) -> None:
         try:
             out = fn()
-            checks.extend(out if isinstance(out, list) else [out])
+            self.checks.extend(out if isinstance(out, list) else [out])
         except (DiDError, ValueError, np.linalg.LinAlgError) as e:
-            checks.append(_check(name, design, f"not computed: {e}", False))
+            self.checks.append(_check(name, design, f"not computed: {e}", False))
 
-    def say(msg):
-        if progress:
+    def say(self, msg: str) -> None:
+        if self.progress:
             print(f"  refute: {msg}", flush=True)
 
     # --- the city's published design -------------------------------------------------------------------
-    pub = "published"
-    say("published design")
-
-    @functools.cache
-    def change_frame():
+    @functools.cached_property
+    def change_frame(self) -> pd.DataFrame:
         """One row per person of the published design with the 2023 - 2021 change (E-value and DoWhy)."""
-        return change_score_frame(published, outcomes=(y,))
+        return change_score_frame(self.published, outcomes=(self.y,))
 
-    def published_main():
-        r = did_2x2(published, y)
-        truth_v = published_truth(published, y, te) if te is not None else None
+    def published_main(self):
+        y, alp = self.y, self.alp
+        r = did_2x2(self.published, y)
+        truth_v = published_truth(self.published, y, self.te) if self.te is not None else None
         est, se = float(r.params["ATT"]), float(r.std_errors["ATT"])
-        main = _interval_check("main_estimate", pub, "the published 2x2 estimate (2021 -> 2023, 2022 joiners vs "
+        main = _interval_check("main_estimate", _PUB, "the published 2x2 estimate (2021 -> 2023, 2022 joiners vs "
                                "1:10 matched non-participants); passing means its interval includes 0",
                                est, se, alp, truth_v)
-        frame = change_frame()
+        frame = self.change_frame
         sd = float(frame.loc[frame.treated == 0, f"{y}_change"].dropna().std(ddof=1))
         ev = e_value(est, main["conf_low"], main["conf_high"], sd=sd)
         ev_check = _check(
-            "e_value", pub, f"an unmeasured confounder associated with both enrolment and the cost change by a "
+            "e_value", _PUB, f"an unmeasured confounder associated with both enrolment and the cost change by a "
             f"risk ratio of at least the E-value of the confidence limit would be needed to move the interval to "
             f"0; passing means that E-value is at least {E_VALUE_BAR:g} (VanderWeele and Ding 2017; standardised "
             "by the controls' SD of the change)", ev.e_ci >= E_VALUE_BAR, estimate=ev.e_point,
             conf_low=ev.e_ci, sd_of_change=sd)
         return [main, ev_check]
 
-    guarded("main_estimate", pub, published_main)
-
-    def published_es():
+    def published_pretrend(self):
+        cfg = self.cfg
         b, V, n_pre, n_post = event_study_inputs(published_event_study(
-            panel, y, ratio=cfg.matching.ratio, covariates=cfg.covariates.published_design))
+            self.panel, self.y, ratio=cfg.matching.ratio, covariates=cfg.covariates.published_design))
         W, p = _wald(b[:n_pre], V[:n_pre, :n_pre])
-        pt = _check("pre_trend_test", pub, "the matched sample's event-study coefficients of 2017-2020 (relative "
+        pt = _check("pre_trend_test", _PUB, "the matched sample's event-study coefficients of 2017-2020 (relative "
                     "to 2021) are jointly zero: no sign of diverging trends before enrolment (Wald test)",
-                    p > alp, estimate=W, p_value=p, df=n_pre)
-        rm = _rm_check("honest_did_relative_magnitudes", pub, b, V, n_pre, n_post, alp, rc.seed)
+                    p > self.alp, estimate=W, p_value=p, df=n_pre)
+        rm = _rm_check("honest_did_relative_magnitudes", _PUB, b, V, n_pre, n_post, self.alp, cfg.refutation.seed)
         return [pt, rm]
 
-    guarded("pre_trend_test", pub, published_es)
-
-    def published_dowhy():
-        r = dowhy_analysis(change_frame(), "treated", f"{y}_change", list(DEFAULT_COVARIATES), weights="weights",
-                           simulations=rc.simulations, seed=rc.seed, alpha=alp)
-        ident = _check("dowhy_identification", pub,
+    def published_dowhy(self):
+        rc = self.cfg.refutation
+        r = dowhy_analysis(self.change_frame, "treated", f"{self.y}_change", list(DEFAULT_COVARIATES),
+                           weights="weights", simulations=rc.simulations, seed=rc.seed, alpha=self.alp)
+        ident = _check("dowhy_identification", _PUB,
                        "the assumed causal graph (analysis/causal/graph.dot) identifies the effect by the backdoor "
                        "criterion; it does not while latent health consciousness drives both enrolment and "
                        "costs, so the estimate (DoWhy, our matching weights, backdoor set "
                        f"{sorted(r.backdoor)} of the graph without the latent node) rests on assuming it away",
                        bool(r.identified), estimate=r.estimate, std_error=r.std_error, conf_low=r.conf_low,
                        conf_high=r.conf_high, estimand=r.estimand)
-        return [ident, *({"design": pub, **c} for c in r.checks)]
-
-    say("DoWhy refuters")
-    guarded("dowhy_identification", pub, published_dowhy)
+        return [ident, *({"design": _PUB, **c} for c in r.checks)]
 
     # --- Callaway-Sant'Anna (the plan), and trend-adjusted -------------------------------------------------
-    cs = "callaway_santanna"
-    say("Callaway-Sant'Anna")
-    kw = dict(control_group=dc.control_group, est_method=dc.est_method, anticipation=dc.anticipation,
-              bstrap=False, cband=False, alp=alp, table="panel")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
+    def cs_main(self):
+        y, alp, te = self.y, self.alp, self.te
+        res = att_gt(self.panel, y, "year", "study_id", "first_treat", self.xf, base_period="universal", **self.kw)
+        s = aggte(res, "simple", na_rm=True)
+        tr = cs_truth(res, self.panel, y, te)[("simple", "overall")] if te is not None else None
+        out = [_interval_check("main_estimate", _CS, "the plan's Callaway-Sant'Anna overall ATT; passing means "
+                               "its interval includes 0", s.overall_att, s.overall_se, alp, tr),
+               _check("pre_trend_test", _CS, "the pre-period ATT(g,t) are jointly zero: no sign of diverging "
+                      "trends before enrolment (Wald pre-test)", (res.pretest_p or 0) > alp,
+                      estimate=res.pretest_W, p_value=res.pretest_p)]
+        b, V, n_pre, n_post = event_study_inputs(aggte(res, "dynamic", na_rm=True))
+        out.append(_rm_check("honest_did_relative_magnitudes", _CS, b, V, n_pre, n_post, alp,
+                             self.cfg.refutation.seed))
+        out.append(_sd_check("honest_did_smoothness", _CS, b, V, n_pre, n_post, alp))
+        return out
 
-        def cs_main():
-            res = att_gt(panel, y, "year", "study_id", "first_treat", xf, base_period="universal", **kw)
-            s = aggte(res, "simple", na_rm=True)
-            tr = cs_truth(res, panel, y, te)[("simple", "overall")] if te is not None else None
-            out = [_interval_check("main_estimate", cs, "the plan's Callaway-Sant'Anna overall ATT; passing means "
-                                   "its interval includes 0", s.overall_att, s.overall_se, alp, tr),
-                   _check("pre_trend_test", cs, "the pre-period ATT(g,t) are jointly zero: no sign of diverging "
-                          "trends before enrolment (Wald pre-test)", (res.pretest_p or 0) > alp,
-                          estimate=res.pretest_W, p_value=res.pretest_p)]
-            dyn = aggte(res, "dynamic", na_rm=True)
-            b, V, n_pre, n_post = event_study_inputs(dyn)
-            out.append(_rm_check("honest_did_relative_magnitudes", cs, b, V, n_pre, n_post, alp, rc.seed))
-            out.append(_sd_check("honest_did_smoothness", cs, b, V, n_pre, n_post, alp))
-            return out
+    @functools.cached_property
+    def placebo_fit(self):
+        """One placebo fit for both placebo checks (plain and trend-adjusted)."""
+        return placebo_in_time(self.panel, self.y, self.xf, shift=self.cfg.refutation.placebo_shift,
+                               est_method=self.cfg.did.est_method, alp=self.alp)
 
-        guarded("main_estimate", cs, cs_main)
+    def cs_placebo(self, trend: bool):
+        r = trend_adjusted(self.placebo_fit) if trend else self.placebo_fit
+        s = aggte(r, "simple", na_rm=True)
+        name = "placebo_in_time" + ("_trend_adjusted" if trend else "")
+        return _interval_check(name, _CS + ("_trend" if trend else ""),
+                               f"with enrolment pretended {self.cfg.refutation.placebo_shift} years earlier, on the "
+                               "years before anyone enrolled (true effect exactly 0), the design finds nothing",
+                               s.overall_att, s.overall_se, self.alp, 0.0 if self.te is not None else None)
 
-        @functools.cache
-        def placebo_fit():
-            """One placebo fit for both placebo checks (plain and trend-adjusted)."""
-            return placebo_in_time(panel, y, xf, shift=rc.placebo_shift, est_method=dc.est_method, alp=alp)
+    def cs_trend_main(self):
+        y, te = self.y, self.te
+        base = att_gt(self.panel, y, "year", "study_id", "first_treat", self.xf,
+                      **(self.kw | {"base_period": "universal", "control_group": "nevertreated"}))
+        adj = trend_adjusted(base)
+        s = aggte(adj, "simple", na_rm=True)
+        tr = cs_truth(adj, self.panel, y, te)[("simple", "overall")] if te is not None else None
+        return [_interval_check("main_estimate", _CS + "_trend", "the trend-adjusted Callaway-Sant'Anna overall "
+                                "ATT (each cohort's linear pre-trend removed); passing means its interval "
+                                "includes 0", s.overall_att, s.overall_se, self.alp, tr),
+                _check("pre_trend_test", _CS + "_trend", "the pre-period residuals after removing each cohort's "
+                       "linear trend are jointly zero: the trend is linear, so extrapolating it is "
+                       "defensible", (adj.pretest_p or 0) > self.alp, estimate=adj.pretest_W,
+                       p_value=adj.pretest_p)]
 
-        def cs_placebo(trend: bool):
-            r = trend_adjusted(placebo_fit()) if trend else placebo_fit()
-            s = aggte(r, "simple", na_rm=True)
-            name = "placebo_in_time" + ("_trend_adjusted" if trend else "")
-            return _interval_check(name, cs + ("_trend" if trend else ""),
-                                   f"with enrolment pretended {rc.placebo_shift} years earlier, on the years "
-                                   "before anyone enrolled (true effect exactly 0), the design finds nothing",
-                                   s.overall_att, s.overall_se, alp, 0.0 if te is not None else None)
-
-        guarded("placebo_in_time", cs, lambda: cs_placebo(False))
-        guarded("placebo_in_time_trend_adjusted", cs + "_trend", lambda: cs_placebo(True))
-
-        def cs_trend_main():
-            base = att_gt(panel, y, "year", "study_id", "first_treat", xf,
-                          **(kw | {"base_period": "universal", "control_group": "nevertreated"}))
-            adj = trend_adjusted(base)
-            s = aggte(adj, "simple", na_rm=True)
-            tr = cs_truth(adj, panel, y, te)[("simple", "overall")] if te is not None else None
-            return [_interval_check("main_estimate", cs + "_trend", "the trend-adjusted Callaway-Sant'Anna overall "
-                                    "ATT (each cohort's linear pre-trend removed); passing means its interval "
-                                    "includes 0", s.overall_att, s.overall_se, alp, tr),
-                    _check("pre_trend_test", cs + "_trend", "the pre-period residuals after removing each cohort's "
-                           "linear trend are jointly zero: the trend is linear, so extrapolating it is "
-                           "defensible", (adj.pretest_p or 0) > alp, estimate=adj.pretest_W,
-                           p_value=adj.pretest_p)]
-
-        guarded("main_estimate", cs + "_trend", cs_trend_main)
-
-        def negative_control():
-            nc = oc.negative_control
-            res = att_gt(panel, nc, "year", "study_id", "first_treat", xf, base_period="universal",
-                         allow_unbalanced_panel=bool(panel[nc].isna().any()), **kw)
-            s = aggte(res, "simple", na_rm=True)
-            te_nc = truth_table(truth, nc)
-            tr = cs_truth(res, panel, nc, te_nc)[("simple", "overall")] if te_nc is not None else None
-            return _interval_check("negative_control_outcome", cs, f"the program cannot change {nc}; the same "
-                                   "design finds nothing there (selection that also moves it would show)",
-                                   s.overall_att, s.overall_se, alp, tr)
-
-        say("negative control")
-        guarded("negative_control_outcome", cs, negative_control)
-    return [_clean(c) for c in checks]
+    def negative_control(self):
+        nc, panel = self.cfg.outcomes.negative_control, self.panel
+        res = att_gt(panel, nc, "year", "study_id", "first_treat", self.xf, base_period="universal",
+                     allow_unbalanced_panel=bool(panel[nc].isna().any()), **self.kw)
+        s = aggte(res, "simple", na_rm=True)
+        te_nc = truth_table(self.truth, nc)
+        tr = cs_truth(res, panel, nc, te_nc)[("simple", "overall")] if te_nc is not None else None
+        return _interval_check("negative_control_outcome", _CS, f"the program cannot change {nc}; the same "
+                               "design finds nothing there (selection that also moves it would show)",
+                               s.overall_att, s.overall_se, self.alp, tr)
 
 
 def _clean(c: dict) -> dict:
