@@ -399,42 +399,98 @@ def _dowhy_analysis(data, treatment, outcome, common_causes, weights, propensity
     unknown = set(refuters) - set(DEFAULT_REFUTERS)
     if unknown:
         raise RefutationError(f"dowhy_analysis: unknown refuters {sorted(unknown)}; allowed: {list(DEFAULT_REFUTERS)}")
+    work, dropped = _working_frame(data, treatment, outcome, common_causes, weights, propensity)
+    g, estimand, backdoor, identified, dot = _identify(work, treatment, outcome, common_causes, graph)
 
-    wcol = "_dowhy_weights"
+    def fresh():
+        m = _model(work.copy(), treatment, outcome, g, common_causes)
+        est = m.estimate_effect(estimand, method_name=ESTIMATOR_METHOD,
+                                method_params={"weights_column": _WCOL}, target_units="ate")
+        return m, est
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, est = fresh()
+    value = float(est.value)
+
+    # our own WLS for the standard error (clustered on the matched set if known)
+    X = sm.add_constant(work[[treatment, *backdoor]].astype(float), has_constant="add")
+    fit0 = sm.WLS(work[outcome].astype(float), X, weights=work[_WCOL])
+    if "_subclass" in work:
+        fit = fit0.fit(cov_type="cluster", cov_kwds={"groups": pd.factorize(work["_subclass"])[0]})
+    else:
+        fit = fit0.fit(cov_type="HC1")
+    se = float(fit.bse[treatment])
+    lo, hi = (float(v) for v in fit.conf_int(alpha=alpha).loc[treatment])
+
+    checks: list[dict] = []
+    grid = pd.DataFrame(columns=["kappa_t", "kappa_y", "kappa_y_sd", "new_effect"])
+    # DoWhy seeds and draws from numpy's global random state (its ``random_seed`` calls np.random.seed):
+    # save the caller's state and restore it afterwards
+    saved_state = np.random.get_state()  # noqa: NPY002
+    try:
+        for name in refuters:
+            if name == "add_unobserved_common_cause":
+                grid = _unobserved_cause_grid(fresh, estimand, kappa_t, kappa_y_sd, float(work[outcome].std()), seed)
+                lo_g, hi_g = float(grid.new_effect.min()), float(grid.new_effect.max())
+                checks.append({"name": name, "estimate": value, "p_value": None, "conf_low": lo_g, "conf_high": hi_g,
+                               "passed": bool(np.all(np.sign(grid.new_effect) == np.sign(value)) and value != 0),
+                               "meaning": MEANINGS[name], "grid": grid.to_dict(orient="records")})
+            else:
+                checks += _refuter_checks(fresh, estimand, name, simulations, seed, value, alpha)
+    finally:
+        np.random.set_state(saved_state)  # noqa: NPY002
+
+    return DoWhyResult(treatment=treatment, outcome=outcome, estimand=str(estimand), backdoor=backdoor,
+                       identified=identified, graph_dot=dot, estimate=value, std_error=se, conf_low=lo, conf_high=hi,
+                       nobs=len(work), checks=checks, sensitivity_grid=grid, dropped=dropped,
+                       simulations=simulations, seed=seed)
+
+
+_WCOL = "_dowhy_weights"
+
+
+def _working_frame(data, treatment, outcome, common_causes, weights, propensity) -> tuple[pd.DataFrame, dict]:
+    """The columns DoWhy reads, with the weights (given, from the propensity score as ATT odds weights, the
+    data's ``weights`` column, or 1) and the matched set if known; rows with a missing value dropped and
+    counted (``dropped``: per column and ``rows``)."""
     work = data[[treatment, outcome, *common_causes]].copy()
     if "subclass" in data:
         work["_subclass"] = data["subclass"].to_numpy()
     if weights is None and propensity is None and "weights" in data:
         weights = "weights"
     if weights is not None:
-        work[wcol] = (data[weights] if isinstance(weights, str) else np.asarray(weights, dtype=float))
+        work[_WCOL] = (data[weights] if isinstance(weights, str) else np.asarray(weights, dtype=float))
     elif propensity is not None:
         p = np.asarray(data[propensity] if isinstance(propensity, str) else propensity, dtype=float)
         if np.any((p <= 0) | (p >= 1)):
             raise RefutationError("dowhy_analysis: propensity scores must lie strictly in (0, 1); got "
                                   f"min {np.nanmin(p)}, max {np.nanmax(p)}")
         t = work[treatment].to_numpy(dtype=float)
-        work[wcol] = t + (1 - t) * p / (1 - p)
+        work[_WCOL] = t + (1 - t) * p / (1 - p)
     else:
-        work[wcol] = 1.0
-    internal = {wcol: "weights", "_subclass": "subclass"}
+        work[_WCOL] = 1.0
+    internal = {_WCOL: "weights", "_subclass": "subclass"}
     dropped = {internal.get(c, c): int(n) for c, n in work.isna().sum().items() if n}
     dropped["rows"] = int(work.isna().any(axis=1).sum())
     work = work.dropna().reset_index(drop=True)
-    work[wcol] = work[wcol].astype(float)
-    if (work[wcol] < 0).any():
-        raise RefutationError(f"dowhy_analysis: {int((work[wcol] < 0).sum())} negative weights; weights must be >= 0")
+    work[_WCOL] = work[_WCOL].astype(float)
+    if (work[_WCOL] < 0).any():
+        raise RefutationError(f"dowhy_analysis: {int((work[_WCOL] < 0).sum())} negative weights; weights must be >= 0")
     work[treatment] = work[treatment].astype(int)
+    return work, dropped
 
-    # identification: first under the full graph with its latent nodes unobserved (under the study graph
-    # DoWhy finds no backdoor set: health consciousness confounds enrolment and outcome), then under the
-    # graph without the latent nodes, i.e. under the no-unobserved-confounding assumption the matched design
-    # makes; that estimand and its backdoor set are the ones estimated and refuted.
+
+def _identify(work, treatment, outcome, common_causes, graph):
+    """``(graph estimated on, estimand, backdoor set, identified, the full graph's DOT)``. Identification
+    first under the full graph with its latent nodes unobserved (under the study graph DoWhy finds no
+    backdoor set: health consciousness confounds enrolment and outcome), then under the graph without the
+    latent nodes, i.e. under the no-unobserved-confounding assumption the matched design makes; that
+    estimand and its backdoor set are the ones estimated and refuted (``identified`` None without a graph)."""
     if graph is False:
-        g, dot, identified = None, "", None
+        g, dot = None, ""
     else:
-        full = load_graph() if graph is True else graph
-        g_full = restricted_graph(common_causes, treatment, outcome, full)
+        g_full = restricted_graph(common_causes, treatment, outcome, load_graph() if graph is True else graph)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             e_full = _model(work.copy(), treatment, outcome, g_full, common_causes).identify_effect(
@@ -451,79 +507,51 @@ def _dowhy_analysis(data, treatment, outcome, common_causes, weights, propensity
     if not backdoor and common_causes:
         raise RefutationError(f"dowhy_analysis: DoWhy found no backdoor set for {treatment} -> {outcome} even without "
                               f"the latent nodes; check the graph and common_causes {common_causes}")
+    identified = None
     if g is not None:
         identified = bool(e_full.get_backdoor_variables()) or backdoor_criterion(g_full, treatment, outcome, backdoor)
+    return g, estimand, backdoor, identified, dot
 
-    def fresh():
-        m = _model(work.copy(), treatment, outcome, g, common_causes)
-        est = m.estimate_effect(estimand, method_name=ESTIMATOR_METHOD,
-                                method_params={"weights_column": wcol}, target_units="ate")
-        return m, est
 
+def _unobserved_cause_grid(fresh, estimand, kappa_t, kappa_y_sd, sd_y: float, seed: int) -> pd.DataFrame:
+    """DoWhy's simulated unobserved common cause over the grid of its effects on treatment (``kappa_t``)
+    and on the outcome (``kappa_y_sd`` SDs of the outcome): the re-estimated effect at each point."""
+    rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _, est = fresh()
-    value = float(est.value)
-
-    # our own WLS for the standard error (clustered on the matched set if known)
-    X = sm.add_constant(work[[treatment, *backdoor]].astype(float), has_constant="add")
-    fit0 = sm.WLS(work[outcome].astype(float), X, weights=work[wcol])
-    if "_subclass" in work:
-        fit = fit0.fit(cov_type="cluster", cov_kwds={"groups": pd.factorize(work["_subclass"])[0]})
-    else:
-        fit = fit0.fit(cov_type="HC1")
-    se = float(fit.bse[treatment])
-    lo, hi = (float(v) for v in fit.conf_int(alpha=alpha).loc[treatment])
-
-    checks: list[dict] = []
-    grid = pd.DataFrame(columns=["kappa_t", "kappa_y", "kappa_y_sd", "new_effect"])
-    sd_y = float(work[outcome].std())
-    # DoWhy seeds and draws from numpy's global random state (its ``random_seed`` calls np.random.seed):
-    # save the caller's state and restore it afterwards
-    saved_state = np.random.get_state()  # noqa: NPY002
-    try:
-        for name in refuters:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                if name == "add_unobserved_common_cause":
-                    rows = []
-                    for kt in kappa_t:
-                        for ks in kappa_y_sd:
-                            np.random.seed(seed)  # noqa: NPY002 - DoWhy draws the confounder from numpy's global state
-                            m, e = fresh()
-                            r = m.refute_estimate(estimand, e, method_name=name, simulation_method="direct-simulation",
-                                                  confounders_effect_on_treatment="binary_flip",
-                                                  confounders_effect_on_outcome="linear",
-                                                  effect_strength_on_treatment=float(kt),
-                                                  effect_strength_on_outcome=float(ks * sd_y))
-                            rows.append({"kappa_t": float(kt), "kappa_y": float(ks * sd_y), "kappa_y_sd": float(ks),
-                                         "new_effect": float(np.asarray(r.new_effect).ravel()[0])})
-                    grid = pd.DataFrame(rows)
-                    lo_g, hi_g = float(grid.new_effect.min()), float(grid.new_effect.max())
-                    checks.append({"name": name, "estimate": value, "p_value": None, "conf_low": lo_g, "conf_high": hi_g,
-                                   "passed": bool(np.all(np.sign(grid.new_effect) == np.sign(value)) and value != 0),
-                                   "meaning": MEANINGS[name], "grid": grid.to_dict(orient="records")})
-                    continue
+        for kt in kappa_t:
+            for ks in kappa_y_sd:
+                np.random.seed(seed)  # noqa: NPY002 - DoWhy draws the confounder from numpy's global state
                 m, e = fresh()
-                kw = {"num_simulations": simulations, "random_seed": seed}
-                if name == "placebo_treatment_refuter":
-                    kw["placebo_type"] = "permute"
-                if name == "data_subset_refuter":
-                    kw["subset_fraction"] = 0.8
-                res = m.refute_estimate(estimand, e, method_name=name, **kw)
-            results = res if isinstance(res, list) else [res]
-            for r in results:
-                new = r.new_effect
-                new_val = float(np.asarray(new).ravel()[0]) if np.size(new) == 1 else float(np.mean(new))
-                pval = _p((r.refutation_result or {}).get("p_value"))
-                checks.append({"name": name if len(results) == 1 else f"{name}:{r.refutation_type}",
-                               "estimate": new_val, "original_estimate": value, "p_value": pval,
-                               "passed": bool(np.isfinite(pval) and pval > alpha), "meaning": MEANINGS[name]})
+                r = m.refute_estimate(estimand, e, method_name="add_unobserved_common_cause",
+                                      simulation_method="direct-simulation",
+                                      confounders_effect_on_treatment="binary_flip",
+                                      confounders_effect_on_outcome="linear",
+                                      effect_strength_on_treatment=float(kt),
+                                      effect_strength_on_outcome=float(ks * sd_y))
+                rows.append({"kappa_t": float(kt), "kappa_y": float(ks * sd_y), "kappa_y_sd": float(ks),
+                             "new_effect": float(np.asarray(r.new_effect).ravel()[0])})
+    return pd.DataFrame(rows)
 
-    finally:
-        np.random.set_state(saved_state)  # noqa: NPY002
 
-    return DoWhyResult(treatment=treatment, outcome=outcome, estimand=str(estimand), backdoor=backdoor,
-                       identified=identified, graph_dot=dot, estimate=value, std_error=se, conf_low=lo, conf_high=hi,
-                       nobs=len(work), checks=checks, sensitivity_grid=grid, dropped=dropped,
-                       simulations=simulations, seed=seed)
+def _refuter_checks(fresh, estimand, name, simulations, seed, value, alpha) -> list[dict]:
+    """One DoWhy refuter's check(s): passing where its p-value is above ``alpha``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m, e = fresh()
+        kw = {"num_simulations": simulations, "random_seed": seed}
+        if name == "placebo_treatment_refuter":
+            kw["placebo_type"] = "permute"
+        if name == "data_subset_refuter":
+            kw["subset_fraction"] = 0.8
+        res = m.refute_estimate(estimand, e, method_name=name, **kw)
+    results = res if isinstance(res, list) else [res]
+    checks = []
+    for r in results:
+        new = r.new_effect
+        new_val = float(np.asarray(new).ravel()[0]) if np.size(new) == 1 else float(np.mean(new))
+        pval = _p((r.refutation_result or {}).get("p_value"))
+        checks.append({"name": name if len(results) == 1 else f"{name}:{r.refutation_type}",
+                       "estimate": new_val, "original_estimate": value, "p_value": pval,
+                       "passed": bool(np.isfinite(pval) and pval > alpha), "meaning": MEANINGS[name]})
+    return checks
