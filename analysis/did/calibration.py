@@ -156,6 +156,16 @@ def fit_null(estimates, std_errors, names=(), correlation=None) -> NullDistribut
     def nll(sd: float) -> float:
         return gls(sd)[3]
 
+    def slope(sd: float) -> float:
+        """d nll / d sd divided by sd (the mean profiled out): tr(V^-1) - r' V^-2 r, zero at an interior
+        optimum."""
+        V = S + np.eye(k) * sd**2
+        Vi = np.linalg.inv(V)
+        one = Vi.sum(axis=1)
+        r = est - float(one @ est) / one.sum()
+        Vr = Vi @ r
+        return float(np.trace(Vi) - Vr @ Vr)
+
     top = max(float(np.ptp(est)), float(se.max()), 1e-12) * 10
     grid = np.linspace(0.0, top, 201)  # a grid first: the likelihood in sd can have a corner at 0
     best = grid[int(np.argmin([nll(s) for s in grid]))]
@@ -164,6 +174,13 @@ def fit_null(estimates, std_errors, names=(), correlation=None) -> NullDistribut
     sd = float(res.x) if nll(res.x) <= nll(best) else float(best)
     if sd < 1e-9 * top:
         sd = 0.0
+    else:
+        # a minimum is located only to about the square root of the machine precision (the likelihood is
+        # flat there), so the last bits of the inputs, which differ between CPUs, moved sd in its 8th
+        # digit; the root of the slope is found to the machine precision
+        a, b = sd * (1 - 1e-5), sd * (1 + 1e-5)
+        if slope(a) < 0 < slope(b):
+            sd = float(optimize.brentq(slope, a, b, xtol=1e-300, rtol=4 * np.finfo(float).eps))
     m, m_se, w, _ = gls(sd)
     return NullDistribution(mean=m, sd=sd, mean_se=m_se, n=k, names=names,
                             estimates=tuple(map(float, est)), std_errors=tuple(map(float, se)),
