@@ -276,56 +276,97 @@ def _multiplicity(df: pd.DataFrame, secondary: list[str], method: str) -> pd.Ser
 def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
                   bounds) -> tuple[pd.DataFrame, dict]:
     """``estimate_all``'s work, with the estimators' warnings left to the caller."""
-    from analysis.did.twfe import twfe
-
-    oc, dc = cfg.outcomes, cfg.did
+    oc = cfg.outcomes
     roles = {oc.primary: "primary", **{o: "secondary" for o in oc.secondary}, oc.negative_control: "negative_control"}
-    xformla = dc.xformla
-    persons = panel.drop_duplicates("study_id")
-    twfe_n = {"n_treated": int((persons.first_treat > 0).sum()), "n_control": int((persons.first_treat == 0).sum())}
-    treated_years = panel[(panel.first_treat > 0) & (panel.year >= panel.first_treat)]
+    work = _Designs(panel, cfg, stacked, published, truth, bounds)
     frames, exclusions = [], {}
-    # cost outcomes' results of each calibrated design, to calibrate once the controls are in
-    calibrated: dict[str, dict[str, AttGtResult]] = {d: {} for d in CALIBRATED_DESIGNS}
-
-    def cs_args_for(y: str) -> dict:
-        return dict(control_group=dc.control_group, est_method=dc.est_method, anticipation=dc.anticipation,
-                    allow_unbalanced_panel=bool(panel[y].isna().any()), biters=dc.biters, alp=dc.alp,
-                    seed=dc.seed, table="panel")
-
-    fits = {"callaway_santanna": lambda p, y: att_gt(p, y, "year", "study_id", "first_treat", xformla,
-                                                     base_period=dc.base_period, **cs_args_for(y)),
-            "screening_window": lambda p, y: screening_window(p, y, xformla, base_period=dc.base_period,
-                                                              **cs_args_for(y))}
-
-    def attempt(excl: dict, key: str, fn, *args):
-        """A design's result, or None with the reason in the exclusions (never dropped silently)."""
-        try:
-            return fn(*args)
-        except DiDError as e:
-            excl[key] = {"not estimated": str(e)}
-            return None
-
     for y, role in roles.items():
         release_memory()  # the previous outcome's designs are gone
         if progress:
             print(f"  did: {y}", flush=True)
-        te = truth_table(truth, y)
-        excl = exclusions.setdefault(y, {})
+        frames += work.outcome(y, role, exclusions.setdefault(y, {}))
+    calibrated = {d: by_y for d, by_y in work.calibrated.items() if by_y}
+    if calibrated:
+        frames += _calibrated_rows(panel, cfg, calibrated, roles, truth, exclusions, work.fits, progress)
+    df = pd.concat(frames, ignore_index=True)
+    df["term"] = df["term"].astype(str)
+    df = pd.concat([df, _calibration_span_rows(df)], ignore_index=True)
+    df.loc[df.term.isin(["D", "ATT"]), "term"] = "ATT"
+    df["p_adjusted"] = _multiplicity(df, list(oc.secondary), oc.multiplicity)
+    return df[COLUMNS], exclusions
+
+
+def _attempt(excl: dict, key: str, fn, *args):
+    """A design's result, or None with the reason in the exclusions (never dropped silently)."""
+    try:
+        return fn(*args)
+    except DiDError as e:
+        excl[key] = {"not estimated": str(e)}
+        return None
+
+
+def _with_notes(r, key: str = "notes") -> dict:
+    """A result's exclusions, with its notes under ``key`` if it has any."""
+    return {**r.exclusions, **({key: list(r.notes)} if r.notes else {})}
+
+
+class _Designs:
+    """Every design of the plan on one outcome at a time (``outcome``); keeps the cost outcomes' results of
+    each calibrated design (``calibrated``), to calibrate once the controls are in."""
+
+    def __init__(self, panel, cfg: StudyConfig, stacked, published, truth, bounds):
+        self.panel, self.cfg, self.stacked, self.published, self.truth = panel, cfg, stacked, published, truth
+        self.bounds = bounds
+        dc = cfg.did
+        persons = panel.drop_duplicates("study_id")
+        self.twfe_n = {"n_treated": int((persons.first_treat > 0).sum()),
+                       "n_control": int((persons.first_treat == 0).sum())}
+        self.treated_years = panel[(panel.first_treat > 0) & (panel.year >= panel.first_treat)]
+        self.calibrated: dict[str, dict[str, AttGtResult]] = {d: {} for d in CALIBRATED_DESIGNS}
+        self.fits = {
+            "callaway_santanna": lambda p, y: att_gt(p, y, "year", "study_id", "first_treat", dc.xformla,
+                                                     base_period=dc.base_period, **self.cs_args(y)),
+            "screening_window": lambda p, y: screening_window(p, y, dc.xformla, base_period=dc.base_period,
+                                                              **self.cs_args(y))}
+
+    def cs_args(self, y: str) -> dict:
+        dc = self.cfg.did
+        return dict(control_group=dc.control_group, est_method=dc.est_method, anticipation=dc.anticipation,
+                    allow_unbalanced_panel=bool(self.panel[y].isna().any()), biters=dc.biters, alp=dc.alp,
+                    seed=dc.seed, table="panel")
+
+    def outcome(self, y: str, role: str, excl: dict) -> list[pd.DataFrame]:
+        """The estimate rows of outcome ``y`` by every design its role calls for; ``excl`` receives each
+        design's exclusions and pre-tests (what the headline rule reads)."""
+        te = truth_table(self.truth, y)
         keys = dict(outcome=y, role=role)
-        cs_args = cs_args_for(y)
-        res = fits["callaway_santanna"](panel, y)
-        excl["att_gt"] = {**res.exclusions, **({"not estimated": list(res.notes)} if res.notes else {})}
+        frames, overall = self.callaway_santanna_family(y, te, keys, excl)
+        matched_row = self.matched_designs(y, te, keys, excl, frames)
+        if "screening_window" in overall and not self.cfg.phenotypes.is_cost(y):
+            frames.append(_bracket_row(overall["callaway_santanna"], overall["screening_window"], matched_row, keys))
+        if role in ("primary", "negative_control"):
+            frames += self.ratio_and_twfe(y, te, keys, excl)
+        return frames
+
+    def callaway_santanna_family(self, y, te, keys, excl) -> tuple[list[pd.DataFrame], dict]:
+        """The plan's Callaway-Sant'Anna, trend-adjusted, later joiners and screening window (and the
+        Rambachan-Roth range where the plan's pre-test rejects a non-cost outcome); each design's simple
+        aggregation's overall row (the bracket's arms)."""
+        panel, dc = self.panel, self.cfg.did
+        frames: list[pd.DataFrame] = []
+        res = self.fits["callaway_santanna"](panel, y)
+        excl["att_gt"] = _with_notes(res, "not estimated")
         pretest = excl.setdefault("pretest_p", {})  # what the headline rule (headline.py) reads
         pretest["callaway_santanna"] = res.pretest_p
         fixed = dict(base_period="universal", control_group="nevertreated")
         same = all(getattr(dc, k) == v for k, v in fixed.items())
-        base = res if same else att_gt(panel, y, "year", "study_id", "first_treat", xformla, **(cs_args | fixed))
-        adjusted = attempt(excl, "trend_adjusted", trend_adjusted, base)
+        base = res if same else att_gt(panel, y, "year", "study_id", "first_treat", dc.xformla,
+                                       **(self.cs_args(y) | fixed))
+        adjusted = _attempt(excl, "trend_adjusted", trend_adjusted, base)
         pretest["callaway_santanna_trend"] = adjusted.pretest_p if adjusted is not None else None
         pretest["before_screening"] = pretest_before_screening(res)
-        if not _above(res.pretest_p, dc.alp) and not cfg.phenotypes.is_cost(y):
-            rng = attempt(excl, "rambachan_roth", bounds, base)
+        if not _above(res.pretest_p, dc.alp) and not self.cfg.phenotypes.is_cost(y):
+            rng = _attempt(excl, "rambachan_roth", self.bounds, base)
             if rng is not None:
                 truth_v = cs_truth(base, panel, y, te)[("dynamic", "overall")] if te is not None else np.nan
                 frames.append(pd.DataFrame([{
@@ -334,77 +375,78 @@ def _estimate_all(panel, cfg: StudyConfig, stacked, published, truth, progress,
                     "estimator": f"honest_did_relative_magnitudes_mbar{dc.bounds_mbar:g}",
                     "aggregation": "dynamic", "truth": truth_v, "n_treated": int((base.design.unit_g > 0).sum()),
                     "n_control": int((base.design.unit_g == 0).sum())}]))
-        lj_args = {k: v for k, v in cs_args.items() if k != "control_group"}
-        joiners = attempt(excl, "later_joiners", functools.partial(later_joiners, **lj_args), panel, y, xformla)
+        lj_args = {k: v for k, v in self.cs_args(y).items() if k != "control_group"}
+        joiners = _attempt(excl, "later_joiners", functools.partial(later_joiners, **lj_args), panel, y, dc.xformla)
         if joiners is not None:
-            excl["later_joiners"] = {**joiners.exclusions, **({"notes": list(joiners.notes)} if joiners.notes else {})}
-        window = attempt(excl, "screening_window", fits["screening_window"], panel, y)
+            excl["later_joiners"] = _with_notes(joiners)
+        window = _attempt(excl, "screening_window", self.fits["screening_window"], panel, y)
         if window is not None:
-            excl["screening_window"] = {**window.exclusions,
-                                        **({"not estimated": list(window.notes)} if window.notes else {})}
+            excl["screening_window"] = _with_notes(window, "not estimated")
             pretest["screening_window"] = pretest_before(window, SCREENING_CYCLE)
-        overall = {}  # each design's simple aggregation's overall row (the bracket's arms)
+        overall = {}
         for design, r in (("callaway_santanna", res), ("callaway_santanna_trend", adjusted),
                           ("later_joiners", joiners), ("screening_window", window)):
             if r is not None:
                 rows = _cs_rows(r, panel, y, te, dc.alp, keys, design, f"att_gt_{dc.est_method}")
                 frames += rows
                 overall[design] = rows[0].iloc[0]
-        if cfg.phenotypes.is_cost(y):
+        if self.cfg.phenotypes.is_cost(y):
             for design, r in (("callaway_santanna", res), ("screening_window", window)):
                 if r is not None:
-                    calibrated[design][y] = r
-        r = attempt(excl, "did_2x2", did_2x2, published, y) if published is not None else None
+                    self.calibrated[design][y] = r
+        return frames, overall
+
+    def matched_designs(self, y, te, keys, excl, frames: list) -> pd.Series | None:
+        """The city's published 2x2 and the stacked matched design, appended to ``frames``; the stacked
+        design's overall row (the bracket's third arm) or None."""
+        alp, published, stacked = self.cfg.did.alp, self.published, self.stacked
+        r = _attempt(excl, "did_2x2", did_2x2, published, y) if published is not None else None
         if r is not None:
             truth_v = published_truth(published, y, te) if te is not None else np.nan
             excl["did_2x2"] = r.exclusions
-            frames.append(_rows(r.tidy(1 - dc.alp), **keys, design="published", estimator="did_2x2",
+            frames.append(_rows(r.tidy(1 - alp), **keys, design="published", estimator="did_2x2",
                                 aggregation="2x2", truth=truth_v, n_treated=r.n_treated, n_control=r.n_control))
-        r = attempt(excl, "stacked_did", stacked_did, stacked, y) if stacked is not None else None
-        matched_row = None
-        if r is not None:
-            t = r.tidy(1 - dc.alp)
-            truth_v = np.nan
-            if te is not None:
-                tr_rows = stacked[(stacked.treated == 1) & stacked[y].notna()]
-                tr_rows = tr_rows.assign(te=_te_at(te, tr_rows.study_id, tr_rows.year))
-                by_e = tr_rows.groupby("event_time").te.mean()
-                truth_v = [tr_rows.loc[tr_rows.event_time >= 0, "te"].mean() if term == "ATT" else
-                           by_e.get(int(term[2:]), np.nan) for term in t.term]
-            excl["stacked_did"] = r.exclusions
-            frames.append(_rows(t, **keys, design="stacked_matched", estimator="stacked_did",
-                                aggregation=np.where(t.term == "ATT", "overall", "dynamic"), truth=truth_v,
-                                n_treated=r.n_treated, n_control=r.n_control))
-            matched_row = frames[-1][frames[-1].term == "ATT"].iloc[0]
-        if window is not None and not cfg.phenotypes.is_cost(y):
-            frames.append(_bracket_row(overall["callaway_santanna"], overall["screening_window"], matched_row, keys))
-        if role in ("primary", "negative_control") and cfg.phenotypes.is_ratio_scale(y):
-            r = attempt(excl, "poisson_etwfe", functools.partial(
+        r = _attempt(excl, "stacked_did", stacked_did, stacked, y) if stacked is not None else None
+        if r is None:
+            return None
+        t = r.tidy(1 - alp)
+        truth_v = np.nan
+        if te is not None:
+            tr_rows = stacked[(stacked.treated == 1) & stacked[y].notna()]
+            tr_rows = tr_rows.assign(te=_te_at(te, tr_rows.study_id, tr_rows.year))
+            by_e = tr_rows.groupby("event_time").te.mean()
+            truth_v = [tr_rows.loc[tr_rows.event_time >= 0, "te"].mean() if term == "ATT" else
+                       by_e.get(int(term[2:]), np.nan) for term in t.term]
+        excl["stacked_did"] = r.exclusions
+        frames.append(_rows(t, **keys, design="stacked_matched", estimator="stacked_did",
+                            aggregation=np.where(t.term == "ATT", "overall", "dynamic"), truth=truth_v,
+                            n_treated=r.n_treated, n_control=r.n_control))
+        return frames[-1][frames[-1].term == "ATT"].iloc[0]
+
+    def ratio_and_twfe(self, y, te, keys, excl) -> list[pd.DataFrame]:
+        """The ratio-scale DiD (costs and counts) and the two-way fixed effects, static and event study."""
+        from analysis.did.twfe import twfe
+
+        panel, dc, frames = self.panel, self.cfg.did, []
+        if self.cfg.phenotypes.is_ratio_scale(y):
+            r = _attempt(excl, "poisson_etwfe", functools.partial(
                 poisson_etwfe, covariates=dc.covariates, anticipation=dc.anticipation), panel, y)
             if r is not None:
-                excl["poisson_etwfe"] = {**r.exclusions, **({"notes": list(r.notes)} if r.notes else {})}
-                pretest["poisson_etwfe"] = r.pretest_p
+                excl["poisson_etwfe"] = _with_notes(r)
+                excl.setdefault("pretest_p", {})["poisson_etwfe"] = r.pretest_p
                 frames.append(_rows(r.tidy(1 - dc.alp), **keys, design="poisson_etwfe", estimator="poisson_etwfe",
-                                    aggregation="simple", truth=_ratio_truth(treated_years, y, te),
+                                    aggregation="simple", truth=_ratio_truth(self.treated_years, y, te),
                                     n_treated=r.n_treated, n_control=r.n_control))
-        for dyn in (False, True) if role in ("primary", "negative_control") else ():
+        for dyn in (False, True):
             r = twfe(panel, y, "year", "study_id", "first_treat", event_study=dyn)
             truth_v = np.nan
             if te is not None and not dyn:
-                seen = treated_years[treated_years[y].notna()]
+                seen = self.treated_years[self.treated_years[y].notna()]
                 truth_v = float(np.mean(_te_at(te, seen.study_id, seen.year)))
-            excl[f"twfe{'_dynamic' if dyn else ''}"] = {**r.exclusions, **({"notes": list(r.notes)} if r.notes else {})}
+            excl[f"twfe{'_dynamic' if dyn else ''}"] = _with_notes(r)
             frames.append(_rows(r.tidy(1 - dc.alp), **keys, design="twfe", estimator="twfe",
-                                aggregation="dynamic" if dyn else "static", truth=truth_v, **twfe_n))
-    calibrated = {d: by_y for d, by_y in calibrated.items() if by_y}
-    if calibrated:
-        frames += _calibrated_rows(panel, cfg, calibrated, roles, truth, exclusions, fits, progress)
-    df = pd.concat(frames, ignore_index=True)
-    df["term"] = df["term"].astype(str)
-    df = pd.concat([df, _calibration_span_rows(df)], ignore_index=True)
-    df.loc[df.term.isin(["D", "ATT"]), "term"] = "ATT"
-    df["p_adjusted"] = _multiplicity(df, list(oc.secondary), oc.multiplicity)
-    return df[COLUMNS], exclusions
+                                aggregation="dynamic" if dyn else "static", truth=truth_v, **self.twfe_n))
+        return frames
 
 
 def estimate_all(
