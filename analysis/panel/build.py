@@ -210,101 +210,13 @@ def build_panel(tables: dict[str, pd.DataFrame], cfg: PanelConfig, engine=None) 
     in numpy (``phenotypes.person_years``), which gives the same panel."""
     report: dict = {"exclusions": {}}
     q = tables["qualification"].rename(columns=READABLE)
-    panel = pd.DataFrame(
-        {
-            "study_id": q["study_id"].to_numpy(np.int64),
-            "year": q["year"].to_numpy(np.int16),
-            "female": (q["sex"] == 2).to_numpy(),
-            "birth_year": q["birth_year"].to_numpy(np.int16),
-            "age": (q["year"] - q["birth_year"]).to_numpy(np.int16),
-            "district": q["district"].to_numpy(np.int32),
-            "insurance_type": q["insurance_type"].to_numpy(np.int8),
-            "premium_decile": q["premium_decile"].to_numpy(np.int8),
-            "disability": (q["disability"] > 0).to_numpy(),
-            "died": (q["death_ym"].fillna(0) // 100 == q["year"]).to_numpy(),
-        }
-    )
-    keys = ["study_id", "year"]
-
-    # claims outcomes by the phenotype file: claims of person-years outside the qualification years cannot
-    # be placed and are excluded, with counts; a person-year without claims had no adjudicated care (0)
-    defs = phenotypes.load(cfg.phenotypes or None)
-    claim_tables = (tables["qualification"], tables["claims"], tables["diagnoses"], tables["prescriptions"])
-    py, excluded = (phenotypes.person_years(defs, *claim_tables) if engine is None
-                    else engine_person_years(engine, defs, *claim_tables))
-    report["exclusions"].update(excluded)
-    report["phenotypes"] = {"version": defs.version, "source": Path(defs.source).name}
-    report["person_years_without_claims"] = int(
-        (~pd.MultiIndex.from_frame(tables["qualification"][["STUDY_ID", "STND_Y"]]).isin(
-            pd.MultiIndex.from_arrays([tables["claims"]["STUDY_ID"], tables["claims"]["RECU_FR_DT"] // 10_000])
-        )).sum()
-    )
-    for name, p in defs.outcomes.items():
-        v = py[name].to_numpy()
-        panel[name] = v.astype(np.int32) if p.kind == "days" else v
-
-    # checkups
-    k = tables["checkups"].rename(columns=READABLE)
-    k = k.assign(
-        year=(k["HME_YYYYMM"] // 100).astype(np.int16), checkup_month=(k["HME_YYYYMM"] % 100).astype(np.int8)
-    )
-    k = k.drop(columns="HME_YYYYMM")
-    report["exclusions"]["checkups_without_qualification"] = _rows_outside(panel, k, keys)
-    panel = panel.merge(k, on=keys, how="left", indicator="_chk")
-    panel["checkup"] = (panel.pop("_chk") == "both").to_numpy()
-    for col in MEASURES:
-        panel[col] = panel[col].astype(np.float32)
-    for col in ("smoking", "drinking_days", "walking_days", "checkup_month"):
-        panel[col] = panel[col].astype("Int8")
-    panel["metabolic_syndrome"] = metabolic_syndrome(
-        panel["female"],
-        panel["waist"],
-        panel["triglycerides"],
-        panel["hdl"],
-        panel["sbp"],
-        panel["dbp"],
-        panel["fasting_glucose"],
-        panel["hypertension_drug"] > 0,
-        panel["diabetes_drug"] > 0,
-        panel["lipid_drug"] > 0,
-    ).astype(np.float32)
-
-    # participation: cohort = enrolment year (0 = never enrolled, R did's convention)
-    p = tables["participation"].rename(columns=READABLE)
-    p = p.assign(first_treat=p["enrol_month"].str[:4].astype(np.int16))
-    panel = panel.merge(
-        p[["study_id", "first_treat", "enrol_month", "wave", "device", "withdrawal_month"]],
-        on="study_id",
-        how="left",
-    )
-    panel["first_treat"] = panel["first_treat"].fillna(0).astype(np.int16)
-    no_rows = ~p["study_id"].isin(panel["study_id"])
-    report["exclusions"]["participants_without_qualification"] = int(no_rows.sum())
-    persons_in = tables["persons"]["STUDY_ID"]
-    report["persons_in"] = int(persons_in.nunique())
-    report["exclusions"]["persons_without_qualification"] = int((~persons_in.isin(q["study_id"])).sum())
-
+    panel = _person_years(q)
+    panel = _add_claims_outcomes(panel, tables, cfg, engine, report)
+    panel = _add_checkups(panel, tables["checkups"], report)
+    panel = _add_participation(panel, tables, q, report)
     if "activity" in tables:
-        a = tables["activity"].rename(columns=READABLE)
-        a = a.assign(year=a["month"].str[:4].astype(np.int16))
-        agg = (
-            a.groupby(["study_id", "year"], sort=False)
-            .agg(
-                program_months=("month", "size"),
-                mean_daily_steps=("mean_daily_steps", "mean"),
-                goal_days=("goal_days", "sum"),
-                points=("points", "sum"),
-            )
-            .reset_index()
-        )
-        report["exclusions"]["activity_person_years_without_qualification"] = _rows_outside(panel, agg, keys)
-        panel = panel.merge(agg, on=keys, how="left")
-        panel["program_months"] = panel["program_months"].fillna(0).astype(np.int8)
-        panel["mean_daily_steps"] = panel["mean_daily_steps"].astype(np.float32)
-        panel["goal_days"] = panel["goal_days"].fillna(0).astype(np.int16)
-        panel["points"] = panel["points"].fillna(0).astype(np.int32)
-
-    panel = panel.sort_values(keys, kind="stable").reset_index(drop=True)
+        panel = _add_activity(panel, tables["activity"], report)
+    panel = panel.sort_values(_KEYS, kind="stable").reset_index(drop=True)
     panel = add_baseline(panel, cfg.baseline_reference_year)
     report.update(
         {
@@ -322,6 +234,119 @@ def build_panel(tables: dict[str, pd.DataFrame], cfg: PanelConfig, engine=None) 
     )
     _check_person_accounting(report)
     return panel, report
+
+
+_KEYS = ["study_id", "year"]
+
+
+def _person_years(q: pd.DataFrame) -> pd.DataFrame:
+    """One row per qualification person-year with the person's characteristics in that year."""
+    return pd.DataFrame(
+        {
+            "study_id": q["study_id"].to_numpy(np.int64),
+            "year": q["year"].to_numpy(np.int16),
+            "female": (q["sex"] == 2).to_numpy(),
+            "birth_year": q["birth_year"].to_numpy(np.int16),
+            "age": (q["year"] - q["birth_year"]).to_numpy(np.int16),
+            "district": q["district"].to_numpy(np.int32),
+            "insurance_type": q["insurance_type"].to_numpy(np.int8),
+            "premium_decile": q["premium_decile"].to_numpy(np.int8),
+            "disability": (q["disability"] > 0).to_numpy(),
+            "died": (q["death_ym"].fillna(0) // 100 == q["year"]).to_numpy(),
+        }
+    )
+
+
+def _add_claims_outcomes(panel, tables, cfg: PanelConfig, engine, report: dict) -> pd.DataFrame:
+    """The claims outcomes by the phenotype file: claims of person-years outside the qualification years
+    cannot be placed and are excluded, with counts; a person-year without claims had no adjudicated care
+    (0)."""
+    defs = phenotypes.load(cfg.phenotypes or None)
+    claim_tables = (tables["qualification"], tables["claims"], tables["diagnoses"], tables["prescriptions"])
+    py, excluded = (phenotypes.person_years(defs, *claim_tables) if engine is None
+                    else engine_person_years(engine, defs, *claim_tables))
+    report["exclusions"].update(excluded)
+    report["phenotypes"] = {"version": defs.version, "source": Path(defs.source).name}
+    report["person_years_without_claims"] = int(
+        (~pd.MultiIndex.from_frame(tables["qualification"][["STUDY_ID", "STND_Y"]]).isin(
+            pd.MultiIndex.from_arrays([tables["claims"]["STUDY_ID"], tables["claims"]["RECU_FR_DT"] // 10_000])
+        )).sum()
+    )
+    for name, p in defs.outcomes.items():
+        v = py[name].to_numpy()
+        panel[name] = v.astype(np.int32) if p.kind == "days" else v
+    return panel
+
+
+def _add_checkups(panel: pd.DataFrame, checkups: pd.DataFrame, report: dict) -> pd.DataFrame:
+    """The year's general health screening (missing where none), and the metabolic syndrome it shows."""
+    k = checkups.rename(columns=READABLE)
+    k = k.assign(
+        year=(k["HME_YYYYMM"] // 100).astype(np.int16), checkup_month=(k["HME_YYYYMM"] % 100).astype(np.int8)
+    )
+    k = k.drop(columns="HME_YYYYMM")
+    report["exclusions"]["checkups_without_qualification"] = _rows_outside(panel, k, _KEYS)
+    panel = panel.merge(k, on=_KEYS, how="left", indicator="_chk")
+    panel["checkup"] = (panel.pop("_chk") == "both").to_numpy()
+    for col in MEASURES:
+        panel[col] = panel[col].astype(np.float32)
+    for col in ("smoking", "drinking_days", "walking_days", "checkup_month"):
+        panel[col] = panel[col].astype("Int8")
+    panel["metabolic_syndrome"] = metabolic_syndrome(
+        panel["female"],
+        panel["waist"],
+        panel["triglycerides"],
+        panel["hdl"],
+        panel["sbp"],
+        panel["dbp"],
+        panel["fasting_glucose"],
+        panel["hypertension_drug"] > 0,
+        panel["diabetes_drug"] > 0,
+        panel["lipid_drug"] > 0,
+    ).astype(np.float32)
+    return panel
+
+
+def _add_participation(panel: pd.DataFrame, tables: dict, q: pd.DataFrame, report: dict) -> pd.DataFrame:
+    """Enrolment: cohort = enrolment year (0 = never enrolled, R did's convention); participants and
+    persons without qualification rows counted."""
+    p = tables["participation"].rename(columns=READABLE)
+    p = p.assign(first_treat=p["enrol_month"].str[:4].astype(np.int16))
+    panel = panel.merge(
+        p[["study_id", "first_treat", "enrol_month", "wave", "device", "withdrawal_month"]],
+        on="study_id",
+        how="left",
+    )
+    panel["first_treat"] = panel["first_treat"].fillna(0).astype(np.int16)
+    no_rows = ~p["study_id"].isin(panel["study_id"])
+    report["exclusions"]["participants_without_qualification"] = int(no_rows.sum())
+    persons_in = tables["persons"]["STUDY_ID"]
+    report["persons_in"] = int(persons_in.nunique())
+    report["exclusions"]["persons_without_qualification"] = int((~persons_in.isin(q["study_id"])).sum())
+    return panel
+
+
+def _add_activity(panel: pd.DataFrame, activity: pd.DataFrame, report: dict) -> pd.DataFrame:
+    """The program's monthly activity summed (means for steps) over each person-year."""
+    a = activity.rename(columns=READABLE)
+    a = a.assign(year=a["month"].str[:4].astype(np.int16))
+    agg = (
+        a.groupby(["study_id", "year"], sort=False)
+        .agg(
+            program_months=("month", "size"),
+            mean_daily_steps=("mean_daily_steps", "mean"),
+            goal_days=("goal_days", "sum"),
+            points=("points", "sum"),
+        )
+        .reset_index()
+    )
+    report["exclusions"]["activity_person_years_without_qualification"] = _rows_outside(panel, agg, _KEYS)
+    panel = panel.merge(agg, on=_KEYS, how="left")
+    panel["program_months"] = panel["program_months"].fillna(0).astype(np.int8)
+    panel["mean_daily_steps"] = panel["mean_daily_steps"].astype(np.float32)
+    panel["goal_days"] = panel["goal_days"].fillna(0).astype(np.int16)
+    panel["points"] = panel["points"].fillna(0).astype(np.int32)
+    return panel
 
 
 def _check_person_accounting(report: dict) -> None:
