@@ -21,6 +21,8 @@ ESTIMATORS = {
     "analysis.did.trend": ["trend_adjusted"],
     "analysis.causal.sensitivity": ["honest_did", "e_value"],
     "analysis.did.memo": ["set_cache_limit"],
+    "analysis.matching.matchit": ["matchit"],
+    "analysis.matching.weightit": ["weightit"],
 }
 OTHERS = ["analysis.summary"]  # modules with examples that are not estimators
 

@@ -216,6 +216,24 @@ def matchit(
     units of 1 / their number of matches, scaled to sum to the number of matched controls), ``subclass``
     (without replacement), ``unmatched`` (treated units left unmatched, with the reason), ``summary()``,
     ``matched_data()``.
+
+    Examples
+    --------
+    1:1 matching on the propensity score within 0.1 SD of it; the sample sizes and the largest absolute
+    standardised mean difference before and after, as MatchIt's ``summary`` gives them:
+
+    >>> import numpy as np, pandas as pd
+    >>> from analysis.matching import matchit
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=400)
+    >>> df = pd.DataFrame({"x": x, "treat": (rng.random(400) < 1 / (1 + np.exp(1.5 - x))).astype(int)})
+    >>> m = matchit("treat ~ x", df, caliper=0.1)
+    >>> m.summary().nn.loc["Matched", ["Control", "Treated"]].tolist()
+    [78.0, 78.0]
+    >>> round(m.summary().max_abs_smd(matched=False), 3), round(m.summary().max_abs_smd(), 3)
+    (1.026, 0.009)
+    >>> m.unmatched.reason.value_counts().to_dict()
+    {'every control within reach was already used': 5, 'no control within the caliper': 3}
     """
     m_order = _check_options(method, estimand, discard, ratio, m_order, replace)
     treat_col, rhs = parse_formula(formula)
