@@ -19,6 +19,7 @@ ESTIMATORS = {
     "analysis.did.stacked": ["stacked_did", "did_2x2"],
     "analysis.did.etwfe": ["poisson_etwfe"],
     "analysis.did.trend": ["trend_adjusted"],
+    "analysis.did.designs": ["later_joiners", "screening_window"],
     "analysis.causal.sensitivity": ["honest_did", "e_value"],
     "analysis.did.memo": ["set_cache_limit"],
     "analysis.matching.matchit": ["matchit"],
