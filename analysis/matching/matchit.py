@@ -328,7 +328,8 @@ def _exact_codes(data: pd.DataFrame, exact: list[str] | None) -> np.ndarray | No
 def _match(d, t, discarded, m_order, ratio, cal, replace, ex_codes, seed):
     """``(mm, controls, below, rank)``: the match matrix in data order of the treated units; the usable
     controls in distance order and, per treated unit, how many of them sort before it; every unit's rank
-    in the sort by distance (None where the path sorted only the controls), for the unmatched reasons."""
+    in the sort by distance (None with replacement and no strata: that path ranks no unit), for the unmatched
+    reasons."""
     if replace and ex_codes is None:  # nothing is used up: no matching order, no sort of every unit
         mm, ctrl, below = match_with_replacement(d, t, discarded, ratio, cal)
         return mm, ctrl, below, None
@@ -408,7 +409,7 @@ def _weights_and_subclasses(mm: np.ndarray, idx_t: np.ndarray, n: int, subclasse
     if not subclasses:  # built directly: pandas' fill of NA repeats it unit by unit (40 ms at 1M)
         return w, pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, bool))
     number = np.cumsum(matched)  # each matched treated unit's set, 1, 2, ... in data order
-    sc = np.empty(n, np.int64)
+    sc = np.empty(n, np.int64)  # filled, not np.zeros: numpy asks for large pages only here (nearest.sort_units)
     sc.fill(0)
     sc[c] = np.repeat(number, k)
     sc[idx_t[matched]] = number[matched]
