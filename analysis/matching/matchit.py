@@ -246,9 +246,8 @@ def matchit(
     discarded = _common_support(d, t, discard)
     ex_codes = _exact_codes(data, exact)
     idx_t = np.flatnonzero(t)
-    mm, ctrl, below, rank = _match(d, t, discarded, m_order, int(ratio), cal, replace, ex_codes, seed)
+    mm, has, ctrl, below, rank = _match(d, t, discarded, m_order, int(ratio), cal, replace, ex_codes, seed)
 
-    has = (mm >= 0).any(axis=1)
     if not has.any():
         raise MatchingError("no treated unit was matched (check the caliper, exact strata and discard)")
     w, sc = _weights_and_subclasses(mm, idx_t, len(t), subclasses=not replace)
@@ -257,7 +256,7 @@ def matchit(
     labels = data.index
     mm_lab = pd.DataFrame(
         {j + 1: _labels_or_na(labels, mm[:, j]) for j in range(mm.shape[1])}, index=labels.take(idx_t))
-    reasons = _unmatched_reasons(d, discarded, idx_t[~has], cal, ctrl, below[~has], ex_codes, rank)
+    reasons = _unmatched_reasons(d, discarded, idx_t[~has], cal, ctrl, below, ex_codes, rank)
     method_label = f"{int(ratio)}:1 nearest neighbor matching {'with' if replace else 'without'} replacement"
     call = (
         f'matchit(formula = {formula}, method = "nearest", distance = {distance if isinstance(distance, str) else "user"}, '
@@ -326,20 +325,24 @@ def _exact_codes(data: pd.DataFrame, exact: list[str] | None) -> np.ndarray | No
 
 
 def _match(d, t, discarded, m_order, ratio, cal, replace, ex_codes, seed):
-    """``(mm, controls, below, rank)``: the match matrix in data order of the treated units; the usable
-    controls in distance order and, per treated unit, how many of them sort before it; every unit's rank
-    in the sort by distance (None with replacement and no strata: that path ranks no unit), for the unmatched
-    reasons."""
+    """``(mm, has, controls, below, rank)``: the match matrix in data order of the treated units and which
+    of them have a match; for the unmatched reasons, the usable controls in distance order, how many of them
+    sort before each unmatched treated unit, and every unit's rank in the sort by distance (None with
+    replacement and no strata: that path ranks no unit)."""
     if replace and ex_codes is None:  # nothing is used up: no matching order, no sort of every unit
         mm, ctrl, below = match_with_replacement(d, t, discarded, ratio, cal)
-        return mm, ctrl, below, None
+        has = (mm >= 0).any(axis=1)
+        return mm, has, ctrl, below[~has], None
     idx_t = np.flatnonzero(t)
     units = sort_units(d, t, discarded)  # one sort by distance for the matching order, the matching, the reasons
     order = _matching_order(m_order, d, t, units, seed)
     reuse_max = len(idx_t) if replace else 1
     mm_order = match_fast(d, t, discarded, order, ratio, cal, reuse_max, ex_codes, units=units)
     # rows of the match matrix in data order of the treated units: ``order`` sorted is ``idx_t``
-    return mm_order[np.argsort(order)], units.controls, units.controls_below[units.rank[idx_t]], units.rank
+    mm = mm_order[np.argsort(order)]
+    has = (mm >= 0).any(axis=1)
+    # positions of the unmatched only: at Seoul scale most of 2.46M treated units are matched
+    return mm, has, units.controls, units.controls_below[units.rank[idx_t[~has]]], units.rank
 
 
 def _treatment(data: pd.DataFrame, treat_col: str) -> np.ndarray:
