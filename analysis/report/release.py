@@ -185,7 +185,7 @@ class ReleaseReview:
         """
         by = list(by)
         x, dominance = self._aggregate_inputs(name, data, by, value, stat, dominance)
-        out = _cells(data[by].assign(_x=x), x, by, margins)
+        out = _cells(data[by].assign(_x=x), by, margins)
         n = out["n"].to_numpy(float)
         total = out["total"].to_numpy(float)
         largest = out["largest"].to_numpy(float)
@@ -404,9 +404,11 @@ class ReleaseReview:
 
 
 
-def _cells(work: pd.DataFrame, x: pd.Series, by: list[str], margins: bool) -> pd.DataFrame:
+def _cells(work: pd.DataFrame, by: list[str], margins: bool) -> pd.DataFrame:
     """Each cell's count, total and largest value, sorted by ``by``; with ``margins`` a total row after
-    each group of all but the last ``by`` column (``_total`` marks them)."""
+    each group of all but the last ``by`` column (``_total`` marks them). ``work``: the ``by`` columns and
+    the value ``_x``."""
+    x = work["_x"]
 
     def cells(keys: list[str]) -> pd.DataFrame:
         if not keys:
