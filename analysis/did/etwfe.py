@@ -198,8 +198,8 @@ def poisson_etwfe(
     (0.22, 15.39)
     """
     covariates = list(covariates)
-    d, y, x, excl = _usable_rows(data, yname, tname, idname, gname, covariates, anticipation, table)
-    c = _Cells.build(d, y, x, d[gname].to_numpy(np.int64), d[tname].to_numpy(np.int64), d[idname], table, yname)
+    d, y, x, g, t, excl = _usable_rows(data, yname, tname, idname, gname, covariates, anticipation, table)
+    c = _Cells.build(d, y, x, g, t, d[idname], table, yname)
     X, _, mu, hess_inv = c.fit([])
     params, ses, m0 = c.att(X, mu, hess_inv)
     stat, p_pre, n_pre, notes = c.pretest()
@@ -212,7 +212,7 @@ def poisson_etwfe(
 
 
 def _usable_rows(data, yname, tname, idname, gname, covariates, anticipation, table):
-    """``(rows, outcome, standardised covariates, exclusions)``: the rows with an outcome, a person with
+    """``(rows, outcome, standardised covariates, cohort, year, exclusions)``: the rows with an outcome, a person with
     first-year covariates, and outside the anticipation years, each exclusion counted; a negative or
     infinite outcome, a missing column or a constant covariate is an error."""
     need = [idname, tname, gname, yname, *covariates]
@@ -253,8 +253,8 @@ def _usable_rows(data, yname, tname, idname, gname, covariates, anticipation, ta
     ahead = (g > 0) & (t >= g - anticipation) & (t < g)
     if ahead.any():
         excl[f"rows in the {anticipation} anticipation year(s) before enrolment"] = int(ahead.sum())
-        d, y, x = d[~ahead], y[~ahead], x[~ahead]
-    return d, y, x, excl
+        d, y, x, g, t = d[~ahead], y[~ahead], x[~ahead], g[~ahead], t[~ahead]
+    return d, y, x, g, t, excl
 
 
 @dataclass(frozen=True)
