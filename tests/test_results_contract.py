@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from analysis.causal.sensitivity import e_value, event_study_inputs, honest_did
-from analysis.did import aggte, att_gt
+from analysis.did import aggte, att_gt, did_2x2, poisson_etwfe, stacked_did
 from analysis.did.results import TIDY_COLUMNS
 from analysis.did.twfe import twfe
 from analysis.matching import matchit, weightit
@@ -21,6 +21,14 @@ from analysis.summary import Summary
 DATA = Path(__file__).parent / "data"
 MPDTA = pd.read_csv(DATA / "did_reference" / "mpdta.csv")
 ARGS = ("lemp", "year", "countyreal", "first.treat")
+
+
+def _mpdta_stacks() -> pd.DataFrame:
+    """MPDTA as stacked sub-experiments: each cohort with the never-treated counties, weights 1."""
+    never = MPDTA[MPDTA["first.treat"] == 0]
+    return pd.concat([pd.concat([MPDTA[MPDTA["first.treat"] == g], never]).assign(
+        sub_experiment=g, treated=lambda d, g=g: (d["first.treat"] == g).astype(int),
+        event_time=lambda d, g=g: d.year - g, weights=1.0) for g in (2004, 2006, 2007)])
 
 
 def _lalonde() -> pd.DataFrame:
@@ -34,7 +42,13 @@ def results() -> dict:
     res = att_gt(MPDTA, *ARGS, bstrap=False, cband=False, base_period="universal")
     dyn = aggte(res, "dynamic", bstrap=False, cband=False)
     out = {"att_gt": res, "aggte_dynamic": dyn, "aggte_group": aggte(res, "group", bstrap=False, cband=False),
-           "twfe": twfe(MPDTA, *ARGS), "twfe_event_study": twfe(MPDTA, *ARGS, event_study=True, leads=3, lags=3)}
+           "twfe": twfe(MPDTA, *ARGS), "twfe_event_study": twfe(MPDTA, *ARGS, event_study=True, leads=3, lags=3),
+           "poisson_etwfe": poisson_etwfe(MPDTA.assign(emp=np.exp(MPDTA.lemp)), "emp", "year", "countyreal",
+                                          "first.treat"),
+           "stacked_did": stacked_did(_mpdta_stacks(), "lemp", idname="countyreal"),
+           "did_2x2": did_2x2(MPDTA[MPDTA["first.treat"].isin([0, 2006])].assign(
+               treated=lambda d: (d["first.treat"] > 0).astype(int), weights=1.0, subclass=lambda d: d.countyreal),
+               "lemp", idname="countyreal", pre=2005, post=2007)}
     out["honest_did"] = honest_did(*event_study_inputs(dyn), method="relative_magnitudes", Mvec=[0.5, 1.0])
     out["e_value"] = e_value(0.2, 0.05, 0.35, sd=1.0)
     lalonde = _lalonde()
@@ -43,7 +57,8 @@ def results() -> dict:
     return out
 
 
-ESTIMATORS = ["att_gt", "aggte_dynamic", "aggte_group", "twfe", "twfe_event_study"]
+ESTIMATORS = ["att_gt", "aggte_dynamic", "aggte_group", "twfe", "twfe_event_study", "poisson_etwfe", "stacked_did",
+              "did_2x2"]
 
 
 @pytest.mark.parametrize("name", [*ESTIMATORS, "honest_did", "e_value", "matchit", "weightit"])

@@ -589,7 +589,7 @@ def event_study_inputs(result, ref: int = -1) -> tuple[np.ndarray, np.ndarray, i
     """``(betahat, sigma, num_pre_periods, num_post_periods)`` for ``honest_did`` from an event study.
 
     ``result`` is either a dynamic aggregation, ``analysis.did.aggte(res, "dynamic")``, or a matched event
-    study (``stacked_did`` / ``published_event_study``, whose ``e=k`` terms carry their covariance ``cov``).
+    study (``stacked_did`` / ``published_event_study``: its ``e=k`` terms and their block of ``cov``).
     For the aggregation, ``res`` should come from ``att_gt(..., base_period="universal")`` so that every
     coefficient is measured against e = -1 (the event study HonestDiD assumes; with a varying base period
     the pre-period coefficients are period-to-period changes and the restrictions mean something else); the
@@ -598,6 +598,7 @@ def event_study_inputs(result, ref: int = -1) -> tuple[np.ndarray, np.ndarray, i
     squared. A matched event study omits e = ``ref`` already and gives its clustered covariance.
     """
     from analysis.did.aggte import AggteResult  # here: analysis.did imports this module
+    from analysis.did.stacked import MatchedDiDResult
 
     r = result
     if isinstance(r, AggteResult):
@@ -613,8 +614,8 @@ def event_study_inputs(result, ref: int = -1) -> tuple[np.ndarray, np.ndarray, i
         e = egt[keep]
         beta = np.asarray(r.att_egt, dtype=float)[keep]
         sigma = r.cov.to_numpy(dtype=float)[np.ix_(keep, keep)]
-    elif getattr(r, "cov", None) is not None:
-        terms = [t for t in r.cov.index if int(t[2:]) != ref]
+    elif isinstance(r, MatchedDiDResult) and any(str(t).startswith("e=") for t in r.params.index):
+        terms = [t for t in r.params.index if str(t).startswith("e=") and int(t[2:]) != ref]
         e = np.array([int(t[2:]) for t in terms])
         beta = r.params[terms].to_numpy(dtype=float)
         sigma = r.cov.loc[terms, terms].to_numpy(dtype=float)

@@ -51,11 +51,13 @@ class EtwfeResult(ResultMixin):
     enrolment) and ``ATT%`` (that effect over the counterfactual mean, a fraction). ``cells``: each
     post-enrolment (group, time) cell's observations, mean outcome, counterfactual mean and ATT.
     ``pretest_p``: the Wald test that the cohorts' pre-enrolment years follow the model (None where no
-    cohort has two pre-enrolment years). ``nobs``: the panel rows used."""
+    cohort has two pre-enrolment years). ``cov``: the two terms' covariance (persons' influence functions).
+    ``nobs``: the panel rows used."""
 
     call: str
     params: pd.Series
     std_errors: pd.Series
+    cov: pd.DataFrame
     cells: pd.DataFrame
     pretest_p: float | None
     pretest_stat: float | None
@@ -201,12 +203,12 @@ def poisson_etwfe(
     d, y, x, g, t, excl = _usable_rows(data, yname, tname, idname, gname, covariates, anticipation, table)
     c = _Cells.build(d, y, x, g, t, d[idname], table, yname)
     X, _, mu, hess_inv = c.fit([])
-    params, ses, m0 = c.att(X, mu, hess_inv)
+    params, ses, cov, m0 = c.att(X, mu, hess_inv)
     stat, p_pre, n_pre, notes = c.pretest()
     persons = d.drop_duplicates(idname)
     return EtwfeResult(
         call=f"poisson_etwfe(data, yname={yname!r}, covariates={covariates!r}, anticipation={anticipation})",
-        params=params, std_errors=ses, cells=c.cell_table(mu), pretest_p=p_pre, pretest_stat=stat,
+        params=params, std_errors=ses, cov=cov, cells=c.cell_table(mu), pretest_p=p_pre, pretest_stat=stat,
         pretest_df=n_pre, nobs=len(d), n_treated=int((persons[gname] > 0).sum()),
         n_control=int((persons[gname] == 0).sum()), counterfactual_mean=m0, exclusions=excl, notes=notes)
 
@@ -319,9 +321,10 @@ class _Cells:
         return np.column_stack([np.bincount(self.unit, weights=a[self.grp, j] * resid, minlength=self.unit.max() + 1)
                                 for j in range(a.shape[1])])
 
-    def att(self, X, mu, hess_inv) -> tuple[pd.Series, pd.Series, float]:
-        """``ATT`` and ``ATT%`` with their standard errors (from each person's influence function) and the
-        counterfactual mean of the treated observations, from the fit without pre-enrolment dummies."""
+    def att(self, X, mu, hess_inv) -> tuple[pd.Series, pd.Series, pd.DataFrame, float]:
+        """``ATT`` and ``ATT%`` with their standard errors and covariance (from each person's influence
+        function) and the counterfactual mean of the treated observations, from the fit without
+        pre-enrolment dummies."""
         post, gpost, ys, unit, grp = self.post, self.gpost, self.ys, self.unit, self.grp
         n_t = post.sum()
         ybar = ys[post].mean()
@@ -334,8 +337,10 @@ class _Cells:
         if_att = d_ybar - d_m0
         if_rel = d_ybar / m0 - ybar * d_m0 / m0**2
         params = pd.Series([att * self.scale, rel], index=["ATT", "ATT%"])
+        psi = np.column_stack([if_att * self.scale, if_rel])
+        cov = pd.DataFrame(psi.T @ psi, index=params.index, columns=params.index)
         ses = pd.Series([np.sqrt(if_att @ if_att) * self.scale, np.sqrt(if_rel @ if_rel)], index=params.index)
-        return params, ses, float(m0 * self.scale)
+        return params, ses, cov, float(m0 * self.scale)
 
     def cell_table(self, mu: np.ndarray) -> pd.DataFrame:
         """Each treated (group, time): observations, mean, counterfactual mean (``mu``: the fitted cell

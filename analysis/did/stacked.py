@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+from analysis import formulas
 from analysis.did.drdid import DiDError
 from analysis.did.results import ResultMixin, fmt_table, normal_table
 from analysis.did.twfe import fe_wls
@@ -40,9 +41,9 @@ class MatchedDiDResult(ResultMixin):
     nobs: int
     n_treated: int
     n_control: int
+    cov: pd.DataFrame  # of every term in ``params``
     exclusions: dict = field(default_factory=dict)
     notes: tuple[str, ...] = ()
-    cov: pd.DataFrame | None = None  # covariance of the event-study terms (``e=k``), where there are any
 
     def summary(self) -> Summary:
         t = normal_table(self.params, self.std_errors)
@@ -70,6 +71,7 @@ def stacked_did(
     tname: str = "year",
     ref: int = -1,
     weightsname: str = "weights",
+    xformla: str | None = None,
     table: str = "stacked",
 ) -> MatchedDiDResult:
     """Stacked matched DiD on risk-set sub-experiments.
@@ -78,8 +80,9 @@ def stacked_did(
     matching ``weights`` (``analysis.matching.riskset_match(...).data``). Two regressions with
     sub-experiment x person and sub-experiment x year fixed effects: ``ATT`` from ``treated x post`` and
     the event study from ``treated x 1(event_time = e)`` for every e except ``ref``. Rows with a missing
-    outcome are excluded and counted; an event study that cannot be estimated where the average can (no
-    enrollee observed at ``ref``) is reported in ``exclusions`` and the result has ``ATT`` only.
+    outcome or covariate are excluded and counted; an event study that cannot be estimated where the
+    average can (no enrollee observed at ``ref``) is reported in ``exclusions`` and the result has ``ATT``
+    only.
 
     Parameters
     ----------
@@ -96,13 +99,19 @@ def stacked_did(
         The event study's reference event time (left out).
     weightsname : str, default "weights"
         Matching weights column.
+    xformla : str, optional
+        Time-varying covariates as R's one-sided formula (``"~ x1 + I(x1^2)"``, read by formulaic as
+        ``att_gt``'s and ``twfe``'s), added to both regressions after the treatment terms; their
+        coefficients are reported from the ``ATT`` regression. A covariate constant within every person of
+        a sub-experiment is absorbed by the effects: an error names it.
     table : str, default "stacked"
         Name of ``stacked`` in error messages.
 
     Returns
     -------
     MatchedDiDResult
-        ``params``/``std_errors`` by term (``ATT``, then ``e=k``), ``cov`` of the event-study terms, the
+        ``params``/``std_errors`` by term (``ATT``, then ``e=k``, then the covariates' terms), their
+        covariance ``cov`` (the two regressions' coefficients covary through the persons' scores), the
         counts of treated and comparison persons, ``nobs`` (rows) and ``exclusions``.
 
     References
@@ -125,15 +134,26 @@ def stacked_did(
     >>> {term: round(float(b), 3) for term, b in res.params.items()}
     {'ATT': 1.57, 'e=-2': 0.061, 'e=0': 1.613, 'e=1': 1.587}
     """
-    _check(stacked, [yname, idname, tname, "sub_experiment", "treated", "event_time", weightsname], table)
-    d = stacked[[yname, idname, tname, "sub_experiment", "treated", "event_time", weightsname]]
+    rhs = formulas.parse(xformla, "xformla") if xformla is not None else None
+    need = [yname, idname, tname, "sub_experiment", "treated", "event_time", weightsname]
+    _check(stacked, need, table)
+    if rhs is not None:
+        formulas.require_columns(stacked, rhs, "xformla", table)
+    d = stacked[list(dict.fromkeys([*need, *(rhs.variables if rhs else ())]))]
     excl = {}
-    miss = d[yname].isna()
-    if miss.any():
-        excl[f"rows with missing {yname}"] = int(miss.sum())
-        d = d[~miss]
+    for col in [yname, *(rhs.variables if rhs else ())]:
+        miss = d[col].isna()
+        if miss.any():
+            excl[f"rows with missing {col}"] = int(miss.sum())
+            d = d[~miss]
     if ref not in set(d.event_time):
         raise DiDError(f"{table}: reference event time {ref} has no rows with an observed {yname}")
+    covs = {}
+    if rhs is not None and rhs.terms:
+        covs = {k: v.to_numpy(float) for k, v in formulas.design(d.reset_index(drop=True), rhs, "xformla").items()}
+        clash = [k for k in covs if k == "ATT" or k.startswith("e=")]
+        if clash:
+            raise DiDError(f"{table}: xformla term(s) {clash} are named like the treatment terms; rename them")
     unit = pd.factorize(d["sub_experiment"].astype(np.int64) * 10**10 + d[idname].astype(np.int64))[0]
     stack_year = pd.factorize(d["sub_experiment"].astype(np.int64) * 10**4 + d[tname].astype(np.int64))[0]
     w = d[weightsname].to_numpy(float)
@@ -142,29 +162,37 @@ def stacked_did(
     y = d[yname].to_numpy(float)
     person = pd.factorize(d[idname])[0]
     evs = sorted(set(e.tolist()) - {ref})
-    static_terms = {"ATT": tr * (e >= 0)}
-    dyn_terms = {f"e={k}": tr * (e == k) for k in evs}
+    static_terms = {"ATT": tr * (e >= 0), **covs}
+    dyn_terms = {**{f"e={k}": tr * (e == k) for k in evs}, **covs}
     try:
-        static, dyn = fe_wls(y, {"static": static_terms, "dynamic": dyn_terms}, unit, stack_year, w, person)
+        (static, dyn), joint = fe_wls(y, {"static": static_terms, "dynamic": dyn_terms}, unit, stack_year, w,
+                                      person)
     except DiDError as err:
         # the event study can fail where the average does not (no enrollee observed at the reference event
         # time makes the event dummies sum to the treated indicator): keep the average, report the rest
         try:
-            (static,) = fe_wls(y, {"static": static_terms}, unit, stack_year, w, person)
+            (static,), joint = fe_wls(y, {"static": static_terms}, unit, stack_year, w, person)
         except DiDError as e2:
             raise DiDError(f"{table}: {e2} (stack x person and stack x year effects) with outcome {yname!r}") from e2
         excl["event study not estimated"] = f"{err} (stack x person and stack x year effects)"
-        dyn = (pd.Series(dtype=float), pd.Series(dtype=float), None)
-    params = pd.concat([static[0], dyn[0]]) if len(dyn[0]) else static[0]
-    ses = pd.concat([static[1], dyn[1]]) if len(dyn[1]) else static[1]
+        dyn = None
+    # reported: the ATT regression's terms, the event study's e=k between ATT and the covariates
+    keys = [("static", "ATT"), *((("dynamic", k) for k in dyn[0].index if k.startswith("e=")) if dyn else ()),
+            *(("static", k) for k in static[0].index if k != "ATT")]
+    names = [k for _, k in keys]
+    fits = {"static": static, "dynamic": dyn}
+    params = pd.Series([fits[s][0][k] for s, k in keys], index=names)
+    ses = pd.Series([fits[s][1][k] for s, k in keys], index=names)
+    cov = pd.DataFrame(joint.loc[keys, keys].to_numpy(), index=names, columns=names)
     persons = d.drop_duplicates(["sub_experiment", idname])
+    shown = f", xformla={xformla!r}" if xformla is not None else ""
     return MatchedDiDResult(
         design="stacked matched DiD (risk-set sub-experiments; stack x person and stack x year effects; "
                "matching weights; SEs clustered by person)",
-        call=f"stacked_did(stacked, yname={yname!r}, ref={ref})",
-        params=params, std_errors=ses, nobs=len(y),
+        call=f"stacked_did(stacked, yname={yname!r}, ref={ref}{shown})",
+        params=params, std_errors=ses, cov=cov, nobs=len(y),
         n_treated=int((persons.treated == 1).sum()), n_control=int((persons.treated == 0).sum()),
-        exclusions=excl, cov=dyn[2],
+        exclusions=excl,
     )
 
 
@@ -245,6 +273,7 @@ def did_2x2(
                "clustered by matched set)",
         call=f"did_2x2(published, yname={yname!r}, pre={pre}, post={post})",
         params=pd.Series([fit.params[1]], index=["ATT"]), std_errors=pd.Series([fit.bse[1]], index=["ATT"]),
+        cov=pd.DataFrame([[fit.cov_params()[1, 1]]], index=["ATT"], columns=["ATT"]),
         nobs=len(change), n_treated=int((info.treated == 1).sum()), n_control=int((info.treated == 0).sum()),
         exclusions=excl,
     )

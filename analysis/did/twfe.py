@@ -156,7 +156,7 @@ _RESIDUALS = Memo("twfe_residuals", 512 << 20)  # regressors' fixed-effect resid
 
 def fe_wls(y: np.ndarray, regressors: dict[str, dict[str, np.ndarray]], a: np.ndarray, b: np.ndarray,
            w: np.ndarray, cluster: np.ndarray, count_effects: bool = False,
-           ) -> list[tuple[pd.Series, pd.Series, pd.DataFrame]]:
+           ) -> tuple[list[tuple[pd.Series, pd.Series, pd.DataFrame]], pd.DataFrame]:
     """Weighted least squares of ``y`` on each set of ``regressors`` (set name -> {term: column}) with two
     sets of fixed effects ``a`` and ``b``, by Frisch-Waugh-Lovell: the outcome and every distinct column are
     residualised on the effects once (``twoway_residual``), for all the sets. Columns that are zero
@@ -166,8 +166,11 @@ def fe_wls(y: np.ndarray, regressors: dict[str, dict[str, np.ndarray]], a: np.nd
     (n-1)/(n-K), K = the coefficients plus every fixed effect (levels of a + levels of b - 1): the numbers
     of ``linearmodels.PanelOLS(entity_effects=True, time_effects=True).fit(cov_type="clustered",
     cluster_entity=True, debiased=True, group_debias=True)`` and of statsmodels OLS with the dummies and
-    ``cov_type="cluster"`` (tests check both). Returns (coefficients, standard errors, covariance) per set;
-    a set with no column, or with a column the effects absorb, raises ``DiDError`` naming the terms."""
+    ``cov_type="cluster"`` (tests check both). Returns (coefficients, standard errors, covariance) per set,
+    and the covariance of all sets' coefficients together, indexed by (set, term): the sets are separate
+    regressions on the same rows, so their coefficients covary through the clusters' scores (as Stata's
+    ``suest``); its diagonal blocks are the sets' own covariances. A set with no column, or with a column
+    the effects absorb, raises ``DiDError`` naming the terms."""
     sets = {}
     for name, regs in regressors.items():
         sets[name] = {k: v for k, v in regs.items() if np.any(v != 0)}
@@ -191,7 +194,7 @@ def fe_wls(y: np.ndarray, regressors: dict[str, dict[str, np.ndarray]], a: np.nd
         raise DiDError(f"term(s) {absorbed} absorbed by the fixed effects")
     G = int(cluster.max()) + 1
     n_effects = len(np.unique(a)) + len(np.unique(b)) - 1 if count_effects else 0
-    out = []
+    out, scores, scale = [], [], []
     for regs in sets.values():
         names = list(regs)
         X = np.column_stack([resid[k] for k in names])
@@ -204,14 +207,16 @@ def fe_wls(y: np.ndarray, regressors: dict[str, dict[str, np.ndarray]], a: np.nd
         beta = np.linalg.solve(XtWX, X.T @ (w * yd))
         u = (w * (yd - X @ beta))[:, None] * X
         uc = np.stack([np.bincount(cluster, weights=u[:, j], minlength=G) for j in range(X.shape[1])], axis=1)
-        bread = np.linalg.inv(XtWX)
-        V = bread @ (uc.T @ uc) @ bread * G / (G - 1)
-        if count_effects:
-            n = len(y)
-            V *= (n - 1) / (n - len(names) - n_effects)
+        psi = uc @ np.linalg.inv(XtWX)  # each cluster's contribution to the coefficients
+        c = G / (G - 1) * ((len(y) - 1) / (len(y) - len(names) - n_effects) if count_effects else 1.0)
+        V = psi.T @ psi * c
         out.append((pd.Series(beta, index=names), pd.Series(np.sqrt(np.diag(V)), index=names),
                     pd.DataFrame(V, index=names, columns=names)))
-    return out
+        scores.append(psi)
+        scale.append(np.full(len(names), np.sqrt(c)))
+    psi = np.hstack(scores) * np.concatenate(scale)  # the small-sample factors split between the two sides
+    index = pd.MultiIndex.from_tuples([(s, k) for s, regs in sets.items() for k in regs], names=["set", "term"])
+    return out, pd.DataFrame(psi.T @ psi, index=index, columns=index)
 
 
 # ------------------------------------------------------------------------------- negative weights
@@ -560,7 +565,7 @@ def twfe(
     terms = tuple(X.columns)
     unit = f["i"].to_numpy()
     try:
-        ((coef, se, V),) = fe_wls(f["y"].to_numpy(), {"model": {k: X[k].to_numpy() for k in terms}}, unit,
+        ((coef, se, V),), _ = fe_wls(f["y"].to_numpy(), {"model": {k: X[k].to_numpy() for k in terms}}, unit,
                                   f["t"].to_numpy(), f["w"].to_numpy(), pd.factorize(unit)[0], count_effects=True)
     except DiDError as e:
         hints = (["a covariate constant within units or within periods is absorbed: drop it"]
