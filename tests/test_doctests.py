@@ -13,17 +13,23 @@ import pytest
 
 # the public estimators, each with numpydoc Parameters, Returns and a runnable Examples section
 ESTIMATORS = {
+    "analysis.panel.example": ["example_panel"],
+    "analysis.matching.propensity": ["fit_propensity"],
+    "analysis.matching.matchit": ["matchit"],
+    "analysis.matching.weightit": ["weightit", "trim"],
+    "analysis.matching.riskset": ["riskset_match", "published_design"],
     "analysis.did.attgt": ["att_gt"],
     "analysis.did.aggte": ["aggte"],
-    "analysis.did.twfe": ["twfe"],
+    "analysis.did.twfe": ["twfe", "negative_weights"],
     "analysis.did.stacked": ["stacked_did", "did_2x2"],
     "analysis.did.etwfe": ["poisson_etwfe"],
     "analysis.did.trend": ["trend_adjusted"],
     "analysis.did.designs": ["later_joiners", "screening_window"],
-    "analysis.causal.sensitivity": ["honest_did", "e_value"],
+    "analysis.did.calibration": ["fit_null"],
     "analysis.did.memo": ["set_cache_limit"],
-    "analysis.matching.matchit": ["matchit"],
-    "analysis.matching.weightit": ["weightit"],
+    "analysis.causal.dowhy_checks": ["dowhy_analysis"],
+    "analysis.causal.falsification": ["placebo_in_time", "published_event_study"],
+    "analysis.causal.sensitivity": ["honest_did", "e_value", "event_study_inputs"],
 }
 OTHERS = ["analysis.summary"]  # modules with examples that are not estimators
 

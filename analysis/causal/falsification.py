@@ -33,7 +33,54 @@ def placebo_in_time(
     Cohorts whose placebo year falls outside that window are untreated throughout it and count as
     comparisons there (they are future participants, as the not-yet-treated are in the main design);
     placebo cohorts without a year before them are left out by ``att_gt`` and counted in its exclusions.
-    Aggregate with ``aggte``; ``trend_adjusted`` applies as to the main design."""
+    Aggregate with ``aggte``; ``trend_adjusted`` applies as to the main design.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Person-year panel with ``idname``, ``tname``, ``gname`` (0: never enrolled) and the outcome.
+    yname : str
+        Outcome column.
+    xformla : str, optional
+        Covariates, as ``att_gt``'s.
+    shift : int, default 2
+        Years each cohort is moved earlier (a whole number >= 1).
+    est_method : {"dr", "ipw", "reg"}, default "dr"
+        As ``att_gt``'s.
+    idname, tname, gname : str
+        Person, year and enrolment-year columns.
+    alp : float, default 0.05
+        Significance level.
+
+    Returns
+    -------
+    AttGtResult
+        The placebo cohorts' group-time effects, in the years before anyone enrolled.
+
+    Examples
+    --------
+    Two cohorts (2022, 2023) and never-enrolled persons on a common trend, an effect of 2 after enrolment:
+    the placebo two years early finds nothing. When enrollees' outcomes fall by 0.3 a year of their own,
+    the placebo sees it (before enrolment, where the program cannot act):
+
+    >>> import numpy as np, pandas as pd
+    >>> from analysis.causal import placebo_in_time
+    >>> from analysis.did import aggte
+    >>> rng = np.random.default_rng(5)
+    >>> ids = np.arange(1, 301)
+    >>> g = np.where(ids <= 100, 2022, np.where(ids <= 200, 2023, 0))
+    >>> p = pd.DataFrame({"study_id": np.repeat(ids, 9), "year": np.tile(np.arange(2017, 2026), 300),
+    ...                   "first_treat": np.repeat(g, 9)})
+    >>> p["y"] = (0.2 * (p.year - 2017) + 2.0 * ((p.first_treat > 0) & (p.year >= p.first_treat))
+    ...           + rng.normal(0, 0.3, len(p)))
+    >>> a = aggte(placebo_in_time(p, "y"), "simple")
+    >>> round(a.overall_att, 2), round(a.overall_se, 2)
+    (-0.03, 0.04)
+    >>> own_trend = p.assign(y=p.y - 0.3 * (p.first_treat > 0) * (p.year - 2017))
+    >>> a = aggte(placebo_in_time(own_trend, "y"), "simple")
+    >>> round(a.overall_att, 2), round(a.overall_se, 2)
+    (-0.43, 0.04)
+    """
     if int(shift) != shift or shift < 1:
         raise DiDError(f"placebo_in_time: shift must be a whole number >= 1; got {shift!r}")
     g = panel[gname].to_numpy()
@@ -59,8 +106,38 @@ def published_event_study(panel: pd.DataFrame, yname: str, *, years: tuple[int, 
                           ratio: int = 10, covariates: tuple[str, ...] | None = None) -> MatchedDiDResult:
     """The city's matched sample (2022 joiners, 1:10 on its five covariates) followed over ``years``:
     ``stacked_did`` with person and year effects, e = year - 2022, reference e = -1 (2021, the city's base
-    year). Controls are people not enrolled by the end of 2023, so the years stop at 2023. ``covariates``:
-    the propensity terms (default the city's)."""
+    year). Controls are people not enrolled by the end of 2023, so the years stop at 2023.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        The analysis panel.
+    yname : str
+        Outcome column.
+    years : tuple of int, default 2017-2023
+        Years followed (none after 2023).
+    ratio : int, default 10
+        Controls per joiner.
+    covariates : tuple of str, optional
+        The propensity terms (default the city's, ``published_design``'s).
+
+    Returns
+    -------
+    MatchedDiDResult
+        ``ATT`` (2022-2023 against 2017-2021) and the event study ``e=k``; ``event_study_inputs`` takes it
+        for ``honest_did``.
+
+    Examples
+    --------
+    >>> from analysis.panel import example_panel
+    >>> from analysis.causal import event_study_inputs, published_event_study
+    >>> es = published_event_study(example_panel(), "medical_cost")
+    >>> list(es.params.index), es.n_treated
+    (['ATT', 'e=-5', 'e=-4', 'e=-3', 'e=-2', 'e=0', 'e=1'], 86)
+    >>> beta, sigma, n_pre, n_post = event_study_inputs(es)
+    >>> n_pre, n_post, sigma.shape
+    (4, 2, (6, 6))
+    """
     from analysis.matching.riskset import published_design
 
     if max(years) > 2023:

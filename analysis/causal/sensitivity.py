@@ -596,6 +596,40 @@ def event_study_inputs(result, ref: int = -1) -> tuple[np.ndarray, np.ndarray, i
     e = ``ref`` coefficient is dropped and sigma = inf'inf / n^2 from the units x event-times influence
     functions (as HonestDiD's ``honest_did.AGGTEobj``), whose diagonal equals the analytic ``se_egt``
     squared. A matched event study omits e = ``ref`` already and gives its clustered covariance.
+
+    Parameters
+    ----------
+    result : AggteResult or MatchedDiDResult
+        The event study.
+    ref : int, default -1
+        The reference event time, left out.
+
+    Returns
+    -------
+    tuple
+        ``(betahat, sigma, num_pre_periods, num_post_periods)``: the event-time coefficients in order, their
+        covariance, and how many are before and after enrolment (``honest_did``'s first four arguments).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from analysis.did import aggte, att_gt
+    >>> from analysis.causal import event_study_inputs, honest_did
+    >>> rng = np.random.default_rng(5)
+    >>> ids = np.arange(1, 301)
+    >>> g = np.where(ids <= 100, 2022, np.where(ids <= 200, 2023, 0))
+    >>> p = pd.DataFrame({"study_id": np.repeat(ids, 9), "year": np.tile(np.arange(2017, 2026), 300),
+    ...                   "first_treat": np.repeat(g, 9)})
+    >>> p["y"] = (0.2 * (p.year - 2017) + 2.0 * ((p.first_treat > 0) & (p.year >= p.first_treat))
+    ...           + rng.normal(0, 0.3, len(p)))
+    >>> res = att_gt(p, "y", "year", "study_id", "first_treat", base_period="universal", bstrap=False,
+    ...              cband=False)
+    >>> beta, sigma, n_pre, n_post = event_study_inputs(aggte(res, "dynamic", bstrap=False, cband=False))
+    >>> n_pre, n_post, beta.round(2).tolist()
+    (5, 4, [-0.03, -0.06, -0.0, 0.03, -0.01, 1.97, 1.95, 1.98, 2.01])
+    >>> h = honest_did(beta, sigma, n_pre, n_post, method="relative_magnitudes", Mvec=[1.0])
+    >>> [round(float(v), 3) for v in (h.lb[0], h.ub[0])]  # e = 0, if trends diverge no more than before
+    [1.824, 2.109]
     """
     from analysis.did.aggte import AggteResult  # here: analysis.did imports this module
     from analysis.did.stacked import MatchedDiDResult

@@ -61,6 +61,31 @@ def fit_propensity(treat: np.ndarray, X: pd.DataFrame) -> PropensityModel:
 
     Raises :class:`MatchingError` for a constant covariate or perfect separation; warns
     (:class:`analysis.errors.ConvergenceWarning`) on non-convergence or near separation.
+
+    Parameters
+    ----------
+    treat : numpy.ndarray
+        0/1 (or boolean) treatment, one per row of ``X``.
+    X : pandas.DataFrame
+        The covariates' design columns, without an intercept (one is added); ``matchit`` and ``weightit``
+        build them from a formula.
+
+    Returns
+    -------
+    PropensityModel
+        ``params`` and ``std_errors`` (``const`` first), each row's ``score`` and ``linear_predictor``,
+        ``converged``, ``iterations`` and ``nobs``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from analysis.matching import fit_propensity
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=500)
+    >>> treat = (rng.random(500) < 1 / (1 + np.exp(-1.5 * x))).astype(int)
+    >>> m = fit_propensity(treat, pd.DataFrame({"x": x}))
+    >>> m.params.round(3).to_dict(), m.converged
+    ({'const': -0.103, 'x': 1.851}, True)
     """
     const = [c for c in X.columns if np.ptp(X[c].to_numpy()) == 0]
     if const:

@@ -94,7 +94,44 @@ def riskset_match(
     """Match every cohort to its risk set and stack the matched persons' years ``g - pre .. g + post``.
 
     Controls who enrol later are followed only until the year before their own enrolment (rows dropped
-    and counted). Reference: Li, Propert & Rosenbaum (2001), JASA 96:870-882 (balanced risk-set matching).
+    and counted). A covariate constant within a cohort's risk set is left out of its model and reported.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        The analysis panel (one row per ``study_id`` and ``year``, with ``first_treat``).
+    cohorts : list of int, optional
+        Enrolment years to match (default: every cohort in the panel).
+    covariates : tuple of str, default the plan's ``[covariates] riskset``
+        Propensity terms, measured before each cohort's enrolment (``analysis.panel.baseline_covariates``).
+    ratio, caliper, std_caliper, replace, m_order, distance
+        As ``matchit``'s (nearest-neighbour matching on the propensity score).
+    pre, post : int, default 4
+        Years kept before and after each cohort's enrolment year.
+
+    Returns
+    -------
+    StackedMatch
+        ``data`` (one row per cohort, matched person and year, with ``sub_experiment``, ``treated``,
+        ``event_time``, ``weights`` and ``subclass``: ``stacked_did``'s input), ``matches`` (each cohort's
+        ``MatchItResult``) and ``report`` (counts per cohort: at risk, matched, unmatched and why,
+        censored control rows, covariates left out).
+
+    References
+    ----------
+    Li, Y. P., Propert, K. J. and Rosenbaum, P. R. (2001). Balanced risk set matching. Journal of the
+    American Statistical Association 96(455), 870-882.
+
+    Examples
+    --------
+    >>> from analysis.panel import example_panel
+    >>> from analysis.matching.riskset import riskset_match
+    >>> panel = example_panel()  # about 4,100 synthetic persons
+    >>> st = riskset_match(panel, cohorts=[2022, 2023], ratio=2)
+    >>> {g: (c["matched_treated"], c["matched_controls"]) for g, c in st.report["cohorts"].items()}
+    {'2022': (86, 172), '2023': (101, 202)}
+    >>> sorted(st.data.event_time.unique().tolist())  # the panel ends in 2025: e = 3 for 2022 at most
+    [-4, -3, -2, -1, 0, 1, 2, 3]
     """
     all_cohorts = sorted(int(g) for g in panel["first_treat"].unique() if g > 0)
     cohorts = all_cohorts if cohorts is None else cohorts
@@ -157,9 +194,38 @@ def published_design(panel: pd.DataFrame, ratio: int = 10, caliper: float | None
     propensity matching on ``covariates`` (the city's: sex, age, disability, premium decile and chronic
     disease), pre 2021, post 2023.
 
-    ``years``: the person-years kept for the matched persons (the published 2x2 uses 2021 and 2023; an event
-    study of the same matched sample takes e.g. 2017-2023). Persons not present in all of them are left out
-    and counted."""
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        The analysis panel.
+    ratio : int, default 10
+        Controls per 2022 joiner (nearest neighbour on the propensity score, without replacement).
+    caliper : float, optional
+        In standard deviations of the distance; the city used none.
+    years : tuple of int, default (2021, 2023)
+        The person-years kept for the matched persons (the published 2x2 uses 2021 and 2023; an event study
+        of the same matched sample takes e.g. 2017-2023). Persons not present in all of them are left out
+        and counted.
+    covariates : tuple of str, default the plan's ``[covariates] published_design``
+        Propensity terms.
+
+    Returns
+    -------
+    StackedMatch
+        As ``riskset_match``'s, with one sub-experiment (2022); ``did_2x2`` takes its ``data``.
+
+    Examples
+    --------
+    >>> from analysis.panel import example_panel
+    >>> from analysis.did import did_2x2
+    >>> from analysis.matching.riskset import published_design
+    >>> pub = published_design(example_panel())
+    >>> pub.report["matched_treated"], pub.report["matched_controls"], pub.report["persons_without_all_years"]
+    (86, 860, 17)
+    >>> r = did_2x2(pub.data, "medical_cost")
+    >>> r.n_treated, r.n_control
+    (86, 843)
+    """
     df = cohort_frame(panel, 2022, control_first_treat_after=2023)
     m = matchit("treated ~ " + " + ".join(covariates), df, ratio=ratio, caliper=caliper)
     md = m.matched_data()[["treated", "weights", "subclass"]]
