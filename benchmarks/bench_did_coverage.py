@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 from analysis.config import LinkageConfig, PanelConfig, StudyConfig, load_config  # noqa: E402
 from analysis.did import aggte, att_gt, did_2x2, stacked_did, trend_adjusted  # noqa: E402
 from analysis.did.calibration import calibrate_with_controls, relative_att  # noqa: E402
-from analysis.did.outcomes import _te_at, cs_truth, published_truth, read_truth, truth_table  # noqa: E402
+from analysis.did.outcomes import cs_truth, effect_at, published_truth, read_truth, truth_table  # noqa: E402
 from analysis.linkage import link_world  # noqa: E402
 from analysis.linkage.keys import Secret  # noqa: E402
 from analysis.matching.riskset import published_design, riskset_match  # noqa: E402
@@ -102,7 +102,7 @@ def estimate(panel: pd.DataFrame, te: pd.Series, cfg: StudyConfig) -> dict:
         r = stacked_did(st, Y)
         rows = st[(st.treated == 1) & (st.event_time >= 0) & st[Y].notna()]
         out["stacked_matched"] = {"estimate": float(r.params["ATT"]), "se": float(r.std_errors["ATT"]),
-                                  "truth": float(np.mean(_te_at(te, rows.study_id, rows.year)))}
+                                  "truth": float(np.mean(effect_at(te, rows.study_id, rows.year)))}
         pub = published_design(panel).data
         r = did_2x2(pub, Y)
         out["published"] = {"estimate": float(r.params["ATT"]), "se": float(r.std_errors["ATT"]),

@@ -13,7 +13,6 @@ import pytest
 from scipy import stats
 
 from analysis.causal import e_value, event_study_inputs, honest_did
-from analysis.causal.sensitivity import _flci, _sd_bias_map
 
 REF = json.loads((Path(__file__).parent / "data" / "honestdid_reference" / "ehec_medicaid.json").read_text())
 B = np.array(REF["betahat"])
@@ -109,35 +108,41 @@ def test_sd_m0_one_pre_period_is_linear_extrapolation():
     assert r2.ub[0] - r2.lb[0] == pytest.approx(2 * z * np.sqrt(v @ s @ v), abs=1e-10)
 
 
-def test_sd_bias_map_reproduces_second_differences():
-    """delta built from eta through the bias map has second differences eta and delta_0 = delta_1 = 0."""
-    npre, npost = 3, 4
-    d_pre, d_post = _sd_bias_map(npre, npost)
-    eta = np.random.default_rng(0).normal(size=npre + npost - 1)
-    full = np.concatenate([d_pre @ eta, [0.0], d_post @ eta])
-    assert full[npre + 1] == 0
-    np.testing.assert_allclose(np.diff(full, 2), eta, atol=1e-12)
+def _delta_from_second_differences(eta: np.ndarray, npre: int, npost: int) -> np.ndarray:
+    """The trend difference delta_t, t = -npre..npost, whose second differences at t = -npre+1..npost-1 are
+    ``eta``, with delta_0 = 0 (the reference) and delta_1 = 0 (no linear trend left), by the recurrence
+    delta_{t+1} = 2 delta_t - delta_{t-1} + eta_t forwards from t = 1 and backwards from t = 0."""
+    d = {0: 0.0, 1: 0.0}
+    e = dict(zip(range(-npre + 1, npost), eta, strict=True))
+    for t in range(1, npost):
+        d[t + 1] = 2 * d[t] - d[t - 1] + e[t]
+    for t in range(0, -npre, -1):
+        d[t - 1] = 2 * d[t] - d[t + 1] + e[t]
+    return np.array([d[t] for t in range(-npre, npost + 1)])
 
 
 def test_flci_not_beaten_by_other_unbiased_estimators():
-    """The FLCI half-length is the minimum over estimators l'b_post + a'b_pre unbiased for linear trends."""
+    """The FLCI half-length is the minimum over estimators l'b_post + a'b_pre unbiased for linear trends:
+    each such estimator's worst-case bias under Delta^SD(M) is M times the l1 norm of its weights on the
+    second differences (found here by the recurrence, one unit second difference at a time), and its
+    half-length sd * sqrt of the noncentral chi-square quantile is never shorter than honest_did's."""
     rng = np.random.default_rng(7)
     npre, npost, M, alpha = 4, 2, 0.02, 0.05
     L = rng.normal(size=(6, 6))
     s = L @ L.T * 1e-4
     b = rng.normal(size=6) * 0.01
     lv = np.array([1.0, 0.0])
-    lb, ub = _flci(b, s, npre, npost, lv, M, alpha)
-    best = (ub - lb) / 2
-    d_pre, d_post = _sd_bias_map(npre, npost)
+    r = honest_did(b, s, npre, npost, method="smoothness", Mvec=[M], l_vec=lv, alpha=alpha)
+    best = (r.ub[0] - r.lb[0]) / 2
+    basis = np.eye(npre + npost - 1)
+    deltas = np.array([np.delete(_delta_from_second_differences(e, npre, npost), npre) for e in basis])
     pre_t = np.arange(-npre, 0.0)
-    k_eq = -1.0
     for _ in range(300):
         a = rng.normal(size=npre) * 2
-        a += (k_eq - pre_t @ a) * pre_t / (pre_t @ pre_t)  # project onto pre_t'a = k_eq
+        a += (-1.0 - pre_t @ a) * pre_t / (pre_t @ pre_t)  # unbiased for a linear trend: pre_t'a = -1
         v = np.concatenate([a, lv])
         sd = np.sqrt(v @ s @ v)
-        bias = M * np.abs(d_pre.T @ a + d_post.T @ lv).sum()
+        bias = M * np.abs(deltas @ v).sum()
         chi = sd * np.sqrt(stats.ncx2.ppf(1 - alpha, 1, (bias / sd) ** 2))
         assert chi >= best - 1e-9
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from analysis.config import load_config
 from analysis.did import aggte, att_gt, stacked_did, trend_adjusted
-from analysis.did.outcomes import COLUMNS, _te_at, cs_truth, read_truth, truth_table
+from analysis.did.outcomes import COLUMNS, cs_truth, effect_at, read_truth, truth_table
 from analysis.matching.riskset import riskset_match
 
 XF = "~ female + birth_year + disability + premium_decile + chronic_disease"
@@ -81,7 +81,7 @@ def test_no_selection_stacked_matched_covers_truth(noselection_panel):
     # the treated person-years' true effects by a merge with the truth, and by the truth table's look-up
     both = tre[["study_id", "year"]].merge(truth, on=["study_id", "year"], how="left")
     effect = (both["y1_medical_cost"] - both["y0_medical_cost"]).to_numpy()
-    np.testing.assert_array_equal(_te_at(truth_table(truth, "medical_cost"), tre.study_id, tre.year), effect)
+    np.testing.assert_array_equal(effect_at(truth_table(truth, "medical_cost"), tre.study_id, tre.year), effect)
     true_att = float(np.nanmean(effect))
     assert abs(r.params["ATT"] - true_att) < 3 * r.std_errors["ATT"], (r.params["ATT"], true_att)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.report.text import _josa, fmt_eok, fmt_num, fmt_won, summary
+from analysis.report.text import fmt_eok, fmt_num, fmt_won, josa, summary
 
 # names a council member should not meet on the first screen (issue 16, item 1)
 METHOD_WORDS = ["Callaway", "Sant'Anna", "DiD", "difference-in-differences", "Rambachan", "E-value", "E-값",
@@ -35,8 +35,8 @@ def test_korean_amounts_read_in_man_eok_and_jo():
 
 
 def test_korean_particles_follow_the_last_syllable():
-    assert [_josa(w, "은", "는") for w in ("허리둘레", "수축기혈압", "BMI")] == ["허리둘레는", "수축기혈압은", "BMI는"]
-    assert [_josa(w, "이", "가") for w in ("절감", "증가", "3", "5")] == ["절감이", "증가가", "3이", "5가"]
+    assert [josa(w, "은", "는") for w in ("허리둘레", "수축기혈압", "BMI")] == ["허리둘레는", "수축기혈압은", "BMI는"]
+    assert [josa(w, "이", "가") for w in ("절감", "증가", "3", "5")] == ["절감이", "증가가", "3이", "5가"]
 
 
 HEALTH = ["waist", "sbp", "bmi"]
@@ -102,26 +102,26 @@ def _value_headline(lo, hi, share=0.73, per_py=24226.0):
 
 
 def test_value_for_money_states_break_even_payers_and_horizon_without_claiming_a_saving():
-    from analysis.report.text import _value_en, _value_ko
+    from analysis.report.text import value_for_money
 
     crossing = _value_headline(-10282.0, 51775.0)
-    en, ko = _value_en(crossing), _value_ko(crossing)
+    en, ko = value_for_money(crossing, "en"), value_for_money(crossing, "ko")
     assert "at least KRW 24,226 a year" in en and "2만 4,226원 이상" in ko  # break-even = spending per participant-year
     assert "from a saving of KRW 51,775 to a rise of KRW 10,282, includes it" in en
     assert "(73%) and to patients (27%)" in en and "국민건강보험공단(73%)과 환자 본인(27%)" in ko
     assert "from a saving of KRW 129 billion to a rise of KRW 25.7 billion" in en
     assert "1,294억 원 절감에서 257억 원 증가 사이" in ko
     assert "Horizon: 2021-2025" in en and "2021~2025년" in ko
-    assert "lies above that" in _value_en(_value_headline(30000.0, 50000.0))
-    assert "falls short of that" in _value_en(_value_headline(1000.0, 20000.0))
-    assert "그에 못 미칩니다" in _value_ko(_value_headline(1000.0, 20000.0))
+    assert "lies above that" in value_for_money(_value_headline(30000.0, 50000.0), "en")
+    assert "falls short of that" in value_for_money(_value_headline(1000.0, 20000.0), "en")
+    assert "그에 못 미칩니다" in value_for_money(_value_headline(1000.0, 20000.0), "ko")
     span = _value_headline(-10282.0, 51775.0)  # a range without a point estimate: no point ratio either
     span["value"]["savings_per_krw"] = float("nan")
-    assert "per KRW spent: between −0.42 and 2.14 (no point estimate)" in _value_en(span)
-    assert "지출 1원당 절감액 −0.42 ~ 2.14원 사이(점추정 없음)" in _value_ko(span) and "nan" not in _value_en(span)
+    assert "per KRW spent: between −0.42 and 2.14 (no point estimate)" in value_for_money(span, "en")
+    assert "지출 1원당 절감액 −0.42 ~ 2.14원 사이(점추정 없음)" in value_for_money(span, "ko") and "nan" not in value_for_money(span, "en")
     assert "per KRW spent: 0.86 (95% CI −0.42 to 2.14)" in en
     suppressed = _value_headline(1000.0, 20000.0, share=float("nan"))  # the payer sums were withheld
-    assert "National Health Insurance" not in _value_en(suppressed) and "건강보험공단" not in _value_ko(suppressed)
+    assert "National Health Insurance" not in value_for_money(suppressed, "en") and "건강보험공단" not in value_for_money(suppressed, "ko")
 
 
 def test_payer_costs_are_participants_program_years_and_a_dominant_person_is_withheld():

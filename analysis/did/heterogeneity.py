@@ -23,7 +23,7 @@ from analysis.config import StudyConfig
 from analysis.did.aggte import aggte
 from analysis.did.attgt import att_gt
 from analysis.did.drdid import DiDError
-from analysis.did.outcomes import _te_at, cs_truth, truth_table
+from analysis.did.outcomes import cs_truth, effect_at, truth_table
 from analysis.did.trend import trend_adjusted
 
 SUBGROUPS = ("sex", "age", "baseline_bmi", "baseline_activity", "device")
@@ -123,7 +123,7 @@ def adherence_gap(panel: pd.DataFrame, y: str = "medical_cost", truth: pd.DataFr
     active = (p_post.goal_days / months >= ACTIVE_GOAL_DAYS_PER_MONTH).to_numpy()
     change = (wide.loc[ids, post] - wide.loc[ids, pre]).to_numpy(float)
     te_y = truth_table(truth, y)
-    te = (_te_at(te_y, ids, post) - _te_at(te_y, ids, pre) if te_y is not None else np.full(len(ids), np.nan))
+    te = (effect_at(te_y, ids, post) - effect_at(te_y, ids, pre) if te_y is not None else np.full(len(ids), np.nan))
     crit = stats.norm.ppf(1 - alp / 2)
 
     def row(level: str, mean: float, se: float, n: int, te_mean: float) -> dict:

@@ -93,7 +93,7 @@ def _person_year(ids, years) -> np.ndarray:
     return ids * 10_000 + np.broadcast_to(np.asarray(years, dtype=np.int64), ids.shape)
 
 
-def _te_at(te: pd.Series, ids, years) -> np.ndarray:
+def effect_at(te: pd.Series, ids, years) -> np.ndarray:
     """The exact effects of ``te`` (``truth_table``) at (id, year) pairs (NaN where there is none);
     ``years`` may be one year."""
     return te.reindex(_person_year(ids, years)).to_numpy()
@@ -105,11 +105,11 @@ def published_truth(published: pd.DataFrame, y: str, te: pd.Series, pre: int = 2
     seen = published[published[y].notna()]
     both = seen.groupby("study_id").year.nunique() == 2
     ids = np.intersect1d(seen.loc[seen.treated == 1, "study_id"], both.index[both])
-    return float(np.mean(_te_at(te, ids, post) - _te_at(te, ids, pre)))
+    return float(np.mean(effect_at(te, ids, post) - effect_at(te, ids, pre)))
 
 
 def truth_table(truth: pd.DataFrame | None, outcome: str) -> pd.Series | None:
-    """Exact individual effects ``y1 - y0`` of ``outcome`` by (study_id, year) (read with ``_te_at``); None
+    """Exact individual effects ``y1 - y0`` of ``outcome`` by (study_id, year) (read with ``effect_at``); None
     without a truth (real data) or for an outcome the synthetic world does not know (one a study's phenotype
     file adds)."""
     if truth is None or f"y1_{outcome}" not in truth:
@@ -125,7 +125,7 @@ def cs_truth(res: AttGtResult, panel: pd.DataFrame, yname: str, te: pd.Series) -
     obs = panel.loc[panel[yname].notna(), ["study_id", "year"]]
     obs = obs[obs.study_id.isin(d.unit_id)]
     g_of = pd.Series(d.unit_g, index=d.unit_id)
-    obs = obs.assign(g=g_of.reindex(obs.study_id).to_numpy(), te=_te_at(te, obs.study_id, obs.year))
+    obs = obs.assign(g=g_of.reindex(obs.study_id).to_numpy(), te=effect_at(te, obs.study_id, obs.year))
     cell_mean = obs.groupby(["g", "year"]).te.mean()
     true_att = np.array([cell_mean.get((c.group, c.time), np.nan) for c in res.cells])
     out = {("gt", (c.group, c.time)): v for c, v in zip(res.cells, true_att, strict=False)}
@@ -169,7 +169,7 @@ def _ratio_truth(treated_years, y: str, te) -> list[float]:
     if te is None:
         return [np.nan, np.nan]
     rows = treated_years[treated_years[y].notna()]
-    effect = _te_at(te, rows.study_id, rows.year)
+    effect = effect_at(te, rows.study_id, rows.year)
     return [float(effect.mean()), float(effect.sum() / (rows[y].to_numpy(float) - effect).sum())]
 
 
@@ -413,7 +413,7 @@ class _Designs:
         truth_v = np.nan
         if te is not None:
             tr_rows = stacked[(stacked.treated == 1) & stacked[y].notna()]
-            tr_rows = tr_rows.assign(te=_te_at(te, tr_rows.study_id, tr_rows.year))
+            tr_rows = tr_rows.assign(te=effect_at(te, tr_rows.study_id, tr_rows.year))
             by_e = tr_rows.groupby("event_time").te.mean()
             truth_v = [tr_rows.loc[tr_rows.event_time >= 0, "te"].mean() if term == "ATT" else
                        by_e.get(int(term[2:]), np.nan) for term in t.term]
@@ -442,7 +442,7 @@ class _Designs:
             truth_v = np.nan
             if te is not None and not dyn:
                 seen = self.treated_years[self.treated_years[y].notna()]
-                truth_v = float(np.mean(_te_at(te, seen.study_id, seen.year)))
+                truth_v = float(np.mean(effect_at(te, seen.study_id, seen.year)))
             excl[f"twfe{'_dynamic' if dyn else ''}"] = _with_notes(r)
             frames.append(_rows(r.tidy(1 - dc.alp), **keys, design="twfe", estimator="twfe",
                                 aggregation="dynamic" if dyn else "static", truth=truth_v, **self.twfe_n))

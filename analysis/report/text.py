@@ -396,6 +396,13 @@ def _effect_range_ko(lo: float, hi: float, amount) -> str:
     return f"{amount(lo)}에서 {amount(hi)} 사이의 절감" if lo >= 0 else f"{amount(-hi)}에서 {amount(-lo)} 사이의 증가"
 
 
+def value_for_money(h: dict, lang: str) -> str:
+    """The report's value-for-money paragraph in ``lang`` ("ko" or "en"): what the program costs a
+    participant-year, the effect that would pay for it, who would get a saving, and whether the cost
+    headline's interval reaches that effect."""
+    return _value_ko(h) if lang == "ko" else _value_en(h)
+
+
 def _value_en(h: dict) -> str:
     """Value for money from the payer's and the city's side: spending, the break-even effect, who would get
     a saving, the city-wide range and the horizon; no saving stated as fact where its interval crosses 0."""
@@ -466,7 +473,7 @@ def answer_ko(h: dict) -> str:
         f"<p>서울시가 발표한 {fmt_krw(h['city'])}원과 비교하면: 같은 발표 설계(2022년 참여자와 1:10 매칭 비교군, "
         f"2021→2023)를 이 데이터에 적용하면 {fmt_krw(pub.estimate)}원이 나옵니다. {_why_differ(h, 'ko')}</p>",
         f"<p>얼마나 확신할 수 있나: {_sentence_refutation(h, 'ko', h['placebo_shift'])}</p>",
-        _value_ko(h),
+        value_for_money(h, "ko"),
     ]
     if h["truth"] is not None and not math.isnan(h["truth"]):
         parts.append(f"<p class=\"note\">이 보고서는 합성 데이터로 만든 것입니다. 이 합성 세계에 심어 둔 실제 효과는 "
@@ -490,7 +497,7 @@ def answer_en(h: dict) -> str:
         f"1:10 matched non-participants, 2021 to 2023) gives KRW {fmt_krw(pub.estimate)} on these data. "
         f"{_why_differ(h, 'en')}</p>",
         f"<p>How sure we are: {_sentence_refutation(h, 'en', h['placebo_shift'])}</p>",
-        _value_en(h),
+        value_for_money(h, "en"),
     ]
     if h["truth"] is not None and not math.isnan(h["truth"]):
         parts.append(f"<p class=\"note\">This report is built on synthetic data. The true effect planted in this "
@@ -501,7 +508,7 @@ def answer_en(h: dict) -> str:
 # --- the first screen: three plain sentences, no method names (issue 16) ------------------------------------
 
 
-def _josa(word: str, with_final: str, without_final: str) -> str:
+def josa(word: str, with_final: str, without_final: str) -> str:
     """``word`` and the particle its last syllable takes (은/는, 이/가, 과/와): Korean picks by whether the
     syllable ends in a consonant. A digit is read as its Sino-Korean name (1 일, 3 삼, 6 육, 7 칠, 8 팔, 0 영 end in
     one); a Latin letter as an acronym's vowel-final name (BMI: 비엠아이)."""
@@ -540,7 +547,7 @@ def _cost_sentence_ko(h: dict) -> str:
         said = (f"참여자 1인당 연간 의료비를 {fmt_won(-hi)}에서 {fmt_won(-lo)} 줄였고({claim}의 "
                 f"{_share(hi, city)}~{_share(lo, city)})")
     elif lo > 0:
-        said = f"참여자 1인당 연간 의료비를 {fmt_won(lo)}에서 {fmt_won(hi)} 늘렸고({_josa(claim, '과', '와')} 반대 방향)"
+        said = f"참여자 1인당 연간 의료비를 {fmt_won(lo)}에서 {fmt_won(hi)} 늘렸고({josa(claim, '과', '와')} 반대 방향)"
     else:
         said = (f"참여자 1인당 연간 의료비를 최대 {fmt_won(-lo)} 줄였을 수도, {fmt_won(hi)} 늘렸을 수도 있어 "
                 f"절감이 확인되지 않으며({claim}의 {_share(lo, city)}에서 0%까지)")
@@ -555,7 +562,7 @@ def _health_clause(h: dict, lang: str) -> str:
     if lang == "ko":
         if not moved:
             return f"건강 지표 {n}개 가운데 뚜렷이 달라진 것은 없습니다"
-        said = ", ".join(f"{_josa(name, '은', '는')} {'낮아졌' if fell else '높아졌'}" for name, fell in moved)
+        said = ", ".join(f"{josa(name, '은', '는')} {'낮아졌' if fell else '높아졌'}" for name, fell in moved)
         rest = n - len(moved)
         return f"건강 지표 가운데 {said}고" + (f" 나머지 {rest}개는 뚜렷한 변화가 없습니다" if rest else "습니다")
     if not moved:
@@ -576,7 +583,7 @@ def _city_sentence(h: dict, lang: str) -> str:
         why = ("참여자의 의료비는 참여 전부터 다른 사람과 다르게 변하고 있었고, 두 해만 비교하면 그 차이까지 프로그램 효과로 "
                "세기 때문입니다" if diverged else
                "그 차이는 비교 대상을 누구로 삼았는지와 우연에서 옵니다")
-        return f"같은 자료에 서울시의 두 해 비교 방식을 적용하면 {_josa(what, '이', '가')} 나오는데, {why}."
+        return f"같은 자료에 서울시의 두 해 비교 방식을 적용하면 {josa(what, '이', '가')} 나오는데, {why}."
     what = f"a saving of KRW {fmt_krw(-pub.estimate)}" if pub.estimate < 0 else f"a rise of KRW {fmt_krw(pub.estimate)}"
     why = ("because joiners' costs were already changing differently before they joined" if diverged else
            "the gap comes from whom each compares participants with and from chance")
@@ -592,9 +599,9 @@ def _budget_sentence(h: dict, lang: str) -> str:
         rng = f"연 {fmt_eok(lo, 'ko')}에서 {fmt_eok(hi, 'ko')} 사이의 절감"
         verdict = ("이를 상쇄할 의료비 절감은 확인되지 않습니다" if lo <= 0 <= hi else
                    f"의료비는 오히려 늘어납니다(연 {fmt_eok(-hi, 'ko')}~{fmt_eok(-lo, 'ko')})" if hi < 0 else
-                   f"{_josa(rng, '은', '는')} 비용을 넘어섭니다" if lo > spend else
-                   f"{_josa(rng, '은', '는')} 비용의 일부만 메웁니다" if hi < spend else
-                   f"{_josa(rng, '이', '가')} 비용을 메우는지는 알 수 없습니다")
+                   f"{josa(rng, '은', '는')} 비용을 넘어섭니다" if lo > spend else
+                   f"{josa(rng, '은', '는')} 비용의 일부만 메웁니다" if hi < spend else
+                   f"{josa(rng, '이', '가')} 비용을 메우는지는 알 수 없습니다")
         return f"참여자 {n / 1e4:,.0f}만 명 기준 프로그램 비용은 연 {fmt_eok(spend, 'ko')}이며, {verdict}."
     rng = f"the yearly saving of {fmt_eok(lo, 'en')} to {fmt_eok(hi, 'en')}"
     verdict = ("no saving is shown to set against it" if lo <= 0 <= hi else
