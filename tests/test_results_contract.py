@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.causal.dowhy_checks import dowhy_analysis
 from analysis.causal.sensitivity import e_value, event_study_inputs, honest_did
-from analysis.did import aggte, att_gt, did_2x2, poisson_etwfe, stacked_did
+from analysis.did import aggte, att_gt, did_2x2, negative_weights, poisson_etwfe, stacked_did
 from analysis.did.results import TIDY_COLUMNS
 from analysis.did.twfe import twfe
 from analysis.matching import matchit, weightit
@@ -52,6 +53,14 @@ def results() -> dict:
     out["honest_did"] = honest_did(*event_study_inputs(dyn), method="relative_magnitudes", Mvec=[0.5, 1.0])
     out["e_value"] = e_value(0.2, 0.05, 0.35, sd=1.0)
     lalonde = _lalonde()
+    nw_panel = MPDTA[MPDTA["first.treat"].isin([2004, 2006, 2007])]  # no never-treated: some weights negative
+    out["negative_weights"] = negative_weights(nw_panel, *ARGS)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=300)
+    frame = pd.DataFrame({"x": x, "treated": (rng.random(300) < 1 / (1 + np.exp(-x))).astype(int)})
+    frame["y_change"] = frame.treated + 2 * x + rng.normal(size=300)
+    out["dowhy"] = dowhy_analysis(frame, "treated", "y_change", ["x"], graph=False,
+                                  refuters=("placebo_treatment_refuter",), simulations=5)
     out["matchit"] = matchit("treat ~ age + educ + C(race) + married", lalonde, caliper=0.2)
     out["weightit"] = weightit("treat ~ age + educ + C(race) + married", lalonde, estimand="ATT")
     return out
@@ -61,7 +70,8 @@ ESTIMATORS = ["att_gt", "aggte_dynamic", "aggte_group", "twfe", "twfe_event_stud
               "did_2x2"]
 
 
-@pytest.mark.parametrize("name", [*ESTIMATORS, "honest_did", "e_value", "matchit", "weightit"])
+@pytest.mark.parametrize("name", [*ESTIMATORS, "honest_did", "e_value", "negative_weights", "dowhy", "matchit",
+                                  "weightit"])
 def test_summary_is_one_object_with_text_html_and_latex(results, name):
     s = results[name].summary()
     assert isinstance(s, Summary)

@@ -196,7 +196,7 @@ class DoWhyResult:
     simulations: int = 0
     seed: int = 0
 
-    def summary(self) -> str:
+    def summary(self) -> Summary:
         lines = [
             f"DoWhy analysis: effect of {self.treatment} on {self.outcome} (n = {self.nobs})",
             "Identified by the backdoor criterion under the graph with latent nodes unobserved: "
@@ -217,7 +217,9 @@ class DoWhyResult:
             lines.append(f"Rows dropped for missing values: {self.dropped}")
         lines.append("Estimand:")
         lines.append(self.estimand)
-        return Summary("\n".join(lines), {"Refuters": pd.DataFrame(list(self.checks))})
+        estimate = pd.DataFrame({"estimate": [self.estimate], "std_error": [self.std_error],
+                                 "conf_low": [self.conf_low], "conf_high": [self.conf_high]}, index=[self.treatment])
+        return Summary("\n".join(lines), {"Estimate": estimate, "Refuters": pd.DataFrame(list(self.checks))})
 
     def __str__(self) -> str:
         return self.summary()
