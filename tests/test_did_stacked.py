@@ -83,6 +83,11 @@ def test_covariance_of_all_terms_equals_the_two_dummy_regressions():
     no_corr = static.get_robustcov_results("cluster", groups=cluster, use_correction=False)
     np.testing.assert_allclose(r.std_errors[s_names] ** 2, np.diag(no_corr.cov_params())[1:3] * G / (G - 1),
                                rtol=1e-8)
+    # each person's contribution (the clusters' scores, persons in sorted order in the dummy regression)
+    inf = r.influence.sort_index()
+    assert inf.index.tolist() == sorted(np.unique(cluster).tolist())
+    np.testing.assert_allclose(inf["ATT"], ps[:, 0] * np.sqrt(G / (G - 1)), rtol=1e-8, atol=1e-14)
+    np.testing.assert_allclose(r.influence.T @ r.influence, r.cov, rtol=1e-12)
     beta, sigma, n_pre, n_post = event_study_inputs(r)  # the e=k block only, reference left out
     assert (n_pre, n_post) == (3, 3) and sigma.shape == (6, 6)
     np.testing.assert_allclose(sigma, r.cov.loc[e_terms, e_terms].to_numpy())

@@ -275,6 +275,11 @@ EST = _est([
     # measures with a matched design: the bracket wherever the years before the screening cycle were parallel
     ("waist", {"callaway_santanna": 0.3, "before_screening": 0.4}, 5, "bracket"),
     ("waist", {"callaway_santanna": 0.001, "before_screening": 0.4}, 5, "bracket"),
+    # the bracket's arms disagree, or their agreement could not be tested: the bracket; they agree: the plan's
+    ("waist", {"callaway_santanna": 0.3, "before_screening": 0.4, "arms_agree": 0.01}, 5, "bracket"),
+    ("waist", {"callaway_santanna": 0.3, "before_screening": 0.4, "arms_agree": None}, 5, "bracket"),
+    ("waist", {"callaway_santanna": 0.3, "before_screening": 0.4, "arms_agree": 0.3}, 5, "callaway_santanna"),
+    ("waist", {"callaway_santanna": 0.3, "before_screening": 0.01, "arms_agree": 0.3}, 5, None),  # early trends
     ("bmi", {"callaway_santanna": 0.001, "before_screening": 0.01}, 5, "rambachan_roth_range"),
     ("bmi", {"callaway_santanna": 0.3, "before_screening": None}, 5, "rambachan_roth_range"),
     # without a matched design, the plan's design where its pre-test passes
@@ -302,6 +307,8 @@ def test_headline_rule_on_constructed_diagnostics(outcome, pretest, controls, de
             assert h["estimate"] is None and h["p_value"] is None and "within the span of three designs" in h["reason"]
         else:
             assert h["estimate"] == row.estimate
+            if pretest.get("arms_agree"):
+                assert "agree (p = 0.3)" in h["reason"]
     flags = mark_headlines(est, [h])
     assert flags.sum() == (design is not None)
 
@@ -532,3 +539,29 @@ def test_stacked_did_keeps_the_average_where_the_event_study_cannot_be_estimated
     r = stacked_did(d, "y")
     assert list(r.params.index) == ["ATT"] and r.params["ATT"] == pytest.approx(10)
     assert "event study not estimated" in r.exclusions
+
+
+def test_arms_agreement_uses_the_arms_sampling_covariance():
+    """Three estimates whose influence functions overlap on part of the persons: the standard error of each
+    pair's difference is that of the difference of their influence functions (sum over the union of persons,
+    a person one arm does not use counting 0 there), as if the covariance were computed directly."""
+    from analysis.did.designs import arms_agreement
+
+    rng = np.random.default_rng(2)
+    common = rng.normal(size=400)  # what makes the arms move together
+    inf = {"a": pd.Series(common[:300] + 0.3 * rng.normal(size=300), index=np.arange(300)),
+           "b": pd.Series(common[100:] + 0.5 * rng.normal(size=300), index=np.arange(100, 400)),
+           "c": pd.Series(0.8 * common[:400] + rng.normal(size=400), index=np.arange(400))}
+    est = {"a": 1.0, "b": 3.0, "c": 1.5}
+    arms = {k: (est[k], float(np.sqrt((v**2).sum())), v) for k, v in inf.items()}
+    out = arms_agreement(arms)
+    for (x, y) in (("a", "b"), ("a", "c"), ("b", "c")):
+        pair = out["pairs"][f"{x} - {y}"]
+        diff = inf[x].sub(inf[y], fill_value=0.0)
+        assert pair["std_error"] == pytest.approx(np.sqrt((diff**2).sum()), rel=1e-10)
+        assert pair["difference"] == est[x] - est[y]
+        assert pair["p_value"] == pytest.approx(2 * stats.norm.sf(abs(est[x] - est[y]) / pair["std_error"]))
+    assert out["p_value"] == min(p["p_value"] for p in out["pairs"].values())
+    # sampling covariance matters: treating the arms as independent would overstate the difference's SE
+    assert out["pairs"]["a - c"]["std_error"] < 0.8 * np.sqrt(arms["a"][1] ** 2 + arms["c"][1] ** 2)
+    assert arms_agreement({"a": arms["a"]}) is None and arms_agreement({**arms, "b": (3.0, 1.0, None)}) is None

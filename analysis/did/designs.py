@@ -218,3 +218,39 @@ def pretest_before(res: AttGtResult, periods: int) -> float | None:
         return None
     early = np.array([c.time - c.group <= -(periods + 1) for c in res.cells]) & np.isfinite(res.se)
     return wald_pretest(res.att, res.V, res.inffunc.shape[0], early)[1]
+
+
+def arms_agreement(arms: dict[str, tuple[float, float, pd.Series | None]]) -> dict | None:
+    """Whether the bracket's arms estimate one effect: for every pair, the Wald test that their estimates are
+    equal (Hausman 1978, Econometrica 46(6): estimators consistent under different assumptions should agree
+    where both hold), the variance of the difference taking their sampling covariance into account.
+
+    ``arms``: design -> (estimate, standard error, influence), the influence a Series of each unit's
+    contribution (``aggte``'s ``inf_overall`` or ``stacked_did``'s ``influence``) indexed by person, from
+    which the arms' sampling correlation over the persons both use is found
+    (``calibration.sampling_correlation``); their covariance is that correlation times their standard
+    errors. The arms estimate on the same people, so their estimates move together and a difference varies
+    less than their two variances add up to: without the covariance the test would rarely see a real
+    difference. Returns ``p_value`` (the smallest over the pairs: no correction for the three tests, so
+    that the rule errs toward the bracket) and each pair's ``difference``, ``std_error`` and ``p_value``;
+    None with fewer than two arms or an arm without influence."""
+    from scipy.stats import norm
+
+    from analysis.did.calibration import sampling_correlation
+
+    arms = {k: v for k, v in arms.items() if v is not None and np.isfinite(v[0]) and np.isfinite(v[1])}
+    if len(arms) < 2 or any(v[2] is None for v in arms.values()):
+        return None
+    names = list(arms)
+    R = sampling_correlation([arms[n][2] for n in names])
+    pairs = {}
+    for i, a in enumerate(names):
+        for j in range(i + 1, len(names)):
+            b = names[j]
+            (ea, sa, _), (eb, sb, _) = arms[a], arms[b]
+            var = sa**2 + sb**2 - 2 * R[i, j] * sa * sb
+            se = float(np.sqrt(max(var, 0.0)))
+            p = float(2 * norm.sf(abs(ea - eb) / se)) if se > 0 else (1.0 if ea == eb else 0.0)
+            pairs[f"{a} - {b}"] = {"difference": float(ea - eb), "std_error": se, "correlation": float(R[i, j]),
+                                   "p_value": p}
+    return {"p_value": min(v["p_value"] for v in pairs.values()), "pairs": pairs}

@@ -18,7 +18,11 @@ By outcome family:
      prompt joining), the ``bracket``: the span of the plan's, the screening-window design's and the stacked
      matched design's intervals, no point claim. Each is right under one account of why people joined
      (lasting differences; joining after an abnormal screening; a screening that also changed what followed
-     it) and errs in a known direction under the others (``designs.py``);
+     it) and errs in a known direction under the others (``designs.py``). Where the three agree (no pair's
+     difference is significant at the plan's level, with their sampling covariance: ``designs.
+     arms_agreement``), which account holds does not change the answer and the plan's design leads with a
+     point claim: the span of three consistent estimates would only add their sampling spread to the
+     interval (on worlds without selection it was up to 2.2 times the plan's interval);
   2. where there is no bracket, the plan's Callaway-Sant'Anna design if its pre-test does not reject
      parallel trends;
   3. else **no point claim**: the headline is the Rambachan-Roth range (``rambachan_roth``, computed where
@@ -47,7 +51,10 @@ from its own seed once the study stopped sharing one draw across a pass's cells 
 could be fitted; on the 0.05 worlds of design seed 71 it excluded 0 on 3 of 6 null worlds, where the
 controls erred by +1.6% to +2.5% and the total cost by about -1% (calibration moved the estimate away from
 the truth). The span where the controls err was added then and is scored on worlds drawn after it (design
-seed 73, ``results_honest_corr_d73_005.md``).
+seed 73, ``results_honest_corr_d73_005.md``). The agreement test of the bracket's arms was added on
+2026-12-07 for the width target (the bracket was 1.7 and 2.2 times the plan's interval on worlds without
+selection at 0.01 and 0.05), decided from the bracket's construction, not from the worlds' truths, and is
+scored on worlds drawn after it (design seed 75, ``results_honest_agree_d75_001.md``).
 """
 
 from __future__ import annotations
@@ -142,6 +149,12 @@ def outcome_headline(est: pd.DataFrame, outcome: str, pretest_p: dict, alp: floa
     early = pretest_p.get("before_screening")
     bracket = None if cost else headline_row(est, outcome, "bracket")
     if bracket is not None and _is_number(early) and early > alp:
+        agree = pretest_p.get("arms_agree")
+        if _is_number(agree) and agree > alp and headline_row(est, outcome, "callaway_santanna") is not None:
+            return pick("callaway_santanna",
+                        f"trends were parallel before any screening could prompt joining (p = {early:.3g}) and the "
+                        f"three designs, each right under one account of why people joined, agree (p = {agree:.3g}): "
+                        "the accounts do not change the answer")
         lo, hi = float(bracket.conf_low), float(bracket.conf_high)
         return {"outcome": outcome, "design": "bracket", "estimate": None, "conf_low": lo, "conf_high": hi,
                 "p_value": None,

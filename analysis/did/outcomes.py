@@ -51,7 +51,13 @@ from analysis.config import StudyConfig
 from analysis.did.aggte import aggregate_values, aggte
 from analysis.did.attgt import AttGtResult, att_gt
 from analysis.did.calibration import calibrate_with_controls, relative_att
-from analysis.did.designs import SCREENING_CYCLE, later_joiners, pretest_before, screening_window
+from analysis.did.designs import (
+    SCREENING_CYCLE,
+    arms_agreement,
+    later_joiners,
+    pretest_before,
+    screening_window,
+)
 from analysis.did.drdid import DiDError
 from analysis.did.etwfe import poisson_etwfe
 from analysis.did.memo import release_memory
@@ -138,21 +144,25 @@ def cs_truth(res: AttGtResult, panel: pd.DataFrame, yname: str, te: pd.Series) -
     return out
 
 
-def _cs_rows(res: AttGtResult, panel, y: str, te, alp: float, keys: dict, design: str, estimator: str) -> list:
-    """The simple, group and dynamic aggregations of one att_gt result, with their sample truth."""
+def _cs_rows(res: AttGtResult, panel, y: str, te, alp: float, keys: dict, design: str, estimator: str,
+             ) -> tuple[list, pd.Series | None]:
+    """The simple, group and dynamic aggregations of one att_gt result, with their sample truth; and the
+    simple aggregate's influence per person (None where ``att_gt`` clusters on anything else)."""
     tr = cs_truth(res, panel, y, te) if te is not None else {}
     n_t = {int(g): int((res.design.unit_g == g).sum()) for g in res.design.glist}
     n_all = sum(n_t.values())
-    out = []
+    out, influence = [], None
     for typ in ("simple", "group", "dynamic"):
         ag = aggte(res, type=typ, na_rm=True)
+        if typ == "simple" and res.design.unit_cluster is None:
+            influence = pd.Series(ag.inf_overall, index=res.design.unit_id)
         comps = [] if ag.egt is None else [int(e) for e in ag.egt]
         out.append(_rows(
             ag.tidy(1 - alp), **keys, design=design, estimator=estimator, aggregation=typ,
             truth=[tr.get((typ, k), np.nan) for k in ["overall", *comps]],
             n_treated=[n_all] + [n_t[e] if typ == "group" else n_all for e in comps],
             n_control=int((res.design.unit_g == 0).sum())))
-    return out
+    return out, influence
 
 
 def pretest_before_screening(res: AttGtResult) -> float | None:
@@ -236,7 +246,7 @@ def _calibrated_rows(panel, cfg: StudyConfig, targets: dict, roles: dict, truth,
                 excl[key] = {"not estimated": str(e)}
                 continue
             excl[key] = dict(res.exclusions)
-            rows = _cs_rows(res, panel, nc, te, dc.alp, dict(outcome=nc, role="calibration_control"), design, est)
+            rows, _ = _cs_rows(res, panel, nc, te, dc.alp, dict(outcome=nc, role="calibration_control"), design, est)
             out.append(rows[0])  # the simple aggregate: what the null is fitted on
             controls[design][nc] = r
     for design, by_outcome in targets.items():
@@ -341,9 +351,15 @@ class _Designs:
         te = truth_table(self.truth, y)
         keys = dict(outcome=y, role=role)
         frames, overall = self.callaway_santanna_family(y, te, keys, excl)
-        matched_row = self.matched_designs(y, te, keys, excl, frames)
+        matched = self.matched_designs(y, te, keys, excl, frames)
         if "screening_window" in overall and not self.cfg.phenotypes.is_cost(y):
-            frames.append(_bracket_row(overall["callaway_santanna"], overall["screening_window"], matched_row, keys))
+            arms = {"callaway_santanna": overall["callaway_santanna"], "screening_window": overall["screening_window"],
+                    "stacked_matched": matched}
+            frames.append(_bracket_row(*(a[0] if a is not None else None for a in arms.values()), keys))
+            agree = arms_agreement({k: (float(a[0].estimate), float(a[0].std_error), a[1])
+                                    for k, a in arms.items() if a is not None})
+            excl["bracket_agreement"] = agree
+            excl["pretest_p"]["arms_agree"] = None if agree is None else agree["p_value"]
         if role in ("primary", "negative_control"):
             frames += self.ratio_and_twfe(y, te, keys, excl)
         return frames
@@ -351,7 +367,7 @@ class _Designs:
     def callaway_santanna_family(self, y, te, keys, excl) -> tuple[list[pd.DataFrame], dict]:
         """The plan's Callaway-Sant'Anna, trend-adjusted, later joiners and screening window (and the
         Rambachan-Roth range where the plan's pre-test rejects a non-cost outcome); each design's simple
-        aggregation's overall row (the bracket's arms)."""
+        aggregation's overall row and its influence per person (the bracket's arms)."""
         panel, dc = self.panel, self.cfg.did
         frames: list[pd.DataFrame] = []
         res = self.fits["callaway_santanna"](panel, y)
@@ -387,9 +403,9 @@ class _Designs:
         for design, r in (("callaway_santanna", res), ("callaway_santanna_trend", adjusted),
                           ("later_joiners", joiners), ("screening_window", window)):
             if r is not None:
-                rows = _cs_rows(r, panel, y, te, dc.alp, keys, design, f"att_gt_{dc.est_method}")
+                rows, influence = _cs_rows(r, panel, y, te, dc.alp, keys, design, f"att_gt_{dc.est_method}")
                 frames += rows
-                overall[design] = rows[0].iloc[0]
+                overall[design] = (rows[0].iloc[0], influence)
         if self.cfg.phenotypes.is_cost(y):
             for design, r in (("callaway_santanna", res), ("screening_window", window)):
                 if r is not None:
@@ -398,7 +414,7 @@ class _Designs:
 
     def matched_designs(self, y, te, keys, excl, frames: list) -> pd.Series | None:
         """The city's published 2x2 and the stacked matched design, appended to ``frames``; the stacked
-        design's overall row (the bracket's third arm) or None."""
+        design's overall row and its influence per person (the bracket's third arm), or None."""
         alp, published, stacked = self.cfg.did.alp, self.published, self.stacked
         r = _attempt(excl, "did_2x2", did_2x2, published, y) if published is not None else None
         if r is not None:
@@ -421,7 +437,7 @@ class _Designs:
         frames.append(_rows(t, **keys, design="stacked_matched", estimator="stacked_did",
                             aggregation=np.where(t.term == "ATT", "overall", "dynamic"), truth=truth_v,
                             n_treated=r.n_treated, n_control=r.n_control))
-        return frames[-1][frames[-1].term == "ATT"].iloc[0]
+        return frames[-1][frames[-1].term == "ATT"].iloc[0], r.influence["ATT"]
 
     def ratio_and_twfe(self, y, te, keys, excl) -> list[pd.DataFrame]:
         """The ratio-scale DiD (costs and counts) and the two-way fixed effects, static and event study."""

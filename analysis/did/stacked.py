@@ -42,6 +42,9 @@ class MatchedDiDResult(ResultMixin):
     n_treated: int
     n_control: int
     cov: pd.DataFrame  # of every term in ``params``
+    # each person's (cluster's) contribution to every term: cov = influence.T @ influence; to combine this
+    # design with others estimated on the same people (None where the design has no person-level scores)
+    influence: pd.DataFrame | None = field(default=None, repr=False)
     exclusions: dict = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
@@ -165,13 +168,13 @@ def stacked_did(
     static_terms = {"ATT": tr * (e >= 0), **covs}
     dyn_terms = {**{f"e={k}": tr * (e == k) for k in evs}, **covs}
     try:
-        (static, dyn), joint = fe_wls(y, {"static": static_terms, "dynamic": dyn_terms}, unit, stack_year, w,
-                                      person)
+        (static, dyn), scores = fe_wls(y, {"static": static_terms, "dynamic": dyn_terms}, unit, stack_year, w,
+                                       person)
     except DiDError as err:
         # the event study can fail where the average does not (no enrollee observed at the reference event
         # time makes the event dummies sum to the treated indicator): keep the average, report the rest
         try:
-            (static,), joint = fe_wls(y, {"static": static_terms}, unit, stack_year, w, person)
+            (static,), scores = fe_wls(y, {"static": static_terms}, unit, stack_year, w, person)
         except DiDError as e2:
             raise DiDError(f"{table}: {e2} (stack x person and stack x year effects) with outcome {yname!r}") from e2
         excl["event study not estimated"] = f"{err} (stack x person and stack x year effects)"
@@ -183,14 +186,16 @@ def stacked_did(
     fits = {"static": static, "dynamic": dyn}
     params = pd.Series([fits[s][0][k] for s, k in keys], index=names)
     ses = pd.Series([fits[s][1][k] for s, k in keys], index=names)
-    cov = pd.DataFrame(joint.loc[keys, keys].to_numpy(), index=names, columns=names)
+    influence = pd.DataFrame(scores.loc[:, keys].to_numpy(), columns=names,
+                             index=pd.Index(pd.unique(d[idname]), name=idname))  # cluster codes: factorize order
+    cov = influence.T @ influence
     persons = d.drop_duplicates(["sub_experiment", idname])
     shown = f", xformla={xformla!r}" if xformla is not None else ""
     return MatchedDiDResult(
         design="stacked matched DiD (risk-set sub-experiments; stack x person and stack x year effects; "
                "matching weights; SEs clustered by person)",
         call=f"stacked_did(stacked, yname={yname!r}, ref={ref}{shown})",
-        params=params, std_errors=ses, cov=cov, nobs=len(y),
+        params=params, std_errors=ses, cov=cov, influence=influence, nobs=len(y),
         n_treated=int((persons.treated == 1).sum()), n_control=int((persons.treated == 0).sum()),
         exclusions=excl,
     )

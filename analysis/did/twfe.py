@@ -167,10 +167,12 @@ def fe_wls(y: np.ndarray, regressors: dict[str, dict[str, np.ndarray]], a: np.nd
     of ``linearmodels.PanelOLS(entity_effects=True, time_effects=True).fit(cov_type="clustered",
     cluster_entity=True, debiased=True, group_debias=True)`` and of statsmodels OLS with the dummies and
     ``cov_type="cluster"`` (tests check both). Returns (coefficients, standard errors, covariance) per set,
-    and the covariance of all sets' coefficients together, indexed by (set, term): the sets are separate
-    regressions on the same rows, so their coefficients covary through the clusters' scores (as Stata's
-    ``suest``); its diagonal blocks are the sets' own covariances. A set with no column, or with a column
-    the effects absorb, raises ``DiDError`` naming the terms."""
+    and every cluster's contribution to all sets' coefficients (one row per cluster code, columns (set,
+    term), the small-sample factor included), whose cross-product ``scores.T @ scores`` is the covariance of
+    all the coefficients together: the sets are separate regressions on the same rows, so their coefficients
+    covary through the clusters' scores (as Stata's ``suest``), and its diagonal blocks are the sets' own
+    covariances. A set with no column, or with a column the effects absorb, raises ``DiDError`` naming the
+    terms."""
     sets = {}
     for name, regs in regressors.items():
         sets[name] = {k: v for k, v in regs.items() if np.any(v != 0)}
@@ -216,7 +218,7 @@ def fe_wls(y: np.ndarray, regressors: dict[str, dict[str, np.ndarray]], a: np.nd
         scale.append(np.full(len(names), np.sqrt(c)))
     psi = np.hstack(scores) * np.concatenate(scale)  # the small-sample factors split between the two sides
     index = pd.MultiIndex.from_tuples([(s, k) for s, regs in sets.items() for k in regs], names=["set", "term"])
-    return out, pd.DataFrame(psi.T @ psi, index=index, columns=index)
+    return out, pd.DataFrame(psi, columns=index)
 
 
 # ------------------------------------------------------------------------------- negative weights
