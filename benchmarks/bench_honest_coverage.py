@@ -89,9 +89,10 @@ def cells(k: int | None, design_seed: int) -> list[dict]:
     return chosen
 
 
-def run_world(knobs: dict, seed: int, scale: float, tmp: Path, cfg) -> tuple[list[dict], dict]:
+def run_world(knobs: dict, seed: int, scale: float, tmp: Path, cfg) -> tuple[list[dict], dict, dict]:
     """One world through the plan's designs and the headline rule: a record per (outcome, design) and the
-    headline of each outcome; and the empirical calibrations' entries of the exclusions, by outcome."""
+    headline of each outcome; the empirical calibrations' entries of the exclusions, and the bracket's
+    agreement tests, by outcome."""
     params = world_params("default", knobs)
     generate_world(tmp / "world", scale=scale, seed=seed, scenario="default", params=params, progress=False)
     link_world(tmp / "world", tmp / "linked", cfg.linkage, Secret(b"honest-coverage", "bench"), seed=seed,
@@ -118,11 +119,12 @@ def run_world(knobs: dict, seed: int, scale: float, tmp: Path, cfg) -> tuple[lis
         rows.append({"outcome": h["outcome"], "design": "headline", "chosen": h["design"], "estimate": h["estimate"],
                      "conf_low": h["conf_low"], "conf_high": h["conf_high"], "truth": truth})
     calibration = {y: {k: v for k, v in e.items() if k.startswith("empirical_calibration")} for y, e in excl.items()}
-    return rows, {y: e for y, e in calibration.items() if e}
+    agreement = {y: e["bracket_agreement"] for y, e in excl.items() if e.get("bracket_agreement")}
+    return rows, {y: e for y, e in calibration.items() if e}, agreement
 
 
 def summarise(records: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame([{**{k: v for k, v in r.items() if k not in ("rows", "calibration")}, **row}
+    df = pd.DataFrame([{**{k: v for k, v in r.items() if k not in ("rows", "calibration", "agreement")}, **row}
                        for r in records for row in r["rows"]])
     if df.empty:
         return df
@@ -277,11 +279,12 @@ def main() -> None:
             tmp = Path(tempfile.mkdtemp(prefix="honest_cov_"))
             t0 = time.perf_counter()
             try:
-                rows, calibration = run_world(knobs, 1000 * seed + c, args.scale, tmp, cfg)
+                rows, calibration, agreement = run_world(knobs, 1000 * seed + c, args.scale, tmp, cfg)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
             rec = {"scale": args.scale, "cell": c, "seed": seed, "world_seed": 1000 * seed + c, **knobs,
-                   "seconds": round(time.perf_counter() - t0, 1), "rows": rows, "calibration": calibration}
+                   "seconds": round(time.perf_counter() - t0, 1), "rows": rows, "calibration": calibration,
+                   "agreement": agreement}
             with args.results.open("a") as fh:
                 fh.write(json.dumps(rec, default=float) + "\n")
             done.append(rec)
