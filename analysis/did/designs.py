@@ -41,7 +41,8 @@ And a range built from three designs:
     unmatched design can see); where joiners differ lastingly, matching on a noisy level builds regression
     to the mean into the controls (Daw and Hatfield 2018, Health Services Research 53(6)).
 
-  Without selection all three are consistent and the span is their sampling spread. Neither sees trends
+  Without selection all three are consistent and the span is their sampling spread: where no pair of them
+  differs significantly (``arms_agreement``), the headline rule leads with the plan's design. Neither sees trends
   that differ apart from the screening: the headline rule takes the bracket only where the years before the
   screening cycle were parallel (``headline.py``). All three average the effect from the enrolment year on;
   its truth is the plan design's. (Until 2026-12 the bracket was the plan's and the matched design's span, which at larger
