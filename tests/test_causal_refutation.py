@@ -56,7 +56,7 @@ def test_published_event_study_is_the_2x2_on_the_same_sample(null_panel):
     r = did_2x2(published_design(panel).data, "medical_cost")
     assert two.params["e=1"] == pytest.approx(r.params["ATT"], rel=1e-9)
     es = published_event_study(panel, "medical_cost")
-    assert list(es.cov.index) == [f"e={k}" for k in (-5, -4, -3, -2, 0, 1)]
+    assert list(es.cov.index) == ["ATT", *(f"e={k}" for k in (-5, -4, -3, -2, 0, 1))] == list(es.params.index)
     assert np.allclose(es.cov.to_numpy(), es.cov.to_numpy().T)
     assert np.allclose(np.sqrt(np.diag(es.cov)), es.std_errors[es.cov.index])
     with pytest.raises(DiDError, match="2023"):
