@@ -339,7 +339,7 @@ class _Cells:
         params = pd.Series([att * self.scale, rel], index=["ATT", "ATT%"])
         psi = np.column_stack([if_att * self.scale, if_rel])
         cov = pd.DataFrame(psi.T @ psi, index=params.index, columns=params.index)
-        ses = pd.Series([np.sqrt(if_att @ if_att) * self.scale, np.sqrt(if_rel @ if_rel)], index=params.index)
+        ses = pd.Series(np.sqrt(np.diag(cov)), index=params.index)
         return params, ses, cov, float(m0 * self.scale)
 
     def cell_table(self, mu: np.ndarray) -> pd.DataFrame:

@@ -196,7 +196,7 @@ def fe_wls(y: np.ndarray, regressors: dict[str, dict[str, np.ndarray]], a: np.nd
         raise DiDError(f"term(s) {absorbed} absorbed by the fixed effects")
     G = int(cluster.max()) + 1
     n_effects = len(np.unique(a)) + len(np.unique(b)) - 1 if count_effects else 0
-    out, scores, scale = [], [], []
+    out, scores = [], []
     for regs in sets.values():
         names = list(regs)
         X = np.column_stack([resid[k] for k in names])
@@ -209,16 +209,14 @@ def fe_wls(y: np.ndarray, regressors: dict[str, dict[str, np.ndarray]], a: np.nd
         beta = np.linalg.solve(XtWX, X.T @ (w * yd))
         u = (w * (yd - X @ beta))[:, None] * X
         uc = np.stack([np.bincount(cluster, weights=u[:, j], minlength=G) for j in range(X.shape[1])], axis=1)
-        psi = uc @ np.linalg.inv(XtWX)  # each cluster's contribution to the coefficients
         c = G / (G - 1) * ((len(y) - 1) / (len(y) - len(names) - n_effects) if count_effects else 1.0)
-        V = psi.T @ psi * c
+        psi = uc @ np.linalg.inv(XtWX) * np.sqrt(c)  # each cluster's contribution, small-sample factor in
+        V = psi.T @ psi
         out.append((pd.Series(beta, index=names), pd.Series(np.sqrt(np.diag(V)), index=names),
                     pd.DataFrame(V, index=names, columns=names)))
         scores.append(psi)
-        scale.append(np.full(len(names), np.sqrt(c)))
-    psi = np.hstack(scores) * np.concatenate(scale)  # the small-sample factors split between the two sides
     index = pd.MultiIndex.from_tuples([(s, k) for s, regs in sets.items() for k in regs], names=["set", "term"])
-    return out, pd.DataFrame(psi, columns=index)
+    return out, pd.DataFrame(np.hstack(scores), columns=index)
 
 
 # ------------------------------------------------------------------------------- negative weights
