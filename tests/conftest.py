@@ -3,8 +3,14 @@ in a background process started at collection, see below)."""
 
 from __future__ import annotations
 
-import json
 import os
+
+# The suite runs two processes on two cores (the tests, and the background worlds below): one BLAS thread
+# each, as the pipeline runs its side-by-side steps, or each process's second BLAS thread spins against the
+# other process (att_gt took twice as long under load with two). The children inherit the variable.
+os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"
+
+import json
 import shlex
 import shutil
 import signal
@@ -16,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_limits
 
 from analysis.config import LinkageConfig
 from analysis.linkage import link_world
@@ -25,6 +32,8 @@ from analysis.synth import generate_world
 
 from .worlds import DEFAULT_SEED, SMALL_SCALE, load
 from .worlds import secret as _test_secret
+
+threadpool_limits(limits=1, user_api="blas")  # in case numpy was loaded before the variable was set
 
 DEFAULT_SCALE = 0.025  # the default world of study.toml (205,000 persons)
 

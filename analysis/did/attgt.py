@@ -29,8 +29,8 @@ import pandas as pd
 from scipy import stats
 
 from analysis import formulas
-from analysis.did.checks import check_units, complete_rows, int_column
-from analysis.did.drdid import PANEL, RC, DiDError, fit_logit, normalise, panel_prep
+from analysis.did.checks import check_units, complete_rows, int_column, unit_period_order
+from analysis.did.drdid import PANEL, RC, DiDError, fit_logit, normalise, panel_prep, take_rows
 from analysis.did.inference import TINY, Draws, bootstrap, draw
 from analysis.did.memo import Memo, digest
 from analysis.did.results import ResultMixin, fmt_table, stars
@@ -134,7 +134,7 @@ def prepare(
     return Design(
         panel=False, tlist=tlist, glist=glist, unit_id=uid, unit_g=rows.g[first_row], unit_w=unit_w,
         unit_cluster=None if cl is None else cl[first_row], Y=None, X=None, x_invariant=False,
-        row_unit=row_unit, row_t=rows.t, row_y=rows.y, row_X=Xall, row_w=rows.w, xnames=xnames, exclusions=excl,
+        row_unit=row_unit, row_t=rows.t, row_y=rows.y, row_X=np.asfortranarray(Xall), row_w=rows.w, xnames=xnames, exclusions=excl,
     )
 
 
@@ -237,7 +237,7 @@ def _covariates(frame: pd.DataFrame, rhs, table: str) -> tuple[np.ndarray, list[
 def _panel_design(rows: _Rows, cl, rhs, tlist, glist, excl, table) -> Design:
     """A balanced panel laid out unit by period (``Y`` is periods x units)."""
     T = len(tlist)
-    order = np.lexsort((rows.t, rows.ids))
+    order = unit_period_order(rows.ids, rows.t)
     n = len(order) // T
     first = order[::T]
     # covariates that do not vary within unit: one design row per unit (the memory-lean path)
@@ -296,6 +296,7 @@ def compute_cells(d: Design, est_method: str, control_group: str, anticipation: 
     cells: list[Cell] = []
     notes: list[str] = []
     tl = d.tlist
+    cohorts = np.unique(d.unit_g)  # a cell's comparison cohorts are read off these, not off its units
     row_g = None if d.panel else d.unit_g[d.row_unit]
     if d.panel:
         design = digest(d.X, d.unit_w, d.unit_g)
@@ -307,8 +308,11 @@ def compute_cells(d: Design, est_method: str, control_group: str, anticipation: 
         G = d.unit_g == g
         if control_group == "nevertreated":
             C = d.unit_g == 0
+            c_cohorts = cohorts[cohorts == 0]
         else:
+            later = cohorts > max(t_cur, t_base) + anticipation
             C = (d.unit_g == 0) | ((d.unit_g > max(t_cur, t_base) + anticipation) & ~G)
+            c_cohorts = cohorts[(cohorts == 0) | (later & (cohorts != g))]
         cells.append(Cell(g, t_cur, t_base, post, int(G.sum()), int(C.sum())))
         if t_cur == t_base:  # universal base period: the reference cell is 0 by construction
             att[j] = 0.0
@@ -322,7 +326,7 @@ def compute_cells(d: Design, est_method: str, control_group: str, anticipation: 
                 sel = np.flatnonzero(G | C)
                 n1 = len(sel)
                 xp = None if d.x_invariant else min(ti, bi)
-                key = (design, est_method, g, tuple(np.unique(d.unit_g[C])) if d.x_invariant else C.tobytes(), xp)
+                key = (design, est_method, g, tuple(c_cohorts) if d.x_invariant else C.tobytes(), xp)
 
                 def make(sel=sel, G=G, xp=xp, g=g, t_cur=t_cur):
                     X = d.X[sel] if d.x_invariant else d.X[xp][sel]
@@ -345,7 +349,7 @@ def compute_cells(d: Design, est_method: str, control_group: str, anticipation: 
                     inf[j] = np.nan
                     continue
                 n1 = len(rows)
-                Xr, wr = d.row_X.take(rows, axis=0), d.row_w.take(rows)
+                Xr, wr = take_rows(d.row_X, rows), d.row_w.take(rows)
                 lg = None
                 if est_method != "reg":
                     key = (design, "rc", g, t_cur, t_base, C.tobytes())

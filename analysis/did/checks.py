@@ -47,13 +47,21 @@ def int_column(s: pd.Series, table: str, name: str) -> np.ndarray:
     return v.astype(np.int64)
 
 
+def unit_period_order(ids: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The rows' order by (unit, period), as ``np.lexsort((t, ids))``; data already in that order (the usual
+    layout) are recognised in one pass instead of sorted (a tenth of ``att_gt``'s time at 1M rows)."""
+    if len(ids) < 2 or bool(np.all((ids[1:] > ids[:-1]) | ((ids[1:] == ids[:-1]) & (t[1:] > t[:-1])))):
+        return np.arange(len(ids))
+    return np.lexsort((t, ids))
+
+
 def check_units(
     ids: np.ndarray, t: np.ndarray, constant: dict[str, np.ndarray], idname: str, tname: str, gname: str,
     table: str,
 ) -> None:
     """One row per (unit, period), and each array of ``constant`` (name -> values) constant within unit;
     ``gname`` is the cohort column, whose variation means treatment switches off or restarts."""
-    order = np.lexsort((t, ids))
+    order = unit_period_order(ids, t)
     i_s, t_s = ids[order], t[order]
     same = i_s[1:] == i_s[:-1]
     dup = same & (t_s[1:] == t_s[:-1])

@@ -42,13 +42,13 @@ class Logit:
 def fit_logit(X: np.ndarray, D: np.ndarray, w: np.ndarray, tol: float = 1e-10, max_iter: int = 50) -> Logit:
     """Unpenalised weighted logistic regression by Newton-Raphson (the MLE of ``glm(binomial)``)."""
     n, k = X.shape
+    X = np.asfortranarray(X)
     beta = np.zeros(k)
     converged = False
     for _ in range(max_iter):
         eta = X @ beta
         p = 1.0 / (1.0 + np.exp(-eta))
-        wt = w * p * (1.0 - p)
-        H = (X * wt[:, None]).T @ X
+        H = _gram(X, w * p * (1.0 - p))
         grad = X.T @ (w * (D - p))
         try:
             step = np.linalg.solve(H, grad)
@@ -63,8 +63,7 @@ def fit_logit(X: np.ndarray, D: np.ndarray, w: np.ndarray, tol: float = 1e-10, m
             break
     ps = 1.0 / (1.0 + np.exp(-(X @ beta)))
     ps = np.minimum(ps, 1.0 - 1e-6)
-    W = ps * (1.0 - ps) * w
-    XtWX = (X * W[:, None]).T @ X
+    XtWX = _gram(X, ps * (1.0 - ps) * w)
     if np.linalg.cond(XtWX) > 1 / np.finfo(float).eps:
         raise DiDError("propensity score design matrix is singular; consider removing covariates")
     return Logit(ps=ps, hessian_inv_n=np.linalg.inv(XtWX) * n, converged=converged)
@@ -90,8 +89,8 @@ def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray, sel: np.ndarray, n: int) -
     equations are formed from the selected rows only."""
     ws = w * sel
     idx = np.flatnonzero(ws)
-    Xs, wss = X[idx], ws[idx]
-    XtWX = (Xs * wss[:, None]).T @ Xs
+    Xs, wss = take_rows(X, idx), ws[idx]
+    XtWX = _gram(Xs, wss)
     if len(idx) == 0 or np.linalg.cond(XtWX) > 1 / np.finfo(float).eps:
         raise DiDError(
             "outcome regression design matrix is singular (too few comparison units for the covariates)"
@@ -99,6 +98,18 @@ def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray, sel: np.ndarray, n: int) -
     beta = np.linalg.solve(XtWX, Xs.T @ (wss * y[idx]))
     fit = X @ beta
     return Wls(X=X, fit=fit, resid_w=ws * (y - fit), ainv_n=np.linalg.inv(XtWX / n))
+
+
+def _gram(X: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``X' diag(w) X`` for non-negative ``w``, as ``Z'Z`` with ``Z = sqrt(w) X``: numpy hands a product of
+    an array with its own transpose to BLAS's symmetric rank-k update, half the work of the general one."""
+    Z = X * np.sqrt(w)[:, None]
+    return Z.T @ Z
+
+
+def take_rows(X: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``X[idx]`` in ``X``'s column-major layout (fancy indexing would return it row-major)."""
+    return X.T.take(idx, axis=1).T if X.flags.f_contiguous else X[idx]
 
 
 def _colmean(X: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -145,11 +156,12 @@ def panel_prep(D: np.ndarray, X: np.ndarray, i_weights: np.ndarray | None, metho
                logit: Logit | None = None) -> PanelPrep:
     D = D.astype(float)
     n = len(D)
+    X = np.asfortranarray(X)  # column-major: the n x k products below and in the estimators run 2-3x faster
     w = normalise(i_weights, n)
     w_ols = w * (1 - D)
     xtwx_inv = None
     if method != "ipw":
-        xtwx = (X * w_ols[:, None]).T @ X
+        xtwx = _gram(X, w_ols)
         if w_ols.sum() == 0 or np.linalg.cond(xtwx) > 1 / np.finfo(float).eps:
             raise DiDError("outcome regression design matrix is singular (too few comparison units for the "
                            "covariates)")
@@ -243,7 +255,7 @@ def std_ipw_did_panel(
 def _rc_inputs(post, D, covariates, i_weights):
     """``(X, D, post, pre, n, w)`` as floats, with the weights normalised to mean one."""
     D, post = D.astype(float), post.astype(float)
-    return covariates, D, post, 1 - post, len(D), normalise(i_weights, len(D))
+    return np.asfortranarray(covariates), D, post, 1 - post, len(D), normalise(i_weights, len(D))
 
 
 def _rc_ipw(X, D, post, pre, w, logit: Logit | None) -> tuple[Logit, np.ndarray, dict[str, np.ndarray]]:

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import formulas
-from analysis.did.checks import check_units, complete_rows, int_column
+from analysis.did.checks import check_units, complete_rows, int_column, unit_period_order
 from analysis.did.drdid import DiDError
 from analysis.did.memo import Memo, digest
 from analysis.did.results import ResultMixin, fmt_table, stars
@@ -97,7 +97,7 @@ def prepare_twfe(
     else:
         w = np.ones(len(df))
     check_units(ids, t, {gname: g, **({weightsname: w} if weightsname else {})}, idname, tname, gname, table)
-    order = np.lexsort((t, ids))
+    order = unit_period_order(ids, t)
     ids, t, g, y, w = ids[order], t[order], g[order], y[order], w[order]
     frame = pd.DataFrame({"i": ids, "t": t, "g": g, "y": y, "w": w,
                           "D": ((g > 0) & (t >= g)).astype(float)})
