@@ -38,6 +38,8 @@ def complete_rows(data: pd.DataFrame, needed: list[str], table: str) -> tuple[pd
 def int_column(s: pd.Series, table: str, name: str) -> np.ndarray:
     """A whole-number column as int64 (int8/int16 cohort columns have broken other ports: ``t - g``
     overflows); anything else is an error naming the first rows."""
+    if s.dtype.kind == "i" and not s.hasnans:  # already whole numbers: no round trip through floats
+        return s.to_numpy(np.int64)
     v = pd.to_numeric(s, errors="coerce").to_numpy(float)
     bad = ~np.isfinite(v) | (v != np.round(v))
     if bad.any():

@@ -101,10 +101,8 @@ def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray, sel: np.ndarray, n: int) -
 
 
 def _gram(X: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``X' diag(w) X`` for non-negative ``w``, as ``Z'Z`` with ``Z = sqrt(w) X``: numpy hands a product of
-    an array with its own transpose to BLAS's symmetric rank-k update, half the work of the general one."""
-    Z = X * np.sqrt(w)[:, None]
-    return Z.T @ Z
+    """``X' diag(w) X`` (column-major ``X``: its n x k products run 2-3x faster than row-major ones)."""
+    return (X * w[:, None]).T @ X
 
 
 def take_rows(X: np.ndarray, idx: np.ndarray) -> np.ndarray:
