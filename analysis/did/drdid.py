@@ -101,7 +101,7 @@ def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray, sel: np.ndarray, n: int) -
 
 
 def _gram(X: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``X' diag(w) X`` (column-major ``X``: its n x k products run 2-3x faster than row-major ones)."""
+    """``X' diag(w) X`` (column-major ``X``: about 1.3x faster than row-major at 83,000 x 7)."""
     return (X * w[:, None]).T @ X
 
 
@@ -154,7 +154,7 @@ def panel_prep(D: np.ndarray, X: np.ndarray, i_weights: np.ndarray | None, metho
                logit: Logit | None = None) -> PanelPrep:
     D = D.astype(float)
     n = len(D)
-    X = np.asfortranarray(X)  # column-major: the n x k products below and in the estimators run 2-3x faster
+    X = np.asfortranarray(X)  # column-major: the estimators' X @ v and X' v run 2-3x faster (83,000 x 7)
     w = normalise(i_weights, n)
     w_ols = w * (1 - D)
     xtwx_inv = None
