@@ -306,13 +306,12 @@ def compute_cells(d: Design, est_method: str, control_group: str, anticipation: 
         t_cur, t_base = int(tl[ti]), int(tl[bi])
         post = g <= t_cur
         G = d.unit_g == g
-        if control_group == "nevertreated":
-            C = d.unit_g == 0
-            c_cohorts = cohorts[cohorts == 0]
-        else:
-            later = cohorts > max(t_cur, t_base) + anticipation
-            C = (d.unit_g == 0) | ((d.unit_g > max(t_cur, t_base) + anticipation) & ~G)
-            c_cohorts = cohorts[(cohorts == 0) | (later & (cohorts != g))]
+        last = max(t_cur, t_base) + anticipation
+
+        def comparison(gs, g=g, last=last):  # one rule for the units and for the cohort list
+            return gs == 0 if control_group == "nevertreated" else (gs == 0) | ((gs > last) & (gs != g))
+
+        C, c_cohorts = comparison(d.unit_g), cohorts[comparison(cohorts)]
         cells.append(Cell(g, t_cur, t_base, post, int(G.sum()), int(C.sum())))
         if t_cur == t_base:  # universal base period: the reference cell is 0 by construction
             att[j] = 0.0

@@ -60,9 +60,10 @@ def unit_period_order(ids: np.ndarray, t: np.ndarray) -> np.ndarray:
 def check_units(
     ids: np.ndarray, t: np.ndarray, constant: dict[str, np.ndarray], idname: str, tname: str, gname: str,
     table: str,
-) -> None:
+) -> np.ndarray:
     """One row per (unit, period), and each array of ``constant`` (name -> values) constant within unit;
-    ``gname`` is the cohort column, whose variation means treatment switches off or restarts."""
+    ``gname`` is the cohort column, whose variation means treatment switches off or restarts. Returns the
+    rows' (unit, period) order it checked them in (``unit_period_order``), for a caller that lays them out so."""
     order = unit_period_order(ids, t)
     i_s, t_s = ids[order], t[order]
     same = i_s[1:] == i_s[:-1]
@@ -80,3 +81,4 @@ def check_units(
                     "restarts is not staggered adoption; gname must be the unit's first treated period, 0 if "
                     "never)" if name == gname else "varies within unit; it must be one value per unit")
             raise DiDError(f"{table}: column {name!r} {what}: {len(bad)} units, e.g. {idname}={bad[:5].tolist()}")
+    return order

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import formulas
-from analysis.did.checks import check_units, complete_rows, int_column, unit_period_order
+from analysis.did.checks import check_units, complete_rows, int_column
 from analysis.did.drdid import DiDError
 from analysis.did.memo import Memo, digest
 from analysis.did.results import ResultMixin, fmt_table, stars
@@ -96,8 +96,8 @@ def prepare_twfe(
                            f"{int((~np.isfinite(w) | (w <= 0)).sum())} rows are not")
     else:
         w = np.ones(len(df))
-    check_units(ids, t, {gname: g, **({weightsname: w} if weightsname else {})}, idname, tname, gname, table)
-    order = unit_period_order(ids, t)
+    order = check_units(ids, t, {gname: g, **({weightsname: w} if weightsname else {})}, idname, tname, gname,
+                        table)
     ids, t, g, y, w = ids[order], t[order], g[order], y[order], w[order]
     frame = pd.DataFrame({"i": ids, "t": t, "g": g, "y": y, "w": w,
                           "D": ((g > 0) & (t >= g)).astype(float)})
