@@ -89,21 +89,27 @@ def cells(k: int | None, design_seed: int) -> list[dict]:
     return chosen
 
 
-def run_world(knobs: dict, seed: int, scale: float, tmp: Path, cfg) -> tuple[list[dict], dict, dict]:
-    """One world through the plan's designs and the headline rule: a record per (outcome, design) and the
-    headline of each outcome; the empirical calibrations' entries of the exclusions, and the bracket's
-    agreement tests, by outcome."""
+def build_world(knobs: dict, seed: int, scale: float, tmp: Path, cfg) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The default scenario with ``knobs`` set, generated, linked and built into the plan's panel in ``tmp``:
+    the panel and the linked truth outcomes."""
     params = world_params("default", knobs)
     generate_world(tmp / "world", scale=scale, seed=seed, scenario="default", params=params, progress=False)
     link_world(tmp / "world", tmp / "linked", cfg.linkage, Secret(b"honest-coverage", "bench"), seed=seed,
                progress=False)
     panel, _ = build_panel_from_dir(tmp / "linked" / "linked", tmp / "panel", cfg.panel, progress=False,
                                     engine=cfg.engine)
+    return panel, read_truth(tmp / "linked" / "truth")
+
+
+def run_world(knobs: dict, seed: int, scale: float, tmp: Path, cfg) -> tuple[list[dict], dict, dict]:
+    """One world through the plan's designs and the headline rule: a record per (outcome, design) and the
+    headline of each outcome; the empirical calibrations' entries of the exclusions, and the bracket's
+    agreement tests, by outcome."""
+    panel, truth = build_world(knobs, seed, scale, tmp, cfg)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         published, stacked = plan_designs(panel, cfg)
-        est, excl = estimate_all(panel, cfg, stacked=stacked.data, published=published.data,
-                                 truth=read_truth(tmp / "linked" / "truth"))
+        est, excl = estimate_all(panel, cfg, stacked=stacked.data, published=published.data, truth=truth)
     heads = outcome_headlines(est, excl, cfg)
     # each design's headline aggregation; the Rambachan-Roth range is over event times
     ranged = est.design == "rambachan_roth"

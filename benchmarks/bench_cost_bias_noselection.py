@@ -1,0 +1,124 @@
+"""Is the plan's cost design biased on worlds without selection on health consciousness or abnormal checkups?
+
+Issue 13's coverage study at 0.05 (``results_honest_agree_d77_005.md``, cell 2) found every cost design
+overstating the saving on a world with both selection knobs at 0 (the plan's Callaway-Sant'Anna -38,802 KRW,
+-57,573 to -20,032, against a truth of -12,020). Such a world still selects on observed traits, and on one
+the plan's covariates cannot hold: joining the year after a chronic diagnosis (``select_chronic``, on the
+previous year's drug use; the plan conditions on drug use in the first year of the extract). This study
+draws pairs of such worlds, one with ``select_chronic`` as the default world has it and one with it at 0,
+from the same world seed, and scores the plan's design on the total cost and the negative-control costs
+against the exact sample truth: one world's error is chance or bias; the mean over seeds, with its standard
+error, says which, and the pairs say whether the chronic-disease selection is the cause.
+
+Usage: ``python benchmarks/bench_cost_bias_noselection.py --scale 0.02 --seeds 6``; results (JSON lines, one
+world each, resumable) in ``results_cost_bias_noselection.jsonl`` and a summary beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_honest_coverage import build_world  # noqa: E402
+
+from analysis.config import load_config  # noqa: E402
+from analysis.did import aggte, att_gt  # noqa: E402
+from analysis.did.outcomes import cs_truth, truth_table  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results_cost_bias_noselection.jsonl"
+NO_SELECTION = {"select_health_conscious": 0.0, "select_abnormal_checkup": 0.0}
+VARIANTS = {"chronic selection as the default world": {}, "no chronic selection": {"select_chronic": 0.0}}
+
+
+def score(panel: pd.DataFrame, truth: pd.DataFrame, cfg) -> list[dict]:
+    """The plan's Callaway-Sant'Anna (simple aggregation) on the total cost and every negative-control cost,
+    with its exact sample truth."""
+    dc, out = cfg.did, []
+    for y in [cfg.outcomes.primary, *cfg.outcomes.negative_controls]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = att_gt(panel, y, "year", "study_id", "first_treat", dc.xformla, base_period=dc.base_period,
+                         control_group=dc.control_group, est_method=dc.est_method, anticipation=dc.anticipation,
+                         allow_unbalanced_panel=bool(panel[y].isna().any()), biters=dc.biters, alp=dc.alp,
+                         seed=dc.seed)
+        ag = aggte(res, "simple")
+        out.append({"outcome": y, "estimate": ag.overall_att, "std_error": ag.overall_se,
+                    "truth": cs_truth(res, panel, y, truth_table(truth, y))[("simple", "overall")],
+                    "pretest_p": res.pretest_p})
+    return out
+
+
+def write(records: list[dict], path: Path) -> None:
+    df = pd.DataFrame([{k: v for k, v in r.items() if k != "rows"} | row for r in records for row in r["rows"]])
+    lines = ["# The plan's cost design on worlds without selection on H or abnormal checkups (issue 13)", "",
+             f"`benchmarks/bench_cost_bias_noselection.py`: {len(records)} worlds at scale "
+             f"{', '.join(f'{s:g}' for s in sorted(df.scale.unique()))}, world seeds "
+             f"{', '.join(str(s) for s in sorted(df.world_seed.unique()))}, each drawn with and without selection on "
+             "the previous year's chronic disease; the plan's Callaway-Sant'Anna (simple aggregation) against the "
+             "exact sample truth. z = error / the estimate's standard error.", "",
+             "| variant | outcome | worlds | mean truth | mean error | SE of the mean error | mean z | covered |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    df["error"] = df.estimate - df.truth
+    df["z"] = df.error / df.std_error
+    df["covered"] = df.z.abs() <= 1.959964
+    for (v, y), g in df.groupby(["variant", "outcome"], sort=False):
+        lines.append(f"| {v} | {y} | {len(g)} | {g.truth.mean():,.0f} | {g.error.mean():,.0f} | "
+                     f"{g.error.std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else float('nan'):,.0f} | "
+                     f"{g.z.mean():.2f} | {int(g.covered.sum())}/{len(g)} |")
+    pairs = df.pivot_table(index=["world_seed", "outcome"], columns="variant", values="error").dropna()
+    a, b = VARIANTS
+    if len(pairs) and {a, b} <= set(pairs.columns):
+        d = (pairs[a] - pairs[b]).groupby(level="outcome")
+        lines += ["", "Paired by world seed, error with chronic selection minus without: "
+                  + "; ".join(f"{y} mean {x.mean():,.0f} (SE {x.std(ddof=1) / np.sqrt(len(x)) if len(x) > 1 else float('nan'):,.0f}, "
+                              f"{len(x)} pairs)" for y, x in d)]
+    path.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--scale", type=float, default=0.02)
+    ap.add_argument("--seeds", type=int, default=6)
+    ap.add_argument("--first-seed", type=int, default=1601, help="world seeds 1000 * seed")
+    ap.add_argument("--results", type=Path, default=RESULTS)
+    args = ap.parse_args()
+    cfg = load_config(ROOT / "study.toml")
+    done = [json.loads(x) for x in args.results.read_text().splitlines() if x.strip()] if args.results.exists() else []
+    seen = {(r["scale"], r["world_seed"], r["variant"]) for r in done}
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        for variant, knobs in VARIANTS.items():
+            if (args.scale, 1000 * seed, variant) in seen:
+                continue
+            tmp = Path(tempfile.mkdtemp(prefix="cost_bias_"))
+            t0 = time.perf_counter()
+            try:
+                panel, truth = build_world(NO_SELECTION | knobs, 1000 * seed, args.scale, tmp, cfg)
+                rows = score(panel, truth, cfg)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            rec = {"scale": args.scale, "world_seed": 1000 * seed, "variant": variant, **NO_SELECTION, **knobs,
+                   "seconds": round(time.perf_counter() - t0, 1), "rows": rows}
+            with args.results.open("a") as fh:
+                fh.write(json.dumps(rec, default=float) + "\n")
+            done.append(rec)
+            cost = rows[0]
+            print(f"seed {1000 * seed} {variant}: {rec['seconds']} s; {cost['outcome']} {cost['estimate']:,.0f} "
+                  f"(SE {cost['std_error']:,.0f}) against {cost['truth']:,.0f}", flush=True)
+            write(done, args.results)
+
+
+if __name__ == "__main__":
+    main()
