@@ -128,8 +128,7 @@ def _first_persons(linked: Path, out: Path, n: int) -> Path:
     """The extract's first ``n`` persons (by study ID) with every row of theirs in each table, as Parquet
     files in ``out``."""
     ids = pc.unique(pq.read_table(linked / "qualification.parquet", columns=["STUDY_ID"]).column(0))
-    keep = pc.array_sort_indices(ids)[:n]
-    keep = pc.take(ids, keep)
+    keep = pc.take(ids, pc.array_sort_indices(ids)[:n])
     out.mkdir()
     for name in TABLES:
         t = pq.read_table(linked / f"{name}.parquet")
