@@ -8,7 +8,10 @@ previous year's drug use; the plan conditions on drug use in the first year of t
 draws pairs of such worlds, one with ``select_chronic`` as the default world has it and one with it at 0,
 from the same world seed, and scores the plan's design on the total cost and the negative-control costs
 against the exact sample truth: one world's error is chance or bias; the mean over seeds, with its standard
-error, says which, and the pairs say whether the chronic-disease selection is the cause.
+error, says which, and the pairs say whether the chronic-disease selection is the cause. The new diagnoses
+are scored too: a selection on the previous year's chronic disease is a selection on those outcomes' own
+history (the coverage study found the plan's, the screening-window and the matched designs sharing a bias
+there).
 
 Usage: ``python benchmarks/bench_cost_bias_noselection.py --scale 0.02 --seeds 6``; results (JSON lines, one
 world each, resumable) in ``results_cost_bias_noselection.jsonl`` and a summary beside it.
@@ -40,14 +43,15 @@ from analysis.did.outcomes import cs_truth, truth_table  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results_cost_bias_noselection.jsonl"
 NO_SELECTION = {"select_health_conscious": 0.0, "select_abnormal_checkup": 0.0}
+DIAGNOSES = ("new_hypertension", "new_diabetes")
 VARIANTS = {"chronic selection as the default world": {}, "no chronic selection": {"select_chronic": 0.0}}
 
 
 def score(panel: pd.DataFrame, truth: pd.DataFrame, cfg) -> list[dict]:
-    """The plan's Callaway-Sant'Anna (simple aggregation) on the total cost and every negative-control cost,
-    with its exact sample truth."""
+    """The plan's Callaway-Sant'Anna (simple aggregation) on the total cost, every negative-control cost and
+    the new diagnoses (whose risk set a selection on earlier diagnoses bends), with its exact sample truth."""
     dc, out = cfg.did, []
-    for y in [cfg.outcomes.primary, *cfg.outcomes.negative_controls]:
+    for y in [cfg.outcomes.primary, *cfg.outcomes.negative_controls, *DIAGNOSES]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = att_gt(panel, y, "year", "study_id", "first_treat", dc.xformla, base_period=dc.base_period,
@@ -63,7 +67,8 @@ def score(panel: pd.DataFrame, truth: pd.DataFrame, cfg) -> list[dict]:
 
 def write(records: list[dict], path: Path) -> None:
     df = pd.DataFrame([{k: v for k, v in r.items() if k != "rows"} | row for r in records for row in r["rows"]])
-    lines = ["# The plan's cost design on worlds without selection on H or abnormal checkups (issue 13)", "",
+    lines = ["# The plan's design on costs and new diagnoses, worlds without selection on H or abnormal checkups "
+             "(issue 13)", "",
              f"`benchmarks/bench_cost_bias_noselection.py`: {len(records)} worlds at scale "
              f"{', '.join(f'{s:g}' for s in sorted(df.scale.unique()))}, world seeds "
              f"{', '.join(str(s) for s in sorted(df.world_seed.unique()))}, each drawn with and without selection on "
@@ -75,15 +80,15 @@ def write(records: list[dict], path: Path) -> None:
     df["z"] = df.error / df.std_error
     df["covered"] = df.z.abs() <= 1.959964
     for (v, y), g in df.groupby(["variant", "outcome"], sort=False):
-        lines.append(f"| {v} | {y} | {len(g)} | {g.truth.mean():,.0f} | {g.error.mean():,.0f} | "
-                     f"{g.error.std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else float('nan'):,.0f} | "
+        lines.append(f"| {v} | {y} | {len(g)} | {g.truth.mean():,.4g} | {g.error.mean():,.4g} | "
+                     f"{g.error.std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else float('nan'):,.4g} | "
                      f"{g.z.mean():.2f} | {int(g.covered.sum())}/{len(g)} |")
     pairs = df.pivot_table(index=["world_seed", "outcome"], columns="variant", values="error").dropna()
     a, b = VARIANTS
     if len(pairs) and {a, b} <= set(pairs.columns):
         d = (pairs[a] - pairs[b]).groupby(level="outcome")
         lines += ["", "Paired by world seed, error with chronic selection minus without: "
-                  + "; ".join(f"{y} mean {x.mean():,.0f} (SE {x.std(ddof=1) / np.sqrt(len(x)) if len(x) > 1 else float('nan'):,.0f}, "
+                  + "; ".join(f"{y} mean {x.mean():,.4g} (SE {x.std(ddof=1) / np.sqrt(len(x)) if len(x) > 1 else float('nan'):,.4g}, "
                               f"{len(x)} pairs)" for y, x in d)]
     path.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
