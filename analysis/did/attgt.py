@@ -285,6 +285,15 @@ def _cells(d: Design, anticipation: int, base_period: str):
             yield int(g), ti, base
 
 
+def _comparison_cohorts(cohorts: np.ndarray, g: int, last: int, control_group: str) -> np.ndarray:
+    """The cohorts (0: never treated) that cell (g, t) compares cohort ``g`` with: the never treated, and with
+    ``notyettreated`` also the cohorts not treated by ``last`` (the later of t and the base period, plus
+    anticipation), ``g`` itself excepted."""
+    if control_group == "nevertreated":
+        return cohorts[cohorts == 0]
+    return cohorts[(cohorts == 0) | ((cohorts > last) & (cohorts != g))]
+
+
 def compute_cells(d: Design, est_method: str, control_group: str, anticipation: int, base_period: str):
     """All ATT(g,t) and their influence functions (units x cells)."""
     if est_method not in EST_METHODS:
@@ -306,12 +315,8 @@ def compute_cells(d: Design, est_method: str, control_group: str, anticipation: 
         t_cur, t_base = int(tl[ti]), int(tl[bi])
         post = g <= t_cur
         G = d.unit_g == g
-        last = max(t_cur, t_base) + anticipation
-
-        def comparison(gs, g=g, last=last):  # one rule for the units and for the cohort list
-            return gs == 0 if control_group == "nevertreated" else (gs == 0) | ((gs > last) & (gs != g))
-
-        C, c_cohorts = comparison(d.unit_g), cohorts[comparison(cohorts)]
+        c_cohorts = _comparison_cohorts(cohorts, g, max(t_cur, t_base) + anticipation, control_group)
+        C = np.isin(d.unit_g, c_cohorts)
         cells.append(Cell(g, t_cur, t_base, post, int(G.sum()), int(C.sum())))
         if t_cur == t_base:  # universal base period: the reference cell is 0 by construction
             att[j] = 0.0
