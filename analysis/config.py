@@ -243,9 +243,11 @@ class DidConfig:
     base_period: Literal["varying", "universal"] = "varying"
     biters: int = 999
     alp: float = 0.05
-    # per person or per year, never a function of the outcomes of the years compared: att_gt conditions on
-    # them in every comparison (chronic_at_entry, not the baseline chronic_disease: see panel.chronic_at_entry)
-    covariates: tuple[str, ...] = ("female", "birth_year", "disability", "premium_decile", "chronic_at_entry")
+    # per person or per year; att_gt reads a time-varying one at each comparison's earlier period, for
+    # everybody in it: the drugs taken the year before a cohort joins, when the program recruits people with
+    # chronic disease, not a fixed flag (chronic_at_entry, the extract's first year, is years stale by 2024)
+    # nor the baseline chronic_disease (it holds the compared pre-years' diagnoses: panel.chronic_at_entry)
+    covariates: tuple[str, ...] = ("female", "birth_year", "disability", "premium_decile", "chronic_drug")
     seed: int = 20251125
     # where no design passes its pre-test, the headline is the Rambachan-Roth range at this Mbar: post-
     # enrolment divergence up to Mbar times the largest pre-enrolment one (relative magnitudes)
@@ -376,10 +378,14 @@ class StudyConfig:
 
     def __post_init__(self) -> None:
         self.outcomes.check_known(self.phenotypes.outcomes)
-        outcomes = sorted(set(self.did.covariates) & {*CHECKUP_OUTCOMES, *self.phenotypes.outcomes})
+        # att_gt reads a covariate at each comparison's earlier period, so a yearly measure there is a
+        # pre-enrolment one; but an outcome the plan estimates would be adjusted for its own earlier level,
+        # which moves with chance before joining and regresses after (Daw and Hatfield 2018)
+        outcomes = sorted(set(self.did.covariates) & set(self.outcomes.studied))
         if outcomes:
-            raise ConfigError(f"did.covariates: {outcomes} are outcomes measured in the years compared; "
-                              "adjusting for them conditions on the effect (use a pre-enrolment measure)")
+            raise ConfigError(f"did.covariates: {outcomes} are outcomes the plan estimates; adjusting a "
+                              "comparison for the outcome's own earlier level builds in its regression to the "
+                              "mean (Daw and Hatfield 2018): use another measure")
 
     @functools.cached_property
     def phenotypes(self):

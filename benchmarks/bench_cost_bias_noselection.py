@@ -13,13 +13,19 @@ are scored too: a selection on the previous year's chronic disease is a selectio
 history (the coverage study found the plan's, the screening-window and the matched designs sharing a bias
 there).
 
+Each world is scored with the chronic disease under two timings (``TIMINGS``): the drugs of each comparison's
+earlier period (the plan since stop 41: att_gt reads a time-varying covariate there, for everybody in the
+comparison) and the drugs of the extract's first year (``chronic_at_entry``, the plan before).
+
 Usage: ``python benchmarks/bench_cost_bias_noselection.py --scale 0.02 --seeds 6``; results (JSON lines, one
-world each, resumable) in ``results_cost_bias_noselection.jsonl`` and a summary beside it.
+world each, resumable) in ``results_cost_bias_noselection.jsonl`` and a summary beside it (the file of stop
+40, scored with the first-year flag only, is ``results_cost_bias_noselection_s40``).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 import sys
@@ -45,21 +51,30 @@ RESULTS = ROOT / "benchmarks" / "results_cost_bias_noselection.jsonl"
 NO_SELECTION = {"select_health_conscious": 0.0, "select_abnormal_checkup": 0.0}
 DIAGNOSES = ("new_hypertension", "new_diabetes")
 VARIANTS = {"chronic selection as the default world": {}, "no chronic selection": {"select_chronic": 0.0}}
+TIMINGS = {"drugs at the earlier period": ("chronic_drug",), "drugs in the first year": ("chronic_at_entry",)}
+
+
+def covariate_sets(cfg) -> dict[str, str]:
+    """The plan's covariates with the chronic disease under each timing of ``TIMINGS``, as ``xformla``."""
+    rest = [c for c in cfg.did.covariates if c not in ("chronic_drug", "chronic_at_entry")]
+    return {k: "~ " + " + ".join([*rest, *v]) for k, v in TIMINGS.items()}
 
 
 def score(panel: pd.DataFrame, truth: pd.DataFrame, cfg) -> list[dict]:
     """The plan's Callaway-Sant'Anna (simple aggregation) on the total cost, every negative-control cost and
-    the new diagnoses (whose risk set a selection on earlier diagnoses bends), with its exact sample truth."""
+    the new diagnoses (whose risk set a selection on earlier diagnoses bends), with its exact sample truth,
+    under each timing of the chronic disease."""
     dc, out = cfg.did, []
-    for y in [cfg.outcomes.primary, *cfg.outcomes.negative_controls, *DIAGNOSES]:
+    for (timing, xformla), y in itertools.product(covariate_sets(cfg).items(),
+                                                  [cfg.outcomes.primary, *cfg.outcomes.negative_controls, *DIAGNOSES]):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = att_gt(panel, y, "year", "study_id", "first_treat", dc.xformla, base_period=dc.base_period,
+            res = att_gt(panel, y, "year", "study_id", "first_treat", xformla, base_period=dc.base_period,
                          control_group=dc.control_group, est_method=dc.est_method, anticipation=dc.anticipation,
                          allow_unbalanced_panel=bool(panel[y].isna().any()), biters=dc.biters, alp=dc.alp,
                          seed=dc.seed)
-        ag = aggte(res, "simple")
-        out.append({"outcome": y, "estimate": ag.overall_att, "std_error": ag.overall_se,
+        ag = aggte(res, "simple", na_rm=True)  # as the plan: a cell too small for the covariates is left out
+        out.append({"timing": timing, "outcome": y, "estimate": ag.overall_att, "std_error": ag.overall_se,
                     "truth": cs_truth(res, panel, y, truth_table(truth, y))[("simple", "overall")],
                     "pretest_p": res.pretest_p})
     return out
@@ -73,23 +88,29 @@ def write(records: list[dict], path: Path) -> None:
              f"{', '.join(f'{s:g}' for s in sorted(df.scale.unique()))}, world seeds "
              f"{', '.join(str(s) for s in sorted(df.world_seed.unique()))}, each drawn with and without selection on "
              "the previous year's chronic disease; the plan's Callaway-Sant'Anna (simple aggregation) against the "
-             "exact sample truth. z = error / the estimate's standard error.", "",
-             "| variant | outcome | worlds | mean truth | mean error | SE of the mean error | mean z | covered |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+             "exact sample truth, the chronic disease among its covariates as the drugs of each comparison's "
+             "earlier period (the plan) and as those of the extract's first year. z = error / the estimate's "
+             "standard error.", "",
+             "| variant | chronic disease | outcome | worlds | mean truth | mean error | SE of the mean error | "
+             "mean z | covered |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    df["timing"] = df.timing.fillna("drugs in the first year") if "timing" in df else "drugs in the first year"
     df["error"] = df.estimate - df.truth
     df["z"] = df.error / df.std_error
     df["covered"] = df.z.abs() <= 1.959964
-    for (v, y), g in df.groupby(["variant", "outcome"], sort=False):
-        lines.append(f"| {v} | {y} | {len(g)} | {g.truth.mean():,.4g} | {g.error.mean():,.4g} | "
+    for (v, tm, y), g in df.groupby(["variant", "timing", "outcome"], sort=False):
+        lines.append(f"| {v} | {tm} | {y} | {len(g)} | {g.truth.mean():,.4g} | {g.error.mean():,.4g} | "
                      f"{g.error.std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else float('nan'):,.4g} | "
                      f"{g.z.mean():.2f} | {int(g.covered.sum())}/{len(g)} |")
-    pairs = df.pivot_table(index=["world_seed", "outcome"], columns="variant", values="error").dropna()
-    a, b = VARIANTS
-    if len(pairs) and {a, b} <= set(pairs.columns):
-        d = (pairs[a] - pairs[b]).groupby(level="outcome")
-        lines += ["", "Paired by world seed, error with chronic selection minus without: "
-                  + "; ".join(f"{y} mean {x.mean():,.4g} (SE {x.std(ddof=1) / np.sqrt(len(x)) if len(x) > 1 else float('nan'):,.4g}, "
-                              f"{len(x)} pairs)" for y, x in d)]
+    for tm, dt in df.groupby("timing", sort=False):
+        pairs = dt.pivot_table(index=["world_seed", "outcome"], columns="variant", values="error").dropna()
+        a, b = VARIANTS
+        if len(pairs) and {a, b} <= set(pairs.columns):
+            d = (pairs[a] - pairs[b]).groupby(level="outcome")
+            lines += ["", f"Chronic disease as the {tm}: paired by world seed, error with chronic selection minus "
+                      "without: " + "; ".join(
+                          f"{y} mean {x.mean():,.4g} (SE {x.std(ddof=1) / np.sqrt(len(x)) if len(x) > 1 else float('nan'):,.4g}, "
+                          f"{len(x)} pairs)" for y, x in d)]
     path.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 

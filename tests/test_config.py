@@ -75,6 +75,8 @@ def test_values_that_would_fail_later_are_refused_at_load():
         parse_config({"did": {"covariates": ["female", "study_id"]}})
     with pytest.raises(ConfigError, match="did.covariates: \\['waist'\\] are outcomes"):
         parse_config({"did": {"covariates": ["waist"]}})
+    # a yearly measure the plan does not estimate is read at each comparison's earlier period: allowed
+    assert parse_config({"did": {"covariates": ["female", "lipid_drug"]}}).did.covariates == ("female", "lipid_drug")
     with pytest.raises(ConfigError, match="did.anticipation = 50 leaves the 2021 cohort no base year"):
         parse_config({"did": {"anticipation": 50}})
     assert parse_config({"did": {"anticipation": 3}}).did.anticipation == 3

@@ -368,3 +368,69 @@ def test_caches_are_bounded_listed_and_released():
     assert all(0 < c["max_bytes"] <= 1 << 30 for c in info.values())
     clear_caches()
     assert all(c["items"] == 0 and c["bytes"] == 0 for c in cache_info().values())
+
+
+def _unbalanced_with_moving_covariate(seed: int = 5) -> pd.DataFrame:
+    """200 units over 2019-2023 (cohort 2022 and never treated), a binary covariate that changes over time
+    (more often after treatment), an outcome missing in a fifth of the rows whose covariate is present, and
+    units entering late (no row at all before 2021)."""
+    rng = np.random.default_rng(seed)
+    n, years = 200, np.arange(2019, 2024)
+    g = np.where(rng.random(n) < 0.4, 2022, 0)
+    rows = []
+    for i in range(n):
+        x = rng.random() < 0.3
+        for yr in (years[2:] if i % 10 == 0 else years):
+            x = x or rng.random() < (0.4 if g[i] and yr >= g[i] else 0.1)
+            y = 1.0 + 0.5 * x + 0.3 * (yr - 2019) * (1 + x) + 2.0 * (g[i] and yr >= g[i]) + rng.normal(0, 1)
+            rows.append((i + 1, yr, g[i], int(x), y))
+    d = pd.DataFrame(rows, columns=["id", "year", "g", "x", "y"])
+    d.loc[rng.random(len(d)) < 0.2, "y"] = np.nan
+    return d
+
+
+def _reg_att_by_hand(d: pd.DataFrame, g: int, t: int, base: int, own: bool = False) -> float:
+    """The outcome-regression DiD of repeated cross-sections with a saturated binary covariate (DRDID's
+    reg_did_rc), by group means: the treated rows' change minus the comparison rows' change within each
+    covariate value, weighted by the treated rows' covariate shares; the covariate of every row is its unit's
+    value in the earlier of the two periods (``own``: each row's own value, R did's unbalanced path)."""
+    xat = d[d.year == min(t, base)].set_index("id").x
+    r = d[d.year.isin([t, base]) & d.y.notna() & (own | d.id.isin(xat.index))].copy()
+    r["xb"] = r.x if own else r.id.map(xat)
+    r["post"] = r.year == t
+    tr, co = r[r.g == g], r[r.g == 0]
+    cm = co.groupby(["xb", "post"]).y.mean().unstack()
+    change = cm[True] - cm[False]
+    return float(tr[tr.post].y.mean() - tr[~tr.post].y.mean() - tr.xb.map(change).mean())
+
+
+def test_unbalanced_panel_reads_time_varying_covariates_at_the_earlier_period():
+    """A deliberate difference from R did (whose unbalanced path reads each row's own covariates): the
+    unbalanced panel reads them as the balanced one does, at each cell's earlier period, from the unit's row
+    there even where its outcome is missing. Checked against group means by hand (est_method="reg")."""
+    d = _unbalanced_with_moving_covariate()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = att_gt(d, "y", "year", "id", "g", "~ x", allow_unbalanced_panel=True, est_method="reg",
+                     bstrap=False, cband=False)
+    assert not res.design.panel and res.design.unit_xrow is not None
+    got = dict(zip(zip(res.group, res.t), res.att, strict=True))
+    for (g, t), base in {(2022, 2020): 2019, (2022, 2021): 2020, (2022, 2022): 2021, (2022, 2023): 2021}.items():
+        assert got[(g, t)] == pytest.approx(_reg_att_by_hand(d, g, t, base), abs=1e-10)
+    # the rows' own (post-period) covariates give another number: the test can tell the two apart
+    assert abs(got[(2022, 2023)] - _reg_att_by_hand(d, 2022, 2023, 2021, own=True)) > 1e-3
+    # units entering in 2021 have no covariate row in 2019 or 2020: left out of those cells, and said so
+    assert any("no covariate row" in n for n in res.notes)
+
+
+def test_time_invariant_covariates_keep_r_dids_unbalanced_path():
+    """A covariate constant within units: the unbalanced path reads each row's values (R did's numbers)."""
+    d = _unbalanced_with_moving_covariate()
+    d["x"] = d.groupby("id").x.transform("first")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = att_gt(d, "y", "year", "id", "g", "~ x", allow_unbalanced_panel=True, est_method="reg",
+                     bstrap=False, cband=False)
+    assert res.design.unit_xrow is None and res.design.row_X is not None
+    got = dict(zip(zip(res.group, res.t), res.att, strict=True))
+    assert got[(2022, 2023)] == pytest.approx(_reg_att_by_hand(d, 2022, 2023, 2021), abs=1e-10)

@@ -14,6 +14,14 @@ is what makes a Seoul-scale panel fast. Unbalanced panels (``allow_unbalanced_pa
 cross-sections go through the repeated-cross-section estimators with the influence function summed by
 unit, as R ``did`` does.
 
+Time-varying covariates are taken at the earlier period of each comparison, for every unit of it: R did's
+panel semantics, which keep a covariate the treatment may move out of the post-period side (Caetano,
+Callaway, Payne and Rodrigues 2022). One deliberate difference from R did: an unbalanced panel reads them
+the same way, from each unit's row in that period (its outcome may be missing there: a checkup outcome in a
+year without a checkup), where R did's repeated-cross-section code would read each row's own values, the
+post-period ones included. Rows of a unit without covariates in that period are left out of the cell and
+counted in the notes. Repeated cross-sections (``panel=False``) read each row's own values.
+
 Reference: Callaway, B. and Sant'Anna, P. H. C. (2021). Difference-in-differences with multiple time
 periods. Journal of Econometrics 225(2), 200-230.
 """
@@ -82,10 +90,14 @@ class Design:
     row_unit: np.ndarray | None  # rcs: (rows,)
     row_t: np.ndarray | None
     row_y: np.ndarray | None
-    row_X: np.ndarray | None
+    row_X: np.ndarray | None  # rcs: (rows, k); None where the covariates are read at the base period
     row_w: np.ndarray | None
     xnames: list[str]
     exclusions: dict = field(default_factory=dict)
+    # unbalanced panels with time-varying covariates: the covariate rows (every period of every unit) and,
+    # per unit and period, the row holding its values there (-1: none)
+    base_X: np.ndarray | None = None
+    unit_xrow: np.ndarray | None = None
 
 
 def prepare(
@@ -110,6 +122,7 @@ def prepare(
         raise DiDError(f"clustervars {clustervars}: at most one variable besides idname (as R did)")
     rows, excl = _Rows.read(data, yname, tname, idname, gname, weightsname, clus, rhs, panel, table)
     rows, tlist, glist = _cohorts(rows, excl, control_group, anticipation, table, gname)
+    followed = panel  # units are followed over time (an unbalanced panel is, a cross-section is not)
     if panel:
         counts = pd.Series(rows.ids).value_counts()
         complete = counts.index[counts.to_numpy() == len(tlist)]
@@ -125,8 +138,14 @@ def prepare(
     cl = rows.df[clus[0]].to_numpy() if clus else None
     if panel:
         return _panel_design(rows, cl, rhs, tlist, glist, excl, table)
-    Xall, xnames = _covariates(rows.df, rhs, table)
     uid, row_unit = np.unique(rows.ids, return_inverse=True)
+    base = _base_covariates(data, idname, tname, rhs, uid, tlist, table) if followed else None
+    if base is None:
+        Xall, xnames = _covariates(rows.df, rhs, table)
+        row_X, base_X, unit_xrow = np.asfortranarray(Xall), None, None
+    else:
+        row_X = None
+        base_X, unit_xrow, xnames = base
     first_row = np.full(len(uid), -1)
     first_row[row_unit[::-1]] = np.arange(len(rows.ids))[::-1]
     # per-unit weight: the mean over the unit's rows (R did aggregates by id with mean)
@@ -134,8 +153,41 @@ def prepare(
     return Design(
         panel=False, tlist=tlist, glist=glist, unit_id=uid, unit_g=rows.g[first_row], unit_w=unit_w,
         unit_cluster=None if cl is None else cl[first_row], Y=None, X=None, x_invariant=False,
-        row_unit=row_unit, row_t=rows.t, row_y=rows.y, row_X=np.asfortranarray(Xall), row_w=rows.w, xnames=xnames, exclusions=excl,
+        row_unit=row_unit, row_t=rows.t, row_y=rows.y, row_X=row_X, row_w=rows.w, xnames=xnames,
+        exclusions=excl, base_X=base_X, unit_xrow=unit_xrow,
     )
+
+
+def _base_covariates(data: pd.DataFrame, idname: str, tname: str, rhs, uid: np.ndarray, tlist: np.ndarray,
+                     table: str):
+    """An unbalanced panel's time-varying covariates as every cell reads them, at its earlier period:
+    ``(X, unit_xrow, names)``, ``X`` the design rows of every (unit, period) of the data with complete
+    covariates, whether or not the outcome is there, and ``unit_xrow[u, p]`` the row of unit ``u`` in period
+    ``tlist[p]`` (-1: none). None where no covariate varies within a unit: each row's own values are then
+    the same, and the repeated-cross-section code reads them (R did's numbers)."""
+    if not rhs.variables:
+        return None
+    src = data[[idname, tname, *rhs.variables]]
+    src = src[src.notna().all(axis=1).to_numpy()]
+    ids = int_column(src[idname], table, idname)
+    t = int_column(src[tname], table, tname)
+    keep = np.isin(ids, uid) & np.isin(t, tlist)
+    src, ids, t = src[keep], ids[keep], t[keep]
+    order = np.lexsort((t, ids))
+    ids, t = ids[order], t[order]
+    same = ids[1:] == ids[:-1]
+    if not any((same & (src[v].to_numpy()[order][1:] != src[v].to_numpy()[order][:-1])).any()
+               for v in rhs.variables):
+        return None
+    dup = same & (t[1:] == t[:-1])
+    if dup.any():
+        bad = np.unique(ids[1:][dup])
+        raise DiDError(f"{table}: {int(dup.sum()) + len(bad)} rows share an ({idname}, {tname}) pair "
+                       f"({len(bad)} units, e.g. {idname}={bad[:5].tolist()}); keep one row per unit and period")
+    X, names = _covariates(src.iloc[order], rhs, table)
+    unit_xrow = np.full((len(uid), len(tlist)), -1, dtype=np.int64)
+    unit_xrow[np.searchsorted(uid, ids), np.searchsorted(tlist, t)] = np.arange(len(ids))
+    return np.asfortranarray(X), unit_xrow, names
 
 
 @dataclass(frozen=True)
@@ -310,7 +362,8 @@ def compute_cells(d: Design, est_method: str, control_group: str, anticipation: 
     if d.panel:
         design = digest(d.X, d.unit_w, d.unit_g)
     else:
-        design = digest(d.row_X, d.row_w, d.row_unit, d.row_t, d.unit_g)
+        design = digest(d.row_X, d.base_X, d.unit_xrow, d.row_w, d.row_unit, d.row_t, d.unit_g)
+    no_x = 0  # row-cells left out: the unit has no covariates in the cell's earlier period
     for j, (g, ti, bi) in enumerate(specs):
         t_cur, t_base = int(tl[ti]), int(tl[bi])
         post = g <= t_cur
@@ -344,6 +397,12 @@ def compute_cells(d: Design, est_method: str, control_group: str, anticipation: 
                 inf[j, sel] = f * (n / n1)
             else:
                 rows = np.flatnonzero(((d.row_t == t_cur) | (d.row_t == t_base)) & ((row_g == g) | C[d.row_unit]))
+                if d.unit_xrow is not None:
+                    xrow = d.unit_xrow[d.row_unit.take(rows), min(ti, bi)]
+                    has = xrow >= 0
+                    if not has.all():
+                        no_x += int((~has).sum())
+                        rows, xrow = rows[has], xrow[has]
                 Dr = row_g.take(rows) == g  # take, not a mask: the same rows, half the time
                 postr = d.row_t.take(rows) == t_cur
                 if not (Dr & postr).any() or not (Dr & ~postr).any() or not (~Dr & postr).any() or not (
@@ -353,7 +412,8 @@ def compute_cells(d: Design, est_method: str, control_group: str, anticipation: 
                     inf[j] = np.nan
                     continue
                 n1 = len(rows)
-                Xr, wr = take_rows(d.row_X, rows), d.row_w.take(rows)
+                Xr = take_rows(d.row_X, rows) if d.unit_xrow is None else take_rows(d.base_X, xrow)
+                wr = d.row_w.take(rows)
                 lg = None
                 if est_method != "reg":
                     key = (design, "rc", g, t_cur, t_base, C.tobytes())
@@ -364,6 +424,8 @@ def compute_cells(d: Design, est_method: str, control_group: str, anticipation: 
         except (DiDError, np.linalg.LinAlgError) as e:
             notes.append(f"ATT({g},{t_cur}): {e}; not estimated")
             inf[j] = np.nan
+    if no_x:
+        notes.append(f"{no_x} rows left out of the cells whose earlier period has no covariate row for their unit")
     for note in notes:
         warnings.warn(note, ExclusionWarning, stacklevel=3)
     return cells, att, inf.T, notes  # units x cells (a Fortran-ordered view)

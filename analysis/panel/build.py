@@ -212,6 +212,10 @@ def build_panel(tables: dict[str, pd.DataFrame], cfg: PanelConfig, engine=None) 
     q = tables["qualification"].rename(columns=READABLE)
     panel = _person_years(q)
     panel = _add_claims_outcomes(panel, tables, cfg, engine, report)
+    # the chronic disease as the claims show it each year (a drug of any of the three families): the DiD
+    # designs' time-varying covariate, which att_gt reads at each comparison's earlier period
+    panel["chronic_drug"] = ((panel["hypertension_drug"] > 0) | (panel["diabetes_drug"] > 0)
+                             | (panel["lipid_drug"] > 0)).astype(np.int8)
     panel = _add_checkups(panel, tables["checkups"], report)
     panel = _add_participation(panel, tables, q, report)
     if "activity" in tables:
@@ -407,7 +411,10 @@ def baseline_covariates(panel: pd.DataFrame, reference: int | pd.Series) -> pd.D
 
 def chronic_at_entry(panel: pd.DataFrame) -> pd.Series:
     """Whether each person (index ``study_id``) took a hypertension, diabetes or dyslipidaemia drug in their
-    first year in the extract: the chronic-disease covariate of the DiD designs.
+    first year in the extract: the chronic-disease covariate of the DiD designs until stop 41, kept for
+    comparison (``benchmarks/bench_cost_bias_noselection.py``); the plan's is now the yearly ``chronic_drug``
+    read at each comparison's earlier period, which this flag, years stale by a late cohort's enrolment, is
+    not.
 
     ``chronic_disease`` (:func:`baseline_covariates`) is measured over every year before enrolment, so for
     cohort g it holds the diagnoses of the years the design compares before g, and for the never enrolled it
