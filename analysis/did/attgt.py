@@ -173,11 +173,14 @@ def _base_covariates(data: pd.DataFrame, idname: str, tname: str, rhs, uid: np.n
     t = int_column(src[tname], table, tname)
     keep = np.isin(ids, uid) & np.isin(t, tlist)
     src, ids, t = src[keep], ids[keep], t[keep]
-    order = np.lexsort((t, ids))
+    order = unit_period_order(ids, t)
     ids, t = ids[order], t[order]
     same = ids[1:] == ids[:-1]
-    if not any((same & (src[v].to_numpy()[order][1:] != src[v].to_numpy()[order][:-1])).any()
-               for v in rhs.variables):
+    def varies(v: str) -> bool:
+        a = src[v].to_numpy()[order]
+        return bool((same & (a[1:] != a[:-1])).any())
+
+    if not any(varies(v) for v in rhs.variables):
         return None
     dup = same & (t[1:] == t[:-1])
     if dup.any():
