@@ -151,13 +151,13 @@ def about(f: dict, lang: str) -> str:
         data = ("합성 자료: 누구나 패키지로 같은 세계를 다시 만들 수 있습니다(같은 시드, 같은 결과)." if f["synthetic"] else
                 "실제 결합 자료는 국민건강보험공단의 폐쇄 분석실 안에만 있으며, 반출 심사를 통과한 집계만 나옵니다.")
         return (f"<p>분석 실행일 {f['finished']}, 패키지 wristdoctor-study {f['version']}, 분석 계획(study.toml) 지문 "
-                f"{f['fingerprint']}, 결과 정의 파일 판 {f['phenotypes']}. {data} 분석 계획, 결과 정의 파일과 모든 코드는 "
+                f"<code>{f['fingerprint']}</code>, 결과 정의 파일 판 {f['phenotypes']}. {data} 분석 계획, 결과 정의 파일과 모든 코드는 "
                 "패키지와 함께 공개되며, 같은 계획과 자료로 다시 실행하면 같은 표와 그림이 나옵니다.</p>")
     data = ("Synthetic data: anyone can rebuild the same world with the package (same seed, same results)." if
             f["synthetic"] else "The real linked data stay inside NHIS's closed analysis room; only aggregates that "
             "passed the release review leave it.")
     return (f"<p>Analysis run on {f['finished']}; package wristdoctor-study {f['version']}; plan (study.toml) "
-            f"fingerprint {f['fingerprint']}; outcome-definition file version {f['phenotypes']}. {data} The plan, "
+            f"fingerprint <code>{f['fingerprint']}</code>; outcome-definition file version {f['phenotypes']}. {data} The plan, "
             "the outcome definitions and all code come with the package; rerun with the same plan and data, they "
             "give the same tables and figures.</p>")
 
