@@ -414,7 +414,7 @@ def test_unbalanced_panel_reads_time_varying_covariates_at_the_earlier_period():
         res = att_gt(d, "y", "year", "id", "g", "~ x", allow_unbalanced_panel=True, est_method="reg",
                      bstrap=False, cband=False)
     assert not res.design.panel and res.design.unit_xrow is not None
-    got = dict(zip(zip(res.group, res.t), res.att, strict=True))
+    got = dict(zip(zip(res.group, res.t, strict=True), res.att, strict=True))
     for (g, t), base in {(2022, 2020): 2019, (2022, 2021): 2020, (2022, 2022): 2021, (2022, 2023): 2021}.items():
         assert got[(g, t)] == pytest.approx(_reg_att_by_hand(d, g, t, base), abs=1e-10)
     # the rows' own (post-period) covariates give another number: the test can tell the two apart
@@ -432,5 +432,5 @@ def test_time_invariant_covariates_keep_r_dids_unbalanced_path():
         res = att_gt(d, "y", "year", "id", "g", "~ x", allow_unbalanced_panel=True, est_method="reg",
                      bstrap=False, cband=False)
     assert res.design.unit_xrow is None and res.design.row_X is not None
-    got = dict(zip(zip(res.group, res.t), res.att, strict=True))
+    got = dict(zip(zip(res.group, res.t, strict=True), res.att, strict=True))
     assert got[(2022, 2023)] == pytest.approx(_reg_att_by_hand(d, 2022, 2023, 2021), abs=1e-10)

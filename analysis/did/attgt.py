@@ -176,6 +176,7 @@ def _base_covariates(data: pd.DataFrame, idname: str, tname: str, rhs, uid: np.n
     order = unit_period_order(ids, t)
     ids, t = ids[order], t[order]
     same = ids[1:] == ids[:-1]
+
     def varies(v: str) -> bool:
         a = src[v].to_numpy()[order]
         return bool((same & (a[1:] != a[:-1])).any())

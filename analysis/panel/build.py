@@ -411,10 +411,9 @@ def baseline_covariates(panel: pd.DataFrame, reference: int | pd.Series) -> pd.D
 
 def chronic_at_entry(panel: pd.DataFrame) -> pd.Series:
     """Whether each person (index ``study_id``) took a hypertension, diabetes or dyslipidaemia drug in their
-    first year in the extract: the chronic-disease covariate of the DiD designs until stop 41, kept for
-    comparison (``benchmarks/bench_cost_bias_noselection.py``); the plan's is now the yearly ``chronic_drug``
-    read at each comparison's earlier period, which this flag, years stale by a late cohort's enrolment, is
-    not.
+    first year in the extract, kept to compare with the plan's yearly ``chronic_drug``
+    (``benchmarks/bench_cost_bias_noselection.py``): read at each comparison's earlier period, that one holds
+    the chronic disease of the year before a cohort joins, which this flag, years stale by then, does not.
 
     ``chronic_disease`` (:func:`baseline_covariates`) is measured over every year before enrolment, so for
     cohort g it holds the diagnoses of the years the design compares before g, and for the never enrolled it
