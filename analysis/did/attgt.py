@@ -174,8 +174,8 @@ def _base_covariates(data: pd.DataFrame, idname: str, tname: str, rhs, uid: np.n
     keep = np.isin(ids, uid) & np.isin(t, tlist)
     src, ids, t = src[keep], ids[keep], t[keep]
     order = unit_period_order(ids, t)
-    ids, t = ids[order], t[order]
-    same = ids[1:] == ids[:-1]
+    ids_s = ids[order]
+    same = ids_s[1:] == ids_s[:-1]
 
     def varies(v: str) -> bool:
         a = src[v].to_numpy()[order]
@@ -183,14 +183,10 @@ def _base_covariates(data: pd.DataFrame, idname: str, tname: str, rhs, uid: np.n
 
     if not any(varies(v) for v in rhs.variables):
         return None
-    dup = same & (t[1:] == t[:-1])
-    if dup.any():
-        bad = np.unique(ids[1:][dup])
-        raise DiDError(f"{table}: {int(dup.sum()) + len(bad)} rows share an ({idname}, {tname}) pair "
-                       f"({len(bad)} units, e.g. {idname}={bad[:5].tolist()}); keep one row per unit and period")
+    check_units(ids, t, {}, idname, tname, "", table)  # one row per unit and period among these rows too
     X, names = _covariates(src.iloc[order], rhs, table)
     unit_xrow = np.full((len(uid), len(tlist)), -1, dtype=np.int64)
-    unit_xrow[np.searchsorted(uid, ids), np.searchsorted(tlist, t)] = np.arange(len(ids))
+    unit_xrow[np.searchsorted(uid, ids_s), np.searchsorted(tlist, t[order])] = np.arange(len(ids))
     return np.asfortranarray(X), unit_xrow, names
 
 
