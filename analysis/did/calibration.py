@@ -172,41 +172,46 @@ def fit_null(estimates, std_errors, names=(), correlation=None) -> NullDistribut
     k = len(est)
     S = np.eye(k) * se**2 if R is None else R * np.outer(se, se)
 
-    def gls(sd: float) -> tuple[float, float, np.ndarray, float]:
-        """The likelihood's best mean given sd, its standard error, its weights and the negative log-
-        likelihood (exact controls, if any, decide the mean)."""
-        V = S + np.eye(k) * sd**2
+    def gls(sds) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """For each sd in ``sds``: the likelihood's best mean, its standard error, its weights (rows) and the
+        negative log-likelihood; exact controls, if any, decide the mean. Vectorised over ``sds``: the grid
+        below is one call (a Monte Carlo study fits thousands of nulls)."""
+        sds = np.atleast_1d(np.asarray(sds, dtype=float))
         if R is None:
-            v = np.diag(V)
-            if (v == 0).any():
-                w = (v == 0) / (v == 0).sum()
-                m, m_se = float(w @ est), 0.0
-            else:
-                p = 1.0 / v
-                w = p / p.sum()
-                m, m_se = float(w @ est), float(np.sqrt(1.0 / p.sum()))
+            v = se**2 + sds[:, None] ** 2
+            zero = v == 0
+            exact = zero.any(axis=1)
+            p = 1.0 / np.where(zero, 1.0, v)
+            w = np.where(exact[:, None], zero / np.maximum(zero.sum(axis=1, keepdims=True), 1),
+                         p / p.sum(axis=1, keepdims=True))
+            m = w @ est
+            m_se = np.where(exact, 0.0, np.sqrt(1.0 / p.sum(axis=1)))
             v = np.maximum(v, 1e-300)
-            return m, m_se, w, 0.5 * float(np.sum(np.log(v) + (est - m) ** 2 / v))
+            return m, m_se, w, 0.5 * np.sum(np.log(v) + (est - m[:, None]) ** 2 / v, axis=1)
         # a correlated sample: V may be singular at sd = 0 (two controls that move as one); the
         # pseudo-inverse then weighs their common direction once
-        vals, vecs = np.linalg.eigh(V)
-        keep = vals > vals.max() * 1e-12
-        Vi = (vecs[:, keep] / vals[keep]) @ vecs[:, keep].T
-        one = Vi.sum(axis=1)
-        w = one / one.sum()
-        m = float(w @ est)
-        r = est - m
-        nll = 0.5 * float(np.sum(np.log(vals[keep])) + r @ Vi @ r)
-        return m, float(np.sqrt(1.0 / one.sum())), w, nll
+        vals, vecs = np.linalg.eigh(S + np.eye(k) * sds[:, None, None] ** 2)
+        keep = vals > vals.max(axis=1, keepdims=True) * 1e-12
+        inv = np.where(keep, 1.0 / np.where(keep, vals, 1.0), 0.0)
+        Vi = (vecs * inv[:, None, :]) @ vecs.transpose(0, 2, 1)
+        one = Vi.sum(axis=2)
+        w = one / one.sum(axis=1, keepdims=True)
+        m = w @ est
+        r = est - m[:, None]
+        nll = 0.5 * (np.sum(np.log(np.where(keep, vals, 1.0)), axis=1) + np.einsum("ni,nij,nj->n", r, Vi, r))
+        return m, np.sqrt(1.0 / one.sum(axis=1)), w, nll
 
     def nll(sd: float) -> float:
-        return gls(sd)[3]
+        return float(gls(sd)[3][0])
 
     def slope(sd: float) -> float:
         """d nll / d sd divided by sd (the mean profiled out): tr(V^-1) - r' V^-2 r, zero at an interior
         optimum."""
-        V = S + np.eye(k) * sd**2
-        Vi = np.linalg.inv(V)
+        if R is None:  # V is diagonal: O(k), where a Monte Carlo check fits thousands of controls
+            p = 1.0 / (se**2 + sd**2)
+            r = est - float(p @ est) / p.sum()
+            return float(p.sum() - np.sum((p * r) ** 2))
+        Vi = np.linalg.inv(S + np.eye(k) * sd**2)
         one = Vi.sum(axis=1)
         r = est - float(one @ est) / one.sum()
         Vr = Vi @ r
@@ -214,7 +219,7 @@ def fit_null(estimates, std_errors, names=(), correlation=None) -> NullDistribut
 
     top = max(float(np.ptp(est)), float(se.max()), 1e-12) * 10
     grid = np.linspace(0.0, top, 201)  # a grid first: the likelihood in sd can have a corner at 0
-    best = grid[int(np.argmin([nll(s) for s in grid]))]
+    best = grid[int(np.argmin(gls(grid)[3]))]
     lo, hi = max(best - top / 200, 0.0), best + top / 200
     res = optimize.minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-10 * top})
     sd = float(res.x) if nll(res.x) <= nll(best) else float(best)
@@ -228,6 +233,7 @@ def fit_null(estimates, std_errors, names=(), correlation=None) -> NullDistribut
         if slope(a) < 0 < slope(b):
             sd = float(optimize.brentq(slope, a, b, xtol=1e-300, rtol=4 * np.finfo(float).eps))
     m, m_se, w, _ = gls(sd)
+    m, m_se, w = float(m[0]), float(m_se[0]), w[0]
     return NullDistribution(mean=m, sd=sd, mean_se=m_se, n=k, names=names,
                             estimates=tuple(map(float, est)), std_errors=tuple(map(float, se)),
                             correlation=() if R is None else tuple(tuple(map(float, row)) for row in R),
