@@ -243,11 +243,15 @@ class DidConfig:
     base_period: Literal["varying", "universal"] = "varying"
     biters: int = 999
     alp: float = 0.05
-    # per person or per year; att_gt reads a time-varying one at each comparison's earlier period, for
-    # everybody in it: the drugs taken the year before a cohort joins, when the program recruits people with
-    # chronic disease, not a fixed flag (chronic_at_entry, the extract's first year, is years stale by 2024)
-    # nor the baseline chronic_disease (it holds the compared pre-years' diagnoses: panel.chronic_at_entry)
-    covariates: tuple[str, ...] = ("female", "birth_year", "disability", "premium_decile", "chronic_drug")
+    # R formula terms of panel columns, per person or per year; att_gt reads a time-varying one at each
+    # comparison's earlier period, for everybody in it: the drugs taken the year before a cohort joins, when
+    # the program recruits people with chronic disease, not a fixed flag (chronic_at_entry, the extract's
+    # first year, is years stale by 2024) nor the baseline chronic_disease (it holds the compared pre-years'
+    # diagnoses: panel.chronic_at_entry). Age as a cubic: joining is hump-shaped in age (most in the 50s,
+    # fewer at both ends, early waves capped at 69 and 75 [S]) and care costs rise steeply with it [A], which
+    # a straight line in either model of the doubly robust estimator cannot follow
+    covariates: tuple[str, ...] = ("female", "poly(birth_year, 3)", "disability", "premium_decile",
+                                   "chronic_drug")
     seed: int = 20251125
     # where no design passes its pre-test, the headline is the Rambachan-Roth range at this Mbar: post-
     # enrolment divergence up to Mbar times the largest pre-enrolment one (relative magnitudes)
@@ -258,14 +262,19 @@ class DidConfig:
         """The covariates as att_gt's ``xformla`` (``"~ a + b"``; None without covariates)."""
         return "~ " + " + ".join(self.covariates) if self.covariates else None
 
+    @property
+    def variables(self) -> tuple[str, ...]:
+        """The panel columns the covariate terms read, in order of first use."""
+        return formulas.parse(self.xformla or "1", "did.covariates").variables
+
     def check_panel(self, panel) -> None:
         """Each covariate is a column of the built panel that varies (checked once the panel exists, before
         any estimation, so a typo fails in seconds rather than in the DiD step)."""
-        missing = [c for c in self.covariates if c not in panel.columns]
+        missing = [c for c in self.variables if c not in panel.columns]
         if missing:
             raise ConfigError(f"did.covariates: {missing} are not columns of the panel; it has "
                               f"{sorted(panel.columns)}")
-        constant = [c for c in self.covariates if panel[c].nunique(dropna=False) < 2]
+        constant = [c for c in self.variables if panel[c].nunique(dropna=False) < 2]
         if constant:
             raise ConfigError(f"did.covariates: {constant} take one value in the whole panel, so they cannot "
                               "adjust for anything; remove them")
@@ -277,7 +286,12 @@ class DidConfig:
         if self.anticipation > 3:
             raise ConfigError(f"did.anticipation = {self.anticipation} leaves the 2021 cohort no base year in "
                               "the data (2017 onwards); at most 3")
-        design = sorted(set(self.covariates) & {"study_id", "year", "first_treat", "baseline_year", "treated",
+        for t in self.covariates:
+            try:
+                formulas.parse(t, "did.covariates term")
+            except formulas.FormulaError as e:
+                raise ConfigError(str(e)) from None
+        design = sorted(set(self.variables) & {"study_id", "year", "first_treat", "baseline_year", "treated",
                                                 "event_time", "sub_experiment", "weights"})
         if design:
             raise ConfigError(f"did.covariates: {design} are identifiers or the design's own columns, not "
@@ -381,7 +395,7 @@ class StudyConfig:
         # att_gt reads a covariate at each comparison's earlier period, so a yearly measure there is a
         # pre-enrolment one; but an outcome the plan estimates would be adjusted for its own earlier level,
         # which moves with chance before joining and regresses after (Daw and Hatfield 2018)
-        outcomes = sorted(set(self.did.covariates) & set(self.outcomes.studied))
+        outcomes = sorted(set(self.did.variables) & set(self.outcomes.studied))
         if outcomes:
             raise ConfigError(f"did.covariates: {outcomes} are outcomes the plan estimates; adjusting a "
                               "comparison for the outcome's own earlier level builds in its regression to the "

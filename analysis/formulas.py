@@ -15,6 +15,7 @@ a plain column by its name, a categorical level as the column's name followed by
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 
@@ -68,9 +69,24 @@ def parse(rhs: str, what: str) -> Rhs:
     if "1" not in labels:
         raise FormulaError(f"{what} {rhs!r}: the model always has an intercept; remove '- 1' / '0 +'")
     terms = tuple(t for t in labels if t != "1")
-    variables = sorted(f.required_variables,
-                       key=lambda v: (m.start() if (m := re.search(rf"\b{re.escape(v)}\b", text)) else 0, v))
+    read = set(f.required_variables).union(*(_names(x.expr) for t in f for x in t.factors
+                                              if x.eval_method.value == "python"))
+    variables = sorted(read, key=lambda v: (m.start() if (m := re.search(rf"\b{re.escape(v)}\b", text)) else 0, v))
     return Rhs(text=text, terms=terms, variables=tuple(variables))
+
+
+def _names(expr: str) -> set[str]:
+    """The columns a factor's Python expression reads: its bare names that are neither a function it calls
+    nor a module it reaches into (formulaic's ``required_variables`` leaves out the arguments of stateful
+    transforms, ``poly(x, 3)``, ``bs(x)``, ``cr(x)``, so a missing ``x`` went unchecked)."""
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError:
+        return set()
+    nodes = list(ast.walk(tree))
+    skip = {id(n.func) for n in nodes if isinstance(n, ast.Call)} | {id(n.value) for n in nodes
+                                                                     if isinstance(n, ast.Attribute)}
+    return {n.id for n in nodes if isinstance(n, ast.Name) and id(n) not in skip}
 
 
 def split(formula: str, what: str) -> tuple[str, Rhs]:

@@ -140,3 +140,21 @@ def test_cache_limit_is_a_plan_key_the_run_applies():
     finally:
         set_cache_limit(sum(before.values()))
     assert {name: c["max_bytes"] for name, c in cache_info().items()} == before
+
+
+def test_did_covariates_are_formula_terms_whose_columns_are_checked():
+    """A term such as the plan's ``poly(birth_year, 3)`` reads its column: the checks against identifiers,
+    outcomes and the built panel look at the columns the terms read, and an unreadable term is an error."""
+    import pandas as pd
+
+    dc = parse_config({"did": {"covariates": ["female", "poly(birth_year, 3)"]}}).did
+    assert dc.variables == ("female", "birth_year") and dc.xformla == "~ female + poly(birth_year, 3)"
+    with pytest.raises(ConfigError, match=r"did.covariates: \['birth_year'\] take one value"):
+        dc.check_panel(pd.DataFrame({"female": [0, 1], "birth_year": [1960, 1960]}))
+    with pytest.raises(ConfigError, match=r"did.covariates: \['shoe_size'\] are not columns of the panel"):
+        parse_config({"did": {"covariates": ["poly(shoe_size, 2)"]}}).did.check_panel(
+            pd.DataFrame({"female": [0, 1]}))
+    with pytest.raises(ConfigError, match=r"did.covariates: \['waist'\] are outcomes"):
+        parse_config({"did": {"covariates": ["I(waist^2)"]}})
+    with pytest.raises(ConfigError, match=r"did.covariates term 'poly\(birth_year,' cannot be read"):
+        parse_config({"did": {"covariates": ["poly(birth_year,"]}})

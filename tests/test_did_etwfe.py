@@ -95,6 +95,22 @@ def test_matches_pooled_poisson_with_cell_dummies():
                                rtol=1e-5)
 
 
+def test_formula_terms_are_their_columns_computed_by_hand():
+    """Covariates as R terms (the plan's ``poly(birth_year, 3)``): ``I(x2^2)`` and ``C(x2)`` give the numbers of
+    the same columns built by hand (the model is invariant to their centring and scaling)."""
+    df = _panel(seed=4)
+    by_term = poisson_etwfe(df, "y", "year", "id", "g", ["x1", "I(x2^2)"])
+    by_hand = poisson_etwfe(df.assign(x2sq=df.x2**2), "y", "year", "id", "g", ["x1", "x2sq"])
+    np.testing.assert_allclose(by_term.params, by_hand.params, rtol=1e-9)
+    np.testing.assert_allclose(by_term.std_errors, by_hand.std_errors, rtol=1e-9)
+    levels = df.assign(**{f"x2_{v}": (df.x2 == v).astype(float) for v in (2, 3, 4)})
+    by_hand = poisson_etwfe(levels, "y", "year", "id", "g", ["x1", "x2_2", "x2_3", "x2_4"])
+    np.testing.assert_allclose(poisson_etwfe(df, "y", "year", "id", "g", ["x1", "C(x2)"]).params, by_hand.params,
+                               rtol=1e-9)
+    with pytest.raises(DiDError, match=r"term 'poly\(shoe, 3\)' uses 'shoe'|no column\(s\) \['shoe'\]"):
+        poisson_etwfe(df, "y", "year", "id", "g", ["x1", "poly(shoe, 3)"])
+
+
 def test_pretest_is_the_pooled_models_wald_test():
     df = _panel(seed=3, pre_trend=0.03)
     res = poisson_etwfe(df, "y", "year", "id", "g", ["x1", "x2"])

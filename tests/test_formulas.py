@@ -145,3 +145,13 @@ def test_formula_errors_name_the_term(lalonde):
         att_gt(mpdta, "lemp", "year", "countyreal", "first.treat", xformla="~ lpop + np.log(zz)")
     with pytest.raises(FormulaError, match=r"f 'x \*\* ': cannot be read|cannot be read"):
         parse("x ** ", "f")
+
+
+def test_the_columns_inside_stateful_transforms_are_read(lalonde):
+    """formulaic's required_variables leaves out the argument of poly, bs and cr; the parse reads it, so a
+    missing column is an error naming it rather than a failure inside the model matrix."""
+    rhs = parse("~ poly(age, 3) + bs(educ, df=3) + cr(re74, df=3) + np.log(re75 + 1) + C(race, contr.treatment(base=2))",
+                "f")
+    assert rhs.variables == ("age", "educ", "re74", "re75", "race")
+    with pytest.raises(FormulaError, match=r"term 'poly\(shoe, 2\)' uses 'shoe', which is not a column"):
+        design(lalonde, parse("~ age + poly(shoe, 2)", "f"), "f")

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis import formulas
 from analysis.did.drdid import DiDError
 from analysis.did.results import ResultMixin, fmt_table, normal_table
 from analysis.summary import Summary
@@ -167,7 +168,8 @@ def poisson_etwfe(
     gname : str, default "first_treat"
         Enrolment period (0 = never enrolled).
     covariates : sequence of str, default ()
-        Time-invariant covariates (each person's first-year values), with year-specific slopes.
+        Time-invariant covariates as R formula terms (``"female"``, ``"poly(birth_year, 3)"``, ``"C(x)"``),
+        read at each person's first year, each design column with year-specific slopes.
     anticipation : int, default 0
         Years before enrolment in which persons may already react (left out).
     table : str, default "panel"
@@ -217,7 +219,11 @@ def _usable_rows(data, yname, tname, idname, gname, covariates, anticipation, ta
     """``(rows, outcome, standardised covariates, cohort, year, exclusions)``: the rows with an outcome, a person with
     first-year covariates, and outside the anticipation years, each exclusion counted; a negative or
     infinite outcome, a missing column or a constant covariate is an error."""
-    need = [idname, tname, gname, yname, *covariates]
+    try:
+        rhs = formulas.parse(" + ".join(covariates) or "1", "covariates")
+    except formulas.FormulaError as e:
+        raise DiDError(f"{table}: {e}") from None
+    need = [idname, tname, gname, yname, *rhs.variables]
     miss = [c for c in need if c not in data.columns]
     if miss:
         raise DiDError(f"{table}: no column(s) {miss}")
@@ -233,19 +239,23 @@ def _usable_rows(data, yname, tname, idname, gname, covariates, anticipation, ta
         ids = d.loc[bad, idname].head(5).tolist()
         raise DiDError(f"{table}.{yname}: {int(bad.sum())} row(s) negative or infinite (for example "
                        f"{idname} {ids}); a ratio DiD needs a non-negative outcome")
-    if covariates:
+    if rhs.terms:
         first = d.sort_values([idname, tname], kind="stable").drop_duplicates(idname)
-        xu = first.set_index(idname)[covariates]
+        xu = first.set_index(idname)[list(rhs.variables)]
         lost = xu.isna().any(axis=1)
         if lost.any():
             excl["persons with a missing covariate in their first year"] = int(lost.sum())
             keep = ~d[idname].isin(xu.index[lost]).to_numpy()
             d, y = d[keep], y[keep]
             xu = xu[~lost]
-        x = xu.reindex(d[idname]).to_numpy(float)
+        try:
+            xd = formulas.design(xu, rhs, "covariates")
+        except formulas.FormulaError as e:
+            raise DiDError(f"{table}: {e}") from None
+        x = xd.to_numpy(float)[pd.Index(xu.index).get_indexer(d[idname])]
         sd = x.std(axis=0)
         if (sd == 0).any():
-            raise DiDError(f"{table}: covariate(s) {[c for c, s in zip(covariates, sd, strict=True) if s == 0]} "
+            raise DiDError(f"{table}: covariate(s) {[c for c, s in zip(xd.columns, sd, strict=True) if s == 0]} "
                            "take one value only")
         x = (x - x.mean(axis=0)) / sd  # the Newton steps are badly scaled with birth years near 1960
     else:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis import formulas
 from analysis.config import StudyConfig
 from analysis.did.aggte import aggte
 from analysis.did.attgt import att_gt
@@ -79,7 +80,8 @@ def subgroup_effects(panel: pd.DataFrame, cfg: StudyConfig, design: str, truth: 
                 ids = ids.union(never)
             sub = panel[panel.study_id.isin(ids)]
             # a covariate constant within the level (female within a sex) carries no information there
-            covs = tuple(c for c in dc.covariates if sub[c].nunique() > 1)
+            covs = tuple(c for c in dc.covariates
+                         if all(sub[v].nunique() > 1 for v in formulas.parse(c, "did.covariates").variables))
             dropped = sorted(set(dc.covariates) - set(covs))
             row = dict(subgroup=sg, level=str(level), n_missing=n_missing,
                        note=f"constant here, not adjusted for: {', '.join(dropped)}" if dropped else "")
