@@ -414,12 +414,14 @@ def test_null_world_no_headline_claims_an_effect(null_panel):
 
     cfg = load_config()
     cfg = dataclasses.replace(cfg, did=dataclasses.replace(cfg.did, biters=199))
+    truth = null_panel.truth
+    ys = [c[3:] for c in truth.columns if c.startswith("y1_")]
+    assert ys and all((truth[f"y1_{y}"] == truth[f"y0_{y}"]).all() for y in ys)  # no effect anywhere
     published, stacked = plan_designs(null_panel.panel, cfg)
-    est, excl = estimate_all(null_panel.panel, cfg, stacked=stacked.data, published=published.data,
-                             truth=null_panel.truth)
+    # without the truth: the rule never reads it, and its sample truths would take a tenth of the time
+    est, excl = estimate_all(null_panel.panel, cfg, stacked=stacked.data, published=published.data)
     heads = outcome_headlines(est, excl, cfg)
     assert [h["outcome"] for h in heads] == [cfg.outcomes.primary, *cfg.outcomes.secondary, cfg.outcomes.negative_control]
-    assert (est.truth.dropna() == 0).all()  # the world's exact truth: no effect anywhere
     claims = [h for h in heads if not h["conf_low"] <= 0 <= h["conf_high"]]
     assert not claims, claims
     errs = systematic_error_p(excl[cfg.outcomes.primary]["empirical_calibration"]["null"]) < cfg.did.alp
