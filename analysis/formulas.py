@@ -89,6 +89,19 @@ def _names(expr: str) -> set[str]:
     return {n.id for n in nodes if isinstance(n, ast.Name) and id(n) not in skip}
 
 
+def straight(terms, what: str) -> tuple[str, ...]:
+    """``terms`` with every term that bends (``poly``, ``bs``, ``cr``, ``I()``, numpy functions, interactions)
+    replaced by the columns it reads as plain terms: the same covariates entering as straight lines (a
+    column or a categorical stays as it is), for a check of how much an estimate rests on their form."""
+    out: list[str] = []
+    for t in terms:
+        plain = re.fullmatch(r"\w+|C\(\w+(?:,.*)?\)", t.strip())
+        for u in [t.strip()] if plain else parse(t, what).variables:
+            if u not in out:
+                out.append(u)
+    return tuple(out)
+
+
 def split(formula: str, what: str) -> tuple[str, Rhs]:
     """``"treat ~ x1 + x2"`` -> (``"treat"``, its right-hand side)."""
     if "~" not in formula:

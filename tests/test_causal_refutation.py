@@ -12,7 +12,7 @@ import pytest
 from analysis.causal.falsification import placebo_in_time, published_event_study
 from analysis.causal.refutation import refutation_checks
 from analysis.config import StudyConfig
-from analysis.did import DiDError, aggte, did_2x2, trend_adjusted
+from analysis.did import DiDError, aggte, att_gt, did_2x2, trend_adjusted
 from analysis.matching.riskset import published_design
 
 
@@ -99,3 +99,45 @@ def test_default_world_flags_the_published_design_as_sensitive(default_panel):
     assert (n_pre, n_post) == (4, 2)  # 2017-2020 and 2022-2023 around the 2021 reference
     h = honest_did(b, V, n_pre, n_post, l_vec=np.full(n_post, 1 / n_post), Mvec=[0.0, 0.5, 1.0], seed=1)
     assert h.breakdown is not None and h.breakdown < 1, h.tidy()
+
+
+def _bent_panel(n=3000, seed=2):
+    """Cohorts 2020 and 2022 and never-enrolled over 2017-2023; joining and the untreated trend both rise with
+    x squared, so a straight line in x leaves a bias a square removes; effect 1 from enrolment."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-2, 2, n)
+    join = rng.uniform(size=n) < 0.15 + 0.15 * x**2
+    g = np.where(join, rng.choice([2020, 2022], n), 0)
+    years = np.arange(2017, 2024)
+    i, t = np.repeat(np.arange(n), len(years)), np.tile(years, n)
+    y = 0.5 * x[i] ** 2 * (t - 2017) + rng.normal(0, 1, len(i)) + np.where((g[i] > 0) & (t >= g[i]), 1.0, 0.0)
+    return pd.DataFrame({"study_id": i, "year": t, "first_treat": g[i], "x": x[i], "medical_cost": y})
+
+
+def test_covariate_form_check_is_the_plans_estimate_against_straight_lines():
+    """The check's shift is the plan's design with its curved term entered as a straight line minus the plan's
+    (both computed here directly), and it fails where the form carries the estimate; a plan without a curved
+    term has nothing to compare."""
+    import dataclasses
+
+    from analysis.causal.refutation import _Refuter
+    from analysis.config import parse_config
+
+    panel = _bent_panel()
+    cfg = parse_config({"did": {"covariates": ["I(x^2)"]}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check = _Refuter(panel, cfg, None, None, False).cs_covariate_form()
+        kw = dict(base_period="universal", control_group="notyettreated", est_method="dr", bstrap=False,
+                  cband=False)
+        bent = aggte(att_gt(panel, "medical_cost", "year", "study_id", "first_treat", "~ I(x^2)", **kw),
+                     "simple", na_rm=True)
+        line = aggte(att_gt(panel, "medical_cost", "year", "study_id", "first_treat", "~ x", **kw), "simple",
+                     na_rm=True)
+    assert check["name"] == "covariate_form" and check["plan_estimate"] == pytest.approx(bent.overall_att, rel=1e-12)
+    assert check["estimate"] == pytest.approx(line.overall_att, rel=1e-12)
+    assert check["shift"] == pytest.approx(line.overall_att - bent.overall_att, rel=1e-12)
+    assert abs(bent.overall_att - 1) < 3 * bent.overall_se  # the square is the world's form
+    assert abs(check["shift"]) > bent.overall_se and not check["passed"]  # the line is not
+    plain = dataclasses.replace(cfg, did=dataclasses.replace(cfg.did, covariates=("x", "C(x)")))
+    assert _Refuter(panel, plain, None, None, False).cs_covariate_form() == []

@@ -11,7 +11,7 @@ import pytest
 
 from analysis.did import att_gt
 from analysis.did.drdid import DiDError
-from analysis.formulas import FormulaError, design, parse
+from analysis.formulas import FormulaError, design, parse, straight
 from analysis.matching import matchit, weightit
 from analysis.matching.propensity import MatchingError
 
@@ -155,3 +155,6 @@ def test_the_columns_inside_stateful_transforms_are_read(lalonde):
     assert rhs.variables == ("age", "educ", "re74", "re75", "race")
     with pytest.raises(FormulaError, match=r"term 'poly\(shoe, 2\)' uses 'shoe', which is not a column"):
         design(lalonde, parse("~ age + poly(shoe, 2)", "f"), "f")
+    # the same covariates as straight lines: a curved term becomes its columns, a categorical stays
+    assert straight(["married", "poly(age, 3)", "C(race)", "I(educ^2)", "educ:age"], "f") == (
+        "married", "age", "C(race)", "educ")

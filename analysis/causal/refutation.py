@@ -15,6 +15,10 @@ none is dropped.
   post-period violation of parallel trends, relative to the largest pre-period one, overturns the sign),
   and smoothness (Callaway-Sant'Anna): the effect under a linearly extrapolated pre-trend (M = 0) and the
   breakdown M of the change in slope;
+- the covariates' form (Callaway-Sant'Anna): the plan's estimate with every covariate term that bends
+  (``poly(birth_year, 3)``) entered as a straight line in its column; passing means it moves by less than its
+  standard error (an estimate that rests on a modelling choice is model-dependent: Ho, Imai, King and Stuart
+  2007, Political Analysis 15(3));
 - E-value of the published matched cost estimate;
 - DoWhy on the published design's change score (2023 - 2021): identification from the assumed graph, the
   estimate with our matching weights, and its refuters (placebo treatment, random common cause, data
@@ -32,6 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis import formulas
 from analysis.causal.dowhy_checks import DEFAULT_COVARIATES, change_score_frame, dowhy_analysis
 from analysis.causal.falsification import placebo_in_time, published_event_study
 from analysis.causal.sensitivity import e_value, event_study_inputs, honest_did
@@ -142,6 +147,7 @@ def refutation_checks(panel: pd.DataFrame, cfg: StudyConfig, published: pd.DataF
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         r.guarded("main_estimate", _CS, r.cs_main)
+        r.guarded("covariate_form", _CS, r.cs_covariate_form)
         r.guarded("placebo_in_time", _CS, lambda: r.cs_placebo(trend=False))
         r.guarded("placebo_in_time_trend_adjusted", _CS + "_trend", lambda: r.cs_placebo(trend=True))
         r.guarded("main_estimate", _CS + "_trend", r.cs_trend_main)
@@ -227,9 +233,15 @@ class _Refuter:
         return [ident, *({"design": _PUB, **c} for c in r.checks)]
 
     # --- Callaway-Sant'Anna (the plan), and trend-adjusted -------------------------------------------------
+    @functools.cached_property
+    def cs_fit(self):
+        """The plan's fit with a universal base period, which the main, pre-test and form checks share."""
+        return att_gt(self.panel, self.y, "year", "study_id", "first_treat", self.xf, base_period="universal",
+                      **self.kw)
+
     def cs_main(self):
         y, alp, te = self.y, self.alp, self.te
-        res = att_gt(self.panel, y, "year", "study_id", "first_treat", self.xf, base_period="universal", **self.kw)
+        res = self.cs_fit
         s = aggte(res, "simple", na_rm=True)
         tr = cs_truth(res, self.panel, y, te)[("simple", "overall")] if te is not None else None
         out = [_interval_check("main_estimate", _CS, "the plan's Callaway-Sant'Anna overall ATT; passing means "
@@ -242,6 +254,26 @@ class _Refuter:
                              self.cfg.refutation.seed))
         out.append(_sd_check("honest_did_smoothness", _CS, b, V, n_pre, n_post, alp))
         return out
+
+    def cs_covariate_form(self):
+        terms = self.cfg.did.covariates
+        line = formulas.straight(terms, "did.covariates")
+        if line == tuple(t.strip() for t in terms):
+            return []  # every covariate enters as a column or a categorical already: nothing to compare
+        main = aggte(self.cs_fit, "simple", na_rm=True)
+        res = att_gt(self.panel, self.y, "year", "study_id", "first_treat", "~ " + " + ".join(line),
+                     base_period="universal", **self.kw)
+        s = aggte(res, "simple", na_rm=True)
+        shift = s.overall_att - main.overall_att
+        bent = [t for t in terms if t.strip() not in line]
+        z = stats.norm.ppf(1 - self.alp / 2)
+        return _check("covariate_form", _CS, f"the plan's overall ATT with {', '.join(bent)} entered as a straight "
+                      f"line in its column(s) ({' + '.join(line)}); passing means it moves by less than the plan's "
+                      "standard error: the estimate does not rest on the covariates' form (Ho, Imai, King and "
+                      "Stuart 2007)", bool(abs(shift) < main.overall_se), estimate=s.overall_att,
+                      std_error=s.overall_se, conf_low=s.overall_att - z * s.overall_se,
+                      conf_high=s.overall_att + z * s.overall_se, shift=shift, shift_in_se=shift / main.overall_se,
+                      plan_estimate=main.overall_att)
 
     @functools.cached_property
     def placebo_fit(self):

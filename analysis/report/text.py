@@ -69,7 +69,8 @@ CHECKS = {
            "placebo_in_time_trend_adjusted": "시점 위약 검정(추세 보정)", "negative_control_outcome": "음성 대조 결과",
            "placebo_treatment_refuter": "DoWhy: 위약 처치", "random_common_cause": "DoWhy: 무작위 공통원인",
            "data_subset_refuter": "DoWhy: 부분표본", "bootstrap_refuter": "DoWhy: 부트스트랩",
-           "dummy_outcome_refuter": "DoWhy: 가짜 결과", "add_unobserved_common_cause": "DoWhy: 미관측 교란 모의"},
+           "dummy_outcome_refuter": "DoWhy: 가짜 결과", "add_unobserved_common_cause": "DoWhy: 미관측 교란 모의",
+           "covariate_form": "공변량 형태"},
     "en": {"main_estimate": "main estimate", "e_value": "E-value", "pre_trend_test": "pre-trend test",
            ("callaway_santanna_trend", "pre_trend_test"): "linearity of the pre-trend",
            "honest_did_relative_magnitudes": "sensitivity: relative magnitudes",
@@ -78,7 +79,7 @@ CHECKS = {
            "negative_control_outcome": "negative control outcome", "placebo_treatment_refuter": "DoWhy: placebo treatment",
            "random_common_cause": "DoWhy: random common cause", "data_subset_refuter": "DoWhy: data subset",
            "bootstrap_refuter": "DoWhy: bootstrap", "dummy_outcome_refuter": "DoWhy: dummy outcome",
-           "add_unobserved_common_cause": "DoWhy: simulated hidden confounder"},
+           "add_unobserved_common_cause": "DoWhy: simulated hidden confounder", "covariate_form": "form of the covariates"},
 }
 
 # What each check asks, in plain words for the report's readers (refutation.json keeps the technical
@@ -110,6 +111,8 @@ CHECK_MEANINGS = {
         "bootstrap_refuter": "부트스트랩 재표본에서도 비슷한 추정치가 나오는지 봅니다.",
         "dummy_outcome_refuter": "결과를 참여와 무관한 잡음으로 바꾸면 효과가 0이 되는지 봅니다.",
         "add_unobserved_common_cause": "여러 강도의 모의 교란요인을 넣어도 효과의 부호가 유지되는지 봅니다.",
+        "covariate_form": "나이처럼 곡선으로 넣은 공변량을 직선으로 바꿔도 추정치가 표준오차보다 적게 움직이는지 봅니다. 많이 "
+                          "움직이면 결과가 분석 모형의 선택에 기대고 있다는 뜻입니다.",
         "not_computed": "계산되지 않음: {reason}",
     },
     "en": {
@@ -145,6 +148,9 @@ CHECK_MEANINGS = {
         "dummy_outcome_refuter": "Does the estimate vanish when the outcome is replaced by noise unrelated to enrolment?",
         "add_unobserved_common_cause": "Does the effect keep its sign under simulated hidden confounders of a range of "
                                        "strengths?",
+        "covariate_form": "Does the estimate move by less than its standard error when a covariate entered as a "
+                          "curve (age) enters as a straight line instead? A larger move means the result rests on "
+                          "a modelling choice.",
         "not_computed": "Not computed: {reason}",
     },
 }
