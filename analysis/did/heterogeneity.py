@@ -70,6 +70,7 @@ def subgroup_effects(panel: pd.DataFrame, cfg: StudyConfig, design: str, truth: 
     else:
         kw |= dict(control_group="nevertreated", base_period="universal")
     never = groups.index[np.isin(groups.index, panel.loc[panel.first_treat == 0, "study_id"])]
+    reads = {c: formulas.parse(c, "did.covariates").variables for c in dc.covariates}  # each term's columns
     rows = []
     for sg in SUBGROUPS:
         lev = groups[sg]
@@ -80,8 +81,7 @@ def subgroup_effects(panel: pd.DataFrame, cfg: StudyConfig, design: str, truth: 
                 ids = ids.union(never)
             sub = panel[panel.study_id.isin(ids)]
             # a covariate constant within the level (female within a sex) carries no information there
-            covs = tuple(c for c in dc.covariates
-                         if all(sub[v].nunique() > 1 for v in formulas.parse(c, "did.covariates").variables))
+            covs = tuple(c for c in dc.covariates if all(sub[v].nunique() > 1 for v in reads[c]))
             dropped = sorted(set(dc.covariates) - set(covs))
             row = dict(subgroup=sg, level=str(level), n_missing=n_missing,
                        note=f"constant here, not adjusted for: {', '.join(dropped)}" if dropped else "")

@@ -411,9 +411,10 @@ def baseline_covariates(panel: pd.DataFrame, reference: int | pd.Series) -> pd.D
 
 def chronic_at_entry(panel: pd.DataFrame) -> pd.Series:
     """Whether each person (index ``study_id``) took a hypertension, diabetes or dyslipidaemia drug in their
-    first year in the extract, kept to compare with the plan's yearly ``chronic_drug``
-    (``benchmarks/bench_cost_bias_noselection.py``): read at each comparison's earlier period, that one holds
-    the chronic disease of the year before a cohort joins, which this flag, years stale by then, does not.
+    first year in the extract, kept to compare with the plan's yearly ``chronic_drug`` (stop 41's version of
+    ``benchmarks/bench_cost_bias_noselection.py``, ``results_cost_bias_noselection.md``): read at each
+    comparison's earlier period, that one holds the chronic disease of the year before a cohort joins, which
+    this flag, years stale by then, does not.
 
     ``chronic_disease`` (:func:`baseline_covariates`) is measured over every year before enrolment, so for
     cohort g it holds the diagnoses of the years the design compares before g, and for the never enrolled it
